@@ -1,0 +1,12 @@
+"""napari-pixel-clusters: unsupervised pixel segmentation for napari.
+
+Public API::
+
+    import napari_pixel_clusters as npc
+    seg = npc.segment(image, method="kmeans", n_clusters=5, color_space="lab")
+"""
+
+from .core import FEATURE_PARAMS, METHODS, Method, Param, Segmentation, segment
+
+__version__ = "0.1.0"
+__all__ = ["FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "segment"]

@@ -1,0 +1,8 @@
+"""Headless core: numpy, scikit-learn and scikit-image only (no Qt, no napari)."""
+
+from .methods import METHODS
+from .registry import FEATURE_PARAMS, Method, Param
+from .result import Segmentation
+from .segment import segment
+
+__all__ = ["FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "segment"]

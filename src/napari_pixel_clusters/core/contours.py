@@ -1,0 +1,39 @@
+"""Polygons around the connected regions of each cluster (for a napari Shapes layer)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import NamedTuple
+
+import numpy as np
+from skimage import measure
+
+
+class Contour(NamedTuple):
+    label: int
+    area: int
+    vertices: np.ndarray  # (n, ndim) pixel coordinates, plane index first for stacks
+
+
+def region_contours(labels: np.ndarray, min_area: int) -> list[Contour]:
+    """Outer outline of every connected region (same label) of at least ``min_area`` px."""
+    contours = []
+    for index in itertools.product(*map(range, labels.shape[:-2])):
+        for label, area, outline in _plane_contours(labels[index], min_area):
+            prefix = np.broadcast_to(np.asarray(index, float), (len(outline), len(index)))
+            contours.append(Contour(label, area, np.hstack([prefix, outline])))
+    return contours
+
+
+def _plane_contours(plane: np.ndarray, min_area: int):
+    regions = measure.label(plane, background=0, connectivity=1)
+    for region in measure.regionprops(regions):
+        if region.area < min_area:
+            continue
+        top, left = region.bbox[0], region.bbox[1]
+        padded = np.pad(region.image, 1).astype(np.uint8)
+        outlines = measure.find_contours(padded, 0.5)
+        outline = max(outlines, key=len) + (top - 1, left - 1)
+        outline = measure.approximate_polygon(outline, tolerance=0.5)
+        label = int(plane[tuple(region.coords[0])])
+        yield label, int(region.area), outline[:-1] if len(outline) > 3 else outline

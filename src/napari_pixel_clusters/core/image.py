@@ -1,0 +1,161 @@
+"""Read an array into a validated :class:`ImageData`: channels last, a mask of usable pixels.
+
+Everything downstream (features, methods, results) works on ``ImageData`` and never has
+to guess again what the axes mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Same rule as napari's ``guess_rgb``: a last axis of 3 or 4 and viewed sides over 30 px.
+RGB_MIN_SIDE = 30
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """An image with its channels on the last axis.
+
+    Attributes
+    ----------
+    pixels : ndarray
+        ``(*spatial, C)``; the input's own dtype and values (a view where possible).
+    kind : str
+        ``"grey"``, ``"rgb"``, ``"rgba"`` or ``"multichannel"``.
+    mask : ndarray of bool
+        ``spatial`` shape; False where a pixel has no data (non-finite value, or alpha 0).
+    channel_axis : int or None
+        Axis of the input that held the channels (None for grey images).
+    """
+
+    pixels: np.ndarray
+    kind: str
+    mask: np.ndarray
+    channel_axis: int | None
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return self.pixels.shape[:-1]
+
+    @property
+    def n_channels(self) -> int:
+        return self.pixels.shape[-1]
+
+    @property
+    def is_color(self) -> bool:
+        return self.kind in ("rgb", "rgba")
+
+    @property
+    def color_channels(self) -> np.ndarray:
+        """The channels that are features: RGB for RGBA images, all others otherwise."""
+        return self.pixels[..., :3] if self.kind == "rgba" else self.pixels
+
+    @property
+    def channel_names(self) -> list[str]:
+        if self.kind == "grey":
+            return ["intensity"]
+        if self.is_color:
+            return list("RGBA"[: self.n_channels])
+        return [f"ch{i}" for i in range(self.n_channels)]
+
+
+def guess_rgb(shape: tuple[int, ...]) -> bool:
+    """Guess whether an array of this shape is RGB(A), the way napari does."""
+    return (
+        len(shape) > 2
+        and shape[-1] in (3, 4)
+        and all(side > RGB_MIN_SIDE for side in shape[-3:-1])
+    )
+
+
+def read_image(image, rgb: bool | None = None, channel_axis: int | None = None) -> ImageData:
+    """Validate ``image`` and put its channels last.
+
+    Parameters
+    ----------
+    image : array_like
+        2-D grey, 2-D RGB/RGBA (last axis 3 or 4), 3-D stack ``(z, y, x)``, or any of
+        these with a channel axis named by ``channel_axis``.
+    rgb : bool or None
+        Whether the last axis holds RGB(A). None guesses like napari.
+    channel_axis : int or None
+        Axis holding channels of a multichannel image; every channel is a feature.
+
+    Raises
+    ------
+    ValueError
+        With a sentence saying what was wrong and what would work.
+    """
+    array = np.asarray(image)
+    _check_dtype(array)
+    if channel_axis is not None and rgb:
+        raise ValueError(
+            "image: give either rgb=True or channel_axis, not both; an RGB image "
+            "already has its channels on the last axis."
+        )
+    if channel_axis is not None:
+        pixels, kind, axis = _split_channels(array, channel_axis)
+    else:
+        is_rgb = guess_rgb(array.shape) if rgb is None else bool(rgb)
+        if is_rgb and (array.ndim < 3 or array.shape[-1] not in (3, 4)):
+            raise ValueError(
+                f"image: rgb=True needs a last axis of length 3 or 4, but the image has "
+                f"shape {array.shape}."
+            )
+        if is_rgb:
+            pixels, kind, axis = array, ("rgb" if array.shape[-1] == 3 else "rgba"), array.ndim - 1
+        else:
+            pixels, kind, axis = array[..., np.newaxis], "grey", None
+    _check_spatial_shape(pixels.shape[:-1], array.shape)
+    return ImageData(pixels=pixels, kind=kind, mask=_usable_pixels(pixels, kind),
+                     channel_axis=axis)
+
+
+def _check_dtype(array: np.ndarray) -> None:
+    if array.dtype == bool or np.issubdtype(array.dtype, np.integer) or np.issubdtype(
+        array.dtype, np.floating
+    ):
+        return
+    raise ValueError(
+        f"image: pixels of dtype {array.dtype} cannot be clustered; give an array of "
+        "integers or floats (for complex data, pass np.abs(image) or image.real)."
+    )
+
+
+def _split_channels(array: np.ndarray, channel_axis: int):
+    if not -array.ndim <= channel_axis < array.ndim:
+        raise ValueError(
+            f"channel_axis: {channel_axis} is out of range for an image with "
+            f"{array.ndim} axes (shape {array.shape}); use a value from "
+            f"{-array.ndim} to {array.ndim - 1}, or None for a single-channel image."
+        )
+    axis = channel_axis % array.ndim
+    return np.moveaxis(array, axis, -1), "multichannel", axis
+
+
+def _check_spatial_shape(spatial: tuple[int, ...], original: tuple[int, ...]) -> None:
+    if len(spatial) < 2:
+        raise ValueError(
+            f"image: needs at least two spatial axes (y, x) but has shape {original}; "
+            "give a 2-D image, a 3-D stack (z, y, x), or say which axis holds channels."
+        )
+    if 0 in spatial:
+        raise ValueError(f"image: has no pixels (shape {original}).")
+
+
+def _usable_pixels(pixels: np.ndarray, kind: str) -> np.ndarray:
+    """True where every channel is finite and, for RGBA, where alpha is not 0."""
+    if np.issubdtype(pixels.dtype, np.floating):
+        mask = np.isfinite(pixels).all(axis=-1)
+    else:
+        mask = np.ones(pixels.shape[:-1], dtype=bool)
+    if kind == "rgba":
+        mask &= pixels[..., 3] != 0
+    if not mask.any():
+        raise ValueError(
+            "image: no pixel has data (all are NaN/inf or fully transparent); "
+            "nothing can be clustered."
+        )
+    return mask

@@ -1,0 +1,43 @@
+"""Shared steps of the methods that cluster feature vectors (k-means, Gaussian mixtures)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..features import FeatureSet, build_features
+from ..image import ImageData
+
+
+def point_features(data: ImageData, n_clusters: int, features: dict) -> FeatureSet:
+    """Build the (possibly compressed) feature set and check ``n_clusters`` fits it."""
+    feature_set = build_features(
+        data,
+        color_space=features["color_space"],
+        spatial_weight=features["spatial_weight"],
+        standardize=features["standardize"],
+    )
+    n_distinct = len(feature_set.X) if feature_set.weights is not None else None
+    n_rows = len(feature_set.X)
+    if n_clusters > n_rows:
+        what = "distinct pixel values" if n_distinct is not None else "usable pixels"
+        raise ValueError(
+            f"n_clusters: {n_clusters} clusters were asked for, but the image has only "
+            f"{n_rows} {what}; use n_clusters of at most {n_rows}."
+        )
+    return feature_set
+
+
+def pixel_labels(data: ImageData, feature_set: FeatureSet, row_labels: np.ndarray) -> np.ndarray:
+    """Cluster index per feature row (0-based) -> label image (1..k, 0 = no data)."""
+    labels = np.zeros(data.spatial_shape, dtype=np.int32)
+    labels[data.mask] = feature_set.to_pixels(row_labels.astype(np.int32) + 1)
+    return labels
+
+
+def check_start_array(name: str, value, shape: tuple[int, ...]) -> None:
+    """Explicit starting values (``init``, ``means_init``, ...) must fit the features."""
+    if value is not None and isinstance(value, np.ndarray) and value.shape != shape:
+        raise ValueError(
+            f"{name}: expected an array of shape {shape} (clusters x features), "
+            f"got shape {value.shape}."
+        )

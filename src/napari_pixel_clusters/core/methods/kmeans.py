@@ -1,0 +1,68 @@
+"""k-means on pixel features, fitted on distinct values weighted by their pixel counts."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from ..features import FeatureSet, weighted_mean_var
+from ..registry import Method, MethodOutput, Param
+from ._pointwise import check_start_array, pixel_labels, point_features
+
+
+def sklearn_equivalent_tol(tol: float, feature_set: FeatureSet) -> float:
+    """``tol`` that stops KMeans on weighted rows exactly where it stops on all pixels.
+
+    scikit-learn's stopping threshold is ``tol * mean(var(X))`` of the data it is given;
+    the variance of weighted distinct rows differs from the pixels' variance, so ``tol``
+    is rescaled by the ratio of the two.
+    """
+    if feature_set.weights is None or tol == 0:
+        return tol
+    row_var = np.mean(np.var(feature_set.X, axis=0))
+    pixel_var = np.mean(weighted_mean_var(feature_set.X, feature_set.weights)[1])
+    return tol if row_var == 0 else float(tol * pixel_var / row_var)
+
+
+def run(data, n_clusters, features, params) -> MethodOutput:
+    feature_set = point_features(data, n_clusters, features)
+    init = params["init"]
+    check_start_array("init", init, (n_clusters, feature_set.X.shape[1]))
+    tol = sklearn_equivalent_tol(params["tol"], feature_set)
+    model = KMeans(
+        n_clusters=n_clusters,
+        init=init,
+        n_init=1 if isinstance(init, np.ndarray) else params["n_init"],
+        max_iter=params["max_iter"],
+        tol=tol,
+        random_state=features["random_state"],
+    ).fit(feature_set.X, sample_weight=feature_set.weights)
+    return MethodOutput(
+        labels=pixel_labels(data, feature_set, model.labels_),
+        score={"inertia": float(model.inertia_), "n_iter": int(model.n_iter_)},
+        details={"compression": feature_set.compression, "features": feature_set.names,
+                 "tol_effective": tol, **feature_set.standardization},
+        model={"centers": model.cluster_centers_},
+    )
+
+
+METHOD = Method(
+    name="kmeans",
+    title="k-means",
+    summary="Groups pixels around k centre colours (scikit-learn KMeans); fast and exact.",
+    params=(
+        Param("init", str, "k-means++",
+              "How to choose the starting centres: 'k-means++' (spread out) or 'random'. "
+              "Scripts may pass an array of starting centres (clusters x features).",
+              choices=("k-means++", "random"), allow_array=True),
+        Param("n_init", int, 3,
+              "Number of random starts; the most compact result is kept.",
+              minimum=1, maximum=100),
+        Param("max_iter", int, 300, "Maximum number of iterations per start.",
+              minimum=1, maximum=10_000),
+        Param("tol", float, 1e-4,
+              "Stop when centres move less than this (relative to the data's variance).",
+              minimum=0.0, maximum=1.0),
+    ),
+    run=run,
+)

@@ -1,0 +1,104 @@
+"""Ward clustering on the pixel grid: only neighbouring pixels or regions may merge.
+
+As in scikit-learn's coins example: the image is shrunk (anti-aliased) to ``downscale``
+of its size, pixels are clustered with ``AgglomerativeClustering(linkage="ward")`` under
+``grid_to_graph`` connectivity, and the labels are enlarged back to the full size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from skimage.transform import resize
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.feature_extraction.image import grid_to_graph
+
+from ..features import build_features
+from ..image import ImageData
+from ..registry import Method, MethodOutput, Param
+
+#: With ``downscale=None`` the image is shrunk to at most this many pixels (a few seconds).
+AUTO_MAX_PIXELS = 40_000
+
+
+def auto_downscale(spatial_shape: tuple[int, ...]) -> float:
+    """Largest fraction <= 1 that brings the image to at most ``AUTO_MAX_PIXELS`` pixels."""
+    n_pixels = float(np.prod(spatial_shape))
+    fraction = (AUTO_MAX_PIXELS / n_pixels) ** (1.0 / len(spatial_shape))
+    return float(min(1.0, round(fraction, 3)))
+
+
+def shrink(data: ImageData, downscale: float) -> ImageData:
+    """The image at ``downscale`` of its size (anti-aliased); unusable pixels stay unusable."""
+    if downscale == 1.0:
+        return data
+    small_shape = tuple(max(1, int(round(s * downscale))) for s in data.spatial_shape)
+    values = np.where(data.mask[..., None], data.pixels, 0).astype(np.float64)
+    small = resize(values, small_shape + (data.n_channels,), order=1,
+                   anti_aliasing=True, preserve_range=True)
+    small_mask = resize(data.mask.astype(float), small_shape, order=0,
+                        anti_aliasing=False) > 0.5
+    if not small_mask.any():
+        small_mask[...] = True
+    return ImageData(pixels=small, kind=data.kind, mask=small_mask, channel_axis=data.channel_axis)
+
+
+def enlarge(labels: np.ndarray, data: ImageData) -> np.ndarray:
+    """Labels at clustering size -> full size; usable pixels all get their nearest label."""
+    full = resize(labels, data.spatial_shape, order=0, preserve_range=True,
+                  anti_aliasing=False).astype(np.int32)
+    holes = data.mask & (full == 0)
+    if holes.any():
+        nearest = ndimage.distance_transform_edt(full == 0, return_distances=False,
+                                                 return_indices=True)
+        full[holes] = full[tuple(index[holes] for index in nearest)]
+    full[~data.mask] = 0
+    return full
+
+
+def run(data, n_clusters, features, params) -> MethodOutput:
+    downscale = params["downscale"] or auto_downscale(data.spatial_shape)
+    small = shrink(data, downscale)
+    feature_set = build_features(
+        small, color_space=features["color_space"], spatial_weight=features["spatial_weight"],
+        standardize=features["standardize"], compress=False,
+    )
+    n_pixels = len(feature_set.X)
+    if n_clusters > n_pixels:
+        raise ValueError(
+            f"n_clusters: {n_clusters} clusters were asked for, but at downscale="
+            f"{downscale} the image has only {n_pixels} usable pixels; use fewer clusters "
+            "or a larger downscale."
+        )
+    labels_small = np.zeros(small.spatial_shape, dtype=np.int32)
+    if n_pixels == 1:
+        row_labels = np.zeros(1, dtype=np.int32)
+    else:
+        connectivity = grid_to_graph(*small.spatial_shape, mask=small.mask)
+        row_labels = AgglomerativeClustering(
+            n_clusters=n_clusters, linkage="ward", connectivity=connectivity
+        ).fit(feature_set.X).labels_
+    labels_small[small.mask] = row_labels + 1
+    return MethodOutput(
+        labels=enlarge(labels_small, data),
+        score={"pixels_clustered": int(n_pixels)},
+        details={"downscale": downscale, "clustered_shape": list(small.spatial_shape),
+                 "compression": feature_set.compression, "features": feature_set.names,
+                 **feature_set.standardization},
+    )
+
+
+METHOD = Method(
+    name="ward",
+    title="Ward (pixel grid)",
+    summary="Merges neighbouring pixels into k regions of similar colour "
+    "(scikit-learn's coins example); regions are always connected.",
+    params=(
+        Param("downscale", float, None,
+              "Fraction of the image size at which to cluster (like the coins example's "
+              "0.2); labels come back at full size. Empty: chosen so that about "
+              f"{AUTO_MAX_PIXELS:,} pixels are clustered (a few seconds).",
+              minimum=0.001, maximum=1.0, allow_none=True),
+    ),
+    run=run,
+)

@@ -1,0 +1,157 @@
+"""The one declaration of every method and parameter.
+
+``segment`` validates against it, and the widgets and the command line are generated from
+it: adding a method is adding one module under ``methods/`` and one entry in ``METHODS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+_BOOLS = (bool, np.bool_)
+_ACCEPTS = {
+    bool: lambda v: isinstance(v, _BOOLS),
+    int: lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, _BOOLS),
+    float: lambda v: isinstance(v, (int, float, np.integer, np.floating))
+    and not isinstance(v, _BOOLS),
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: its type, default, limits and the help a person reads in a tooltip."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple | None = None
+    allow_none: bool = False
+    allow_array: bool = False
+    in_widget: bool = True  # arrays (explicit starting values) are for scripts only
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise ValueError."""
+        if value is None and (self.allow_none or self.default is None):
+            return None
+        if self.allow_array and isinstance(value, (np.ndarray, list, tuple)):
+            return np.asarray(value, dtype=np.float64)
+        value = self._convert(value)
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(
+                f"{self.name}: {value!r} is not a valid choice; use one of "
+                f"{', '.join(map(repr, self.choices))}."
+            )
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"{self.name}: must be at least {self.minimum}, got {value!r}.")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"{self.name}: must be at most {self.maximum}, got {value!r}.")
+        return value
+
+    def _convert(self, value: Any) -> Any:
+        kind = self.type
+        ok = _ACCEPTS.get(kind, lambda v: isinstance(v, kind))(value)
+        if not ok:
+            raise ValueError(
+                f"{self.name}: expected {kind.__name__}, got {value!r} "
+                f"({type(value).__name__}). {self.help}"
+            )
+        if kind is float and not np.isfinite(value):
+            raise ValueError(f"{self.name}: must be a finite number, got {value!r}.")
+        return kind(value)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A segmentation method as the API, the widget and the CLI see it.
+
+    ``run(data, n_clusters, features, params)`` gets an :class:`ImageData`, the checked
+    number of clusters (None for methods that do not take one), the feature options
+    (``color_space``, ``spatial_weight``, ``standardize``, ``random_state``) and its own
+    checked parameters, and returns a :class:`MethodOutput`.
+    """
+
+    name: str
+    title: str
+    summary: str
+    params: tuple[Param, ...]
+    run: Callable
+    needs_n_clusters: bool = True
+    uses_features: bool = True
+    uses_random_state: bool = True
+
+    def param(self, name: str) -> Param:
+        return {p.name: p for p in self.params}[name]
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+
+@dataclass
+class MethodOutput:
+    """What a method returns: labels 0..k over the spatial shape, scores and details."""
+
+    labels: np.ndarray
+    score: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+
+
+N_CLUSTERS = Param(
+    "n_clusters", int, 5, "Number of clusters to find.", minimum=1, maximum=1000
+)
+
+FEATURE_PARAMS = (
+    Param(
+        "color_space", str, None,
+        "Colour space for RGB images: 'rgb', 'lab' (perceptual: distances match what the "
+        "eye sees) or 'hsv' (hue first). Grey and multichannel images use their raw values.",
+        choices=("rgb", "lab", "hsv"), allow_none=True,
+    ),
+    Param(
+        "spatial_weight", float, 0.0,
+        "0 clusters on colour only; above 0 adds each pixel's position, scaled so that 1 "
+        "weighs position as much as colour. Larger values give more compact regions.",
+        minimum=0.0, maximum=100.0,
+    ),
+    Param(
+        "standardize", bool, False,
+        "Scale every feature to zero mean and unit variance before clustering.",
+    ),
+)
+
+RANDOM_STATE = Param(
+    "random_state", int, 0,
+    "Seed for the random starts; the same seed gives the same result every run.",
+    minimum=0, maximum=2**32 - 1, allow_none=True,
+)
+
+
+def check_options(method: Method, options: dict[str, Any]):
+    """Split and check keyword options into (feature options, method parameters)."""
+    feature_names = {p.name for p in FEATURE_PARAMS} | {RANDOM_STATE.name}
+    allowed = {p.name for p in method.params} | feature_names
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(
+            f"{unknown[0]}: not a parameter of method {method.name!r}; it takes "
+            f"{', '.join(sorted(allowed))}."
+        )
+    if not method.uses_features:
+        used = [p.name for p in FEATURE_PARAMS if options.get(p.name, p.default) != p.default]
+        if used:
+            raise ValueError(
+                f"{used[0]}: method {method.name!r} does not use feature options "
+                "(color_space, spatial_weight, standardize); leave them at their defaults."
+            )
+    features = {
+        p.name: p.check(options.get(p.name, p.default))
+        for p in (*FEATURE_PARAMS, RANDOM_STATE)
+    }
+    params = {p.name: p.check(options.get(p.name, p.default)) for p in method.params}
+    return features, params

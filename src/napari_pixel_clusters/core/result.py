@@ -1,0 +1,166 @@
+"""The result of a segmentation: labels, palette, cluster table, scores and provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .contours import Contour, region_contours
+from .image import ImageData
+
+
+def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber labels to 1..k without gaps (0 stays 0), keeping their order.
+
+    Returns the new labels and, for each new label, the old one it came from.
+    """
+    present = np.flatnonzero(np.bincount(labels.ravel()))
+    present = present[present > 0]
+    if len(present) == 0 or present[-1] == len(present):
+        return labels, present
+    lookup = np.zeros(labels.max() + 1, dtype=labels.dtype)
+    lookup[present] = np.arange(1, len(present) + 1, dtype=labels.dtype)
+    return lookup[labels], present
+
+
+def display_colors(palette: np.ndarray, data: ImageData) -> np.ndarray:
+    """Cluster colours as RGB in [0, 1], for hex codes and label colormaps."""
+    if len(palette) == 0:
+        return np.zeros((0, 3))
+    if data.is_color:
+        rgb = palette[:, :3] / _value_range(data.pixels[..., :3])
+    else:
+        values = data.pixels[data.mask]
+        low, high = values.min(axis=0).astype(float), values.max(axis=0).astype(float)
+        span = np.where(high > low, high - low, 1.0)
+        scaled = (palette - low) / span
+        rgb = np.repeat(scaled, 3, axis=1) if scaled.shape[1] == 1 else np.pad(
+            scaled[:, :3], ((0, 0), (0, max(0, 3 - scaled.shape[1])))
+        )
+    return np.clip(rgb, 0.0, 1.0)
+
+
+def _value_range(pixels: np.ndarray) -> float:
+    if np.issubdtype(pixels.dtype, np.integer):
+        return float(np.iinfo(pixels.dtype).max)
+    finite_max = np.nanmax(np.where(np.isfinite(pixels), pixels, np.nan))
+    return 1.0 if finite_max <= 1.0 else float(finite_max)
+
+
+def hex_colors(rgb: np.ndarray) -> list[str]:
+    return ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in row) for row in rgb]
+
+
+@dataclass
+class Segmentation:
+    """What :func:`segment` returns.
+
+    Attributes
+    ----------
+    labels : ndarray of int32
+        The image's spatial shape; clusters are 1..k, 0 where a pixel has no data.
+    score : dict
+        Quality measures of the method (``inertia``; ``bic``, ``aic``, ``log_likelihood``).
+    params : dict
+        Every parameter used, the route taken and package versions.
+    model : dict
+        What the method fitted (k-means centres, mixture parameters) in feature space.
+    """
+
+    labels: np.ndarray
+    image: ImageData = field(repr=False)
+    score: dict
+    params: dict
+    model: dict = field(default_factory=dict, repr=False)
+    _input_shape: tuple = field(default=(), repr=False)
+
+    @property
+    def method(self) -> str:
+        return self.params["method"]
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters actually found (labels run 1..n_clusters)."""
+        return int(self.labels.max()) if self.labels.size else 0
+
+    @cached_property
+    def pixel_counts(self) -> np.ndarray:
+        return np.bincount(self.labels.ravel(), minlength=self.n_clusters + 1)[1:]
+
+    @cached_property
+    def palette(self) -> np.ndarray:
+        """(k, C) mean value of each cluster's pixels, in the image's own units."""
+        flat = self.labels.ravel()
+        pixels = self.image.pixels.reshape(-1, self.image.n_channels)
+        counts = np.maximum(self.pixel_counts, 1)[:, None]
+        sums = np.stack(
+            [np.bincount(flat, weights=np.where(flat > 0, pixels[:, c], 0.0),
+                         minlength=self.n_clusters + 1)[1:]
+             for c in range(self.image.n_channels)],
+            axis=1,
+        ) if self.n_clusters else np.zeros((0, self.image.n_channels))
+        return sums / counts
+
+    @property
+    def colors(self) -> np.ndarray:
+        """(k, 3) display colours in [0, 1] (mean colour; grey levels for grey images)."""
+        return display_colors(self.palette, self.image)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per cluster: label, pixels, fraction, mean of each channel, hex colour."""
+        counts = self.pixel_counts
+        table = pd.DataFrame({
+            "label": np.arange(1, self.n_clusters + 1),
+            "pixels": counts,
+            "fraction": counts / max(int(counts.sum()), 1),
+        })
+        for c, name in enumerate(self.image.channel_names):
+            table[f"mean_{name}"] = self.palette[:, c]
+        table["color"] = hex_colors(self.colors)
+        return table
+
+    def quantized(self) -> np.ndarray:
+        """The input image with each pixel replaced by its cluster's mean colour.
+
+        Same shape and dtype as the input; pixels without data keep their values.
+        """
+        pixels = self.image.pixels
+        out = pixels.copy()
+        clustered = self.labels > 0
+        out[clustered] = _cast_like(self.palette, pixels.dtype)[self.labels[clustered] - 1]
+        if self.image.kind == "grey":
+            return out[..., 0]
+        if self.image.kind == "multichannel":
+            return np.moveaxis(out, -1, self.image.channel_axis)
+        return out
+
+    def contours(self, min_area: int = 20) -> list[Contour]:
+        """Outline polygons of every connected region of each cluster.
+
+        Parameters
+        ----------
+        min_area : int
+            Regions smaller than this many pixels are left out.
+
+        Returns
+        -------
+        list of Contour
+            ``(label, area, vertices)``; vertices are ``(n, ndim)`` pixel coordinates in
+            (row, column) order, with the plane index first for stacks.
+        """
+        if min_area < 0:
+            raise ValueError(f"min_area: must be 0 or more, got {min_area}.")
+        return region_contours(self.labels, min_area)
+
+
+def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype == bool:
+        return values >= 0.5
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype)

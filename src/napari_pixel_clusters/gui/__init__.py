@@ -1,0 +1,1 @@
+"""The napari face of the plugin: everything that imports napari or Qt lives here."""
