@@ -1,0 +1,100 @@
+"""Feature pipeline: distinct-value compression is exact, colour spaces, scaling, masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import color
+
+from napari_pixel_clusters.core import features
+from napari_pixel_clusters.core.features import build_features, distinct_rows
+from napari_pixel_clusters.core.image import read_image
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(0).integers(0, 256, (5000, 3)).astype(np.uint8),
+        np.random.default_rng(1).integers(0, 65536, (5000, 1)).astype(np.uint16),
+        np.random.default_rng(2).integers(-300, 300, (5000, 2)).astype(np.int16),
+        np.random.default_rng(3).integers(0, 2**40, (500, 2)).astype(np.int64),
+        np.round(np.random.default_rng(4).random((5000, 2)), 1),
+    ],
+    ids=["u8-rgb", "u16-grey", "i16-negative", "i64-wide", "float"],
+)
+def test_distinct_rows_match_numpy_unique(values):
+    rows, counts, inverse = distinct_rows(values)
+    expected_rows, expected_counts = np.unique(values, axis=0, return_counts=True)
+    order = np.lexsort(rows.T[::-1])
+    np.testing.assert_array_equal(rows[order], expected_rows)
+    np.testing.assert_array_equal(counts[order], expected_counts)
+    np.testing.assert_array_equal(rows[inverse], values)
+    assert rows.dtype == values.dtype
+
+
+def test_large_key_range_uses_unique_and_stays_exact(monkeypatch):
+    monkeypatch.setattr(features, "BINCOUNT_MAX_KEYS", 10)
+    values = np.random.default_rng(0).integers(0, 50, (300, 3)).astype(np.uint8)
+    rows, counts, inverse = distinct_rows(values)
+    np.testing.assert_array_equal(rows[inverse], values)
+    assert counts.sum() == 300
+
+
+def test_colour_conversion_runs_on_distinct_values_and_matches_per_pixel(photo):
+    feature_set = build_features(read_image(photo), color_space="lab")
+    assert feature_set.weights is not None and len(feature_set.X) < photo.shape[0] * photo.shape[1]
+    per_pixel = color.rgb2lab(photo / 255.0).reshape(-1, 3)
+    np.testing.assert_allclose(feature_set.to_pixels(feature_set.X), per_pixel, atol=1e-12)
+    assert feature_set.n_pixels == len(per_pixel)
+
+
+@pytest.mark.parametrize("space", ["rgb", "hsv"])
+def test_standardized_features_are_zscores_of_the_pixels(photo, space):
+    feature_set = build_features(read_image(photo), color_space=space, standardize=True)
+    pixels = feature_set.to_pixels(feature_set.X)
+    np.testing.assert_allclose(pixels.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(pixels.std(axis=0), 1, atol=1e-9)
+
+
+def test_spatial_features_have_the_requested_weight(photo):
+    feature_set = build_features(read_image(photo), spatial_weight=2.0)
+    assert feature_set.inverse is None and feature_set.names == ["R", "G", "B", "y", "x"]
+    colour_var = feature_set.X[:, :3].var(axis=0).mean()
+    coord_var = feature_set.X[:, 3:].var(axis=0).mean()
+    assert coord_var / colour_var == pytest.approx(4.0)
+
+
+def test_mostly_distinct_float_images_are_not_compressed():
+    image = np.random.default_rng(0).random((50, 50))
+    feature_set = build_features(read_image(image))
+    assert feature_set.weights is None
+    assert feature_set.compression.startswith("none: float pixels are mostly distinct")
+
+
+def test_float_image_with_few_values_is_compressed():
+    image = np.random.default_rng(0).integers(0, 10, (50, 50)) / 10.0
+    feature_set = build_features(read_image(image))
+    assert len(feature_set.X) == 10 and feature_set.weights.sum() == 2500
+
+
+def test_rgba_alpha_is_a_mask_not_a_feature():
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:20, :, 3] = 255
+    data = read_image(rgba)
+    assert data.kind == "rgba" and data.mask.sum() == 800
+    assert build_features(data).X.shape[1] == 3
+
+
+def test_rgb_is_guessed_like_napari():
+    assert read_image(np.zeros((40, 40, 3))).kind == "rgb"
+    assert read_image(np.zeros((20, 20, 3))).kind == "grey"  # napari: sides must exceed 30
+    assert read_image(np.zeros((20, 20, 3)), rgb=True).kind == "rgb"
+    assert read_image(np.zeros((40, 40, 3)), rgb=False).kind == "grey"
+
+
+def test_channel_axis_moves_channels_last():
+    image = np.random.default_rng(0).random((3, 10, 12))
+    data = read_image(image, channel_axis=0)
+    assert data.kind == "multichannel" and data.spatial_shape == (10, 12)
+    np.testing.assert_array_equal(data.pixels[..., 1], image[1])

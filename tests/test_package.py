@@ -1,0 +1,46 @@
+"""Packaging: the core stays headless, the manifest's samples open in a real viewer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def test_core_imports_no_qt_and_no_napari():
+    code = (
+        "import sys, napari_pixel_clusters as npc; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'magicgui', 'vispy')); "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_registry_declares_every_parameter():
+    import napari_pixel_clusters as npc
+
+    assert set(npc.METHODS) == {"kmeans", "gmm", "ward", "canny"}
+    for method in npc.METHODS.values():
+        assert method.title and method.summary
+        for param in (*method.params, *npc.FEATURE_PARAMS):
+            assert param.help, f"{method.name}.{param.name} has no help text"
+            if param.default is not None:
+                assert param.check(param.default) == param.default
+
+
+@pytest.mark.parametrize(
+    "key, shape, rgb",
+    [("coins", (303, 384), False), ("astronaut", (512, 512, 3), True),
+     ("cat", (300, 451, 3), True), ("immunohistochemistry", (512, 512, 3), True)],
+)
+def test_sample_data_opens_in_napari(make_napari_viewer, key, shape, rgb):
+    viewer = make_napari_viewer()
+    layers = viewer.open_sample("napari-pixel-clusters", key)
+    assert len(layers) == 1
+    layer = viewer.layers[0]
+    assert layer.data.shape == shape and layer.rgb == rgb and layer.name == key
+    assert layer.data.dtype == np.uint8
