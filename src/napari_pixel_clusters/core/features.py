@@ -16,8 +16,11 @@ from skimage import color
 from .image import ImageData
 
 COLOR_SPACES = ("rgb", "lab", "hsv")
-#: Packed keys up to this many possible values are counted with one ``np.bincount``.
+#: Packed integer keys are counted with one ``np.bincount`` (O(N), but it allocates one
+#: counter per possible key) when there are at most this many possible keys, and at most
+#: BINCOUNT_KEYS_PER_PIXEL per pixel; otherwise ``np.unique`` sorts them (O(N log N)).
 BINCOUNT_MAX_KEYS = 2**25
+BINCOUNT_KEYS_PER_PIXEL = 16
 #: Float images are compressed only when a sample shows at most this share of distinct values.
 FLOAT_DISTINCT_SHARE = 0.5
 FLOAT_SAMPLE_SIZE = 10_000
@@ -35,6 +38,8 @@ class FeatureSet:
         Pixel count of each row; None when every row is one pixel.
     inverse : ndarray (n_usable,) or None
         Row of ``X`` for each usable pixel, in C order; None when rows are pixels.
+    raw : ndarray (M, C) or None
+        The distinct pixel values (all channels, image units) behind the rows.
     names : list of str
         Feature names, e.g. ``["L", "a", "b", "y", "x"]``.
     compression : str
@@ -44,6 +49,7 @@ class FeatureSet:
     X: np.ndarray
     weights: np.ndarray | None
     inverse: np.ndarray | None
+    raw: np.ndarray | None
     names: list[str]
     compression: str
     standardization: dict = field(default_factory=dict)
@@ -78,6 +84,12 @@ def check_color_space(data: ImageData, color_space: str | None) -> str | None:
     return color_space
 
 
+def usable_values(data: ImageData) -> np.ndarray:
+    """``(n_usable, C)`` pixel values, all channels; a view when every pixel is usable."""
+    flat = data.pixels.reshape(-1, data.n_channels)
+    return flat if data.mask.all() else flat[data.mask.ravel()]
+
+
 def build_features(
     data: ImageData,
     color_space: str | None = None,
@@ -87,19 +99,20 @@ def build_features(
 ) -> FeatureSet:
     """Feature vectors for the usable pixels of ``data`` (see :class:`FeatureSet`)."""
     color_space = check_color_space(data, color_space)
-    values = data.color_channels[data.mask]
-    weights = inverse = None
+    values = usable_values(data)
+    weights = inverse = raw = None
     compression = _compression_route(values, spatial_weight, compress)
     if compression.startswith("distinct"):
-        values, weights, inverse = distinct_rows(values)
-        compression = f"distinct values: {len(values):,} rows for {len(inverse):,} pixels"
-    X, names = _value_features(values, data, color_space)
+        raw, weights, inverse = distinct_rows(values)
+        values = raw
+        compression = f"distinct values: {len(raw):,} rows for {len(inverse):,} pixels"
+    X, names = _value_features(values[:, : data.color_channels.shape[-1]], data, color_space)
     standardization = {}
     if standardize:
         X, standardization = _standardize(X, weights)
     if spatial_weight > 0:
         X, names = _append_coordinates(X, names, data.mask, spatial_weight, weights)
-    return FeatureSet(X, weights, inverse, names, compression, standardization)
+    return FeatureSet(X, weights, inverse, raw, names, compression, standardization)
 
 
 def _compression_route(values: np.ndarray, spatial_weight: float, compress: bool) -> str:
@@ -120,46 +133,68 @@ def distinct_rows(values: np.ndarray):
     """Distinct rows of an ``(N, C)`` array with their counts and the inverse index.
 
     Integer values are packed into one integer key per pixel; when the key range is small
-    (uint8 RGB, uint16 grey) the counting is a single O(N) ``np.bincount``.
+    (uint8 RGB, uint16 grey) the counting is a single O(N) ``np.bincount`` and a lookup.
 
     Returns
     -------
     rows : (M, C) ndarray, same dtype as ``values``
     counts : (M,) float64
-    inverse : (N,) intp, ``rows[inverse] == values``
+    inverse : (N,) int32 (or int64 beyond 2**31 rows), ``rows[inverse] == values``
     """
     if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
         packed = _pack_integer_rows(values)
         if packed is not None:
             return packed
     rows, inverse, counts = np.unique(values, axis=0, return_inverse=True, return_counts=True)
-    return rows, counts.astype(np.float64), inverse.reshape(-1)
+    return rows, counts.astype(np.float64), _small_index(inverse.reshape(-1), len(rows))
+
+
+def _channel_ranges(values: np.ndarray):
+    """Lowest value and number of possible values per channel (dtype range for 8/16 bit)."""
+    if values.dtype in (np.uint8, np.uint16, np.bool_):
+        n = 2 if values.dtype == np.bool_ else int(np.iinfo(values.dtype).max) + 1
+        return [0] * values.shape[1], [n] * values.shape[1]
+    lows = [int(values[:, c].min()) for c in range(values.shape[1])]
+    highs = [int(values[:, c].max()) for c in range(values.shape[1])]
+    return lows, [high - low + 1 for low, high in zip(lows, highs)]
 
 
 def _pack_integer_rows(values: np.ndarray):
-    lows = values.min(axis=0).astype(np.int64)
-    spans = values.max(axis=0).astype(np.int64) - lows + 1
-    n_keys = int(np.prod([int(s) for s in spans]))
+    lows, spans = _channel_ranges(values)
+    n_keys = int(np.prod(spans, dtype=object))
     if n_keys >= 2**62:
         return None
     keys = np.zeros(len(values), dtype=np.int64)
     for channel, (low, span) in enumerate(zip(lows, spans)):
         keys *= span
-        keys += values[:, channel].astype(np.int64) - low
-    if n_keys <= BINCOUNT_MAX_KEYS:
+        column = values[:, channel]
+        keys += column if not low else column.astype(np.int64) - low
+    if n_keys <= min(BINCOUNT_MAX_KEYS, BINCOUNT_KEYS_PER_PIXEL * len(values) + 2**16):
         counts_by_key = np.bincount(keys, minlength=n_keys)
         present = np.flatnonzero(counts_by_key)
-        row_of_key = np.zeros(n_keys, dtype=np.intp)
-        row_of_key[present] = np.arange(len(present))
-        inverse, counts = row_of_key[keys], counts_by_key[present]
+        counts = counts_by_key[present].astype(np.float64)
+        del counts_by_key
+        row_of_key = np.zeros(n_keys, dtype=_index_dtype(len(present)))
+        row_of_key[present] = np.arange(len(present), dtype=row_of_key.dtype)
+        inverse = row_of_key[keys]
     else:
         present, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        inverse, counts = _small_index(inverse, len(present)), counts.astype(np.float64)
+    del keys
     rows = np.empty((len(present), values.shape[1]), dtype=np.int64)
     remaining = present.astype(np.int64)
     for channel in range(values.shape[1] - 1, -1, -1):
         remaining, rows[:, channel] = np.divmod(remaining, spans[channel])
-    rows += lows
-    return rows.astype(values.dtype), counts.astype(np.float64), inverse.reshape(-1)
+    rows += np.asarray(lows, dtype=np.int64)
+    return rows.astype(values.dtype), counts, inverse
+
+
+def _index_dtype(n_rows: int):
+    return np.int32 if n_rows < 2**31 else np.int64
+
+
+def _small_index(inverse: np.ndarray, n_rows: int) -> np.ndarray:
+    return inverse.astype(_index_dtype(n_rows), copy=False)
 
 
 def rgb_to_unit_range(values: np.ndarray) -> np.ndarray:

@@ -94,9 +94,14 @@ class Method:
 
 @dataclass
 class MethodOutput:
-    """What a method returns: labels 0..k over the spatial shape, scores and details."""
+    """What a method returns: labels 0..k over the spatial shape, scores and details.
+
+    ``palette`` (mean pixel value per label 1..k) may be given when the method can compute
+    it cheaply (from distinct values); otherwise the result computes it from the pixels.
+    """
 
     labels: np.ndarray
+    palette: np.ndarray | None = None
     score: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)

@@ -11,6 +11,9 @@ import pandas as pd
 from .contours import Contour, region_contours
 from .image import ImageData
 
+#: Pixels per chunk when averaging the pixels of each cluster (bounds temporary memory).
+PALETTE_CHUNK = 2**20
+
 
 def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Renumber labels to 1..k without gaps (0 stays 0), keeping their order.
@@ -75,7 +78,7 @@ class Segmentation:
     score: dict
     params: dict
     model: dict = field(default_factory=dict, repr=False)
-    _input_shape: tuple = field(default=(), repr=False)
+    known_palette: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def method(self) -> str:
@@ -93,16 +96,19 @@ class Segmentation:
     @cached_property
     def palette(self) -> np.ndarray:
         """(k, C) mean value of each cluster's pixels, in the image's own units."""
+        if self.known_palette is not None:
+            return self.known_palette
         flat = self.labels.ravel()
         pixels = self.image.pixels.reshape(-1, self.image.n_channels)
-        counts = np.maximum(self.pixel_counts, 1)[:, None]
-        sums = np.stack(
-            [np.bincount(flat, weights=np.where(flat > 0, pixels[:, c], 0.0),
-                         minlength=self.n_clusters + 1)[1:]
-             for c in range(self.image.n_channels)],
-            axis=1,
-        ) if self.n_clusters else np.zeros((0, self.image.n_channels))
-        return sums / counts
+        sums = np.zeros((self.n_clusters + 1, self.image.n_channels))
+        for start in range(0, len(flat), PALETTE_CHUNK):
+            chunk = slice(start, start + PALETTE_CHUNK)
+            labelled = flat[chunk] > 0
+            for c in range(self.image.n_channels):
+                values = np.where(labelled, pixels[chunk, c], 0.0)
+                sums[:, c] += np.bincount(flat[chunk], weights=values,
+                                          minlength=self.n_clusters + 1)
+        return sums[1:] / np.maximum(self.pixel_counts, 1)[:, None]
 
     @property
     def colors(self) -> np.ndarray:
@@ -129,9 +135,12 @@ class Segmentation:
         Same shape and dtype as the input; pixels without data keep their values.
         """
         pixels = self.image.pixels
-        out = pixels.copy()
-        clustered = self.labels > 0
-        out[clustered] = _cast_like(self.palette, pixels.dtype)[self.labels[clustered] - 1]
+        colours = np.zeros((self.n_clusters + 1, pixels.shape[-1]), dtype=pixels.dtype)
+        colours[1:] = _cast_like(self.palette, pixels.dtype)
+        out = colours[self.labels]
+        unlabelled = self.labels == 0
+        if unlabelled.any():
+            out[unlabelled] = pixels[unlabelled]
         if self.image.kind == "grey":
             return out[..., 0]
         if self.image.kind == "multichannel":

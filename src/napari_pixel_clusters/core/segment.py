@@ -83,6 +83,7 @@ def segment(image, method: str = "kmeans", n_clusters: int | None = None, *,
         params=_provenance(spec, image_data, k, features, params, output, kept,
                            time.perf_counter() - started),
         model=output.model,
+        known_palette=None if output.palette is None else output.palette[kept - 1],
     )
 
 

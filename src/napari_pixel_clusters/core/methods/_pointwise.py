@@ -29,9 +29,28 @@ def point_features(data: ImageData, n_clusters: int, features: dict) -> FeatureS
 
 def pixel_labels(data: ImageData, feature_set: FeatureSet, row_labels: np.ndarray) -> np.ndarray:
     """Cluster index per feature row (0-based) -> label image (1..k, 0 = no data)."""
+    labels_by_row = row_labels.astype(np.int32) + 1
+    if data.mask.all():
+        return feature_set.to_pixels(labels_by_row).reshape(data.spatial_shape)
     labels = np.zeros(data.spatial_shape, dtype=np.int32)
-    labels[data.mask] = feature_set.to_pixels(row_labels.astype(np.int32) + 1)
+    labels[data.mask] = feature_set.to_pixels(labels_by_row)
     return labels
+
+
+def row_palette(feature_set: FeatureSet, row_labels: np.ndarray, n_clusters: int):
+    """Mean pixel value of each cluster from the distinct values and their counts.
+
+    The same numbers as averaging every pixel, without touching the pixels; None when the
+    rows are not distinct values.
+    """
+    if feature_set.raw is None:
+        return None
+    weights = feature_set.weights
+    totals = np.bincount(row_labels, weights=weights, minlength=n_clusters)
+    sums = np.stack(
+        [np.bincount(row_labels, weights=weights * column, minlength=n_clusters)
+         for column in feature_set.raw.T.astype(np.float64)], axis=1)
+    return sums / np.maximum(totals, 1)[:, None]
 
 
 def check_start_array(name: str, value, shape: tuple[int, ...]) -> None:

@@ -4,6 +4,11 @@ scikit-learn's ``GaussianMixture`` takes no ``sample_weight``; this module runs 
 EM loop (same initialisation, ``reg_covar``, lower bound and stopping rule, all four
 covariance types) with every row counted as many times as pixels share its value. On
 uncompressed features every weight is 1 and the loop is scikit-learn's.
+
+Speed comes from sufficient statistics: with the monomials ``z = [x_i x_j (i <= j), x, 1]``
+of the (centred) features, the E-step's quadratic forms for all components are one matrix
+product ``z @ W`` and the M-step's sums are one product ``resp.T @ z``. Rows are processed
+in chunks, so memory stays bounded for any image size.
 """
 
 from __future__ import annotations
@@ -11,14 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 
 from ..registry import Method, MethodOutput, Param
-from ._pointwise import check_start_array, pixel_labels, point_features
+from ._pointwise import check_start_array, pixel_labels, point_features, row_palette
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+#: Rows per chunk in the E/M steps; monomials are kept in memory up to CACHE_BYTES.
+CHUNK_ROWS = 65_536
+CACHE_BYTES = 512 * 2**20
 
 
 @dataclass
@@ -31,12 +38,26 @@ class Mixture:
     precisions_cholesky: np.ndarray
     covariances: np.ndarray | None = None
 
-    def log_resp(self, X):
-        """Per-row log-likelihood and log responsibilities (the E-step)."""
-        weighted = log_gaussian_prob(X, self) + np.log(self.weights)
-        top = weighted.max(axis=1, keepdims=True)
-        log_norm = top[:, 0] + np.log(np.exp(weighted - top).sum(axis=1))
-        return log_norm, weighted - log_norm[:, None]
+    def precisions(self) -> np.ndarray:
+        """(k, F, F) precision matrices, whatever the covariance type."""
+        k, d = self.means.shape
+        pc = self.precisions_cholesky
+        if self.covariance_type == "full":
+            return pc @ pc.transpose(0, 2, 1)
+        if self.covariance_type == "tied":
+            return np.broadcast_to(pc @ pc.T, (k, d, d))
+        diag = pc**2 if self.covariance_type == "diag" else np.outer(pc**2, np.ones(d))
+        return diag[:, :, None] * np.eye(d)
+
+    def log_det(self) -> np.ndarray:
+        """log |precision cholesky| per component, as scikit-learn's ``_compute_log_det``."""
+        k, d = self.means.shape
+        pc = self.precisions_cholesky
+        if self.covariance_type == "full":
+            return np.log(np.diagonal(pc, axis1=1, axis2=2)).sum(axis=1)
+        if self.covariance_type == "tied":
+            return np.full(k, np.log(np.diag(pc)).sum())
+        return np.log(pc).sum(axis=1) if self.covariance_type == "diag" else d * np.log(pc)
 
     def n_parameters(self) -> int:
         k, d = self.means.shape
@@ -44,27 +65,107 @@ class Mixture:
                "spherical": k}[self.covariance_type]
         return int(cov + k * d + k - 1)
 
+    def log_resp(self, X):
+        """Per-row log-likelihood and (n, k) log responsibilities (the E-step)."""
+        log_norm, resp = _normalise(log_gaussian_prob(X, self).T + np.log(self.weights)[:, None])
+        with np.errstate(divide="ignore"):
+            return log_norm, np.log(resp).T
 
-def estimate_parameters(X, resp, reg_covar, covariance_type):
-    """M-step: ``resp`` already multiplied by the row weights (scikit-learn's formulas)."""
-    nk = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
-    means = resp.T @ X / nk[:, None]
-    d = X.shape[1]
-    if covariance_type == "full":
-        cov = np.empty((len(nk), d, d))
-        for k in range(len(nk)):
-            diff = X - means[k]
-            cov[k] = (resp[:, k] * diff.T) @ diff / nk[k]
-            cov[k].flat[:: d + 1] += reg_covar
-    elif covariance_type == "tied":
-        row_weight = resp.sum(axis=1)
-        cov = (X.T @ (X * row_weight[:, None]) - (nk * means.T) @ means) / nk.sum()
-        cov.flat[:: d + 1] += reg_covar
-    else:
-        cov = resp.T @ (X * X) / nk[:, None] - means**2 + reg_covar
-        if covariance_type == "spherical":
-            cov = cov.mean(axis=1)
-    return nk, means, cov
+
+def log_gaussian_prob(X, mix: Mixture) -> np.ndarray:
+    """(n, k) log N(x | mean_k, cov_k) for every row and component."""
+    moments = Moments(X, np.ones(len(X)))
+    coefficients = moments.coefficients(mix)
+    log_prob = np.hstack([moments.weighted_log_prob(z, coefficients) for z, _, _ in moments])
+    return (log_prob - np.log(mix.weights)[:, None]).T
+
+
+class Moments:
+    """Centred monomials ``[x_i x_j (i <= j), x, 1]`` of the rows with their weights.
+
+    Stored transposed, ``(P, rows)`` per chunk, so that every reduction over components
+    runs along contiguous memory.
+    """
+
+    def __init__(self, X: np.ndarray, w: np.ndarray):
+        self.X, self.w = X, w
+        self.center = np.average(X, axis=0, weights=w)
+        self.pairs = np.triu_indices(X.shape[1])
+        n_columns = len(self.pairs[0]) + X.shape[1] + 1
+        cache = len(X) * n_columns * 8 <= CACHE_BYTES
+        self._cached = [self._monomials(rows) for rows in self._chunks()] if cache else None
+
+    def _chunks(self):
+        return [slice(start, start + CHUNK_ROWS) for start in range(0, len(self.X), CHUNK_ROWS)]
+
+    def _monomials(self, rows: slice) -> np.ndarray:
+        Xc = (self.X[rows] - self.center).T
+        return np.vstack([Xc[self.pairs[0]] * Xc[self.pairs[1]], Xc, np.ones((1, Xc.shape[1]))])
+
+    def __iter__(self):
+        """(monomials (P, n), weights (n,), rows) per chunk."""
+        for i, rows in enumerate(self._chunks()):
+            z = self._cached[i] if self._cached is not None else self._monomials(rows)
+            yield z, self.w[rows], rows
+
+    def sums(self, resp_of_chunk) -> np.ndarray:
+        """(k, P) weighted sums ``sum_rows w * resp * z``: counts, first and second moments."""
+        return sum((resp_of_chunk(z, rows) * w) @ z.T for z, w, rows in self)
+
+    def coefficients(self, mix: Mixture) -> tuple[np.ndarray, np.ndarray]:
+        """(k, P) coefficients of the quadratic forms, and the per-component constant."""
+        d = self.X.shape[1]
+        precision = mix.precisions()
+        mean = mix.means - self.center
+        i, j = self.pairs
+        quadratic = np.where(i == j, 1.0, 2.0) * precision[:, i, j]
+        linear = -2 * np.einsum("kab,kb->ka", precision, mean)
+        constant = np.einsum("ka,kab,kb->k", mean, precision, mean)
+        W = -0.5 * np.hstack([quadratic, linear, constant[:, None]])
+        offset = -0.5 * d * np.log(2 * np.pi) + mix.log_det() + np.log(mix.weights)
+        return W, offset
+
+    def weighted_log_prob(self, z: np.ndarray, coefficients) -> np.ndarray:
+        """(k, n) log(weight_k) + log N(x | mean_k, cov_k) for the rows of one chunk."""
+        W, offset = coefficients
+        out = W @ z
+        out += offset[:, None]
+        return out
+
+    def parameters(self, sums: np.ndarray, reg_covar: float, covariance_type: str):
+        """M-step from the weighted sums (scikit-learn's formulas)."""
+        d = self.X.shape[1]
+        n_pairs = len(self.pairs[0])
+        nk = sums[:, -1] + 10 * np.finfo(np.float64).eps
+        centred_means = sums[:, n_pairs:n_pairs + d] / nk[:, None]
+        second = np.zeros((len(nk), d, d))
+        second[:, self.pairs[0], self.pairs[1]] = sums[:, :n_pairs]
+        second[:, self.pairs[1], self.pairs[0]] = sums[:, :n_pairs]
+        outer = np.einsum("ka,kb->kab", centred_means, centred_means)
+        if covariance_type == "tied":
+            cov = (second.sum(axis=0) - (nk[:, None, None] * outer).sum(axis=0)) / nk.sum()
+            cov.flat[:: d + 1] += reg_covar
+        else:
+            full = second / nk[:, None, None] - outer
+            full[:, np.arange(d), np.arange(d)] += reg_covar
+            cov = {"full": full,
+                   "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
+                   "spherical": np.diagonal(full, axis1=1, axis2=2).mean(axis=1)
+                   }[covariance_type]
+        return nk, centred_means + self.center, cov
+
+
+def _normalise(weighted: np.ndarray):
+    """Log-sum-exp over components (axis 0; by hand: scipy's is slow here), responsibilities.
+
+    ``weighted`` (k, n) is overwritten with the responsibilities.
+    """
+    top = weighted.max(axis=0)
+    weighted -= top
+    resp = np.exp(weighted, out=weighted)
+    total = resp.sum(axis=0)
+    resp /= total
+    return top + np.log(total), resp
 
 
 def precision_cholesky(cov, covariance_type):
@@ -74,82 +175,88 @@ def precision_cholesky(cov, covariance_type):
             raise ValueError(_DEGENERATE)
         return 1.0 / np.sqrt(cov)
     matrices = cov[None] if covariance_type == "tied" else cov
-    out = np.empty_like(matrices)
-    for k, matrix in enumerate(matrices):
-        try:
-            chol = linalg.cholesky(matrix, lower=True)
-        except linalg.LinAlgError:
-            raise ValueError(_DEGENERATE) from None
-        out[k] = linalg.solve_triangular(chol, np.eye(len(matrix)), lower=True).T
+    try:
+        chol = np.linalg.cholesky(matrices)
+    except np.linalg.LinAlgError:
+        raise ValueError(_DEGENERATE) from None
+    eye = np.broadcast_to(np.eye(matrices.shape[-1]), matrices.shape)
+    out = np.linalg.solve(chol, eye).transpose(0, 2, 1)
     return out[0] if covariance_type == "tied" else out
 
 
-def log_gaussian_prob(X, mix: Mixture):
-    """log N(x | mean_k, cov_k) for every row and component, vectorised over components."""
-    n, d = X.shape
-    means, pc, kind = mix.means, mix.precisions_cholesky, mix.covariance_type
-    if kind in ("full", "tied"):
-        chols = pc if kind == "full" else np.broadcast_to(pc, (len(means), d, d))
-        log_det = np.log(np.diagonal(chols, axis1=1, axis2=2)).sum(axis=1)
-        sq = np.empty((n, len(means)))
-        for k, chol in enumerate(chols):
-            y = X @ chol - means[k] @ chol
-            sq[:, k] = np.einsum("ij,ij->i", y, y)
-    elif kind == "diag":
-        log_det = np.log(pc).sum(axis=1)
-        prec = pc**2
-        sq = (means**2 * prec).sum(1) - 2 * X @ (means * prec).T + (X**2) @ prec.T
-    else:
-        log_det = d * np.log(pc)
-        prec = pc**2
-        sq = ((means**2).sum(1) * prec - 2 * X @ means.T * prec
-              + np.outer(np.einsum("ij,ij->i", X, X), prec))
-    return -0.5 * (d * np.log(2 * np.pi) + sq) + log_det
-
-
-def _start(X, w, n_components, params, rng) -> Mixture:
-    kind = params["covariance_type"]
-    resp = np.zeros((len(X), n_components))
-    starts = ("weights_init", "means_init", "precisions_init")
-    if any(params[name] is None for name in starts):
-        km = KMeans(n_clusters=n_components, n_init=1, random_state=rng).fit(X, sample_weight=w)
-        resp[np.arange(len(X)), km.labels_] = 1
-    nk, means, cov = estimate_parameters(X, resp * w[:, None], params["reg_covar"], kind)
-    weights = nk / w.sum() if params["weights_init"] is None else params["weights_init"]
-    if params["means_init"] is not None:
-        means = params["means_init"]
-    if params["precisions_init"] is None:
-        return Mixture(kind, weights, means, precision_cholesky(cov, kind), cov)
-    prec = params["precisions_init"]
+def _from_precisions(kind, weights, means, prec) -> Mixture:
     if kind in ("diag", "spherical"):
         return Mixture(kind, weights, means, np.sqrt(prec))
-    chol = [linalg.cholesky(p, lower=True) for p in (prec[None] if kind == "tied" else prec)]
-    return Mixture(kind, weights, means, chol[0] if kind == "tied" else np.array(chol))
+    chol = np.linalg.cholesky(prec[None] if kind == "tied" else prec)
+    return Mixture(kind, weights, means, chol[0] if kind == "tied" else chol)
+
+
+def _start(moments: Moments, n_components, params, rng) -> Mixture:
+    kind = params["covariance_type"]
+    starts = ("weights_init", "means_init", "precisions_init")
+    labels = np.zeros(len(moments.X), dtype=np.intp)
+    if any(params[name] is None for name in starts):
+        labels = KMeans(n_clusters=n_components, n_init=1, random_state=rng).fit(
+            moments.X, sample_weight=moments.w).labels_
+    one_hot = np.eye(n_components)
+    sums = moments.sums(lambda z, rows: one_hot[:, labels[rows]])
+    nk, means, cov = moments.parameters(sums, params["reg_covar"], kind)
+    weights = nk / moments.w.sum() if params["weights_init"] is None else params["weights_init"]
+    if params["means_init"] is not None:
+        means = params["means_init"]
+    if params["precisions_init"] is not None:
+        return _from_precisions(kind, weights, means, params["precisions_init"])
+    return Mixture(kind, weights, means, precision_cholesky(cov, kind), cov)
+
+
+def _em_step(moments: Moments, mix: Mixture, reg_covar: float):
+    """One E-step and M-step over all chunks: (new mixture, lower bound of ``mix``)."""
+    log_likelihood = 0.0
+    coefficients = moments.coefficients(mix)
+
+    def responsibilities(z, rows):
+        nonlocal log_likelihood
+        log_norm, resp = _normalise(moments.weighted_log_prob(z, coefficients))
+        log_likelihood += moments.w[rows] @ log_norm
+        return resp
+
+    sums = moments.sums(responsibilities)
+    nk, means, cov = moments.parameters(sums, reg_covar, mix.covariance_type)
+    new = Mixture(mix.covariance_type, nk / nk.sum(), means,
+                  precision_cholesky(cov, mix.covariance_type), cov)
+    return new, float(log_likelihood / moments.w.sum())
 
 
 def fit_mixture(X, w, n_components, params, random_state):
     """EM with ``n_init`` starts; returns the best mixture, its lower bound, iterations."""
     rng = check_random_state(random_state)
-    total = w.sum()
+    moments = Moments(X, w)
     best = (None, -np.inf, 0, False)
     for _ in range(params["n_init"]):
-        mix = _start(X, w, n_components, params, rng)
+        mix = _start(moments, n_components, params, rng)
         lower_bound, converged, n_iter = -np.inf, False, 0
         for n_iter in range(1, params["max_iter"] + 1):
             previous = lower_bound
-            log_norm, log_resp = mix.log_resp(X)
-            nk, means, cov = estimate_parameters(
-                X, np.exp(log_resp) * w[:, None], params["reg_covar"], mix.covariance_type
-            )
-            mix = Mixture(mix.covariance_type, nk / nk.sum(), means,
-                          precision_cholesky(cov, mix.covariance_type), cov)
-            lower_bound = float(w @ log_norm / total)
+            mix, lower_bound = _em_step(moments, mix, params["reg_covar"])
             if abs(lower_bound - previous) < params["tol"]:
                 converged = True
                 break
         if best[0] is None or lower_bound > best[1]:
             best = (mix, lower_bound, n_iter, converged)
     return best
+
+
+def predict(X, w, mix: Mixture):
+    """Most likely component per row, and the weighted mean log-likelihood."""
+    moments = Moments(X, w)
+    labels = np.empty(len(X), dtype=np.intp)
+    total = 0.0
+    coefficients = moments.coefficients(mix)
+    for z, weights, rows in moments:
+        weighted = moments.weighted_log_prob(z, coefficients)
+        labels[rows] = weighted.argmax(axis=0)
+        total += weights @ _normalise(weighted)[0]
+    return labels, float(total / w.sum())
 
 
 def run(data, n_clusters, features, params) -> MethodOutput:
@@ -161,9 +268,8 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     mixture, _, n_iter, converged = fit_mixture(
         X, w, n_clusters, params, features["random_state"]
     )
-    log_norm, log_resp = mixture.log_resp(X)
+    row_labels, mean_ll = predict(X, w, mixture)
     n_pixels = w.sum()
-    mean_ll = float(w @ log_norm / n_pixels)
     n_params = mixture.n_parameters()
     score = {
         "log_likelihood": mean_ll,
@@ -173,7 +279,8 @@ def run(data, n_clusters, features, params) -> MethodOutput:
         "converged": bool(converged),
     }
     return MethodOutput(
-        labels=pixel_labels(data, feature_set, log_resp.argmax(axis=1)),
+        labels=pixel_labels(data, feature_set, row_labels),
+        palette=row_palette(feature_set, row_labels, n_clusters),
         score=score,
         details={"compression": feature_set.compression, "features": feature_set.names,
                  **feature_set.standardization},

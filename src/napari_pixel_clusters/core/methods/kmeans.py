@@ -7,7 +7,7 @@ from sklearn.cluster import KMeans
 
 from ..features import FeatureSet, weighted_mean_var
 from ..registry import Method, MethodOutput, Param
-from ._pointwise import check_start_array, pixel_labels, point_features
+from ._pointwise import check_start_array, pixel_labels, point_features, row_palette
 
 
 def sklearn_equivalent_tol(tol: float, feature_set: FeatureSet) -> float:
@@ -39,6 +39,7 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     ).fit(feature_set.X, sample_weight=feature_set.weights)
     return MethodOutput(
         labels=pixel_labels(data, feature_set, model.labels_),
+        palette=row_palette(feature_set, model.labels_, n_clusters),
         score={"inertia": float(model.inertia_), "n_iter": int(model.n_iter_)},
         details={"compression": feature_set.compression, "features": feature_set.names,
                  "tol_effective": tol, **feature_set.standardization},
