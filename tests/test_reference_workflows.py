@@ -152,3 +152,26 @@ def test_spatial_gmm_with_full_covariance_is_more_compact(photo):
     colour_only = npc.segment(photo, "gmm", 6, random_state=0)
     spatial = npc.segment(photo, "gmm", 6, spatial_weight=1.0, random_state=0)
     assert spatial_spread(spatial.labels) < 0.9 * spatial_spread(colour_only.labels)
+
+
+def test_ward_refuses_a_run_that_would_not_fit_in_memory(monkeypatch):
+    from napari_pixel_clusters.core.methods import ward
+
+    monkeypatch.setattr(ward, "available_memory", lambda: 50 * 2**20)
+    with pytest.raises(ValueError, match=r"^downscale: .* use downscale=0\.\d+"):
+        npc.segment(data.coins(), "ward", n_clusters=5, downscale=1.0)
+
+
+def test_ward_warns_before_a_slow_run(monkeypatch):
+    from napari_pixel_clusters.core.methods import ward
+
+    monkeypatch.setattr(ward, "SECONDS_PER_PIXEL", 1.0)
+    with pytest.warns(UserWarning, match="will take about"):
+        npc.segment(np.zeros((20, 20)), "ward", n_clusters=2, downscale=1.0)
+
+
+def test_ward_default_downscale_keeps_runs_small():
+    seg = npc.segment(data.astronaut(), "ward", n_clusters=8)
+    assert 0.3 < seg.params["downscale"] < 0.5
+    height, width = seg.params["clustered_shape"]
+    assert height * width <= 40_000 * 1.01

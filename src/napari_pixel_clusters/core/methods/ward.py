@@ -7,6 +7,9 @@ of its size, pixels are clustered with ``AgglomerativeClustering(linkage="ward")
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
 from scipy import ndimage
 from skimage.transform import resize
@@ -19,6 +22,40 @@ from ..registry import Method, MethodOutput, Param
 
 #: With ``downscale=None`` the image is shrunk to at most this many pixels (a few seconds).
 AUTO_MAX_PIXELS = 40_000
+#: Measured here (benchmarks/bench_vs_reference.py, 2 cores): Ward with grid connectivity
+#: needs about this much memory and time per clustered pixel at 0.25-1 Mpx.
+BYTES_PER_PIXEL = 1_700
+SECONDS_PER_PIXEL = 2.3e-4
+SLOW_SECONDS = 60.0
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for new work, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_size(n_pixels: int, downscale: float, spatial_shape: tuple[int, ...]) -> None:
+    """Refuse a run that would run out of memory; warn about one that would be slow."""
+    need = n_pixels * BYTES_PER_PIXEL
+    free = available_memory()
+    fits = (0.8 * free / BYTES_PER_PIXEL) if free else None
+    if fits is not None and n_pixels > fits:
+        largest = downscale * (fits / n_pixels) ** (1 / len(spatial_shape))
+        raise ValueError(
+            f"downscale: Ward on {n_pixels:,} pixels needs about {need / 2**30:.1f} GiB of "
+            f"memory but only {free / 2**30:.1f} GiB is free; use downscale={largest:.3f} "
+            "or less."
+        )
+    seconds = n_pixels * SECONDS_PER_PIXEL
+    if seconds > SLOW_SECONDS:
+        warnings.warn(
+            f"Ward on {n_pixels:,} pixels will take about {seconds / 60:.0f} minutes; "
+            f"downscale={auto_downscale(spatial_shape)} would take a few seconds.",
+            UserWarning, stacklevel=4,
+        )
 
 
 def auto_downscale(spatial_shape: tuple[int, ...]) -> float:
@@ -70,6 +107,7 @@ def run(data, n_clusters, features, params) -> MethodOutput:
             f"{downscale} the image has only {n_pixels} usable pixels; use fewer clusters "
             "or a larger downscale."
         )
+    check_size(n_pixels, downscale, data.spatial_shape)
     labels_small = np.zeros(small.spatial_shape, dtype=np.int32)
     if n_pixels == 1:
         row_labels = np.zeros(1, dtype=np.int32)
