@@ -75,3 +75,35 @@ def test_contours_of_a_stack_carry_the_plane_index():
     square = next(c for c in contours if c.area == 100)
     assert np.all(square.vertices[:, 0] == 1)
     assert square.vertices.shape[1] == 3
+
+
+def test_segment_steps_report_named_stages_and_return_the_result(photo):
+    steps = npc.segment_steps(photo, "gmm", 3, random_state=0)
+    stages = []
+    while True:
+        try:
+            stages.append(next(steps))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    names = [stage for stage, _ in stages]
+    assert names[0] == "features" and names[-1] == "predict"
+    assert names.count("fit") == result.score["n_iter"]
+    fractions = [fraction for _, fraction in stages]
+    assert fractions == sorted(fractions) and all(0 <= f <= 1 for f in fractions)
+    np.testing.assert_array_equal(result.labels, npc.segment(photo, "gmm", 3).labels)
+
+
+def test_segment_steps_validate_before_the_first_step():
+    steps = npc.segment_steps(np.zeros(5), "kmeans", 2)
+    with pytest.raises(ValueError, match="^image:"):
+        next(steps)
+
+
+def test_closing_the_steps_abandons_the_run(photo):
+    steps = npc.segment_steps(photo, "gmm", 3, random_state=0)
+    assert next(steps) == ("features", 0.0)
+    next(steps)
+    steps.close()
+    with pytest.raises(StopIteration):
+        next(steps)

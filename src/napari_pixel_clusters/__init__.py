@@ -6,7 +6,9 @@ Public API::
     seg = npc.segment(image, method="kmeans", n_clusters=5, color_space="lab")
 """
 
-from .core import FEATURE_PARAMS, METHODS, Method, Param, Segmentation, segment
+from .core import FEATURE_PARAMS, METHODS, Method, Param, Segmentation, segment, segment_steps
 
 __version__ = "0.1.0"
-__all__ = ["FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "segment"]
+__all__ = [
+    "FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "segment", "segment_steps",
+]

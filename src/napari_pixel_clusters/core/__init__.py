@@ -3,6 +3,8 @@
 from .methods import METHODS
 from .registry import FEATURE_PARAMS, Method, Param
 from .result import Segmentation
-from .segment import segment
+from .segment import segment, segment_steps
 
-__all__ = ["FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "segment"]
+__all__ = [
+    "FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "segment", "segment_steps",
+]

@@ -73,7 +73,8 @@ class Method:
     ``run(data, n_clusters, features, params)`` gets an :class:`ImageData`, the checked
     number of clusters (None for methods that do not take one), the feature options
     (``color_space``, ``spatial_weight``, ``standardize``, ``random_state``) and its own
-    checked parameters, and returns a :class:`MethodOutput`.
+    checked parameters. It is a generator: it yields ``(stage, fraction)`` as it goes
+    (each yield is a point where a caller may stop it) and returns a :class:`MethodOutput`.
     """
 
     name: str
@@ -90,6 +91,15 @@ class Method:
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+
+def drain(steps):
+    """Run a generator of progress steps to its end and return its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
 
 
 @dataclass

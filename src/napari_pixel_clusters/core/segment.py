@@ -10,7 +10,7 @@ import numpy as np
 
 from .image import read_image
 from .methods import get_method
-from .registry import N_CLUSTERS, check_options
+from .registry import N_CLUSTERS, check_options, drain
 from .result import Segmentation, compact_labels
 
 PACKAGES = ("napari-pixel-clusters", "numpy", "scikit-learn", "scikit-image", "scipy")
@@ -69,12 +69,24 @@ def segment(image, method: str = "kmeans", n_clusters: int | None = None, *,
     >>> seg.labels.shape, seg.n_clusters
     ((512, 512), 4)
     """
+    return drain(segment_steps(image, method, n_clusters, rgb=rgb,
+                               channel_axis=channel_axis, **options))
+
+
+def segment_steps(image, method: str = "kmeans", n_clusters: int | None = None, *,
+                  rgb: bool | None = None, channel_axis: int | None = None, **options):
+    """:func:`segment` as a generator: yields ``(stage, fraction)``, returns the result.
+
+    Everything is validated before the first yield, so bad input raises at once. Closing
+    the generator between steps abandons the run (how the napari widget cancels).
+    """
     spec = get_method(method)
     image_data = read_image(image, rgb=rgb, channel_axis=channel_axis)
     k = _check_n_clusters(spec, n_clusters)
     features, params = check_options(spec, options)
     started = time.perf_counter()
-    output = spec.run(image_data, k, features, params)
+    yield "features", 0.0
+    output = yield from spec.run(image_data, k, features, params)
     labels, kept = compact_labels(output.labels)
     return Segmentation(
         labels=labels,

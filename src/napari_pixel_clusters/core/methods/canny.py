@@ -56,9 +56,11 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     check_thresholds(params)
     edges = np.zeros(data.spatial_shape, dtype=bool)
     leading = data.spatial_shape[:-2]
-    for plane in grey_planes(data):
-        for index in itertools.product(*map(range, leading)):
-            edges[index] |= edges_2d(plane[index], data.mask[index], params)
+    planes = grey_planes(data)
+    indices = list(itertools.product(*map(range, leading)))
+    for i, (plane, index) in enumerate(itertools.product(planes, indices)):
+        yield "edges", i / (len(planes) * len(indices))
+        edges[index] |= edges_2d(plane[index], data.mask[index], params)
     labels = edges.astype(np.int32)
     labels[~data.mask] = 0
     return MethodOutput(

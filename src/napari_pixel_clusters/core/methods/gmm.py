@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 
-from ..registry import Method, MethodOutput, Param
+from ..registry import Method, MethodOutput, Param, drain
 from ._pointwise import check_start_array, pixel_labels, point_features, row_palette
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -232,13 +232,20 @@ def _em_step(moments: Moments, mix: Mixture, reg_covar: float):
 
 def fit_mixture(X, w, n_components, params, random_state):
     """EM with ``n_init`` starts; returns the best mixture, its lower bound, iterations."""
+    return drain(fit_mixture_steps(X, w, n_components, params, random_state))
+
+
+def fit_mixture_steps(X, w, n_components, params, random_state):
+    """:func:`fit_mixture` as a generator that yields ("fit", fraction) every iteration."""
     rng = check_random_state(random_state)
     moments = Moments(X, w)
     best = (None, -np.inf, 0, False)
-    for _ in range(params["n_init"]):
+    n_steps = params["n_init"] * params["max_iter"]
+    for start in range(params["n_init"]):
         mix = _start(moments, n_components, params, rng)
         lower_bound, converged, n_iter = -np.inf, False, 0
         for n_iter in range(1, params["max_iter"] + 1):
+            yield "fit", (start * params["max_iter"] + n_iter) / n_steps
             previous = lower_bound
             mix, lower_bound = _em_step(moments, mix, params["reg_covar"])
             if abs(lower_bound - previous) < params["tol"]:
@@ -268,9 +275,10 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     d = X.shape[1]
     check_start_array("means_init", params["means_init"], (n_clusters, d))
     check_start_array("weights_init", params["weights_init"], (n_clusters,))
-    mixture, _, n_iter, converged = fit_mixture(
+    mixture, _, n_iter, converged = yield from fit_mixture_steps(
         X, w, n_clusters, params, features["random_state"]
     )
+    yield "predict", 1.0
     row_labels, mean_ll = predict(X, w, mixture)
     n_pixels = w.sum()
     n_params = mixture.n_parameters()

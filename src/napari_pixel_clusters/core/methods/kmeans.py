@@ -29,6 +29,7 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     init = params["init"]
     check_start_array("init", init, (n_clusters, feature_set.X.shape[1]))
     tol = sklearn_equivalent_tol(params["tol"], feature_set)
+    yield "fit", 0.1
     model = KMeans(
         n_clusters=n_clusters,
         init=init,
@@ -37,6 +38,7 @@ def run(data, n_clusters, features, params) -> MethodOutput:
         tol=tol,
         random_state=features["random_state"],
     ).fit(feature_set.X, sample_weight=feature_set.weights)
+    yield "predict", 0.9
     return MethodOutput(
         labels=pixel_labels(data, feature_set, model.labels_),
         palette=row_palette(feature_set, model.labels_, n_clusters),

@@ -109,6 +109,7 @@ def run(data, n_clusters, features, params) -> MethodOutput:
         )
     check_size(n_pixels, downscale, data.spatial_shape)
     labels_small = np.zeros(small.spatial_shape, dtype=np.int32)
+    yield "fit", 0.1
     if n_pixels == 1:
         row_labels = np.zeros(1, dtype=np.int32)
     else:
@@ -117,6 +118,7 @@ def run(data, n_clusters, features, params) -> MethodOutput:
             n_clusters=n_clusters, linkage="ward", connectivity=connectivity
         ).fit(feature_set.X).labels_
     labels_small[small.mask] = row_labels + 1
+    yield "predict", 0.95
     return MethodOutput(
         labels=enlarge(labels_small, data),
         score={"pixels_clustered": int(n_pixels)},
