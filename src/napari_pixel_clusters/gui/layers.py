@@ -1,0 +1,119 @@
+"""Segmentation -> napari layers: clusters (Labels), quantized (Image), outlines (Shapes).
+
+Plain functions that build the layers' data and keyword arguments; the widget only adds
+them to the viewer. Every layer carries the cluster table in ``features`` and the run's
+provenance in ``metadata["napari_pixel_clusters"]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from napari.utils.colormaps import DirectLabelColormap, label_colormap
+from napari.utils.colormaps.standardize_color import transform_color
+
+from ..core.result import Segmentation
+
+METADATA_KEY = "napari_pixel_clusters"
+TRANSPARENT = np.zeros(4)
+#: Outline polygons are drawn this wide, in image pixels.
+OUTLINE_WIDTH = 2.0
+
+
+@dataclass
+class Placement:
+    """Where the result sits in the world: the source layer's scale and translate."""
+
+    scale: tuple = ()
+    translate: tuple = ()
+
+    def kwargs(self) -> dict:
+        return {"scale": self.scale, "translate": self.translate} if self.scale else {}
+
+
+@dataclass
+class LayerSpec:
+    """One layer to add: its type, data and keyword arguments for ``viewer.add_*``."""
+
+    kind: str  # "labels", "image" or "shapes"
+    data: object
+    kwargs: dict = field(default_factory=dict)
+
+
+def cluster_names(seg: Segmentation) -> list[str]:
+    if seg.method == "canny":
+        return ["edge"] * seg.n_clusters
+    return [f"cluster {label}" for label in range(1, seg.n_clusters + 1)]
+
+
+def cluster_features(seg: Segmentation) -> pd.DataFrame:
+    """The cluster table as napari Labels features: ``index`` is the label value."""
+    table = seg.table.rename(columns={"label": "index"})
+    table.insert(1, "name", cluster_names(seg))
+    table["fraction"] = table["fraction"].round(4)
+    return table
+
+
+def table_colormap(table: pd.DataFrame) -> DirectLabelColormap:
+    """Each label painted with the hex ``color`` of its row (``index`` = label); 0 clear."""
+    colours = {None: TRANSPARENT, 0: TRANSPARENT}
+    for label, hex_color in zip(table["index"], table["color"]):
+        colours[int(label)] = transform_color(hex_color)[0]
+    return DirectLabelColormap(color_dict=colours)
+
+
+def random_colormap():
+    """napari's own random label colours (tell clusters apart regardless of colour)."""
+    return label_colormap(num_colors=49, seed=0.5)
+
+
+def provenance(seg: Segmentation, source: str, output: str, run: int) -> dict:
+    return {METADATA_KEY: {"source": source, "method": seg.method, "output": output,
+                           "run": run, "params": seg.params, "score": seg.score}}
+
+
+def clusters_layer(seg, source, placement, run, random_colors=False) -> LayerSpec:
+    output = "edges" if seg.method == "canny" else "clusters"
+    features = cluster_features(seg)
+    return LayerSpec("labels", seg.labels, {
+        "name": f"{source} {output}",
+        "features": features,
+        "colormap": random_colormap() if random_colors else table_colormap(features),
+        "metadata": provenance(seg, source, output, run),
+        "opacity": 0.7,
+        **placement.kwargs(),
+    })
+
+
+def quantized_layer(seg, source, placement, run, source_kwargs) -> LayerSpec:
+    kwargs = {k: v for k, v in source_kwargs.items() if k in ("rgb", "contrast_limits",
+                                                               "colormap", "channel_axis")}
+    return LayerSpec("image", seg.quantized(), {
+        "name": f"{source} quantized",
+        "metadata": provenance(seg, source, "quantized", run),
+        **kwargs,
+        **placement.kwargs(),
+    })
+
+
+def outlines_layer(seg, source, placement, run, contours) -> LayerSpec:
+    colours = seg.colors
+    names = cluster_names(seg)
+    features = pd.DataFrame({
+        "label": [c.label for c in contours],
+        "name": [names[c.label - 1] for c in contours],
+        "area": [c.area for c in contours],
+    })
+    edge_colors = np.array([np.append(colours[c.label - 1], 1.0) for c in contours])
+    return LayerSpec("shapes", [c.vertices for c in contours], {
+        "name": f"{source} outlines",
+        "shape_type": "polygon",
+        "edge_color": edge_colors if len(contours) else "white",
+        "face_color": "transparent",
+        "edge_width": OUTLINE_WIDTH,
+        "features": features,
+        "metadata": provenance(seg, source, "outlines", run),
+        **placement.kwargs(),
+    })

@@ -1,0 +1,387 @@
+"""The "Pixel clusters" dock widget, generated from the method registry with magicgui.
+
+The user picks an image layer and a method, sets that method's parameters and presses Run.
+The work runs in a napari ``thread_worker`` that walks :func:`segment_steps`: every step
+moves the progress bar and is a point where Cancel stops the run. Layers are added only
+when the run has finished, so a cancelled or failed run leaves the viewer as it was.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+from napari.layers import Image
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error, show_info
+
+from ..core import FEATURE_PARAMS, METHODS, segment_steps
+from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
+from .layers import (
+    METADATA_KEY,
+    Placement,
+    clusters_layer,
+    outlines_layer,
+    quantized_layer,
+    random_colormap,
+    table_colormap,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+STAGE_TEXT = {
+    "features": "computing features",
+    "fit": "fitting",
+    "predict": "labelling pixels",
+    "edges": "finding edges",
+    "outlines": "tracing outlines",
+    "layers": "adding layers",
+}
+CURRENT_PLANE, WHOLE_STACK = "current plane", "whole stack"
+#: Regions smaller than this share of the image get no outline polygon by default
+#: (512 x 512 -> 131 px, a few hundred polygons on a photo).
+DEFAULT_MIN_AREA_SHARE = 0.0005
+
+
+def param_widget(param: Param):
+    """A magicgui widget for one declared parameter, its help text as tooltip."""
+    options: dict[str, Any] = {"name": param.name, "label": param.name.replace("_", " "),
+                               "tooltip": param.help}
+    if param.choices is not None:
+        value = param.default if param.default is not None else param.choices[0]
+        return ComboBox(choices=param.choices, value=value, **options)
+    if param.type is bool:
+        return CheckBox(value=param.default, **options)
+    if param.type is int:
+        return SpinBox(value=param.default if param.default is not None else 0,
+                       min=int(param.minimum or 0), max=int(min(param.maximum or 2**31 - 1,
+                                                               2**31 - 1)), **options)
+    if param.default is not None and param.default == 0 or (param.default or 0) >= 0.01:
+        return FloatSpinBox(value=param.default, min=param.minimum or 0.0,
+                            max=param.maximum if param.maximum is not None else 1e9,
+                            step=0.1, **options)
+    text = "" if param.default is None else repr(param.default)
+    if param.default is None:
+        options["tooltip"] += " Leave empty for the automatic value."
+    return LineEdit(value=text, **options)
+
+
+def widget_value(widget, param: Param):
+    """The widget's value as the parameter's type ('' -> None for optional numbers)."""
+    value = widget.value
+    if isinstance(widget, LineEdit):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{param.name}: {text!r} is not a number.") from None
+    return value
+
+
+class PixelClustersWidget(Container):
+    """Dock widget: segment the chosen image layer with the chosen method."""
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._worker = None
+        self._cancelled = False
+        self._runs = itertools.count(1)
+
+        self._image = ComboBox(name="image", label="image", choices=self._image_layers,
+                               tooltip="The image layer to segment (follows the selected "
+                               "layer).")
+        self._method = ComboBox(name="method", label="method",
+                                choices=[(m.title, m.name) for m in METHODS.values()])
+        self._n_clusters = param_widget(N_CLUSTERS)
+        self._method_params = {
+            name: Container(name=f"{name}_parameters", label=f"{method.title} parameters",
+                            labels=True,
+                            widgets=[param_widget(p) for p in method.params if p.in_widget])
+            for name, method in METHODS.items()
+        }
+        self._feature_widgets = {p.name: param_widget(p) for p in FEATURE_PARAMS}
+        self._features = Container(name="features", label="features", labels=True,
+                                   widgets=list(self._feature_widgets.values()))
+        self._random_state = param_widget(RANDOM_STATE)
+        self._stack_mode = ComboBox(name="stack", label="stack",
+                                    choices=[CURRENT_PLANE, WHOLE_STACK],
+                                    tooltip="Segment the plane on screen, or fit once on the "
+                                    "whole stack and label every plane.")
+        self._outputs = {
+            "clusters": CheckBox(value=True, text="clusters (Labels)", name="out_clusters"),
+            "quantized": CheckBox(value=True, text="quantized (Image)", name="out_quantized"),
+            "outlines": CheckBox(value=False, text="outlines (Shapes)", name="out_outlines"),
+        }
+        self._min_area = SpinBox(name="min_area", label="min outline area", value=0,
+                                 min=0, max=10**9, tooltip="Regions smaller than this many "
+                                 "pixels get no outline; 0 picks 0.05% of the image.")
+        self._random_colors = CheckBox(name="random_colors", value=False,
+                                       text="random label colours",
+                                       tooltip="Show clusters in napari's random colours "
+                                       "instead of their mean colours.")
+        self._replace = CheckBox(name="replace", value=False,
+                                 text="replace previous result",
+                                 tooltip="Remove this image's earlier layers from the same "
+                                 "method before adding the new ones.")
+        self._run_button = PushButton(name="run", text="Run")
+        self._progress = ProgressBar(name="progress", label="", min=0, max=100, value=0,
+                                     visible=False)
+        self._status = Label(name="status", label=" ", value="")
+
+        self.extend([
+            self._image, self._method, self._n_clusters, *self._method_params.values(),
+            self._features, self._random_state, self._stack_mode,
+            Container(name="outputs", label="add", widgets=list(self._outputs.values())),
+            self._min_area, self._random_colors, self._replace, self._run_button,
+            self._progress, self._status,
+        ])
+        self._method.changed.connect(self._show_method)
+        self._image.changed.connect(self._show_image_options)
+        self._run_button.changed.connect(self._run_or_cancel)
+        self._random_colors.changed.connect(self._recolour_results)
+        viewer.layers.selection.events.active.connect(self._follow_active_layer)
+        for event in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, event).connect(self._image.reset_choices)
+        self.native.destroyed.connect(self._cancel_quietly)
+        self._follow_active_layer()
+        self._show_method()
+        self._show_image_options()
+
+    # ----------------------------------------------------------------- showing options
+    @property
+    def method(self):
+        return METHODS[self._method.value]
+
+    def _image_layers(self, widget=None):
+        return [(layer.name, layer) for layer in self._viewer.layers
+                if isinstance(layer, Image)]
+
+    def _follow_active_layer(self, event=None):
+        active = self._viewer.layers.selection.active
+        if isinstance(active, Image) and self._worker is None:
+            self._image.reset_choices()
+            self._image.value = active
+
+    def _show_method(self, event=None):
+        method = self.method
+        for name, container in self._method_params.items():
+            container.visible = name == method.name and len(container) > 0
+        self._n_clusters.visible = method.needs_n_clusters
+        self._features.visible = method.uses_features
+        self._random_state.visible = method.uses_random_state
+        self._outputs["clusters"].text = (
+            "clusters (Labels)" if method.needs_n_clusters else "edges (Labels)")
+        for name in ("quantized", "outlines"):
+            self._outputs[name].visible = method.needs_n_clusters
+        self._min_area.visible = method.needs_n_clusters
+        self._show_image_options()
+
+    def _show_image_options(self, event=None):
+        layer = self._image.value
+        self._feature_widgets["color_space"].visible = bool(layer is not None and layer.rgb)
+        self._stack_mode.visible = bool(layer is not None and layer.ndim > 2)
+
+    # ----------------------------------------------------------------- reading choices
+    def _options(self) -> dict:
+        method = self.method
+        widgets = {p.name: (self._method_params[method.name][p.name], p)
+                   for p in method.params if p.in_widget}
+        if method.uses_features:
+            colour = bool(self._image.value is not None and self._image.value.rgb)
+            widgets |= {p.name: (self._feature_widgets[p.name], p) for p in FEATURE_PARAMS
+                        if p.name != "color_space" or colour}
+        if method.uses_random_state:
+            widgets["random_state"] = (self._random_state, RANDOM_STATE)
+        return {name: widget_value(widget, param) for name, (widget, param) in widgets.items()}
+
+    def _source(self):
+        """(layer, array, rgb, placement, plane label) of what to segment, or ValueError."""
+        layer = self._image.value
+        if layer is None:
+            raise ValueError("Open an image first: there is no image layer to segment.")
+        if not isinstance(layer, Image):
+            raise ValueError(f"'{layer.name}' is not an image layer; choose an image.")
+        if layer.multiscale:
+            raise ValueError(f"'{layer.name}' is multiscale; segmenting pyramids is not "
+                             "supported yet. Open its full-resolution level as an image.")
+        data = np.asarray(layer.data)
+        scale, translate = tuple(layer.scale), tuple(layer.translate)
+        plane = ""
+        if layer.ndim > 2 and self._stack_mode.value == CURRENT_PLANE:
+            index = self._current_index(layer)
+            data = data[index]
+            scale, translate = scale[-2:], translate[-2:]
+            plane = " (plane " + ", ".join(map(str, index)) + ")"
+        return layer, data, layer.rgb, Placement(scale, translate), plane
+
+    def _current_index(self, layer) -> tuple[int, ...]:
+        point = self._viewer.dims.point[-layer.ndim:]
+        position = layer.world_to_data(point)[: layer.ndim - 2]
+        shape = layer.data.shape[: layer.ndim - 2]
+        return tuple(int(np.clip(round(p), 0, s - 1)) for p, s in zip(position, shape))
+
+    # ----------------------------------------------------------------- running
+    def _run_or_cancel(self, event=None):
+        if self._worker is not None:
+            self.cancel()
+        else:
+            self.run()
+
+    def run(self):
+        """Validate the choices, then segment in a worker thread. Errors -> notification."""
+        try:
+            layer, data, rgb, placement, plane = self._source()
+            method = self.method
+            k = self._n_clusters.value if method.needs_n_clusters else None
+            steps = segment_steps(data, method.name, k, rgb=rgb, **self._options())
+            first = next(steps)  # validates everything before any thread starts
+        except (ValueError, MemoryError) as error:
+            show_error(str(error))
+            return None
+        offered = self._outputs if method.needs_n_clusters else ["clusters"]
+        outputs = {name for name in offered if self._outputs[name].value}
+        request = dict(layer=layer, placement=placement, plane=plane, outputs=outputs)
+        worker = _segment_in_thread(first, steps, "outlines" in outputs,
+                                    self._min_area.value or None)
+        worker.yielded.connect(self._show_progress)
+        worker.returned.connect(lambda result: self._add_layers(result, request))
+        worker.errored.connect(self._show_failure)
+        worker.finished.connect(self._finish)
+        self._start(worker)
+        worker.start()
+        return worker
+
+    def cancel(self):
+        """Stop the running worker at its next step; nothing will be added."""
+        if self._worker is not None:
+            self._cancelled = True
+            self._status.value = "cancelling..."
+            self._worker.quit()
+
+    def _cancel_quietly(self, *args):
+        if self._worker is not None:
+            self._cancelled = True
+            self._worker.quit()
+
+    def _start(self, worker):
+        self._worker, self._cancelled = worker, False
+        for widget in self:
+            if widget not in (self._run_button, self._progress, self._status):
+                widget.enabled = False
+        self._run_button.text = "Cancel"
+        self._progress.value, self._progress.visible = 0, True
+        self._status.value = "starting"
+
+    def _finish(self, *args):
+        try:
+            for widget in self:
+                widget.enabled = True
+            self._run_button.text = "Run"
+            self._progress.visible = False
+            if self._cancelled:
+                self._status.value = "cancelled: nothing was added"
+        except RuntimeError:  # the widget was closed during the run
+            pass
+        self._worker = None
+
+    def _show_progress(self, step):
+        stage, fraction = step
+        self._progress.value = int(100 * fraction)
+        self._status.value = STAGE_TEXT.get(stage, stage)
+
+    def _show_failure(self, error: Exception):
+        if isinstance(error, (ValueError, MemoryError)):
+            message = str(error) or "Not enough memory for this run."
+        else:
+            message = f"The run failed ({type(error).__name__}: {error}); nothing was added."
+        self._status.value = "failed: nothing was added"
+        show_error(message)
+
+    # ----------------------------------------------------------------- results
+    def _add_layers(self, result, request):
+        if self._cancelled:
+            return
+        seg, contours = result
+        layer = request["layer"]
+        if layer not in self._viewer.layers:
+            show_error(f"'{layer.name}' was removed during the run; nothing was added.")
+            return
+        source = layer.name + request["plane"]
+        run = next(self._runs)
+        if self._replace.value:
+            self._remove_previous(layer.name, seg.method)
+        specs = []
+        if "quantized" in request["outputs"]:
+            source_kwargs = {"rgb": layer.rgb}
+            if not layer.rgb:
+                source_kwargs |= {"contrast_limits": layer.contrast_limits,
+                                  "colormap": layer.colormap}
+            specs.append(quantized_layer(seg, source, request["placement"], run,
+                                         source_kwargs))
+        if contours is not None:
+            specs.append(outlines_layer(seg, source, request["placement"], run, contours))
+        if "clusters" in request["outputs"]:  # last, so it is active and ready to paint
+            specs.append(clusters_layer(seg, source, request["placement"], run,
+                                        self._random_colors.value))
+        for spec in specs:
+            getattr(self._viewer, f"add_{spec.kind}")(spec.data, **spec.kwargs)
+        self._status.value = self._summary(seg)
+        show_info(self._summary(seg))
+
+    @staticmethod
+    def _summary(seg) -> str:
+        seconds = seg.params.get("seconds", 0)
+        if seg.method == "canny":
+            return f"Canny: {int(seg.labels.sum()):,} edge pixels in {seconds:.1f} s"
+        return f"{METHODS[seg.method].title}: {seg.n_clusters} clusters in {seconds:.1f} s"
+
+    def _remove_previous(self, source: str, method: str):
+        for layer in list(self._viewer.layers):
+            tag = layer.metadata.get(METADATA_KEY, {})
+            if tag.get("method") == method and tag.get("source", "").startswith(source):
+                self._viewer.layers.remove(layer)
+
+    def _recolour_results(self, random_colors: bool):
+        """Switch this plugin's clusters layers between mean and random colours."""
+        for layer in self._viewer.layers:
+            tag = layer.metadata.get(METADATA_KEY, {})
+            if tag.get("output") != "clusters":
+                continue
+            layer.colormap = (random_colormap() if random_colors
+                              else table_colormap(layer.features))
+
+
+def default_min_area(labels: np.ndarray) -> int:
+    return max(1, int(DEFAULT_MIN_AREA_SHARE * labels.shape[-1] * labels.shape[-2]))
+
+
+@thread_worker
+def _segment_in_thread(first_step, steps, with_outlines: bool, min_area: int | None):
+    """Worker: walk the remaining steps (each a cancel point), then trace outlines."""
+    yield first_step
+    seg = yield from steps
+    contours = None
+    if with_outlines:
+        yield "outlines", 1.0
+        contours = seg.contours(min_area=min_area or default_min_area(seg.labels))
+    yield "layers", 1.0
+    return seg, contours
+
+
+__all__ = ["PixelClustersWidget"]
