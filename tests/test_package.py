@@ -44,3 +44,22 @@ def test_sample_data_opens_in_napari(make_napari_viewer, key, shape, rgb):
     layer = viewer.layers[0]
     assert layer.data.shape == shape and layer.rgb == rgb and layer.name == key
     assert layer.data.dtype == np.uint8
+
+
+def test_console_script_opens_the_sample_with_the_widget(make_napari_viewer, monkeypatch):
+    import napari
+
+    from napari_pixel_clusters.gui import launch
+
+    viewers = []
+
+    def viewer_factory(**kwargs):
+        viewers.append(make_napari_viewer(**kwargs))
+        return viewers[-1]
+
+    monkeypatch.setattr(napari, "Viewer", viewer_factory)
+    monkeypatch.setattr(napari, "run", lambda: None)
+    launch.main([])
+    viewer = viewers[0]
+    assert [layer.name for layer in viewer.layers] == ["astronaut"]
+    assert "Pixel clusters (napari-pixel-clusters)" in viewer.window._dock_widgets

@@ -8,7 +8,8 @@ import argparse
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="napari-pixel-clusters",
-        description="Open napari with an image to segment (the astronaut sample by default).",
+        description="Open napari with an image to segment (the astronaut sample by default) "
+        "and the Pixel clusters widget docked.",
     )
     parser.add_argument("image", nargs="?", help="image file to open instead of the sample")
     args = parser.parse_args(argv)
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
         viewer.open(args.image)
     else:
         viewer.open_sample("napari-pixel-clusters", "astronaut")
+    viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
     napari.run()
 
 

@@ -9,6 +9,7 @@ when the run has finished, so a cancelled or failed run leaves the viewer as it 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image
+from qtpy.QtWidgets import QDockWidget, QMainWindow
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
@@ -258,10 +260,9 @@ class PixelClustersWidget(Container):
         outputs = {name for name in offered if self._outputs[name].value}
         request = dict(layer=layer, placement=placement, plane=plane, outputs=outputs)
         worker = _segment_in_thread(first, steps, "outlines" in outputs,
-                                    self._min_area.value or None)
+                                    self._min_area.value or None, _ignore_errors=True)
         worker.yielded.connect(self._show_progress)
         worker.returned.connect(lambda result: self._add_layers(result, request))
-        worker.errored.connect(self._show_failure)
         worker.finished.connect(self._finish)
         self._start(worker)
         worker.start()
@@ -305,17 +306,21 @@ class PixelClustersWidget(Container):
         self._progress.value = int(100 * fraction)
         self._status.value = STAGE_TEXT.get(stage, stage)
 
-    def _show_failure(self, error: Exception):
-        if isinstance(error, (ValueError, MemoryError)):
-            message = str(error) or "Not enough memory for this run."
-        else:
-            message = f"The run failed ({type(error).__name__}: {error}); nothing was added."
+    def _show_failure(self, failure: Failure):
         self._status.value = "failed: nothing was added"
-        show_error(message)
+        show_error(failure.message)
 
     # ----------------------------------------------------------------- results
+    def _was_closed(self) -> bool:
+        """True once the user closed the widget: napari un-parents it from the window."""
+        top = self.native.window()
+        return not isinstance(top, (QMainWindow, QDockWidget)) and not top.isVisible()
+
     def _add_layers(self, result, request):
-        if self._cancelled:
+        if self._cancelled or self._was_closed():
+            return
+        if isinstance(result, Failure):
+            self._show_failure(result)
             return
         seg, contours = result
         layer = request["layer"]
@@ -371,15 +376,31 @@ def default_min_area(labels: np.ndarray) -> int:
     return max(1, int(DEFAULT_MIN_AREA_SHARE * labels.shape[-1] * labels.shape[-2]))
 
 
+@dataclass
+class Failure:
+    """A run that stopped on bad input or lack of memory: a message for the user."""
+
+    message: str
+
+
 @thread_worker
 def _segment_in_thread(first_step, steps, with_outlines: bool, min_area: int | None):
-    """Worker: walk the remaining steps (each a cancel point), then trace outlines."""
+    """Worker: walk the remaining steps (each a cancel point), then trace outlines.
+
+    Expected failures come back as a :class:`Failure` (one plain notification); anything
+    else is a bug, and napari reports it with its traceback.
+    """
     yield first_step
-    seg = yield from steps
-    contours = None
-    if with_outlines:
-        yield "outlines", 1.0
-        contours = seg.contours(min_area=min_area or default_min_area(seg.labels))
+    try:
+        seg = yield from steps
+        contours = None
+        if with_outlines:
+            yield "outlines", 1.0
+            contours = seg.contours(min_area=min_area or default_min_area(seg.labels))
+    except MemoryError:
+        return Failure("Not enough memory for this run; use a smaller image or downscale.")
+    except ValueError as error:
+        return Failure(str(error))
     yield "layers", 1.0
     return seg, contours
 

@@ -1,0 +1,288 @@
+"""Drive the Pixel clusters widget in a real napari viewer, as a person would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from napari.layers import Image, Labels, Shapes
+from napari.utils.colormaps import DirectLabelColormap
+from skimage import data
+
+import napari_pixel_clusters as npc
+from napari_pixel_clusters.gui import widget as widget_module
+from napari_pixel_clusters.gui.widget import default_min_area
+
+PLUGIN, WIDGET = "napari-pixel-clusters", "Pixel clusters"
+
+
+def offered(widget) -> bool:
+    """Whether the widget is shown to the user (not hidden), even in a hidden viewer."""
+    return not widget.native.isHidden()
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Messages the widget shows as napari error notifications."""
+    shown = []
+    monkeypatch.setattr(widget_module, "show_error", shown.append)
+    return shown
+
+
+@pytest.fixture
+def viewer_with_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+
+    def open_widget(image=None, **layer_kwargs):
+        if image is not None:
+            viewer.add_image(image, **layer_kwargs)
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+        return viewer, widget
+
+    return open_widget
+
+
+def press_run(widget, qtbot, timeout=60_000):
+    widget._run_button.native.click()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout)
+
+
+def test_widget_follows_the_active_image_layer(viewer_with_widget):
+    viewer, widget = viewer_with_widget(data.astronaut(), name="astronaut")
+    assert widget._image.value is viewer.layers["astronaut"]
+    assert offered(widget._feature_widgets["color_space"])
+    coins = viewer.add_image(data.coins(), name="coins")
+    viewer.layers.selection.active = coins
+    assert widget._image.value is coins
+    viewer.add_labels(np.zeros((10, 10), int), name="not an image")
+    assert [name for name, _ in widget._image_layers()] == ["astronaut", "coins"]
+
+
+def test_kmeans_run_adds_the_three_result_layers(viewer_with_widget, qtbot):
+    photo = data.astronaut()[::2, ::2].copy()
+    viewer, widget = viewer_with_widget(photo, name="astronaut")
+    widget._method.value = "kmeans"
+    widget._n_clusters.value = 5
+    widget._feature_widgets["color_space"].value = "lab"
+    widget._outputs["outlines"].value = True
+    press_run(widget, qtbot)
+
+    assert [layer.name for layer in viewer.layers] == [
+        "astronaut", "astronaut quantized", "astronaut outlines", "astronaut clusters"]
+    expected = npc.segment(photo, "kmeans", 5, color_space="lab", random_state=0)
+    clusters, quantized, outlines = (viewer.layers[f"astronaut {n}"]
+                                     for n in ("clusters", "quantized", "outlines"))
+    assert isinstance(clusters, Labels)
+    np.testing.assert_array_equal(clusters.data, expected.labels)
+    np.testing.assert_array_equal(viewer.layers["astronaut"].data, photo)
+
+    assert list(clusters.features["index"]) == [1, 2, 3, 4, 5]
+    assert list(clusters.features["name"]) == [f"cluster {i}" for i in range(1, 6)]
+    assert list(clusters.features["pixels"]) == list(expected.table["pixels"])
+    assert isinstance(clusters.colormap, DirectLabelColormap)
+    for label, rgb in enumerate(expected.colors, start=1):
+        np.testing.assert_allclose(clusters.colormap.map(label)[:3], rgb, atol=1 / 255)
+    tag = clusters.metadata["napari_pixel_clusters"]
+    assert tag["params"]["color_space"] == "lab" and tag["source"] == "astronaut"
+    assert tag["score"]["inertia"] == pytest.approx(expected.score["inertia"])
+
+    assert isinstance(quantized, Image) and quantized.rgb
+    np.testing.assert_array_equal(quantized.data, expected.quantized())
+
+    assert isinstance(outlines, Shapes)
+    contours = expected.contours(min_area=default_min_area(expected.labels))
+    assert len(outlines.data) == len(contours) > 10
+    assert list(outlines.features["label"]) == [c.label for c in contours]
+    first = contours[0]
+    np.testing.assert_allclose(outlines.edge_color[0][:3], expected.colors[first.label - 1])
+    assert widget._run_button.text == "Run" and widget._method.enabled
+
+
+@pytest.mark.parametrize("method, options", [
+    ("gmm", {"covariance_type": "diag"}),
+    ("ward", {}),
+])
+def test_other_clustering_methods_from_the_widget(viewer_with_widget, qtbot, method, options):
+    coins = data.coins()[::2, ::2].copy()
+    viewer, widget = viewer_with_widget(coins, name="coins")
+    widget._method.value = method
+    widget._n_clusters.value = 3
+    for name, value in options.items():
+        widget._method_params[method][name].value = value
+    assert not offered(widget._feature_widgets["color_space"])  # grey image
+    press_run(widget, qtbot)
+    expected = npc.segment(coins, method, 3, random_state=0, **options)
+    np.testing.assert_array_equal(viewer.layers["coins clusters"].data, expected.labels)
+    quantized = viewer.layers["coins quantized"]
+    assert not quantized.rgb and quantized.contrast_limits == viewer.layers["coins"].contrast_limits
+
+
+def test_canny_adds_an_editable_edges_layer(viewer_with_widget, qtbot):
+    coins = data.coins()
+    viewer, widget = viewer_with_widget(coins, name="coins")
+    widget._method.value = "canny"
+    assert not offered(widget._n_clusters)
+    assert not offered(widget._outputs["quantized"]) and offered(widget._method_params["canny"])
+    widget._method_params["canny"]["sigma"].value = 2.0
+    press_run(widget, qtbot)
+    assert [layer.name for layer in viewer.layers] == ["coins", "coins edges"]
+    edges = viewer.layers["coins edges"]
+    from skimage.feature import canny
+
+    np.testing.assert_array_equal(edges.data, canny(coins, sigma=2.0))
+    assert edges.editable and edges.features["name"][0] == "edge"
+
+
+def test_cancel_mid_run_adds_nothing(viewer_with_widget, qtbot):
+    big = np.random.default_rng(0).random((400, 400, 3))
+    viewer, widget = viewer_with_widget(big, name="noise", rgb=True)
+    widget._method.value = "gmm"
+    widget._n_clusters.value = 8
+    widget._method_params["gmm"]["max_iter"].value = 10_000
+    widget._method_params["gmm"]["tol"].value = "0"
+    fits = []
+    widget.run()
+    worker = widget._worker
+    worker.yielded.connect(lambda step: fits.append(step) if step[0] == "fit" else None)
+    qtbot.waitUntil(lambda: len(fits) >= 2, timeout=60_000)
+    assert widget._run_button.text == "Cancel" and not widget._method.enabled
+    widget._run_button.native.click()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    assert [layer.name for layer in viewer.layers] == ["noise"]
+    assert widget._status.value.startswith("cancelled")
+    assert widget._run_button.text == "Run" and widget._method.enabled
+
+
+def test_bad_choices_are_notifications_and_add_nothing(viewer_with_widget, qtbot, errors):
+    viewer, widget = viewer_with_widget()
+    widget.run()
+    assert errors and "no image layer" in errors[-1]
+
+    three_values = np.repeat(np.array([[0, 100, 200]], np.uint8), 40, axis=0)
+    viewer.add_image(three_values, name="three values")
+    widget._n_clusters.value = 5
+    press_run(widget, qtbot)
+    assert errors[-1].startswith("n_clusters:") and "at most 3" in errors[-1]
+
+    widget._method.value = "gmm"
+    widget._n_clusters.value = 3
+    widget._method_params["gmm"]["reg_covar"].value = "0"
+    press_run(widget, qtbot)  # fails inside the worker: a collapsed cluster
+    assert "collapsed" in errors[-1]
+    assert [layer.name for layer in viewer.layers] == ["three values"]
+    np.testing.assert_array_equal(viewer.layers[0].data, three_values)
+
+    widget._method_params["gmm"]["reg_covar"].value = "lots"
+    widget.run()
+    assert errors[-1].startswith("reg_covar:")
+
+
+def test_rerun_numbers_or_replaces_only_its_own_layers(viewer_with_widget, qtbot):
+    viewer, widget = viewer_with_widget(data.coins()[::3, ::3].copy(), name="coins")
+    viewer.add_points([[5, 5]], name="my annotations")
+    viewer.layers.selection.active = viewer.layers["coins"]
+    widget._outputs["quantized"].value = False
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    press_run(widget, qtbot)
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["coins", "my annotations", "coins clusters", "coins clusters [1]"]
+    widget._replace.value = True
+    widget._n_clusters.value = 4
+    press_run(widget, qtbot)
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["coins", "my annotations", "coins clusters"]
+    assert viewer.layers["coins clusters"].data.max() == 4
+
+
+def test_random_colour_toggle(viewer_with_widget, qtbot):
+    viewer, widget = viewer_with_widget(data.astronaut()[::4, ::4].copy(), name="a")
+    press_run(widget, qtbot)
+    clusters = viewer.layers["a clusters"]
+    mean_colour = clusters.colormap.map(1)
+    widget._random_colors.value = True
+    assert not isinstance(clusters.colormap, DirectLabelColormap)
+    widget._random_colors.value = False
+    np.testing.assert_allclose(clusters.colormap.map(1), mean_colour)
+
+
+def test_stack_current_plane_or_whole_stack(viewer_with_widget, qtbot):
+    stack = np.stack([data.coins()[:100, :100], data.camera()[:100, :100], data.moon()[:100, :100]])
+    viewer, widget = viewer_with_widget(stack, name="stack", scale=(2.0, 0.5, 0.5))
+    viewer.dims.set_current_step(0, 1)
+    widget._outputs["quantized"].value = False
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    plane = viewer.layers["stack (plane 1) clusters"]
+    np.testing.assert_array_equal(plane.data, npc.segment(stack[1], "kmeans", 3).labels)
+    np.testing.assert_allclose(plane.scale, (0.5, 0.5))
+    viewer.layers.selection.active = viewer.layers["stack"]
+    widget._stack_mode.value = "whole stack"
+    press_run(widget, qtbot)
+    whole = viewer.layers["stack clusters"]
+    np.testing.assert_array_equal(whole.data, npc.segment(stack, "kmeans", 3).labels)
+    np.testing.assert_allclose(whole.scale, (2.0, 0.5, 0.5))
+
+
+def test_saved_layers_round_trip_with_edits(viewer_with_widget, qtbot, tmp_path):
+    import tifffile
+    from napari.layers import Shapes as ShapesLayer
+
+    viewer, widget = viewer_with_widget(data.coins()[::2, ::2].copy(), name="coins")
+    widget._n_clusters.value = 3
+    widget._outputs["outlines"].value = True
+    press_run(widget, qtbot)
+    clusters = viewer.layers["coins clusters"]
+    clusters.paint((10, 10), 2, refresh=True)  # a brush stroke with label 2
+    clusters.fill((100, 100), 3)
+    edited = clusters.data.copy()
+    assert edited[10, 10] == 2
+
+    labels_path = tmp_path / "clusters.tif"
+    viewer.layers.selection = {clusters}
+    viewer.layers.save(str(labels_path), selected=True, plugin="napari")
+    np.testing.assert_array_equal(tifffile.imread(labels_path), edited)
+
+    outlines = viewer.layers["coins outlines"]
+    shapes_path = tmp_path / "outlines.csv"
+    viewer.layers.selection = {outlines}
+    viewer.layers.save(str(shapes_path), selected=True, plugin="napari")
+    table = pd.read_csv(shapes_path)
+    assert table["index"].nunique() == len(outlines.data)
+    reopened = viewer.open(str(shapes_path), plugin="napari")[0]
+    assert isinstance(reopened, ShapesLayer) and len(reopened.data) == len(outlines.data)
+    np.testing.assert_allclose(reopened.data[0], outlines.data[0])
+
+
+def test_viewer_stays_responsive_during_a_run(viewer_with_widget, qtbot):
+    from qtpy.QtCore import QTimer
+
+    big = np.ascontiguousarray(np.tile(data.astronaut(), (2, 2, 1)))
+    viewer, widget = viewer_with_widget(big, name="big")
+    widget._method.value = "gmm"
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(20)
+    press_run(widget, qtbot)
+    timer.stop()
+    assert len(ticks) >= 5  # the event loop kept running while the worker fitted
+    assert "big clusters" in [layer.name for layer in viewer.layers]
+
+
+def test_closing_the_widget_during_a_run_does_not_crash(viewer_with_widget, qtbot):
+    viewer, widget = viewer_with_widget(data.astronaut(), name="a")
+    widget._method.value = "gmm"
+    worker = widget.run()
+    viewer.window.remove_dock_widget("all")
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
+    assert [layer.name for layer in viewer.layers] == ["a"]
+
+
+def test_screenshot_of_the_results_is_not_blank(viewer_with_widget, qtbot, tmp_path):
+    viewer, widget = viewer_with_widget(data.astronaut(), name="astronaut")
+    widget._outputs["outlines"].value = True
+    press_run(widget, qtbot)
+    shot = viewer.screenshot(str(tmp_path / "viewer.png"), canvas_only=False)
+    assert shot.shape[0] > 300 and shot[..., :3].std() > 20
+    assert (tmp_path / "viewer.png").stat().st_size > 10_000
