@@ -195,15 +195,19 @@ def test_rerun_numbers_or_replaces_only_its_own_layers(viewer_with_widget, qtbot
     assert viewer.layers["coins clusters"].data.max() == 4
 
 
-def test_random_colour_toggle(viewer_with_widget, qtbot):
+def test_random_colour_toggle_recolours_clusters_and_outlines(viewer_with_widget, qtbot):
     viewer, widget = viewer_with_widget(data.astronaut()[::4, ::4].copy(), name="a")
+    widget._outputs["outlines"].value = True
     press_run(widget, qtbot)
-    clusters = viewer.layers["a clusters"]
+    clusters, outlines = viewer.layers["a clusters"], viewer.layers["a outlines"]
     mean_colour = clusters.colormap.map(1)
+    first_label = outlines.features["label"][0]
     widget._random_colors.value = True
     assert not isinstance(clusters.colormap, DirectLabelColormap)
+    np.testing.assert_allclose(outlines.edge_color[0], clusters.colormap.map(first_label))
     widget._random_colors.value = False
     np.testing.assert_allclose(clusters.colormap.map(1), mean_colour)
+    np.testing.assert_allclose(outlines.edge_color[0], clusters.colormap.map(first_label))
 
 
 def test_stack_current_plane_or_whole_stack(viewer_with_widget, qtbot):

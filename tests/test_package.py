@@ -62,4 +62,4 @@ def test_console_script_opens_the_sample_with_the_widget(make_napari_viewer, mon
     launch.main([])
     viewer = viewers[0]
     assert [layer.name for layer in viewer.layers] == ["astronaut"]
-    assert "Pixel clusters (napari-pixel-clusters)" in viewer.window._dock_widgets
+    assert "Pixel clusters (napari-pixel-clusters)" in viewer.window.dock_widgets

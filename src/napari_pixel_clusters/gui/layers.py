@@ -98,15 +98,22 @@ def quantized_layer(seg, source, placement, run, source_kwargs) -> LayerSpec:
     })
 
 
-def outlines_layer(seg, source, placement, run, contours) -> LayerSpec:
-    colours = seg.colors
+def label_colors(seg: Segmentation, random_colors: bool) -> np.ndarray:
+    """(k, 4) RGBA of each cluster, as its clusters layer shows it."""
+    if random_colors:
+        return random_colormap().map(np.arange(1, seg.n_clusters + 1))
+    return np.hstack([seg.colors, np.ones((seg.n_clusters, 1))])
+
+
+def outlines_layer(seg, source, placement, run, contours, random_colors=False) -> LayerSpec:
+    colours = label_colors(seg, random_colors)
     names = cluster_names(seg)
     features = pd.DataFrame({
         "label": [c.label for c in contours],
         "name": [names[c.label - 1] for c in contours],
         "area": [c.area for c in contours],
     })
-    edge_colors = np.array([np.append(colours[c.label - 1], 1.0) for c in contours])
+    edge_colors = np.array([colours[c.label - 1] for c in contours])
     return LayerSpec("shapes", [c.vertices for c in contours], {
         "name": f"{source} outlines",
         "shape_type": "polygon",

@@ -130,7 +130,7 @@ class PixelClustersWidget(Container):
             "quantized": CheckBox(value=True, text="quantized (Image)", name="out_quantized"),
             "outlines": CheckBox(value=False, text="outlines (Shapes)", name="out_outlines"),
         }
-        self._min_area = SpinBox(name="min_area", label="min outline area", value=0,
+        self._min_area = SpinBox(name="min_area", label="min outline area (px)", value=0,
                                  min=0, max=10**9, tooltip="Regions smaller than this many "
                                  "pixels get no outline; 0 picks 0.05% of the image.")
         self._random_colors = CheckBox(name="random_colors", value=False,
@@ -340,7 +340,8 @@ class PixelClustersWidget(Container):
             specs.append(quantized_layer(seg, source, request["placement"], run,
                                          source_kwargs))
         if contours is not None:
-            specs.append(outlines_layer(seg, source, request["placement"], run, contours))
+            specs.append(outlines_layer(seg, source, request["placement"], run, contours,
+                                        self._random_colors.value))
         if "clusters" in request["outputs"]:  # last, so it is active and ready to paint
             specs.append(clusters_layer(seg, source, request["placement"], run,
                                         self._random_colors.value))
@@ -363,13 +364,19 @@ class PixelClustersWidget(Container):
                 self._viewer.layers.remove(layer)
 
     def _recolour_results(self, random_colors: bool):
-        """Switch this plugin's clusters layers between mean and random colours."""
+        """Switch this plugin's clusters and outlines between mean and random colours."""
+        clusters = {}
         for layer in self._viewer.layers:
             tag = layer.metadata.get(METADATA_KEY, {})
-            if tag.get("output") != "clusters":
-                continue
-            layer.colormap = (random_colormap() if random_colors
-                              else table_colormap(layer.features))
+            if tag.get("output") == "clusters":
+                layer.colormap = (random_colormap() if random_colors
+                                  else table_colormap(layer.features))
+                clusters[tag["run"]] = layer
+        for layer in self._viewer.layers:
+            tag = layer.metadata.get(METADATA_KEY, {})
+            if tag.get("output") == "outlines" and tag["run"] in clusters and len(layer.data):
+                colormap = clusters[tag["run"]].colormap
+                layer.edge_color = colormap.map(np.asarray(layer.features["label"]))
 
 
 def default_min_area(labels: np.ndarray) -> int:

@@ -1,0 +1,96 @@
+"""Regenerate the README's screenshots: the real viewer and widget, driven like a person.
+
+    xvfb-run -a python scripts/screenshots.py      # on a machine without a display
+
+Each shot opens a sample, sets the widget's choices, presses Run, waits for the worker,
+hides what would clutter the view and saves the whole window to docs/images/.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import napari
+from qtpy.QtWidgets import QApplication
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
+SIZE = (1400, 900)
+
+
+def run_widget(widget, timeout=120):
+    widget._run_button.native.click()
+    started = time.time()
+    while widget._worker is not None and time.time() - started < timeout:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def shot(viewer, name, visible):
+    for layer in viewer.layers:
+        layer.visible = layer.name in visible
+    viewer.reset_view()
+    QApplication.processEvents()
+    viewer.screenshot(str(OUT / name), canvas_only=False, flash=False)
+    print("saved", OUT / name)
+
+
+def new_viewer(sample):
+    viewer = napari.Viewer(title="napari-pixel-clusters")
+    viewer.window._qt_window.resize(*SIZE)
+    viewer.open_sample("napari-pixel-clusters", sample)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
+    return viewer, widget
+
+
+def kmeans_astronaut():
+    viewer, widget = new_viewer("astronaut")
+    widget._n_clusters.value = 6
+    widget._feature_widgets["color_space"].value = "lab"
+    widget._outputs["outlines"].value = True
+    run_widget(widget)
+    viewer.layers["astronaut clusters"].opacity = 1.0
+    shot(viewer, "kmeans_clusters.png", {"astronaut clusters"})
+    shot(viewer, "kmeans_quantized.png", {"astronaut quantized"})
+    shot(viewer, "kmeans_outlines.png", {"astronaut", "astronaut outlines"})
+    viewer.close()
+
+
+def ward_coins():
+    viewer, widget = new_viewer("coins")
+    widget._method.value = "ward"
+    widget._n_clusters.value = 27
+    widget._method_params["ward"]["downscale"].value = "0.2"
+    widget._outputs["quantized"].value = False
+    widget._outputs["outlines"].value = True
+    widget._random_colors.value = True
+    run_widget(widget)
+    shot(viewer, "ward_coins.png", {"coins", "coins outlines"})
+    viewer.close()
+
+
+def gmm_random_colours():
+    viewer, widget = new_viewer("immunohistochemistry")
+    widget._method.value = "gmm"
+    widget._n_clusters.value = 4
+    widget._outputs["quantized"].value = False
+    widget._random_colors.value = True
+    run_widget(widget)
+    shot(viewer, "gmm_random_colours.png",
+         {"immunohistochemistry", "immunohistochemistry clusters"})
+    viewer.close()
+
+
+def canny_coins():
+    viewer, widget = new_viewer("coins")
+    widget._method.value = "canny"
+    widget._method_params["canny"]["sigma"].value = 2.0
+    run_widget(widget)
+    shot(viewer, "canny_edges.png", {"coins", "coins edges"})
+    viewer.close()
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    for make in (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins):
+        make()
