@@ -43,6 +43,7 @@ CASES = {
     "bad choice": (dict(image=GREY, method="gmm", n_clusters=3, covariance_type="round"),
                    "covariance_type"),
     "init of wrong shape": (dict(image=RGB, n_clusters=3, init=np.zeros((2, 3))), "init"),
+    "ward on 4-D": (dict(image=np.zeros((2, 3, 4, 5)), method="ward", n_clusters=2), "image"),
     "downscale above 1": (dict(image=GREY, method="ward", n_clusters=3, downscale=2.0),
                           "downscale"),
     "feature option for canny": (dict(image=RGB, method="canny", color_space="lab"),

@@ -63,3 +63,12 @@ def test_console_script_opens_the_sample_with_the_widget(make_napari_viewer, mon
     viewer = viewers[0]
     assert [layer.name for layer in viewer.layers] == ["astronaut"]
     assert "Pixel clusters (napari-pixel-clusters)" in viewer.window.dock_widgets
+
+
+def test_widget_is_offered_in_the_layer_context_menu(make_napari_viewer):
+    from napari._app_model import get_app_model
+
+    make_napari_viewer()
+    items = get_app_model().menus.get_menu("napari/layers/segment")
+    commands = [getattr(item, "command", None) for item in items]
+    assert any(c is not None and c.id == "napari-pixel-clusters.pixel_clusters" for c in commands)

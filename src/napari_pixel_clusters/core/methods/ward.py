@@ -94,6 +94,12 @@ def enlarge(labels: np.ndarray, data: ImageData) -> np.ndarray:
 
 
 def run(data, n_clusters, features, params) -> MethodOutput:
+    if len(data.spatial_shape) > 3:
+        raise ValueError(
+            f"image: Ward's pixel grid connects neighbours in 2-D and 3-D images, but this "
+            f"image has {len(data.spatial_shape)} spatial axes {data.spatial_shape}; "
+            "segment one 3-D volume or plane at a time."
+        )
     downscale = params["downscale"] or auto_downscale(data.spatial_shape)
     small = shrink(data, downscale)
     feature_set = build_features(
