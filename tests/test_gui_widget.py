@@ -290,3 +290,16 @@ def test_screenshot_of_the_results_is_not_blank(viewer_with_widget, qtbot, tmp_p
     shot = viewer.screenshot(str(tmp_path / "viewer.png"), canvas_only=False)
     assert shot.shape[0] > 300 and shot[..., :3].std() > 20
     assert (tmp_path / "viewer.png").stat().st_size > 10_000
+
+
+def test_closing_the_viewer_during_a_run_does_not_crash(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut(), name="a")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    widget._method.value = "gmm"
+    worker = widget.run()
+    layers = viewer.layers
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
+    qtbot.wait(50)
+    assert len(layers) == 0  # closing cleared the viewer, and nothing was added after

@@ -303,8 +303,11 @@ class PixelClustersWidget(Container):
 
     def _show_progress(self, step):
         stage, fraction = step
-        self._progress.value = int(100 * fraction)
-        self._status.value = STAGE_TEXT.get(stage, stage)
+        try:
+            self._progress.value = int(100 * fraction)
+            self._status.value = STAGE_TEXT.get(stage, stage)
+        except RuntimeError:  # the viewer was closed: stop at the next step
+            self._cancel_quietly()
 
     def _show_failure(self, failure: Failure):
         self._status.value = "failed: nothing was added"
@@ -313,8 +316,11 @@ class PixelClustersWidget(Container):
     # ----------------------------------------------------------------- results
     def _was_closed(self) -> bool:
         """True once the user closed the widget: napari un-parents it from the window."""
-        top = self.native.window()
-        return not isinstance(top, (QMainWindow, QDockWidget)) and not top.isVisible()
+        try:
+            top = self.native.window()
+            return not isinstance(top, (QMainWindow, QDockWidget)) and not top.isVisible()
+        except RuntimeError:  # its Qt side is already deleted (the viewer was closed)
+            return True
 
     def _add_layers(self, result, request):
         if self._cancelled or self._was_closed():
