@@ -71,14 +71,14 @@ def param_widget(param: Param):
         return SpinBox(value=param.default if param.default is not None else 0,
                        min=int(param.minimum or 0), max=int(min(param.maximum or 2**31 - 1,
                                                                2**31 - 1)), **options)
-    if param.default is not None and param.default == 0 or (param.default or 0) >= 0.01:
-        return FloatSpinBox(value=param.default, min=param.minimum or 0.0,
-                            max=param.maximum if param.maximum is not None else 1e9,
-                            step=0.1, **options)
-    text = "" if param.default is None else repr(param.default)
-    if param.default is None:
+    if param.default is None:  # optional number: empty means automatic
         options["tooltip"] += " Leave empty for the automatic value."
-    return LineEdit(value=text, **options)
+        return LineEdit(value="", **options)
+    if param.default != 0 and abs(param.default) < 0.01:  # tolerances: typed, e.g. 1e-06
+        return LineEdit(value=repr(param.default), **options)
+    return FloatSpinBox(value=param.default, min=param.minimum or 0.0,
+                        max=param.maximum if param.maximum is not None else 1e9,
+                        step=0.1, **options)
 
 
 def widget_value(widget, param: Param):
