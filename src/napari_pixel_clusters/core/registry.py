@@ -82,6 +82,7 @@ class Method:
     summary: str
     params: tuple[Param, ...]
     run: Callable
+    fit_rows: Callable | None = None  # methods that cluster feature rows (sweeps reuse it)
     needs_n_clusters: bool = True
     uses_features: bool = True
     uses_random_state: bool = True

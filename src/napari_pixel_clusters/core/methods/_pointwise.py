@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Callable
+
 import numpy as np
 
 from ..features import FeatureSet, build_features
 from ..image import ImageData
+from ..registry import MethodOutput
 
 
 def point_features(data: ImageData, n_clusters: int, features: dict) -> FeatureSet:
@@ -51,6 +55,38 @@ def row_palette(feature_set: FeatureSet, row_labels: np.ndarray, n_clusters: int
         [np.bincount(row_labels, weights=weights * column, minlength=n_clusters)
          for column in feature_set.raw.T.astype(np.float64)], axis=1)
     return sums / np.maximum(totals, 1)[:, None]
+
+
+@dataclass
+class RowFit:
+    """A method fitted on feature rows: a 0-based cluster per row, scores, the model."""
+
+    labels: np.ndarray
+    score: dict
+    details: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+
+
+def run_on_rows(fit_rows: Callable):
+    """A method's ``run`` from its ``fit_rows(feature_set, k, params, random_state)``.
+
+    Features are built (compressed where exact), fitted on, and mapped back to pixels.
+    """
+
+    def run(data, n_clusters, features, params):
+        feature_set = point_features(data, n_clusters, features)
+        fit = yield from fit_rows(feature_set, n_clusters, params, features["random_state"])
+        yield "predict", 1.0
+        return MethodOutput(
+            labels=pixel_labels(data, feature_set, fit.labels),
+            palette=row_palette(feature_set, fit.labels, n_clusters),
+            score=fit.score,
+            details={"compression": feature_set.compression, "features": feature_set.names,
+                     **fit.details, **feature_set.standardization},
+            model=fit.model,
+        )
+
+    return run
 
 
 def check_start_array(name: str, value, shape: tuple[int, ...]) -> None:

@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 
-from ..registry import Method, MethodOutput, Param, drain
-from ._pointwise import check_start_array, pixel_labels, point_features, row_palette
+from ..registry import Method, Param, drain
+from ._pointwise import RowFit, check_start_array, run_on_rows
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 #: The k-means partition that starts EM keeps the best of this many weighted k-means runs
@@ -269,16 +269,15 @@ def predict(X, w, mix: Mixture):
     return labels, float(total / w.sum())
 
 
-def run(data, n_clusters, features, params) -> MethodOutput:
-    feature_set = point_features(data, n_clusters, features)
+def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
+    """EM on the feature rows, weighted by their pixel counts (a generator)."""
     X, w = feature_set.X, feature_set.pixel_weights()
     d = X.shape[1]
     check_start_array("means_init", params["means_init"], (n_clusters, d))
     check_start_array("weights_init", params["weights_init"], (n_clusters,))
     mixture, _, n_iter, converged = yield from fit_mixture_steps(
-        X, w, n_clusters, params, features["random_state"]
+        X, w, n_clusters, params, random_state
     )
-    yield "predict", 1.0
     row_labels, mean_ll = predict(X, w, mixture)
     n_pixels = w.sum()
     n_params = mixture.n_parameters()
@@ -289,13 +288,10 @@ def run(data, n_clusters, features, params) -> MethodOutput:
         "n_iter": int(n_iter),
         "converged": bool(converged),
     }
-    return MethodOutput(
-        labels=pixel_labels(data, feature_set, row_labels),
-        palette=row_palette(feature_set, row_labels, n_clusters),
+    return RowFit(
+        labels=row_labels,
         score=score,
-        details={"compression": feature_set.compression, "features": feature_set.names,
-                 "start": f"best of {START_KMEANS_RUNS} weighted k-means runs",
-                 **feature_set.standardization},
+        details={"start": f"best of {START_KMEANS_RUNS} weighted k-means runs"},
         model={"weights": mixture.weights, "means": mixture.means,
                "covariances": mixture.covariances},
     )
@@ -333,5 +329,6 @@ METHOD = Method(
         Param("precisions_init", float, None,
               "Starting precisions, shaped as scikit-learn's precisions_.", **_HIDDEN),
     ),
-    run=run,
+    run=run_on_rows(fit_rows),
+    fit_rows=fit_rows,
 )

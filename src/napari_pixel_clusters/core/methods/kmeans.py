@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from ..features import FeatureSet, weighted_mean_var
-from ..registry import Method, MethodOutput, Param
-from ._pointwise import check_start_array, pixel_labels, point_features, row_palette
+from ..registry import Method, Param
+from ._pointwise import RowFit, check_start_array, run_on_rows
 
 
 def sklearn_equivalent_tol(tol: float, feature_set: FeatureSet) -> float:
@@ -24,8 +24,8 @@ def sklearn_equivalent_tol(tol: float, feature_set: FeatureSet) -> float:
     return tol if row_var == 0 else float(tol * pixel_var / row_var)
 
 
-def run(data, n_clusters, features, params) -> MethodOutput:
-    feature_set = point_features(data, n_clusters, features)
+def fit_rows(feature_set: FeatureSet, n_clusters: int, params: dict, random_state):
+    """KMeans on the feature rows, weighted by their pixel counts (a generator)."""
     init = params["init"]
     check_start_array("init", init, (n_clusters, feature_set.X.shape[1]))
     tol = sklearn_equivalent_tol(params["tol"], feature_set)
@@ -36,15 +36,12 @@ def run(data, n_clusters, features, params) -> MethodOutput:
         n_init=1 if isinstance(init, np.ndarray) else params["n_init"],
         max_iter=params["max_iter"],
         tol=tol,
-        random_state=features["random_state"],
+        random_state=random_state,
     ).fit(feature_set.X, sample_weight=feature_set.weights)
-    yield "predict", 0.9
-    return MethodOutput(
-        labels=pixel_labels(data, feature_set, model.labels_),
-        palette=row_palette(feature_set, model.labels_, n_clusters),
+    return RowFit(
+        labels=model.labels_,
         score={"inertia": float(model.inertia_), "n_iter": int(model.n_iter_)},
-        details={"compression": feature_set.compression, "features": feature_set.names,
-                 "tol_effective": tol, **feature_set.standardization},
+        details={"tol_effective": tol},
         model={"centers": model.cluster_centers_},
     )
 
@@ -67,5 +64,6 @@ METHOD = Method(
               "Stop when centres move less than this (relative to the data's variance).",
               minimum=0.0, maximum=1.0),
     ),
-    run=run,
+    run=run_on_rows(fit_rows),
+    fit_rows=fit_rows,
 )
