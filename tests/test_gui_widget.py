@@ -11,7 +11,7 @@ from skimage import data
 
 import napari_pixel_clusters as npc
 from napari_pixel_clusters.gui import widget as widget_module
-from napari_pixel_clusters.gui.widget import default_min_area
+from napari_pixel_clusters.gui.layers import default_min_area
 
 PLUGIN, WIDGET = "napari-pixel-clusters", "Pixel clusters"
 

@@ -18,6 +18,8 @@ from ..core.result import Segmentation
 
 METADATA_KEY = "napari_pixel_clusters"
 TRANSPARENT = np.zeros(4)
+#: Regions smaller than this share of a plane get no outline polygon by default.
+DEFAULT_MIN_AREA_SHARE = 0.0005
 #: Outline polygons are drawn this wide, in image pixels.
 OUTLINE_WIDTH = 2.0
 
@@ -31,6 +33,19 @@ class Placement:
 
     def kwargs(self) -> dict:
         return {"scale": self.scale, "translate": self.translate} if self.scale else {}
+
+
+@dataclass
+class LayerRequest:
+    """What the user asked for: which layers, named after what, placed where."""
+
+    source: str
+    placement: Placement
+    run: int
+    outputs: set
+    random_colors: bool = False
+    source_kwargs: dict = field(default_factory=dict)  # rgb, contrast limits, colormap
+    min_area: int | None = None  # outline regions; None = 0.05 % of the plane
 
 
 @dataclass
@@ -124,3 +139,24 @@ def outlines_layer(seg, source, placement, run, contours, random_colors=False) -
         "metadata": provenance(seg, source, "outlines", run),
         **placement.kwargs(),
     })
+
+
+def default_min_area(labels: np.ndarray) -> int:
+    """Outline regions of at least 0.05 % of a plane: a few hundred on a 512² photo."""
+    return max(1, int(DEFAULT_MIN_AREA_SHARE * labels.shape[-1] * labels.shape[-2]))
+
+
+def result_layers(seg: Segmentation, request: LayerRequest) -> list[LayerSpec]:
+    """Every requested layer, built off the GUI thread; clusters last (it becomes active)."""
+    specs = []
+    if "quantized" in request.outputs:
+        specs.append(quantized_layer(seg, request.source, request.placement, request.run,
+                                     request.source_kwargs))
+    if "outlines" in request.outputs:
+        contours = seg.contours(min_area=request.min_area or default_min_area(seg.labels))
+        specs.append(outlines_layer(seg, request.source, request.placement, request.run,
+                                    contours, request.random_colors))
+    if "clusters" in request.outputs:
+        specs.append(clusters_layer(seg, request.source, request.placement, request.run,
+                                    request.random_colors))
+    return specs

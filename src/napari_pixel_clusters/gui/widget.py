@@ -33,11 +33,10 @@ from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
 from .layers import (
     METADATA_KEY,
+    LayerRequest,
     Placement,
-    clusters_layer,
-    outlines_layer,
-    quantized_layer,
     random_colormap,
+    result_layers,
     table_colormap,
 )
 
@@ -49,13 +48,9 @@ STAGE_TEXT = {
     "fit": "fitting",
     "predict": "labelling pixels",
     "edges": "finding edges",
-    "outlines": "tracing outlines",
-    "layers": "adding layers",
+    "layers": "building layers",
 }
 CURRENT_PLANE, WHOLE_STACK = "current plane", "whole stack"
-#: Regions smaller than this share of the image get no outline polygon by default
-#: (512 x 512 -> 131 px, a few hundred polygons on a photo).
-DEFAULT_MIN_AREA_SHARE = 0.0005
 
 
 def param_widget(param: Param):
@@ -257,12 +252,19 @@ class PixelClustersWidget(Container):
             show_error(str(error))
             return None
         offered = self._outputs if method.needs_n_clusters else ["clusters"]
-        outputs = {name for name in offered if self._outputs[name].value}
-        request = dict(layer=layer, placement=placement, plane=plane, outputs=outputs)
-        worker = _segment_in_thread(first, steps, "outlines" in outputs,
-                                    self._min_area.value or None, _ignore_errors=True)
+        source_kwargs = {"rgb": layer.rgb}
+        if not layer.rgb:
+            source_kwargs |= {"contrast_limits": layer.contrast_limits,
+                              "colormap": layer.colormap}
+        request = LayerRequest(
+            source=layer.name + plane, placement=placement, run=next(self._runs),
+            outputs={name for name in offered if self._outputs[name].value},
+            random_colors=self._random_colors.value, source_kwargs=source_kwargs,
+            min_area=self._min_area.value or None,
+        )
+        worker = _segment_in_thread(first, steps, request, _ignore_errors=True)
         worker.yielded.connect(self._show_progress)
-        worker.returned.connect(lambda result: self._add_layers(result, request))
+        worker.returned.connect(lambda result: self._add_layers(result, layer))
         worker.finished.connect(self._finish)
         self._start(worker)
         worker.start()
@@ -322,35 +324,19 @@ class PixelClustersWidget(Container):
         except RuntimeError:  # its Qt side is already deleted (the viewer was closed)
             return True
 
-    def _add_layers(self, result, request):
+    def _add_layers(self, result, layer):
+        """Add the layers the worker built (on the GUI thread: napari's own work only)."""
         if self._cancelled or self._was_closed():
             return
         if isinstance(result, Failure):
             self._show_failure(result)
             return
-        seg, contours = result
-        layer = request["layer"]
+        seg, specs = result
         if layer not in self._viewer.layers:
             show_error(f"'{layer.name}' was removed during the run; nothing was added.")
             return
-        source = layer.name + request["plane"]
-        run = next(self._runs)
         if self._replace.value:
             self._remove_previous(layer.name, seg.method)
-        specs = []
-        if "quantized" in request["outputs"]:
-            source_kwargs = {"rgb": layer.rgb}
-            if not layer.rgb:
-                source_kwargs |= {"contrast_limits": layer.contrast_limits,
-                                  "colormap": layer.colormap}
-            specs.append(quantized_layer(seg, source, request["placement"], run,
-                                         source_kwargs))
-        if contours is not None:
-            specs.append(outlines_layer(seg, source, request["placement"], run, contours,
-                                        self._random_colors.value))
-        if "clusters" in request["outputs"]:  # last, so it is active and ready to paint
-            specs.append(clusters_layer(seg, source, request["placement"], run,
-                                        self._random_colors.value))
         for spec in specs:
             getattr(self._viewer, f"add_{spec.kind}")(spec.data, **spec.kwargs)
         self._status.value = self._summary(seg)
@@ -385,10 +371,6 @@ class PixelClustersWidget(Container):
                 layer.edge_color = colormap.map(np.asarray(layer.features["label"]))
 
 
-def default_min_area(labels: np.ndarray) -> int:
-    return max(1, int(DEFAULT_MIN_AREA_SHARE * labels.shape[-1] * labels.shape[-2]))
-
-
 @dataclass
 class Failure:
     """A run that stopped on bad input or lack of memory: a message for the user."""
@@ -397,8 +379,8 @@ class Failure:
 
 
 @thread_worker
-def _segment_in_thread(first_step, steps, with_outlines: bool, min_area: int | None):
-    """Worker: walk the remaining steps (each a cancel point), then trace outlines.
+def _segment_in_thread(first_step, steps, request: LayerRequest):
+    """Worker: walk the remaining steps (each a cancel point), then build the layers.
 
     Expected failures come back as a :class:`Failure` (one plain notification); anything
     else is a bug, and napari reports it with its traceback.
@@ -406,16 +388,13 @@ def _segment_in_thread(first_step, steps, with_outlines: bool, min_area: int | N
     yield first_step
     try:
         seg = yield from steps
-        contours = None
-        if with_outlines:
-            yield "outlines", 1.0
-            contours = seg.contours(min_area=min_area or default_min_area(seg.labels))
+        yield "layers", 1.0
+        specs = result_layers(seg, request)
     except MemoryError:
         return Failure("Not enough memory for this run; use a smaller image or downscale.")
     except ValueError as error:
         return Failure(str(error))
-    yield "layers", 1.0
-    return seg, contours
+    return seg, specs
 
 
 __all__ = ["PixelClustersWidget"]

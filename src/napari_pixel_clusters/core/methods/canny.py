@@ -28,14 +28,15 @@ def grey_planes(data: ImageData) -> list[np.ndarray]:
 
 
 def edges_2d(plane: np.ndarray, mask: np.ndarray, params: dict) -> np.ndarray:
+    complete = mask.all()
     if plane.dtype == bool:
         plane = plane.astype(np.float64)
-    if np.issubdtype(plane.dtype, np.floating):
+    if np.issubdtype(plane.dtype, np.floating) and not complete:
         plane = np.where(mask, plane, 0.0)
     return canny(
         plane, sigma=params["sigma"], low_threshold=params["low_threshold"],
         high_threshold=params["high_threshold"], use_quantiles=params["use_quantiles"],
-        mask=None if mask.all() else mask,
+        mask=None if complete else mask,
     )
 
 
@@ -61,8 +62,9 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     for i, (plane, index) in enumerate(itertools.product(planes, indices)):
         yield "edges", i / (len(planes) * len(indices))
         edges[index] |= edges_2d(plane[index], data.mask[index], params)
-    labels = edges.astype(np.int32)
-    labels[~data.mask] = 0
+    labels = edges.view(np.uint8).astype(np.int32)
+    if not data.mask.all():
+        labels[~data.mask] = 0
     return MethodOutput(
         labels=labels,
         score={"edge_fraction": float(labels.sum() / data.mask.sum())},
