@@ -32,6 +32,7 @@ import numpy as np
 from skimage import color, data, feature, transform
 from sklearn.cluster import AgglomerativeClustering, KMeans, kmeans_plusplus
 from sklearn.feature_extraction.image import grid_to_graph
+from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 
 import napari_pixel_clusters as npc
@@ -239,6 +240,33 @@ def canny_case(size: int) -> Case:
                 lambda a, b: f"identical: {np.array_equal(a['labels'], b['labels'])}")
 
 
+def sweep_case(size: int) -> Case:
+    """Choosing k: 9 k-means fits and their silhouettes, as a notebook loops over k."""
+    image = photo(size)
+    ks = range(2, 11)
+
+    def ours():
+        result = npc.sweep(image, "kmeans", ks, n_init=1, random_state=0)
+        return {"inertia": result.table["inertia"].to_numpy()}
+
+    def reference():
+        X = pixels(image, "rgb")
+        sample = np.random.default_rng(0).choice(len(X), 5_000, replace=False)
+        inertia = []
+        for k in ks:
+            model = KMeans(k, n_init=1, random_state=0).fit(X)
+            silhouette_score(X[sample], model.labels_[sample])
+            inertia.append(model.inertia_)
+        return {"inertia": np.array(inertia)}
+
+    def agreement(a, b):
+        ratio = a["inertia"] / b["inertia"] - 1
+        return f"inertia per k within {np.abs(ratio).max():.1%}"
+
+    return Case(f"sweep k=2..10 k-means RGB {size}²", size * size, ours, reference,
+                agreement)
+
+
 def all_cases(full: bool) -> list[Callable[[], Case]]:
     sizes = (512, 2048, 4096)
     cases = [lambda s=s, sp=sp, same=same: kmeans_cases(s, sp, same)
@@ -254,6 +282,7 @@ def all_cases(full: bool) -> list[Callable[[], Case]]:
         cases.append(lambda: gmm_same_start_case(2048, 8))
     cases += [lambda s=s: ward_case(s) for s in ((256, 512, 1024) if full else (256,))]
     cases.append(lambda: canny_case(2048))
+    cases.append(lambda: sweep_case(2048))
     return cases
 
 

@@ -6,9 +6,21 @@ Public API::
     seg = npc.segment(image, method="kmeans", n_clusters=5, color_space="lab")
 """
 
-from .core import FEATURE_PARAMS, METHODS, Method, Param, Segmentation, segment, segment_steps
+from .core import (
+    FEATURE_PARAMS,
+    METHODS,
+    Method,
+    Param,
+    Segmentation,
+    Sweep,
+    segment,
+    segment_steps,
+    sweep,
+    sweep_steps,
+)
 
 __version__ = "0.1.0"
 __all__ = [
-    "FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "segment", "segment_steps",
+    "FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "Sweep", "segment",
+    "segment_steps", "sweep", "sweep_steps",
 ]

@@ -4,7 +4,9 @@ from .methods import METHODS
 from .registry import FEATURE_PARAMS, Method, Param
 from .result import Segmentation
 from .segment import segment, segment_steps
+from .sweep import Sweep, sweep, sweep_steps
 
 __all__ = [
-    "FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "segment", "segment_steps",
+    "FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "Sweep", "segment",
+    "segment_steps", "sweep", "sweep_steps",
 ]
