@@ -32,6 +32,8 @@ def _image_kinds():
         "grey_u8": (coins, {}),
         "grey_u16": ((coins.astype(np.uint16) * 257), {}),
         "grey_float": (rng.random((30, 36)).astype(np.float32), {}),
+        "grey_u64": (coins.astype(np.uint64), {}),
+        "grey_i32_negative": (coins.astype(np.int32) - 128, {}),
         "rgb": (rgb, {}),
         "rgba": (rgba, {}),
         "stack": (rng.integers(0, 40, (4, 24, 24)).astype(np.uint8), {}),

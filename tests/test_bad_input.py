@@ -44,6 +44,15 @@ CASES = {
                    "covariance_type"),
     "init of wrong shape": (dict(image=RGB, n_clusters=3, init=np.zeros((2, 3))), "init"),
     "ward on 4-D": (dict(image=np.zeros((2, 3, 4, 5)), method="ward", n_clusters=2), "image"),
+    "gmm negative weights_init": (
+        dict(image=RGB, method="gmm", n_clusters=3, weights_init=[-1.0, 1.0, 1.0]),
+        "weights_init"),
+    "gmm precisions_init of wrong shape": (
+        dict(image=RGB, method="gmm", n_clusters=3, precisions_init=np.ones((2, 2))),
+        "precisions_init"),
+    "gmm precisions_init not positive definite": (
+        dict(image=RGB, method="gmm", n_clusters=2, precisions_init=np.zeros((2, 3, 3))),
+        "precisions_init"),
     "downscale above 1": (dict(image=GREY, method="ward", n_clusters=3, downscale=2.0),
                           "downscale"),
     "feature option for canny": (dict(image=RGB, method="canny", color_space="lab"),

@@ -218,8 +218,10 @@ def test_stack_current_plane_or_whole_stack(viewer_with_widget, qtbot):
     widget._n_clusters.value = 3
     press_run(widget, qtbot)
     plane = viewer.layers["stack (plane 1) clusters"]
-    np.testing.assert_array_equal(plane.data, npc.segment(stack[1], "kmeans", 3).labels)
-    np.testing.assert_allclose(plane.scale, (0.5, 0.5))
+    np.testing.assert_array_equal(plane.data[0], npc.segment(stack[1], "kmeans", 3).labels)
+    np.testing.assert_allclose(plane.scale, (2.0, 0.5, 0.5))
+    np.testing.assert_allclose(plane.translate, (2.0, 0, 0))  # sits on plane 1, only there
+    assert plane.extent.world[:, 0].tolist() == [2.0, 2.0]  # not drawn on other planes
     viewer.layers.selection.active = viewer.layers["stack"]
     widget._stack_mode.value = "whole stack"
     press_run(widget, qtbot)
@@ -303,3 +305,18 @@ def test_closing_the_viewer_during_a_run_does_not_crash(make_napari_viewer, qtbo
     qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
     qtbot.wait(50)
     assert len(layers) == 0  # closing cleared the viewer, and nothing was added after
+
+
+def test_replace_keeps_results_of_images_with_similar_names(viewer_with_widget, qtbot):
+    viewer, widget = viewer_with_widget(data.coins()[::3, ::3].copy(), name="cells 2")
+    viewer.add_image(data.coins()[::3, ::3].copy(), name="cells")
+    widget._outputs["quantized"].value = False
+    widget._n_clusters.value = 3
+    widget._image.value = viewer.layers["cells 2"]
+    press_run(widget, qtbot)
+    widget._image.value = viewer.layers["cells"]
+    widget._replace.value = True
+    press_run(widget, qtbot)
+    press_run(widget, qtbot)
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["cells 2", "cells", "cells 2 clusters", "cells clusters"]

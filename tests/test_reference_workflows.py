@@ -111,7 +111,7 @@ def test_canny_grey_matches_skimage():
 
 def test_canny_rgb_uses_8bit_thresholds_like_the_article(photo):
     seg = npc.segment(photo, "canny", sigma=1.0, low_threshold=150, high_threshold=200)
-    grey = np.rint(color.rgb2gray(photo) * 255).astype(np.uint8)
+    grey = color.rgb2gray(photo) * 255  # grey in 8-bit units, not rounded
     expected = canny(grey, sigma=1.0, low_threshold=150, high_threshold=200)
     np.testing.assert_array_equal(seg.labels, expected.astype(int))
     assert 0 < seg.labels.sum() < seg.labels.size / 4
@@ -175,3 +175,31 @@ def test_ward_default_downscale_keeps_runs_small():
     assert 0.3 < seg.params["downscale"] < 0.5
     height, width = seg.params["clustered_shape"]
     assert height * width <= 40_000 * 1.01
+
+
+def test_ward_downscale_in_lab_matches_sklearn_on_the_shrunk_pixels(photo):
+    seg = npc.segment(photo, "ward", 5, color_space="lab", downscale=0.5)
+    small = resize(photo / 255.0, (64, 64, 3), anti_aliasing=True)
+    features = color.rgb2lab(small).reshape(-1, 3)
+    reference = AgglomerativeClustering(5, linkage="ward", connectivity=grid_to_graph(64, 64))
+    expected = reference.fit(features).labels_.reshape(64, 64)
+    enlarged = resize(expected, photo.shape[:2], order=0, preserve_range=True,
+                      anti_aliasing=False)
+    assert same_partition(seg.labels, enlarged)
+
+
+def test_ward_downscale_does_not_leak_missing_pixels_into_values():
+    image = np.full((120, 120), 200.0)
+    image[:, :60] = 100.0
+    image[::6, :] = np.nan
+    seg = npc.segment(image, "ward", 2, downscale=0.25)
+    np.testing.assert_allclose(np.sort(seg.palette.ravel()), [100.0, 200.0])
+    assert np.all(seg.labels[1, :60] != seg.labels[1, 60:].max())
+
+
+def test_ward_keeps_every_plane_of_a_short_stack():
+    coins = data.coins()
+    stack = np.stack([coins, coins[::-1], coins[:, ::-1]])
+    seg = npc.segment(stack, "ward", 3)
+    assert seg.params["clustered_shape"][0] == 3
+    assert not np.array_equal(seg.labels[0], seg.labels[1])

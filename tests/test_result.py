@@ -107,3 +107,15 @@ def test_closing_the_steps_abandons_the_run(photo):
     steps.close()
     with pytest.raises(StopIteration):
         next(steps)
+
+
+def test_outline_of_a_region_with_holes_is_its_outer_boundary():
+    from napari_pixel_clusters.core.contours import region_contours
+
+    labels = np.ones((14, 14), np.int32)
+    labels[2, 2:12] = 2
+    for column in range(2, 12, 2):
+        labels[2:12, column] = 2
+    outer = next(c for c in region_contours(labels, 1) if c.label == 1)
+    assert outer.vertices[:, 0].min() <= 0 and outer.vertices[:, 0].max() >= 13
+    assert outer.vertices[:, 1].min() <= 0 and outer.vertices[:, 1].max() >= 13

@@ -6,6 +6,7 @@ import itertools
 from typing import NamedTuple
 
 import numpy as np
+from scipy import ndimage
 from skimage import measure
 
 
@@ -31,9 +32,9 @@ def _plane_contours(plane: np.ndarray, min_area: int):
         if region.area < min_area:
             continue
         top, left = region.bbox[0], region.bbox[1]
-        padded = np.pad(region.image, 1).astype(np.uint8)
-        outlines = measure.find_contours(padded, 0.5)
-        outline = max(outlines, key=len) + (top - 1, left - 1)
+        filled = ndimage.binary_fill_holes(region.image)  # the outer boundary only
+        outline = measure.find_contours(np.pad(filled, 1).astype(np.uint8), 0.5)[0]
+        outline = outline + (top - 1, left - 1)
         outline = measure.approximate_polygon(outline, tolerance=0.5)
         label = int(plane[tuple(region.coords[0])])
         yield label, int(region.area), outline[:-1] if len(outline) > 3 else outline

@@ -168,7 +168,9 @@ def _pack_integer_rows(values: np.ndarray):
     for channel, (low, span) in enumerate(zip(lows, spans)):
         keys *= span
         column = values[:, channel]
-        keys += column if not low else column.astype(np.int64) - low
+        if low or not np.can_cast(column.dtype, np.int64):
+            column = column.astype(np.int64) - low
+        keys += column
     if n_keys <= min(BINCOUNT_MAX_KEYS, BINCOUNT_KEYS_PER_PIXEL * len(values) + 2**16):
         counts_by_key = np.bincount(keys, minlength=n_keys)
         present = np.flatnonzero(counts_by_key)

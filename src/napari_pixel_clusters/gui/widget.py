@@ -222,8 +222,11 @@ class PixelClustersWidget(Container):
         plane = ""
         if layer.ndim > 2 and self._stack_mode.value == CURRENT_PLANE:
             index = self._current_index(layer)
-            data = data[index]
-            scale, translate = scale[-2:], translate[-2:]
+            # one plane, kept as a stack of one so that the results sit on that plane
+            data = data[index][np.newaxis]
+            axis = len(index) - 1
+            scale = scale[axis:]
+            translate = (translate[axis] + index[-1] * scale[0], *translate[axis + 1:])
             plane = " (plane " + ", ".join(map(str, index)) + ")"
         return layer, data, layer.rgb, Placement(scale, translate), plane
 
@@ -352,7 +355,9 @@ class PixelClustersWidget(Container):
     def _remove_previous(self, source: str, method: str):
         for layer in list(self._viewer.layers):
             tag = layer.metadata.get(METADATA_KEY, {})
-            if tag.get("method") == method and tag.get("source", "").startswith(source):
+            made_from = tag.get("source", "")
+            same_source = made_from == source or made_from.startswith(f"{source} (plane ")
+            if tag.get("method") == method and same_source:
                 self._viewer.layers.remove(layer)
 
     def _recolour_results(self, random_colors: bool):

@@ -12,32 +12,48 @@ from ..image import ImageData
 from ..registry import Method, MethodOutput, Param
 
 
-def grey_planes(data: ImageData) -> list[np.ndarray]:
-    """The single-channel images Canny runs on, in the image's own units.
+def grey_planes(data: ImageData) -> tuple[list[np.ndarray], float]:
+    """The single-channel images Canny runs on, and the maximum of their value range.
 
-    RGB(A) images become grey with ``rgb2gray`` and are brought back to the input dtype,
-    so thresholds mean the same as on a grey image of that dtype (150/200 on 8-bit).
-    Multichannel images give one plane per channel; an edge in any channel is an edge.
+    Thresholds are in the image's own units, as on a grey image of its dtype (150/200 on
+    8-bit): RGB(A) images become grey with ``rgb2gray``, scaled to the input dtype's range
+    (not rounded). Multichannel images give one plane per channel; an edge in any channel
+    is an edge. Booleans and 64-bit integers (which scikit-image's canny refuses) become
+    float; their automatic thresholds are relative to the image's largest value.
     """
+    pixels = data.pixels
     if data.is_color:
-        grey = rgb2gray(data.pixels[..., :3])
-        if np.issubdtype(data.pixels.dtype, np.integer):
-            grey = np.rint(grey * np.iinfo(data.pixels.dtype).max).astype(data.pixels.dtype)
-        return [grey]
-    return [data.pixels[..., c] for c in range(data.n_channels)]
+        grey = rgb2gray(pixels[..., :3])
+        if np.issubdtype(pixels.dtype, np.integer):
+            return [grey * float(np.iinfo(pixels.dtype).max)], float(np.iinfo(pixels.dtype).max)
+        return [grey], 1.0
+    planes = [pixels[..., c] for c in range(data.n_channels)]
+    if pixels.dtype == bool or pixels.dtype.itemsize == 8 and pixels.dtype.kind in "iu":
+        planes = [plane.astype(np.float64) for plane in planes]
+        return planes, float(max(np.max(p[data.mask]) for p in planes)) or 1.0
+    if np.issubdtype(pixels.dtype, np.integer):
+        return planes, float(np.iinfo(pixels.dtype).max)
+    return planes, 1.0
 
 
-def edges_2d(plane: np.ndarray, mask: np.ndarray, params: dict) -> np.ndarray:
+def thresholds(params: dict, value_max: float) -> tuple[float | None, float | None]:
+    """Explicit thresholds; empty ones are scikit-image's 10% and 20% of the value range."""
+    low, high = params["low_threshold"], params["high_threshold"]
+    if params["use_quantiles"]:
+        return low, high
+    return (0.1 * value_max if low is None else low, 0.2 * value_max if high is None else high)
+
+
+def edges_2d(plane: np.ndarray, mask: np.ndarray, params: dict, value_max: float):
     complete = mask.all()
-    if plane.dtype == bool:
-        plane = plane.astype(np.float64)
     if np.issubdtype(plane.dtype, np.floating) and not complete:
         plane = np.where(mask, plane, 0.0)
-    return canny(
-        plane, sigma=params["sigma"], low_threshold=params["low_threshold"],
-        high_threshold=params["high_threshold"], use_quantiles=params["use_quantiles"],
-        mask=None if complete else mask,
-    )
+    if np.issubdtype(plane.dtype, np.integer):  # skimage reads integer thresholds in units
+        low, high = params["low_threshold"], params["high_threshold"]
+    else:
+        low, high = thresholds(params, value_max)
+    return canny(plane, sigma=params["sigma"], low_threshold=low, high_threshold=high,
+                 use_quantiles=params["use_quantiles"], mask=None if complete else mask)
 
 
 def check_thresholds(params: dict) -> None:
@@ -57,11 +73,11 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     check_thresholds(params)
     edges = np.zeros(data.spatial_shape, dtype=bool)
     leading = data.spatial_shape[:-2]
-    planes = grey_planes(data)
+    planes, value_max = grey_planes(data)
     indices = list(itertools.product(*map(range, leading)))
     for i, (plane, index) in enumerate(itertools.product(planes, indices)):
         yield "edges", i / (len(planes) * len(indices))
-        edges[index] |= edges_2d(plane[index], data.mask[index], params)
+        edges[index] |= edges_2d(plane[index], data.mask[index], params, value_max)
     labels = edges.view(np.uint8).astype(np.int32)
     if not data.mask.all():
         labels[~data.mask] = 0

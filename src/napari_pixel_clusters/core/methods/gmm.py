@@ -269,12 +269,36 @@ def predict(X, w, mix: Mixture):
     return labels, float(total / w.sum())
 
 
+def precision_shape(covariance_type: str, k: int, d: int) -> tuple[int, ...]:
+    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[
+        covariance_type]
+
+
+def check_starts(params: dict, k: int, d: int) -> None:
+    """Explicit starting values must have scikit-learn's shapes and be valid."""
+    check_start_array("means_init", params["means_init"], (k, d))
+    weights = params["weights_init"]
+    check_start_array("weights_init", weights, (k,))
+    if weights is not None and (np.any(weights < 0) or not np.isclose(weights.sum(), 1.0)):
+        raise ValueError("weights_init: the starting weights must be 0 or more and sum to 1.")
+    kind = params["covariance_type"]
+    precisions = params["precisions_init"]
+    check_start_array("precisions_init", precisions, precision_shape(kind, k, d))
+    if precisions is None:
+        return
+    matrices = precisions if kind == "full" else precisions[None] if kind == "tied" else None
+    positive = (np.all(np.linalg.eigvalsh(matrices) > 0) if matrices is not None
+                else np.all(precisions > 0))
+    if not positive:
+        raise ValueError(f"precisions_init: the starting precisions must be positive "
+                         f"(definite, for covariance_type={kind!r}).")
+
+
 def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
     """EM on the feature rows, weighted by their pixel counts (a generator)."""
     X, w = feature_set.X, feature_set.pixel_weights()
     d = X.shape[1]
-    check_start_array("means_init", params["means_init"], (n_clusters, d))
-    check_start_array("weights_init", params["weights_init"], (n_clusters,))
+    check_starts(params, n_clusters, d)
     mixture, _, n_iter, converged = yield from fit_mixture_steps(
         X, w, n_clusters, params, random_state
     )

@@ -16,7 +16,7 @@ from skimage.transform import resize
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.feature_extraction.image import grid_to_graph
 
-from ..features import build_features
+from ..features import build_features, rgb_to_unit_range
 from ..image import ImageData
 from ..registry import Method, MethodOutput, Param
 
@@ -43,7 +43,7 @@ def check_size(n_pixels: int, downscale: float, spatial_shape: tuple[int, ...]) 
     free = available_memory()
     fits = (0.8 * free / BYTES_PER_PIXEL) if free else None
     if fits is not None and n_pixels > fits:
-        largest = downscale * (fits / n_pixels) ** (1 / len(spatial_shape))
+        largest = downscale * (fits / n_pixels) ** 0.5
         raise ValueError(
             f"downscale: Ward on {n_pixels:,} pixels needs about {need / 2**30:.1f} GiB of "
             f"memory but only {free / 2**30:.1f} GiB is free; use downscale={largest:.3f} "
@@ -59,24 +59,42 @@ def check_size(n_pixels: int, downscale: float, spatial_shape: tuple[int, ...]) 
 
 
 def auto_downscale(spatial_shape: tuple[int, ...]) -> float:
-    """Largest fraction <= 1 that brings the image to at most ``AUTO_MAX_PIXELS`` pixels."""
+    """Largest fraction <= 1 of y and x that leaves at most ``AUTO_MAX_PIXELS`` pixels."""
     n_pixels = float(np.prod(spatial_shape))
-    fraction = (AUTO_MAX_PIXELS / n_pixels) ** (1.0 / len(spatial_shape))
+    fraction = (AUTO_MAX_PIXELS / n_pixels) ** 0.5
     return float(min(1.0, round(fraction, 3)))
+
+
+def shrunk_shape(spatial_shape: tuple[int, ...], downscale: float) -> tuple[int, ...]:
+    """y and x shrink by ``downscale``; planes of a stack are all kept."""
+    *planes, height, width = spatial_shape
+    return (*planes, *(max(1, int(round(s * downscale))) for s in (height, width)))
 
 
 def shrink(data: ImageData, downscale: float) -> ImageData:
     """The image at ``downscale`` of its size (anti-aliased); unusable pixels stay unusable."""
     if downscale == 1.0:
         return data
-    small_shape = tuple(max(1, int(round(s * downscale))) for s in data.spatial_shape)
-    values = np.where(data.mask[..., None], data.pixels, 0).astype(np.float64)
-    small = resize(values, small_shape + (data.n_channels,), order=1,
-                   anti_aliasing=True, preserve_range=True)
-    small_mask = resize(data.mask.astype(float), small_shape, order=0,
-                        anti_aliasing=False) > 0.5
+    small_shape = shrunk_shape(data.spatial_shape, downscale)
+    values = data.pixels.astype(np.float64)
+    if data.is_color:  # float RGB is read as 0..1: keep that meaning after resizing
+        values = rgb_to_unit_range(data.pixels)
+    weight = data.mask.astype(np.float64)
+    values = np.where(data.mask[..., None], values, 0.0)
+
+    def shrink_array(array, shape):
+        return resize(array, shape, order=1, anti_aliasing=True, preserve_range=True)
+
+    # average of the usable pixels only: pixels without data do not leak into their neighbours
+    small_weight = shrink_array(weight, small_shape)
+    small = shrink_array(values, small_shape + (data.n_channels,))
+    small /= np.maximum(small_weight, 1e-12)[..., None]
+    small_mask = small_weight > 0.5
     if not small_mask.any():
-        small_mask[...] = True
+        raise ValueError(
+            f"downscale: at downscale={downscale} no pixel of the shrunk image has data; "
+            "use a larger downscale."
+        )
     return ImageData(pixels=small, kind=data.kind, mask=small_mask, channel_axis=data.channel_axis)
 
 
