@@ -10,7 +10,7 @@ from napari.utils.colormaps import DirectLabelColormap
 from skimage import data
 
 import napari_pixel_clusters as npc
-from napari_pixel_clusters.gui import widget as widget_module
+from napari_pixel_clusters.gui import _panel
 from napari_pixel_clusters.gui.layers import default_min_area
 
 PLUGIN, WIDGET = "napari-pixel-clusters", "Pixel clusters"
@@ -25,7 +25,7 @@ def offered(widget) -> bool:
 def errors(monkeypatch):
     """Messages the widget shows as napari error notifications."""
     shown = []
-    monkeypatch.setattr(widget_module, "show_error", shown.append)
+    monkeypatch.setattr(_panel, "notify_error", shown.append)
     return shown
 
 

@@ -9,28 +9,17 @@ when the run has finished, so a cancelled or failed run leaves the viewer as it 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FloatSpinBox,
-    Label,
-    LineEdit,
-    ProgressBar,
-    PushButton,
-    SpinBox,
-)
-from napari.layers import Image
-from qtpy.QtWidgets import QDockWidget, QMainWindow
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
 from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
+from . import _panel
+from ._panel import RunPanel, guarded_steps
 from .layers import (
     METADATA_KEY,
     LayerRequest,
@@ -43,13 +32,6 @@ from .layers import (
 if TYPE_CHECKING:
     import napari
 
-STAGE_TEXT = {
-    "features": "computing features",
-    "fit": "fitting",
-    "predict": "labelling pixels",
-    "edges": "finding edges",
-    "layers": "building layers",
-}
 CURRENT_PLANE, WHOLE_STACK = "current plane", "whole stack"
 
 
@@ -90,19 +72,12 @@ def widget_value(widget, param: Param):
     return value
 
 
-class PixelClustersWidget(Container):
+class PixelClustersWidget(RunPanel):
     """Dock widget: segment the chosen image layer with the chosen method."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        self._viewer = viewer
-        self._worker = None
-        self._cancelled = False
+        super().__init__(viewer)
         self._runs = itertools.count(1)
-
-        self._image = ComboBox(name="image", label="image", choices=self._image_layers,
-                               tooltip="The image layer to segment (follows the selected "
-                               "layer).")
         self._method = ComboBox(name="method", label="method",
                                 choices=[(m.title, m.name) for m in METHODS.values()])
         self._n_clusters = param_widget(N_CLUSTERS)
@@ -136,44 +111,22 @@ class PixelClustersWidget(Container):
                                  text="replace previous result",
                                  tooltip="Remove this image's earlier layers from the same "
                                  "method before adding the new ones.")
-        self._run_button = PushButton(name="run", text="Run")
-        self._progress = ProgressBar(name="progress", label="", min=0, max=100, value=0,
-                                     visible=False)
-        self._status = Label(name="status", label=" ", value="")
-
         self.extend([
             self._image, self._method, self._n_clusters, *self._method_params.values(),
             self._features, self._random_state, self._stack_mode,
             Container(name="outputs", label="add", widgets=list(self._outputs.values())),
-            self._min_area, self._random_colors, self._replace, self._run_button,
-            self._progress, self._status,
+            self._min_area, self._random_colors, self._replace,
         ])
+        self._finish_layout()
         self._method.changed.connect(self._show_method)
         self._image.changed.connect(self._show_image_options)
-        self._run_button.changed.connect(self._run_or_cancel)
         self._random_colors.changed.connect(self._recolour_results)
-        viewer.layers.selection.events.active.connect(self._follow_active_layer)
-        for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._image.reset_choices)
-        self.native.destroyed.connect(self._cancel_quietly)
-        self._follow_active_layer()
         self._show_method()
-        self._show_image_options()
 
     # ----------------------------------------------------------------- showing options
     @property
     def method(self):
         return METHODS[self._method.value]
-
-    def _image_layers(self, widget=None):
-        return [(layer.name, layer) for layer in self._viewer.layers
-                if isinstance(layer, Image)]
-
-    def _follow_active_layer(self, event=None):
-        active = self._viewer.layers.selection.active
-        if isinstance(active, Image) and self._worker is None:
-            self._image.reset_choices()
-            self._image.value = active
 
     def _show_method(self, event=None):
         method = self.method
@@ -209,14 +162,7 @@ class PixelClustersWidget(Container):
 
     def _source(self):
         """(layer, array, rgb, placement, plane label) of what to segment, or ValueError."""
-        layer = self._image.value
-        if layer is None:
-            raise ValueError("Open an image first: there is no image layer to segment.")
-        if not isinstance(layer, Image):
-            raise ValueError(f"'{layer.name}' is not an image layer; choose an image.")
-        if layer.multiscale:
-            raise ValueError(f"'{layer.name}' is multiscale; segmenting pyramids is not "
-                             "supported yet. Open its full-resolution level as an image.")
+        layer = self._chosen_image()
         data = np.asarray(layer.data)
         scale, translate = tuple(layer.scale), tuple(layer.translate)
         plane = ""
@@ -237,12 +183,6 @@ class PixelClustersWidget(Container):
         return tuple(int(np.clip(round(p), 0, s - 1)) for p, s in zip(position, shape))
 
     # ----------------------------------------------------------------- running
-    def _run_or_cancel(self, event=None):
-        if self._worker is not None:
-            self.cancel()
-        else:
-            self.run()
-
     def run(self):
         """Validate the choices, then segment in a worker thread. Errors -> notification."""
         try:
@@ -252,7 +192,7 @@ class PixelClustersWidget(Container):
             steps = segment_steps(data, method.name, k, rgb=rgb, **self._options())
             first = next(steps)  # validates everything before any thread starts
         except (ValueError, MemoryError) as error:
-            show_error(str(error))
+            _panel.notify_error(str(error))
             return None
         offered = self._outputs if method.needs_n_clusters else ["clusters"]
         source_kwargs = {"rgb": layer.rgb}
@@ -266,77 +206,14 @@ class PixelClustersWidget(Container):
             min_area=self._min_area.value or None,
         )
         worker = _segment_in_thread(first, steps, request, _ignore_errors=True)
-        worker.yielded.connect(self._show_progress)
-        worker.returned.connect(lambda result: self._add_layers(result, layer))
-        worker.finished.connect(self._finish)
-        self._start(worker)
-        worker.start()
-        return worker
-
-    def cancel(self):
-        """Stop the running worker at its next step; nothing will be added."""
-        if self._worker is not None:
-            self._cancelled = True
-            self._status.value = "cancelling..."
-            self._worker.quit()
-
-    def _cancel_quietly(self, *args):
-        if self._worker is not None:
-            self._cancelled = True
-            self._worker.quit()
-
-    def _start(self, worker):
-        self._worker, self._cancelled = worker, False
-        for widget in self:
-            if widget not in (self._run_button, self._progress, self._status):
-                widget.enabled = False
-        self._run_button.text = "Cancel"
-        self._progress.value, self._progress.visible = 0, True
-        self._status.value = "starting"
-
-    def _finish(self, *args):
-        try:
-            for widget in self:
-                widget.enabled = True
-            self._run_button.text = "Run"
-            self._progress.visible = False
-            if self._cancelled:
-                self._status.value = "cancelled: nothing was added"
-        except RuntimeError:  # the widget was closed during the run
-            pass
-        self._worker = None
-
-    def _show_progress(self, step):
-        stage, fraction = step
-        try:
-            self._progress.value = int(100 * fraction)
-            self._status.value = STAGE_TEXT.get(stage, stage)
-        except RuntimeError:  # the viewer was closed: stop at the next step
-            self._cancel_quietly()
-
-    def _show_failure(self, failure: Failure):
-        self._status.value = "failed: nothing was added"
-        show_error(failure.message)
-
-    # ----------------------------------------------------------------- results
-    def _was_closed(self) -> bool:
-        """True once the user closed the widget: napari un-parents it from the window."""
-        try:
-            top = self.native.window()
-            return not isinstance(top, (QMainWindow, QDockWidget)) and not top.isVisible()
-        except RuntimeError:  # its Qt side is already deleted (the viewer was closed)
-            return True
+        return self._launch(worker, lambda result: self._add_layers(result, layer))
 
     def _add_layers(self, result, layer):
         """Add the layers the worker built (on the GUI thread: napari's own work only)."""
-        if self._cancelled or self._was_closed():
-            return
-        if isinstance(result, Failure):
-            self._show_failure(result)
-            return
         seg, specs = result
         if layer not in self._viewer.layers:
-            show_error(f"'{layer.name}' was removed during the run; nothing was added.")
+            _panel.notify_error(f"'{layer.name}' was removed during the run; nothing was "
+                                "added.")
             return
         if self._replace.value:
             self._remove_previous(layer.name, seg.method)
@@ -376,30 +253,17 @@ class PixelClustersWidget(Container):
                 layer.edge_color = colormap.map(np.asarray(layer.features["label"]))
 
 
-@dataclass
-class Failure:
-    """A run that stopped on bad input or lack of memory: a message for the user."""
-
-    message: str
-
-
 @thread_worker
 def _segment_in_thread(first_step, steps, request: LayerRequest):
-    """Worker: walk the remaining steps (each a cancel point), then build the layers.
-
-    Expected failures come back as a :class:`Failure` (one plain notification); anything
-    else is a bug, and napari reports it with its traceback.
-    """
+    """Worker: walk the remaining steps (each a cancel point), then build the layers."""
     yield first_step
-    try:
-        seg = yield from steps
-        yield "layers", 1.0
-        specs = result_layers(seg, request)
-    except MemoryError:
-        return Failure("Not enough memory for this run; use a smaller image or downscale.")
-    except ValueError as error:
-        return Failure(str(error))
-    return seg, specs
+    return (yield from guarded_steps(_segment_and_build(steps, request)))
+
+
+def _segment_and_build(steps, request: LayerRequest):
+    seg = yield from steps
+    yield "layers", 1.0
+    return seg, result_layers(seg, request)
 
 
 __all__ = ["PixelClustersWidget"]
