@@ -90,7 +90,19 @@ def canny_coins():
     viewer.close()
 
 
+def choose_k_cat():
+    viewer = napari.Viewer(title="napari-pixel-clusters")
+    viewer.window._qt_window.resize(*SIZE)
+    viewer.open_sample("napari-pixel-clusters", "cat")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters",
+                                                     "Choose number of clusters")
+    widget._feature_widgets["color_space"].value = "lab"
+    run_widget(widget)
+    shot(viewer, "choose_k.png", {"cat"})
+    viewer.close()
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    for make in (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins):
+    for make in (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins, choose_k_cat):
         make()
