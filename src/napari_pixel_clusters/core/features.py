@@ -209,7 +209,12 @@ def rgb_to_unit_range(values: np.ndarray) -> np.ndarray:
 def _value_features(values: np.ndarray, data: ImageData, color_space: str | None):
     if color_space is None:
         return values.astype(np.float64), data.channel_names[: values.shape[1]]
-    rgb = rgb_to_unit_range(values)
+    return colour_coordinates(values, color_space)
+
+
+def colour_coordinates(rgb_values: np.ndarray, color_space: str):
+    """(N, 3) RGB values in the image's units -> coordinates in ``color_space``, names."""
+    rgb = rgb_to_unit_range(rgb_values)
     if color_space == "rgb":
         return rgb, ["R", "G", "B"]
     if color_space == "lab":

@@ -43,6 +43,8 @@ class LayerRequest:
     placement: Placement
     run: int
     outputs: set
+    source_layer: str = ""  # the image layer's name
+    plane: tuple = ()  # index of the plane segmented, for "current plane" runs
     random_colors: bool = False
     source_kwargs: dict = field(default_factory=dict)  # rgb, contrast limits, colormap
     min_area: int | None = None  # outline regions; None = 0.05 % of the plane
@@ -84,32 +86,34 @@ def random_colormap():
     return label_colormap(num_colors=49, seed=0.5)
 
 
-def provenance(seg: Segmentation, source: str, output: str, run: int) -> dict:
-    return {METADATA_KEY: {"source": source, "method": seg.method, "output": output,
-                           "run": run, "params": seg.params, "score": seg.score}}
+def provenance(seg: Segmentation, request: LayerRequest, output: str) -> dict:
+    return {METADATA_KEY: {"source": request.source, "source_layer": request.source_layer,
+                           "plane": list(request.plane), "method": seg.method,
+                           "output": output, "run": request.run, "params": seg.params,
+                           "score": seg.score}}
 
 
-def clusters_layer(seg, source, placement, run, random_colors=False) -> LayerSpec:
+def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
     output = "edges" if seg.method == "canny" else "clusters"
     features = cluster_features(seg)
     return LayerSpec("labels", seg.labels, {
-        "name": f"{source} {output}",
+        "name": f"{request.source} {output}",
         "features": features,
-        "colormap": random_colormap() if random_colors else table_colormap(features),
-        "metadata": provenance(seg, source, output, run),
+        "colormap": random_colormap() if request.random_colors else table_colormap(features),
+        "metadata": provenance(seg, request, output),
         "opacity": 0.7,
-        **placement.kwargs(),
+        **request.placement.kwargs(),
     })
 
 
-def quantized_layer(seg, source, placement, run, source_kwargs) -> LayerSpec:
-    kwargs = {k: v for k, v in source_kwargs.items() if k in ("rgb", "contrast_limits",
-                                                               "colormap", "channel_axis")}
+def quantized_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
+    kwargs = {k: v for k, v in request.source_kwargs.items()
+              if k in ("rgb", "contrast_limits", "colormap")}
     return LayerSpec("image", seg.quantized(), {
-        "name": f"{source} quantized",
-        "metadata": provenance(seg, source, "quantized", run),
+        "name": f"{request.source} quantized",
+        "metadata": provenance(seg, request, "quantized"),
         **kwargs,
-        **placement.kwargs(),
+        **request.placement.kwargs(),
     })
 
 
@@ -120,8 +124,8 @@ def label_colors(seg: Segmentation, random_colors: bool) -> np.ndarray:
     return np.hstack([seg.colors, np.ones((seg.n_clusters, 1))])
 
 
-def outlines_layer(seg, source, placement, run, contours, random_colors=False) -> LayerSpec:
-    colours = label_colors(seg, random_colors)
+def outlines_layer(seg: Segmentation, request: LayerRequest, contours) -> LayerSpec:
+    colours = label_colors(seg, request.random_colors)
     names = cluster_names(seg)
     features = pd.DataFrame({
         "label": [c.label for c in contours],
@@ -130,14 +134,14 @@ def outlines_layer(seg, source, placement, run, contours, random_colors=False) -
     })
     edge_colors = np.array([colours[c.label - 1] for c in contours])
     return LayerSpec("shapes", [c.vertices for c in contours], {
-        "name": f"{source} outlines",
+        "name": f"{request.source} outlines",
         "shape_type": "polygon",
         "edge_color": edge_colors if len(contours) else "white",
         "face_color": "transparent",
         "edge_width": OUTLINE_WIDTH,
         "features": features,
-        "metadata": provenance(seg, source, "outlines", run),
-        **placement.kwargs(),
+        "metadata": provenance(seg, request, "outlines"),
+        **request.placement.kwargs(),
     })
 
 
@@ -150,13 +154,10 @@ def result_layers(seg: Segmentation, request: LayerRequest) -> list[LayerSpec]:
     """Every requested layer, built off the GUI thread; clusters last (it becomes active)."""
     specs = []
     if "quantized" in request.outputs:
-        specs.append(quantized_layer(seg, request.source, request.placement, request.run,
-                                     request.source_kwargs))
+        specs.append(quantized_layer(seg, request))
     if "outlines" in request.outputs:
         contours = seg.contours(min_area=request.min_area or default_min_area(seg.labels))
-        specs.append(outlines_layer(seg, request.source, request.placement, request.run,
-                                    contours, request.random_colors))
+        specs.append(outlines_layer(seg, request, contours))
     if "clusters" in request.outputs:
-        specs.append(clusters_layer(seg, request.source, request.placement, request.run,
-                                    request.random_colors))
+        specs.append(clusters_layer(seg, request))
     return specs

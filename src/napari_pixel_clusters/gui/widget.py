@@ -161,11 +161,11 @@ class PixelClustersWidget(RunPanel):
         return {name: widget_value(widget, param) for name, (widget, param) in widgets.items()}
 
     def _source(self):
-        """(layer, array, rgb, placement, plane label) of what to segment, or ValueError."""
+        """(layer, array, rgb, placement, plane index) of what to segment, or ValueError."""
         layer = self._chosen_image()
         data = np.asarray(layer.data)
         scale, translate = tuple(layer.scale), tuple(layer.translate)
-        plane = ""
+        index = ()
         if layer.ndim > 2 and self._stack_mode.value == CURRENT_PLANE:
             index = self._current_index(layer)
             # one plane, kept as a stack of one so that the results sit on that plane
@@ -173,8 +173,7 @@ class PixelClustersWidget(RunPanel):
             axis = len(index) - 1
             scale = scale[axis:]
             translate = (translate[axis] + index[-1] * scale[0], *translate[axis + 1:])
-            plane = " (plane " + ", ".join(map(str, index)) + ")"
-        return layer, data, layer.rgb, Placement(scale, translate), plane
+        return layer, data, layer.rgb, Placement(scale, translate), index
 
     def _current_index(self, layer) -> tuple[int, ...]:
         point = self._viewer.dims.point[-layer.ndim:]
@@ -186,7 +185,7 @@ class PixelClustersWidget(RunPanel):
     def run(self):
         """Validate the choices, then segment in a worker thread. Errors -> notification."""
         try:
-            layer, data, rgb, placement, plane = self._source()
+            layer, data, rgb, placement, index = self._source()
             method = self.method
             k = self._n_clusters.value if method.needs_n_clusters else None
             steps = segment_steps(data, method.name, k, rgb=rgb, **self._options())
@@ -199,8 +198,10 @@ class PixelClustersWidget(RunPanel):
         if not layer.rgb:
             source_kwargs |= {"contrast_limits": layer.contrast_limits,
                               "colormap": layer.colormap}
+        plane = f" (plane {', '.join(map(str, index))})" if index else ""
         request = LayerRequest(
-            source=layer.name + plane, placement=placement, run=next(self._runs),
+            source=layer.name + plane, source_layer=layer.name, plane=index,
+            placement=placement, run=next(self._runs),
             outputs={name for name in offered if self._outputs[name].value},
             random_colors=self._random_colors.value, source_kwargs=source_kwargs,
             min_area=self._min_area.value or None,
