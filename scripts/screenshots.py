@@ -102,7 +102,22 @@ def choose_k_cat():
     viewer.close()
 
 
+def cluster_colours_astronaut():
+    viewer, widget = new_viewer("astronaut")
+    widget._n_clusters.value = 6
+    widget._feature_widgets["color_space"].value = "lab"
+    widget._outputs["quantized"].value = False
+    run_widget(widget)
+    viewer.window.remove_dock_widget("all")
+    _, colours = viewer.window.add_plugin_dock_widget("napari-pixel-clusters",
+                                                      "Cluster colours")
+    colours.update()
+    shot(viewer, "cluster_colours.png", {"astronaut", "astronaut clusters"})
+    viewer.close()
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    for make in (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins, choose_k_cat):
+    for make in (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins, choose_k_cat,
+                 cluster_colours_astronaut):
         make()

@@ -1,0 +1,111 @@
+"""Drive the "Cluster colours" widget on a clusters layer made by Pixel clusters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.backend_bases import MouseButton, MouseEvent
+from matplotlib.colors import to_hex
+from skimage import color, data
+
+from napari_pixel_clusters.gui.cluster_colours import CLUSTER_COLOUR
+
+PLUGIN = "napari-pixel-clusters"
+
+
+@pytest.fixture
+def colours_widget(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut()[::4, ::4].copy(), name="astronaut")
+    _, clusters_widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    clusters_widget._n_clusters.value = 4
+    clusters_widget._feature_widgets["color_space"].value = "lab"
+    clusters_widget._outputs["quantized"].value = False
+    clusters_widget._run_button.native.click()
+    qtbot.waitUntil(lambda: clusters_widget._worker is None, timeout=60_000)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
+    widget._sample_size.value = 1000
+    widget.update()
+    return viewer, widget, viewer.layers["astronaut clusters"]
+
+
+def mouse(canvas, kind, axes, x, y):
+    px, py = axes.transData.transform((x, y))
+    MouseEvent(kind, canvas, px, py, MouseButton.LEFT)._process()
+
+
+def test_bar_shows_each_cluster_as_wide_as_its_share(colours_widget):
+    _, widget, layer = colours_widget
+    assert widget._layer.value is layer
+    widths = [patch.get_width() for patch in widget.bar_patches]
+    np.testing.assert_allclose(widths, layer.features["fraction"])
+    assert [to_hex(p.get_facecolor()) for p in widget.bar_patches] == list(layer.features["color"])
+    mouse(widget.canvas, "motion_notify_event", widget.bar_axes, widths[0] / 2, 0)
+    expected = f"cluster 1: {100 * layer.features['fraction'][0]:.1f} % of pixels"
+    assert widget.hover_text.get_visible() and widget.hover_text.get_text() == expected
+
+
+def test_scatter_shows_the_sample_in_lab_with_centres(colours_widget):
+    _, widget, layer = colours_widget
+    assert len(widget.scatter_axes) == 3
+    assert [a.get_xlabel() + a.get_ylabel() for a in widget.scatter_axes] == ["La", "Lb", "ab"]
+    assert all(len(points.get_offsets()) == 1000 for points in widget.points)
+    centres = widget.centre_marks[0].get_offsets()
+    assert len(centres) == 4
+    mean_rgb = layer.features[["mean_R", "mean_G", "mean_B"]].to_numpy() / 255
+    np.testing.assert_allclose(centres, color.rgb2lab(mean_rgb)[:, :2])
+    sample = widget.sample
+    labelled = layer.data.reshape(-1)
+    assert set(np.unique(sample.labels)) <= set(np.unique(labelled[labelled > 0]))
+
+
+def test_points_coloured_by_own_or_cluster_colour(colours_widget):
+    _, widget, layer = colours_widget
+    own = widget.points[0].get_facecolors()[:, :3].copy()
+    widget._colour_by.value = CLUSTER_COLOUR
+    by_cluster = widget.points[0].get_facecolors()[:, :3]
+    assert len(np.unique(np.round(by_cluster, 4), axis=0)) <= 4
+    assert len(np.unique(np.round(own, 4), axis=0)) > 4
+
+
+def test_clicking_a_centre_or_the_bar_selects_the_cluster(colours_widget):
+    _, widget, layer = colours_widget
+    axes, centres = widget.scatter_axes[2], widget.centre_marks[2].get_offsets()
+    mouse(widget.canvas, "button_press_event", axes, *centres[2])
+    assert layer.selected_label == 3 and layer.show_selected_label
+    widths = np.cumsum(layer.features["fraction"])
+    mouse(widget.canvas, "button_press_event", widget.bar_axes, (widths[0] + widths[1]) / 2, 0)
+    assert layer.selected_label == 2
+
+
+def test_lasso_selects_the_clusters_around_it(colours_widget):
+    _, widget, layer = colours_widget
+    centres = widget.sample.centres[:, [1, 2]]
+    first = centres[0]
+    box = [(first[0] - 1, first[1] - 1), (first[0] + 1, first[1] - 1),
+           (first[0] + 1, first[1] + 1), (first[0] - 1, first[1] + 1)]
+    widget._on_lasso(box, 1, 2)
+    assert layer.selected_label == 1
+    everything = [(-500, -500), (500, -500), (500, 500), (-500, 500)]
+    widget._on_lasso(everything, 1, 2)
+    assert layer.selected_label == int(layer.features.set_index("index")["pixels"].idxmax())
+    assert widget._status.value.startswith("lasso:")
+
+
+def test_painting_shows_after_update(colours_widget):
+    _, widget, layer = colours_widget
+    layer.data = np.where(layer.data > 0, 1, 0).astype(layer.data.dtype)
+    widget.update()
+    assert set(np.unique(widget.sample.labels)) == {1}
+
+
+def test_open_3d_view(colours_widget, make_napari_viewer, monkeypatch):
+    import napari
+
+    _, widget, _ = colours_widget
+    monkeypatch.setattr(napari, "Viewer", lambda **kwargs: make_napari_viewer(**kwargs))
+    viewer3d = widget.open_3d()
+    assert viewer3d.dims.ndisplay == 3
+    assert viewer3d.layers["pixels"].data.shape == (1000, 3)
+    assert len(viewer3d.layers["cluster centres"].data) == 4
+    assert list(viewer3d.dims.axis_labels) == ["L", "a", "b"]
