@@ -189,10 +189,15 @@ def gmm_case(size: int, k: int, covariance_type: str) -> Case:
 
 def gmm_same_start_case(size: int, k: int) -> Case:
     image = photo(size)
-    X_sample = pixels(image, "rgb")[:: max(1, size * size // 20_000)]
-    start = GaussianMixture(k, max_iter=1, random_state=0).fit(X_sample)
-    inits = dict(weights_init=start.weights_, means_init=start.means_,
-                 precisions_init=start.precisions_)
+
+    def starting_parameters():
+        X_sample = pixels(image, "rgb")[:: max(1, size * size // 20_000)]
+        start = GaussianMixture(k, max_iter=1, random_state=0).fit(X_sample)
+        return dict(weights_init=start.weights_, means_init=start.means_,
+                    precisions_init=start.precisions_)
+
+    # computed in a child process too: OpenMP used in this process would hang later forks
+    inits = measure(starting_parameters).output
 
     def ours():
         seg = npc.segment(image, "gmm", k, **inits)
