@@ -10,11 +10,14 @@ from .core import (
     FEATURE_PARAMS,
     METHODS,
     Method,
+    Model,
     Param,
     Segmentation,
     Sweep,
     segment,
     segment_steps,
+    load_model,
+    save_model,
     sweep,
     sweep_steps,
 )
@@ -22,5 +25,5 @@ from .core import (
 __version__ = "0.1.0"
 __all__ = [
     "FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "Sweep", "segment",
-    "segment_steps", "sweep", "sweep_steps",
+    "segment_steps", "sweep", "sweep_steps", "Model", "load_model", "save_model",
 ]

@@ -5,8 +5,9 @@ from .registry import FEATURE_PARAMS, Method, Param
 from .result import Segmentation
 from .segment import segment, segment_steps
 from .sweep import Sweep, sweep, sweep_steps
+from .model import Model, load_model, save_model
 
 __all__ = [
     "FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "Sweep", "segment",
-    "segment_steps", "sweep", "sweep_steps",
+    "segment_steps", "sweep", "sweep_steps", "Model", "load_model", "save_model",
 ]

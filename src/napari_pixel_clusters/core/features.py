@@ -96,8 +96,14 @@ def build_features(
     spatial_weight: float = 0.0,
     standardize: bool = False,
     compress: bool = True,
+    fixed: dict | None = None,
 ) -> FeatureSet:
-    """Feature vectors for the usable pixels of ``data`` (see :class:`FeatureSet`)."""
+    """Feature vectors for the usable pixels of ``data`` (see :class:`FeatureSet`).
+
+    ``fixed`` holds scaling constants of an earlier image (``FeatureSet.standardization``
+    of a fitted model): they are applied instead of being measured on this image.
+    """
+    fixed = fixed or {}
     color_space = check_color_space(data, color_space)
     values = usable_values(data)
     weights = inverse = raw = None
@@ -109,9 +115,11 @@ def build_features(
     X, names = _value_features(values[:, : data.color_channels.shape[-1]], data, color_space)
     standardization = {}
     if standardize:
-        X, standardization = _standardize(X, weights)
+        X, standardization = _standardize(X, weights, fixed)
     if spatial_weight > 0:
-        X, names = _append_coordinates(X, names, data.mask, spatial_weight, weights)
+        X, names, spatial = _append_coordinates(X, names, data.mask, spatial_weight, weights,
+                                                fixed)
+        standardization |= spatial
     return FeatureSet(X, weights, inverse, raw, names, compression, standardization)
 
 
@@ -229,26 +237,35 @@ def weighted_mean_var(X: np.ndarray, weights: np.ndarray | None):
     return mean, var
 
 
-def _standardize(X: np.ndarray, weights: np.ndarray | None):
-    mean, var = weighted_mean_var(X, weights)
-    scale = np.sqrt(var)
-    scale[scale == 0] = 1.0
+def _standardize(X: np.ndarray, weights: np.ndarray | None, fixed: dict):
+    if "mean" in fixed:
+        mean, scale = np.asarray(fixed["mean"]), np.asarray(fixed["scale"])
+    else:
+        mean, var = weighted_mean_var(X, weights)
+        scale = np.sqrt(var)
+        scale[scale == 0] = 1.0
     return (X - mean) / scale, {"mean": mean.tolist(), "scale": scale.tolist()}
 
 
-def _append_coordinates(X, names, mask, spatial_weight, weights):
+def _append_coordinates(X, names, mask, spatial_weight, weights, fixed):
     """Append pixel coordinates scaled to ``spatial_weight`` times the features' spread.
 
     With ``spatial_weight=1`` position and value have the same mean variance per feature,
-    so they count equally; larger values favour compact regions.
+    so they count equally; larger values favour compact regions. Returns the constants
+    used (centre and scale of the coordinates) so that a model can reuse them.
     """
     coords = np.stack(np.nonzero(mask), axis=1).astype(np.float64)
-    coords -= coords.mean(axis=0)
-    value_spread = np.sqrt(np.mean(weighted_mean_var(X, weights)[1]))
-    coord_spread = np.sqrt(np.mean(coords.var(axis=0)))
-    if coord_spread > 0:
-        coords *= spatial_weight * (value_spread if value_spread > 0 else 1.0) / coord_spread
+    if "coordinate_mean" in fixed:
+        centre, factor = np.asarray(fixed["coordinate_mean"]), fixed["coordinate_scale"]
+    else:
+        centre = coords.mean(axis=0)
+        value_spread = np.sqrt(np.mean(weighted_mean_var(X, weights)[1]))
+        coord_spread = np.sqrt(np.mean((coords - centre).var(axis=0)))
+        factor = (spatial_weight * (value_spread if value_spread > 0 else 1.0) / coord_spread
+                  if coord_spread > 0 else 1.0)
+    coords = (coords - centre) * factor
     axis_names = ["z", "y", "x"][-coords.shape[1]:] if coords.shape[1] <= 3 else [
         f"axis{i}" for i in range(coords.shape[1])
     ]
-    return np.hstack([X, coords]), names + axis_names
+    constants = {"coordinate_mean": centre.tolist(), "coordinate_scale": float(factor)}
+    return np.hstack([X, coords]), names + axis_names, constants

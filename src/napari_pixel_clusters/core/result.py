@@ -69,16 +69,25 @@ class Segmentation:
         Quality measures of the method (``inertia``; ``bic``, ``aic``, ``log_likelihood``).
     params : dict
         Every parameter used, the route taken and package versions.
-    model : dict
+    fitted : dict
         What the method fitted (k-means centres, mixture parameters) in feature space.
+    model : Model or None
+        The fitted method with its whole feature pipeline: ``seg.model.predict(other)``.
     """
 
     labels: np.ndarray
     image: ImageData = field(repr=False)
     score: dict
     params: dict
-    model: dict = field(default_factory=dict, repr=False)
+    fitted: dict = field(default_factory=dict, repr=False)
     known_palette: np.ndarray | None = field(default=None, repr=False)
+
+    @cached_property
+    def model(self):
+        """A :class:`Model` that labels other images the same way (k-means and GMM only)."""
+        from .model import Model
+
+        return Model.from_segmentation(self) if self.fitted else None
 
     @property
     def method(self) -> str:

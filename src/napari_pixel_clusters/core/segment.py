@@ -94,7 +94,7 @@ def segment_steps(image, method: str = "kmeans", n_clusters: int | None = None, 
         score=output.score,
         params=_provenance(spec, image_data, k, features, params, output, kept,
                            time.perf_counter() - started),
-        model=output.model,
+        fitted=output.model,
         known_palette=None if output.palette is None else output.palette[kept - 1],
     )
 
@@ -123,6 +123,7 @@ def _provenance(spec, image_data, k, features, params, output, kept, seconds) ->
         "method": spec.name,
         "n_clusters_requested": k,
         "n_clusters_found": int(len(kept)),
+        "cluster_components": [int(c) - 1 for c in kept],  # label i+1 <- component
         **used,
         **{name: _plain(value) for name, value in params.items()},
         **{name: _plain(value) for name, value in output.details.items()},

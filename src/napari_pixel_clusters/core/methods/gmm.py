@@ -316,8 +316,9 @@ def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
         labels=row_labels,
         score=score,
         details={"start": f"best of {START_KMEANS_RUNS} weighted k-means runs"},
-        model={"weights": mixture.weights, "means": mixture.means,
-               "covariances": mixture.covariances},
+        model={"covariance_type": mixture.covariance_type, "weights": mixture.weights,
+               "means": mixture.means,
+               "precisions_cholesky": mixture.precisions_cholesky},
     )
 
 

@@ -1,0 +1,190 @@
+"""Fitted models that label other images the same way, saved as plain JSON.
+
+A :class:`Model` is the fitted method (k-means centres or mixture parameters) together
+with its whole feature pipeline (image kind and channels, colour space, scaling
+constants, spatial weight) and the clusters' numbering, names and colours. Files are
+human-readable JSON, validated on load; nothing is ever unpickled or executed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import pairwise_distances_argmin
+
+from .features import build_features
+from .image import read_image
+from .methods.gmm import Mixture, predict
+from .result import Segmentation
+from .segment import package_versions
+
+FORMAT = "napari-pixel-clusters model"
+VERSION = 1
+PIPELINE_KEYS = ("color_space", "spatial_weight", "standardize")
+
+
+@dataclass
+class Model:
+    method: str
+    image: dict  # kind, n_channels, dtype of the image it was fitted on
+    features: dict  # color_space, spatial_weight, standardize, names, constants
+    parameters: dict  # kmeans: centers; gmm: covariance_type, weights, means, precisions_cholesky
+    clusters: list  # {"label", "component", "name", "color"} per cluster
+    provenance: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_segmentation(cls, seg: Segmentation) -> Model:
+        params = seg.params
+        table = seg.table
+        clusters = [
+            {"label": int(label), "component": int(component), "name": f"cluster {label}",
+             "color": color}
+            for label, component, color in zip(table["label"], params["cluster_components"],
+                                               table["color"])
+        ]
+        constants = {key: params[key] for key in
+                     ("mean", "scale", "coordinate_mean", "coordinate_scale") if key in params}
+        return cls(
+            method=seg.method,
+            image={"kind": seg.image.kind, "n_channels": seg.image.n_channels,
+                   "dtype": str(seg.image.pixels.dtype)},
+            features={**{key: params[key] for key in PIPELINE_KEYS},
+                      "names": params["features"], "constants": constants},
+            parameters={key: np.asarray(value).tolist() if not isinstance(value, str) else value
+                        for key, value in seg.fitted.items()},
+            clusters=clusters,
+            provenance={"versions": params["versions"], "source_image": params["image"],
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+        )
+
+    # ------------------------------------------------------------------ using
+    def predict(self, image, rgb=None, channel_axis=None) -> Segmentation:
+        """Label ``image`` with this model: same cluster numbering, names and colours."""
+        data = read_image(image, rgb=rgb, channel_axis=channel_axis)
+        self._check_fits(data)
+        spec = self.features
+        feature_set = build_features(
+            data, color_space=spec["color_space"], spatial_weight=spec["spatial_weight"],
+            standardize=spec["standardize"], fixed=spec["constants"])
+        components = self._row_components(feature_set)
+        label_of = self._label_of_component()
+        labels = np.zeros(data.spatial_shape, dtype=np.int32)
+        labels[data.mask] = feature_set.to_pixels(label_of[components])
+        params = {"method": self.method, "model": True, **{k: spec[k] for k in PIPELINE_KEYS},
+                  "features": spec["names"], "compression": feature_set.compression,
+                  "cluster_names": [c["name"] for c in self.clusters],
+                  "versions": package_versions()}
+        return Segmentation(labels=labels, image=data, score={}, params=params,
+                            fitted=dict(self.parameters))
+
+    def _row_components(self, feature_set) -> np.ndarray:
+        X = feature_set.X
+        if self.method == "kmeans":
+            return pairwise_distances_argmin(X, np.asarray(self.parameters["centers"]))
+        p = self.parameters
+        mixture = Mixture(p["covariance_type"], np.asarray(p["weights"]),
+                          np.asarray(p["means"]), np.asarray(p["precisions_cholesky"]))
+        return predict(X, feature_set.pixel_weights(), mixture)[0]
+
+    def _label_of_component(self) -> np.ndarray:
+        """Label per component; components that found no pixels get the next labels."""
+        n_components = self.n_components
+        label_of = np.zeros(n_components, dtype=np.int32)
+        for cluster in self.clusters:
+            label_of[cluster["component"]] = cluster["label"]
+        unused = np.flatnonzero(label_of == 0)
+        label_of[unused] = len(self.clusters) + 1 + np.arange(len(unused))
+        return label_of
+
+    @property
+    def n_components(self) -> int:
+        key = "centers" if self.method == "kmeans" else "means"
+        return len(self.parameters[key])
+
+    def _check_fits(self, data) -> None:
+        fitted = self.image
+        colour = {"rgb", "rgba"}
+        same_kind = data.kind == fitted["kind"] or {data.kind, fitted["kind"]} <= colour
+        channels = data.color_channels.shape[-1]
+        expected = 3 if fitted["kind"] in colour else fitted["n_channels"]
+        if not same_kind or channels != expected:
+            raise ValueError(
+                f"image: this model was fitted on a {fitted['kind']} image with {expected} "
+                f"channel(s); this image is {data.kind} with {channels}. Apply it to images "
+                "like the one it was made from."
+            )
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "method": self.method,
+                "image": self.image, "features": self.features,
+                "parameters": self.parameters, "clusters": self.clusters,
+                "provenance": self.provenance}
+
+    @classmethod
+    def from_dict(cls, content: dict) -> Model:
+        check_model_dict(content)
+        return cls(**{key: content[key] for key in
+                      ("method", "image", "features", "parameters", "clusters")},
+                   provenance=content.get("provenance", {}))
+
+
+def save_model(seg_or_model, path) -> Path:
+    """Write a model (or a segmentation's model) to ``path`` as JSON."""
+    model = seg_or_model.model if isinstance(seg_or_model, Segmentation) else seg_or_model
+    if model is None:
+        raise ValueError(f"model: a {seg_or_model.method!r} result has no model to save; "
+                         "only k-means and Gaussian mixture results do.")
+    path = Path(path)
+    path.write_text(json.dumps(model.to_dict(), indent=1))
+    return path
+
+
+def load_model(path) -> Model:
+    """Read and validate a model file written by :func:`save_model`."""
+    try:
+        content = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"model file: cannot read {path}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"model file: {path} is not JSON ({error.msg}, line "
+                         f"{error.lineno}).") from None
+    return Model.from_dict(content)
+
+
+def check_model_dict(content) -> None:
+    """Raise ValueError saying what is wrong with a model file's content."""
+    def fail(problem):
+        raise ValueError(f"model file: {problem}")
+
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        fail(f"not a napari-pixel-clusters model (its 'format' is not {FORMAT!r}).")
+    if content.get("version") != VERSION:
+        fail(f"version {content.get('version')!r} is not supported (this is version "
+             f"{VERSION}).")
+    missing = [k for k in ("method", "image", "features", "parameters", "clusters")
+               if k not in content]
+    if missing:
+        fail(f"missing {', '.join(missing)}.")
+    method, params, features = content["method"], content["parameters"], content["features"]
+    if method not in ("kmeans", "gmm"):
+        fail(f"method {method!r} cannot label new images; use 'kmeans' or 'gmm'.")
+    n_features = len(features.get("names", []))
+    try:
+        centres = np.asarray(params["centers" if method == "kmeans" else "means"], float)
+        if method == "gmm":
+            np.asarray(params["weights"], float)
+            np.asarray(params["precisions_cholesky"], float)
+    except (KeyError, TypeError, ValueError):
+        fail("its parameters are incomplete or not numbers.")
+    if centres.ndim != 2 or centres.shape[1] != n_features or not np.isfinite(centres).all():
+        fail(f"cluster centres must be a finite table of {n_features} features per cluster.")
+    components = [c.get("component") for c in content["clusters"] if isinstance(c, dict)]
+    if len(components) != len(content["clusters"]) or not all(
+            isinstance(c, int) and 0 <= c < len(centres) for c in components):
+        fail("its clusters do not match its centres.")
