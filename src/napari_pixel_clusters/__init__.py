@@ -17,13 +17,16 @@ from .core import (
     segment,
     segment_steps,
     load_model,
+    read_result,
     save_model,
     sweep,
     sweep_steps,
+    write_result,
 )
 
 __version__ = "0.1.0"
 __all__ = [
     "FEATURE_PARAMS", "METHODS", "Method", "Param", "Segmentation", "Sweep", "segment",
     "segment_steps", "sweep", "sweep_steps", "Model", "load_model", "save_model",
+    "read_result", "write_result",
 ]

@@ -79,8 +79,10 @@ class Model:
                   "features": spec["names"], "compression": feature_set.compression,
                   "cluster_names": [c["name"] for c in self.clusters],
                   "versions": package_versions()}
-        return Segmentation(labels=labels, image=data, score={}, params=params,
-                            fitted=dict(self.parameters))
+        result = Segmentation(labels=labels, image=data, score={}, params=params,
+                              fitted=dict(self.parameters))
+        result.__dict__["model"] = self  # its model is this one (cached_property slot)
+        return result
 
     def _row_components(self, feature_set) -> np.ndarray:
         X = feature_set.X

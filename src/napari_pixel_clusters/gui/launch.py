@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from ..cli import COMMANDS
+from ..cli import main as cli_main
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:  # batch work: no viewer
+        sys.exit(cli_main(argv))
     parser = argparse.ArgumentParser(
         prog="napari-pixel-clusters",
         description="Open napari with an image to segment (the astronaut sample by default) "
-        "and the Pixel clusters widget docked.",
+        "and the Pixel clusters widget docked. For batch work: "
+        "napari-pixel-clusters {segment,apply,sweep} --help.",
     )
     parser.add_argument("image", nargs="?", help="image file to open instead of the sample")
     args = parser.parse_args(argv)

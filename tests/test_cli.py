@@ -1,0 +1,93 @@
+"""The command line and result folders, end to end on files in a temporary folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from skimage import data, io
+
+import napari_pixel_clusters as npc
+from napari_pixel_clusters.cli import main
+from napari_pixel_clusters.core.export import read_result, write_result
+
+
+@pytest.fixture
+def images(tmp_path):
+    io.imsave(tmp_path / "astronaut.png", data.astronaut()[::4, ::4], check_contrast=False)
+    io.imsave(tmp_path / "coins.png", data.coins()[::2, ::2], check_contrast=False)
+    (tmp_path / "broken.png").write_text("not an image")
+    return tmp_path
+
+
+def test_segment_writes_a_folder_per_good_image_and_reports_the_bad_one(images, capsys):
+    out = images / "out"
+    code = main(["segment", str(images / "astronaut.png"), str(images / "broken.png"),
+                 str(images / "coins.png"), "-k", "4", "--random-state", "0", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["astronaut", "coins"]  # nothing partial
+    assert "[2/3]" in printed.err and "broken.png: error: cannot read it" in printed.err
+    assert len(printed.err.strip().splitlines()) == 1
+    result = read_result(out / "astronaut")
+    expected = npc.segment(io.imread(images / "astronaut.png"), "kmeans", 4, random_state=0)
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    np.testing.assert_array_equal(result.quantized, expected.quantized())
+    pd.testing.assert_frame_equal(result.table, expected.table, check_dtype=False)
+    assert result.params["source"].endswith("astronaut.png")
+    assert result.params["params"]["method"] == "kmeans"
+    np.testing.assert_array_equal(result.model.predict(io.imread(images / "astronaut.png"))
+                                  .labels, expected.labels)
+
+
+def test_outlines_csv_opens_as_napari_shapes(images, tmp_path):
+    from napari_builtins.io import csv_to_layer_data
+
+    seg = npc.segment(data.coins()[::2, ::2], "kmeans", 3, random_state=0)
+    folder = write_result(seg, tmp_path / "result", source="coins", min_area=30)
+    shapes, _, layer_type = csv_to_layer_data(str(folder / "outlines.csv"))
+    assert layer_type == "shapes"
+    contours = seg.contours(min_area=30)
+    assert len(shapes) == len(contours)
+    np.testing.assert_allclose(shapes[0], contours[0].vertices)
+    with pytest.raises(ValueError, match="^out: .* exists already"):
+        write_result(seg, folder)
+
+
+def test_method_options_come_from_the_registry(images, capsys):
+    out = images / "out"
+    code = main(["segment", str(images / "coins.png"), "--method", "gmm", "-k", "3",
+                 "--covariance-type", "diag", "--standardize", "--out", str(out)])
+    assert code == 0
+    params = read_result(out / "coins").params["params"]
+    assert params["covariance_type"] == "diag" and params["standardize"] is True
+
+
+def test_bad_options_give_one_line_and_no_folder(images, capsys):
+    out = images / "out"
+    assert main(["segment", str(images / "coins.png"), "-k", "0", "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip().endswith("n_clusters: must be at least 1, got 0.")
+    assert not (out / "coins").exists()
+    assert main(["segment", str(images / "coins.png"), "-k", "3", "--sigma", "2",
+                 "--out", str(out)]) == 1
+    assert "sigma: not a parameter of method 'kmeans'" in capsys.readouterr().err
+
+
+def test_apply_a_saved_model_to_other_images(images, capsys):
+    out = images / "out"
+    main(["segment", str(images / "astronaut.png"), "-k", "3", "--out", str(out)])
+    code = main(["apply", "--model", str(out / "astronaut" / "model.json"),
+                 str(images / "astronaut.png"), "--out", str(images / "applied")])
+    assert code == 0
+    np.testing.assert_array_equal(read_result(images / "applied" / "astronaut").labels,
+                                  read_result(out / "astronaut").labels)
+    (images / "fake.json").write_text("{}")
+    assert main(["apply", "--model", str(images / "fake.json"), str(images / "coins.png"),
+                 "--out", str(images / "x")]) == 1
+    assert "model file: not a napari-pixel-clusters model" in capsys.readouterr().err
+
+
+def test_sweep_prints_the_table_and_suggestion(images, capsys):
+    assert main(["sweep", str(images / "coins.png"), "--k", "2..4"]) == 0
+    printed = capsys.readouterr().out
+    assert "silhouette" in printed and "suggested k:" in printed
