@@ -320,3 +320,26 @@ def test_replace_keeps_results_of_images_with_similar_names(viewer_with_widget, 
     press_run(widget, qtbot)
     names = [layer.name for layer in viewer.layers]
     assert names == ["cells 2", "cells", "cells 2 clusters", "cells clusters"]
+
+
+def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, qtbot, tmp_path):
+    viewer, widget = viewer_with_widget(data.astronaut()[::4, ::4].copy(), name="a")
+    widget._outputs["outlines"].value = True
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    clusters = viewer.layers["a clusters"]
+    viewer.layers.selection = {clusters}
+    viewer.layers.save(str(tmp_path / "table.csv"), selected=True, plugin=PLUGIN)
+    table = pd.read_csv(tmp_path / "table.csv")
+    assert list(table["label"]) == [1, 2, 3] and list(table["name"])[0] == "cluster 1"
+
+    viewer.layers.selection = {clusters, viewer.layers["a quantized"],
+                               viewer.layers["a outlines"]}
+    viewer.layers.save(str(tmp_path / "result"), selected=True, plugin=PLUGIN)
+    saved = npc.read_result(tmp_path / "result")
+    np.testing.assert_array_equal(saved.labels, clusters.data)
+    np.testing.assert_array_equal(saved.quantized, viewer.layers["a quantized"].data)
+    assert saved.outlines["index"].nunique() == len(viewer.layers["a outlines"].data)
+    assert saved.params["params"]["method"] == "kmeans"
+    source = viewer.layers["a"].data
+    np.testing.assert_array_equal(saved.model.predict(source).labels, clusters.data)

@@ -90,7 +90,8 @@ def provenance(seg: Segmentation, request: LayerRequest, output: str) -> dict:
     return {METADATA_KEY: {"source": request.source, "source_layer": request.source_layer,
                            "plane": list(request.plane), "method": seg.method,
                            "output": output, "run": request.run, "params": seg.params,
-                           "score": seg.score}}
+                           "score": seg.score,
+                           "model": seg.model.to_dict() if seg.model is not None else None}}
 
 
 def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
