@@ -87,3 +87,27 @@ def test_a_file_that_is_not_json(tmp_path):
     path.write_bytes(b"\x80\x04\x95pickle")
     with pytest.raises(ValueError, match="^model file: "):
         npc.load_model(path)
+
+
+def test_predict_plane_by_plane_labels_every_plane():
+    coins = data.coins()
+    model = npc.segment(coins, "kmeans", 3, random_state=0).model
+    stack = np.stack([coins, coins[::-1], coins[:, ::-1]])
+    steps = model.predict_steps(stack, per_plane=True)
+    stages = []
+    while True:
+        try:
+            stages.append(next(steps))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert stages == [("plane", 0.0), ("plane", 1 / 3), ("plane", 2 / 3)]
+    np.testing.assert_array_equal(result.labels, model.predict(stack).labels)
+    np.testing.assert_array_equal(result.labels[2], model.predict(coins[:, ::-1]).labels)
+
+
+def test_spatial_model_on_an_image_of_other_dimensions_is_a_clear_error():
+    coins = data.coins()
+    model = npc.segment(coins, "kmeans", 3, spatial_weight=1.0).model
+    with pytest.raises(ValueError, match="^image: this model uses the features"):
+        model.predict(np.stack([coins, coins]))

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import pairwise_distances_argmin
 
 from .features import build_features
-from .image import read_image
+from .image import ImageData, read_image
 from .methods.gmm import Mixture, predict
 from .result import Segmentation
 from .segment import package_versions
@@ -67,16 +67,50 @@ class Model:
         """Label ``image`` with this model: same cluster numbering, names and colours."""
         data = read_image(image, rgb=rgb, channel_axis=channel_axis)
         self._check_fits(data)
+        labels, compression = self._labels(data)
+        return self._segmentation(labels, data, compression)
+
+    def predict_steps(self, image, rgb=None, channel_axis=None, per_plane=False):
+        """:meth:`predict` as a generator of ``(stage, fraction)`` steps.
+
+        With ``per_plane`` a stack is labelled plane by plane (the model is not refitted),
+        one step per plane: each a point where a caller may stop.
+        """
+        data = read_image(image, rgb=rgb, channel_axis=channel_axis)
+        self._check_fits(data)
+        if not per_plane or len(data.spatial_shape) < 3:
+            yield "predict", 0.0
+            labels, compression = self._labels(data)
+            return self._segmentation(labels, data, compression)
+        labels = np.zeros(data.spatial_shape, dtype=np.int32)
+        planes = list(np.ndindex(data.spatial_shape[:-2]))
+        for i, index in enumerate(planes):
+            yield "plane", i / len(planes)
+            plane = ImageData(pixels=data.pixels[index], kind=data.kind,
+                              mask=data.mask[index], channel_axis=data.channel_axis)
+            labels[index], compression = self._labels(plane)
+        return self._segmentation(labels, data, f"per plane; {compression}")
+
+    def _labels(self, data: ImageData):
         spec = self.features
         feature_set = build_features(
             data, color_space=spec["color_space"], spatial_weight=spec["spatial_weight"],
             standardize=spec["standardize"], fixed=spec["constants"])
+        if feature_set.X.shape[1] != len(spec["names"]):
+            raise ValueError(
+                f"image: this model uses the features {', '.join(spec['names'])}, which this "
+                f"image does not give (positions of a {len(data.spatial_shape)}-D image); "
+                "apply it to images of the same kind."
+            )
         components = self._row_components(feature_set)
-        label_of = self._label_of_component()
         labels = np.zeros(data.spatial_shape, dtype=np.int32)
-        labels[data.mask] = feature_set.to_pixels(label_of[components])
+        labels[data.mask] = feature_set.to_pixels(self._label_of_component()[components])
+        return labels, feature_set.compression
+
+    def _segmentation(self, labels, data, compression) -> Segmentation:
+        spec = self.features
         params = {"method": self.method, "model": True, **{k: spec[k] for k in PIPELINE_KEYS},
-                  "features": spec["names"], "compression": feature_set.compression,
+                  "features": spec["names"], "compression": compression,
                   "cluster_names": [c["name"] for c in self.clusters],
                   "versions": package_versions()}
         result = Segmentation(labels=labels, image=data, score={}, params=params,
