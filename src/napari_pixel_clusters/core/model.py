@@ -93,15 +93,16 @@ class Model:
 
     def _labels(self, data: ImageData):
         spec = self.features
-        feature_set = build_features(
-            data, color_space=spec["color_space"], spatial_weight=spec["spatial_weight"],
-            standardize=spec["standardize"], fixed=spec["constants"])
-        if feature_set.X.shape[1] != len(spec["names"]):
+        fitted_axes = len(spec["constants"].get("coordinate_mean", data.spatial_shape))
+        if fitted_axes != len(data.spatial_shape):
             raise ValueError(
                 f"image: this model uses the features {', '.join(spec['names'])}, which this "
                 f"image does not give (positions of a {len(data.spatial_shape)}-D image); "
                 "apply it to images of the same kind."
             )
+        feature_set = build_features(
+            data, color_space=spec["color_space"], spatial_weight=spec["spatial_weight"],
+            standardize=spec["standardize"], fixed=spec["constants"])
         components = self._row_components(feature_set)
         labels = np.zeros(data.spatial_shape, dtype=np.int32)
         labels[data.mask] = feature_set.to_pixels(self._label_of_component()[components])
