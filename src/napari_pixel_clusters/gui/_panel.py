@@ -21,6 +21,7 @@ STAGE_TEXT = {
     "predict": "labelling pixels",
     "edges": "finding edges",
     "layers": "building layers",
+    "plane": "labelling planes",
     "done": "done",
 }
 

@@ -1,0 +1,81 @@
+"""Drive the "Apply model" widget: a model from a clusters layer or a file, on images
+and stacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+import napari_pixel_clusters as npc
+from napari_pixel_clusters.gui import _panel
+from napari_pixel_clusters.gui.apply_model import FROM_FILE
+
+PLUGIN = "napari-pixel-clusters"
+
+
+@pytest.fixture
+def fitted(make_napari_viewer, qtbot):
+    """A viewer with the top half of the astronaut clustered, and the Apply model widget."""
+    viewer = make_napari_viewer()
+    top, bottom = data.astronaut()[:256:2, ::2].copy(), data.astronaut()[256::2, ::2].copy()
+    viewer.add_image(top, name="top")
+    _, clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    clusters._n_clusters.value = 4
+    clusters._outputs["quantized"].value = False
+    clusters._run_button.native.click()
+    qtbot.waitUntil(lambda: clusters._worker is None, timeout=60_000)
+    viewer.add_image(bottom, name="bottom")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Apply model")
+    return viewer, widget, top, bottom
+
+
+def press_run(widget, qtbot):
+    widget._run_button.native.click()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+
+
+def test_apply_the_model_of_a_clusters_layer_to_another_image(fitted, qtbot):
+    viewer, widget, top, bottom = fitted
+    clusters = viewer.layers["top clusters"]
+    assert widget._model_source.value is clusters and widget._image.value.name == "bottom"
+    press_run(widget, qtbot)
+    applied = viewer.layers["bottom (model) clusters"]
+    model = npc.segment(top, "kmeans", 4, random_state=0).model
+    np.testing.assert_array_equal(applied.data, model.predict(bottom).labels)
+    assert list(applied.features["color"]) == list(clusters.features["color"])
+    np.testing.assert_allclose(applied.colormap.map(2), clusters.colormap.map(2))
+    np.testing.assert_array_equal(viewer.layers["bottom"].data, bottom)
+
+
+def test_apply_a_saved_model_file_to_every_plane(fitted, qtbot, tmp_path):
+    viewer, widget, top, bottom = fitted
+    path = npc.save_model(npc.segment(top, "kmeans", 4, random_state=0), tmp_path / "m.json")
+    stack = np.stack([bottom, top, bottom[::-1]])
+    viewer.add_image(stack, name="stack", rgb=True)
+    widget._image.value = viewer.layers["stack"]
+    widget._model_source.value = FROM_FILE
+    widget._model_file.value = path
+    planes = []
+    worker = widget.run()
+    worker.yielded.connect(lambda step: planes.append(step) if step[0] == "plane" else None)
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    labels = viewer.layers["stack (model) clusters"].data
+    model = npc.load_model(path)
+    for z in range(3):
+        np.testing.assert_array_equal(labels[z], model.predict(stack[z]).labels)
+    assert len(planes) >= 2  # one step per plane (the first is taken before the thread)
+
+
+def test_an_image_that_does_not_fit_the_model_is_a_notification(fitted, qtbot, monkeypatch):
+    shown = []
+    monkeypatch.setattr(_panel, "notify_error", shown.append)
+    viewer, widget, _, _ = fitted
+    viewer.add_image(data.coins(), name="coins")
+    widget._image.value = viewer.layers["coins"]
+    widget.run()
+    assert shown[-1].startswith("image: this model was fitted on a rgb image")
+    widget._model_source.value = FROM_FILE
+    widget.run()
+    assert shown[-1].startswith("model file: choose a model file")
+    assert "coins (model) clusters" not in [layer.name for layer in viewer.layers]
