@@ -116,8 +116,24 @@ def cluster_colours_astronaut():
     viewer.close()
 
 
+def cluster_table_ihc():
+    viewer, widget = new_viewer("immunohistochemistry")
+    widget._n_clusters.value = 4
+    widget._feature_widgets["color_space"].value = "lab"
+    widget._outputs["quantized"].value = False
+    run_widget(widget)
+    viewer.window.remove_dock_widget("all")
+    _, table = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Cluster table")
+    for row, name in enumerate(["background", "nuclei", "DAB, strong", "DAB, weak"]):
+        table.table.item(row, 1).setText(name)
+    table.select_rows([1])
+    shot(viewer, "cluster_table.png",
+         {"immunohistochemistry", "immunohistochemistry clusters"})
+    viewer.close()
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     for make in (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins, choose_k_cat,
-                 cluster_colours_astronaut):
+                 cluster_colours_astronaut, cluster_table_ihc):
         make()

@@ -1,0 +1,259 @@
+"""The "Cluster table" dock widget: name, recolour, hide and merge the clusters of a
+clusters layer, keeping every layer of the same run consistent.
+
+The table is the layer's own ``features`` (so names show in the status bar on hover);
+painting on the layer refreshes the pixel counts. Merging relabels the pixels with
+napari's own ``data_setitem`` (undoable with the Labels layer's undo), and updates the
+table, the colours, the quantized image and the outlines of the same run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from magicgui.widgets import ComboBox, Container, Label, PushButton
+from matplotlib.colors import to_hex, to_rgb
+from napari.layers import Labels
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QColorDialog,
+    QTableWidget,
+    QTableWidgetItem,
+    QTableWidgetSelectionRange,
+)
+
+from . import _panel
+from .layers import METADATA_KEY, TRANSPARENT, table_colormap
+
+if TYPE_CHECKING:
+    import napari
+
+COLUMNS = ("colour", "name", "pixels", "fraction", "mean colour")
+
+
+class ClusterTableWidget(Container):
+    """One row per cluster of the chosen clusters layer."""
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._hidden: set[int] = set()
+        self._filling = False
+        self._layer = ComboBox(name="layer", label="clusters", choices=self._cluster_layers)
+        self._merge = PushButton(name="merge", text="Merge selected")
+        self._hide = PushButton(name="hide", text="Hide selected")
+        self._show_all = PushButton(name="show_all", text="Show all")
+        self._recolour = PushButton(name="recolour", text="Recolour...")
+        self._status = Label(name="status", label=" ", value="")
+        self.extend([self._layer, Container(layout="horizontal", widgets=[
+            self._merge, self._hide, self._show_all, self._recolour]), self._status])
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setMinimumHeight(240)
+        self.native.layout().addWidget(self.table)
+        self.table.itemSelectionChanged.connect(self._show_selection)
+        self.table.itemChanged.connect(self._renamed)
+        self.table.cellDoubleClicked.connect(
+            lambda row, column: self.recolour() if column == 0 else None)
+        self._merge.changed.connect(lambda: self.merge_selected())
+        self._hide.changed.connect(lambda: self.hide_selected())
+        self._show_all.changed.connect(lambda: self.show_all())
+        self._recolour.changed.connect(lambda: self.recolour())
+        self._layer.changed.connect(self._connect_layer)
+        for event in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, event).connect(self._layer.reset_choices)
+        viewer.layers.selection.events.active.connect(self._follow_active_layer)
+        self._connected = None
+        self._follow_active_layer()
+        self._connect_layer()
+
+    # ----------------------------------------------------------------- the layer
+    def _cluster_layers(self, widget=None):
+        return [(layer.name, layer) for layer in self._viewer.layers
+                if isinstance(layer, Labels)
+                and layer.metadata.get(METADATA_KEY, {}).get("output") == "clusters"]
+
+    def _follow_active_layer(self, event=None):
+        active = self._viewer.layers.selection.active
+        self._layer.reset_choices()
+        if active is not None and active in [layer for _, layer in self._cluster_layers()]:
+            self._layer.value = active
+
+    def _connect_layer(self, event=None):
+        if self._connected is not None:
+            self._connected.events.paint.disconnect(self._painted)
+        self._connected = self._layer.value
+        self._hidden = set()
+        if self._connected is not None:
+            self._connected.events.paint.connect(self._painted)
+        self._fill()
+
+    def _painted(self, event=None):
+        # napari announces a stroke before writing it: count once the event loop is free
+        QTimer.singleShot(0, self.refresh_counts)
+
+    @property
+    def features(self) -> pd.DataFrame:
+        return self._layer.value.features
+
+    def _run_layers(self, output: str):
+        """Layers of the same run as the chosen clusters layer (quantized, outlines)."""
+        tag = self._layer.value.metadata[METADATA_KEY]
+        return [layer for layer in self._viewer.layers
+                if layer.metadata.get(METADATA_KEY, {}).get("run") == tag["run"]
+                and layer.metadata[METADATA_KEY].get("source") == tag["source"]
+                and layer.metadata[METADATA_KEY].get("output") == output]
+
+    # ----------------------------------------------------------------- the table
+    def _fill(self):
+        self._filling = True
+        layer = self._layer.value
+        rows = [] if layer is None else list(layer.features.itertuples(index=False))
+        self.table.setRowCount(len(rows))
+        means = [c for c in (layer.features.columns if layer is not None else [])
+                 if c.startswith("mean_")]
+        for row, record in enumerate(rows):
+            values = record._asdict()
+            swatch = QTableWidgetItem("")
+            swatch.setBackground(QColor(values["color"]))
+            swatch.setFlags(swatch.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            self.table.setItem(row, 0, swatch)
+            self.table.setItem(row, 1, QTableWidgetItem(str(values["name"])))
+            mean = ", ".join(f"{values[c]:.4g}" for c in means)
+            for column, text in ((2, f"{values['pixels']:,}"), (3, f"{values['fraction']:.2%}"),
+                                 (4, mean)):
+                item = QTableWidgetItem(text)
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                self.table.setItem(row, column, item)
+        self._filling = False
+
+    def selected_labels(self) -> list[int]:
+        rows = sorted({index.row() for index in self.table.selectedIndexes()})
+        return [int(self.features["index"].iloc[row]) for row in rows]
+
+    def select_rows(self, rows: list[int]):
+        """Select these table rows (as a person would with ctrl-click)."""
+        self.table.clearSelection()
+        last = self.table.columnCount() - 1
+        for row in rows:
+            self.table.setRangeSelected(QTableWidgetSelectionRange(row, 0, row, last), True)
+
+    def _show_selection(self):
+        layer, labels = self._layer.value, self.selected_labels()
+        if layer is None:
+            return
+        if labels:
+            layer.selected_label = labels[0]
+        layer.show_selected_label = len(labels) == 1
+
+    def _renamed(self, item: QTableWidgetItem):
+        if self._filling or item.column() != 1:
+            return
+        features = self.features.copy()
+        features.loc[features.index[item.row()], "name"] = item.text()
+        self._layer.value.features = features
+
+    # ----------------------------------------------------------------- editing
+    def refresh_counts(self, event=None):
+        """Pixel counts and fractions from the layer's current data (after painting)."""
+        layer = self._layer.value
+        if layer is None or layer not in self._viewer.layers:
+            return
+        counts = np.bincount(np.asarray(layer.data).ravel(),
+                             minlength=int(layer.features["index"].max()) + 1)
+        features = layer.features.copy()
+        features["pixels"] = counts[features["index"].to_numpy()]
+        features["fraction"] = (features["pixels"] / max(features["pixels"].sum(), 1)).round(4)
+        layer.features = features
+        self._fill()
+
+    def recolour(self, colour: str | None = None):
+        """Give the selected cluster a new colour (a colour dialog when none is given)."""
+        labels = self.selected_labels()
+        if not labels:
+            _panel.notify_error("Select the cluster to recolour in the table first.")
+            return
+        if colour is None:
+            chosen = QColorDialog.getColor(QColor(self._colour_of(labels[0])), self.native)
+            if not chosen.isValid():
+                return
+            colour = chosen.name()
+        features = self.features.copy()
+        features.loc[features["index"].isin(labels), "color"] = to_hex(colour)
+        self._layer.value.features = features
+        self._apply_colours()
+        self._fill()
+
+    def hide_selected(self):
+        self._hidden |= set(self.selected_labels())
+        self._apply_colours()
+
+    def show_all(self):
+        self._hidden = set()
+        self._apply_colours()
+
+    def merge_selected(self):
+        """Merge the selected clusters into the first of them, in every layer of the run."""
+        labels = self.selected_labels()
+        if len(labels) < 2:
+            _panel.notify_error("Select two or more clusters to merge.")
+            return
+        layer, target, others = self._layer.value, labels[0], labels[1:]
+        data = np.asarray(layer.data)
+        moved = np.isin(data, others)
+        features = self.features.set_index("index")
+        merged = features.loc[labels]
+        weights = merged["pixels"].to_numpy(dtype=float)
+        means = [c for c in features.columns if c.startswith("mean_")]
+        new_mean = (merged[means].to_numpy() * weights[:, None]).sum(0) / max(weights.sum(), 1)
+        layer.data_setitem(np.nonzero(moved), target)  # undoable, like a paint stroke
+        features.loc[target, means] = new_mean
+        features.loc[target, "pixels"] = int(weights.sum())
+        features.loc[target, "fraction"] = round(float(merged["fraction"].sum()), 4)
+        layer.features = features.drop(index=others).reset_index()
+        self._merge_in_quantized(np.asarray(layer.data) == target, new_mean)
+        self._merge_in_outlines(target, others)
+        self._apply_colours()
+        self._fill()
+        self._status.value = f"merged {len(labels)} clusters into label {target}"
+
+    def _merge_in_quantized(self, region: np.ndarray, mean: np.ndarray):
+        for quantized in self._run_layers("quantized"):
+            data = np.array(quantized.data)
+            pixels = data if quantized.rgb else data[..., np.newaxis]
+            value = np.rint(mean) if np.issubdtype(data.dtype, np.integer) else mean
+            pixels[region] = value.astype(data.dtype)[: pixels.shape[-1]]
+            quantized.data = data
+
+    def _merge_in_outlines(self, target: int, others: list[int]):
+        for outlines in self._run_layers("outlines"):
+            if len(outlines.data) == 0:
+                continue
+            features = outlines.features.copy()
+            features.loc[features["label"].isin(others), "label"] = target
+            names = self.features.set_index("index")["name"]
+            features["name"] = [names[label] for label in features["label"]]
+            outlines.features = features
+
+    def _colour_of(self, label: int) -> str:
+        return self.features.set_index("index").loc[label, "color"]
+
+    def _apply_colours(self):
+        """Colours and hidden clusters -> the Labels colormap and the outlines' edges."""
+        layer = self._layer.value
+        colormap = table_colormap(layer.features)
+        for label in self._hidden:
+            colormap.color_dict[label] = TRANSPARENT
+        layer.colormap = colormap
+        colours = self.features.set_index("index")["color"]
+        for outlines in self._run_layers("outlines"):
+            if len(outlines.data):
+                outlines.edge_color = np.array(
+                    [[*to_rgb(colours[label]), 0.0 if label in self._hidden else 1.0]
+                     for label in outlines.features["label"]])
+

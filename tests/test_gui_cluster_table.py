@@ -1,0 +1,102 @@
+"""Drive the "Cluster table" widget: rename, recolour, select, hide, merge, paint, undo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgb
+from skimage import data
+
+PLUGIN = "napari-pixel-clusters"
+
+
+@pytest.fixture
+def table_widget(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut()[::4, ::4].copy(), name="a")
+    _, clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    clusters._n_clusters.value = 4
+    clusters._outputs["outlines"].value = True
+    clusters._run_button.native.click()
+    qtbot.waitUntil(lambda: clusters._worker is None, timeout=60_000)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    return viewer, widget, viewer.layers["a clusters"]
+
+
+def test_table_lists_the_clusters(table_widget):
+    _, widget, layer = table_widget
+    assert widget._layer.value is layer and widget.table.rowCount() == 4
+    assert widget.table.item(0, 1).text() == "cluster 1"
+    assert widget.table.item(0, 2).text() == f"{layer.features['pixels'][0]:,}"
+
+
+def test_renaming_a_cluster_reaches_the_features_and_status_bar(table_widget):
+    _, widget, layer = table_widget
+    widget.table.item(1, 1).setText("stroma")
+    assert layer.features["name"][1] == "stroma"
+    position = tuple(np.argwhere(layer.data == 2)[0])
+    assert "name: stroma" in layer._get_properties(position)
+
+
+def test_selecting_rows_shows_that_cluster(table_widget):
+    _, widget, layer = table_widget
+    widget.select_rows([2])
+    assert layer.selected_label == 3 and layer.show_selected_label
+    widget.select_rows([0, 2])
+    assert widget.selected_labels() == [1, 3] and not layer.show_selected_label
+
+
+def test_recolour_updates_labels_and_outlines(table_widget):
+    viewer, widget, layer = table_widget
+    widget.select_rows([1])
+    widget.recolour("#00ff00")
+    assert layer.features["color"][1] == "#00ff00"
+    np.testing.assert_allclose(layer.colormap.map(2)[:3], (0, 1, 0))
+    outlines = viewer.layers["a outlines"]
+    rows = np.flatnonzero(outlines.features["label"] == 2)
+    np.testing.assert_allclose(outlines.edge_color[rows[0]][:3], (0, 1, 0))
+
+
+def test_hide_and_show(table_widget):
+    _, widget, layer = table_widget
+    widget.select_rows([0])
+    widget.hide_selected()
+    assert layer.colormap.map(1)[3] == 0 and layer.colormap.map(2)[3] == 1
+    widget.show_all()
+    assert layer.colormap.map(1)[3] == 1
+
+
+def test_merge_updates_every_layer_of_the_run_and_undo_restores_labels(table_widget):
+    viewer, widget, layer = table_widget
+    before = layer.data.copy()
+    features = layer.features.set_index("index")
+    widget.select_rows([0, 2])
+    widget.merge_selected()
+    assert set(np.unique(layer.data)) == {1, 2, 4}
+    np.testing.assert_array_equal(layer.data == 1, np.isin(before, [1, 3]))
+    merged = layer.features.set_index("index")
+    assert merged.loc[1, "pixels"] == features.loc[1, "pixels"] + features.loc[3, "pixels"]
+    expected_mean = (features.loc[[1, 3], "mean_R"] * features.loc[[1, 3], "pixels"]).sum() \
+        / merged.loc[1, "pixels"]
+    assert merged.loc[1, "mean_R"] == pytest.approx(expected_mean)
+    assert widget.table.rowCount() == 3
+    quantized = viewer.layers["a quantized"].data
+    assert len(np.unique(quantized[layer.data == 1], axis=0)) == 1
+    assert 3 not in set(viewer.layers["a outlines"].features["label"])
+    layer.undo()
+    np.testing.assert_array_equal(layer.data, before)
+
+
+def test_painting_refreshes_the_counts(table_widget, qtbot):
+    _, widget, layer = table_widget
+    total = int(layer.features["pixels"].sum())
+    layer.selected_label = 2
+    layer.brush_size = 9
+    layer.paint((20, 20), 2)  # the table listens to the layer's paint events
+    qtbot.waitUntil(lambda: list(layer.features["pixels"])
+                    == list(np.bincount(layer.data.ravel())[1:5]), timeout=5_000)
+    counts = np.bincount(layer.data.ravel())
+    assert list(layer.features["pixels"]) == list(counts[1:5])
+    assert int(layer.features["pixels"].sum()) == total
+    assert widget.table.item(1, 2).text() == f"{counts[2]:,}"
+    assert to_rgb(layer.features["color"][0])  # colours untouched
