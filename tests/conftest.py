@@ -13,6 +13,16 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     return pairs == len(np.unique(a)) == len(np.unique(b))
 
 
+def collect_steps(steps):
+    """Walk a generator of progress steps: (the steps, its return value)."""
+    stages = []
+    while True:
+        try:
+            stages.append(next(steps))
+        except StopIteration as stop:
+            return stages, stop.value
+
+
 @pytest.fixture(scope="session")
 def photo():
     """A 128 x 128 RGB uint8 photo (astronaut, every 4th pixel)."""

@@ -9,6 +9,7 @@ import pytest
 from skimage import data
 
 import napari_pixel_clusters as npc
+from conftest import collect_steps
 
 
 @pytest.mark.parametrize("method, options", [
@@ -94,13 +95,7 @@ def test_predict_plane_by_plane_labels_every_plane():
     model = npc.segment(coins, "kmeans", 3, random_state=0).model
     stack = np.stack([coins, coins[::-1], coins[:, ::-1]])
     steps = model.predict_steps(stack, per_plane=True)
-    stages = []
-    while True:
-        try:
-            stages.append(next(steps))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    stages, result = collect_steps(steps)
     assert stages == [("plane", 0.0), ("plane", 1 / 3), ("plane", 2 / 3)]
     np.testing.assert_array_equal(result.labels, model.predict(stack).labels)
     np.testing.assert_array_equal(result.labels[2], model.predict(coins[:, ::-1]).labels)

@@ -9,6 +9,7 @@ import pytest
 from skimage import data, draw
 
 import napari_pixel_clusters as npc
+from conftest import collect_steps
 from napari_pixel_clusters.core.result import compact_labels
 
 
@@ -79,13 +80,7 @@ def test_contours_of_a_stack_carry_the_plane_index():
 
 def test_segment_steps_report_named_stages_and_return_the_result(photo):
     steps = npc.segment_steps(photo, "gmm", 3, random_state=0)
-    stages = []
-    while True:
-        try:
-            stages.append(next(steps))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    stages, result = collect_steps(steps)
     names = [stage for stage, _ in stages]
     assert names[0] == "features" and names[-1] == "predict"
     assert names.count("fit") == result.score["n_iter"]

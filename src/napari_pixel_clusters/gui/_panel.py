@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
-from napari.layers import Image
+from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QDockWidget, QMainWindow
+
+from .layers import METADATA_KEY
 
 if TYPE_CHECKING:
     import napari
@@ -36,6 +38,32 @@ class Failure:
 def notify_error(message: str) -> None:
     """One napari error notification (tests replace this to read the messages)."""
     show_error(message)
+
+
+def clusters_layers(viewer) -> list:
+    """(name, layer) of every clusters Labels layer made by this plugin."""
+    return [(layer.name, layer) for layer in viewer.layers
+            if isinstance(layer, Labels)
+            and layer.metadata.get(METADATA_KEY, {}).get("output") == "clusters"]
+
+
+def clusters_layer_choice(viewer) -> ComboBox:
+    """A choice of clusters layers that follows the viewer's layers and selection."""
+    choice = ComboBox(name="layer", label="clusters",
+                      choices=lambda widget: clusters_layers(viewer),
+                      tooltip="A clusters layer made by Pixel clusters.")
+
+    def follow_active(event=None):
+        active = viewer.layers.selection.active
+        choice.reset_choices()
+        if active is not None and active in [layer for _, layer in clusters_layers(viewer)]:
+            choice.value = active
+
+    for event in ("inserted", "removed", "reordered"):
+        getattr(viewer.layers.events, event).connect(choice.reset_choices)
+    viewer.layers.selection.events.active.connect(follow_active)
+    follow_active()
+    return choice
 
 
 class RunPanel(Container):

@@ -28,6 +28,7 @@ from napari.utils.theme import get_theme
 
 from ..core.features import colour_coordinates, rgb_to_unit_range
 from . import _panel
+from ._panel import clusters_layer_choice
 from .layers import METADATA_KEY
 
 if TYPE_CHECKING:
@@ -88,8 +89,7 @@ class ClusterColoursWidget(Container):
         super().__init__(labels=True)
         self._viewer = viewer
         self.sample = None
-        self._layer = ComboBox(name="layer", label="clusters", choices=self._cluster_layers,
-                               tooltip="A clusters layer made by Pixel clusters.")
+        self._layer = clusters_layer_choice(viewer)
         self._sample_size = SpinBox(name="sample_size", label="pixel sample", value=5_000,
                                     min=100, max=200_000)
         self._colour_by = ComboBox(name="colour_by", label="points in",
@@ -110,23 +110,8 @@ class ClusterColoursWidget(Container):
         self._open_3d.changed.connect(lambda: self.open_3d())
         self._colour_by.changed.connect(self._recolour)
         self._layer.changed.connect(self.update)
-        for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._layer.reset_choices)
-        viewer.layers.selection.events.active.connect(self._follow_active_layer)
         viewer.events.theme.connect(lambda event: self.update())
-        self._follow_active_layer()
         self.update()
-
-    def _cluster_layers(self, widget=None):
-        return [(layer.name, layer) for layer in self._viewer.layers
-                if isinstance(layer, Labels)
-                and layer.metadata.get(METADATA_KEY, {}).get("output") == "clusters"]
-
-    def _follow_active_layer(self, event=None):
-        active = self._viewer.layers.selection.active
-        self._layer.reset_choices()
-        if active is not None and active in [layer for _, layer in self._cluster_layers()]:
-            self._layer.value = active
 
     # ----------------------------------------------------------------- drawing
     def update(self, event=None):

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, Label, PushButton
+from magicgui.widgets import Container, Label, PushButton
 from matplotlib.colors import to_hex, to_rgb
-from napari.layers import Labels
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
@@ -27,6 +26,7 @@ from qtpy.QtWidgets import (
 )
 
 from . import _panel
+from ._panel import clusters_layer_choice
 from .layers import METADATA_KEY, TRANSPARENT, table_colormap
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class ClusterTableWidget(Container):
         self._viewer = viewer
         self._hidden: set[int] = set()
         self._filling = False
-        self._layer = ComboBox(name="layer", label="clusters", choices=self._cluster_layers)
+        self._layer = clusters_layer_choice(viewer)
         self._merge = PushButton(name="merge", text="Merge selected")
         self._hide = PushButton(name="hide", text="Hide selected")
         self._show_all = PushButton(name="show_all", text="Show all")
@@ -65,25 +65,10 @@ class ClusterTableWidget(Container):
         self._show_all.changed.connect(lambda: self.show_all())
         self._recolour.changed.connect(lambda: self.recolour())
         self._layer.changed.connect(self._connect_layer)
-        for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._layer.reset_choices)
-        viewer.layers.selection.events.active.connect(self._follow_active_layer)
         self._connected = None
-        self._follow_active_layer()
         self._connect_layer()
 
     # ----------------------------------------------------------------- the layer
-    def _cluster_layers(self, widget=None):
-        return [(layer.name, layer) for layer in self._viewer.layers
-                if isinstance(layer, Labels)
-                and layer.metadata.get(METADATA_KEY, {}).get("output") == "clusters"]
-
-    def _follow_active_layer(self, event=None):
-        active = self._viewer.layers.selection.active
-        self._layer.reset_choices()
-        if active is not None and active in [layer for _, layer in self._cluster_layers()]:
-            self._layer.value = active
-
     def _connect_layer(self, event=None):
         if self._connected is not None:
             self._connected.events.paint.disconnect(self._painted)
