@@ -332,6 +332,10 @@ def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, q
     viewer.layers.save(str(tmp_path / "table.csv"), selected=True, plugin=PLUGIN)
     table = pd.read_csv(tmp_path / "table.csv")
     assert list(table["label"]) == [1, 2, 3] and list(table["name"])[0] == "cluster 1"
+    import json
+
+    sidecar = json.loads((tmp_path / "table.json").read_text())
+    assert sidecar["source"] == "a" and sidecar["params"]["method"] == "kmeans"
 
     viewer.layers.selection = {clusters, viewer.layers["a quantized"],
                                viewer.layers["a outlines"]}

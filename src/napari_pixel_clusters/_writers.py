@@ -25,13 +25,24 @@ def _tag(attributes: dict) -> dict:
     return attributes.get("metadata", {}).get(METADATA_KEY, {})
 
 
+def _provenance(attributes: dict) -> dict:
+    tag = _tag(attributes)
+    return {"source": tag.get("source", attributes.get("name")),
+            "layer": attributes.get("name"),
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "params": tag.get("params", {}), "score": tag.get("score", {})}
+
+
 def write_table(path: str, data, attributes: dict) -> list[str]:
-    """The cluster table (``layer.features``) of a clusters layer, as CSV."""
+    """The cluster table (``layer.features``) of a clusters layer, as CSV, with its
+    provenance in a ``.json`` sidecar of the same name."""
     features = pd.DataFrame(attributes.get("features", {}))
     if features.empty:
         raise ValueError(f"'{attributes.get('name')}' has no cluster table to save.")
     features.rename(columns={"index": "label"}).to_csv(path, index=False)
-    return [path]
+    sidecar = Path(path).with_suffix(".json")
+    sidecar.write_text(json.dumps(_provenance(attributes), indent=1, default=str))
+    return [path, str(sidecar)]
 
 
 def write_result_folder(path: str, layer_data: list) -> list[str]:
@@ -46,9 +57,7 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
         raise ValueError("Select a clusters (Labels) layer to save a result folder.")
     labels, attributes = by_type["labels"]
     tag = _tag(attributes)
-    info = {"source": tag.get("source", attributes.get("name")),
-            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "params": tag.get("params", {}), "score": tag.get("score", {})}
+    info = _provenance(attributes)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         description = "napari-pixel-clusters " + json.dumps(info, default=str)
