@@ -347,3 +347,19 @@ def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, q
     assert saved.params["params"]["method"] == "kmeans"
     source = viewer.layers["a"].data
     np.testing.assert_array_equal(saved.model.predict(source).labels, clusters.data)
+
+
+def test_out_of_memory_in_the_worker_is_a_notification(viewer_with_widget, qtbot, errors,
+                                                       monkeypatch):
+    from napari_pixel_clusters.gui import widget as widget_module
+
+    def exhausted(*args, **kwargs):
+        yield "features", 0.0
+        raise MemoryError
+
+    monkeypatch.setattr(widget_module, "segment_steps", exhausted)
+    viewer, widget = viewer_with_widget(data.coins(), name="coins")
+    press_run(widget, qtbot)
+    assert errors[-1].startswith("Not enough memory for this run")
+    assert [layer.name for layer in viewer.layers] == ["coins"]
+    assert widget._status.value.startswith("failed")
