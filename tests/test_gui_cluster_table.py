@@ -85,6 +85,11 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_labels(table_wid
     assert 3 not in set(viewer.layers["a outlines"].features["label"])
     layer.undo()
     np.testing.assert_array_equal(layer.data, before)
+    widget._refresh.native.click()  # the table takes back the rows the merge removed
+    assert list(layer.features["index"]) == [1, 2, 3, 4]
+    assert list(layer.features["pixels"]) == list(np.bincount(before.ravel())[1:5])
+    assert layer.features["color"][2] == features.loc[3, "color"]
+    assert widget.table.rowCount() == 4
 
 
 def test_painting_refreshes_the_counts(table_widget, qtbot):

@@ -48,9 +48,13 @@ class ClusterTableWidget(Container):
         self._hide = PushButton(name="hide", text="Hide selected")
         self._show_all = PushButton(name="show_all", text="Show all")
         self._recolour = PushButton(name="recolour", text="Recolour...")
+        self._refresh = PushButton(name="refresh", text="Refresh",
+                                   tooltip="Recount pixels from the layer (e.g. after undo).")
         self._status = Label(name="status", label=" ", value="")
         self.extend([self._layer, Container(layout="horizontal", widgets=[
-            self._merge, self._hide, self._show_all, self._recolour]), self._status])
+            self._merge, self._hide, self._show_all, self._recolour, self._refresh]),
+            self._status])
+        self._merged_away: dict[int, dict] = {}  # rows merges removed, for undo
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -64,6 +68,7 @@ class ClusterTableWidget(Container):
         self._hide.changed.connect(lambda: self.hide_selected())
         self._show_all.changed.connect(lambda: self.show_all())
         self._recolour.changed.connect(lambda: self.recolour())
+        self._refresh.changed.connect(lambda: self.refresh_counts())
         self._layer.changed.connect(self._connect_layer)
         self._connected = None
         self._connect_layer()
@@ -149,9 +154,17 @@ class ClusterTableWidget(Container):
         layer = self._layer.value
         if layer is None or layer not in self._viewer.layers:
             return
-        counts = np.bincount(np.asarray(layer.data).ravel(),
-                             minlength=int(layer.features["index"].max()) + 1)
         features = layer.features.copy()
+        counts = np.bincount(np.asarray(layer.data).ravel(),
+                             minlength=int(max(features["index"].max(),
+                                               max(self._merged_away, default=0))) + 1)
+        back = [label for label in self._merged_away  # labels an undo brought back
+                if label < len(counts) and counts[label] and label not in set(features["index"])]
+        if back:
+            rows = pd.DataFrame([self._merged_away.pop(label) for label in back])
+            features = pd.concat([features, rows], ignore_index=True).sort_values("index")
+            features = features.reset_index(drop=True)
+            layer.colormap = table_colormap(features)
         features["pixels"] = counts[features["index"].to_numpy()]
         features["fraction"] = (features["pixels"] / max(features["pixels"].sum(), 1)).round(4)
         layer.features = features
@@ -197,6 +210,8 @@ class ClusterTableWidget(Container):
         means = [c for c in features.columns if c.startswith("mean_")]
         new_mean = (merged[means].to_numpy() * weights[:, None]).sum(0) / max(weights.sum(), 1)
         layer.data_setitem(np.nonzero(moved), target)  # undoable, like a paint stroke
+        for label in others:
+            self._merged_away[label] = features.loc[label].to_dict() | {"index": label}
         features.loc[target, means] = new_mean
         features.loc[target, "pixels"] = int(weights.sum())
         features.loc[target, "fraction"] = round(float(merged["fraction"].sum()), 4)
