@@ -102,28 +102,26 @@ def choose_k_cat():
     viewer.close()
 
 
-def cluster_colours_astronaut():
-    viewer, widget = new_viewer("astronaut")
-    widget._n_clusters.value = 6
+def clusters_then(sample, n_clusters, widget_name):
+    """Cluster a sample in Lab with Pixel clusters, then open another widget alone."""
+    viewer, widget = new_viewer(sample)
+    widget._n_clusters.value = n_clusters
     widget._feature_widgets["color_space"].value = "lab"
     widget._outputs["quantized"].value = False
     run_widget(widget)
     viewer.window.remove_dock_widget("all")
-    _, colours = viewer.window.add_plugin_dock_widget("napari-pixel-clusters",
-                                                      "Cluster colours")
+    return viewer, viewer.window.add_plugin_dock_widget("napari-pixel-clusters", widget_name)[1]
+
+
+def cluster_colours_astronaut():
+    viewer, colours = clusters_then("astronaut", 6, "Cluster colours")
     colours.update()
     shot(viewer, "cluster_colours.png", {"astronaut", "astronaut clusters"})
     viewer.close()
 
 
 def cluster_table_ihc():
-    viewer, widget = new_viewer("immunohistochemistry")
-    widget._n_clusters.value = 4
-    widget._feature_widgets["color_space"].value = "lab"
-    widget._outputs["quantized"].value = False
-    run_widget(widget)
-    viewer.window.remove_dock_widget("all")
-    _, table = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Cluster table")
+    viewer, table = clusters_then("immunohistochemistry", 4, "Cluster table")
     for row, name in enumerate(["background", "nuclei", "DAB, strong", "DAB, weak"]):
         table.table.item(row, 1).setText(name)
     table.select_rows([1])

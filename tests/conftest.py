@@ -13,6 +13,22 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     return pairs == len(np.unique(a)) == len(np.unique(b))
 
 
+def run_pixel_clusters(viewer, qtbot, **choices):
+    """Open Pixel clusters on the active image, set its choices and press Run.
+
+    ``choices``: ``n_clusters``, ``color_space``, and outputs as ``quantized=False`` etc.
+    """
+    _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
+    widget._n_clusters.value = choices.pop("n_clusters", 4)
+    if "color_space" in choices:
+        widget._feature_widgets["color_space"].value = choices.pop("color_space")
+    for output, wanted in choices.items():
+        widget._outputs[output].value = wanted
+    widget._run_button.native.click()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    return widget
+
+
 def collect_steps(steps):
     """Walk a generator of progress steps: (the steps, its return value)."""
     stages = []

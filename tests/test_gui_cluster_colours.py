@@ -8,6 +8,7 @@ from matplotlib.backend_bases import MouseButton, MouseEvent
 from matplotlib.colors import to_hex
 from skimage import color, data
 
+from conftest import run_pixel_clusters
 from napari_pixel_clusters.gui.cluster_colours import CLUSTER_COLOUR
 
 PLUGIN = "napari-pixel-clusters"
@@ -17,12 +18,7 @@ PLUGIN = "napari-pixel-clusters"
 def colours_widget(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(data.astronaut()[::4, ::4].copy(), name="astronaut")
-    _, clusters_widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
-    clusters_widget._n_clusters.value = 4
-    clusters_widget._feature_widgets["color_space"].value = "lab"
-    clusters_widget._outputs["quantized"].value = False
-    clusters_widget._run_button.native.click()
-    qtbot.waitUntil(lambda: clusters_widget._worker is None, timeout=60_000)
+    run_pixel_clusters(viewer, qtbot, color_space="lab", quantized=False)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
     widget._sample_size.value = 1000
     widget.update()

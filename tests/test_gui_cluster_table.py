@@ -7,6 +7,8 @@ import pytest
 from matplotlib.colors import to_rgb
 from skimage import data
 
+from conftest import run_pixel_clusters
+
 PLUGIN = "napari-pixel-clusters"
 
 
@@ -14,11 +16,7 @@ PLUGIN = "napari-pixel-clusters"
 def table_widget(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(data.astronaut()[::4, ::4].copy(), name="a")
-    _, clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
-    clusters._n_clusters.value = 4
-    clusters._outputs["outlines"].value = True
-    clusters._run_button.native.click()
-    qtbot.waitUntil(lambda: clusters._worker is None, timeout=60_000)
+    run_pixel_clusters(viewer, qtbot, outlines=True)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
     return viewer, widget, viewer.layers["a clusters"]
 
