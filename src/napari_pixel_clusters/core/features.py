@@ -157,7 +157,7 @@ def distinct_rows(values: np.ndarray):
     return rows, counts.astype(np.float64), _small_index(inverse.reshape(-1), len(rows))
 
 
-def _channel_ranges(values: np.ndarray):
+def channel_ranges(values: np.ndarray):
     """Lowest value and number of possible values per channel (dtype range for 8/16 bit)."""
     if values.dtype in (np.uint8, np.uint16, np.bool_):
         n = 2 if values.dtype == np.bool_ else int(np.iinfo(values.dtype).max) + 1
@@ -167,11 +167,8 @@ def _channel_ranges(values: np.ndarray):
     return lows, [high - low + 1 for low, high in zip(lows, highs)]
 
 
-def _pack_integer_rows(values: np.ndarray):
-    lows, spans = _channel_ranges(values)
-    n_keys = int(np.prod(spans, dtype=object))
-    if n_keys >= 2**62:
-        return None
+def pack_keys(values: np.ndarray, lows, spans) -> np.ndarray:
+    """One int64 key per row of integers: the row's index in the grid of possible values."""
     keys = np.zeros(len(values), dtype=np.int64)
     for channel, (low, span) in enumerate(zip(lows, spans)):
         keys *= span
@@ -179,6 +176,25 @@ def _pack_integer_rows(values: np.ndarray):
         if low or not np.can_cast(column.dtype, np.int64):
             column = column.astype(np.int64) - low
         keys += column
+    return keys
+
+
+def unpack_keys(keys: np.ndarray, lows, spans, dtype) -> np.ndarray:
+    """The rows of integers that :func:`pack_keys` packed into ``keys``."""
+    rows = np.empty((len(keys), len(spans)), dtype=np.int64)
+    remaining = keys.astype(np.int64)
+    for channel in range(len(spans) - 1, -1, -1):
+        remaining, rows[:, channel] = np.divmod(remaining, spans[channel])
+    rows += np.asarray(lows, dtype=np.int64)
+    return rows.astype(dtype)
+
+
+def _pack_integer_rows(values: np.ndarray):
+    lows, spans = channel_ranges(values)
+    n_keys = int(np.prod(spans, dtype=object))
+    if n_keys >= 2**62:
+        return None
+    keys = pack_keys(values, lows, spans)
     if n_keys <= min(BINCOUNT_MAX_KEYS, BINCOUNT_KEYS_PER_PIXEL * len(values) + 2**16):
         counts_by_key = np.bincount(keys, minlength=n_keys)
         present = np.flatnonzero(counts_by_key)
@@ -191,12 +207,7 @@ def _pack_integer_rows(values: np.ndarray):
         present, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         inverse, counts = _small_index(inverse, len(present)), counts.astype(np.float64)
     del keys
-    rows = np.empty((len(present), values.shape[1]), dtype=np.int64)
-    remaining = present.astype(np.int64)
-    for channel in range(values.shape[1] - 1, -1, -1):
-        remaining, rows[:, channel] = np.divmod(remaining, spans[channel])
-    rows += np.asarray(lows, dtype=np.int64)
-    return rows.astype(values.dtype), counts, inverse
+    return unpack_keys(present, lows, spans, values.dtype), counts, inverse
 
 
 def _index_dtype(n_rows: int):
