@@ -363,3 +363,41 @@ def test_out_of_memory_in_the_worker_is_a_notification(viewer_with_widget, qtbot
     assert errors[-1].startswith("Not enough memory for this run")
     assert [layer.name for layer in viewer.layers] == ["coins"]
     assert widget._status.value.startswith("failed")
+
+
+def test_multiscale_dask_image_gives_lazy_multiscale_results(viewer_with_widget, qtbot):
+    import dask.array as da
+
+    photo = data.astronaut()
+    pyramid = [da.from_array(photo, chunks=(128, 128, 3)),
+               da.from_array(photo[::2, ::2], chunks=(128, 128, 3)),
+               da.from_array(photo[::4, ::4], chunks=(64, 64, 3))]
+    viewer, widget = viewer_with_widget(pyramid, name="slide", rgb=True, multiscale=True)
+    widget._n_clusters.value = 4
+    widget._outputs["outlines"].value = True
+    press_run(widget, qtbot)
+    clusters = viewer.layers["slide clusters"]
+    quantized = viewer.layers["slide quantized"]
+    assert "slide outlines" not in [layer.name for layer in viewer.layers]
+    assert clusters.multiscale and quantized.multiscale
+    assert all(isinstance(level, da.Array) for level in clusters.data)
+    assert [level.shape for level in clusters.data] == [(512, 512), (256, 256), (128, 128)]
+    expected = npc.segment(photo, "kmeans", 4, random_state=0).labels
+    np.testing.assert_array_equal(clusters.data[0].compute(), expected)
+    np.testing.assert_array_equal(clusters.data[2].compute(), expected[::4, ::4])
+    assert clusters.metadata["napari_pixel_clusters"]["params"]["image"]["lazy"]
+
+
+def test_cancel_during_the_histogram_pass_adds_nothing(viewer_with_widget, qtbot):
+    import dask.array as da
+
+    big = da.from_array(np.tile(data.astronaut(), (4, 4, 1)), chunks=(128, 128, 3))
+    viewer, widget = viewer_with_widget(big, name="big", rgb=True)
+    chunks = []
+    widget.run()
+    widget._worker.yielded.connect(lambda s: chunks.append(s) if s[0] == "histogram" else None)
+    qtbot.waitUntil(lambda: len(chunks) >= 2, timeout=60_000)
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    assert [layer.name for layer in viewer.layers] == ["big"]
+    assert len(chunks) < 256  # stopped long before the 256 chunks were all read

@@ -118,8 +118,8 @@ def lazy_segment_steps(image, method, n_clusters, rgb=None, channel_axis=None, *
     label_of_component = np.zeros(k, dtype=np.int32)
     label_of_component[found] = np.arange(1, len(found) + 1, dtype=np.int32)
     row_labels = label_of_component[fit.labels]
-    labels = pixels.map_blocks(_label_chunk, keys, row_labels, lows, spans, dtype=np.int32,
-                               drop_axis=pixels.ndim - 1)
+    lookup = (keys, row_labels, lows, spans)
+    labels = _label_array(pixels, lookup)
     data = ImageData(pixels=pixels, kind=kind, mask=None, channel_axis=None)
     palette = row_palette(feature_set, fit.labels, k)[found]
     pixel_counts = np.bincount(fit.labels, weights=counts, minlength=k)[found]
@@ -138,7 +138,12 @@ def lazy_segment_steps(image, method, n_clusters, rgb=None, channel_axis=None, *
     params["versions"] = package_versions()
     return LazySegmentation(labels=labels, image=data, score=fit.score, params=params,
                             fitted=fit.model, known_palette=palette,
-                            known_counts=pixel_counts.astype(np.int64), value_rows=rows)
+                            known_counts=pixel_counts.astype(np.int64), value_rows=rows,
+                            lookup=lookup)
+
+
+def _label_array(pixels, lookup):
+    return pixels.map_blocks(_label_chunk, *lookup, dtype=np.int32, drop_axis=pixels.ndim - 1)
 
 
 def _label_chunk(chunk, keys, row_labels, lows, spans):
@@ -147,13 +152,36 @@ def _label_chunk(chunk, keys, row_labels, lows, spans):
     return row_labels[positions].reshape(chunk.shape[:-1])
 
 
+def _label_known_chunk(chunk, keys, row_labels, lows, spans):
+    """Like :func:`_label_chunk`, but values outside the fitted table get label 0."""
+    values = chunk.reshape(-1, chunk.shape[-1])
+    in_range = np.all((values >= np.asarray(lows)) & (values < np.asarray(lows) + spans), 1)
+    packed = pack_keys(np.where(in_range[:, None], values, np.asarray(lows)), lows, spans)
+    positions = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
+    known = in_range & (keys[positions] == packed)
+    return np.where(known, row_labels[positions], 0).astype(np.int32).reshape(chunk.shape[:-1])
+
+
 class LazySegmentation(Segmentation):
     """A :class:`Segmentation` whose ``labels`` and ``quantized()`` are dask arrays."""
 
-    def __init__(self, *, known_counts, value_rows, **fields):
+    def __init__(self, *, known_counts, value_rows, lookup, **fields):
         super().__init__(**fields)
         self._known_counts = known_counts
         self._value_rows = value_rows
+        self._lookup = lookup
+
+    def labels_of(self, level):
+        """Labels of another level of the same image (a pyramid level), as a dask array.
+
+        Values the fit never saw get label 0 (they cannot occur in levels made by
+        subsampling; averaged levels can hold new values)."""
+        import dask.array as da
+
+        pixels, _ = _channels_last(da.asarray(level), self.image.kind == "rgb")
+        keys, row_labels, lows, spans = self._lookup
+        return pixels.map_blocks(_label_known_chunk, keys, row_labels, lows, spans,
+                                 dtype=np.int32, drop_axis=pixels.ndim - 1)
 
     @property
     def n_clusters(self) -> int:
@@ -172,18 +200,19 @@ class LazySegmentation(Segmentation):
         grey = (self.palette[:, 0] - low) / (high - low if high > low else 1)
         return np.repeat(np.clip(grey, 0, 1)[:, None], 3, axis=1)
 
-    def quantized(self):
-        """The image with each pixel its cluster's mean colour, as a dask array."""
+    def quantized(self, labels=None):
+        """The image with each pixel its cluster's mean colour, as a dask array (of
+        ``labels``, e.g. a pyramid level from :meth:`labels_of`; default the result's)."""
+        labels = self.labels if labels is None else labels
         dtype = self.image.pixels.dtype
         colours = np.zeros((self.n_clusters + 1, self.image.n_channels), dtype=dtype)
         info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
         colours[1:] = (np.clip(np.rint(self.palette), info.min, info.max) if info
                        else self.palette).astype(dtype)
         if self.image.kind == "grey":
-            return self.labels.map_blocks(lambda b: colours[b, 0], dtype=dtype)
-        return self.labels.map_blocks(lambda b: colours[b], dtype=dtype,
-                                      new_axis=self.labels.ndim,
-                                      chunks=(*self.labels.chunks, (colours.shape[1],)))
+            return labels.map_blocks(lambda b: colours[b, 0], dtype=dtype)
+        return labels.map_blocks(lambda b: colours[b], dtype=dtype, new_axis=labels.ndim,
+                                 chunks=(*labels.chunks, (colours.shape[1],)))
 
     def contours(self, min_area: int = 20):
         from .contours import region_contours

@@ -102,11 +102,11 @@ class RunPanel(Container):
             self._image.reset_choices()
             self._image.value = active
 
-    def _chosen_image(self) -> Image:
+    def _chosen_image(self, allow_multiscale: bool = False) -> Image:
         layer = self._image.value
         if layer is None:
             raise ValueError("Open an image first: there is no image layer to use.")
-        if layer.multiscale:
+        if layer.multiscale and not allow_multiscale:
             raise ValueError(f"'{layer.name}' is multiscale; pyramids are not supported yet. "
                              "Open its full-resolution level as an image.")
         return layer

@@ -48,6 +48,7 @@ class LayerRequest:
     random_colors: bool = False
     source_kwargs: dict = field(default_factory=dict)  # rgb, contrast limits, colormap
     min_area: int | None = None  # outline regions; None = 0.05 % of the plane
+    levels: list = field(default_factory=list)  # pyramid levels of a multiscale source
 
 
 @dataclass
@@ -152,13 +153,24 @@ def default_min_area(labels: np.ndarray) -> int:
 
 
 def result_layers(seg: Segmentation, request: LayerRequest) -> list[LayerSpec]:
-    """Every requested layer, built off the GUI thread; clusters last (it becomes active)."""
+    """Every requested layer, built off the GUI thread; clusters last (it becomes active).
+
+    Lazy results stay lazy (dask arrays; a pyramid when the source is multiscale), and
+    get no outlines: tracing them would compute every pixel.
+    """
     specs = []
+    lazy = hasattr(seg, "labels_of")
     if "quantized" in request.outputs:
         specs.append(quantized_layer(seg, request))
-    if "outlines" in request.outputs:
+    if "outlines" in request.outputs and not lazy:
         contours = seg.contours(min_area=request.min_area or default_min_area(seg.labels))
         specs.append(outlines_layer(seg, request, contours))
     if "clusters" in request.outputs:
         specs.append(clusters_layer(seg, request))
+    if lazy and len(request.levels) > 1:
+        for spec in specs:
+            pyramid = [seg.labels_of(level) for level in request.levels[1:]]
+            if spec.kind == "image":
+                pyramid = [seg.quantized(labels) for labels in pyramid]
+            spec.data = [spec.data, *pyramid]
     return specs

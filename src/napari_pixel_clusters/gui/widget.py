@@ -11,12 +11,14 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
+import dask.array as da
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_info
 
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
+from ..core.lazy import is_lazy
 from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
 from . import _panel
 from ._panel import RunPanel, guarded_steps
@@ -162,9 +164,13 @@ class PixelClustersWidget(RunPanel):
 
     def _source(self):
         """(layer, array, rgb, placement, plane index) of what to segment, or ValueError."""
-        layer = self._chosen_image()
-        data = np.asarray(layer.data)
+        layer = self._chosen_image(allow_multiscale=True)
         scale, translate = tuple(layer.scale), tuple(layer.translate)
+        if layer.multiscale or is_lazy(layer.data):  # large: clustered chunk by chunk
+            levels = [da.asarray(level) for level in (layer.data if layer.multiscale
+                                                      else [layer.data])]
+            return layer, levels, layer.rgb, Placement(scale, translate), ()
+        data = np.asarray(layer.data)
         index = ()
         if layer.ndim > 2 and self._stack_mode.value == CURRENT_PLANE:
             index = self._current_index(layer)
@@ -186,9 +192,11 @@ class PixelClustersWidget(RunPanel):
         """Validate the choices, then segment in a worker thread. Errors -> notification."""
         try:
             layer, data, rgb, placement, index = self._source()
+            levels = data if isinstance(data, list) else None
             method = self.method
             k = self._n_clusters.value if method.needs_n_clusters else None
-            steps = segment_steps(data, method.name, k, rgb=rgb, **self._options())
+            steps = segment_steps(levels[0] if levels else data, method.name, k, rgb=rgb,
+                                  **self._options())
             first = next(steps)  # validates everything before any thread starts
         except (ValueError, MemoryError) as error:
             _panel.notify_error(str(error))
@@ -204,7 +212,7 @@ class PixelClustersWidget(RunPanel):
             placement=placement, run=next(self._runs),
             outputs={name for name in offered if self._outputs[name].value},
             random_colors=self._random_colors.value, source_kwargs=source_kwargs,
-            min_area=self._min_area.value or None,
+            min_area=self._min_area.value or None, levels=levels or [],
         )
         worker = _segment_in_thread(first, steps, request, _ignore_errors=True)
         return self._launch(worker, lambda result: self._add_layers(result, layer))
