@@ -68,3 +68,17 @@ def test_float_lazy_images_say_so():
     with pytest.raises(ValueError, match="^image: lazy images of dtype float64"):
         npc.segment(da.from_array(np.random.default_rng(0).random((40, 40)), chunks=20),
                     "kmeans", 2)
+
+
+def test_a_dask_distributed_cluster_gives_the_same_labels(photo):
+    from distributed import Client, LocalCluster
+
+    lazy = da.from_array(photo, chunks=(64, 64, 3))
+    expected = npc.segment(photo, "kmeans", 4, color_space="lab", random_state=0)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        result = npc.segment(lazy, "kmeans", 4, color_space="lab", random_state=0)
+        labels = client.compute(result.labels).result()
+        quantized = client.compute(result.quantized()).result()
+    np.testing.assert_array_equal(labels, expected.labels)
+    np.testing.assert_array_equal(quantized, expected.quantized())
