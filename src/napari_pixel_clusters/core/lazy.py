@@ -71,9 +71,15 @@ def _ranges(pixels):
     return lows, [high - low + 1 for low, high in zip(lows, highs)]
 
 
-def _merge(keys, counts, more_keys, more_counts):
-    merged, inverse = np.unique(np.concatenate([keys, more_keys]), return_inverse=True)
-    return merged, np.bincount(inverse, weights=np.concatenate([counts, more_counts]))
+#: Per-chunk histograms are merged in batches of this many chunks (one sort per batch).
+MERGE_EVERY = 16
+
+
+def _merge(histograms):
+    """Merge (keys, counts) pairs into one sorted histogram."""
+    merged, inverse = np.unique(np.concatenate([k for k, _ in histograms]),
+                                return_inverse=True)
+    return merged, np.bincount(inverse, weights=np.concatenate([c for _, c in histograms]))
 
 
 def lazy_segment_steps(image, method, n_clusters, rgb=None, channel_axis=None, **options):
@@ -90,13 +96,15 @@ def lazy_segment_steps(image, method, n_clusters, rgb=None, channel_axis=None, *
         raise ValueError("color_space: applies to RGB images; this image is grey.")
     started = time.perf_counter()
     lows, spans = _ranges(pixels)
-    keys, counts = np.zeros(0, np.int64), np.zeros(0)
+    histograms = [(np.zeros(0, np.int64), np.zeros(0))]
     blocks = list(np.ndindex(pixels.numblocks[:-1]))
     for i, index in enumerate(blocks):
         yield "histogram", i / len(blocks)
         block = np.asarray(pixels.blocks[index + (0,)]).reshape(-1, pixels.shape[-1])
-        block_keys, block_counts = np.unique(pack_keys(block, lows, spans), return_counts=True)
-        keys, counts = _merge(keys, counts, block_keys, block_counts)
+        histograms.append(np.unique(pack_keys(block, lows, spans), return_counts=True))
+        if len(histograms) > MERGE_EVERY:
+            histograms = [_merge(histograms)]
+    keys, counts = _merge(histograms)
     rows = unpack_keys(keys, lows, spans, pixels.dtype)
     if color_space is None:
         X, names = rows.astype(np.float64), ["intensity"]
