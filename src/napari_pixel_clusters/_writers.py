@@ -8,16 +8,13 @@ CSV files (File > Open).
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tifffile
 
-from .core.export import FILES
+from .core.export import FILES, shapes_table, staged_folder, write_tiff
 from .gui.layers import METADATA_KEY
 
 
@@ -58,34 +55,19 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
     labels, attributes = by_type["labels"]
     tag = _tag(attributes)
     info = _provenance(attributes)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
-        description = "napari-pixel-clusters " + json.dumps(info, default=str)
-        tifffile.imwrite(staging / FILES["labels"], np.asarray(labels), description=description,
-                         metadata=None)
+    with staged_folder(folder, replace=True) as staging:
+        write_tiff(staging / FILES["labels"], labels, info)
         if "image" in by_type:
-            tifffile.imwrite(staging / FILES["quantized"], np.asarray(by_type["image"][0]),
-                             description=description, metadata=None)
+            write_tiff(staging / FILES["quantized"], by_type["image"][0], info)
         features = pd.DataFrame(attributes.get("features", {}))
         features.rename(columns={"index": "label"}).to_csv(staging / FILES["table"],
                                                           index=False)
         if "shapes" in by_type:
-            _shapes_csv(by_type["shapes"][0], staging / FILES["outlines"])
+            polygons = by_type["shapes"][0]
+            ndim = len(polygons[0][0]) if len(polygons) else np.ndim(labels)
+            shapes_table(polygons, ndim).to_csv(staging / FILES["outlines"], index=False)
         (staging / FILES["params"]).write_text(json.dumps(info, indent=1, default=str))
         if tag.get("model"):
             (staging / FILES["model"]).write_text(json.dumps(tag["model"], indent=1))
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return [str(folder)]
 
-
-def _shapes_csv(polygons, path: Path) -> None:
-    rows = [[index, "polygon", vertex, *point]
-            for index, polygon in enumerate(polygons) for vertex, point in enumerate(polygon)]
-    ndim = len(polygons[0][0]) if len(polygons) else 2
-    pd.DataFrame(rows, columns=["index", "shape-type", "vertex-index",
-                                *[f"axis-{n}" for n in range(ndim)]]).to_csv(path, index=False)

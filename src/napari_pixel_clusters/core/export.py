@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,40 +33,54 @@ def provenance(seg: Segmentation, source: str) -> dict:
             "params": seg.params, "score": seg.score}
 
 
-def outlines_table(seg: Segmentation, min_area: int) -> pd.DataFrame:
-    """Outline polygons in napari's Shapes CSV columns (index, shape-type, vertex-index)."""
-    rows = []
-    for index, contour in enumerate(seg.contours(min_area=min_area)):
-        for vertex, point in enumerate(contour.vertices):
-            rows.append([index, "polygon", vertex, *point])
-    ndim = seg.labels.ndim
+def shapes_table(polygons, ndim: int) -> pd.DataFrame:
+    """Polygons in napari's Shapes CSV columns (index, shape-type, vertex-index, axis-n)."""
+    rows = [[index, "polygon", vertex, *point]
+            for index, polygon in enumerate(polygons) for vertex, point in enumerate(polygon)]
     return pd.DataFrame(rows, columns=["index", "shape-type", "vertex-index",
                                        *[f"axis-{n}" for n in range(ndim)]])
+
+
+def write_tiff(path: Path, array, info: dict) -> None:
+    """A TIFF whose description carries the provenance ``info``.
+
+    The text prefix keeps tifffile from reading the JSON as its own shape metadata."""
+    tifffile.imwrite(path, np.asarray(array), metadata=None,
+                     description="napari-pixel-clusters " + json.dumps(info, default=str))
+
+
+@contextmanager
+def staged_folder(folder: Path, replace: bool = False):
+    """Yield a temporary folder beside ``folder``; it becomes ``folder`` only if the block
+    finishes, so a result folder appears whole or not at all."""
+    if folder.exists() and not replace:
+        raise ValueError(f"out: {folder} exists already; choose a new folder.")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        yield staging
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def write_result(seg: Segmentation, folder, source: str = "", min_area: int = 20) -> Path:
     """Write ``seg`` into ``folder`` (which must not exist yet); return its path."""
     folder = Path(folder)
-    if folder.exists():
-        raise ValueError(f"out: {folder} exists already; choose a new folder.")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    with staged_folder(folder) as staging:
         info = provenance(seg, source)
-        # a text prefix, so that tifffile does not read the JSON as its own shape metadata
-        description = "napari-pixel-clusters " + json.dumps(info, default=str)
-        for key, array in (("labels", seg.labels), ("quantized", seg.quantized())):
-            tifffile.imwrite(staging / FILES[key], array, description=description,
-                             metadata=None)
+        write_tiff(staging / FILES["labels"], seg.labels, info)
+        write_tiff(staging / FILES["quantized"], seg.quantized(), info)
         seg.table.to_csv(staging / FILES["table"], index=False)
-        outlines_table(seg, min_area).to_csv(staging / FILES["outlines"], index=False)
+        contours = [c.vertices for c in seg.contours(min_area=min_area)]
+        shapes_table(contours, seg.labels.ndim).to_csv(staging / FILES["outlines"],
+                                                       index=False)
         (staging / FILES["params"]).write_text(json.dumps(info, indent=1, default=str))
         if seg.model is not None:
             save_model(seg.model, staging / FILES["model"])
-        staging.rename(folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 
