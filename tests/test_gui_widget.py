@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
@@ -401,3 +402,74 @@ def test_cancel_during_the_histogram_pass_adds_nothing(viewer_with_widget, qtbot
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
     assert [layer.name for layer in viewer.layers] == ["big"]
     assert len(chunks) < 256  # stopped long before the 256 chunks were all read
+
+
+@pytest.fixture
+def no_dask_cache():
+    """napari caches dask chunks; without the cache every read is seen."""
+    from napari.utils import _dask_utils, resize_dask_cache
+
+    before = _dask_utils._DASK_CACHE.cache.available_bytes
+    resize_dask_cache(nbytes=0)
+    yield
+    resize_dask_cache(nbytes=before)
+
+
+def recorded_pyramid(image, chunk, levels=3):
+    """A dask pyramid of ``image`` that records which chunks of which level are read."""
+    import dask.array as da
+
+    reads = []
+
+    def read(block, level, block_info=None):
+        reads.append((level, tuple(block_info[0]["chunk-location"])))
+        return block
+
+    pyramid = []
+    for level in range(levels):
+        step = 2**level
+        source = da.from_array(image[::step, ::step], chunks=chunk)
+        pyramid.append(source.map_blocks(read, level, dtype=image.dtype))
+    return pyramid, reads
+
+
+@pytest.mark.parametrize("method", ["kmeans", "canny", "ward"])
+def test_large_images_give_lazy_pyramids_read_chunk_by_chunk(
+        viewer_with_widget, qtbot, method, no_dask_cache):
+    coins = np.tile(data.coins(), (8, 8))  # 2424 x 3072: napari shows a coarser level
+    pyramid, reads = recorded_pyramid(coins, 256, levels=4)
+    viewer, widget = viewer_with_widget(pyramid, name="slide", multiscale=True)
+    widget._method.value = method
+    assert offered(widget._large_image_note)
+    note = {"kmeans": "chunk by chunk", "canny": "joined", "ward": "downscaled level"}
+    assert note[method] in widget._large_image_note.value
+    widget._n_clusters.value = 3
+    if method == "ward":
+        widget._method_params["ward"]["downscale"].value = "0.03125"
+    widget.run()
+    marker = len(reads)
+    widget._worker.yielded.connect(
+        lambda step: reads.append(("layers",)) if step[0] == "layers" else None)
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    layer = viewer.layers[f"slide {'edges' if method == 'canny' else 'clusters'}"]
+    assert layer.multiscale and [level.shape for level in layer.data] == [
+        (2424, 3072), (1212, 1536), (606, 768), (303, 384)]
+    assert all(isinstance(level, da.Array) for level in layer.data)
+    qtbot.wait(500)
+    run_reads = reads[marker:reads.index(("layers",))]
+    shown_reads = reads[reads.index(("layers",)) + 1:]
+    assert {level for level, _ in run_reads} == {0}  # the run reads level 0 only,
+    assert len(set(run_reads)) == 10 * 12  # every chunk, one at a time
+    # showing the results reads only the coarse levels napari draws: none is computed whole
+    assert shown_reads and {level for level, _ in shown_reads} <= {2, 3}
+    assert layer.data_level == 2
+    if method == "canny":
+        expected = npc.segment(coins, "canny").labels
+        assert widget._status.value.startswith(f"Canny: {int(expected.sum()):,} edge pixels")
+    elif method == "kmeans":
+        expected = npc.segment(coins, "kmeans", 3, random_state=0).labels
+    else:
+        lazy = da.from_array(coins, chunks=256)
+        expected = npc.segment(lazy, "ward", 3, downscale=0.03125).labels.compute()
+        assert "level 32x smaller" in widget._status.value
+    np.testing.assert_array_equal(layer.data[0].compute(), expected)

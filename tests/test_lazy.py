@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from skimage import data
+from sklearn.metrics import adjusted_rand_score
 
 import napari_pixel_clusters as npc
 from conftest import collect_steps
@@ -22,6 +23,7 @@ def test_lazy_rgb_matches_in_memory(photo, method, options):
     result = npc.segment(lazy, method, 4, random_state=0, **options)
     expected = npc.segment(photo, method, 4, random_state=0, **options)
     assert isinstance(result.labels, da.Array) and isinstance(result.quantized(), da.Array)
+    assert result.quantized().chunks == lazy.chunks  # what dask promises is what it gives
     np.testing.assert_array_equal(result.labels.compute(), expected.labels)
     np.testing.assert_array_equal(result.quantized().compute(), expected.quantized())
     pd.testing.assert_frame_equal(result.table, expected.table)
@@ -52,25 +54,127 @@ def test_model_of_a_lazy_result_labels_images_in_memory(photo):
 
 
 @pytest.mark.parametrize("kwargs, argument", [
-    (dict(method="ward", n_clusters=3), "method"),
-    (dict(method="kmeans", n_clusters=3, spatial_weight=1.0), "spatial_weight"),
-    (dict(method="kmeans", n_clusters=3, channel_axis=0), "channel_axis"),
+    (dict(method="canny", use_quantiles=True, low_threshold=0.1, high_threshold=0.2),
+     "use_quantiles"),
     (dict(method="kmeans", n_clusters=5000), "n_clusters"),
+    (dict(method="kmeans", n_clusters=3, channel_axis=5), "channel_axis"),
 ])
-def test_what_is_not_lazy_yet_says_so(kwargs, argument):
+def test_what_cannot_be_done_lazily_says_so(kwargs, argument):
     lazy = da.from_array(data.coins()[::4, ::4], chunks=32)
     with pytest.raises(ValueError) as error:
         npc.segment(lazy, **kwargs)
     assert str(error.value).startswith(f"{argument}:")
 
 
-def test_float_lazy_images_say_so():
-    with pytest.raises(ValueError, match="^image: lazy images of dtype float64"):
-        npc.segment(da.from_array(np.random.default_rng(0).random((40, 40)), chunks=20),
-                    "kmeans", 2)
+def block_means(image, factor):
+    """Means over factor x factor blocks (partial blocks at the far edges included)."""
+    sums = image.astype(float)
+    counts = np.ones(image.shape)
+    for axis in (0, 1):
+        starts = np.arange(0, image.shape[axis], factor)
+        sums = np.add.reduceat(sums, starts, axis=axis)
+        counts = np.add.reduceat(counts, starts, axis=axis)
+    return sums / counts
+
+
+def test_lazy_ward_clusters_a_downscaled_level_and_says_so():
+    coins = data.coins()
+    result = npc.segment(da.from_array(coins, chunks=64), "ward", 3, downscale=0.25)
+    expected = npc.segment(block_means(coins, 4), "ward", 3, downscale=1.0)
+    enlarged = np.kron(expected.labels, np.ones((4, 4), dtype=int))[:303, :384]
+    assert isinstance(result.labels, da.Array)
+    np.testing.assert_array_equal(result.labels.compute(), enlarged)
+    assert result.params["downscale"] == 0.25
+    assert "4x smaller" in result.params["lazy_level"]
+    counts = np.bincount(enlarged.ravel())[1:]
+    np.testing.assert_array_equal(result.table["pixels"], counts)
+
+
+def test_lazy_ward_default_level_clusters_about_40000_pixels():
+    image = np.tile(data.coins(), (2, 2))
+    result = npc.segment(da.from_array(image, chunks=128), "ward", 4)
+    assert result.params["clustered_shape"] == [152, 192]  # 4x smaller: 29,184 pixels
+    assert result.labels.compute().min() == 1 and result.n_clusters == 4
+
+
+@pytest.mark.parametrize("image, chunks, options", [
+    (data.coins(), (50, 70), {"sigma": 1.0}),
+    (data.coins(), 64, {"sigma": 2.0, "low_threshold": 20, "high_threshold": 60}),
+    (data.astronaut()[::2, ::2], (60, 50, 3), {"sigma": 1.5}),
+    (np.stack([data.coins()[:200, :200], data.camera()[::2, ::2][:200, :200]]),
+     (1, 64, 64), {"sigma": 1.0}),
+])
+def test_lazy_canny_edges_are_identical_to_in_memory_everywhere(image, chunks, options):
+    """Hysteresis is joined across chunks, so edges match even where they cross seams."""
+    result = npc.segment(da.from_array(image, chunks=chunks), "canny", **options)
+    expected = npc.segment(image, "canny", **options)
+    assert isinstance(result.labels, da.Array)
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    pd.testing.assert_frame_equal(result.table, expected.table)
+    assert result.score == pytest.approx(expected.score)
+
+
+def test_lazy_canny_of_float_image_with_missing_pixels_matches():
+    image = data.camera()[::2, ::2] / 255.0
+    image[100:130, 40:90] = np.nan
+    result = npc.segment(da.from_array(image, chunks=48), "canny", sigma=1.0)
+    np.testing.assert_array_equal(result.labels.compute(),
+                                  npc.segment(image, "canny", sigma=1.0).labels)
+
+
+def test_lazy_multichannel_canny_counts_edges_in_any_channel():
+    image = np.stack([data.coins()[:160, :160], data.camera()[::3, ::3][:160, :160]], axis=-1)
+    result = npc.segment(da.from_array(image, chunks=(40, 40, 2)), "canny", channel_axis=-1)
+    expected = npc.segment(image, "canny", channel_axis=-1)
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    pd.testing.assert_frame_equal(result.table, expected.table)
+
+
+def test_float_images_fit_on_a_sample_and_the_model_labels_every_chunk():
+    image = np.tile(data.coins() / 255.0, (2, 2))  # 465,408 pixels: more than the sample
+    result = npc.segment(da.from_array(image, chunks=100), "kmeans", 3, random_state=0)
+    expected = npc.segment(image, "kmeans", 3, random_state=0)
+    labels = result.labels.compute()
+    assert result.params["compression"].startswith("lazy: fitted on a sample of")
+    assert adjusted_rand_score(labels.ravel(), expected.labels.ravel()) > 0.99
+    np.testing.assert_array_equal(result.model.predict(image).labels, labels)
+    np.testing.assert_array_equal(result.table["pixels"], np.bincount(labels.ravel())[1:])
+    again = npc.segment(da.from_array(image, chunks=100), "kmeans", 3, random_state=0)
+    np.testing.assert_array_equal(again.labels.compute(), labels)
+
+
+def test_spatial_features_use_each_chunks_position(photo):
+    result = npc.segment(da.from_array(photo, chunks=(60, 50, 3)), "kmeans", 4,
+                         spatial_weight=1.0, random_state=0)
+    labels = result.labels.compute()
+    np.testing.assert_array_equal(result.model.predict(photo).labels, labels)
+    expected = npc.segment(photo, "kmeans", 4, spatial_weight=1.0, random_state=0)
+    assert adjusted_rand_score(labels.ravel(), expected.labels.ravel()) > 0.95
+
+
+def test_lazy_rgba_leaves_transparent_pixels_unlabelled(photo):
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    rgba[:40, :60, 3] = 0
+    init = np.array([[0.2, 0.2, 0.2], [0.5, 0.4, 0.4], [0.8, 0.7, 0.6]])
+    result = npc.segment(da.from_array(rgba, chunks=(50, 50, 4)), "kmeans", 3, init=init)
+    expected = npc.segment(rgba, "kmeans", 3, init=init)
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    np.testing.assert_array_equal(result.quantized().compute(), expected.quantized())
+
+
+def test_lazy_multichannel_with_channel_axis_matches_in_memory():
+    image = np.stack([data.coins()[:150, :150], data.camera()[::3, ::3][:150, :150]])
+    init = np.array([[60.0, 60.0], [120.0, 160.0], [200.0, 220.0]])
+    result = npc.segment(da.from_array(image, chunks=(2, 50, 50)), "kmeans", 3,
+                         channel_axis=0, init=init)
+    expected = npc.segment(image, "kmeans", 3, channel_axis=0, init=init)
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    np.testing.assert_array_equal(result.quantized().compute(), expected.quantized())
+    pd.testing.assert_frame_equal(result.table, expected.table)
 
 
 def test_a_dask_distributed_cluster_gives_the_same_labels(photo):
+    """Every route's labeller is picklable: worker processes label chunks the same way."""
     from distributed import Client, LocalCluster
 
     lazy = da.from_array(photo, chunks=(64, 64, 3))
@@ -80,5 +184,15 @@ def test_a_dask_distributed_cluster_gives_the_same_labels(photo):
         result = npc.segment(lazy, "kmeans", 4, color_space="lab", random_state=0)
         labels = client.compute(result.labels).result()
         quantized = client.compute(result.quantized()).result()
+        others = {
+            "canny": npc.segment(lazy, "canny", sigma=1.5),
+            "spatial": npc.segment(lazy, "kmeans", 3, spatial_weight=1.0, random_state=0),
+            "ward": npc.segment(lazy, "ward", 3, downscale=0.25),
+        }
+        computed = {name: client.compute(seg.labels).result() for name, seg in others.items()}
     np.testing.assert_array_equal(labels, expected.labels)
     np.testing.assert_array_equal(quantized, expected.quantized())
+    for name, seg in others.items():  # the same as with dask's default scheduler
+        np.testing.assert_array_equal(computed[name], seg.labels.compute(scheduler="sync"))
+    np.testing.assert_array_equal(computed["canny"],
+                                  npc.segment(photo, "canny", sigma=1.5).labels)

@@ -97,11 +97,14 @@ def build_features(
     standardize: bool = False,
     compress: bool = True,
     fixed: dict | None = None,
+    coordinates: np.ndarray | None = None,
 ) -> FeatureSet:
     """Feature vectors for the usable pixels of ``data`` (see :class:`FeatureSet`).
 
     ``fixed`` holds scaling constants of an earlier image (``FeatureSet.standardization``
     of a fitted model): they are applied instead of being measured on this image.
+    ``coordinates`` ``(n_usable, ndim)`` are the usable pixels' positions when ``data`` is
+    a piece of a larger image (a chunk, or a sample of pixels); default their indices.
     """
     fixed = fixed or {}
     color_space = check_color_space(data, color_space)
@@ -117,8 +120,10 @@ def build_features(
     if standardize:
         X, standardization = _standardize(X, weights, fixed)
     if spatial_weight > 0:
-        X, names, spatial = _append_coordinates(X, names, data.mask, spatial_weight, weights,
-                                                fixed)
+        if coordinates is None:
+            coordinates = np.stack(np.nonzero(data.mask), axis=1)
+        X, names, spatial = _append_coordinates(X, names, coordinates, spatial_weight,
+                                                weights, fixed)
         standardization |= spatial
     return FeatureSet(X, weights, inverse, raw, names, compression, standardization)
 
@@ -258,14 +263,14 @@ def _standardize(X: np.ndarray, weights: np.ndarray | None, fixed: dict):
     return (X - mean) / scale, {"mean": mean.tolist(), "scale": scale.tolist()}
 
 
-def _append_coordinates(X, names, mask, spatial_weight, weights, fixed):
+def _append_coordinates(X, names, coordinates, spatial_weight, weights, fixed):
     """Append pixel coordinates scaled to ``spatial_weight`` times the features' spread.
 
     With ``spatial_weight=1`` position and value have the same mean variance per feature,
     so they count equally; larger values favour compact regions. Returns the constants
     used (centre and scale of the coordinates) so that a model can reuse them.
     """
-    coords = np.stack(np.nonzero(mask), axis=1).astype(np.float64)
+    coords = np.asarray(coordinates, dtype=np.float64)
     if "coordinate_mean" in fixed:
         centre, factor = np.asarray(fixed["coordinate_mean"]), fixed["coordinate_scale"]
     else:

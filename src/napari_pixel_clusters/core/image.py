@@ -89,6 +89,13 @@ def read_image(image, rgb: bool | None = None, channel_axis: int | None = None) 
         With a sentence saying what was wrong and what would work.
     """
     array = np.asarray(image)
+    pixels, kind, axis = arrange_channels(array, rgb, channel_axis)
+    return ImageData(pixels=pixels, kind=kind, mask=_usable_pixels(pixels, kind),
+                     channel_axis=axis)
+
+
+def arrange_channels(array, rgb: bool | None, channel_axis: int | None):
+    """Check an array (numpy or dask) and put its channels last: ``(pixels, kind, axis)``."""
     _check_dtype(array)
     if channel_axis is not None and rgb:
         raise ValueError(
@@ -109,8 +116,7 @@ def read_image(image, rgb: bool | None = None, channel_axis: int | None = None) 
         else:
             pixels, kind, axis = array[..., np.newaxis], "grey", None
     _check_spatial_shape(pixels.shape[:-1], array.shape)
-    return ImageData(pixels=pixels, kind=kind, mask=_usable_pixels(pixels, kind),
-                     channel_axis=axis)
+    return pixels, kind, axis
 
 
 def _check_dtype(array: np.ndarray) -> None:
@@ -145,7 +151,7 @@ def _check_spatial_shape(spatial: tuple[int, ...], original: tuple[int, ...]) ->
         raise ValueError(f"image: has no pixels (shape {original}).")
 
 
-def _usable_pixels(pixels: np.ndarray, kind: str) -> np.ndarray:
+def usable_mask(pixels: np.ndarray, kind: str) -> np.ndarray:
     """True where every channel is finite and, for RGBA, where alpha is not 0."""
     if np.issubdtype(pixels.dtype, np.floating):
         mask = np.isfinite(pixels).all(axis=-1)
@@ -153,6 +159,11 @@ def _usable_pixels(pixels: np.ndarray, kind: str) -> np.ndarray:
         mask = np.ones(pixels.shape[:-1], dtype=bool)
     if kind == "rgba":
         mask &= pixels[..., 3] != 0
+    return mask
+
+
+def _usable_pixels(pixels: np.ndarray, kind: str) -> np.ndarray:
+    mask = usable_mask(pixels, kind)
     if not mask.any():
         raise ValueError(
             "image: no pixel has data (all are NaN/inf or fully transparent); "

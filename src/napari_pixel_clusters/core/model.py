@@ -91,7 +91,8 @@ class Model:
             labels[index], compression = self._labels(plane)
         return self._segmentation(labels, data, f"per plane; {compression}")
 
-    def _labels(self, data: ImageData):
+    def _labels(self, data: ImageData, coordinates=None):
+        """Labels of ``data``; ``coordinates`` place a piece of a larger image (a chunk)."""
         spec = self.features
         fitted_axes = len(spec["constants"].get("coordinate_mean", data.spatial_shape))
         if fitted_axes != len(data.spatial_shape):
@@ -102,7 +103,8 @@ class Model:
             )
         feature_set = build_features(
             data, color_space=spec["color_space"], spatial_weight=spec["spatial_weight"],
-            standardize=spec["standardize"], fixed=spec["constants"])
+            standardize=spec["standardize"], fixed=spec["constants"],
+            coordinates=coordinates)
         components = self._row_components(feature_set)
         labels = np.zeros(data.spatial_shape, dtype=np.int32)
         labels[data.mask] = feature_set.to_pixels(self._label_of_component()[components])

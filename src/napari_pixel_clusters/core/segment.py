@@ -9,7 +9,6 @@ from importlib import metadata
 import numpy as np
 
 from .image import read_image
-from .lazy import is_lazy, lazy_segment_steps
 from .methods import get_method
 from .registry import N_CLUSTERS, check_options, drain
 from .result import Segmentation, compact_labels
@@ -81,6 +80,8 @@ def segment_steps(image, method: str = "kmeans", n_clusters: int | None = None, 
     Everything is validated before the first yield, so bad input raises at once. Closing
     the generator between steps abandons the run (how the napari widget cancels).
     """
+    from .lazy import is_lazy, lazy_segment_steps
+
     if is_lazy(image):  # larger than memory: chunk by chunk, labels as a dask array
         return (yield from lazy_segment_steps(image, method, n_clusters, rgb=rgb,
                                               channel_axis=channel_axis, **options))

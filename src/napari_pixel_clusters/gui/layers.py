@@ -169,8 +169,6 @@ def result_layers(seg: Segmentation, request: LayerRequest) -> list[LayerSpec]:
         specs.append(clusters_layer(seg, request))
     if lazy and len(request.levels) > 1:
         for spec in specs:
-            pyramid = [seg.labels_of(level) for level in request.levels[1:]]
-            if spec.kind == "image":
-                pyramid = [seg.quantized(labels) for labels in pyramid]
-            spec.data = [spec.data, *pyramid]
+            of_level = seg.quantized_of if spec.kind == "image" else seg.labels_of
+            spec.data = [spec.data, *(of_level(level) for level in request.levels[1:])]
     return specs

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import dask.array as da
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    SpinBox,
+)
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_info
 
@@ -35,6 +43,14 @@ if TYPE_CHECKING:
     import napari
 
 CURRENT_PLANE, WHOLE_STACK = "current plane", "whole stack"
+#: Shown under the method when the image is a dask array or a pyramid.
+LARGE_IMAGE_NOTES = {
+    None: "Large image: read chunk by chunk; results are lazy\n(computed as you view them).",
+    "ward": "Large image: Ward is not defined chunk by chunk, so it\nclusters a downscaled "
+            "level (block averages; 'downscale'\nsets the level) and enlarges the labels.",
+    "canny": "Large image: edges per chunk with overlap, joined\nacross chunks: identical "
+             "to the whole image's.\nThresholds must be in image units (no quantiles).",
+}
 
 
 def param_widget(param: Param):
@@ -109,12 +125,14 @@ class PixelClustersWidget(RunPanel):
                                        text="random label colours",
                                        tooltip="Show clusters in napari's random colours "
                                        "instead of their mean colours.")
+        self._large_image_note = Label(name="large_image_note", value="")
         self._replace = CheckBox(name="replace", value=False,
                                  text="replace previous result",
                                  tooltip="Remove this image's earlier layers from the same "
                                  "method before adding the new ones.")
         self.extend([
-            self._image, self._method, self._n_clusters, *self._method_params.values(),
+            self._image, self._method, self._large_image_note, self._n_clusters,
+            *self._method_params.values(),
             self._features, self._random_state, self._stack_mode,
             Container(name="outputs", label="add", widgets=list(self._outputs.values())),
             self._min_area, self._random_colors, self._replace,
@@ -147,7 +165,11 @@ class PixelClustersWidget(RunPanel):
     def _show_image_options(self, event=None):
         layer = self._image.value
         self._feature_widgets["color_space"].visible = bool(layer is not None and layer.rgb)
-        self._stack_mode.visible = bool(layer is not None and layer.ndim > 2)
+        large = layer is not None and (layer.multiscale or is_lazy(layer.data))
+        self._stack_mode.visible = bool(layer is not None and layer.ndim > 2 and not large)
+        note = LARGE_IMAGE_NOTES.get(self.method.name, LARGE_IMAGE_NOTES[None])
+        self._large_image_note.value = note if large else ""
+        self._large_image_note.visible = bool(large)
 
     # ----------------------------------------------------------------- reading choices
     def _options(self) -> dict:
@@ -235,8 +257,11 @@ class PixelClustersWidget(RunPanel):
     def _summary(seg) -> str:
         seconds = seg.params.get("seconds", 0)
         if seg.method == "canny":
-            return f"Canny: {int(seg.labels.sum()):,} edge pixels in {seconds:.1f} s"
-        return f"{METHODS[seg.method].title}: {seg.n_clusters} clusters in {seconds:.1f} s"
+            return f"Canny: {int(seg.pixel_counts.sum()):,} edge pixels in {seconds:.1f} s"
+        level = seg.params.get("lazy_level")
+        on_level = f" (on a level {1 / seg.params['downscale']:.0f}x smaller)" if level else ""
+        return (f"{METHODS[seg.method].title}: {seg.n_clusters} clusters in {seconds:.1f} s"
+                f"{on_level}")
 
     def _remove_previous(self, source: str, method: str):
         for layer in list(self._viewer.layers):

@@ -1,0 +1,281 @@
+"""Canny edges of a lazy image, identical to the in-memory result.
+
+Everything in Canny but the last step is local: blur, gradients, non-maximum suppression
+and the two thresholds of a pixel depend on pixels at most ``4 sigma + 3`` away. Each
+chunk computes them with that much overlap (``map_overlap``), as two masks: above the low
+threshold, above the high one. The last step, hysteresis, keeps every connected run of
+low pixels that holds a high one, and a run can cross any number of chunks. So runs are
+labelled inside each chunk, joined with the runs they touch in neighbouring chunks (a
+graph of a few numbers per chunk), and the edge pixels of each chunk are looked up from
+the joined runs on demand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage, sparse
+from scipy.sparse.csgraph import connected_components
+
+from ..image import ImageData, usable_mask
+from ..methods.canny import check_thresholds, edges_2d, grey_planes, thresholds
+from ..registry import MethodOutput
+from .image import block_indices, load_block
+from .result import Tally, add_to_tally, finish_tally
+
+LOW, HIGH = 1, 2  # bits of the threshold masks
+
+
+def canny_steps(data: ImageData, params: dict):
+    """Returns ``(MethodOutput, labeller, tally, found)``: label 1 on edges."""
+    check_thresholds(params)
+    if params["use_quantiles"]:
+        raise ValueError("use_quantiles: quantiles of the edge strength need the whole "
+                         "image at once; for a lazy (dask) image give low_threshold and "
+                         "high_threshold in image units.")
+    value_max = _value_max(data)
+    low, high = thresholds(params, value_max)
+    settings = EdgeSettings(params["sigma"], low, high, value_max, data.kind,
+                            _n_planes(data))
+    bits = settings.threshold_bits(data, scale=1.0)
+    if bits.chunks != data.pixels.chunks:  # dask merged chunks narrower than the overlap
+        data = ImageData(data.pixels.rechunk(bits.chunks), data.kind, None, data.channel_axis)
+    runs = yield from _join_runs_steps(data, bits, settings)
+    labeller = CannyLabeller(settings, bits, runs.lookups)
+    tally = runs.tally
+    if settings.n_planes > 1:  # an edge in any channel: count the union afterwards
+        tally = yield from _union_tally_steps(data, labeller.array(data))
+    details = {"low_threshold_used": float(low), "high_threshold_used": float(high),
+               "planes": int(np.prod(data.spatial_shape[:-2], dtype=int)),
+               "lazy_edges": f"chunks overlap by {settings.depth} pixels; hysteresis "
+                             f"joined {runs.n_runs:,} runs across {len(runs.lookups)} chunks"}
+    edge_share = float(tally.counts.sum() / max(runs.n_usable, 1))
+    output = MethodOutput(labels=None, score={"edge_fraction": edge_share}, details=details)
+    return output, labeller, tally, np.arange(len(tally.counts))
+
+
+def _n_planes(data: ImageData) -> int:
+    return 1 if data.is_color else data.n_channels
+
+
+def _value_max(data: ImageData) -> float:
+    dtype = data.pixels.dtype
+    if dtype == bool or dtype.itemsize == 8 and dtype.kind in "iu":  # read as float
+        finite = data.pixels.max().compute()
+        return float(finite) or 1.0
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).max)
+    return 1.0
+
+
+class EdgeSettings:
+    """What every chunk needs to compute its threshold masks (small, picklable)."""
+
+    def __init__(self, sigma, low, high, value_max, kind, n_planes):
+        self.sigma, self.low, self.high = sigma, low, high
+        self.value_max, self.kind, self.n_planes = value_max, kind, n_planes
+
+    @property
+    def depth(self) -> int:
+        return int(4.0 * self.sigma + 0.5) + 3  # Gaussian radius, Sobel, suppression, mask
+
+    def threshold_bits(self, data: ImageData, scale: float):
+        """(*spatial, C) uint8 dask array: LOW | HIGH bits of plane p in channel p."""
+        ndim = data.pixels.ndim
+        depth = {axis: 0 for axis in range(ndim)}
+        depth[ndim - 3] = depth[ndim - 2] = self.depth
+        return data.pixels.map_overlap(_threshold_chunk, depth=depth, boundary="none",
+                                       dtype=np.uint8, settings=self, scale=scale)
+
+    def chunk_bits(self, pixels: np.ndarray, scale: float) -> np.ndarray:
+        block = ImageData(pixels, self.kind, usable_mask(pixels, self.kind), None)
+        out = np.zeros(pixels.shape, dtype=np.uint8)
+        planes, _ = grey_planes(block)
+        sigma = self.sigma / scale
+        for p, plane in enumerate(planes):
+            for index in np.ndindex(block.spatial_shape[:-2]):
+                mask = block.mask[index]
+                if not mask.any():
+                    continue
+                for bit, threshold in ((LOW, self.low), (HIGH, self.high)):
+                    params = {"sigma": sigma, "low_threshold": threshold,
+                              "high_threshold": threshold, "use_quantiles": False}
+                    above = edges_2d(plane[index], mask, params, self.value_max)
+                    out[index + (Ellipsis, p)] |= above.astype(np.uint8) * bit
+        return out
+
+
+def _threshold_chunk(pixels, settings, scale):
+    return settings.chunk_bits(pixels, scale)
+
+
+def in_plane_structure(ndim_spatial: int) -> np.ndarray:
+    """8-connectivity in y and x only, for arrays (plane, *leading, y, x)."""
+    structure = np.zeros((3,) * (ndim_spatial + 1), dtype=bool)
+    structure[(1,) * (ndim_spatial - 1)] = True
+    return structure
+
+
+def local_runs(bits: np.ndarray, n_planes: int):
+    """Runs of low pixels in one chunk: labels (plane, *spatial) and how many."""
+    planes = np.moveaxis(bits[..., :n_planes], -1, 0)
+    return ndimage.label(planes & LOW, in_plane_structure(bits.ndim - 1))
+
+
+class JoinedRuns:
+    def __init__(self, lookups, tally, n_runs, n_usable):
+        self.lookups, self.tally, self.n_runs, self.n_usable = lookups, tally, n_runs, n_usable
+
+
+def _join_runs_steps(data: ImageData, bits, settings: EdgeSettings):
+    """Label runs per chunk (one step each), join them across chunks, keep strong ones."""
+    blocks = block_indices(data)
+    offsets, faces, strong, sizes, sums = {}, {}, [], [], []
+    low = np.full(data.n_channels, np.inf)
+    high = np.full(data.n_channels, -np.inf)
+    n_runs = n_usable = 0
+    for i, index in enumerate(blocks):
+        yield "edges", i / len(blocks)
+        chunk_bits = np.asarray(bits.blocks[index + (0,)])
+        runs, count = local_runs(chunk_bits, settings.n_planes)
+        offsets[index] = n_runs
+        n_runs += count
+        faces[index] = (runs[..., 0, :], runs[..., -1, :], runs[..., :, 0], runs[..., :, -1])
+        has_high = np.zeros(count + 1, dtype=bool)
+        has_high[runs[np.moveaxis(chunk_bits[..., :settings.n_planes], -1, 0) & HIGH > 0]] = True
+        strong.append(has_high[1:])
+        block = load_block(data, index)
+        n_usable += int(block.mask.sum())
+        counts = np.zeros(count + 1)
+        chunk_sums = np.zeros((count + 1, data.n_channels))
+        add_to_tally(block, runs[0].ravel(), counts, chunk_sums, low, high)
+        sizes.append(counts[1:])
+        sums.append(chunk_sums[1:])
+    yield "edges", 1.0
+    keep = _strong_runs(n_runs, np.concatenate(strong),
+                        _touching_runs(blocks, offsets, faces, data.pixels.numblocks[:-1]))
+    lookups = np.empty(data.pixels.numblocks[:-1], dtype=object)
+    position = 0
+    for index, has_high in zip(blocks, strong):
+        lookups[index] = np.concatenate([[False], keep[position:position + len(has_high)]])
+        position += len(has_high)
+    kept_sizes = np.concatenate(sizes)[keep] if n_runs else np.zeros(0)
+    kept_sums = np.concatenate(sums)[keep] if n_runs else np.zeros((0, data.n_channels))
+    counts = np.array([0.0, kept_sizes.sum()])
+    totals = np.vstack([np.zeros(data.n_channels), kept_sums.sum(axis=0)])
+    tally = finish_tally(counts, totals, low, high)
+    if tally.counts[0] == 0:
+        tally = Tally(tally.counts[:0], tally.palette[:0], low, high)
+    return JoinedRuns(lookups, tally, n_runs, n_usable)
+
+
+def _touching_runs(blocks, offsets, faces, numblocks):
+    """(run, run) pairs that touch across the side or corner of neighbouring chunks."""
+    pairs = []
+    for index in blocks:
+        *lead, i, j = index
+        top_face, bottom, left, right = faces[index]
+        here = offsets[index]
+
+        def neighbour(di, dj):
+            other = (*lead, i + di, j + dj)
+            inside = 0 <= other[-2] < numblocks[-2] and 0 <= other[-1] < numblocks[-1]
+            return (faces[other], offsets[other]) if inside else (None, None)
+
+        other_faces, there = neighbour(0, 1)
+        if other_faces is not None:
+            pairs += _pairs_along(right, other_faces[2], here, there)
+        other_faces, there = neighbour(1, 0)
+        if other_faces is not None:
+            pairs += _pairs_along(bottom, other_faces[0], here, there)
+        for dj, mine, theirs in ((1, -1, 0), (-1, 0, -1)):  # corners below right / left
+            other_faces, there = neighbour(1, dj)
+            if other_faces is not None:
+                pairs += _pairs(bottom[..., mine], other_faces[0][..., theirs], here, there)
+    if not pairs:
+        return np.zeros((2, 0), dtype=np.int64)
+    return np.concatenate(pairs, axis=1)
+
+
+def _pairs_along(a, b, offset_a, offset_b):
+    """8-connected pairs between two facing rows of run labels (last axis along them)."""
+    n = a.shape[-1]
+    found = []
+    for shift in (-1, 0, 1):
+        mine = a[..., max(0, -shift): n + min(0, -shift)]
+        theirs = b[..., max(0, shift): n + min(0, shift)]
+        found += _pairs(mine, theirs, offset_a, offset_b)
+    return found
+
+
+def _pairs(a, b, offset_a, offset_b):
+    both = (a > 0) & (b > 0)
+    if not both.any():
+        return []
+    return [np.stack([a[both] + offset_a - 1, b[both] + offset_b - 1]).astype(np.int64)]
+
+
+def _strong_runs(n_runs: int, has_high: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Runs joined (through touching pairs) with a run that holds a high pixel."""
+    if n_runs == 0:
+        return np.zeros(0, dtype=bool)
+    graph = sparse.coo_matrix((np.ones(pairs.shape[1]), (pairs[0], pairs[1])),
+                              shape=(n_runs, n_runs))
+    _, component = connected_components(graph, directed=False)
+    strong_component = np.zeros(component.max() + 1, dtype=bool)
+    strong_component[component[has_high]] = True
+    return strong_component[component]
+
+
+def _union_tally_steps(data: ImageData, edges):
+    """Exact counts and mean values of edge pixels (an edge in any channel)."""
+    counts = np.zeros(2)
+    sums = np.zeros((2, data.n_channels))
+    low = np.full(data.n_channels, np.inf)
+    high = np.full(data.n_channels, -np.inf)
+    blocks = block_indices(data)
+    for i, index in enumerate(blocks):
+        yield "counting", i / len(blocks)
+        labels = np.asarray(edges.blocks[index]).ravel()
+        add_to_tally(load_block(data, index), labels, counts, sums, low, high)
+    tally = finish_tally(counts, sums, low, high)
+    if tally.counts[0] == 0:
+        return Tally(tally.counts[:0], tally.palette[:0], low, high)
+    return tally
+
+
+class CannyLabeller:
+    """Edges of the full image from the joined runs; other levels get an overview.
+
+    Pyramid levels are not the same image: there each chunk (with its overlap) gets
+    Canny on its own, with sigma scaled to the level, as a picture at that zoom.
+    """
+
+    def __init__(self, settings: EdgeSettings, bits, lookups):
+        self.settings, self.bits, self.lookups = settings, bits, lookups
+
+    def array(self, data: ImageData, scale=None):
+        import dask.array as da
+
+        spatial = "".join(chr(ord("a") + i) for i in range(len(data.spatial_shape)))
+        if scale is None or all(s == 1 for s in scale):
+            lookups = da.from_array(self.lookups, chunks=1)
+            return da.blockwise(_edges_chunk, spatial, self.bits, spatial + "z", lookups,
+                                spatial, self.settings.n_planes, None, concatenate=True,
+                                align_arrays=False, dtype=np.int32)
+        level_scale = float(np.mean(scale[-2:]))
+        bits = self.settings.threshold_bits(data, level_scale)
+        return bits.map_blocks(_local_edges_chunk, self.settings.n_planes, dtype=np.int32,
+                               drop_axis=bits.ndim - 1)
+
+
+def _edges_chunk(bits, lookup, n_planes):
+    runs, _ = local_runs(bits, n_planes)
+    return lookup.item()[runs].any(axis=0).astype(np.int32)
+
+
+def _local_edges_chunk(bits, n_planes):
+    runs, count = local_runs(bits, n_planes)
+    has_high = np.zeros(count + 1, dtype=bool)
+    has_high[runs[np.moveaxis(bits[..., :n_planes], -1, 0) & HIGH > 0]] = True
+    has_high[0] = False
+    return has_high[runs].any(axis=0).astype(np.int32)

@@ -1,0 +1,241 @@
+"""k-means and Gaussian mixtures of lazy images: fitted on a histogram or a sample.
+
+Integer images clustered on their values: the distinct values and their counts are
+summed chunk by chunk and the method is fitted on them, exactly as in memory; each chunk
+is labelled by looking its values up. Otherwise (float values, spatial features, more
+distinct values than fit in memory) the method is fitted on a reproducible sample drawn
+chunk by chunk and the fitted model labels each chunk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..features import (
+    FeatureSet,
+    _standardize,
+    _value_features,
+    build_features,
+    channel_ranges,
+    check_color_space,
+    pack_keys,
+    unpack_keys,
+)
+from ..image import ImageData
+from ..methods._pointwise import row_palette
+from ..model import Model
+from ..registry import MethodOutput
+from .image import block_indices, block_origin, load_block
+from .result import ChunkLabeller, Tally, tally_steps
+
+#: Per-chunk histograms are merged in batches of this many chunks (one sort per batch).
+MERGE_EVERY = 16
+#: Beyond this many distinct values the histogram is abandoned for a sample.
+MAX_HISTOGRAM_ROWS = 20_000_000
+#: Pixels drawn (over all chunks) to fit on when values cannot be counted exactly.
+SAMPLE_PIXELS = 200_000
+
+
+def point_steps(data: ImageData, spec, k: int, features: dict, params: dict):
+    """Fit ``spec`` lazily; returns ``(MethodOutput, labeller, tally, found)``."""
+    check_color_space(data, features["color_space"])
+    histogram = None
+    if features["spatial_weight"] == 0 and _countable(data):
+        histogram = yield from _histogram_steps(data)
+    if histogram is not None:
+        return (yield from _fit_histogram(data, spec, k, features, params, *histogram))
+    return (yield from _fit_sample(data, spec, k, features, params))
+
+
+def _countable(data: ImageData) -> bool:
+    dtype = data.pixels.dtype
+    return (np.issubdtype(dtype, np.integer) or dtype == bool) and np.dtype(dtype).itemsize < 8
+
+
+# ---------------------------------------------------------------------- histogram route
+def _key_ranges(data: ImageData):
+    if data.pixels.dtype in (np.uint8, np.uint16, np.bool_):
+        return channel_ranges(np.zeros((1, data.n_channels), data.pixels.dtype))
+    axes = tuple(range(data.pixels.ndim - 1))
+    lows = [int(v) for v in data.pixels.min(axis=axes).compute()]
+    highs = [int(v) for v in data.pixels.max(axis=axes).compute()]
+    return lows, [high - low + 1 for low, high in zip(lows, highs)]
+
+
+def _merge(histograms):
+    """Merge (keys, counts) pairs into one sorted histogram."""
+    merged, inverse = np.unique(np.concatenate([k for k, _ in histograms]),
+                                return_inverse=True)
+    return merged, np.bincount(inverse, weights=np.concatenate([c for _, c in histograms]))
+
+
+def _histogram_steps(data: ImageData):
+    """Distinct values and counts over all chunks, or None when there are too many."""
+    lows, spans = _key_ranges(data)
+    if int(np.prod(spans, dtype=object)) >= 2**62:
+        return None
+    histograms = [(np.zeros(0, np.int64), np.zeros(0))]
+    blocks = block_indices(data)
+    for i, index in enumerate(blocks):
+        yield "histogram", i / len(blocks)
+        block = load_block(data, index)
+        values = block.pixels[block.mask]
+        histograms.append(np.unique(pack_keys(values, lows, spans), return_counts=True))
+        if len(histograms) > MERGE_EVERY:
+            histograms = [_merge(histograms)]
+            if len(histograms[0][0]) > MAX_HISTOGRAM_ROWS:
+                return None
+    keys, counts = _merge(histograms)
+    return keys, counts, lows, spans, len(blocks)
+
+
+def _fit_histogram(data, spec, k, features, params, keys, counts, lows, spans, n_blocks):
+    rows = unpack_keys(keys, lows, spans, data.pixels.dtype)
+    feature_set = _value_feature_set(data, rows, counts, features)
+    feature_set.compression = (f"lazy: distinct values: {len(rows):,} rows for "
+                               f"{int(counts.sum()):,} pixels in {n_blocks} chunks")
+    _check_rows(k, feature_set, "distinct pixel values")
+    fit = yield from spec.fit_rows(feature_set, k, params, features["random_state"])
+    yield "predict", 1.0
+    found = np.unique(fit.labels)
+    label_of_component = np.zeros(k, dtype=np.int32)
+    label_of_component[found] = np.arange(1, len(found) + 1, dtype=np.int32)
+    labeller = LookupLabeller(keys, label_of_component[fit.labels], lows, spans, data.kind)
+    tally = Tally(
+        counts=np.bincount(fit.labels, weights=counts, minlength=k)[found].astype(np.int64),
+        palette=row_palette(feature_set, fit.labels, k)[found],
+        low=rows.min(axis=0), high=rows.max(axis=0))
+    return _output(fit, feature_set), labeller, tally, found
+
+
+def _value_feature_set(data, rows, counts, features) -> FeatureSet:
+    """Features of the distinct values (rows) of ``data``, each counted ``counts`` times."""
+    like = ImageData(rows[:, None, :], data.kind, np.ones((len(rows), 1), bool), None)
+    color_space = check_color_space(like, features["color_space"])
+    X, names = _value_features(rows[:, : like.color_channels.shape[-1]], like, color_space)
+    standardization = {}
+    if features["standardize"]:
+        X, standardization = _standardize(X, counts, {})
+    return FeatureSet(X, counts, None, rows, names, "", standardization)
+
+
+class LookupLabeller(ChunkLabeller):
+    """Labels by looking each pixel's value up in the fitted table of distinct values.
+
+    Values the fit never saw get label 0 (none at full resolution; averaged pyramid
+    levels can hold new values)."""
+
+    def __init__(self, keys, row_labels, lows, spans, kind):
+        self.keys, self.row_labels, self.lows, self.spans = keys, row_labels, lows, spans
+        self.kind = kind
+
+    def chunk(self, pixels, origin, scale):
+        from ..image import usable_mask
+
+        mask = usable_mask(pixels, self.kind)
+        values = pixels.reshape(-1, pixels.shape[-1])
+        lows = np.asarray(self.lows)
+        inside = mask.ravel() & np.all((values >= lows) & (values < lows + self.spans), 1)
+        packed = pack_keys(np.where(inside[:, None], values, lows), self.lows, self.spans)
+        positions = np.minimum(np.searchsorted(self.keys, packed), len(self.keys) - 1)
+        known = inside & (self.keys[positions] == packed)
+        labels = np.where(known, self.row_labels[positions], 0)
+        return labels.reshape(pixels.shape[:-1])
+
+
+# ---------------------------------------------------------------------- sample route
+def _sample_steps(data: ImageData, random_state):
+    """About SAMPLE_PIXELS usable pixels drawn evenly from every chunk, reproducibly.
+
+    Returns their values ``(n, C)`` and positions ``(n, ndim)``.
+    """
+    share = min(1.0, SAMPLE_PIXELS / float(np.prod(data.spatial_shape)))
+    values, positions = [], []
+    blocks = block_indices(data)
+    for i, index in enumerate(blocks):
+        yield "sampling", i / len(blocks)
+        block = load_block(data, index)
+        seed = None if random_state is None else [int(random_state), i]
+        rng = np.random.default_rng(seed)
+        usable = np.flatnonzero(block.mask)
+        chosen = np.sort(rng.choice(usable, rng.binomial(len(usable), share), replace=False))
+        values.append(block.pixels.reshape(-1, block.n_channels)[chosen])
+        where = np.unravel_index(chosen, block.spatial_shape)
+        positions.append(np.stack(where, axis=1) + np.asarray(block_origin(data, index)))
+    return np.concatenate(values), np.concatenate(positions)
+
+
+def _fit_sample(data, spec, k, features, params):
+    values, positions = yield from _sample_steps(data, features["random_state"])
+    if len(values) == 0:
+        raise ValueError("image: no pixel has data (all are NaN/inf or fully transparent); "
+                         "nothing can be clustered.")
+    sample = ImageData(values[:, None, :], data.kind, np.ones((len(values), 1), bool), None)
+    feature_set = build_features(
+        sample, color_space=features["color_space"], spatial_weight=features["spatial_weight"],
+        standardize=features["standardize"], coordinates=positions)
+    feature_set.compression = (f"lazy: fitted on a sample of {len(values):,} pixels drawn "
+                               f"from every chunk; {feature_set.compression}")
+    _check_rows(k, feature_set, "sampled pixels")
+    fit = yield from spec.fit_rows(feature_set, k, params, features["random_state"])
+    yield "predict", 1.0
+    found = np.unique(fit.labels)
+    model = _labelling_model(spec.name, data, features, feature_set, fit.model, found)
+    labeller = ModelLabeller(model, data.kind)
+    tally = yield from tally_steps(data, labeller, model.n_components)
+    return _output(fit, feature_set), labeller, _drop_empty(tally, len(found)), found
+
+
+def _labelling_model(method, data, features, feature_set, fitted, found) -> Model:
+    """The fitted model with its feature pipeline, clusters numbered like the labels."""
+    constants = dict(feature_set.standardization)
+    return Model(
+        method=method,
+        image={"kind": data.kind, "n_channels": data.n_channels, "dtype": str(data.pixels.dtype)},
+        features={"color_space": check_color_space(data, features["color_space"]),
+                  "spatial_weight": features["spatial_weight"],
+                  "standardize": features["standardize"], "names": feature_set.names,
+                  "constants": constants},
+        parameters={key: value if isinstance(value, str) else np.asarray(value)
+                    for key, value in fitted.items()},
+        clusters=[{"label": label, "component": int(component), "name": f"cluster {label}",
+                   "color": "#000000"} for label, component in enumerate(found, start=1)],
+    )
+
+
+def _drop_empty(tally: Tally, n_found: int) -> Tally:
+    """Keep the clusters of the sample, and any later one that got pixels after all."""
+    keep = max(n_found, int(np.flatnonzero(tally.counts).max(initial=-1)) + 1)
+    return Tally(tally.counts[:keep], tally.palette[:keep], tally.low, tally.high)
+
+
+class ModelLabeller(ChunkLabeller):
+    """Labels each chunk with a fitted :class:`Model` (positions offset to the chunk's)."""
+
+    def __init__(self, model: Model, kind: str):
+        self.model, self.kind = model, kind
+
+    def chunk(self, pixels, origin, scale):
+        from ..image import usable_mask
+
+        block = ImageData(pixels, self.kind, usable_mask(pixels, self.kind), None)
+        if not block.mask.any():
+            return np.zeros(block.spatial_shape, dtype=np.int32)
+        positions = np.stack(np.nonzero(block.mask), axis=1) + np.asarray(origin)
+        return self.model._labels(block, positions * np.asarray(scale))[0]
+
+
+# ---------------------------------------------------------------------- shared
+def _check_rows(k, feature_set, what) -> None:
+    if k > len(feature_set.X):
+        raise ValueError(f"n_clusters: {k} clusters were asked for, but the image has only "
+                         f"{len(feature_set.X)} {what}; use n_clusters of at most "
+                         f"{len(feature_set.X)}.")
+
+
+def _output(fit, feature_set) -> MethodOutput:
+    return MethodOutput(labels=None, score=fit.score,
+                        details={"compression": feature_set.compression,
+                                 "features": feature_set.names, **fit.details,
+                                 **feature_set.standardization},
+                        model=fit.model)

@@ -1,0 +1,118 @@
+"""Ward on a lazy image: clustered on a downscaled level, labels enlarged lazily.
+
+Ward's merge tree needs every pixel at once, so it is not defined chunk by chunk. The
+image is shrunk chunk by chunk to block averages of ``factor`` x ``factor`` pixels (only
+usable pixels count), clustered in memory, and every full-resolution pixel takes the
+label of its block.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from ..features import rgb_to_unit_range
+from ..image import ImageData, usable_mask
+from ..methods import ward
+from .image import block_indices, block_origin, load_block
+from .result import ChunkLabeller, tally_steps
+
+
+def ward_steps(data: ImageData, k: int, features: dict, params: dict):
+    """Returns ``(MethodOutput, labeller, tally, found)``; labels are 1..k."""
+    factor = block_factor(data.spatial_shape, params["downscale"])
+    data = _aligned(data, factor)
+    small = yield from _shrink_steps(data, factor)
+    output = yield from ward.run(small, k, features, {"downscale": 1.0})
+    labeller = GridLabeller(_nearest_filled(output.labels), factor, data.kind)
+    found = np.unique(output.labels[output.labels > 0])
+    tally = yield from tally_steps(data, labeller, len(found))
+    output.details |= {
+        "downscale": 1.0 / factor, "downscale_requested": params["downscale"],
+        "lazy_level": f"Ward clustered a level {factor}x smaller (block averages of "
+                      f"{factor}x{factor} pixels, shape {list(small.spatial_shape)}); every "
+                      "pixel takes its block's label"}
+    return output, labeller, tally, found - 1
+
+
+def block_factor(spatial_shape, downscale: float | None) -> int:
+    """Block side for ``downscale`` (empty: about ward.AUTO_MAX_PIXELS pixels clustered)."""
+    if downscale is None:
+        plane = spatial_shape[-2] * spatial_shape[-1]
+        planes = int(np.prod(spatial_shape[:-2], dtype=np.int64))
+        return max(1, math.ceil(math.sqrt(plane * planes / ward.AUTO_MAX_PIXELS)))
+    return max(1, int(round(1.0 / downscale)))
+
+
+def _aligned(data: ImageData, factor: int) -> ImageData:
+    """Chunks of y and x rechunked to multiples of ``factor`` (blocks never straddle)."""
+    y, x = data.pixels.ndim - 3, data.pixels.ndim - 2
+    sides = {axis: factor * max(1, round(data.pixels.chunks[axis][0] / factor))
+             for axis in (y, x)}
+    pixels = data.pixels.rechunk(sides)
+    return ImageData(pixels, data.kind, None, data.channel_axis)
+
+
+def _shrink_steps(data: ImageData, factor: int):
+    """Block averages of the usable pixels, chunk by chunk -> an in-memory ImageData."""
+    shape = tuple(data.spatial_shape[:-2]) + tuple(
+        math.ceil(side / factor) for side in data.spatial_shape[-2:])
+    sums = np.zeros(shape + (data.n_channels,))
+    weights = np.zeros(shape)
+    sizes = np.zeros(shape)
+    blocks = block_indices(data)
+    for i, index in enumerate(blocks):
+        yield "shrinking", i / len(blocks)
+        block = load_block(data, index)
+        values = rgb_to_unit_range(block.pixels) if data.is_color else block.pixels
+        values = np.where(block.mask[..., None], values, 0.0)
+        origin = block_origin(data, index)
+        target = tuple(slice(o, o + s) for o, s in zip(origin[:-2], block.spatial_shape[:-2]))
+        target += tuple(slice(o // factor, o // factor + math.ceil(s / factor))
+                        for o, s in zip(origin[-2:], block.spatial_shape[-2:]))
+        sums[target] = _block_sums(values, factor, block.pixels.ndim - 3)
+        weights[target] = _block_sums(block.mask.astype(float), factor, block.mask.ndim - 2)
+        sizes[target] = _block_sums(np.ones(block.mask.shape), factor, block.mask.ndim - 2)
+    mask = weights / sizes > 0.5
+    if not mask.any():
+        raise ValueError("downscale: no block of the shrunk image has data; use a larger "
+                         "downscale.")
+    pixels = sums / np.maximum(weights, 1e-12)[..., None]
+    return ImageData(pixels=pixels, kind=data.kind, mask=mask, channel_axis=data.channel_axis)
+
+
+def _block_sums(array: np.ndarray, factor: int, y_axis: int) -> np.ndarray:
+    """Sums over factor x factor blocks of axes ``y_axis`` and ``y_axis + 1``."""
+    for axis in (y_axis, y_axis + 1):
+        array = np.add.reduceat(array, np.arange(0, array.shape[axis], factor), axis=axis)
+    return array
+
+
+def _nearest_filled(labels: np.ndarray) -> np.ndarray:
+    """Blocks without data take the label of the nearest block with one."""
+    holes = labels == 0
+    if not holes.any():
+        return labels
+    nearest = ndimage.distance_transform_edt(holes, return_distances=False, return_indices=True)
+    return labels[tuple(nearest)]
+
+
+class GridLabeller(ChunkLabeller):
+    """Every pixel takes the label of its ``factor`` x ``factor`` block."""
+
+    def __init__(self, block_labels: np.ndarray, factor: int, kind: str):
+        self.block_labels, self.factor, self.kind = block_labels, factor, kind
+
+    def chunk(self, pixels, origin, scale):
+        spatial = pixels.shape[:-1]
+        indices = []
+        for axis, (start, size, step) in enumerate(zip(origin, spatial, scale)):
+            full = (start + np.arange(size)) * step
+            planes_axis = axis < len(spatial) - 2
+            index = np.rint(full) if planes_axis else np.floor(full / self.factor)
+            top = self.block_labels.shape[axis] - 1
+            indices.append(np.clip(index, 0, top).astype(np.intp))
+        labels = self.block_labels[np.ix_(*indices)]
+        return np.where(usable_mask(pixels, self.kind), labels, 0)
