@@ -79,3 +79,29 @@ def test_an_image_that_does_not_fit_the_model_is_a_notification(fitted, qtbot, m
     widget.run()
     assert shown[-1].startswith("model file: choose a model file")
     assert "coins (model) clusters" not in [layer.name for layer in viewer.layers]
+
+
+def test_a_model_labels_a_large_multiscale_image_lazily(fitted, qtbot, monkeypatch):
+    import dask.array as da
+
+    viewer, widget, top, bottom = fitted
+    big = np.tile(bottom, (2, 2, 1))
+    pyramid = [da.from_array(big, chunks=(64, 64, 3)), da.from_array(big[::2, ::2],
+                                                                     chunks=(64, 64, 3))]
+    viewer.add_image(pyramid, name="slide", rgb=True, multiscale=True)
+    widget._image.value = viewer.layers["slide"]
+    press_run(widget, qtbot)
+    applied = viewer.layers["slide (model) clusters"]
+    model = npc.segment(top, "kmeans", 4, random_state=0).model
+    expected = model.predict(big).labels
+    assert applied.multiscale and all(isinstance(level, da.Array) for level in applied.data)
+    np.testing.assert_array_equal(applied.data[0].compute(), expected)
+    np.testing.assert_array_equal(applied.data[1].compute(), expected[::2, ::2])
+    counts = np.bincount(expected.ravel())[1:]
+    np.testing.assert_array_equal(applied.features["pixels"], counts[counts > 0])
+    errors = []
+    monkeypatch.setattr(_panel, "notify_error", errors.append)
+    _, choose_k = viewer.window.add_plugin_dock_widget(PLUGIN, "Choose number of clusters")
+    choose_k._image.value = viewer.layers["slide"]
+    choose_k.run()
+    assert "large" in errors[-1] and choose_k._worker is None

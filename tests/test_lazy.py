@@ -196,3 +196,15 @@ def test_a_dask_distributed_cluster_gives_the_same_labels(photo):
         np.testing.assert_array_equal(computed[name], seg.labels.compute(scheduler="sync"))
     np.testing.assert_array_equal(computed["canny"],
                                   npc.segment(photo, "canny", sigma=1.5).labels)
+
+
+def test_a_saved_model_labels_a_dask_image_lazily(photo, tmp_path):
+    path = npc.save_model(npc.segment(photo[:64], "gmm", 3, random_state=0), tmp_path / "m")
+    model = npc.load_model(path)
+    lazy = da.from_array(photo, chunks=(50, 60, 3))
+    stages, result = collect_steps(model.predict_steps(lazy))
+    expected = model.predict(photo)
+    assert isinstance(result.labels, da.Array)
+    assert [s for s, _ in stages].count("counting") == lazy.npartitions
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    pd.testing.assert_frame_equal(result.table, expected.table)

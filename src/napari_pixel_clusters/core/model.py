@@ -19,6 +19,7 @@ from sklearn.metrics import pairwise_distances_argmin
 from .features import build_features
 from .image import ImageData, read_image
 from .methods.gmm import Mixture, predict
+from .registry import drain
 from .result import Segmentation
 from .segment import package_versions
 
@@ -64,18 +65,22 @@ class Model:
 
     # ------------------------------------------------------------------ using
     def predict(self, image, rgb=None, channel_axis=None) -> Segmentation:
-        """Label ``image`` with this model: same cluster numbering, names and colours."""
-        data = read_image(image, rgb=rgb, channel_axis=channel_axis)
-        self._check_fits(data)
-        labels, compression = self._labels(data)
-        return self._segmentation(labels, data, compression)
+        """Label ``image`` with this model: same cluster numbering, names and colours.
+
+        A dask array is labelled lazily (labels as a dask array, chunk by chunk)."""
+        return drain(self.predict_steps(image, rgb=rgb, channel_axis=channel_axis))
 
     def predict_steps(self, image, rgb=None, channel_axis=None, per_plane=False):
         """:meth:`predict` as a generator of ``(stage, fraction)`` steps.
 
         With ``per_plane`` a stack is labelled plane by plane (the model is not refitted),
-        one step per plane: each a point where a caller may stop.
+        one step per plane: each a point where a caller may stop. A dask array gives lazy
+        labels after one counting pass over its chunks (one step per chunk).
         """
+        from .lazy import is_lazy
+
+        if is_lazy(image):
+            return (yield from self._predict_lazy_steps(image, rgb, channel_axis))
         data = read_image(image, rgb=rgb, channel_axis=channel_axis)
         self._check_fits(data)
         if not per_plane or len(data.spatial_shape) < 3:
@@ -110,14 +115,32 @@ class Model:
         labels[data.mask] = feature_set.to_pixels(self._label_of_component()[components])
         return labels, feature_set.compression
 
-    def _segmentation(self, labels, data, compression) -> Segmentation:
+    def _predict_lazy_steps(self, image, rgb, channel_axis):
+        from .lazy import LazySegmentation, read_lazy_image
+        from .lazy.points import ModelLabeller, drop_empty
+        from .lazy.result import tally_steps
+
+        data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis)
+        self._check_fits(data)
+        labeller = ModelLabeller(self, data.kind)
+        tally = yield from tally_steps(data, labeller, self.n_components)
+        result = LazySegmentation(
+            labels=labeller.array(data), image=data, score={},
+            params=self._params("lazy: every chunk labelled by the model"),
+            fitted=dict(self.parameters), tally=drop_empty(tally, 0), labeller=labeller)
+        result.__dict__["model"] = self  # its model is this one (cached_property slot)
+        return result
+
+    def _params(self, compression: str) -> dict:
         spec = self.features
-        params = {"method": self.method, "model": True, **{k: spec[k] for k in PIPELINE_KEYS},
-                  "features": spec["names"], "compression": compression,
-                  "cluster_names": [c["name"] for c in self.clusters],
-                  "versions": package_versions()}
-        result = Segmentation(labels=labels, image=data, score={}, params=params,
-                              fitted=dict(self.parameters))
+        return {"method": self.method, "model": True, **{k: spec[k] for k in PIPELINE_KEYS},
+                "features": spec["names"], "compression": compression,
+                "cluster_names": [c["name"] for c in self.clusters],
+                "versions": package_versions()}
+
+    def _segmentation(self, labels, data, compression) -> Segmentation:
+        result = Segmentation(labels=labels, image=data, score={},
+                              params=self._params(compression), fitted=dict(self.parameters))
         result.__dict__["model"] = self  # its model is this one (cached_property slot)
         return result
 

@@ -12,6 +12,7 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QDockWidget, QMainWindow
 
+from ..core.lazy import is_lazy
 from .layers import METADATA_KEY
 
 if TYPE_CHECKING:
@@ -102,13 +103,19 @@ class RunPanel(Container):
             self._image.reset_choices()
             self._image.value = active
 
-    def _chosen_image(self, allow_multiscale: bool = False) -> Image:
+    def _chosen_in_memory_image(self, task: str) -> Image:
+        """The chosen image for a task that needs every pixel in memory, or ValueError."""
+        layer = self._chosen_image()
+        if layer.multiscale or is_lazy(layer.data):
+            raise ValueError(f"'{layer.name}' is a large (dask or multiscale) image; {task} "
+                             "needs the image in memory. Open a smaller part or level of it "
+                             "as an image.")
+        return layer
+
+    def _chosen_image(self) -> Image:
         layer = self._image.value
         if layer is None:
             raise ValueError("Open an image first: there is no image layer to use.")
-        if layer.multiscale and not allow_multiscale:
-            raise ValueError(f"'{layer.name}' is multiscale; pyramids are not supported yet. "
-                             "Open its full-resolution level as an image.")
         return layer
 
     # ------------------------------------------------------------------ running
@@ -197,3 +204,13 @@ def guarded_steps(steps):
         return Failure("Not enough memory for this run; use a smaller image or downscale.")
     except ValueError as error:
         return Failure(str(error))
+
+
+def large_image_levels(layer) -> list | None:
+    """The levels (dask arrays) of a multiscale or dask image, read chunk by chunk; None
+    for an image in memory."""
+    if not (layer.multiscale or is_lazy(layer.data)):
+        return None
+    import dask.array as da
+
+    return [da.asarray(level) for level in (layer.data if layer.multiscale else [layer.data])]

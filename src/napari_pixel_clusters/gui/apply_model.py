@@ -15,7 +15,7 @@ from napari.utils.notifications import show_info
 
 from ..core.model import Model, load_model
 from . import _panel
-from ._panel import RunPanel, guarded_steps
+from ._panel import RunPanel, guarded_steps, large_image_levels
 from .layers import METADATA_KEY, LayerRequest, Placement, clusters_layer, table_colormap
 
 if TYPE_CHECKING:
@@ -73,8 +73,9 @@ class ApplyModelWidget(RunPanel):
         try:
             layer = self._chosen_image()
             model = self.model()
-            steps = model.predict_steps(np.asarray(layer.data), rgb=layer.rgb,
-                                        per_plane=self._per_plane.value)
+            levels = large_image_levels(layer)  # large images: labelled lazily
+            steps = model.predict_steps(levels[0] if levels else np.asarray(layer.data),
+                                        rgb=layer.rgb, per_plane=self._per_plane.value)
             first = next(steps)  # checks the image fits the model before any thread
         except (ValueError, MemoryError) as error:
             _panel.notify_error(str(error))
@@ -82,7 +83,7 @@ class ApplyModelWidget(RunPanel):
         request = LayerRequest(
             source=f"{layer.name} (model)", source_layer=layer.name, run=next(self._runs),
             placement=Placement(tuple(layer.scale), tuple(layer.translate)),
-            outputs={"clusters"})
+            outputs={"clusters"}, levels=levels or [])
         worker = _apply_in_thread(first, steps, request, model, _ignore_errors=True)
         return self._launch(worker, self._add_layer)
 
@@ -114,4 +115,7 @@ def _apply_in_thread(first_step, steps, request, model):
 def _apply_and_build(steps, request, model):
     seg = yield from steps
     yield "layers", 1.0
-    return model_layer(seg, request, model)
+    spec = model_layer(seg, request, model)
+    if len(request.levels) > 1:
+        spec.data = [spec.data, *(seg.labels_of(level) for level in request.levels[1:])]
+    return spec

@@ -90,7 +90,7 @@ class ChooseKWidget(RunPanel):
     def run(self):
         """Validate, then sweep in a worker thread; bad choices become a notification."""
         try:
-            layer = self._chosen_image()
+            layer = self._chosen_in_memory_image("choosing the number of clusters")
             steps = sweep_steps(np.asarray(layer.data), self._method.value,
                                 range(self._k_min.value, self._k_max.value + 1),
                                 rgb=layer.rgb, sample_size=self._sample_size.value,

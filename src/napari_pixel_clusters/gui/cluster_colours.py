@@ -27,6 +27,7 @@ from napari.layers import Labels
 from napari.utils.theme import get_theme
 
 from ..core.features import colour_coordinates, rgb_to_unit_range
+from ..core.lazy import is_lazy
 from . import _panel
 from ._panel import clusters_layer_choice
 from .layers import METADATA_KEY
@@ -44,6 +45,9 @@ class ColourSample:
     def __init__(self, layer: Labels, source, size: int):
         tag = layer.metadata[METADATA_KEY]
         params = tag["params"]
+        if source.multiscale or is_lazy(source.data) or is_lazy(layer.data):
+            raise ValueError(f"'{layer.name}' was made from a large (dask) image; its "
+                             "colours are in its table (Cluster table), not plotted here.")
         image = np.asarray(source.data)
         if tag.get("plane"):
             image = image[tuple(tag["plane"])][np.newaxis]

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QTableWidgetSelectionRange,
 )
 
+from ..core.lazy import is_lazy
 from . import _panel
 from ._panel import clusters_layer_choice
 from .layers import METADATA_KEY, TRANSPARENT, table_colormap
@@ -154,6 +155,8 @@ class ClusterTableWidget(Container):
         layer = self._layer.value
         if layer is None or layer not in self._viewer.layers:
             return
+        if layer.multiscale or is_lazy(layer.data):  # counted exactly by the run; not editable
+            return
         features = layer.features.copy()
         counts = np.bincount(np.asarray(layer.data).ravel(),
                              minlength=int(max(features["index"].max(),
@@ -202,6 +205,10 @@ class ClusterTableWidget(Container):
             _panel.notify_error("Select two or more clusters to merge.")
             return
         layer, target, others = self._layer.value, labels[0], labels[1:]
+        if layer.multiscale or is_lazy(layer.data):
+            _panel.notify_error(f"'{layer.name}' is a lazy result of a large image and cannot "
+                                "be edited; rename, recolour or hide its clusters instead.")
+            return
         data = np.asarray(layer.data)
         moved = np.isin(data, others)
         features = self.features.set_index("index")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 from magicgui.widgets import (
     CheckBox,
@@ -29,7 +28,7 @@ from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
 from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
 from . import _panel
-from ._panel import RunPanel, guarded_steps
+from ._panel import RunPanel, guarded_steps, large_image_levels
 from .layers import (
     METADATA_KEY,
     LayerRequest,
@@ -186,11 +185,10 @@ class PixelClustersWidget(RunPanel):
 
     def _source(self):
         """(layer, array, rgb, placement, plane index) of what to segment, or ValueError."""
-        layer = self._chosen_image(allow_multiscale=True)
+        layer = self._chosen_image()
         scale, translate = tuple(layer.scale), tuple(layer.translate)
-        if layer.multiscale or is_lazy(layer.data):  # large: clustered chunk by chunk
-            levels = [da.asarray(level) for level in (layer.data if layer.multiscale
-                                                      else [layer.data])]
+        levels = large_image_levels(layer)
+        if levels:  # large: clustered chunk by chunk
             return layer, levels, layer.rgb, Placement(scale, translate), ()
         data = np.asarray(layer.data)
         index = ()

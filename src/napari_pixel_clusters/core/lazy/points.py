@@ -183,7 +183,7 @@ def _fit_sample(data, spec, k, features, params):
     model = _labelling_model(spec.name, data, features, feature_set, fit.model, found)
     labeller = ModelLabeller(model, data.kind)
     tally = yield from tally_steps(data, labeller, model.n_components)
-    return _output(fit, feature_set), labeller, _drop_empty(tally, len(found)), found
+    return _output(fit, feature_set), labeller, drop_empty(tally, len(found)), found
 
 
 def _labelling_model(method, data, features, feature_set, fitted, found) -> Model:
@@ -203,7 +203,7 @@ def _labelling_model(method, data, features, feature_set, fitted, found) -> Mode
     )
 
 
-def _drop_empty(tally: Tally, n_found: int) -> Tally:
+def drop_empty(tally: Tally, n_found: int) -> Tally:
     """Keep the clusters of the sample, and any later one that got pixels after all."""
     keep = max(n_found, int(np.flatnonzero(tally.counts).max(initial=-1)) + 1)
     return Tally(tally.counts[:keep], tally.palette[:keep], tally.low, tally.high)
