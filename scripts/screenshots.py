@@ -130,8 +130,35 @@ def cluster_table_ihc():
     viewer.close()
 
 
+def large_slide():
+    """A 6144² lazy multiscale 'slide' (the IHC sample tiled): lazy pyramid results."""
+    import dask.array as da
+    from skimage import data
+
+    tile = da.from_array(data.immunohistochemistry(), chunks=(512, 512, 3))
+    slide = da.tile(tile, (12, 12, 1))
+    viewer = napari.Viewer(title="napari-pixel-clusters")
+    viewer.window._qt_window.resize(*SIZE)
+    viewer.add_image([slide[::2**i, ::2**i] for i in range(4)], name="slide", rgb=True,
+                     multiscale=True)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
+    widget._n_clusters.value = 4
+    widget._feature_widgets["color_space"].value = "lab"
+    run_widget(widget, timeout=600)
+    viewer.layers["slide clusters"].opacity = 1.0
+    viewer.layers["slide quantized"].visible = False
+    viewer.camera.center = (0, 3000, 3000)  # zoomed in: full-resolution chunks, on demand
+    viewer.camera.zoom = 1.0
+    for _ in range(50):
+        QApplication.processEvents()
+        time.sleep(0.02)
+    viewer.screenshot(str(OUT / "large_slide.png"), canvas_only=False, flash=False)
+    print("saved", OUT / "large_slide.png")
+    viewer.close()
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     for make in (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins, choose_k_cat,
-                 cluster_colours_astronaut, cluster_table_ihc):
+                 cluster_colours_astronaut, cluster_table_ihc, large_slide):
         make()

@@ -124,7 +124,7 @@ class PixelClustersWidget(RunPanel):
                                        text="random label colours",
                                        tooltip="Show clusters in napari's random colours "
                                        "instead of their mean colours.")
-        self._large_image_note = Label(name="large_image_note", value="")
+        self._large_image_note = Label(name="large_image_note", label=" ", value="")
         self._replace = CheckBox(name="replace", value=False,
                                  text="replace previous result",
                                  tooltip="Remove this image's earlier layers from the same "
