@@ -79,7 +79,8 @@ def _histogram_steps(data: ImageData):
     for i, index in enumerate(blocks):
         yield "histogram", i / len(blocks)
         block = load_block(data, index)
-        values = block.pixels[block.mask]
+        flat = block.pixels.reshape(-1, block.n_channels)
+        values = flat if block.mask.all() else flat[block.mask.ravel()]
         histograms.append(np.unique(pack_keys(values, lows, spans), return_counts=True))
         if len(histograms) > MERGE_EVERY:
             histograms = [_merge(histograms)]
@@ -130,17 +131,27 @@ class LookupLabeller(ChunkLabeller):
         self.kind = kind
 
     def chunk(self, pixels, origin, scale):
-        from ..image import usable_mask
-
-        mask = usable_mask(pixels, self.kind)
         values = pixels.reshape(-1, pixels.shape[-1])
-        lows = np.asarray(self.lows)
-        inside = mask.ravel() & np.all((values >= lows) & (values < lows + self.spans), 1)
-        packed = pack_keys(np.where(inside[:, None], values, lows), self.lows, self.spans)
+        inside = self._inside(values)
+        if inside is not None:
+            values = np.where(inside[:, None], values, np.asarray(self.lows, values.dtype))
+        packed = pack_keys(values, self.lows, self.spans)
         positions = np.minimum(np.searchsorted(self.keys, packed), len(self.keys) - 1)
-        known = inside & (self.keys[positions] == packed)
+        known = self.keys[positions] == packed
+        if inside is not None:
+            known &= inside
+        if self.kind == "rgba":
+            known &= values[:, 3] != 0
         labels = np.where(known, self.row_labels[positions], 0)
         return labels.reshape(pixels.shape[:-1])
+
+    def _inside(self, values):
+        """Which values lie in the table's ranges; None when every value of the dtype does."""
+        full = channel_ranges(np.zeros((1, values.shape[1]), values.dtype))
+        if values.dtype in (np.uint8, np.uint16, np.bool_) and full == (self.lows, self.spans):
+            return None
+        lows = np.asarray(self.lows)
+        return np.all((values >= lows) & (values < lows + np.asarray(self.spans)), axis=1)
 
 
 # ---------------------------------------------------------------------- sample route
