@@ -208,3 +208,21 @@ def test_a_saved_model_labels_a_dask_image_lazily(photo, tmp_path):
     assert [s for s, _ in stages].count("counting") == lazy.npartitions
     np.testing.assert_array_equal(result.labels.compute(), expected.labels)
     pd.testing.assert_frame_equal(result.table, expected.table)
+
+
+def test_zarr_arrays_and_pyramids_are_read_chunk_by_chunk(photo, tmp_path):
+    import zarr
+
+    store = zarr.create_array(store=str(tmp_path / "photo.zarr"), shape=photo.shape,
+                              chunks=(64, 48, 3), dtype=photo.dtype)
+    store[:] = photo
+    expected = npc.segment(photo, "kmeans", 3, random_state=0)
+    result = npc.segment(store, "kmeans", 3, random_state=0)
+    assert isinstance(result.labels, da.Array) and result.labels.chunksize == (64, 48)
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    pyramid = npc.segment([store, photo[::2, ::2], photo[::4, ::4]], "kmeans", 3,
+                          random_state=0)
+    levels = pyramid.labels_pyramid()
+    assert [level.shape for level in levels] == [photo.shape[:2], (64, 64), (32, 32)]
+    np.testing.assert_array_equal(levels[2].compute(), expected.labels[::4, ::4])
+    assert pyramid.quantized_pyramid()[1].compute().shape == (64, 64, 3)

@@ -36,7 +36,9 @@ def segment(image, method: str = "kmeans", n_clusters: int | None = None, *,
     image : array_like
         2-D grey, 2-D RGB/RGBA, 3-D stack (z, y, x), or multichannel with
         ``channel_axis``; any integer or float dtype. Non-finite pixels (and fully
-        transparent RGBA pixels) get label 0.
+        transparent RGBA pixels) get label 0. Dask and zarr arrays, and pyramids (a
+        list of levels, full size first), are read chunk by chunk and give lazy results
+        (``labels`` as a dask array; ``labels_pyramid()`` for a pyramid).
     method : {"kmeans", "gmm", "ward", "canny"}
         See ``METHODS`` for each one's parameters, defaults and limits.
     n_clusters : int
@@ -80,8 +82,13 @@ def segment_steps(image, method: str = "kmeans", n_clusters: int | None = None, 
     Everything is validated before the first yield, so bad input raises at once. Closing
     the generator between steps abandons the run (how the napari widget cancels).
     """
-    from .lazy import is_lazy, lazy_segment_steps
+    from .lazy import is_lazy, is_multiscale, lazy_segment_steps
 
+    if is_multiscale(image):  # a pyramid: fitted on the full-size level, lazily
+        result = yield from lazy_segment_steps(image[0], method, n_clusters, rgb=rgb,
+                                               channel_axis=channel_axis, **options)
+        result.levels = list(image)
+        return result
     if is_lazy(image):  # larger than memory: chunk by chunk, labels as a dask array
         return (yield from lazy_segment_steps(image, method, n_clusters, rgb=rgb,
                                               channel_axis=channel_axis, **options))

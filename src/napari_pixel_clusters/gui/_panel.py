@@ -12,7 +12,7 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QDockWidget, QMainWindow
 
-from ..core.lazy import is_lazy
+from ..core.lazy import as_dask, is_lazy
 from .layers import METADATA_KEY
 
 if TYPE_CHECKING:
@@ -211,6 +211,4 @@ def large_image_levels(layer) -> list | None:
     for an image in memory."""
     if not (layer.multiscale or is_lazy(layer.data)):
         return None
-    import dask.array as da
-
-    return [da.asarray(level) for level in (layer.data if layer.multiscale else [layer.data])]
+    return [as_dask(level) for level in (layer.data if layer.multiscale else [layer.data])]

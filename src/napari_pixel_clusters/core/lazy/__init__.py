@@ -18,8 +18,9 @@ The fitted labellers are small and picklable: results compute unchanged on a
 ``dask.distributed`` cluster.
 """
 
-from .image import is_lazy, read_lazy_image
+from .image import as_dask, is_lazy, is_multiscale, read_lazy_image
 from .result import LazySegmentation
 from .segment import lazy_segment_steps
 
-__all__ = ["LazySegmentation", "is_lazy", "lazy_segment_steps", "read_lazy_image"]
+__all__ = ["LazySegmentation", "as_dask", "is_lazy", "is_multiscale", "lazy_segment_steps",
+           "read_lazy_image"]

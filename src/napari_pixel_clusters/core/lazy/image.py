@@ -8,15 +8,51 @@ from ..image import ImageData, arrange_channels, usable_mask
 
 
 def is_lazy(image) -> bool:
-    """True for dask arrays (what napari holds for large images)."""
+    """True for dask arrays and chunked arrays on disk (zarr and the like): what napari
+    holds for large images. They are read chunk by chunk, never whole."""
+    if isinstance(image, np.ndarray):
+        return False
+    return _is_dask(image) or _chunk_shape(image) is not None
+
+
+def is_multiscale(image) -> bool:
+    """True for a list of arrays that shrink level by level (a pyramid, as napari holds)."""
+    if not isinstance(image, (list, tuple)) or len(image) < 2:
+        return False
+    if not all(hasattr(level, "shape") and hasattr(level, "dtype") for level in image):
+        return False
+    shapes = [level.shape for level in image]
+    return all(len(s) == len(shapes[0]) for s in shapes) and all(
+        all(a >= b for a, b in zip(big, small)) for big, small in zip(shapes, shapes[1:]))
+
+
+def as_dask(image):
+    """A dask array of ``image`` (a dask array itself, or chunked like the array on disk)."""
+    import dask.array as da
+
+    if _is_dask(image):
+        return image
+    chunks = _chunk_shape(image)
+    return da.from_array(image, chunks=chunks if chunks is not None else "auto")
+
+
+def _is_dask(image) -> bool:
     return hasattr(image, "dask") and hasattr(image, "chunks") and hasattr(image, "blocks")
 
 
-def read_lazy_image(image, rgb: bool | None = None, channel_axis: int | None = None) -> ImageData:
-    """:func:`~..image.read_image` for a dask array: pixels and mask stay dask arrays."""
-    import dask.array as da
+def _chunk_shape(image):
+    chunks = getattr(image, "chunks", None)
+    if not (hasattr(image, "shape") and hasattr(image, "dtype") and isinstance(chunks, tuple)):
+        return None
+    if len(chunks) != len(image.shape) or not all(isinstance(c, (int, np.integer))
+                                                  for c in chunks):
+        return None
+    return chunks
 
-    pixels, kind, axis = arrange_channels(da.asarray(image), rgb, channel_axis)
+
+def read_lazy_image(image, rgb: bool | None = None, channel_axis: int | None = None) -> ImageData:
+    """:func:`~..image.read_image` for a lazy array: pixels and mask stay dask arrays."""
+    pixels, kind, axis = arrange_channels(as_dask(image), rgb, channel_axis)
     pixels = pixels.rechunk({pixels.ndim - 1: -1})
     mask = pixels.map_blocks(usable_mask, kind, drop_axis=pixels.ndim - 1, dtype=bool)
     return ImageData(pixels=pixels, kind=kind, mask=mask, channel_axis=axis)

@@ -70,6 +70,15 @@ class LazySegmentation(Segmentation):
         super().__init__(known_palette=tally.palette, **fields)
         self._tally = tally
         self._labeller = labeller
+        self.levels = []  # the pyramid it was made from, when given one
+
+    def labels_pyramid(self) -> list:
+        """Labels of every level of the pyramid given to ``segment`` (full size first)."""
+        return [self.labels, *(self.labels_of(level) for level in self.levels[1:])]
+
+    def quantized_pyramid(self) -> list:
+        """:meth:`quantized` of every level of the pyramid given to ``segment``."""
+        return [self.quantized(), *(self.quantized_of(level) for level in self.levels[1:])]
 
     def labels_of(self, level):
         """Labels of another level of the same image (a pyramid level), as a dask array."""
