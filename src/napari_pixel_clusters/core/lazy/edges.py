@@ -19,8 +19,8 @@ from scipy.sparse.csgraph import connected_components
 from ..image import ImageData, usable_mask
 from ..methods.canny import check_thresholds, edges_2d, grey_planes, thresholds
 from ..registry import MethodOutput
-from .image import block_indices, load_block
-from .result import Tally, add_to_tally, finish_tally
+from .image import block_indices, over_chunks
+from .result import Tally, add_totals, chunk_totals, empty_totals, finish_tally
 
 LOW, HIGH = 1, 2  # bits of the threshold masks
 
@@ -127,45 +127,56 @@ class JoinedRuns:
 
 
 def _join_runs_steps(data: ImageData, bits, settings: EdgeSettings):
-    """Label runs per chunk (one step each), join them across chunks, keep strong ones."""
+    """Label runs per chunk, join them across chunks, keep the strong ones."""
     blocks = block_indices(data)
-    offsets, faces, strong, sizes, sums = {}, {}, [], [], []
-    low = np.full(data.n_channels, np.inf)
-    high = np.full(data.n_channels, -np.inf)
-    n_runs = n_usable = 0
-    for i, index in enumerate(blocks):
-        yield "edges", i / len(blocks)
-        chunk_bits = np.asarray(bits.blocks[index + (0,)])
-        runs, count = local_runs(chunk_bits, settings.n_planes)
-        offsets[index] = n_runs
-        n_runs += count
-        faces[index] = (runs[..., 0, :], runs[..., -1, :], runs[..., :, 0], runs[..., :, -1])
-        has_high = np.zeros(count + 1, dtype=bool)
-        has_high[runs[np.moveaxis(chunk_bits[..., :settings.n_planes], -1, 0) & HIGH > 0]] = True
-        strong.append(has_high[1:])
-        block = load_block(data, index)
-        n_usable += int(block.mask.sum())
-        counts = np.zeros(count + 1)
-        chunk_sums = np.zeros((count + 1, data.n_channels))
-        add_to_tally(block, runs[0].ravel(), counts, chunk_sums, low, high)
-        sizes.append(counts[1:])
-        sums.append(chunk_sums[1:])
+    pieces = []
+    low, high = np.full(data.n_channels, np.inf), np.full(data.n_channels, -np.inf)
+
+    def add(position, piece):
+        pieces.append(piece)
+        np.minimum(low, piece.low, out=low)
+        np.maximum(high, piece.high, out=high)
+
+    yield from over_chunks("edges", [bits, data.pixels], _chunk_runs, add, settings.n_planes,
+                           data.kind)
     yield "edges", 1.0
-    keep = _strong_runs(n_runs, np.concatenate(strong),
-                        _touching_runs(blocks, offsets, faces, data.pixels.numblocks[:-1]))
+    offsets = np.cumsum([0] + [len(piece.has_high) for piece in pieces])
+    n_runs = int(offsets[-1])
+    keep = _strong_runs(n_runs, np.concatenate([p.has_high for p in pieces]),
+                        _touching_runs(blocks, dict(zip(blocks, offsets)),
+                                       {index: p.faces for index, p in zip(blocks, pieces)},
+                                       data.pixels.numblocks[:-1]))
     lookups = np.empty(data.pixels.numblocks[:-1], dtype=object)
-    position = 0
-    for index, has_high in zip(blocks, strong):
-        lookups[index] = np.concatenate([[False], keep[position:position + len(has_high)]])
-        position += len(has_high)
-    kept_sizes = np.concatenate(sizes)[keep] if n_runs else np.zeros(0)
-    kept_sums = np.concatenate(sums)[keep] if n_runs else np.zeros((0, data.n_channels))
+    for index, start, stop in zip(blocks, offsets, offsets[1:]):
+        lookups[index] = np.concatenate([[False], keep[start:stop]])
+    kept_sizes = np.concatenate([p.sizes for p in pieces])[keep]
+    kept_sums = np.concatenate([p.sums for p in pieces])[keep]
     counts = np.array([0.0, kept_sizes.sum()])
-    totals = np.vstack([np.zeros(data.n_channels), kept_sums.sum(axis=0)])
-    tally = finish_tally(counts, totals, low, high)
+    sums = np.vstack([np.zeros(data.n_channels), kept_sums.sum(axis=0)])
+    tally = finish_tally(counts, sums, low, high)
     if tally.counts[0] == 0:
-        tally = Tally(tally.counts[:0], tally.palette[:0], low, high)
-    return JoinedRuns(lookups, tally, n_runs, n_usable)
+        tally = Tally(tally.counts[:0], tally.palette[:0], tally.low, tally.high)
+    return JoinedRuns(lookups, tally, n_runs, sum(p.n_usable for p in pieces))
+
+
+class RunsPiece:
+    """What one chunk tells about its runs: their labels on its four sides, which hold a
+    high pixel, their sizes and value sums (plane 0), and its usable pixels."""
+
+    def __init__(self, faces, has_high, totals, n_usable):
+        self.faces, self.has_high, self.n_usable = faces, has_high, n_usable
+        self.sizes, self.sums = totals[0][1:], totals[1][1:]
+        self.low, self.high = totals[2], totals[3]
+
+
+def _chunk_runs(bits, pixels, position, origin, n_planes, kind):
+    runs, count = local_runs(bits, n_planes)
+    has_high = np.zeros(count + 1, dtype=bool)
+    has_high[runs[np.moveaxis(bits[..., :n_planes], -1, 0) & HIGH > 0]] = True
+    block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
+    totals = chunk_totals(block, runs[0].ravel(), count + 1)
+    faces = (runs[..., 0, :], runs[..., -1, :], runs[..., :, 0], runs[..., :, -1])
+    return RunsPiece(faces, has_high[1:], totals, int(block.mask.sum()))
 
 
 def _touching_runs(blocks, offsets, faces, numblocks):
@@ -228,19 +239,18 @@ def _strong_runs(n_runs: int, has_high: np.ndarray, pairs: np.ndarray) -> np.nda
 
 def _union_tally_steps(data: ImageData, edges):
     """Exact counts and mean values of edge pixels (an edge in any channel)."""
-    counts = np.zeros(2)
-    sums = np.zeros((2, data.n_channels))
-    low = np.full(data.n_channels, np.inf)
-    high = np.full(data.n_channels, -np.inf)
-    blocks = block_indices(data)
-    for i, index in enumerate(blocks):
-        yield "counting", i / len(blocks)
-        labels = np.asarray(edges.blocks[index]).ravel()
-        add_to_tally(load_block(data, index), labels, counts, sums, low, high)
-    tally = finish_tally(counts, sums, low, high)
+    totals = empty_totals(2, data.n_channels)
+    yield from over_chunks("counting", [data.pixels, edges], _chunk_edge_totals,
+                           lambda _, part: add_totals(totals, part), data.kind)
+    tally = finish_tally(*totals)
     if tally.counts[0] == 0:
-        return Tally(tally.counts[:0], tally.palette[:0], low, high)
+        return Tally(tally.counts[:0], tally.palette[:0], tally.low, tally.high)
     return tally
+
+
+def _chunk_edge_totals(pixels, edges, position, origin, kind):
+    block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
+    return chunk_totals(block, edges.ravel(), 2)
 
 
 class CannyLabeller:

@@ -21,11 +21,11 @@ from ..features import (
     pack_keys,
     unpack_keys,
 )
-from ..image import ImageData
+from ..image import ImageData, usable_mask
 from ..methods._pointwise import row_palette
 from ..model import Model
 from ..registry import MethodOutput
-from .image import block_indices, block_origin, load_block
+from .image import over_chunks
 from .result import ChunkLabeller, Tally, tally_steps
 
 #: Per-chunk histograms are merged in batches of this many chunks (one sort per batch).
@@ -69,25 +69,38 @@ def _merge(histograms):
     return merged, np.bincount(inverse, weights=np.concatenate([c for _, c in histograms]))
 
 
+class _TooManyValues(Exception):
+    pass
+
+
 def _histogram_steps(data: ImageData):
     """Distinct values and counts over all chunks, or None when there are too many."""
     lows, spans = _key_ranges(data)
     if int(np.prod(spans, dtype=object)) >= 2**62:
         return None
     histograms = [(np.zeros(0, np.int64), np.zeros(0))]
-    blocks = block_indices(data)
-    for i, index in enumerate(blocks):
-        yield "histogram", i / len(blocks)
-        block = load_block(data, index)
-        flat = block.pixels.reshape(-1, block.n_channels)
-        values = flat if block.mask.all() else flat[block.mask.ravel()]
-        histograms.append(np.unique(pack_keys(values, lows, spans), return_counts=True))
+
+    def add(position, histogram):
+        histograms.append(histogram)
         if len(histograms) > MERGE_EVERY:
-            histograms = [_merge(histograms)]
+            histograms[:] = [_merge(histograms)]
             if len(histograms[0][0]) > MAX_HISTOGRAM_ROWS:
-                return None
+                raise _TooManyValues
+
+    try:
+        yield from over_chunks("histogram", [data.pixels], _chunk_histogram, add, data.kind,
+                               lows, spans)
+    except _TooManyValues:
+        return None
     keys, counts = _merge(histograms)
-    return keys, counts, lows, spans, len(blocks)
+    return keys, counts, lows, spans, data.pixels.npartitions
+
+
+def _chunk_histogram(pixels, position, origin, kind, lows, spans):
+    flat = pixels.reshape(-1, pixels.shape[-1])
+    mask = usable_mask(pixels, kind).ravel()
+    values = flat if mask.all() else flat[mask]
+    return np.unique(pack_keys(values, lows, spans), return_counts=True)
 
 
 def _fit_histogram(data, spec, k, features, params, keys, counts, lows, spans, n_blocks):
@@ -162,18 +175,23 @@ def _sample_steps(data: ImageData, random_state):
     """
     share = min(1.0, SAMPLE_PIXELS / float(np.prod(data.spatial_shape)))
     values, positions = [], []
-    blocks = block_indices(data)
-    for i, index in enumerate(blocks):
-        yield "sampling", i / len(blocks)
-        block = load_block(data, index)
-        seed = None if random_state is None else [int(random_state), i]
-        rng = np.random.default_rng(seed)
-        usable = np.flatnonzero(block.mask)
-        chosen = np.sort(rng.choice(usable, rng.binomial(len(usable), share), replace=False))
-        values.append(block.pixels.reshape(-1, block.n_channels)[chosen])
-        where = np.unravel_index(chosen, block.spatial_shape)
-        positions.append(np.stack(where, axis=1) + np.asarray(block_origin(data, index)))
+
+    def add(position, sample):
+        values.append(sample[0])
+        positions.append(sample[1])
+
+    yield from over_chunks("sampling", [data.pixels], _chunk_sample, add, data.kind, share,
+                           random_state)
     return np.concatenate(values), np.concatenate(positions)
+
+
+def _chunk_sample(pixels, position, origin, kind, share, random_state):
+    rng = np.random.default_rng(None if random_state is None else [int(random_state),
+                                                                   position])
+    usable = np.flatnonzero(usable_mask(pixels, kind))
+    chosen = np.sort(rng.choice(usable, rng.binomial(len(usable), share), replace=False))
+    where = np.stack(np.unravel_index(chosen, pixels.shape[:-1]), axis=1)
+    return pixels.reshape(-1, pixels.shape[-1])[chosen], where + np.asarray(origin)
 
 
 def _fit_sample(data, spec, k, features, params):
@@ -227,8 +245,6 @@ class ModelLabeller(ChunkLabeller):
         self.model, self.kind = model, kind
 
     def chunk(self, pixels, origin, scale):
-        from ..image import usable_mask
-
         block = ImageData(pixels, self.kind, usable_mask(pixels, self.kind), None)
         if not block.mask.any():
             return np.zeros(block.spatial_shape, dtype=np.int32)

@@ -7,9 +7,9 @@ from functools import cached_property
 
 import numpy as np
 
-from ..image import ImageData
+from ..image import ImageData, usable_mask
 from ..result import Segmentation, _cast_like, display_colors
-from .image import block_indices, block_origin, level_scale, load_block, read_level
+from .image import level_scale, over_chunks, read_level
 
 
 @dataclass
@@ -24,33 +24,47 @@ class Tally:
 
 def tally_steps(data: ImageData, labeller, n_clusters: int):
     """Count every label chunk by chunk (yields ``("counting", fraction)``) -> Tally."""
-    counts = np.zeros(n_clusters + 1)
-    sums = np.zeros((n_clusters + 1, data.n_channels))
-    low = np.full(data.n_channels, np.inf)
-    high = np.full(data.n_channels, -np.inf)
-    blocks = block_indices(data)
+    totals = empty_totals(n_clusters + 1, data.n_channels)
     scale = (1.0,) * len(data.spatial_shape)
-    for i, index in enumerate(blocks):
-        yield "counting", i / len(blocks)
-        block = load_block(data, index)
-        labels = labeller.chunk(block.pixels, block_origin(data, index), scale).ravel()
-        add_to_tally(block, labels, counts, sums, low, high)
-    return finish_tally(counts, sums, low, high)
+    yield from over_chunks("counting", [data.pixels], _chunk_tally,
+                           lambda _, part: add_totals(totals, part), data.kind, labeller,
+                           scale, n_clusters + 1)
+    return finish_tally(*totals)
 
 
-def add_to_tally(block: ImageData, labels, counts, sums, low, high) -> None:
-    """Add one chunk's labels (flat, one per pixel) and values to running totals."""
+def _chunk_tally(pixels, position, origin, kind, labeller, scale, size):
+    block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
+    return chunk_totals(block, labeller.chunk(pixels, origin, scale).ravel(), size)
+
+
+def empty_totals(size: int, n_channels: int) -> list:
+    """[counts, sums, low, high] before anything is counted."""
+    return [np.zeros(size), np.zeros((size, n_channels)), np.full(n_channels, np.inf),
+            np.full(n_channels, -np.inf)]
+
+
+def chunk_totals(block: ImageData, labels, size: int) -> list:
+    """[counts, sums, low, high] of one chunk: ``labels`` flat, one per pixel, below size."""
+    totals = empty_totals(size, block.n_channels)
     values = block.pixels.reshape(-1, block.n_channels)
     usable = block.mask.ravel()
     if not usable.any():
-        return
-    size = len(counts)
+        return totals
+    counts, sums, low, high = totals
     counts += np.bincount(labels, minlength=size)[:size]
     for c in range(block.n_channels):
         column = np.where(usable, values[:, c], 0).astype(np.float64)
         sums[:, c] += np.bincount(labels, weights=column, minlength=size)[:size]
-        low[c] = min(low[c], values[usable, c].min())
-        high[c] = max(high[c], values[usable, c].max())
+        low[c] = values[usable, c].min()
+        high[c] = values[usable, c].max()
+    return totals
+
+
+def add_totals(totals: list, part: list) -> None:
+    totals[0] += part[0]
+    totals[1] += part[1]
+    np.minimum(totals[2], part[2], out=totals[2])
+    np.maximum(totals[3], part[3], out=totals[3])
 
 
 def finish_tally(counts, sums, low, high) -> Tally:

@@ -16,7 +16,7 @@ from scipy import ndimage
 from ..features import rgb_to_unit_range
 from ..image import ImageData, usable_mask
 from ..methods import ward
-from .image import block_indices, block_origin, load_block
+from .image import over_chunks
 from .result import ChunkLabeller, tally_steps
 
 
@@ -62,25 +62,34 @@ def _shrink_steps(data: ImageData, factor: int):
     sums = np.zeros(shape + (data.n_channels,))
     weights = np.zeros(shape)
     sizes = np.zeros(shape)
-    blocks = block_indices(data)
-    for i, index in enumerate(blocks):
-        yield "shrinking", i / len(blocks)
-        block = load_block(data, index)
-        values = rgb_to_unit_range(block.pixels) if data.is_color else block.pixels
-        values = np.where(block.mask[..., None], values, 0.0)
-        origin = block_origin(data, index)
-        target = tuple(slice(o, o + s) for o, s in zip(origin[:-2], block.spatial_shape[:-2]))
-        target += tuple(slice(o // factor, o // factor + math.ceil(s / factor))
-                        for o, s in zip(origin[-2:], block.spatial_shape[-2:]))
-        sums[target] = _block_sums(values, factor, block.pixels.ndim - 3)
-        weights[target] = _block_sums(block.mask.astype(float), factor, block.mask.ndim - 2)
-        sizes[target] = _block_sums(np.ones(block.mask.shape), factor, block.mask.ndim - 2)
+
+    def place(position, part):
+        target, part_sums, part_weights, part_sizes = part
+        sums[target], weights[target], sizes[target] = part_sums, part_weights, part_sizes
+
+    yield from over_chunks("shrinking", [data.pixels], _chunk_block_sums, place, data.kind,
+                           factor)
     mask = weights / sizes > 0.5
     if not mask.any():
         raise ValueError("downscale: no block of the shrunk image has data; use a larger "
                          "downscale.")
     pixels = sums / np.maximum(weights, 1e-12)[..., None]
     return ImageData(pixels=pixels, kind=data.kind, mask=mask, channel_axis=data.channel_axis)
+
+
+def _chunk_block_sums(pixels, position, origin, kind, factor):
+    """Where the chunk's blocks go in the shrunk image, their sums, usable and all pixels."""
+    mask = usable_mask(pixels, kind)
+    values = rgb_to_unit_range(pixels) if kind in ("rgb", "rgba") else pixels
+    values = np.where(mask[..., None], values, 0.0)
+    spatial = mask.shape
+    target = tuple(slice(o, o + s) for o, s in zip(origin[:-2], spatial[:-2]))
+    target += tuple(slice(o // factor, o // factor + math.ceil(s / factor))
+                    for o, s in zip(origin[-2:], spatial[-2:]))
+    y_axis = mask.ndim - 2
+    return (target, _block_sums(values, factor, y_axis),
+            _block_sums(mask.astype(float), factor, y_axis),
+            _block_sums(np.ones(spatial), factor, y_axis))
 
 
 def _block_sums(array: np.ndarray, factor: int, y_axis: int) -> np.ndarray:
