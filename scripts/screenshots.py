@@ -18,6 +18,11 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 SIZE = (1400, 900)
 
 
+
+def camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9)."""
+    return getattr(viewer, "scene", viewer).camera
+
 def run_widget(widget, timeout=120):
     widget._run_button.native.click()
     started = time.time()
@@ -147,8 +152,8 @@ def large_slide():
     run_widget(widget, timeout=600)
     viewer.layers["slide clusters"].opacity = 1.0
     viewer.layers["slide quantized"].visible = False
-    viewer.camera.center = (0, 3000, 3000)  # zoomed in: full-resolution chunks, on demand
-    viewer.camera.zoom = 1.0
+    camera(viewer).center = (0, 3000, 3000)  # zoomed in: full-resolution chunks, on demand
+    camera(viewer).zoom = 1.0
     for _ in range(50):
         QApplication.processEvents()
         time.sleep(0.02)

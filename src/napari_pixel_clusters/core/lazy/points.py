@@ -32,6 +32,8 @@ from .result import ChunkLabeller, Tally, tally_steps
 MERGE_EVERY = 16
 #: Beyond this many distinct values the histogram is abandoned for a sample.
 MAX_HISTOGRAM_ROWS = 20_000_000
+#: Lookup tables with at most this many possible values are dense (uint8 RGB: 2**24).
+DENSE_MAX_KEYS = 2**25
 #: Pixels drawn (over all chunks) to fit on when values cannot be counted exactly.
 SAMPLE_PIXELS = 200_000
 
@@ -137,11 +139,15 @@ class LookupLabeller(ChunkLabeller):
     """Labels by looking each pixel's value up in the fitted table of distinct values.
 
     Values the fit never saw get label 0 (none at full resolution; averaged pyramid
-    levels can hold new values)."""
+    levels can hold new values). When the values' range is small (8-bit RGB, 16-bit
+    grey) the table is dense, one label per possible value, built once per process: one
+    memory read per pixel instead of a binary search, so chunks come on screen faster.
+    """
 
     def __init__(self, keys, row_labels, lows, spans, kind):
         self.keys, self.row_labels, self.lows, self.spans = keys, row_labels, lows, spans
         self.kind = kind
+        self.n_keys = int(np.prod(spans, dtype=object))
 
     def chunk(self, pixels, origin, scale):
         values = pixels.reshape(-1, pixels.shape[-1])
@@ -149,13 +155,15 @@ class LookupLabeller(ChunkLabeller):
         if inside is not None:
             values = np.where(inside[:, None], values, np.asarray(self.lows, values.dtype))
         packed = pack_keys(values, self.lows, self.spans)
-        positions = np.minimum(np.searchsorted(self.keys, packed), len(self.keys) - 1)
-        known = self.keys[positions] == packed
+        if self.n_keys <= DENSE_MAX_KEYS:
+            labels = self._dense_table()[packed]
+        else:
+            positions = np.minimum(np.searchsorted(self.keys, packed), len(self.keys) - 1)
+            labels = np.where(self.keys[positions] == packed, self.row_labels[positions], 0)
         if inside is not None:
-            known &= inside
+            labels = np.where(inside, labels, 0)
         if self.kind == "rgba":
-            known &= values[:, 3] != 0
-        labels = np.where(known, self.row_labels[positions], 0)
+            labels = np.where(values[:, 3] != 0, labels, 0)
         return labels.reshape(pixels.shape[:-1])
 
     def _inside(self, values):
@@ -165,6 +173,20 @@ class LookupLabeller(ChunkLabeller):
             return None
         lows = np.asarray(self.lows)
         return np.all((values >= lows) & (values < lows + np.asarray(self.spans)), axis=1)
+
+    def _dense_table(self) -> np.ndarray:
+        table = self.__dict__.get("_table")
+        if table is None:
+            dtype = np.uint8 if self.row_labels.max(initial=0) < 256 else np.int32
+            table = np.zeros(self.n_keys, dtype=dtype)
+            table[self.keys] = self.row_labels
+            self._table = table
+        return table
+
+    def __getstate__(self):  # the dense table is rebuilt where it is used, not shipped
+        state = dict(self.__dict__)
+        state.pop("_table", None)
+        return state
 
 
 # ---------------------------------------------------------------------- sample route
