@@ -91,3 +91,33 @@ def test_sweep_prints_the_table_and_suggestion(images, capsys):
     assert main(["sweep", str(images / "coins.png"), "--k", "2..4"]) == 0
     printed = capsys.readouterr().out
     assert "silhouette" in printed and "suggested k:" in printed
+
+
+def test_zarr_stores_are_segmented_lazily_into_zarr_results(tmp_path, capsys):
+    import dask.array as da
+    import zarr
+
+    photo = data.astronaut()[::2, ::2]
+    group = zarr.open_group(str(tmp_path / "slide.zarr"), mode="w")  # an OME-Zarr-like pyramid
+    for level, step in (("0", 1), ("1", 2)):
+        array = group.create_array(level, shape=photo[::step, ::step].shape, chunks=(64, 64, 3),
+                                   dtype=photo.dtype)
+        array[:] = photo[::step, ::step]
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "slide.zarr"), "-k", "4", "--random-state", "0",
+                 "--out", str(out)]) == 0
+    saved = read_result(out / "slide")
+    expected = npc.segment(photo, "kmeans", 4, random_state=0)
+    assert sorted(p.name for p in (out / "slide").iterdir()) == [
+        "labels.zarr", "model.json", "params.json", "quantized.zarr", "table.csv"]
+    assert isinstance(saved.labels, da.Array) and saved.labels.chunksize == (64, 64)
+    np.testing.assert_array_equal(saved.labels.compute(), expected.labels)
+    np.testing.assert_array_equal(saved.quantized.compute(), expected.quantized())
+    assert zarr.open_array(str(out / "slide" / "labels.zarr")).attrs[
+        "napari_pixel_clusters"]["params"]["image"]["lazy"]
+    assert list(saved.table["pixels"]) == list(expected.table["pixels"])
+    assert saved.outlines.empty
+    assert main(["apply", "--model", str(out / "slide" / "model.json"),
+                 str(tmp_path / "slide.zarr"), "--out", str(tmp_path / "applied")]) == 0
+    applied = read_result(tmp_path / "applied" / "slide")
+    np.testing.assert_array_equal(applied.labels.compute(), expected.labels)

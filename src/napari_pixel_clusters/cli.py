@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from skimage import io
 
 from .core import FEATURE_PARAMS, METHODS, load_model, segment, sweep
@@ -84,13 +83,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: Path):
+    """The image in ``path``; a zarr store is opened lazily (full resolution if a pyramid)."""
+    if path.suffix == ".zarr" or (path / "zarr.json").exists() or (path / ".zarray").exists():
+        return read_zarr(path)
     try:
         return io.imread(path)
     except Exception as error:  # any reader failure is a bad file for the user
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ValueError(f"cannot read it as an image ({type(error).__name__}: {reason})") \
             from None
+
+
+def read_zarr(path: Path):
+    """A zarr array, or the first (full-size) array of a zarr group such as an OME-Zarr
+    pyramid; read chunk by chunk later, never here."""
+    try:
+        import zarr
+
+        store = zarr.open(str(path), mode="r")
+    except Exception as error:  # any reader failure is a bad file for the user
+        raise ValueError(f"cannot open it as a zarr store ({type(error).__name__}: "
+                         f"{str(error).strip()[:200]})") from None
+    if hasattr(store, "shape"):
+        return store
+    arrays = sorted(store.arrays(), key=lambda item: (not item[0].isdigit(),
+                                                      int(item[0]) if item[0].isdigit() else 0,
+                                                      item[0]))
+    if not arrays:
+        raise ValueError("the zarr group holds no array.")
+    return arrays[0][1]
 
 
 def _options(args, exclude=()) -> dict:

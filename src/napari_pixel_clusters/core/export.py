@@ -5,6 +5,10 @@
 parameters (JSON) and, for k-means and mixtures, the model (JSON). Each file carries the
 provenance: the TIFFs in their description, the rest in ``params.json``. Folders appear
 whole or not at all: they are written under a temporary name and renamed at the end.
+
+Lazy results (of images larger than memory) write labels and quantized image as zarr
+stores instead, chunk by chunk (provenance in their attributes), and no outlines: tracing
+them would need every pixel at once.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from .result import Segmentation
 
 FILES = {"labels": "labels.tif", "quantized": "quantized.tif", "table": "table.csv",
          "outlines": "outlines.csv", "params": "params.json", "model": "model.json"}
+#: What lazy results write instead of the TIFFs (and no outlines).
+ZARR_FILES = {"labels": "labels.zarr", "quantized": "quantized.zarr"}
+ATTRIBUTE = "napari_pixel_clusters"
 
 
 def provenance(seg: Segmentation, source: str) -> dict:
@@ -72,21 +79,35 @@ def write_result(seg: Segmentation, folder, source: str = "", min_area: int = 20
     folder = Path(folder)
     with staged_folder(folder) as staging:
         info = provenance(seg, source)
-        write_tiff(staging / FILES["labels"], seg.labels, info)
-        write_tiff(staging / FILES["quantized"], seg.quantized(), info)
+        if hasattr(seg, "labels_of"):  # lazy: chunk by chunk into zarr stores, no outlines
+            write_zarr(staging / ZARR_FILES["labels"], seg.labels, info)
+            write_zarr(staging / ZARR_FILES["quantized"], seg.quantized(), info)
+        else:
+            write_tiff(staging / FILES["labels"], seg.labels, info)
+            write_tiff(staging / FILES["quantized"], seg.quantized(), info)
+            contours = [c.vertices for c in seg.contours(min_area=min_area)]
+            shapes_table(contours, seg.labels.ndim).to_csv(staging / FILES["outlines"],
+                                                           index=False)
         seg.table.to_csv(staging / FILES["table"], index=False)
-        contours = [c.vertices for c in seg.contours(min_area=min_area)]
-        shapes_table(contours, seg.labels.ndim).to_csv(staging / FILES["outlines"],
-                                                       index=False)
         (staging / FILES["params"]).write_text(json.dumps(info, indent=1, default=str))
         if seg.model is not None:
             save_model(seg.model, staging / FILES["model"])
     return folder
 
 
+def write_zarr(path: Path, array, info: dict) -> None:
+    """A dask array into a zarr store, chunk by chunk, with the provenance as attribute."""
+    import zarr
+
+    array.to_zarr(str(path))
+    zarr.open_array(str(path), mode="r+").attrs[ATTRIBUTE] = json.loads(
+        json.dumps(info, default=str))
+
+
 @dataclass
 class SavedResult:
-    """A result folder read back: the arrays, tables and the model."""
+    """A result folder read back: the arrays (dask arrays when saved as zarr), tables and
+    the model."""
 
     labels: np.ndarray
     quantized: np.ndarray
@@ -99,17 +120,29 @@ class SavedResult:
 def read_result(folder) -> SavedResult:
     """Read a folder written by :func:`write_result` (or the command line)."""
     folder = Path(folder)
-    missing = [name for key, name in FILES.items()
-               if key != "model" and not (folder / name).exists()]
+    lazy = (folder / ZARR_FILES["labels"]).exists()
+    expected = ({**FILES, **ZARR_FILES} if lazy else FILES).items()
+    missing = [name for key, name in expected
+               if key != "model" and not (lazy and key == "outlines")
+               and not (folder / name).exists()]
     if missing:
         raise ValueError(f"folder: {folder} is not a result folder (missing "
                          f"{', '.join(missing)}).")
     model_path = folder / FILES["model"]
+    outlines = folder / FILES["outlines"]
     return SavedResult(
-        labels=tifffile.imread(folder / FILES["labels"]),
-        quantized=tifffile.imread(folder / FILES["quantized"]),
+        labels=_read_array(folder, "labels", lazy),
+        quantized=_read_array(folder, "quantized", lazy),
         table=pd.read_csv(folder / FILES["table"]),
-        outlines=pd.read_csv(folder / FILES["outlines"]),
+        outlines=pd.read_csv(outlines) if outlines.exists() else shapes_table([], 2),
         params=json.loads((folder / FILES["params"]).read_text()),
         model=load_model(model_path) if model_path.exists() else None,
     )
+
+
+def _read_array(folder: Path, key: str, lazy: bool):
+    if lazy:
+        import dask.array as da
+
+        return da.from_zarr(str(folder / ZARR_FILES[key]))
+    return tifffile.imread(folder / FILES[key])
