@@ -443,6 +443,7 @@ def test_large_images_give_lazy_pyramids_read_chunk_by_chunk(
     assert offered(widget._large_image_note)
     note = {"kmeans": "chunk by chunk", "canny": "joined", "ward": "downscaled level"}
     assert note[method] in widget._large_image_note.value
+    assert not offered(widget._outputs["outlines"])  # tracing would need every pixel
     widget._n_clusters.value = 3
     if method == "ward":
         widget._method_params["ward"]["downscale"].value = "0.03125"

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 CURRENT_PLANE, WHOLE_STACK = "current plane", "whole stack"
 #: Shown under the method when the image is a dask array or a pyramid.
 LARGE_IMAGE_NOTES = {
-    None: "Large image: read chunk by chunk; results are lazy\n(computed as you view them).",
+    None: "Large image: read chunk by chunk; results are lazy\n(computed as you view them); "
+          "no outlines.",
     "ward": "Large image: Ward is not defined chunk by chunk, so it\nclusters a downscaled "
             "level (block averages; 'downscale'\nsets the level) and enlarges the labels.",
     "canny": "Large image: edges per chunk with overlap, joined\nacross chunks: identical "
@@ -156,9 +157,7 @@ class PixelClustersWidget(RunPanel):
         self._random_state.visible = method.uses_random_state
         self._outputs["clusters"].text = (
             "clusters (Labels)" if method.needs_n_clusters else "edges (Labels)")
-        for name in ("quantized", "outlines"):
-            self._outputs[name].visible = method.needs_n_clusters
-        self._min_area.visible = method.needs_n_clusters
+        self._outputs["quantized"].visible = method.needs_n_clusters
         self._show_image_options()
 
     def _show_image_options(self, event=None):
@@ -166,6 +165,8 @@ class PixelClustersWidget(RunPanel):
         self._feature_widgets["color_space"].visible = bool(layer is not None and layer.rgb)
         large = layer is not None and (layer.multiscale or is_lazy(layer.data))
         self._stack_mode.visible = bool(layer is not None and layer.ndim > 2 and not large)
+        outlines = self.method.needs_n_clusters and not large  # tracing needs every pixel
+        self._outputs["outlines"].visible = self._min_area.visible = outlines
         note = LARGE_IMAGE_NOTES.get(self.method.name, LARGE_IMAGE_NOTES[None])
         self._large_image_note.value = note if large else ""
         self._large_image_note.visible = bool(large)
