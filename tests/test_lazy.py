@@ -226,3 +226,13 @@ def test_zarr_arrays_and_pyramids_are_read_chunk_by_chunk(photo, tmp_path):
     assert [level.shape for level in levels] == [photo.shape[:2], (64, 64), (32, 32)]
     np.testing.assert_array_equal(levels[2].compute(), expected.labels[::4, ::4])
     assert pyramid.quantized_pyramid()[1].compute().shape == (64, 64, 3)
+
+
+def test_averaged_pyramid_levels_are_labelled_by_the_model_without_holes(photo):
+    """Averaging makes colours the fit never saw: the model labels them, none is left 0."""
+    result = npc.segment(da.from_array(photo, chunks=(32, 32, 3)), "kmeans", 4,
+                         color_space="lab", random_state=0)
+    level = np.rint(photo.reshape(64, 2, 64, 2, 3).mean(axis=(1, 3))).astype(np.uint8)
+    labels = result.labels_of(da.from_array(level, chunks=(32, 32, 3))).compute()
+    assert labels.min() >= 1
+    np.testing.assert_array_equal(labels, result.model.predict(level).labels)

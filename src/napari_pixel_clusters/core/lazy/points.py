@@ -116,7 +116,9 @@ def _fit_histogram(data, spec, k, features, params, keys, counts, lows, spans, n
     found = np.unique(fit.labels)
     label_of_component = np.zeros(k, dtype=np.int32)
     label_of_component[found] = np.arange(1, len(found) + 1, dtype=np.int32)
-    labeller = LookupLabeller(keys, label_of_component[fit.labels], lows, spans, data.kind)
+    model = _labelling_model(spec.name, data, features, feature_set, fit.model, found)
+    labeller = LookupLabeller(keys, label_of_component[fit.labels], lows, spans, data.kind,
+                              fallback=ModelLabeller(model, data.kind))
     tally = Tally(
         counts=np.bincount(fit.labels, weights=counts, minlength=k)[found].astype(np.int64),
         palette=row_palette(feature_set, fit.labels, k)[found],
@@ -138,32 +140,37 @@ def _value_feature_set(data, rows, counts, features) -> FeatureSet:
 class LookupLabeller(ChunkLabeller):
     """Labels by looking each pixel's value up in the fitted table of distinct values.
 
-    Values the fit never saw get label 0 (none at full resolution; averaged pyramid
-    levels can hold new values). When the values' range is small (8-bit RGB, 16-bit
-    grey) the table is dense, one label per possible value, built once per process: one
-    memory read per pixel instead of a binary search, so chunks come on screen faster.
+    Values the fit never saw (none at full resolution; averaged pyramid levels hold new
+    ones) are labelled by the fitted ``fallback`` model, as ``Model.predict`` would. When
+    the values' range is small (8-bit RGB, 16-bit grey) the table is dense, one label per
+    possible value, built once per process: one memory read per pixel instead of a binary
+    search, so chunks come on screen faster.
     """
 
-    def __init__(self, keys, row_labels, lows, spans, kind):
+    def __init__(self, keys, row_labels, lows, spans, kind, fallback=None):
         self.keys, self.row_labels, self.lows, self.spans = keys, row_labels, lows, spans
-        self.kind = kind
+        self.kind, self.fallback = kind, fallback
         self.n_keys = int(np.prod(spans, dtype=object))
 
     def chunk(self, pixels, origin, scale):
         values = pixels.reshape(-1, pixels.shape[-1])
         inside = self._inside(values)
-        if inside is not None:
-            values = np.where(inside[:, None], values, np.asarray(self.lows, values.dtype))
-        packed = pack_keys(values, self.lows, self.spans)
+        in_range = values if inside is None else np.where(
+            inside[:, None], values, np.asarray(self.lows, values.dtype))
+        packed = pack_keys(in_range, self.lows, self.spans)
         if self.n_keys <= DENSE_MAX_KEYS:
-            labels = self._dense_table()[packed]
+            labels = self._dense_table()[packed].astype(np.int32)
         else:
             positions = np.minimum(np.searchsorted(self.keys, packed), len(self.keys) - 1)
             labels = np.where(self.keys[positions] == packed, self.row_labels[positions], 0)
         if inside is not None:
-            labels = np.where(inside, labels, 0)
-        if self.kind == "rgba":
-            labels = np.where(values[:, 3] != 0, labels, 0)
+            labels[~inside] = 0
+        usable = values[:, 3] != 0 if self.kind == "rgba" else None
+        if usable is not None:
+            labels[~usable] = 0
+        unseen = labels == 0 if usable is None else (labels == 0) & usable
+        if self.fallback is not None and unseen.any():
+            labels[unseen] = self.fallback.rows(values[unseen])
         return labels.reshape(pixels.shape[:-1])
 
     def _inside(self, values):
@@ -272,6 +279,12 @@ class ModelLabeller(ChunkLabeller):
             return np.zeros(block.spatial_shape, dtype=np.int32)
         positions = np.stack(np.nonzero(block.mask), axis=1) + np.asarray(origin)
         return self.model._labels(block, positions * np.asarray(scale))[0]
+
+    def rows(self, values: np.ndarray) -> np.ndarray:
+        """Labels of pixel values ``(n, C)`` (models without positions only)."""
+        pixels = values[:, None, :]
+        return self.model._labels(ImageData(pixels, self.kind, np.ones((len(values), 1), bool),
+                                            None))[0][:, 0]
 
 
 # ---------------------------------------------------------------------- shared
