@@ -236,3 +236,15 @@ def test_averaged_pyramid_levels_are_labelled_by_the_model_without_holes(photo):
     labels = result.labels_of(da.from_array(level, chunks=(32, 32, 3))).compute()
     assert labels.min() >= 1
     np.testing.assert_array_equal(labels, result.model.predict(level).labels)
+
+
+def test_lazy_ward_shrinks_the_pyramid_level_nearest_its_size():
+    coins = data.coins()[:296, :376]  # divisible by 8
+    levels = [da.from_array(coins[::step, ::step], chunks=64) for step in (1, 2, 4)]
+    result = npc.segment(levels, "ward", 3, downscale=0.125)
+    level_2 = coins[::4, ::4]  # 4x smaller, then blocks of 2x2: 8x in all
+    expected = npc.segment(block_means(level_2, 2), "ward", 3, downscale=1.0).labels
+    np.testing.assert_array_equal(result.labels.compute(),
+                                  np.kron(expected, np.ones((8, 8), dtype=int)))
+    assert "level 2 of the pyramid" in result.params["lazy_level"]
+    assert result.params["downscale"] == 0.125

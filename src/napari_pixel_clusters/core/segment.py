@@ -86,7 +86,8 @@ def segment_steps(image, method: str = "kmeans", n_clusters: int | None = None, 
 
     if is_multiscale(image):  # a pyramid: fitted on the full-size level, lazily
         result = yield from lazy_segment_steps(image[0], method, n_clusters, rgb=rgb,
-                                               channel_axis=channel_axis, **options)
+                                               channel_axis=channel_axis, levels=image,
+                                               **options)
         result.levels = list(image)
         return result
     if is_lazy(image):  # larger than memory: chunk by chunk, labels as a dask array

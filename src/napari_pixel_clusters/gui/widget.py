@@ -216,8 +216,8 @@ class PixelClustersWidget(RunPanel):
             levels = data if isinstance(data, list) else None
             method = self.method
             k = self._n_clusters.value if method.needs_n_clusters else None
-            steps = segment_steps(levels[0] if levels else data, method.name, k, rgb=rgb,
-                                  **self._options())
+            source = (levels if len(levels) > 1 else levels[0]) if levels else data
+            steps = segment_steps(source, method.name, k, rgb=rgb, **self._options())
             first = next(steps)  # validates everything before any thread starts
         except (ValueError, MemoryError) as error:
             _panel.notify_error(str(error))

@@ -13,8 +13,10 @@ from .result import LazySegmentation
 from .ward import ward_steps
 
 
-def lazy_segment_steps(image, method, n_clusters, rgb=None, channel_axis=None, **options):
-    """:func:`~..segment.segment_steps` for a dask array (see the package docstring)."""
+def lazy_segment_steps(image, method, n_clusters, rgb=None, channel_axis=None, levels=(),
+                       **options):
+    """:func:`~..segment.segment_steps` for a dask array (see the package docstring);
+    ``levels`` are the pyramid ``image`` is the full-size level of, if any."""
     from ..segment import _check_n_clusters, _provenance
 
     spec = get_method(method)
@@ -25,7 +27,7 @@ def lazy_segment_steps(image, method, n_clusters, rgb=None, channel_axis=None, *
     if spec.name == "canny":
         route = canny_steps(data, params)
     elif spec.name == "ward":
-        route = ward_steps(data, k, features, params)
+        route = ward_steps(data, k, features, params, levels)
     else:
         route = point_steps(data, spec, k, features, params)
     output, labeller, tally, found = yield from route
