@@ -366,7 +366,8 @@ def test_out_of_memory_in_the_worker_is_a_notification(viewer_with_widget, qtbot
     assert widget._status.value.startswith("failed")
 
 
-def test_multiscale_dask_image_gives_lazy_multiscale_results(viewer_with_widget, qtbot):
+def test_multiscale_dask_image_gives_lazy_multiscale_results(viewer_with_widget, qtbot,
+                                                             tmp_path):
     import dask.array as da
 
     photo = data.astronaut()
@@ -387,6 +388,14 @@ def test_multiscale_dask_image_gives_lazy_multiscale_results(viewer_with_widget,
     np.testing.assert_array_equal(clusters.data[0].compute(), expected)
     np.testing.assert_array_equal(clusters.data[2].compute(), expected[::4, ::4])
     assert clusters.metadata["napari_pixel_clusters"]["params"]["image"]["lazy"]
+    # saved as a result folder: the full-size level, as zarr stores (napari's own
+    # np.asarray of a multiscale layer would give its smallest level)
+    viewer.layers.selection = {clusters, quantized}
+    viewer.layers.save(str(tmp_path / "slide result"), selected=True, plugin=PLUGIN)
+    saved = npc.read_result(tmp_path / "slide result")
+    assert isinstance(saved.labels, da.Array) and saved.labels.shape == (512, 512)
+    np.testing.assert_array_equal(saved.labels.compute(), expected)
+    assert saved.quantized.shape == (512, 512, 3)
 
 
 def test_cancel_during_the_histogram_pass_adds_nothing(viewer_with_widget, qtbot):

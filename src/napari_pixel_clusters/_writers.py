@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core.export import FILES, shapes_table, staged_folder, write_tiff
+from .core.export import FILES, ZARR_FILES, shapes_table, staged_folder, write_tiff, write_zarr
+from .core.lazy import as_dask, is_lazy, is_multiscale
 from .gui.layers import METADATA_KEY
 
 
@@ -56,9 +57,9 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
     tag = _tag(attributes)
     info = _provenance(attributes)
     with staged_folder(folder, replace=True) as staging:
-        write_tiff(staging / FILES["labels"], labels, info)
+        write_array(staging, "labels", labels, info)
         if "image" in by_type:
-            write_tiff(staging / FILES["quantized"], by_type["image"][0], info)
+            write_array(staging, "quantized", by_type["image"][0], info)
         features = pd.DataFrame(attributes.get("features", {}))
         features.rename(columns={"index": "label"}).to_csv(staging / FILES["table"],
                                                           index=False)
@@ -71,3 +72,12 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
             (staging / FILES["model"]).write_text(json.dumps(tag["model"], indent=1))
     return [str(folder)]
 
+
+def write_array(folder: Path, key: str, data, info: dict) -> None:
+    """A layer's data as TIFF, or, for a large (lazy or multiscale) layer, its full-size
+    level as a zarr store written chunk by chunk."""
+    full_size = data[0] if is_multiscale(data) else data
+    if is_lazy(full_size):
+        write_zarr(folder / ZARR_FILES[key], as_dask(full_size), info)
+    else:
+        write_tiff(folder / FILES[key], full_size, info)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..image import ImageData, arrange_channels, usable_mask
@@ -17,7 +19,7 @@ def is_lazy(image) -> bool:
 
 def is_multiscale(image) -> bool:
     """True for a list of arrays that shrink level by level (a pyramid, as napari holds)."""
-    if not isinstance(image, (list, tuple)) or len(image) < 2:
+    if not isinstance(image, Sequence) or isinstance(image, str) or len(image) < 2:
         return False
     if not all(hasattr(level, "shape") and hasattr(level, "dtype") for level in image):
         return False
