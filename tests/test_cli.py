@@ -121,3 +121,45 @@ def test_zarr_stores_are_segmented_lazily_into_zarr_results(tmp_path, capsys):
                  str(tmp_path / "slide.zarr"), "--out", str(tmp_path / "applied")]) == 0
     applied = read_result(tmp_path / "applied" / "slide")
     np.testing.assert_array_equal(applied.labels.compute(), expected.labels)
+
+
+def test_a_result_folder_opens_in_napari_as_the_layers_it_came_from(images, make_napari_viewer):
+    photo = data.astronaut()[::4, ::4]
+    seg = npc.segment(photo, "kmeans", 4, color_space="lab", random_state=0)
+    folder = write_result(seg, images / "result", source="astronaut.png", min_area=50)
+    viewer = make_napari_viewer()
+    # File > Open offers only this reader for params.json; viewer.open defaults to napari's
+    viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
+    clusters = viewer.layers["result clusters"]
+    np.testing.assert_array_equal(clusters.data, seg.labels)
+    assert list(clusters.features["index"]) == [1, 2, 3, 4]
+    assert list(clusters.features["color"]) == list(seg.table["color"])
+    np.testing.assert_allclose(clusters.colormap.map(2)[:3],
+                               [int(seg.table["color"][1][i:i + 2], 16) / 255
+                                for i in (1, 3, 5)], atol=1e-6)
+    tag = clusters.metadata["napari_pixel_clusters"]
+    assert tag["params"]["color_space"] == "lab" and tag["model"]["method"] == "kmeans"
+    np.testing.assert_array_equal(viewer.layers["result quantized"].data, seg.quantized())
+    assert viewer.layers["result quantized"].rgb
+    outlines = viewer.layers["result outlines"]
+    contours = seg.contours(min_area=50)
+    assert len(outlines.data) == len(contours)
+    assert list(outlines.features["label"]) == [c.label for c in contours]
+    # the reopened clusters work with the other widgets: its model labels a new image
+    _, apply = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Apply model")
+    assert apply._model_source.value is clusters
+
+
+def test_a_lazy_result_folder_opens_as_a_lazy_pyramid(tmp_path, make_napari_viewer):
+    import dask.array as da
+
+    big = np.tile(data.coins(), (4, 4))  # 1212 x 1536: one extra level
+    seg = npc.segment(da.from_array(big, chunks=256), "kmeans", 3, random_state=0)
+    folder = write_result(seg, tmp_path / "big")
+    viewer = make_napari_viewer()
+    viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
+    clusters = viewer.layers["big clusters"]
+    assert clusters.multiscale and isinstance(clusters.data[0], da.Array)
+    assert [level.shape for level in clusters.data] == [(1212, 1536), (606, 768)]
+    np.testing.assert_array_equal(clusters.data[0].compute(), seg.labels.compute())
+    assert "big outlines" not in [layer.name for layer in viewer.layers]

@@ -64,9 +64,11 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
         features.rename(columns={"index": "label"}).to_csv(staging / FILES["table"],
                                                           index=False)
         if "shapes" in by_type:
-            polygons = by_type["shapes"][0]
+            polygons, shapes_attributes = by_type["shapes"]
             ndim = len(polygons[0][0]) if len(polygons) else np.ndim(labels)
-            shapes_table(polygons, ndim).to_csv(staging / FILES["outlines"], index=False)
+            polygon_labels = pd.DataFrame(shapes_attributes.get("features", {})).get("label")
+            shapes_table(polygons, ndim, polygon_labels).to_csv(staging / FILES["outlines"],
+                                                                index=False)
         (staging / FILES["params"]).write_text(json.dumps(info, indent=1, default=str))
         if tag.get("model"):
             (staging / FILES["model"]).write_text(json.dumps(tag["model"], indent=1))

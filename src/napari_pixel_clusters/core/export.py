@@ -40,12 +40,18 @@ def provenance(seg: Segmentation, source: str) -> dict:
             "params": seg.params, "score": seg.score}
 
 
-def shapes_table(polygons, ndim: int) -> pd.DataFrame:
-    """Polygons in napari's Shapes CSV columns (index, shape-type, vertex-index, axis-n)."""
+def shapes_table(polygons, ndim: int, labels=None) -> pd.DataFrame:
+    """Polygons in napari's Shapes CSV columns (index, shape-type, vertex-index, axis-n),
+    and the cluster ``label`` of each polygon last (napari's reader ignores it)."""
     rows = [[index, "polygon", vertex, *point]
             for index, polygon in enumerate(polygons) for vertex, point in enumerate(polygon)]
-    return pd.DataFrame(rows, columns=["index", "shape-type", "vertex-index",
-                                       *[f"axis-{n}" for n in range(ndim)]])
+    table = pd.DataFrame(rows, columns=["index", "shape-type", "vertex-index",
+                                        *[f"axis-{n}" for n in range(ndim)]])
+    if labels is not None:
+        known = np.nan_to_num(np.asarray(labels, dtype=float)).astype(int)  # drawn: 0
+        table["label"] = np.repeat(known,
+                                   [len(polygon) for polygon in polygons])
+    return table
 
 
 def write_tiff(path: Path, array, info: dict) -> None:
@@ -85,9 +91,10 @@ def write_result(seg: Segmentation, folder, source: str = "", min_area: int = 20
         else:
             write_tiff(staging / FILES["labels"], seg.labels, info)
             write_tiff(staging / FILES["quantized"], seg.quantized(), info)
-            contours = [c.vertices for c in seg.contours(min_area=min_area)]
-            shapes_table(contours, seg.labels.ndim).to_csv(staging / FILES["outlines"],
-                                                           index=False)
+            contours = seg.contours(min_area=min_area)
+            outlines = shapes_table([c.vertices for c in contours], seg.labels.ndim,
+                                    [c.label for c in contours])
+            outlines.to_csv(staging / FILES["outlines"], index=False)
         seg.table.to_csv(staging / FILES["table"], index=False)
         (staging / FILES["params"]).write_text(json.dumps(info, indent=1, default=str))
         if seg.model is not None:

@@ -1,0 +1,103 @@
+"""npe2 reader: a result folder back into napari, as the layers that were saved.
+
+Open the folder's ``params.json`` (File > Open): the clusters come back as a Labels layer
+with their table (names, counts, mean colours), colours, parameters and model (so "Apply
+model" and the Cluster table work on it), with the quantized image and the outlines.
+Zarr results (of large images) open lazily, as a pyramid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .core.export import read_result
+from .core.image import guess_rgb
+from .core.lazy import is_lazy
+from .gui.layers import METADATA_KEY, OUTLINE_WIDTH, table_colormap
+
+#: Lazy results get pyramid levels (every 2nd pixel) until the smallest is at most this.
+SMALLEST_LEVEL = 1024
+
+
+def get_reader(path):
+    """The reader for a result folder's ``params.json``; None for anything else."""
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    path = Path(path)
+    folder = path.parent
+    is_result = path.name == "params.json" and (folder / "table.csv").exists() and (
+        (folder / "labels.tif").exists() or (folder / "labels.zarr").exists())
+    return read_result_folder if is_result else None
+
+
+def read_result_folder(path) -> list[tuple]:
+    """Layer data of a result folder: quantized image, outlines, clusters (on top)."""
+    folder = Path(path[0] if isinstance(path, (list, tuple)) else path).parent
+    saved = read_result(folder)
+    info = saved.params
+    params = info.get("params", {})
+    output = "edges" if params.get("method") == "canny" else "clusters"
+    tag = {"source": info.get("source") or folder.name, "source_layer": "", "plane": [],
+           "method": params.get("method"), "output": output, "run": f"opened {folder}",
+           "params": params, "score": info.get("score", {}),
+           "model": saved.model.to_dict() if saved.model is not None else None}
+    features = _cluster_features(saved.table)
+    name = folder.name
+    layers = [(_pyramid(saved.quantized, rgb=_is_rgb(saved.quantized, params)),
+               {"name": f"{name} quantized", "rgb": _is_rgb(saved.quantized, params),
+                "metadata": {METADATA_KEY: {**tag, "output": "quantized"}}}, "image")]
+    if not saved.outlines.empty:
+        layers.append(_outlines(saved.outlines, features, name, tag))
+    layers.append((_pyramid(saved.labels, rgb=False),
+                   {"name": f"{name} {output}", "features": features,
+                    "colormap": table_colormap(features), "opacity": 0.7,
+                    "metadata": {METADATA_KEY: tag}}, "labels"))
+    return layers
+
+
+def _cluster_features(table: pd.DataFrame) -> pd.DataFrame:
+    features = table.rename(columns={"label": "index"})
+    if "name" not in features:
+        features.insert(1, "name", [f"cluster {i}" for i in features["index"]])
+    return features
+
+
+def _is_rgb(quantized, params: dict) -> bool:
+    kind = params.get("image", {}).get("kind")
+    return kind in ("rgb", "rgba") if kind else guess_rgb(quantized.shape)
+
+
+def _pyramid(array, rgb: bool):
+    """Lazy arrays as every-2nd-pixel levels (napari then computes only what is shown)."""
+    if not is_lazy(array):
+        return array
+    spatial = array.shape[:-1] if rgb else array.shape
+    levels = [array]
+    while max(spatial[-2:]) / 2 ** (len(levels) - 1) > SMALLEST_LEVEL:
+        step = 2 ** len(levels)
+        index = (Ellipsis, slice(None, None, step), slice(None, None, step))
+        levels.append(array[index + ((slice(None),) if rgb else ())])
+    return levels if len(levels) > 1 else array
+
+
+def _outlines(table: pd.DataFrame, features: pd.DataFrame, name: str, tag: dict):
+    axes = [column for column in table.columns if column.startswith("axis-")]
+    polygons = [group[axes].to_numpy(dtype=float)
+                for _, group in table.sort_values(["index", "vertex-index"]).groupby("index")]
+    first = table.groupby("index").first()
+    labels = first["label"].to_numpy(dtype=int) if "label" in first else np.zeros(
+        len(polygons), dtype=int)
+    colours = dict(zip(features["index"], features["color"]))
+    names = dict(zip(features["index"], features["name"]))
+    return (polygons, {
+        "name": f"{name} outlines", "shape_type": "polygon", "face_color": "transparent",
+        "edge_color": [colours.get(label, "#ffffff") for label in labels] or "white",
+        "edge_width": OUTLINE_WIDTH,
+        "features": pd.DataFrame({"label": labels,
+                                  "name": [names.get(label, "") for label in labels]}),
+        "metadata": {METADATA_KEY: {**tag, "output": "outlines"}}}, "shapes")
