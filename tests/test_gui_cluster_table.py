@@ -64,9 +64,11 @@ def test_hide_and_show(table_widget):
     assert layer.colormap.map(1)[3] == 1
 
 
-def test_merge_updates_every_layer_of_the_run_and_undo_restores_labels(table_widget):
+def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widget, qtbot):
     viewer, widget, layer = table_widget
     before = layer.data.copy()
+    quantized_before = viewer.layers["a quantized"].data.copy()
+    outline_labels = list(viewer.layers["a outlines"].features["label"])
     features = layer.features.set_index("index")
     widget.select_rows([0, 2])
     widget.merge_selected()
@@ -81,13 +83,16 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_labels(table_wid
     quantized = viewer.layers["a quantized"].data
     assert len(np.unique(quantized[layer.data == 1], axis=0)) == 1
     assert 3 not in set(viewer.layers["a outlines"].features["label"])
-    layer.undo()
+    layer.undo()  # napari's own undo: the table, quantized image and outlines follow
     np.testing.assert_array_equal(layer.data, before)
-    widget._refresh.native.click()  # the table takes back the rows the merge removed
+    qtbot.waitUntil(lambda: widget.table.rowCount() == 4, timeout=5_000)
     assert list(layer.features["index"]) == [1, 2, 3, 4]
     assert list(layer.features["pixels"]) == list(np.bincount(before.ravel())[1:5])
     assert layer.features["color"][2] == features.loc[3, "color"]
-    assert widget.table.rowCount() == 4
+    assert layer.features["mean_R"][0] == pytest.approx(features.loc[1, "mean_R"])
+    np.testing.assert_array_equal(viewer.layers["a quantized"].data, quantized_before)
+    assert list(viewer.layers["a outlines"].features["label"]) == outline_labels
+    assert widget._status.value.startswith("undone")
 
 
 def test_painting_refreshes_the_counts(table_widget, qtbot):

@@ -4,11 +4,13 @@ clusters layer, keeping every layer of the same run consistent.
 The table is the layer's own ``features`` (so names show in the status bar on hover);
 painting on the layer refreshes the pixel counts. Merging relabels the pixels with
 napari's own ``data_setitem`` (undoable with the Labels layer's undo), and updates the
-table, the colours, the quantized image and the outlines of the same run.
+table, the colours, the quantized image and the outlines of the same run; when napari's
+undo brings the merged labels back, all of these are restored too.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,6 +38,15 @@ if TYPE_CHECKING:
 COLUMNS = ("colour", "name", "pixels", "fraction", "mean colour")
 
 
+@dataclass
+class Merge:
+    """What a merge changed, to restore when napari's undo brings the labels back."""
+
+    target: dict  # the target's table row before the merge
+    merged_away: dict[int, dict]  # label -> its table row
+    outline_labels: list = field(default_factory=list)  # (outlines layer, labels before)
+
+
 class ClusterTableWidget(Container):
     """One row per cluster of the chosen clusters layer."""
 
@@ -55,7 +66,8 @@ class ClusterTableWidget(Container):
         self.extend([self._layer, Container(layout="horizontal", widgets=[
             self._merge, self._hide, self._show_all, self._recolour, self._refresh]),
             self._status])
-        self._merged_away: dict[int, dict] = {}  # rows merges removed, for undo
+        self._merges: list[Merge] = []  # newest last, for napari's undo
+        self._history = None  # lengths of the layer's undo/redo stacks
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -78,15 +90,28 @@ class ClusterTableWidget(Container):
     def _connect_layer(self, event=None):
         if self._connected is not None:
             self._connected.events.paint.disconnect(self._painted)
+            self._connected.events.set_data.disconnect(self._data_set)
         self._connected = self._layer.value
         self._hidden = set()
+        self._merges = []
         if self._connected is not None:
             self._connected.events.paint.connect(self._painted)
+            self._connected.events.set_data.connect(self._data_set)
+            self._history = _history_lengths(self._connected)
         self._fill()
 
     def _painted(self, event=None):
         # napari announces a stroke before writing it: count once the event loop is free
+        self._history = _history_lengths(self._connected)
         QTimer.singleShot(0, self.refresh_counts)
+
+    def _data_set(self, event=None):
+        """napari's undo and redo announce only new data: recount when the history moved
+        (not on every redraw)."""
+        history = _history_lengths(self._connected)
+        if history != self._history:
+            self._history = history
+            QTimer.singleShot(0, self.refresh_counts)
 
     @property
     def features(self) -> pd.DataFrame:
@@ -157,17 +182,14 @@ class ClusterTableWidget(Container):
             return
         if layer.multiscale or is_lazy(layer.data):  # counted exactly by the run; not editable
             return
+        data = np.asarray(layer.data)
         features = layer.features.copy()
-        counts = np.bincount(np.asarray(layer.data).ravel(),
-                             minlength=int(max(features["index"].max(),
-                                               max(self._merged_away, default=0))) + 1)
-        back = [label for label in self._merged_away  # labels an undo brought back
-                if label < len(counts) and counts[label] and label not in set(features["index"])]
-        if back:
-            rows = pd.DataFrame([self._merged_away.pop(label) for label in back])
-            features = pd.concat([features, rows], ignore_index=True).sort_values("index")
-            features = features.reset_index(drop=True)
-            layer.colormap = table_colormap(features)
+        merged_away = [label for merge in self._merges for label in merge.merged_away]
+        counts = np.bincount(data.ravel(), minlength=int(
+            max(features["index"].max(), max(merged_away, default=0))) + 1)
+        while self._merges and any(  # undo brought the merged-away labels back
+                label < len(counts) and counts[label] for label in self._merges[-1].merged_away):
+            features = self._undo_merge(self._merges.pop(), features, data)
         features["pixels"] = counts[features["index"].to_numpy()]
         features["fraction"] = (features["pixels"] / max(features["pixels"].sum(), 1)).round(4)
         layer.features = features
@@ -216,9 +238,15 @@ class ClusterTableWidget(Container):
         weights = merged["pixels"].to_numpy(dtype=float)
         means = [c for c in features.columns if c.startswith("mean_")]
         new_mean = (merged[means].to_numpy() * weights[:, None]).sum(0) / max(weights.sum(), 1)
+        self._merges.append(Merge(
+            target=features.loc[target].to_dict() | {"index": target},
+            merged_away={label: features.loc[label].to_dict() | {"index": label}
+                         for label in others},
+            outline_labels=[(outlines, outlines.features["label"].to_numpy().copy())
+                            for outlines in self._run_layers("outlines")
+                            if len(outlines.data)]))
         layer.data_setitem(np.nonzero(moved), target)  # undoable, like a paint stroke
-        for label in others:
-            self._merged_away[label] = features.loc[label].to_dict() | {"index": label}
+        self._history = _history_lengths(layer)
         features.loc[target, means] = new_mean
         features.loc[target, "pixels"] = int(weights.sum())
         features.loc[target, "fraction"] = round(float(merged["fraction"].sum()), 4)
@@ -228,6 +256,27 @@ class ClusterTableWidget(Container):
         self._apply_colours()
         self._fill()
         self._status.value = f"merged {len(labels)} clusters into label {target}"
+
+    def _undo_merge(self, merge: Merge, features: pd.DataFrame, data: np.ndarray):
+        """The table rows, quantized colours and outline labels from before ``merge``."""
+        rows = pd.DataFrame([merge.target, *merge.merged_away.values()])
+        features = features[~features["index"].isin(rows["index"])]
+        features = pd.concat([features, rows], ignore_index=True).sort_values("index")
+        features = features.reset_index(drop=True)
+        means = [c for c in features.columns if c.startswith("mean_")]
+        for _, row in rows.iterrows():
+            self._merge_in_quantized(data == row["index"], row[means].to_numpy(dtype=float))
+        for outlines, labels in merge.outline_labels:
+            if outlines in self._viewer.layers and len(outlines.features) == len(labels):
+                restored = outlines.features.copy()
+                restored["label"] = labels
+                names = features.set_index("index")["name"]
+                restored["name"] = [names.get(label, "") for label in labels]
+                outlines.features = restored
+        self._layer.value.features = features
+        self._apply_colours()
+        self._status.value = f"undone: merge into label {merge.target['index']}"
+        return self._layer.value.features.copy()
 
     def _merge_in_quantized(self, region: np.ndarray, mean: np.ndarray):
         for quantized in self._run_layers("quantized"):
@@ -264,3 +313,7 @@ class ClusterTableWidget(Container):
                     [[*to_rgb(colours[label]), 0.0 if label in self._hidden else 1.0]
                      for label in outlines.features["label"]])
 
+
+def _history_lengths(layer) -> tuple[int, int]:
+    """Lengths of a Labels layer's undo and redo stacks ((0, 0) where napari hides them)."""
+    return (len(getattr(layer, "_undo_history", ())), len(getattr(layer, "_redo_history", ())))
