@@ -68,7 +68,9 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     viewer, widget, layer = table_widget
     before = layer.data.copy()
     quantized_before = viewer.layers["a quantized"].data.copy()
-    outline_labels = list(viewer.layers["a outlines"].features["label"])
+    outlines = viewer.layers["a outlines"]
+    outline_labels = list(outlines.features["label"])
+    polygons_before = [p.copy() for p in outlines.data]
     features = layer.features.set_index("index")
     widget.select_rows([0, 2])
     widget.merge_selected()
@@ -82,7 +84,16 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     assert widget.table.rowCount() == 3
     quantized = viewer.layers["a quantized"].data
     assert len(np.unique(quantized[layer.data == 1], axis=0)) == 1
-    assert 3 not in set(viewer.layers["a outlines"].features["label"])
+    assert 3 not in set(outlines.features["label"])
+    # the merged cluster's regions are traced again: one outline per merged region
+    from napari_pixel_clusters.core.contours import region_contours
+
+    min_area = outlines.metadata["napari_pixel_clusters"]["min_area"]
+    traced = region_contours(np.where(layer.data == 1, 1, 0), min_area)
+    assert list(outlines.features["label"]).count(1) == len(traced)
+    assert len(outlines.data) == len(outlines.features)
+    np.testing.assert_allclose(outlines.edge_color[list(outlines.features["label"]).index(1)],
+                               [*to_rgb(merged.loc[1, "color"]), 1.0])
     layer.undo()  # napari's own undo: the table, quantized image and outlines follow
     np.testing.assert_array_equal(layer.data, before)
     qtbot.waitUntil(lambda: widget.table.rowCount() == 4, timeout=5_000)
@@ -91,7 +102,8 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     assert layer.features["color"][2] == features.loc[3, "color"]
     assert layer.features["mean_R"][0] == pytest.approx(features.loc[1, "mean_R"])
     np.testing.assert_array_equal(viewer.layers["a quantized"].data, quantized_before)
-    assert list(viewer.layers["a outlines"].features["label"]) == outline_labels
+    assert list(outlines.features["label"]) == outline_labels
+    assert all(np.array_equal(a, b) for a, b in zip(outlines.data, polygons_before))
     assert widget._status.value.startswith("undone")
 
 

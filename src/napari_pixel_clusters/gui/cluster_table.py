@@ -27,10 +27,11 @@ from qtpy.QtWidgets import (
     QTableWidgetSelectionRange,
 )
 
+from ..core.contours import region_contours
 from ..core.lazy import is_lazy
 from . import _panel
 from ._panel import clusters_layer_choice
-from .layers import METADATA_KEY, TRANSPARENT, table_colormap
+from .layers import METADATA_KEY, OUTLINE_WIDTH, TRANSPARENT, default_min_area, table_colormap
 
 if TYPE_CHECKING:
     import napari
@@ -44,7 +45,7 @@ class Merge:
 
     target: dict  # the target's table row before the merge
     merged_away: dict[int, dict]  # label -> its table row
-    outline_labels: list = field(default_factory=list)  # (outlines layer, labels before)
+    outlines: list = field(default_factory=list)  # (outlines layer, polygons, features)
 
 
 class ClusterTableWidget(Container):
@@ -242,9 +243,8 @@ class ClusterTableWidget(Container):
             target=features.loc[target].to_dict() | {"index": target},
             merged_away={label: features.loc[label].to_dict() | {"index": label}
                          for label in others},
-            outline_labels=[(outlines, outlines.features["label"].to_numpy().copy())
-                            for outlines in self._run_layers("outlines")
-                            if len(outlines.data)]))
+            outlines=[(outlines, list(outlines.data), outlines.features.copy())
+                      for outlines in self._run_layers("outlines")]))
         layer.data_setitem(np.nonzero(moved), target)  # undoable, like a paint stroke
         self._history = _history_lengths(layer)
         features.loc[target, means] = new_mean
@@ -252,7 +252,7 @@ class ClusterTableWidget(Container):
         features.loc[target, "fraction"] = round(float(merged["fraction"].sum()), 4)
         layer.features = features.drop(index=others).reset_index()
         self._merge_in_quantized(np.asarray(layer.data) == target, new_mean)
-        self._merge_in_outlines(target, others)
+        self._merge_in_outlines(target, others, np.asarray(layer.data))
         self._apply_colours()
         self._fill()
         self._status.value = f"merged {len(labels)} clusters into label {target}"
@@ -266,13 +266,9 @@ class ClusterTableWidget(Container):
         means = [c for c in features.columns if c.startswith("mean_")]
         for _, row in rows.iterrows():
             self._merge_in_quantized(data == row["index"], row[means].to_numpy(dtype=float))
-        for outlines, labels in merge.outline_labels:
-            if outlines in self._viewer.layers and len(outlines.features) == len(labels):
-                restored = outlines.features.copy()
-                restored["label"] = labels
-                names = features.set_index("index")["name"]
-                restored["name"] = [names.get(label, "") for label in labels]
-                outlines.features = restored
+        for outlines, polygons, outline_features in merge.outlines:
+            if outlines in self._viewer.layers:
+                _set_polygons(outlines, polygons, outline_features)
         self._layer.value.features = features
         self._apply_colours()
         self._status.value = f"undone: merge into label {merge.target['index']}"
@@ -286,15 +282,19 @@ class ClusterTableWidget(Container):
             pixels[region] = value.astype(data.dtype)[: pixels.shape[-1]]
             quantized.data = data
 
-    def _merge_in_outlines(self, target: int, others: list[int]):
+    def _merge_in_outlines(self, target: int, others: list[int], labels: np.ndarray):
+        """Outlines of the merged cluster traced again (one region where there were two)."""
+        names = self.features.set_index("index")["name"]
         for outlines in self._run_layers("outlines"):
-            if len(outlines.data) == 0:
-                continue
-            features = outlines.features.copy()
-            features.loc[features["label"].isin(others), "label"] = target
-            names = self.features.set_index("index")["name"]
-            features["name"] = [names[label] for label in features["label"]]
-            outlines.features = features
+            tag = outlines.metadata[METADATA_KEY]
+            min_area = tag.get("min_area") or default_min_area(labels)
+            kept = ~outlines.features["label"].isin([target, *others]).to_numpy()
+            traced = region_contours(np.where(labels == target, target, 0), min_area)
+            features = pd.concat([outlines.features[kept], pd.DataFrame({
+                "label": [c.label for c in traced], "name": names[target],
+                "area": [c.area for c in traced]})], ignore_index=True)
+            polygons = [p for p, keep in zip(outlines.data, kept) if keep]
+            _set_polygons(outlines, polygons + [c.vertices for c in traced], features)
 
     def _colour_of(self, label: int) -> str:
         return self.features.set_index("index").loc[label, "color"]
@@ -317,3 +317,12 @@ class ClusterTableWidget(Container):
 def _history_lengths(layer) -> tuple[int, int]:
     """Lengths of a Labels layer's undo and redo stacks ((0, 0) where napari hides them)."""
     return (len(getattr(layer, "_undo_history", ())), len(getattr(layer, "_redo_history", ())))
+
+
+def _set_polygons(outlines, polygons: list, features: pd.DataFrame) -> None:
+    """Replace an outlines layer's polygons and their features (colours follow later)."""
+    outlines.data = [(polygon, "polygon") for polygon in polygons]
+    outlines.features = features.reset_index(drop=True)
+    if len(polygons):
+        outlines.edge_width = OUTLINE_WIDTH
+        outlines.face_color = "transparent"

@@ -126,7 +126,8 @@ def label_colors(seg: Segmentation, random_colors: bool) -> np.ndarray:
     return np.hstack([seg.colors, np.ones((seg.n_clusters, 1))])
 
 
-def outlines_layer(seg: Segmentation, request: LayerRequest, contours) -> LayerSpec:
+def outlines_layer(seg: Segmentation, request: LayerRequest, contours,
+                   min_area: int) -> LayerSpec:
     colours = label_colors(seg, request.random_colors)
     names = cluster_names(seg)
     features = pd.DataFrame({
@@ -142,7 +143,8 @@ def outlines_layer(seg: Segmentation, request: LayerRequest, contours) -> LayerS
         "face_color": "transparent",
         "edge_width": OUTLINE_WIDTH,
         "features": features,
-        "metadata": provenance(seg, request, "outlines"),
+        "metadata": {METADATA_KEY: {**provenance(seg, request, "outlines")[METADATA_KEY],
+                                    "min_area": int(min_area)}},
         **request.placement.kwargs(),
     })
 
@@ -163,8 +165,8 @@ def result_layers(seg: Segmentation, request: LayerRequest) -> list[LayerSpec]:
     if "quantized" in request.outputs:
         specs.append(quantized_layer(seg, request))
     if "outlines" in request.outputs and not lazy:
-        contours = seg.contours(min_area=request.min_area or default_min_area(seg.labels))
-        specs.append(outlines_layer(seg, request, contours))
+        min_area = request.min_area or default_min_area(seg.labels)
+        specs.append(outlines_layer(seg, request, seg.contours(min_area=min_area), min_area))
     if "clusters" in request.outputs:
         specs.append(clusters_layer(seg, request))
     if lazy and len(request.levels) > 1:
