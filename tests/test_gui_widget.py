@@ -231,6 +231,27 @@ def test_stack_current_plane_or_whole_stack(viewer_with_widget, qtbot):
     np.testing.assert_allclose(whole.scale, (2.0, 0.5, 0.5))
 
 
+def test_current_plane_of_a_4d_image_sits_at_its_time_and_plane(viewer_with_widget, qtbot):
+    planes = [data.coins()[:80, :80], data.camera()[:80, :80], data.moon()[:80, :80]]
+    movie = np.stack([np.stack(planes), np.stack(planes[::-1])])  # (t, z, y, x)
+    viewer, widget = viewer_with_widget(movie, name="movie")
+    viewer.dims.set_current_step(0, 1)
+    viewer.dims.set_current_step(1, 2)
+    widget._n_clusters.value = 3
+    widget._outputs["outlines"].value = True
+    widget._min_area.value = 10
+    press_run(widget, qtbot)
+    clusters = viewer.layers["movie (plane 1, 2) clusters"]
+    assert clusters.data.shape == (1, 1, 80, 80)
+    np.testing.assert_array_equal(clusters.data[0, 0],
+                                  npc.segment(movie[1, 2], "kmeans", 3).labels)
+    assert clusters.extent.world[:, :2].tolist() == [[1.0, 2.0], [1.0, 2.0]]  # t=1, z=2 only
+    assert viewer.layers["movie (plane 1, 2) quantized"].data.shape == (1, 1, 80, 80)
+    outlines = viewer.layers["movie (plane 1, 2) outlines"]
+    assert outlines.ndim == 4 and all(np.all(v[:, :2] == 0) for v in outlines.data)
+    assert outlines.extent.world[:, :2].tolist() == [[1.0, 2.0], [1.0, 2.0]]
+
+
 def test_saved_layers_round_trip_with_edits(viewer_with_widget, qtbot, tmp_path):
     import tifffile
     from napari.layers import Shapes as ShapesLayer

@@ -30,9 +30,20 @@ class Placement:
 
     scale: tuple = ()
     translate: tuple = ()
+    leading: int = 0  # axes of length 1 put in front (a plane of a 4-D image stays at its t)
 
     def kwargs(self) -> dict:
         return {"scale": self.scale, "translate": self.translate} if self.scale else {}
+
+    def place(self, spec: LayerSpec) -> LayerSpec:
+        """Give the layer's data the leading axes of length 1 its placement needs."""
+        if self.leading == 0:
+            return spec
+        if spec.kind == "shapes":
+            spec.data = [np.hstack([np.zeros((len(v), self.leading)), v]) for v in spec.data]
+        else:
+            spec.data = spec.data[(np.newaxis,) * self.leading]
+        return spec
 
 
 @dataclass
@@ -173,4 +184,4 @@ def result_layers(seg: Segmentation, request: LayerRequest) -> list[LayerSpec]:
         for spec in specs:
             of_level = seg.quantized_of if spec.kind == "image" else seg.labels_of
             spec.data = [spec.data, *(of_level(level) for level in request.levels[1:])]
-    return specs
+    return [request.placement.place(spec) for spec in specs]

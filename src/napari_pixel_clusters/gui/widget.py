@@ -195,11 +195,12 @@ class PixelClustersWidget(RunPanel):
         index = ()
         if layer.ndim > 2 and self._stack_mode.value == CURRENT_PLANE:
             index = self._current_index(layer)
-            # one plane, kept as a stack of one so that the results sit on that plane
+            # one plane, kept as a stack of one (with length-1 axes before it for 4-D+
+            # images) so that the results sit on that plane only
             data = data[index][np.newaxis]
-            axis = len(index) - 1
-            scale = scale[axis:]
-            translate = (translate[axis] + index[-1] * scale[0], *translate[axis + 1:])
+            translate = (*(t + i * s for t, i, s in zip(translate, index, scale)),
+                         *translate[len(index):])
+            return layer, data, layer.rgb, Placement(scale, translate, len(index) - 1), index
         return layer, data, layer.rgb, Placement(scale, translate), index
 
     def _current_index(self, layer) -> tuple[int, ...]:
