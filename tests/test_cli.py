@@ -163,3 +163,20 @@ def test_a_lazy_result_folder_opens_as_a_lazy_pyramid(tmp_path, make_napari_view
     assert [level.shape for level in clusters.data] == [(1212, 1536), (606, 768)]
     np.testing.assert_array_equal(clusters.data[0].compute(), seg.labels.compute())
     assert "big outlines" not in [layer.name for layer in viewer.layers]
+
+
+def test_a_folder_saved_with_only_the_clusters_layer_opens(tmp_path, make_napari_viewer):
+    from napari_pixel_clusters._reader import get_reader
+    from napari_pixel_clusters._writers import write_result_folder
+    from napari_pixel_clusters.gui.layers import METADATA_KEY
+
+    seg = npc.segment(data.camera()[::4, ::4], "kmeans", 3, random_state=0)
+    attributes = {"name": "c", "features": seg.table.rename(columns={"label": "index"}),
+                  "metadata": {METADATA_KEY: {"params": seg.params, "score": seg.score}}}
+    folder = write_result_folder(str(tmp_path / "only labels"),
+                                 [(seg.labels, attributes, "labels")])[0]
+    saved = read_result(folder)
+    assert saved.quantized is None and saved.outlines.empty
+    layers = get_reader(folder + "/params.json")(folder + "/params.json")
+    assert [kind for _, _, kind in layers] == ["labels"]
+    np.testing.assert_array_equal(layers[0][0], seg.labels)

@@ -248,3 +248,40 @@ def test_lazy_ward_shrinks_the_pyramid_level_nearest_its_size():
                                   np.kron(expected, np.ones((8, 8), dtype=int)))
     assert "level 2 of the pyramid" in result.params["lazy_level"]
     assert result.params["downscale"] == 0.125
+
+
+def test_a_list_of_equal_planes_is_a_stack_not_a_pyramid():
+    planes = [data.coins()[:60, :60], data.camera()[:60, :60]]
+    result = npc.segment(planes, "kmeans", 3, random_state=0)
+    expected = npc.segment(np.stack(planes), "kmeans", 3, random_state=0)
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    assert result.labels.shape == (2, 60, 60)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64])
+def test_64_bit_integer_images_are_counted_exactly(dtype):
+    image = np.tile(data.camera()[::2, ::2], (2, 1)).astype(dtype)
+    if dtype == np.uint64:  # values no int64 holds, still distinct as float64
+        image = image * np.uint64(4096) + np.uint64(2**63)
+    result = npc.segment(da.from_array(image, chunks=128), "gmm", 4, random_state=0)
+    expected = npc.segment(image, "gmm", 4, random_state=0)
+    assert result.params["compression"].startswith("lazy: distinct values")
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    np.testing.assert_array_equal(result.quantized().compute(), expected.quantized())
+
+
+@pytest.mark.parametrize("image", [data.astronaut()[:160, :200].astype(np.int64),
+                                   data.coins()[:150, :150].astype(np.int64),
+                                   data.coins()[:150, :150] > 100])
+def test_canny_of_64_bit_and_boolean_images_agrees_lazily(image):
+    """Thresholds are relative to the largest grey value, in memory and lazily."""
+    expected = npc.segment(image, "canny")
+    chunks = (40, 50, 3) if image.ndim == 3 else 40
+    result = npc.segment(da.from_array(image, chunks=chunks), "canny")
+    assert expected.labels.sum() > 0
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+
+
+def test_lazy_canny_of_an_image_without_data_says_so():
+    with pytest.raises(ValueError, match="^image: no pixel has data"):
+        npc.segment(da.full((64, 64), np.nan, chunks=32), "canny")

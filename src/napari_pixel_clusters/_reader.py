@@ -48,9 +48,12 @@ def read_result_folder(path) -> list[tuple]:
            "model": saved.model.to_dict() if saved.model is not None else None}
     features = _cluster_features(saved.table)
     name = folder.name
-    layers = [(_pyramid(saved.quantized, rgb=_is_rgb(saved.quantized, params)),
-               {"name": f"{name} quantized", "rgb": _is_rgb(saved.quantized, params),
-                "metadata": {METADATA_KEY: {**tag, "output": "quantized"}}}, "image")]
+    layers = []
+    if saved.quantized is not None:
+        rgb = _is_rgb(saved.quantized, params)
+        layers.append((_pyramid(saved.quantized, rgb=rgb),
+                       {"name": f"{name} quantized", "rgb": rgb,
+                        "metadata": {METADATA_KEY: {**tag, "output": "quantized"}}}, "image"))
     if not saved.outlines.empty:
         layers.append(_outlines(saved.outlines, features, name, tag))
     layers.append((_pyramid(saved.labels, rgb=False),

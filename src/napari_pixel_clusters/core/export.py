@@ -113,11 +113,11 @@ def write_zarr(path: Path, array, info: dict) -> None:
 
 @dataclass
 class SavedResult:
-    """A result folder read back: the arrays (dask arrays when saved as zarr), tables and
-    the model."""
+    """A result folder read back: the arrays (dask arrays when saved as zarr; quantized
+    None when not saved), tables and the model."""
 
     labels: np.ndarray
-    quantized: np.ndarray
+    quantized: np.ndarray | None
     table: pd.DataFrame
     outlines: pd.DataFrame
     params: dict
@@ -129,8 +129,7 @@ def read_result(folder) -> SavedResult:
     folder = Path(folder)
     lazy = (folder / ZARR_FILES["labels"]).exists()
     expected = ({**FILES, **ZARR_FILES} if lazy else FILES).items()
-    missing = [name for key, name in expected
-               if key != "model" and not (lazy and key == "outlines")
+    missing = [name for key, name in expected if key in ("labels", "table", "params")
                and not (folder / name).exists()]
     if missing:
         raise ValueError(f"folder: {folder} is not a result folder (missing "
@@ -148,8 +147,13 @@ def read_result(folder) -> SavedResult:
 
 
 def _read_array(folder: Path, key: str, lazy: bool):
+    """The saved array (lazily from zarr); None when the folder does not hold it (the
+    napari writer saves the quantized image only when its layer was selected)."""
+    path = folder / (ZARR_FILES if lazy else FILES)[key]
+    if not path.exists():
+        return None
     if lazy:
         import dask.array as da
 
-        return da.from_zarr(str(folder / ZARR_FILES[key]))
-    return tifffile.imread(folder / FILES[key])
+        return da.from_zarr(str(path))
+    return tifffile.imread(path)

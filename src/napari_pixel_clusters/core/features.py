@@ -178,7 +178,9 @@ def pack_keys(values: np.ndarray, lows, spans) -> np.ndarray:
     for channel, (low, span) in enumerate(zip(lows, spans)):
         keys *= span
         column = values[:, channel]
-        if low or not np.can_cast(column.dtype, np.int64):
+        if column.dtype == np.uint64:  # subtract first: values above 2**63 fit no int64
+            column = (column - np.uint64(low)).astype(np.int64)
+        elif low or not np.can_cast(column.dtype, np.int64):
             column = column.astype(np.int64) - low
         keys += column
     return keys
@@ -190,6 +192,8 @@ def unpack_keys(keys: np.ndarray, lows, spans, dtype) -> np.ndarray:
     remaining = keys.astype(np.int64)
     for channel in range(len(spans) - 1, -1, -1):
         remaining, rows[:, channel] = np.divmod(remaining, spans[channel])
+    if np.dtype(dtype) == np.uint64:  # add in uint64: the values may exceed int64
+        return rows.astype(np.uint64) + np.asarray(lows, dtype=np.uint64)
     rows += np.asarray(lows, dtype=np.int64)
     return rows.astype(dtype)
 

@@ -17,7 +17,14 @@ from scipy import ndimage, sparse
 from scipy.sparse.csgraph import connected_components
 
 from ..image import ImageData, usable_mask
-from ..methods.canny import check_thresholds, edges_2d, grey_planes, thresholds
+from ..methods.canny import (
+    check_thresholds,
+    edges_2d,
+    grey_planes,
+    largest_value,
+    read_as_float,
+    thresholds,
+)
 from ..registry import MethodOutput
 from .image import block_indices, over_chunks
 from .result import Tally, add_totals, chunk_totals, empty_totals, finish_tally
@@ -32,7 +39,7 @@ def canny_steps(data: ImageData, params: dict):
         raise ValueError("use_quantiles: quantiles of the edge strength need the whole "
                          "image at once; for a lazy (dask) image give low_threshold and "
                          "high_threshold in image units.")
-    value_max = _value_max(data)
+    value_max = yield from _value_max_steps(data)
     low, high = thresholds(params, value_max)
     settings = EdgeSettings(params["sigma"], low, high, value_max, data.kind,
                             _n_planes(data))
@@ -40,6 +47,9 @@ def canny_steps(data: ImageData, params: dict):
     if bits.chunks != data.pixels.chunks:  # dask merged chunks narrower than the overlap
         data = ImageData(data.pixels.rechunk(bits.chunks), data.kind, None, data.channel_axis)
     runs = yield from _join_runs_steps(data, bits, settings)
+    if runs.n_usable == 0:
+        raise ValueError("image: no pixel has data (all are NaN/inf or fully transparent); "
+                         "there are no edges to find.")
     labeller = CannyLabeller(settings, bits, runs.lookups)
     tally = runs.tally
     if settings.n_planes > 1:  # an edge in any channel: count the union afterwards
@@ -57,14 +67,23 @@ def _n_planes(data: ImageData) -> int:
     return 1 if data.is_color else data.n_channels
 
 
-def _value_max(data: ImageData) -> float:
+def _value_max_steps(data: ImageData):
+    """The value range's maximum, as :func:`grey_planes` finds it for the whole image."""
     dtype = data.pixels.dtype
-    if dtype == bool or dtype.itemsize == 8 and dtype.kind in "iu":  # read as float
-        finite = data.pixels.max().compute()
-        return float(finite) or 1.0
+    if read_as_float(dtype):  # relative to the largest grey value: one pass to find it
+        largest = []
+        yield from over_chunks("edges", [data.pixels], _chunk_largest,
+                               lambda _, value: largest.append(value), data.kind)
+        return max(largest) or 1.0
     if np.issubdtype(dtype, np.integer):
         return float(np.iinfo(dtype).max)
     return 1.0
+
+
+def _chunk_largest(pixels, position, origin, kind):
+    block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
+    as_float = ImageData(pixels.astype(np.float64), kind, block.mask, None)
+    return largest_value(grey_planes(as_float)[0], block.mask)
 
 
 class EdgeSettings:

@@ -24,8 +24,10 @@ def is_multiscale(image) -> bool:
     if not all(hasattr(level, "shape") and hasattr(level, "dtype") for level in image):
         return False
     shapes = [level.shape for level in image]
-    return all(len(s) == len(shapes[0]) for s in shapes) and all(
-        all(a >= b for a, b in zip(big, small)) for big, small in zip(shapes, shapes[1:]))
+    if not all(len(s) == len(shapes[0]) >= 2 for s in shapes):
+        return False
+    return all(all(a >= b for a, b in zip(big, small)) and big != small
+               for big, small in zip(shapes, shapes[1:]))  # each level smaller
 
 
 def as_dask(image):

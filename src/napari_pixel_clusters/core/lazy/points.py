@@ -50,8 +50,9 @@ def point_steps(data: ImageData, spec, k: int, features: dict, params: dict):
 
 
 def _countable(data: ImageData) -> bool:
+    """Integer values can be counted (when their range allows, see _histogram_steps)."""
     dtype = data.pixels.dtype
-    return (np.issubdtype(dtype, np.integer) or dtype == bool) and np.dtype(dtype).itemsize < 8
+    return np.issubdtype(dtype, np.integer) or dtype == bool
 
 
 # ---------------------------------------------------------------------- histogram route

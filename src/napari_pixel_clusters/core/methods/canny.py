@@ -22,18 +22,30 @@ def grey_planes(data: ImageData) -> tuple[list[np.ndarray], float]:
     float; their automatic thresholds are relative to the image's largest value.
     """
     pixels = data.pixels
+    if read_as_float(pixels.dtype):
+        as_float = ImageData(pixels.astype(np.float64), data.kind, data.mask, data.channel_axis)
+        planes, _ = grey_planes(as_float)
+        return planes, largest_value(planes, data.mask) or 1.0
     if data.is_color:
         grey = rgb2gray(pixels[..., :3])
         if np.issubdtype(pixels.dtype, np.integer):
             return [grey * float(np.iinfo(pixels.dtype).max)], float(np.iinfo(pixels.dtype).max)
         return [grey], 1.0
     planes = [pixels[..., c] for c in range(data.n_channels)]
-    if pixels.dtype == bool or pixels.dtype.itemsize == 8 and pixels.dtype.kind in "iu":
-        planes = [plane.astype(np.float64) for plane in planes]
-        return planes, float(max(np.max(p[data.mask]) for p in planes)) or 1.0
     if np.issubdtype(pixels.dtype, np.integer):
         return planes, float(np.iinfo(pixels.dtype).max)
     return planes, 1.0
+
+
+def read_as_float(dtype) -> bool:
+    """Booleans and 64-bit integers, which scikit-image's canny refuses."""
+    dtype = np.dtype(dtype)
+    return dtype == bool or (dtype.itemsize == 8 and dtype.kind in "iu")
+
+
+def largest_value(planes: list, mask: np.ndarray) -> float:
+    """The largest usable value of the planes (0 when no pixel is usable)."""
+    return float(max((np.max(p[mask]) for p in planes if mask.any()), default=0.0))
 
 
 def thresholds(params: dict, value_max: float) -> tuple[float | None, float | None]:
