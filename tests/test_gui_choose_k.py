@@ -107,3 +107,24 @@ def test_plot_follows_the_napari_theme(choose_k, qtbot):
 
     assert to_hex(widget.figure.get_facecolor()) == to_hex(
         get_theme("light").background.as_hex())
+
+
+def test_a_large_multiscale_image_is_swept_from_its_chunk_histogram(choose_k, qtbot):
+    import dask.array as da
+
+    viewer, widget = choose_k
+    image = np.tile(blob_image(4), (3, 3, 1))
+    pyramid = [da.from_array(image, chunks=(64, 64, 3)),
+               da.from_array(image[::2, ::2], chunks=(64, 64, 3))]
+    viewer.add_image(pyramid, name="slide", rgb=True, multiscale=True)
+    widget._image.value = viewer.layers["slide"]
+    widget._k_min.value, widget._k_max.value = 2, 6
+    stages = []
+    widget.run()
+    widget._worker.yielded.connect(lambda step: stages.append(step[0]))
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    in_memory = npc.sweep(image, "kmeans", range(2, 7), random_state=0)
+    assert "histogram" in stages
+    np.testing.assert_allclose(widget.sweep.table["inertia"], in_memory.table["inertia"])
+    assert widget.sweep.suggested_k == in_memory.suggested_k == 4
+    assert widget.sweep.params["compression"].startswith("lazy: distinct values")

@@ -81,7 +81,11 @@ def sweep(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb=None,
 
 def sweep_steps(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb=None,
                 channel_axis=None, sample_size: int = DEFAULT_SAMPLE_SIZE, **options):
-    """:func:`sweep` as a generator: yields ``("k=K", fraction)`` before each fit."""
+    """:func:`sweep` as a generator: yields ``("k=K", fraction)`` before each fit.
+
+    Dask and zarr arrays (and pyramids) are read chunk by chunk first, as by
+    :func:`segment`: their distinct values are counted exactly (or sampled).
+    """
     spec = get_method(method)
     if spec.fit_rows is None:
         raise ValueError(
@@ -89,15 +93,24 @@ def sweep_steps(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb
             f"{method!r}."
         )
     ks = _check_k_values(k_values)
-    data = read_image(image, rgb=rgb, channel_axis=channel_axis)
+    from .lazy import is_lazy, is_multiscale, read_lazy_image
+    from .lazy.points import lazy_feature_steps
+
+    if is_multiscale(image):  # a pyramid: its full-size level
+        image = image[0]
+    lazy = is_lazy(image)
+    data = (read_lazy_image if lazy else read_image)(image, rgb=rgb, channel_axis=channel_axis)
     features, params = check_options(spec, options)
     _check_no_start_arrays(params)
     if not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
         raise ValueError(f"sample_size: must be a whole number of at least 10, got "
                          f"{sample_size!r}.")
-    feature_set = build_features(data, color_space=features["color_space"],
-                                 spatial_weight=features["spatial_weight"],
-                                 standardize=features["standardize"])
+    if lazy:  # larger than memory: distinct values counted chunk by chunk, or a sample
+        feature_set, _ = yield from lazy_feature_steps(data, features)
+    else:
+        feature_set = build_features(data, color_space=features["color_space"],
+                                     spatial_weight=features["spatial_weight"],
+                                     standardize=features["standardize"])
     if ks[-1] > len(feature_set.X):
         raise ValueError(
             f"k_values: up to {ks[-1]} clusters were asked for, but the image has only "
@@ -139,9 +152,13 @@ def _check_no_start_arrays(params: dict) -> None:
 
 
 def _sample_rows(feature_set: FeatureSet, size: int, random_state) -> np.ndarray:
-    """Row of ``X`` for each of ``size`` pixels drawn without replacement."""
+    """Row of ``X`` for each of ``size`` pixels drawn without replacement (rows weighted
+    by their pixel counts when only the counts are known, as for a lazy image)."""
     rng = np.random.default_rng(0 if random_state is None else random_state)
     n_pixels = feature_set.n_pixels
+    if feature_set.inverse is None and feature_set.weights is not None:
+        weights = feature_set.weights / feature_set.weights.sum()
+        return rng.choice(len(weights), size=min(size, n_pixels), p=weights)
     pixels = rng.choice(n_pixels, size=min(size, n_pixels), replace=False)
     return pixels if feature_set.inverse is None else feature_set.inverse[pixels]
 

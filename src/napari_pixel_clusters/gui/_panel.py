@@ -103,15 +103,6 @@ class RunPanel(Container):
             self._image.reset_choices()
             self._image.value = active
 
-    def _chosen_in_memory_image(self, task: str) -> Image:
-        """The chosen image for a task that needs every pixel in memory, or ValueError."""
-        layer = self._chosen_image()
-        if layer.multiscale or is_lazy(layer.data):
-            raise ValueError(f"'{layer.name}' is a large (dask or multiscale) image; {task} "
-                             "needs the image in memory. Open a smaller part or level of it "
-                             "as an image.")
-        return layer
-
     def _chosen_image(self) -> Image:
         layer = self._image.value
         if layer is None:

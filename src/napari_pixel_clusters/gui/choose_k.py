@@ -23,7 +23,7 @@ from ..core import FEATURE_PARAMS, METHODS, sweep_steps
 from ..core.registry import RANDOM_STATE
 from ..core.sweep import DEFAULT_SAMPLE_SIZE
 from . import _panel
-from ._panel import RunPanel, guarded_steps
+from ._panel import RunPanel, guarded_steps, large_image_levels
 from .widget import param_widget, widget_value
 
 if TYPE_CHECKING:
@@ -90,8 +90,10 @@ class ChooseKWidget(RunPanel):
     def run(self):
         """Validate, then sweep in a worker thread; bad choices become a notification."""
         try:
-            layer = self._chosen_in_memory_image("choosing the number of clusters")
-            steps = sweep_steps(np.asarray(layer.data), self._method.value,
+            layer = self._chosen_image()
+            levels = large_image_levels(layer)  # large images: read chunk by chunk
+            steps = sweep_steps(levels[0] if levels else np.asarray(layer.data),
+                                self._method.value,
                                 range(self._k_min.value, self._k_max.value + 1),
                                 rgb=layer.rgb, sample_size=self._sample_size.value,
                                 **self._options())

@@ -40,13 +40,31 @@ SAMPLE_PIXELS = 200_000
 
 def point_steps(data: ImageData, spec, k: int, features: dict, params: dict):
     """Fit ``spec`` lazily; returns ``(MethodOutput, labeller, tally, found)``."""
+    feature_set, lookup = yield from lazy_feature_steps(data, features)
+    if lookup is not None:
+        return (yield from _fit_histogram(data, spec, k, features, params, feature_set,
+                                          *lookup))
+    return (yield from _fit_sample(data, spec, k, features, params, feature_set))
+
+
+def lazy_feature_steps(data: ImageData, features: dict):
+    """The rows to fit on: distinct values and counts (exact) or a sample of pixels.
+
+    Returns ``(FeatureSet, lookup)``; ``lookup`` is ``(keys, lows, spans)`` of the
+    distinct values, or None for a sample (its rows are pixels, with their positions).
+    """
     check_color_space(data, features["color_space"])
     histogram = None
     if features["spatial_weight"] == 0 and _countable(data):
         histogram = yield from _histogram_steps(data)
-    if histogram is not None:
-        return (yield from _fit_histogram(data, spec, k, features, params, *histogram))
-    return (yield from _fit_sample(data, spec, k, features, params))
+    if histogram is None:
+        return (yield from _sample_feature_steps(data, features)), None
+    keys, counts, lows, spans, n_blocks = histogram
+    rows = unpack_keys(keys, lows, spans, data.pixels.dtype)
+    feature_set = _value_feature_set(data, rows, counts, features)
+    feature_set.compression = (f"lazy: distinct values: {len(rows):,} rows for "
+                               f"{int(counts.sum()):,} pixels in {n_blocks} chunks")
+    return feature_set, (keys, lows, spans)
 
 
 def _countable(data: ImageData) -> bool:
@@ -106,11 +124,8 @@ def _chunk_histogram(pixels, position, origin, kind, lows, spans):
     return np.unique(pack_keys(values, lows, spans), return_counts=True)
 
 
-def _fit_histogram(data, spec, k, features, params, keys, counts, lows, spans, n_blocks):
-    rows = unpack_keys(keys, lows, spans, data.pixels.dtype)
-    feature_set = _value_feature_set(data, rows, counts, features)
-    feature_set.compression = (f"lazy: distinct values: {len(rows):,} rows for "
-                               f"{int(counts.sum()):,} pixels in {n_blocks} chunks")
+def _fit_histogram(data, spec, k, features, params, feature_set, keys, lows, spans):
+    rows, counts = feature_set.raw, feature_set.weights
     _check_rows(k, feature_set, "distinct pixel values")
     fit = yield from spec.fit_rows(feature_set, k, params, features["random_state"])
     yield "predict", 1.0
@@ -224,7 +239,7 @@ def _chunk_sample(pixels, position, origin, kind, share, random_state):
     return pixels.reshape(-1, pixels.shape[-1])[chosen], where + np.asarray(origin)
 
 
-def _fit_sample(data, spec, k, features, params):
+def _sample_feature_steps(data: ImageData, features: dict):
     values, positions = yield from _sample_steps(data, features["random_state"])
     if len(values) == 0:
         raise ValueError("image: no pixel has data (all are NaN/inf or fully transparent); "
@@ -235,6 +250,10 @@ def _fit_sample(data, spec, k, features, params):
         standardize=features["standardize"], coordinates=positions)
     feature_set.compression = (f"lazy: fitted on a sample of {len(values):,} pixels drawn "
                                f"from every chunk; {feature_set.compression}")
+    return feature_set
+
+
+def _fit_sample(data, spec, k, features, params, feature_set):
     _check_rows(k, feature_set, "sampled pixels")
     fit = yield from spec.fit_rows(feature_set, k, params, features["random_state"])
     yield "predict", 1.0
