@@ -105,3 +105,22 @@ def test_open_3d_view(colours_widget, make_napari_viewer, monkeypatch):
     assert viewer3d.layers["pixels"].data.shape == (1000, 3)
     assert len(viewer3d.layers["cluster centres"].data) == 4
     assert list(viewer3d.dims.axis_labels) == ["L", "a", "b"]
+
+
+def test_a_large_pyramid_is_plotted_from_a_small_level(make_napari_viewer, qtbot):
+    import dask.array as da
+
+    viewer = make_napari_viewer()
+    photo = np.tile(data.astronaut()[::2, ::2], (4, 4, 1))  # 1024 x 1024
+    levels = [da.from_array(photo[::s, ::s], chunks=(128, 128, 3)) for s in (1, 2, 4, 8)]
+    viewer.add_image(levels, name="slide", rgb=True, multiscale=True)
+    run_pixel_clusters(viewer, qtbot, color_space="lab", quantized=False)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
+    widget._sample_size.value = 1000
+    widget.update()
+    layer = viewer.layers["slide clusters"]
+    assert widget.sample is not None and len(widget.sample.labels) == 1000
+    # 256 x 256 = 65,536 pixels is the smallest level with 20 per sampled pixel
+    level = layer.data[2].compute().reshape(-1)
+    assert set(np.unique(widget.sample.labels)) <= set(np.unique(level[level > 0]))
+    assert [to_hex(p.get_facecolor()) for p in widget.bar_patches] == list(layer.features["color"])

@@ -39,20 +39,38 @@ PIXEL_COLOUR, CLUSTER_COLOUR = "own colour", "cluster colour"
 PAIRS = ((0, 1), (0, 2), (1, 2))
 
 
+#: Of a pyramid, the sample comes from the smallest level with this many pixels per
+#: sampled pixel (computed whole: a small level of a large image).
+PIXELS_PER_SAMPLE = 20
+
+
+def _in_memory_level(layer: Labels, source, size: int):
+    """The image and its labels in memory: for pyramids, matching small levels."""
+    if not (source.multiscale or is_lazy(source.data)):
+        return np.asarray(source.data), np.asarray(layer.data)
+    if not (source.multiscale and layer.multiscale
+            and len(source.data) == len(layer.data)):
+        raise ValueError(f"'{source.name}' is a large image that is not a pyramid; its "
+                         f"colours are plotted from a small level, which it does not have "
+                         f"(the cluster table of '{layer.name}' has them).")
+    spatial = [np.prod(level.shape[:-1] if source.rgb else level.shape)
+               for level in source.data]
+    enough = [i for i, n in enumerate(spatial) if n >= PIXELS_PER_SAMPLE * size]
+    level = enough[-1] if enough else 0
+    return np.asarray(source.data[level]), np.asarray(layer.data[level])
+
+
 class ColourSample:
     """A reproducible sample of a clusters layer's pixels, in its feature space."""
 
     def __init__(self, layer: Labels, source, size: int):
         tag = layer.metadata[METADATA_KEY]
         params = tag["params"]
-        if source.multiscale or is_lazy(source.data) or is_lazy(layer.data):
-            raise ValueError(f"'{layer.name}' was made from a large (dask) image; its "
-                             "colours are in its table (Cluster table), not plotted here.")
-        image = np.asarray(source.data)
+        image, labels = _in_memory_level(layer, source, size)
         if tag.get("plane"):
             image = image[tuple(tag["plane"])][np.newaxis]
         pixels = image.reshape(-1, image.shape[-1]) if source.rgb else image.reshape(-1, 1)
-        labels = np.asarray(layer.data).reshape(-1)
+        labels = labels.reshape(-1)
         if len(labels) != len(pixels):
             raise ValueError(f"'{layer.name}' no longer has the shape of '{source.name}'.")
         labelled = np.flatnonzero(labels > 0)
