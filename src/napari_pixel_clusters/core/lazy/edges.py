@@ -57,7 +57,7 @@ def canny_steps(data: ImageData, params: dict):
     details = {"low_threshold_used": float(low), "high_threshold_used": float(high),
                "planes": int(np.prod(data.spatial_shape[:-2], dtype=int)),
                "lazy_edges": f"chunks overlap by {settings.depth} pixels; hysteresis "
-                             f"joined {runs.n_runs:,} runs across {len(runs.lookups)} chunks"}
+                             f"joined {runs.n_runs:,} runs across {runs.lookups.size} chunks"}
     edge_share = float(tally.counts.sum() / max(runs.n_usable, 1))
     output = MethodOutput(labels=None, score={"edge_fraction": edge_share}, details=details)
     return output, labeller, tally, np.arange(len(tally.counts))
