@@ -105,6 +105,12 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     assert list(outlines.features["label"]) == outline_labels
     assert all(np.array_equal(a, b) for a, b in zip(outlines.data, polygons_before))
     assert widget._status.value.startswith("undone")
+    layer.redo()  # and napari's redo merges them again, everywhere
+    qtbot.waitUntil(lambda: widget.table.rowCount() == 3, timeout=5_000)
+    assert list(layer.features["index"]) == [1, 2, 4]
+    assert layer.features["mean_R"][0] == pytest.approx(expected_mean)
+    assert len(np.unique(viewer.layers["a quantized"].data[layer.data == 1], axis=0)) == 1
+    assert 3 not in set(outlines.features["label"])
 
 
 def test_painting_refreshes_the_counts(table_widget, qtbot):

@@ -45,6 +45,7 @@ class Merge:
 
     target: dict  # the target's table row before the merge
     merged_away: dict[int, dict]  # label -> its table row
+    new_mean: np.ndarray  # the merged cluster's mean value per channel
     outlines: list = field(default_factory=list)  # (outlines layer, polygons, features)
 
 
@@ -68,6 +69,7 @@ class ClusterTableWidget(Container):
             self._merge, self._hide, self._show_all, self._recolour, self._refresh]),
             self._status])
         self._merges: list[Merge] = []  # newest last, for napari's undo
+        self._undone: list[Merge] = []  # merges undone, for napari's redo
         self._history = None  # lengths of the layer's undo/redo stacks
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -94,7 +96,7 @@ class ClusterTableWidget(Container):
             self._connected.events.set_data.disconnect(self._data_set)
         self._connected = self._layer.value
         self._hidden = set()
-        self._merges = []
+        self._merges, self._undone = [], []
         if self._connected is not None:
             self._connected.events.paint.connect(self._painted)
             self._connected.events.set_data.connect(self._data_set)
@@ -188,9 +190,17 @@ class ClusterTableWidget(Container):
         merged_away = [label for merge in self._merges for label in merge.merged_away]
         counts = np.bincount(data.ravel(), minlength=int(
             max(features["index"].max(), max(merged_away, default=0))) + 1)
-        while self._merges and any(  # undo brought the merged-away labels back
-                label < len(counts) and counts[label] for label in self._merges[-1].merged_away):
-            features = self._undo_merge(self._merges.pop(), features, data)
+        def present(label):
+            return label < len(counts) and counts[label] > 0
+
+        while self._merges and any(map(present, self._merges[-1].merged_away)):
+            self._undone.append(self._merges.pop())  # undo brought the labels back
+            features = self._undo_merge(self._undone[-1], features, data)
+        while self._undone and present(self._undone[-1].target["index"]) and not any(
+                map(present, self._undone[-1].merged_away)):  # redo merged them again
+            self._merges.append(self._undone.pop())
+            self._apply_merge(self._merges[-1], data)
+            features = layer.features.copy()
         features["pixels"] = counts[features["index"].to_numpy()]
         features["fraction"] = (features["pixels"] / max(features["pixels"].sum(), 1)).round(4)
         layer.features = features
@@ -233,29 +243,39 @@ class ClusterTableWidget(Container):
                                 "be edited; rename, recolour or hide its clusters instead.")
             return
         data = np.asarray(layer.data)
-        moved = np.isin(data, others)
         features = self.features.set_index("index")
         merged = features.loc[labels]
         weights = merged["pixels"].to_numpy(dtype=float)
         means = [c for c in features.columns if c.startswith("mean_")]
-        new_mean = (merged[means].to_numpy() * weights[:, None]).sum(0) / max(weights.sum(), 1)
-        self._merges.append(Merge(
+        merge = Merge(
             target=features.loc[target].to_dict() | {"index": target},
             merged_away={label: features.loc[label].to_dict() | {"index": label}
                          for label in others},
+            new_mean=(merged[means].to_numpy() * weights[:, None]).sum(0)
+            / max(weights.sum(), 1),
             outlines=[(outlines, list(outlines.data), outlines.features.copy())
-                      for outlines in self._run_layers("outlines")]))
-        layer.data_setitem(np.nonzero(moved), target)  # undoable, like a paint stroke
+                      for outlines in self._run_layers("outlines")])
+        layer.data_setitem(np.nonzero(np.isin(data, others)), target)  # undoable, like paint
         self._history = _history_lengths(layer)
-        features.loc[target, means] = new_mean
-        features.loc[target, "pixels"] = int(weights.sum())
-        features.loc[target, "fraction"] = round(float(merged["fraction"].sum()), 4)
-        layer.features = features.drop(index=others).reset_index()
-        self._merge_in_quantized(np.asarray(layer.data) == target, new_mean)
-        self._merge_in_outlines(target, others, np.asarray(layer.data))
+        self._merges.append(merge)
+        self._undone = []
+        self._apply_merge(merge, np.asarray(layer.data))
+        self._status.value = f"merged {len(labels)} clusters into label {target}"
+
+    def _apply_merge(self, merge: Merge, data: np.ndarray):
+        """Table, quantized colours and outlines after ``merge`` (its pixels relabelled)."""
+        target, others = merge.target["index"], list(merge.merged_away)
+        rows = [merge.target, *merge.merged_away.values()]
+        features = self.features.set_index("index")
+        means = [c for c in features.columns if c.startswith("mean_")]
+        features.loc[target, means] = merge.new_mean
+        features.loc[target, "pixels"] = int(sum(row["pixels"] for row in rows))
+        features.loc[target, "fraction"] = round(float(sum(row["fraction"] for row in rows)), 4)
+        self._layer.value.features = features.drop(index=others, errors="ignore").reset_index()
+        self._merge_in_quantized(data == target, merge.new_mean)
+        self._merge_in_outlines(target, others, data)
         self._apply_colours()
         self._fill()
-        self._status.value = f"merged {len(labels)} clusters into label {target}"
 
     def _undo_merge(self, merge: Merge, features: pd.DataFrame, data: np.ndarray):
         """The table rows, quantized colours and outline labels from before ``merge``."""
