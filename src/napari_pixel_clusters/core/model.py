@@ -117,13 +117,13 @@ class Model:
 
     def _predict_lazy_steps(self, image, rgb, channel_axis):
         from .lazy import LazySegmentation, read_lazy_image
-        from .lazy.points import ModelLabeller, drop_empty
-        from .lazy.result import tally_steps
+        from .lazy.points import ModelLabeller
+        from .lazy.result import drop_empty, tally_steps
 
         data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis)
         self._check_fits(data)
         labeller = ModelLabeller(self, data.kind)
-        tally = yield from tally_steps(data, labeller, self.n_components)
+        tally = yield from tally_steps(data, labeller.array(data), self.n_components)
         result = LazySegmentation(
             labels=labeller.array(data), image=data, score={},
             params=self._params("lazy: every chunk labelled by the model"),

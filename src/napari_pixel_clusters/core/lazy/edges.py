@@ -27,7 +27,7 @@ from ..methods.canny import (
 )
 from ..registry import MethodOutput
 from .image import block_indices, over_chunks
-from .result import Tally, add_totals, chunk_totals, empty_totals, finish_tally
+from .result import Tally, chunk_totals, drop_empty, finish_tally, tally_steps
 
 LOW, HIGH = 1, 2  # bits of the threshold masks
 
@@ -53,7 +53,7 @@ def canny_steps(data: ImageData, params: dict):
     labeller = CannyLabeller(settings, bits, runs.lookups)
     tally = runs.tally
     if settings.n_planes > 1:  # an edge in any channel: count the union afterwards
-        tally = yield from _union_tally_steps(data, labeller.array(data))
+        tally = drop_empty((yield from tally_steps(data, labeller.array(data), 1)), 0)
     details = {"low_threshold_used": float(low), "high_threshold_used": float(high),
                "planes": int(np.prod(data.spatial_shape[:-2], dtype=int)),
                "lazy_edges": f"chunks overlap by {settings.depth} pixels; hysteresis "
@@ -254,22 +254,6 @@ def _strong_runs(n_runs: int, has_high: np.ndarray, pairs: np.ndarray) -> np.nda
     strong_component = np.zeros(component.max() + 1, dtype=bool)
     strong_component[component[has_high]] = True
     return strong_component[component]
-
-
-def _union_tally_steps(data: ImageData, edges):
-    """Exact counts and mean values of edge pixels (an edge in any channel)."""
-    totals = empty_totals(2, data.n_channels)
-    yield from over_chunks("counting", [data.pixels, edges], _chunk_edge_totals,
-                           lambda _, part: add_totals(totals, part), data.kind)
-    tally = finish_tally(*totals)
-    if tally.counts[0] == 0:
-        return Tally(tally.counts[:0], tally.palette[:0], tally.low, tally.high)
-    return tally
-
-
-def _chunk_edge_totals(pixels, edges, position, origin, kind):
-    block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
-    return chunk_totals(block, edges.ravel(), 2)
 
 
 class CannyLabeller:

@@ -26,7 +26,7 @@ from ..methods._pointwise import row_palette
 from ..model import Model
 from ..registry import MethodOutput
 from .image import over_chunks
-from .result import ChunkLabeller, Tally, tally_steps
+from .result import ChunkLabeller, Tally, drop_empty, tally_steps
 
 #: Per-chunk histograms are merged in batches of this many chunks (one sort per batch).
 MERGE_EVERY = 16
@@ -264,7 +264,7 @@ def _fit_sample(data, spec, k, features, params, feature_set):
     found = np.unique(fit.labels)
     model = _labelling_model(spec.name, data, features, feature_set, fit.model, found)
     labeller = ModelLabeller(model, data.kind)
-    tally = yield from tally_steps(data, labeller, model.n_components)
+    tally = yield from tally_steps(data, labeller.array(data), model.n_components)
     return _output(fit, feature_set), labeller, drop_empty(tally, len(found)), found
 
 
@@ -283,12 +283,6 @@ def _labelling_model(method, data, features, feature_set, fitted, found) -> Mode
         clusters=[{"label": label, "component": int(component), "name": f"cluster {label}",
                    "color": "#000000"} for label, component in enumerate(found, start=1)],
     )
-
-
-def drop_empty(tally: Tally, n_found: int) -> Tally:
-    """Keep the clusters of the sample, and any later one that got pixels after all."""
-    keep = max(n_found, int(np.flatnonzero(tally.counts).max(initial=-1)) + 1)
-    return Tally(tally.counts[:keep], tally.palette[:keep], tally.low, tally.high)
 
 
 class ModelLabeller(ChunkLabeller):

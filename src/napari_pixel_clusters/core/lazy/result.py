@@ -22,19 +22,21 @@ class Tally:
     high: np.ndarray  # (C,)
 
 
-def tally_steps(data: ImageData, labeller, n_clusters: int):
-    """Count every label chunk by chunk (yields ``("counting", fraction)``) -> Tally."""
+def tally_steps(data: ImageData, labels, n_clusters: int):
+    """Count every label chunk by chunk (yields ``("counting", fraction)``) -> Tally.
+
+    ``labels`` is a lazy labels array of ``data`` (same chunks), e.g. ``labeller.array``.
+    """
     totals = empty_totals(n_clusters + 1, data.n_channels)
-    scale = (1.0,) * len(data.spatial_shape)
-    yield from over_chunks("counting", [data.pixels], _chunk_tally,
-                           lambda _, part: add_totals(totals, part), data.kind, labeller,
-                           scale, n_clusters + 1)
+    yield from over_chunks("counting", [data.pixels, labels], _chunk_tally,
+                           lambda _, part: add_totals(totals, part), data.kind,
+                           n_clusters + 1)
     return finish_tally(*totals)
 
 
-def _chunk_tally(pixels, position, origin, kind, labeller, scale, size):
+def _chunk_tally(pixels, labels, position, origin, kind, size):
     block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
-    return chunk_totals(block, labeller.chunk(pixels, origin, scale).ravel(), size)
+    return chunk_totals(block, labels.ravel(), size)
 
 
 def empty_totals(size: int, n_channels: int) -> list:
@@ -71,6 +73,13 @@ def finish_tally(counts, sums, low, high) -> Tally:
     """Totals with label 0 (no cluster) -> Tally of labels 1..k."""
     return Tally(counts=counts[1:].astype(np.int64),
                  palette=sums[1:] / np.maximum(counts[1:], 1)[:, None], low=low, high=high)
+
+
+def drop_empty(tally: Tally, n_found: int) -> Tally:
+    """The first ``n_found`` clusters, and any later one that has pixels (trailing empty
+    clusters dropped)."""
+    keep = max(n_found, int(np.flatnonzero(tally.counts).max(initial=-1)) + 1)
+    return Tally(tally.counts[:keep], tally.palette[:keep], tally.low, tally.high)
 
 
 class LazySegmentation(Segmentation):

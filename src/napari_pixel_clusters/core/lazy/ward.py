@@ -41,7 +41,7 @@ def ward_steps(data: ImageData, k: int, features: dict, params: dict, levels=())
     block = tuple(level_factor * s for s in scale[-2:])  # full-size pixels per block side
     labeller = GridLabeller(_nearest_filled(output.labels), block, data.kind)
     found = np.unique(output.labels[output.labels > 0])
-    tally = yield from tally_steps(data, labeller, len(found))
+    tally = yield from tally_steps(data, labeller.array(data), len(found))
     which = f"level {level_number} of the pyramid" if level_number else "the image"
     output.details |= {
         "downscale": round(1.0 / max(block), 6), "downscale_requested": params["downscale"],
