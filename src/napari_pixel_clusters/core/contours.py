@@ -6,8 +6,6 @@ import itertools
 from typing import NamedTuple
 
 import numpy as np
-from scipy import ndimage
-from skimage import measure
 
 
 class Contour(NamedTuple):
@@ -27,6 +25,9 @@ def region_contours(labels: np.ndarray, min_area: int) -> list[Contour]:
 
 
 def _plane_contours(plane: np.ndarray, min_area: int):
+    from scipy import ndimage
+    from skimage import measure
+
     regions = measure.label(plane, background=0, connectivity=1)
     for region in measure.regionprops(regions):
         if region.area < min_area:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from skimage import color
 
 from .image import ImageData
 
@@ -245,6 +244,8 @@ def colour_coordinates(rgb_values: np.ndarray, color_space: str):
     rgb = rgb_to_unit_range(rgb_values)
     if color_space == "rgb":
         return rgb, ["R", "G", "B"]
+    from skimage import color
+
     if color_space == "lab":
         return color.rgb2lab(rgb), ["L", "a", "b"]
     return color.rgb2hsv(rgb), ["H", "S", "V"]

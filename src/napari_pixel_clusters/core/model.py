@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import pairwise_distances_argmin
 
 from .features import build_features
 from .image import ImageData, read_image
@@ -147,6 +146,8 @@ class Model:
     def _row_components(self, feature_set) -> np.ndarray:
         X = feature_set.X
         if self.method == "kmeans":
+            from sklearn.metrics import pairwise_distances_argmin
+
             return pairwise_distances_argmin(X, np.asarray(self.parameters["centers"]))
         p = self.parameters
         mixture = Mixture(p["covariance_type"], np.asarray(p["weights"]),

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 from .features import FeatureSet, build_features
 from .image import read_image
@@ -171,6 +170,9 @@ def _score_k(spec, feature_set, k, params, random_state, sample) -> dict:
     scores = {name: value for name, value in fit.score.items()
               if name in ("inertia", "bic", "aic", "log_likelihood")}
     if len(np.unique(labels)) >= 2 and len(np.unique(labels)) < len(labels):
+        from sklearn.metrics import (calinski_harabasz_score, davies_bouldin_score,
+                                     silhouette_score)
+
         scores |= {"silhouette": float(silhouette_score(X, labels)),
                    "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
                    "davies_bouldin": float(davies_bouldin_score(X, labels))}

@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from skimage.color import rgb2gray
-from skimage.feature import canny
 
 from ..image import ImageData
 from ..registry import Method, MethodOutput, Param
@@ -27,6 +25,8 @@ def grey_planes(data: ImageData) -> tuple[list[np.ndarray], float]:
         planes, _ = grey_planes(as_float)
         return planes, largest_value(planes, data.mask) or 1.0
     if data.is_color:
+        from skimage.color import rgb2gray
+
         grey = rgb2gray(pixels[..., :3])
         if np.issubdtype(pixels.dtype, np.integer):
             return [grey * float(np.iinfo(pixels.dtype).max)], float(np.iinfo(pixels.dtype).max)
@@ -64,6 +64,8 @@ def edges_2d(plane: np.ndarray, mask: np.ndarray, params: dict, value_max: float
         low, high = params["low_threshold"], params["high_threshold"]
     else:
         low, high = thresholds(params, value_max)
+    from skimage.feature import canny
+
     return canny(plane, sigma=params["sigma"], low_threshold=low, high_threshold=high,
                  use_quantiles=params["use_quantiles"], mask=None if complete else mask)
 

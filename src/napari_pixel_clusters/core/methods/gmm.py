@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.utils import check_random_state
 
 from ..registry import Method, Param, drain
 from ._pointwise import RowFit, check_start_array, run_on_rows
@@ -199,6 +197,8 @@ def _start(moments: Moments, n_components, params, rng) -> Mixture:
     starts = ("weights_init", "means_init", "precisions_init")
     labels = np.zeros(len(moments.X), dtype=np.intp)
     if any(params[name] is None for name in starts):
+        from sklearn.cluster import KMeans
+
         labels = KMeans(n_clusters=n_components, n_init=START_KMEANS_RUNS,
                         random_state=rng).fit(moments.X, sample_weight=moments.w).labels_
     one_hot = np.eye(n_components)
@@ -237,6 +237,8 @@ def fit_mixture(X, w, n_components, params, random_state):
 
 def fit_mixture_steps(X, w, n_components, params, random_state):
     """:func:`fit_mixture` as a generator that yields ("fit", fraction) every iteration."""
+    from sklearn.utils import check_random_state
+
     rng = check_random_state(random_state)
     moments = Moments(X, w)
     best = (None, -np.inf, 0, False)

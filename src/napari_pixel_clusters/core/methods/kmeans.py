@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from ..features import FeatureSet, weighted_mean_var
 from ..registry import Method, Param
@@ -30,6 +29,8 @@ def fit_rows(feature_set: FeatureSet, n_clusters: int, params: dict, random_stat
     check_start_array("init", init, (n_clusters, feature_set.X.shape[1]))
     tol = sklearn_equivalent_tol(params["tol"], feature_set)
     yield "fit", 0.1
+    from sklearn.cluster import KMeans
+
     model = KMeans(
         n_clusters=n_clusters,
         init=init,

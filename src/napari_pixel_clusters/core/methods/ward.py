@@ -11,10 +11,6 @@ import os
 import warnings
 
 import numpy as np
-from scipy import ndimage
-from skimage.transform import resize
-from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.image import grid_to_graph
 
 from ..features import build_features, rgb_to_unit_range
 from ..image import ImageData
@@ -83,6 +79,8 @@ def shrink(data: ImageData, downscale: float) -> ImageData:
     values = np.where(data.mask[..., None], values, 0.0)
 
     def shrink_array(array, shape):
+        from skimage.transform import resize
+
         return resize(array, shape, order=1, anti_aliasing=True, preserve_range=True)
 
     # average of the usable pixels only: pixels without data do not leak into their neighbours
@@ -100,6 +98,9 @@ def shrink(data: ImageData, downscale: float) -> ImageData:
 
 def enlarge(labels: np.ndarray, data: ImageData) -> np.ndarray:
     """Labels at clustering size -> full size; usable pixels all get their nearest label."""
+    from scipy import ndimage
+    from skimage.transform import resize
+
     full = resize(labels, data.spatial_shape, order=0, preserve_range=True,
                   anti_aliasing=False).astype(np.int32)
     holes = data.mask & (full == 0)
@@ -137,6 +138,9 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     if n_pixels == 1:
         row_labels = np.zeros(1, dtype=np.int32)
     else:
+        from sklearn.cluster import AgglomerativeClustering
+        from sklearn.feature_extraction.image import grid_to_graph
+
         connectivity = grid_to_graph(*small.spatial_shape, mask=small.mask)
         row_labels = AgglomerativeClustering(
             n_clusters=n_clusters, linkage="ward", connectivity=connectivity
