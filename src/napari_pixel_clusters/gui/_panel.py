@@ -1,14 +1,24 @@
 """What every dock widget of the plugin shares: an image choice that follows the selected
 layer, a Run button that becomes Cancel, a progress bar, a status line, and a worker
-whose expected failures become one plain notification."""
+whose every failure becomes one notification and a "failed" status, adding nothing.
+
+Subclasses implement ``_start()``: read the choices, take the first step of the work
+(which validates them) and hand the rest to ``_launch``. ``run()`` wraps it: an error
+before the thread, in the thread, or while adding the result on the GUI thread is
+reported once, the same way; the result of an image whose data changed (or that was
+removed) during the run is dropped.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
 from napari.layers import Image, Labels
+from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QDockWidget, QMainWindow
 
@@ -29,11 +39,45 @@ STAGE_TEXT = {
 }
 
 
+LOG = logging.getLogger("napari_pixel_clusters")
+NOT_ENOUGH_MEMORY = "Not enough memory for this run; use a smaller image or downscale."
+#: The status line shows at most this many characters of the reason a run failed.
+STATUS_REASON_LENGTH = 70
+
+
 @dataclass
 class Failure:
-    """A run that stopped on bad input or lack of memory: a message for the user."""
+    """A run that stopped: the notification's message and a short reason for the status."""
 
     message: str
+    reason: str = ""
+
+    @property
+    def status(self) -> str:
+        text = (self.reason or self.message).strip()
+        reason = text.splitlines()[0] if text else "error"
+        if len(reason) > STATUS_REASON_LENGTH:
+            reason = reason[: STATUS_REASON_LENGTH - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+        return f"failed: {reason}"
+
+
+def failure_of(error: BaseException) -> Failure:
+    """What the user is told about ``error``.
+
+    ValueError (bad input) and MemoryError are expected: their message is enough. Anything
+    else is a bug: the notification names the exception's type and the traceback goes to
+    the log (stderr unless logging is configured), never to a traceback dialog.
+    """
+    if isinstance(error, MemoryError):
+        return Failure(NOT_ENOUGH_MEMORY, "not enough memory")
+    if isinstance(error, ValueError):
+        return Failure(str(error))
+    kind = type(error).__name__
+    LOG.error("Pixel clusters: unexpected %s in a run", kind,
+              exc_info=(type(error), error, error.__traceback__))
+    return Failure(f"Unexpected error ({kind}: {error}); nothing was changed. This is a bug "
+                   "in napari-pixel-clusters: its traceback is in the terminal (log).",
+                   f"unexpected {kind}")
 
 
 def notify_error(message: str) -> None:
@@ -75,12 +119,16 @@ class RunPanel(Container):
         self._viewer = viewer
         self._worker = None
         self._cancelled = False
+        self._run_image = None  # the image layer being read by the running worker
+        self._run_image_data = None  # its data when the run started
+        self._run_image_changed = False
         self._image = ComboBox(name="image", label="image", choices=self._image_layers,
                                tooltip="The image layer to use (follows the selected layer).")
         self._run_button = PushButton(name="run", text="Run")
         self._progress = ProgressBar(name="progress", label="", min=0, max=100, value=0,
                                      visible=False)
         self._status = Label(name="status", label=" ", value="")
+        self._status.native.setWordWrap(True)
         self._run_button.changed.connect(self._run_or_cancel)
         viewer.layers.selection.events.active.connect(self._follow_active_layer)
         for event in ("inserted", "removed", "reordered"):
@@ -110,7 +158,22 @@ class RunPanel(Container):
         return layer
 
     # ------------------------------------------------------------------ running
-    def run(self):  # pragma: no cover - every subclass implements it
+    def run(self):
+        """Read the choices and start the run; the worker, or None if it did not start.
+
+        Every error (bad choices, lack of memory, a bug) becomes one notification.
+        """
+        if self._worker is not None:
+            notify_error("A run is going: wait for it to finish, or press Cancel.")
+            return None
+        try:
+            return self._start()
+        except Exception as error:  # every error is shown, none escapes
+            self._fail(failure_of(error))
+            return None
+
+    def _start(self):  # pragma: no cover - every subclass implements it
+        """Validate the choices, take the first step and return ``self._launch(...)``."""
         raise NotImplementedError
 
     def _run_or_cancel(self, event=None):
@@ -119,12 +182,19 @@ class RunPanel(Container):
         else:
             self.run()
 
-    def _launch(self, worker, on_result):
-        """Wire ``worker`` to the progress bar and ``on_result``, disable inputs, start."""
+    def _launch(self, first_step, steps: Generator, source: Image,
+                on_result: Callable):
+        """Walk ``steps`` (after ``first_step``, taken already) in a worker: progress bar,
+        inputs disabled, Cancel; its result goes to ``on_result`` on the GUI thread, unless
+        the run failed or ``source`` changed meanwhile."""
+        worker = create_worker(_walk, first_step, steps, _worker_class=_QuietWorker,
+                               _ignore_errors=True)
+        worker.errored.connect(self._errored)
         worker.yielded.connect(self._show_progress)
         worker.returned.connect(lambda result: self._deliver(result, on_result))
         worker.finished.connect(self._finish)
         self._worker, self._cancelled = worker, False
+        self._watch_run_image(source)
         for widget in self:
             if widget not in (self._run_button, self._progress, self._status):
                 widget.enabled = False
@@ -138,10 +208,67 @@ class RunPanel(Container):
         if self._cancelled or self._was_closed():
             return
         if isinstance(result, Failure):
-            self._status.value = "failed: nothing was changed"
-            notify_error(result.message)
+            self._fail(result)
             return
-        on_result(result)
+        changed = self._run_image_change()
+        if changed:
+            self._fail(Failure(changed, "the image changed during the run"))
+            return
+        before = list(self._viewer.layers)
+        try:
+            on_result(result)
+        except Exception as error:  # no half-added result, one notification
+            self._restore_layers(before)
+            self._fail(failure_of(error))
+
+    def _errored(self, error):
+        """An error that escaped the steps' guard (the worker's own): reported the same."""
+        if not (self._cancelled or self._was_closed()):
+            self._fail(failure_of(error))
+
+    def _fail(self, failure: Failure):
+        """One notification; the status line says the run failed and why."""
+        try:
+            self._status.value = failure.status
+        except RuntimeError:  # the widget was closed
+            pass
+        notify_error(failure.message)
+
+    def _restore_layers(self, before: list):
+        """The viewer's layers as they were in ``before`` (a result half added is removed,
+        layers it replaced come back)."""
+        layers = self._viewer.layers
+        for layer in [layer for layer in layers if layer not in before]:
+            layers.remove(layer)
+        for index, layer in enumerate(before):
+            if layer not in layers:
+                layers.insert(index, layer)
+
+    # ------------------------------------------------------------------ the source
+    def _watch_run_image(self, source: Image):
+        self._run_image, self._run_image_data = source, source.data
+        self._run_image_changed = False
+        source.events.data.connect(self._run_image_data_set)
+
+    def _run_image_data_set(self, event=None):
+        self._run_image_changed = True
+
+    def _unwatch_run_image(self):
+        if self._run_image is not None:
+            self._run_image.events.data.disconnect(self._run_image_data_set)
+        self._run_image = self._run_image_data = None
+
+    def _run_image_change(self) -> str:
+        """Why the run's result no longer fits its image ('' when it does)."""
+        layer = self._run_image
+        if layer is None:
+            return ""
+        if layer not in self._viewer.layers:
+            return f"'{layer.name}' was removed during the run; nothing was added."
+        if self._run_image_changed or layer.data is not self._run_image_data:
+            return (f"'{layer.name}': its data changed while the run was going; nothing "
+                    "was added. Run again.")
+        return ""
 
     def cancel(self):
         """Stop the running worker at its next step; nothing will be added."""
@@ -160,11 +287,12 @@ class RunPanel(Container):
             for widget in self:
                 widget.enabled = True
             self._run_button.text = "Run"
-            self._progress.visible = False
+            self._progress.value, self._progress.visible = 0, False
             if self._cancelled:
                 self._status.value = "cancelled: nothing was changed"
         except RuntimeError:  # the widget was closed during the run
             pass
+        self._unwatch_run_image()
         self._worker = None
 
     def _show_progress(self, step):
@@ -184,17 +312,27 @@ class RunPanel(Container):
             return True
 
 
-def guarded_steps(steps):
-    """Run a generator of steps in a worker; expected errors come back as a Failure.
+class _QuietWorker(GeneratorWorker):
+    """napari's generator worker without its own error dialog (with a traceback): the
+    panel reports an error that escapes the steps' guard itself, once."""
 
-    Anything else is a bug, and napari reports it with its traceback.
-    """
+    def _relay_error(self, exc):
+        pass
+
+
+def _walk(first_step, steps):
+    """In the worker: the first step (taken on the GUI thread), then the rest, each a
+    cancel point; returns their result, or a Failure."""
+    yield first_step
+    return (yield from guarded_steps(steps))
+
+
+def guarded_steps(steps):
+    """Walk a generator of steps; any error comes back as a Failure (see ``failure_of``)."""
     try:
         return (yield from steps)
-    except MemoryError:
-        return Failure("Not enough memory for this run; use a smaller image or downscale.")
-    except ValueError as error:
-        return Failure(str(error))
+    except Exception as error:  # reported to the user, never re-raised
+        return failure_of(error)
 
 
 def large_image_levels(layer) -> list | None:

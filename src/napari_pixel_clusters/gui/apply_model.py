@@ -10,12 +10,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit
 from napari.layers import Labels
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_info
 
 from ..core.model import Model, load_model
-from . import _panel
-from ._panel import RunPanel, guarded_steps, large_image_levels
+from ._panel import RunPanel, large_image_levels
 from .layers import METADATA_KEY, LayerRequest, Placement, clusters_layer, table_colormap
 
 if TYPE_CHECKING:
@@ -69,23 +67,20 @@ class ApplyModelWidget(RunPanel):
             return load_model(path)
         return Model.from_dict(source.metadata[METADATA_KEY]["model"])
 
-    def run(self):
-        try:
-            layer = self._chosen_image()
-            model = self.model()
-            levels = large_image_levels(layer)  # large images: labelled lazily
-            steps = model.predict_steps(levels[0] if levels else np.asarray(layer.data),
-                                        rgb=layer.rgb, per_plane=self._per_plane.value)
-            first = next(steps)  # checks the image fits the model before any thread
-        except (ValueError, MemoryError) as error:
-            _panel.notify_error(str(error))
-            return None
+    def _start(self):
+        """Read the model, check the image fits it, then label in a worker thread."""
+        layer = self._chosen_image()
+        model = self.model()
+        levels = large_image_levels(layer)  # large images: labelled lazily
+        steps = model.predict_steps(levels[0] if levels else np.asarray(layer.data),
+                                    rgb=layer.rgb, per_plane=self._per_plane.value)
+        first = next(steps)  # checks the image fits the model before any thread
         request = LayerRequest(
             source=f"{layer.name} (model)", source_layer=layer.name, run=next(self._runs),
             placement=Placement(tuple(layer.scale), tuple(layer.translate)),
             outputs={"clusters"}, levels=levels or [])
-        worker = _apply_in_thread(first, steps, request, model, _ignore_errors=True)
-        return self._launch(worker, self._add_layer)
+        return self._launch(first, _apply_and_build(steps, request, model), layer,
+                            self._add_layer)
 
     def _add_layer(self, spec):
         self._viewer.add_labels(spec.data, **spec.kwargs)
@@ -104,12 +99,6 @@ def model_layer(seg, request: LayerRequest, model: Model):
                          for i, colour in zip(features["index"], features["color"])]
     spec.kwargs["colormap"] = table_colormap(features)
     return spec
-
-
-@thread_worker
-def _apply_in_thread(first_step, steps, request, model):
-    yield first_step
-    return (yield from guarded_steps(_apply_and_build(steps, request, model)))
 
 
 def _apply_and_build(steps, request, model):

@@ -15,7 +15,6 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, SpinBox
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from napari.qt.threading import thread_worker
 from napari.utils.theme import get_theme
 from qtpy.QtWidgets import QFileDialog
 
@@ -23,7 +22,7 @@ from ..core import FEATURE_PARAMS, METHODS, sweep_steps
 from ..core.registry import RANDOM_STATE
 from ..core.sweep import DEFAULT_SAMPLE_SIZE
 from . import _panel
-from ._panel import RunPanel, guarded_steps, large_image_levels
+from ._panel import RunPanel, large_image_levels
 from .widget import param_widget, widget_value
 
 if TYPE_CHECKING:
@@ -87,27 +86,21 @@ class ChooseKWidget(RunPanel):
         options["random_state"] = self._random_state.value
         return options
 
-    def run(self):
-        """Validate, then sweep in a worker thread; bad choices become a notification."""
-        try:
-            layer = self._chosen_image()
-            levels = large_image_levels(layer)  # large images: read chunk by chunk
-            steps = sweep_steps(levels[0] if levels else np.asarray(layer.data),
-                                self._method.value,
-                                range(self._k_min.value, self._k_max.value + 1),
-                                rgb=layer.rgb, sample_size=self._sample_size.value,
-                                **self._options())
-            first = next(steps)
-        except (ValueError, MemoryError) as error:
-            _panel.notify_error(str(error))
-            return None
-        worker = _sweep_in_thread(first, steps, _ignore_errors=True)
-        return self._launch(worker, self._show_sweep)
+    def _start(self):
+        """Validate, then sweep in a worker thread (see ``RunPanel.run``)."""
+        layer = self._chosen_image()
+        levels = large_image_levels(layer)  # large images: read chunk by chunk
+        steps = sweep_steps(levels[0] if levels else np.asarray(layer.data),
+                            self._method.value,
+                            range(self._k_min.value, self._k_max.value + 1),
+                            rgb=layer.rgb, sample_size=self._sample_size.value,
+                            **self._options())
+        first = next(steps)
+        return self._launch(first, steps, layer, self._show_sweep)
 
     def _show_sweep(self, result):
         self.sweep = result
         self._status.value = result.rule
-        self._status.native.setWordWrap(True)
         self._draw()
 
     # ----------------------------------------------------------------- plotting
@@ -181,8 +174,3 @@ class ChooseKWidget(RunPanel):
             self.sweep.table.to_csv(Path(path), index=False)
         return path
 
-
-@thread_worker
-def _sweep_in_thread(first_step, steps):
-    yield first_step
-    return (yield from guarded_steps(steps))

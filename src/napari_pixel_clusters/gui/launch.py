@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> None:
         "and the Pixel clusters widget docked. For batch work: "
         "napari-pixel-clusters {segment,apply,sweep} --help.",
     )
-    parser.add_argument("image", nargs="?", help="image file to open instead of the sample")
+    parser.add_argument("image", nargs="?",
+                        help="image file to open (default: the astronaut sample)")
     args = parser.parse_args(argv)
 
     import napari
@@ -30,7 +31,20 @@ def main(argv: list[str] | None = None) -> None:
     else:
         viewer.open_sample("napari-pixel-clusters", "astronaut")
     viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
+    fit_to_docked_canvas(viewer)
     napari.run()
+
+
+def fit_to_docked_canvas(viewer) -> None:
+    """Fit the image to the canvas as the docked widget left it.
+
+    The image was fitted when it was opened, to the canvas before the dock narrowed it
+    (its right side was cut off): let Qt lay the window out, then fit again.
+    """
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    viewer.reset_view()
 
 
 if __name__ == "__main__":

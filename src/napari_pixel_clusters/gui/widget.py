@@ -1,9 +1,10 @@
 """The "Pixel clusters" dock widget, generated from the method registry with magicgui.
 
 The user picks an image layer and a method, sets that method's parameters and presses Run.
-The work runs in a napari ``thread_worker`` that walks :func:`segment_steps`: every step
-moves the progress bar and is a point where Cancel stops the run. Layers are added only
-when the run has finished, so a cancelled or failed run leaves the viewer as it was.
+The work runs in the panel's worker thread (see ``_panel``), which walks
+:func:`segment_steps`: every step moves the progress bar and is a point where Cancel stops
+the run. Layers are added only when the run has finished, so a cancelled or failed run
+leaves the viewer as it was.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ from magicgui.widgets import (
     LineEdit,
     SpinBox,
 )
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_info
 
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
 from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
-from . import _panel
-from ._panel import RunPanel, guarded_steps, large_image_levels
+from ._panel import RunPanel, large_image_levels
 from .layers import (
     METADATA_KEY,
     LayerRequest,
@@ -210,19 +209,15 @@ class PixelClustersWidget(RunPanel):
         return tuple(int(np.clip(round(p), 0, s - 1)) for p, s in zip(position, shape))
 
     # ----------------------------------------------------------------- running
-    def run(self):
-        """Validate the choices, then segment in a worker thread. Errors -> notification."""
-        try:
-            layer, data, rgb, placement, index = self._source()
-            levels = data if isinstance(data, list) else None
-            method = self.method
-            k = self._n_clusters.value if method.needs_n_clusters else None
-            source = (levels if len(levels) > 1 else levels[0]) if levels else data
-            steps = segment_steps(source, method.name, k, rgb=rgb, **self._options())
-            first = next(steps)  # validates everything before any thread starts
-        except (ValueError, MemoryError) as error:
-            _panel.notify_error(str(error))
-            return None
+    def _start(self):
+        """Validate the choices, then segment in a worker thread (see ``RunPanel.run``)."""
+        layer, data, rgb, placement, index = self._source()
+        levels = data if isinstance(data, list) else None
+        method = self.method
+        k = self._n_clusters.value if method.needs_n_clusters else None
+        source = (levels if len(levels) > 1 else levels[0]) if levels else data
+        steps = segment_steps(source, method.name, k, rgb=rgb, **self._options())
+        first = next(steps)  # validates everything before any thread starts
         offered = self._outputs if method.needs_n_clusters else ["clusters"]
         source_kwargs = {"rgb": layer.rgb}
         if not layer.rgb:
@@ -236,16 +231,12 @@ class PixelClustersWidget(RunPanel):
             random_colors=self._random_colors.value, source_kwargs=source_kwargs,
             min_area=self._min_area.value or None, levels=levels or [],
         )
-        worker = _segment_in_thread(first, steps, request, _ignore_errors=True)
-        return self._launch(worker, lambda result: self._add_layers(result, layer))
+        return self._launch(first, _segment_and_build(steps, request), layer,
+                            lambda result: self._add_layers(result, layer))
 
     def _add_layers(self, result, layer):
         """Add the layers the worker built (on the GUI thread: napari's own work only)."""
         seg, specs = result
-        if layer not in self._viewer.layers:
-            _panel.notify_error(f"'{layer.name}' was removed during the run; nothing was "
-                                "added.")
-            return
         if self._replace.value:
             self._remove_previous(layer.name, seg.method)
         for spec in specs:
@@ -287,14 +278,8 @@ class PixelClustersWidget(RunPanel):
                 layer.edge_color = colormap.map(np.asarray(layer.features["label"]))
 
 
-@thread_worker
-def _segment_in_thread(first_step, steps, request: LayerRequest):
-    """Worker: walk the remaining steps (each a cancel point), then build the layers."""
-    yield first_step
-    return (yield from guarded_steps(_segment_and_build(steps, request)))
-
-
 def _segment_and_build(steps, request: LayerRequest):
+    """In the worker: walk the remaining steps (each a cancel point), build the layers."""
     seg = yield from steps
     yield "layers", 1.0
     return seg, result_layers(seg, request)
