@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .registry import Param
+
 
 class Contour(NamedTuple):
     label: int
@@ -14,8 +16,21 @@ class Contour(NamedTuple):
     vertices: np.ndarray  # (n, ndim) pixel coordinates, plane index first for stacks
 
 
+MIN_AREA = Param("min_area", int, 20, "Regions smaller than this many pixels are left out.",
+                 minimum=0)
+
+
+def check_min_area(min_area) -> int:
+    """``min_area`` as a plain int of at least 0, or ValueError naming it."""
+    return MIN_AREA.check(min_area)
+
+
 def region_contours(labels: np.ndarray, min_area: int) -> list[Contour]:
-    """Outer outline of every connected region (same label) of at least ``min_area`` px."""
+    """Outer outline of every connected region (same label) of at least ``min_area`` px.
+
+    ``min_area`` must be a whole number of at least 0 (ValueError otherwise).
+    """
+    min_area = check_min_area(min_area)
     contours = []
     for index in itertools.product(*map(range, labels.shape[:-2])):
         for label, area, outline in _plane_contours(labels[index], min_area):

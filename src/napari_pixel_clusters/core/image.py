@@ -12,6 +12,11 @@ import numpy as np
 
 #: Same rule as napari's ``guess_rgb``: a last axis of 3 or 4 and viewed sides over 30 px.
 RGB_MIN_SIDE = 30
+#: Largest magnitude of a pixel value that can be clustered. Squared distances, variances
+#: and sums over up to 10**12 pixels of values up to 1e100 stay far below float64's
+#: limit (1.8e308); beyond it they would overflow to inf and NaN. Only float64 (and
+#: longer) images can hold such values: float32 stops at 3.4e38, uint64 at 1.8e19.
+MAX_ABS_VALUE = 1e100
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ def read_image(image, rgb: bool | None = None, channel_axis: int | None = None) 
     Raises
     ------
     ValueError
-        With a sentence saying what was wrong and what would work.
+        With a sentence saying what was wrong and what would work; also for float
+        values beyond +-``MAX_ABS_VALUE`` (1e100), whose squares would overflow.
     """
     array = np.asarray(image)
     pixels, kind, axis = arrange_channels(array, rgb, channel_axis)
@@ -97,6 +103,8 @@ def read_image(image, rgb: bool | None = None, channel_axis: int | None = None) 
 def arrange_channels(array, rgb: bool | None, channel_axis: int | None):
     """Check an array (numpy or dask) and put its channels last: ``(pixels, kind, axis)``."""
     _check_dtype(array)
+    rgb = check_rgb(rgb)
+    channel_axis = check_channel_axis(channel_axis)
     if channel_axis is not None and rgb:
         raise ValueError(
             "image: give either rgb=True or channel_axis, not both; an RGB image "
@@ -117,6 +125,29 @@ def arrange_channels(array, rgb: bool | None, channel_axis: int | None):
             pixels, kind, axis = array[..., np.newaxis], "grey", None
     _check_spatial_shape(pixels.shape[:-1], array.shape)
     return pixels, kind, axis
+
+
+def check_rgb(rgb) -> bool | None:
+    """``rgb`` as a plain bool (or None); anything else, such as ``"no"``, is refused."""
+    if rgb is None or isinstance(rgb, (bool, np.bool_)):
+        return None if rgb is None else bool(rgb)
+    raise ValueError(
+        f"rgb: expected True, False or None (guess like napari), got {rgb!r} "
+        f"({type(rgb).__name__})."
+    )
+
+
+def check_channel_axis(channel_axis) -> int | None:
+    """``channel_axis`` as a plain int (or None); floats, strings and bools are refused."""
+    if channel_axis is None:
+        return None
+    if isinstance(channel_axis, (int, np.integer)) and not isinstance(
+            channel_axis, (bool, np.bool_)):
+        return int(channel_axis)
+    raise ValueError(
+        f"channel_axis: expected a whole number (the axis that holds the channels, e.g. "
+        f"0) or None, got {channel_axis!r} ({type(channel_axis).__name__})."
+    )
 
 
 def _check_dtype(array: np.ndarray) -> None:
@@ -152,14 +183,38 @@ def _check_spatial_shape(spatial: tuple[int, ...], original: tuple[int, ...]) ->
 
 
 def usable_mask(pixels: np.ndarray, kind: str) -> np.ndarray:
-    """True where every channel is finite and, for RGBA, where alpha is not 0."""
-    if np.issubdtype(pixels.dtype, np.floating):
+    """True where every channel is finite and, for RGBA, where alpha is not 0.
+
+    Raises ValueError for usable values beyond +-``MAX_ABS_VALUE`` (see there).
+    """
+    floating = np.issubdtype(pixels.dtype, np.floating)
+    if floating:
         mask = np.isfinite(pixels).all(axis=-1)
     else:
         mask = np.ones(pixels.shape[:-1], dtype=bool)
     if kind == "rgba":
         mask &= pixels[..., 3] != 0
+    if floating and pixels.dtype.itemsize >= 8:
+        check_magnitude(pixels, mask)
     return mask
+
+
+def check_magnitude(pixels: np.ndarray, mask: np.ndarray) -> None:
+    """Refuse usable values beyond +-``MAX_ABS_VALUE``: their means and distances would
+    overflow to inf or NaN."""
+    if pixels.size == 0:
+        return
+    where = mask[..., np.newaxis]
+    largest = max(-float(np.min(pixels, where=where, initial=np.inf)),
+                  float(np.max(pixels, where=where, initial=-np.inf)))
+    if largest > MAX_ABS_VALUE:
+        example = (f", e.g. image * 1e-{int(np.ceil(np.log10(largest))) - 50}"
+                   if np.isfinite(largest) else "")
+        raise ValueError(
+            f"image: values up to {largest:.3g} in magnitude are too large to cluster: "
+            f"means and distances of values beyond +-{MAX_ABS_VALUE:.0e} overflow "
+            f"float64. Scale the image first{example}."
+        )
 
 
 def _usable_pixels(pixels: np.ndarray, kind: str) -> np.ndarray:

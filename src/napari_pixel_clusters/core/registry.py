@@ -33,14 +33,21 @@ class Param:
     choices: tuple | None = None
     allow_none: bool = False
     allow_array: bool = False
+    allow_scalar: bool = True  # False: an array (or None) only, e.g. GMM starting values
     in_widget: bool = True  # arrays (explicit starting values) are for scripts only
 
     def check(self, value: Any) -> Any:
-        """Return ``value`` converted to this parameter's type, or raise ValueError."""
+        """Return ``value`` converted to this parameter's type (plain Python numbers, or a
+        float64 array of finite numbers), or raise ValueError naming the parameter."""
         if value is None and (self.allow_none or self.default is None):
             return None
         if self.allow_array and isinstance(value, (np.ndarray, list, tuple)):
-            return np.asarray(value, dtype=np.float64)
+            return self._array(value)
+        if not self.allow_scalar:
+            raise ValueError(
+                f"{self.name}: expected an array of numbers (or None), got {value!r} "
+                f"({type(value).__name__}). {self.help}"
+            )
         value = self._convert(value)
         if self.choices is not None and value not in self.choices:
             raise ValueError(
@@ -53,6 +60,23 @@ class Param:
             raise ValueError(f"{self.name}: must be at most {self.maximum}, got {value!r}.")
         return value
 
+    def _array(self, value) -> np.ndarray:
+        """A float64 array of finite numbers (not ragged, not strings, not complex)."""
+        try:
+            is_complex = np.iscomplexobj(value)
+            array = None if is_complex else np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{self.name}: expected a rectangular array of numbers (every row the same "
+                f"length, no strings), got {_short_repr(value)}. {self.help}"
+            ) from None
+        if is_complex:
+            raise ValueError(f"{self.name}: expected real numbers, got complex values.")
+        if not np.isfinite(array).all():
+            raise ValueError(f"{self.name}: every value must be a finite number (no NaN or "
+                             f"inf), got {_short_repr(array)}.")
+        return array
+
     def _convert(self, value: Any) -> Any:
         kind = self.type
         ok = _ACCEPTS.get(kind, lambda v: isinstance(v, kind))(value)
@@ -64,6 +88,11 @@ class Param:
         if kind is float and not np.isfinite(value):
             raise ValueError(f"{self.name}: must be a finite number, got {value!r}.")
         return kind(value)
+
+
+def _short_repr(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -107,12 +136,13 @@ def drain(steps):
 class MethodOutput:
     """What a method returns: labels 0..k over the spatial shape, scores and details.
 
-    ``palette`` (mean pixel value per label 1..k) may be given when the method can compute
-    it cheaply (from distinct values); otherwise the result computes it from the pixels.
+    ``cluster_sums`` (pixel count and value sums per label 1..k, a
+    :class:`~.means.ClusterSums`) may be given when the method can compute them cheaply
+    (from distinct values); otherwise the result computes them from the pixels.
     """
 
     labels: np.ndarray
-    palette: np.ndarray | None = None
+    cluster_sums: Any = None
     score: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)

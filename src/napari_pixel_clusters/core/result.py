@@ -10,8 +10,9 @@ import pandas as pd
 
 from .contours import Contour, region_contours
 from .image import ImageData
+from .means import ClusterSums
 
-#: Pixels per chunk when averaging the pixels of each cluster (bounds temporary memory).
+#: Pixels per chunk when summing the pixels of each cluster (bounds temporary memory).
 PALETTE_CHUNK = 2**20
 
 
@@ -80,7 +81,7 @@ class Segmentation:
     score: dict
     params: dict
     fitted: dict = field(default_factory=dict, repr=False)
-    known_palette: np.ndarray | None = field(default=None, repr=False)
+    known_sums: ClusterSums | None = field(default=None, repr=False)
 
     @cached_property
     def model(self):
@@ -103,21 +104,24 @@ class Segmentation:
         return np.bincount(self.labels.ravel(), minlength=self.n_clusters + 1)[1:]
 
     @cached_property
-    def palette(self) -> np.ndarray:
-        """(k, C) mean value of each cluster's pixels, in the image's own units."""
-        if self.known_palette is not None:
-            return self.known_palette
+    def cluster_sums(self) -> ClusterSums:
+        """Pixel count and value sums of each cluster (exact for integer images)."""
+        if self.known_sums is not None:
+            return self.known_sums
         flat = self.labels.ravel()
         pixels = self.image.pixels.reshape(-1, self.image.n_channels)
-        sums = np.zeros((self.n_clusters + 1, self.image.n_channels))
+        size = self.n_clusters + 1
+        total = ClusterSums.empty(size, self.image.n_channels, pixels.dtype)
         for start in range(0, len(flat), PALETTE_CHUNK):
             chunk = slice(start, start + PALETTE_CHUNK)
-            labelled = flat[chunk] > 0
-            for c in range(self.image.n_channels):
-                values = np.where(labelled, pixels[chunk, c], 0.0)
-                sums[:, c] += np.bincount(flat[chunk], weights=values,
-                                          minlength=self.n_clusters + 1)
-        return sums[1:] / np.maximum(self.pixel_counts, 1)[:, None]
+            total = total + ClusterSums.of(flat[chunk], pixels[chunk], size)
+        return total.take(slice(1, None))
+
+    @cached_property
+    def palette(self) -> np.ndarray:
+        """(k, C) mean value of each cluster's pixels, in the image's own units (float64;
+        correctly rounded from exact sums for integer images)."""
+        return self.cluster_sums.means()
 
     @property
     def colors(self) -> np.ndarray:
@@ -141,11 +145,13 @@ class Segmentation:
     def quantized(self) -> np.ndarray:
         """The input image with each pixel replaced by its cluster's mean colour.
 
-        Same shape and dtype as the input; pixels without data keep their values.
+        Same shape and dtype as the input; pixels without data keep their values. Integer
+        means are exact, rounded half to even (a cluster of identical values keeps them,
+        even 2**64 - 1); float means never leave the image's range.
         """
         pixels = self.image.pixels
         colours = np.zeros((self.n_clusters + 1, pixels.shape[-1]), dtype=pixels.dtype)
-        colours[1:] = _cast_like(self.palette, pixels.dtype)
+        colours[1:] = self.cluster_sums.as_dtype(pixels.dtype, *_value_range_of(self.image))
         out = colours[self.labels]
         unlabelled = self.labels == 0
         if unlabelled.any():
@@ -170,15 +176,13 @@ class Segmentation:
             ``(label, area, vertices)``; vertices are ``(n, ndim)`` pixel coordinates in
             (row, column) order, with the plane index first for stacks.
         """
-        if min_area < 0:
-            raise ValueError(f"min_area: must be 0 or more, got {min_area}.")
         return region_contours(self.labels, min_area)
 
 
-def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype == bool:
-        return values >= 0.5
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return values.astype(dtype)
+def _value_range_of(data: ImageData):
+    """Lowest and highest usable value per channel of a float image; (None, None) for
+    integer images (their means are exact and stay in range anyway)."""
+    if not np.issubdtype(data.pixels.dtype, np.floating):
+        return None, None
+    values = data.pixels[data.mask]
+    return values.min(axis=0), values.max(axis=0)

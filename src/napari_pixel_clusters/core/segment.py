@@ -108,7 +108,7 @@ def segment_steps(image, method: str = "kmeans", n_clusters: int | None = None, 
         params=_provenance(spec, image_data, k, features, params, output, kept,
                            time.perf_counter() - started),
         fitted=output.model,
-        known_palette=None if output.palette is None else output.palette[kept - 1],
+        known_sums=None if output.cluster_sums is None else output.cluster_sums.take(kept - 1),
     )
 
 
@@ -140,13 +140,21 @@ def _provenance(spec, image_data, k, features, params, output, kept, seconds) ->
         **used,
         **{name: _plain(value) for name, value in params.items()},
         **{name: _plain(value) for name, value in output.details.items()},
-        "image": {"shape": list(image_data.pixels.shape), "dtype": str(image_data.pixels.dtype),
-                  "kind": image_data.kind, "channel_axis": image_data.channel_axis},
+        "image": _plain({"shape": list(image_data.pixels.shape),
+                         "dtype": str(image_data.pixels.dtype),
+                         "kind": image_data.kind, "channel_axis": image_data.channel_axis}),
         "seconds": round(seconds, 4),
         "versions": package_versions(),
     }
 
 
 def _plain(value):
-    """Arrays -> lists so that params can be stored as JSON (layer metadata, files)."""
-    return value.tolist() if isinstance(value, np.ndarray) else value
+    """Arrays -> lists, numpy scalars -> Python numbers, so that params can be stored as
+    JSON (layer metadata, files)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -17,17 +17,19 @@ from scipy import ndimage, sparse
 from scipy.sparse.csgraph import connected_components
 
 from ..image import ImageData, usable_mask
+from ..means import ClusterSums
 from ..methods.canny import (
     check_thresholds,
     edges_2d,
     grey_planes,
-    largest_value,
+    check_threshold_pair,
+    largest_magnitude,
     read_as_float,
     thresholds,
 )
 from ..registry import MethodOutput
 from .image import block_indices, over_chunks
-from .result import Tally, chunk_totals, drop_empty, finish_tally, tally_steps
+from .result import Tally, chunk_totals, drop_empty, tally_steps
 
 LOW, HIGH = 1, 2  # bits of the threshold masks
 
@@ -40,11 +42,12 @@ def canny_steps(data: ImageData, params: dict):
                          "image at once; for a lazy (dask) image give low_threshold and "
                          "high_threshold in image units.")
     value_max = yield from _value_max_steps(data)
+    check_threshold_pair(params, value_max)
     low, high = thresholds(params, value_max)
     settings = EdgeSettings(params["sigma"], low, high, value_max, data.kind,
                             _n_planes(data))
     bits = settings.threshold_bits(data, scale=1.0)
-    if bits.chunks != data.pixels.chunks:  # dask merged chunks narrower than the overlap
+    if bits.chunks != data.pixels.chunks:  # chunks merged (narrower than the overlap)
         data = ImageData(data.pixels.rechunk(bits.chunks), data.kind, None, data.channel_axis)
     runs = yield from _join_runs_steps(data, bits, settings)
     if runs.n_usable == 0:
@@ -70,7 +73,7 @@ def _n_planes(data: ImageData) -> int:
 def _value_max_steps(data: ImageData):
     """The value range's maximum, as :func:`grey_planes` finds it for the whole image."""
     dtype = data.pixels.dtype
-    if read_as_float(dtype):  # relative to the largest grey value: one pass to find it
+    if read_as_float(dtype):  # relative to the largest magnitude: one pass to find it
         largest = []
         yield from over_chunks("edges", [data.pixels], _chunk_largest,
                                lambda _, value: largest.append(value), data.kind)
@@ -83,7 +86,7 @@ def _value_max_steps(data: ImageData):
 def _chunk_largest(pixels, position, origin, kind):
     block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
     as_float = ImageData(pixels.astype(np.float64), kind, block.mask, None)
-    return largest_value(grey_planes(as_float)[0], block.mask)
+    return largest_magnitude(grey_planes(as_float)[0], block.mask)
 
 
 class EdgeSettings:
@@ -98,12 +101,21 @@ class EdgeSettings:
         return int(4.0 * self.sigma + 0.5) + 3  # Gaussian radius, Sobel, suppression, mask
 
     def threshold_bits(self, data: ImageData, scale: float):
-        """(*spatial, C) uint8 dask array: LOW | HIGH bits of plane p in channel p."""
-        ndim = data.pixels.ndim
+        """(*spatial, C) uint8 dask array: LOW | HIGH bits of plane p in channel p.
+
+        An axis no longer than the overlap (or in one chunk) is taken whole, without
+        overlap: what a chunk needs of its neighbours is then all in the chunk.
+        """
+        pixels = data.pixels
+        ndim = pixels.ndim
         depth = {axis: 0 for axis in range(ndim)}
-        depth[ndim - 3] = depth[ndim - 2] = self.depth
-        return data.pixels.map_overlap(_threshold_chunk, depth=depth, boundary="none",
-                                       dtype=np.uint8, settings=self, scale=scale)
+        for axis in (ndim - 3, ndim - 2):
+            if pixels.shape[axis] <= self.depth or pixels.numblocks[axis] == 1:
+                pixels = pixels.rechunk({axis: -1})
+            else:
+                depth[axis] = self.depth
+        return pixels.map_overlap(_threshold_chunk, depth=depth, boundary="none",
+                                  dtype=np.uint8, settings=self, scale=scale)
 
     def chunk_bits(self, pixels: np.ndarray, scale: float) -> np.ndarray:
         block = ImageData(pixels, self.kind, usable_mask(pixels, self.kind), None)
@@ -168,13 +180,12 @@ def _join_runs_steps(data: ImageData, bits, settings: EdgeSettings):
     lookups = np.empty(data.pixels.numblocks[:-1], dtype=object)
     for index, start, stop in zip(blocks, offsets, offsets[1:]):
         lookups[index] = np.concatenate([[False], keep[start:stop]])
-    kept_sizes = np.concatenate([p.sizes for p in pieces])[keep]
-    kept_sums = np.concatenate([p.sums for p in pieces])[keep]
-    counts = np.array([0.0, kept_sizes.sum()])
-    sums = np.vstack([np.zeros(data.n_channels), kept_sums.sum(axis=0)])
-    tally = finish_tally(counts, sums, low, high)
+    runs = ClusterSums(np.concatenate([p.sums.counts for p in pieces]),
+                       np.concatenate([p.sums.sums for p in pieces]))
+    edges = runs.take(keep).total()  # every kept run is label 1
+    tally = Tally(edges, low, high)
     if tally.counts[0] == 0:
-        tally = Tally(tally.counts[:0], tally.palette[:0], tally.low, tally.high)
+        tally = tally.take(slice(0, 0))
     return JoinedRuns(lookups, tally, n_runs, sum(p.n_usable for p in pieces))
 
 
@@ -184,8 +195,8 @@ class RunsPiece:
 
     def __init__(self, faces, has_high, totals, n_usable):
         self.faces, self.has_high, self.n_usable = faces, has_high, n_usable
-        self.sizes, self.sums = totals[0][1:], totals[1][1:]
-        self.low, self.high = totals[2], totals[3]
+        self.sums = totals[0].take(slice(1, None))  # of runs 1..count
+        self.low, self.high = totals[1], totals[2]
 
 
 def _chunk_runs(bits, pixels, position, origin, n_planes, kind):

@@ -22,7 +22,7 @@ from ..features import (
     unpack_keys,
 )
 from ..image import ImageData, usable_mask
-from ..methods._pointwise import row_palette
+from ..methods._pointwise import row_sums
 from ..model import Model
 from ..registry import MethodOutput
 from .image import over_chunks
@@ -129,7 +129,7 @@ def _chunk_histogram(pixels, position, origin, kind, lows, spans):
 
 
 def _fit_histogram(data, spec, k, features, params, feature_set, keys, lows, spans):
-    rows, counts = feature_set.raw, feature_set.weights
+    rows = feature_set.raw
     _check_rows(k, feature_set, "distinct pixel values")
     fit = yield from spec.fit_rows(feature_set, k, params, features["random_state"])
     yield "predict", 1.0
@@ -139,10 +139,9 @@ def _fit_histogram(data, spec, k, features, params, feature_set, keys, lows, spa
     model = _labelling_model(spec.name, data, features, feature_set, fit.model, found)
     labeller = LookupLabeller(keys, label_of_component[fit.labels], lows, spans, data.kind,
                               fallback=ModelLabeller(model, data.kind))
-    tally = Tally(
-        counts=np.bincount(fit.labels, weights=counts, minlength=k)[found].astype(np.int64),
-        palette=row_palette(feature_set, fit.labels, k)[found],
-        low=rows.min(axis=0), high=rows.max(axis=0))
+    tally = Tally(sums=row_sums(feature_set, fit.labels, k).take(found),
+                  low=rows.min(axis=0).astype(np.float64),
+                  high=rows.max(axis=0).astype(np.float64))
     return _output(fit, feature_set), labeller, tally, found
 
 

@@ -8,18 +8,29 @@ from functools import cached_property
 import numpy as np
 
 from ..image import ImageData, usable_mask
-from ..result import Segmentation, _cast_like, display_colors
+from ..means import ClusterSums
+from ..result import Segmentation, display_colors
 from .image import level_scale, over_chunks, read_level
 
 
 @dataclass
 class Tally:
-    """Per-cluster pixel counts and mean values, and each channel's lowest/highest value."""
+    """Per-cluster pixel counts and value sums, and each channel's lowest/highest value."""
 
-    counts: np.ndarray  # (k,)
-    palette: np.ndarray  # (k, C)
+    sums: ClusterSums  # (k,) counts and (k, C) sums, exact for integer images
     low: np.ndarray  # (C,)
     high: np.ndarray  # (C,)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.sums.counts.astype(np.int64)
+
+    @property
+    def palette(self) -> np.ndarray:
+        return self.sums.means()
+
+    def take(self, index) -> Tally:
+        return Tally(self.sums.take(index), self.low, self.high)
 
 
 def tally_steps(data: ImageData, labels, n_clusters: int):
@@ -27,7 +38,7 @@ def tally_steps(data: ImageData, labels, n_clusters: int):
 
     ``labels`` is a lazy labels array of ``data`` (same chunks), e.g. ``labeller.array``.
     """
-    totals = empty_totals(n_clusters + 1, data.n_channels)
+    totals = empty_totals(n_clusters + 1, data.n_channels, data.pixels.dtype)
     yield from over_chunks("counting", [data.pixels, labels], _chunk_tally,
                            lambda _, part: add_totals(totals, part), data.kind,
                            n_clusters + 1)
@@ -39,47 +50,43 @@ def _chunk_tally(pixels, labels, position, origin, kind, size):
     return chunk_totals(block, labels.ravel(), size)
 
 
-def empty_totals(size: int, n_channels: int) -> list:
-    """[counts, sums, low, high] before anything is counted."""
-    return [np.zeros(size), np.zeros((size, n_channels)), np.full(n_channels, np.inf),
+def empty_totals(size: int, n_channels: int, dtype) -> list:
+    """[sums, low, high] before anything is counted."""
+    return [ClusterSums.empty(size, n_channels, dtype), np.full(n_channels, np.inf),
             np.full(n_channels, -np.inf)]
 
 
 def chunk_totals(block: ImageData, labels, size: int) -> list:
-    """[counts, sums, low, high] of one chunk: ``labels`` flat, one per pixel, below size."""
-    totals = empty_totals(size, block.n_channels)
+    """[sums, low, high] of one chunk: ``labels`` flat, one per pixel, below ``size``
+    (0 where a pixel has no data)."""
+    totals = empty_totals(size, block.n_channels, block.pixels.dtype)
     values = block.pixels.reshape(-1, block.n_channels)
     usable = block.mask.ravel()
     if not usable.any():
         return totals
-    counts, sums, low, high = totals
-    counts += np.bincount(labels, minlength=size)[:size]
-    for c in range(block.n_channels):
-        column = np.where(usable, values[:, c], 0).astype(np.float64)
-        sums[:, c] += np.bincount(labels, weights=column, minlength=size)[:size]
-        low[c] = values[usable, c].min()
-        high[c] = values[usable, c].max()
+    labels = np.where(usable, labels, 0)
+    totals[0] = ClusterSums.of(labels, values, size)
+    totals[1][:] = values[usable].min(axis=0)
+    totals[2][:] = values[usable].max(axis=0)
     return totals
 
 
 def add_totals(totals: list, part: list) -> None:
-    totals[0] += part[0]
-    totals[1] += part[1]
-    np.minimum(totals[2], part[2], out=totals[2])
-    np.maximum(totals[3], part[3], out=totals[3])
+    totals[0] = totals[0] + part[0]
+    np.minimum(totals[1], part[1], out=totals[1])
+    np.maximum(totals[2], part[2], out=totals[2])
 
 
-def finish_tally(counts, sums, low, high) -> Tally:
+def finish_tally(sums: ClusterSums, low, high) -> Tally:
     """Totals with label 0 (no cluster) -> Tally of labels 1..k."""
-    return Tally(counts=counts[1:].astype(np.int64),
-                 palette=sums[1:] / np.maximum(counts[1:], 1)[:, None], low=low, high=high)
+    return Tally(sums.take(slice(1, None)), low, high)
 
 
 def drop_empty(tally: Tally, n_found: int) -> Tally:
     """The first ``n_found`` clusters, and any later one that has pixels (trailing empty
     clusters dropped)."""
     keep = max(n_found, int(np.flatnonzero(tally.counts).max(initial=-1)) + 1)
-    return Tally(tally.counts[:keep], tally.palette[:keep], tally.low, tally.high)
+    return tally.take(slice(0, keep))
 
 
 class LazySegmentation(Segmentation):
@@ -90,7 +97,7 @@ class LazySegmentation(Segmentation):
     """
 
     def __init__(self, *, tally: Tally, labeller, **fields):
-        super().__init__(known_palette=tally.palette, **fields)
+        super().__init__(known_sums=tally.sums, **fields)
         self._tally = tally
         self._labeller = labeller
         self.levels = []  # the pyramid it was made from, when given one
@@ -123,7 +130,8 @@ class LazySegmentation(Segmentation):
 
     @property
     def colors(self) -> np.ndarray:
-        extremes = np.stack([self._tally.low, self._tally.high]).astype(self.image.pixels.dtype)
+        extremes = _in_dtype(np.stack([self._tally.low, self._tally.high]),
+                             self.image.pixels.dtype)
         display = ImageData(extremes[:, None, :], self.image.kind,
                             np.ones((2, 1), dtype=bool), None)
         return display_colors(self.palette, display)
@@ -140,7 +148,7 @@ class LazySegmentation(Segmentation):
         data = self.image if data is None else data
         dtype = data.pixels.dtype
         colours = np.zeros((self.n_clusters + 1, data.n_channels), dtype=dtype)
-        colours[1:] = _cast_like(self.palette, dtype)
+        colours[1:] = self.cluster_sums.as_dtype(dtype, self._tally.low, self._tally.high)
         labels = labels.rechunk(data.pixels.chunks[:-1])
         out = da.map_blocks(_quantize_chunk, labels[..., None], data.pixels, colours,
                             dtype=dtype, chunks=data.pixels.chunks)
@@ -151,9 +159,23 @@ class LazySegmentation(Segmentation):
         return out
 
     def contours(self, min_area: int = 20):
-        from ..contours import region_contours
+        from ..contours import check_min_area, region_contours
+
+        min_area = check_min_area(min_area)  # before the labels are computed
 
         return region_contours(np.asarray(self.labels), min_area)
+
+
+def _in_dtype(values: np.ndarray, dtype) -> np.ndarray:
+    """Float ``values`` cast to ``dtype`` without wrapping (clipped just inside the range
+    of an integer dtype whose maximum float64 cannot hold, such as 2**64 - 1)."""
+    if np.dtype(dtype).kind not in "iu":
+        return values.astype(dtype)
+    info = np.iinfo(dtype)
+    top = float(info.max)
+    if top > info.max:  # rounded up: the largest float64 below it fits
+        top = np.nextafter(top, 0.0)
+    return np.clip(values, float(info.min), top).astype(dtype)
 
 
 def _quantize_chunk(labels, pixels, colours):

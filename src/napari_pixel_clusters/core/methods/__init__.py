@@ -9,7 +9,7 @@ METHODS: dict[str, Method] = {m.METHOD.name: m.METHOD for m in (kmeans, gmm, war
 
 
 def get_method(name: str) -> Method:
-    if name not in METHODS:
+    if not isinstance(name, str) or name not in METHODS:
         raise ValueError(
             f"method: unknown method {name!r}; use one of "
             f"{', '.join(map(repr, METHODS))}."

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..features import FeatureSet, build_features
 from ..image import ImageData
+from ..means import ClusterSums
 from ..registry import MethodOutput
 
 
@@ -41,20 +42,15 @@ def pixel_labels(data: ImageData, feature_set: FeatureSet, row_labels: np.ndarra
     return labels
 
 
-def row_palette(feature_set: FeatureSet, row_labels: np.ndarray, n_clusters: int):
-    """Mean pixel value of each cluster from the distinct values and their counts.
+def row_sums(feature_set: FeatureSet, row_labels: np.ndarray, n_clusters: int):
+    """Pixel count and value sums of each cluster from the distinct values and their counts.
 
-    The same numbers as averaging every pixel, without touching the pixels; None when the
-    rows are not distinct values.
+    The same numbers as summing every pixel (exactly, for integer images), without
+    touching the pixels; None when the rows are not distinct values.
     """
     if feature_set.raw is None:
         return None
-    weights = feature_set.weights
-    totals = np.bincount(row_labels, weights=weights, minlength=n_clusters)
-    sums = np.stack(
-        [np.bincount(row_labels, weights=weights * column, minlength=n_clusters)
-         for column in feature_set.raw.T.astype(np.float64)], axis=1)
-    return sums / np.maximum(totals, 1)[:, None]
+    return ClusterSums.of(row_labels, feature_set.raw, n_clusters, feature_set.weights)
 
 
 @dataclass
@@ -79,7 +75,7 @@ def run_on_rows(fit_rows: Callable):
         yield "predict", 1.0
         return MethodOutput(
             labels=pixel_labels(data, feature_set, fit.labels),
-            palette=row_palette(feature_set, fit.labels, n_clusters),
+            cluster_sums=row_sums(feature_set, fit.labels, n_clusters),
             score=fit.score,
             details={"compression": feature_set.compression, "features": feature_set.names,
                      **fit.details, **feature_set.standardization},

@@ -17,13 +17,14 @@ def grey_planes(data: ImageData) -> tuple[list[np.ndarray], float]:
     8-bit): RGB(A) images become grey with ``rgb2gray``, scaled to the input dtype's range
     (not rounded). Multichannel images give one plane per channel; an edge in any channel
     is an edge. Booleans and 64-bit integers (which scikit-image's canny refuses) become
-    float; their automatic thresholds are relative to the image's largest value.
+    float; their automatic thresholds are relative to the image's largest magnitude (so
+    that an image of negative values has positive thresholds).
     """
     pixels = data.pixels
     if read_as_float(pixels.dtype):
         as_float = ImageData(pixels.astype(np.float64), data.kind, data.mask, data.channel_axis)
         planes, _ = grey_planes(as_float)
-        return planes, largest_value(planes, data.mask) or 1.0
+        return planes, largest_magnitude(planes, data.mask) or 1.0
     if data.is_color:
         from skimage.color import rgb2gray
 
@@ -43,9 +44,9 @@ def read_as_float(dtype) -> bool:
     return dtype == bool or (dtype.itemsize == 8 and dtype.kind in "iu")
 
 
-def largest_value(planes: list, mask: np.ndarray) -> float:
-    """The largest usable value of the planes (0 when no pixel is usable)."""
-    return float(max((np.max(p[mask]) for p in planes if mask.any()), default=0.0))
+def largest_magnitude(planes: list, mask: np.ndarray) -> float:
+    """The largest absolute usable value of the planes (0 when no pixel is usable)."""
+    return float(max((np.max(np.abs(p[mask])) for p in planes if mask.any()), default=0.0))
 
 
 def thresholds(params: dict, value_max: float) -> tuple[float | None, float | None]:
@@ -54,6 +55,30 @@ def thresholds(params: dict, value_max: float) -> tuple[float | None, float | No
     if params["use_quantiles"]:
         return low, high
     return (0.1 * value_max if low is None else low, 0.2 * value_max if high is None else high)
+
+
+def check_threshold_pair(params: dict, value_max: float) -> None:
+    """A threshold given alone must still be on its side of the other one's default
+    (otherwise scikit-image stops with its own message)."""
+    low, high = thresholds(params, value_max)
+    if params["use_quantiles"]:
+        low, high = (0.1 if low is None else low), (0.2 if high is None else high)
+        unit = "quantile"
+    else:
+        unit = f"of the value range 0..{value_max:g}"
+    if low <= high:
+        return
+    if params["high_threshold"] is None:
+        raise ValueError(
+            f"low_threshold: must be at most high_threshold ({low:g} > {high:g}, the "
+            f"default: 20% {unit}); give a larger high_threshold too, or a smaller "
+            "low_threshold."
+        )
+    raise ValueError(
+        f"high_threshold: must be at least low_threshold ({high:g} < {low:g}, the "
+        f"default: 10% {unit}); give a smaller low_threshold too, or a larger "
+        "high_threshold."
+    )
 
 
 def edges_2d(plane: np.ndarray, mask: np.ndarray, params: dict, value_max: float):
@@ -88,6 +113,7 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     edges = np.zeros(data.spatial_shape, dtype=bool)
     leading = data.spatial_shape[:-2]
     planes, value_max = grey_planes(data)
+    check_threshold_pair(params, value_max)
     indices = list(itertools.product(*map(range, leading)))
     for i, (plane, index) in enumerate(itertools.product(planes, indices)):
         yield "edges", i / (len(planes) * len(indices))

@@ -133,8 +133,16 @@ class Moments:
         out += offset[:, None]
         return out
 
-    def parameters(self, sums: np.ndarray, reg_covar: float, covariance_type: str):
-        """M-step from the weighted sums (scikit-learn's formulas)."""
+    def parameters(self, sums: np.ndarray, reg_covar: float, covariance_type: str,
+                   resp_of_chunk=None):
+        """M-step from the weighted sums (scikit-learn's formulas).
+
+        A covariance from moments about the centre, ``second / n - mean**2``, loses its
+        digits when a cluster is much tighter than its distance from the centre (a single
+        value far out gives a tiny negative variance). Such clusters' scatter is summed
+        again about their own mean, as scikit-learn does, when ``resp_of_chunk`` can give
+        the responsibilities again.
+        """
         d = self.X.shape[1]
         n_pairs = len(self.pairs[0])
         nk = sums[:, -1] + 10 * np.finfo(np.float64).eps
@@ -143,17 +151,50 @@ class Moments:
         second[:, self.pairs[0], self.pairs[1]] = sums[:, :n_pairs]
         second[:, self.pairs[1], self.pairs[0]] = sums[:, :n_pairs]
         outer = np.einsum("ka,kb->kab", centred_means, centred_means)
+        full = second / nk[:, None, None] - outer
+        lost = _lost_digits(full, second / nk[:, None, None])
+        resummed = resp_of_chunk is not None and lost.any()
+        if resummed:
+            components = np.flatnonzero(lost)
+            exact = self.scatter(resp_of_chunk, centred_means + self.center, components)
+            full[components] = exact / nk[components, None, None]
         if covariance_type == "tied":
-            cov = (second.sum(axis=0) - (nk[:, None, None] * outer).sum(axis=0)) / nk.sum()
+            if resummed:
+                cov = (full * nk[:, None, None]).sum(axis=0) / nk.sum()
+            else:
+                cov = (second.sum(axis=0) - (nk[:, None, None] * outer).sum(axis=0)) / nk.sum()
             cov.flat[:: d + 1] += reg_covar
         else:
-            full = second / nk[:, None, None] - outer
             full[:, np.arange(d), np.arange(d)] += reg_covar
             cov = {"full": full,
                    "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
                    "spherical": np.diagonal(full, axis1=1, axis2=2).mean(axis=1)
                    }[covariance_type]
         return nk, centred_means + self.center, cov
+
+    def scatter(self, resp_of_chunk, means: np.ndarray, components) -> np.ndarray:
+        """(len(components), F, F) sums of ``w * resp * (x - mean)(x - mean)^T``."""
+        d = self.X.shape[1]
+        out = np.zeros((len(components), d, d))
+        for z, w, rows in self:
+            resp = resp_of_chunk(z, rows)
+            X = self.X[rows]
+            for i, c in enumerate(components):
+                diff = X - means[c]
+                out[i] += (diff * (resp[c] * w)[:, None]).T @ diff
+        return out
+
+
+#: A variance below this share of the second moment about the centre has lost most of
+#: its digits to cancellation (float64 keeps about 16).
+CANCELLATION = 1e-6
+
+
+def _lost_digits(full: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """(k,) True where a component's variances came out of cancellation (see above)."""
+    variances = np.diagonal(full, axis1=1, axis2=2)
+    moments = np.diagonal(second, axis1=1, axis2=2)
+    return np.any((moments > 0) & (variances < CANCELLATION * moments), axis=1)
 
 
 def _normalise(weighted: np.ndarray):
@@ -202,8 +243,12 @@ def _start(moments: Moments, n_components, params, rng) -> Mixture:
         labels = KMeans(n_clusters=n_components, n_init=START_KMEANS_RUNS,
                         random_state=rng).fit(moments.X, sample_weight=moments.w).labels_
     one_hot = np.eye(n_components)
-    sums = moments.sums(lambda z, rows: one_hot[:, labels[rows]])
-    nk, means, cov = moments.parameters(sums, params["reg_covar"], kind)
+
+    def assignments(z, rows):
+        return one_hot[:, labels[rows]]
+
+    sums = moments.sums(assignments)
+    nk, means, cov = moments.parameters(sums, params["reg_covar"], kind, assignments)
     weights = nk / moments.w.sum() if params["weights_init"] is None else params["weights_init"]
     if params["means_init"] is not None:
         means = params["means_init"]
@@ -223,8 +268,12 @@ def _em_step(moments: Moments, mix: Mixture, reg_covar: float):
         log_likelihood += moments.w[rows] @ log_norm
         return resp
 
+    def responsibilities_again(z, rows):
+        return _normalise(moments.weighted_log_prob(z, coefficients))[1]
+
     sums = moments.sums(responsibilities)
-    nk, means, cov = moments.parameters(sums, reg_covar, mix.covariance_type)
+    nk, means, cov = moments.parameters(sums, reg_covar, mix.covariance_type,
+                                        responsibilities_again)
     new = Mixture(mix.covariance_type, nk / nk.sum(), means,
                   precision_cholesky(cov, mix.covariance_type), cov)
     return new, float(log_likelihood / moments.w.sum())
@@ -289,6 +338,9 @@ def check_starts(params: dict, k: int, d: int) -> None:
     if precisions is None:
         return
     matrices = precisions if kind == "full" else precisions[None] if kind == "tied" else None
+    if matrices is not None and not np.allclose(matrices, matrices.swapaxes(-1, -2)):
+        raise ValueError("precisions_init: the starting precision matrices must be "
+                         "symmetric.")
     positive = (np.all(np.linalg.eigvalsh(matrices) > 0) if matrices is not None
                 else np.all(precisions > 0))
     if not positive:
@@ -325,11 +377,12 @@ def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
 
 
 _DEGENERATE = (
-    "Gaussian mixture: a cluster collapsed to a single colour, so its covariance cannot be "
-    "inverted; use fewer clusters, a larger reg_covar, or covariance_type='diag'."
+    "n_clusters: a cluster of the Gaussian mixture collapsed to a single colour, so its "
+    "covariance cannot be inverted; use fewer clusters, a larger reg_covar, or "
+    "covariance_type='diag'."
 )
 
-_HIDDEN = dict(allow_array=True, in_widget=False)
+_HIDDEN = dict(allow_array=True, allow_scalar=False, in_widget=False)
 
 METHOD = Method(
     name="gmm",
