@@ -4,6 +4,10 @@ Open the folder's ``params.json`` (File > Open): the clusters come back as a Lab
 with their table (names, counts, mean colours), colours, parameters and model (so "Apply
 model" and the Cluster table work on it), with the quantized image and the outlines.
 Zarr results (of large images) open lazily, as a pyramid.
+
+The folder is untrusted input: :func:`~.core.export.read_result` checks every file and
+field first, so a bad folder is one ``ValueError`` starting with ``folder:`` (naming the
+file and the field), which napari shows as one notification.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def read_result_folder(path) -> list[tuple]:
     name = folder.name
     layers = []
     if saved.quantized is not None:
-        rgb = _is_rgb(saved.quantized, params)
+        rgb = _is_rgb(saved.quantized, saved.labels.shape, params)
         layers.append((_pyramid(saved.quantized, rgb=rgb),
                        {"name": f"{name} quantized", "rgb": rgb,
                         "metadata": {METADATA_KEY: {**tag, "output": "quantized"}}}, "image"))
@@ -70,9 +74,12 @@ def _cluster_features(table: pd.DataFrame) -> pd.DataFrame:
     return features
 
 
-def _is_rgb(quantized, params: dict) -> bool:
-    kind = params.get("image", {}).get("kind")
-    return kind in ("rgb", "rgba") if kind else guess_rgb(quantized.shape)
+def _is_rgb(quantized, labels_shape: tuple, params: dict) -> bool:
+    """RGB(A) when the saved parameters say so (else as napari guesses), and only if the
+    quantized image has the labels' shape plus a last axis of 3 or 4."""
+    fits = quantized.shape[:-1] == tuple(labels_shape) and quantized.shape[-1] in (3, 4)
+    kind = (params.get("image") or {}).get("kind")
+    return fits and (kind in ("rgb", "rgba") if kind else guess_rgb(quantized.shape))
 
 
 def _pyramid(array, rgb: bool):

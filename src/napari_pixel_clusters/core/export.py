@@ -5,6 +5,14 @@
 parameters (JSON) and, for k-means and mixtures, the model (JSON). Each file carries the
 provenance: the TIFFs in their description, the rest in ``params.json``. Folders appear
 whole or not at all: they are written under a temporary name and renamed at the end.
+Writers never remove or overwrite what they did not create (see :func:`staged_folder`).
+
+A result folder read back is untrusted input: :func:`read_result` checks every file and
+field before use, and answers bad content with a ``ValueError`` starting with
+``folder:`` that names the file and the field. Only regular files inside the folder are
+read (symbolic links leading out of it are refused), ``params.json`` and ``table.csv``
+up to :data:`MAX_TABLE_BYTES` (16 MB), ``outlines.csv`` up to :data:`MAX_OUTLINES_BYTES`
+(256 MB) and ``model.json`` up to the model limit (64 MB).
 
 Lazy results (of images larger than memory) write labels and quantized image as zarr
 stores instead, chunk by chunk (provenance in their attributes), and no outlines: tracing
@@ -13,7 +21,10 @@ them would need every pixel at once.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -25,7 +36,9 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from .model import Model, load_model, save_model
+from .files import check_inside, check_tree_inside, open_regular, read_json, read_text
+from .model import Model, read_model_file, save_model
+from .model_check import MAX_COMPONENTS
 from .result import Segmentation
 
 FILES = {"labels": "labels.tif", "quantized": "quantized.tif", "table": "table.csv",
@@ -33,10 +46,18 @@ FILES = {"labels": "labels.tif", "quantized": "quantized.tif", "table": "table.c
 #: What lazy results write instead of the TIFFs (and no outlines).
 ZARR_FILES = {"labels": "labels.zarr", "quantized": "quantized.zarr"}
 ATTRIBUTE = "napari_pixel_clusters"
+#: ``format`` of the ``params.json`` we write: it marks a folder as a result we wrote.
+RESULT_FORMAT = "napari-pixel-clusters result"
+#: ``params.json`` and ``table.csv`` larger than this are refused unread.
+MAX_TABLE_BYTES = 16 * 2**20
+#: ``outlines.csv`` larger than this is refused unread.
+MAX_OUTLINES_BYTES = 256 * 2**20
+OUR_NAMES = frozenset(FILES.values()) | frozenset(ZARR_FILES.values())
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 
 
 def provenance(seg: Segmentation, source: str) -> dict:
-    return {"source": source, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    return {"format": RESULT_FORMAT, "source": source, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "params": seg.params, "score": seg.score}
 
 
@@ -63,27 +84,129 @@ def write_tiff(path: Path, array, info: dict) -> None:
 
 
 @contextmanager
-def staged_folder(folder: Path, replace: bool = False):
+def staged_folder(folder: Path, overwrite: bool = False):
     """Yield a temporary folder beside ``folder``; it becomes ``folder`` only if the block
-    finishes, so a result folder appears whole or not at all."""
-    if folder.exists() and not replace:
-        raise ValueError(f"out: {folder} exists already; choose a new folder.")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    finishes, so a result folder appears whole or not at all.
+
+    ``folder`` is used as named. It may be absent or an empty folder. Anything else is a
+    ``ValueError`` starting with ``out:``, unless ``overwrite`` is true and ``folder`` is a
+    result folder we wrote (:func:`foreign_content` finds nothing in it): that folder is
+    replaced as a whole once the new one is complete. A file, a link, or a folder holding
+    anything else is never replaced or removed, not even with ``overwrite``. Failures to
+    create or write the folder (an unwritable place, a path that is a file) are
+    ``ValueError`` too."""
+    _check_target(folder, overwrite)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    except OSError as error:
+        raise _cannot_write(folder, error) from None
     try:
         yield staging
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    except BaseException:
+        _check_target(folder, overwrite)  # again: it may have changed in the meantime
+        _move_into_place(staging, folder)
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise _cannot_write(folder, error) from None
         raise
 
 
-def write_result(seg: Segmentation, folder, source: str = "", min_area: int = 20) -> Path:
-    """Write ``seg`` into ``folder`` (which must not exist yet); return its path."""
+def _cannot_write(folder: Path, error: OSError) -> ValueError:
+    return ValueError(f"out: cannot write {folder}: {error.strerror or error}.")
+
+
+def _exists_error(folder: Path) -> ValueError:
+    return ValueError(f"out: {folder} exists already; choose another folder or pass "
+                      "overwrite=True (--overwrite on the command line).")
+
+
+def _check_target(folder: Path, overwrite: bool) -> None:
+    if not os.path.lexists(folder):
+        return
+    if folder.is_symlink() or not folder.is_dir():
+        raise ValueError(f"out: {folder} exists already and is not a folder; choose "
+                         "another folder.")
+    try:
+        empty = not any(folder.iterdir())
+    except OSError as error:
+        raise _cannot_write(folder, error) from None
+    if empty:
+        return
+    if not overwrite:
+        raise _exists_error(folder)
+    foreign = foreign_content(folder)
+    if foreign:
+        raise ValueError(f"out: {folder} is not a result folder written by "
+                         f"napari-pixel-clusters ({foreign}); it is not replaced, not even "
+                         "with overwrite=True. Choose another folder.")
+
+
+def foreign_content(folder: Path) -> str:
+    """What in ``folder`` we did not write (empty text if nothing): a result folder of
+    ours holds our ``params.json`` and only our files (no links)."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError as error:
+        return f"it cannot be listed: {error.strerror or error}"
+    for entry in entries:
+        if entry.name not in OUR_NAMES:
+            return f"it holds {entry.name}"
+        if entry.is_symlink():
+            return f"{entry.name} is a link"
+    try:
+        info = read_json(folder / FILES["params"], "out", MAX_TABLE_BYTES)
+    except ValueError:
+        info = None
+    if not is_our_json(info, RESULT_FORMAT, ("source", "written", "params")):
+        return f"it has no {FILES['params']} written by napari-pixel-clusters"
+    return ""
+
+
+def is_our_json(content, format_name: str, legacy_keys: tuple) -> bool:
+    """A JSON object we wrote: its ``format`` is ``format_name``, or (files written before
+    the marker) it has no ``format`` and every one of ``legacy_keys``."""
+    if not isinstance(content, dict):
+        return False
+    if "format" in content:
+        return content["format"] == format_name
+    return all(key in content for key in legacy_keys)
+
+
+def _move_into_place(staging: Path, folder: Path) -> None:
+    """Rename ``staging`` to ``folder``; an existing (checked) result folder is set aside
+    first and removed once the new one is in place (put back if that fails)."""
+    if os.path.lexists(folder) and any(folder.iterdir()):
+        trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}-replaced-", dir=folder.parent))
+        old = trash / folder.name
+        os.rename(folder, old)
+        try:
+            os.rename(staging, folder)
+        except BaseException:
+            os.rename(old, folder)
+            raise
+        shutil.rmtree(trash, ignore_errors=True)
+        return
+    try:
+        os.rename(staging, folder)  # POSIX replaces an empty folder, never a full one
+    except OSError:
+        if not (folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())):
+            raise _exists_error(folder) from None
+        folder.rmdir()  # empty (Windows does not rename onto it)
+        os.rename(staging, folder)
+
+
+def write_result(seg: Segmentation, folder, source: str = "", min_area: int = 20,
+                 overwrite: bool = False) -> Path:
+    """Write ``seg`` into ``folder``; return its path.
+
+    ``folder`` is used as named and must not exist yet or be empty. An existing
+    non-empty folder is a ``ValueError`` (``out: ... exists already``) unless
+    ``overwrite=True``, and even then only a result folder written by this package
+    (our ``params.json`` and nothing but our files) is replaced; see
+    :func:`staged_folder`."""
     folder = Path(folder)
-    with staged_folder(folder) as staging:
+    with staged_folder(folder, overwrite=overwrite) as staging:
         info = provenance(seg, source)
         if hasattr(seg, "labels_of"):  # lazy: chunk by chunk into zarr stores, no outlines
             write_zarr(staging / ZARR_FILES["labels"], seg.labels, info)
@@ -125,35 +248,162 @@ class SavedResult:
 
 
 def read_result(folder) -> SavedResult:
-    """Read a folder written by :func:`write_result` (or the command line)."""
+    """Read a folder written by :func:`write_result` (or the command line).
+
+    Every file is checked before use (see the module's notes); bad content is a
+    ``ValueError`` starting with ``folder:`` that names the file and the field."""
     folder = Path(folder)
-    lazy = (folder / ZARR_FILES["labels"]).exists()
-    expected = ({**FILES, **ZARR_FILES} if lazy else FILES).items()
-    missing = [name for key, name in expected if key in ("labels", "table", "params")
-               and not (folder / name).exists()]
+    if not folder.is_dir():
+        raise ValueError(f"folder: {folder}: not a folder.")
+    root = Path(os.path.realpath(folder))
+    lazy = os.path.lexists(folder / ZARR_FILES["labels"])
+    names = {**FILES, **ZARR_FILES} if lazy else FILES
+    missing = [names[key] for key in ("labels", "table", "params")
+               if not os.path.lexists(folder / names[key])]
     if missing:
-        raise ValueError(f"folder: {folder} is not a result folder (missing "
+        raise ValueError(f"folder: {folder}: not a result folder (missing "
                          f"{', '.join(missing)}).")
-    model_path = folder / FILES["model"]
-    outlines = folder / FILES["outlines"]
+
+    def present(key):
+        path = folder / names[key]
+        return check_inside(path, root, "folder") if os.path.lexists(path) else None
+
+    params = _read_params(present("params"))
+    table = _read_table(present("table"))
+    labels = _read_array(present("labels"), root, lazy, "labels")
+    quantized = _read_array(present("quantized"), root, lazy, "quantized")
+    _check_arrays(labels, quantized, folder / names["quantized"])
+    outlines = present("outlines")
+    model = present("model")
     return SavedResult(
-        labels=_read_array(folder, "labels", lazy),
-        quantized=_read_array(folder, "quantized", lazy),
-        table=pd.read_csv(folder / FILES["table"]),
-        outlines=pd.read_csv(outlines) if outlines.exists() else shapes_table([], 2),
-        params=json.loads((folder / FILES["params"]).read_text()),
-        model=load_model(model_path) if model_path.exists() else None,
+        labels=labels, quantized=quantized, table=table,
+        outlines=_read_outlines(outlines) if outlines else shapes_table([], 2),
+        params=params,
+        model=read_model_file(model, "folder") if model else None,
     )
 
 
-def _read_array(folder: Path, key: str, lazy: bool):
+def _fail(path: Path, problem: str):
+    raise ValueError(f"folder: {path}: {problem}")
+
+
+def _read_params(path: Path) -> dict:
+    info = read_json(path, "folder", MAX_TABLE_BYTES)
+    if not isinstance(info, dict):
+        _fail(path, f"expected a JSON object, got {type(info).__name__}.")
+    for key, kind in (("source", str), ("params", dict), ("score", dict)):
+        if key in info and not isinstance(info[key], kind):
+            _fail(path, f"{key}: expected {_KIND_NAMES[kind]}, got "
+                  f"{type(info[key]).__name__}.")
+    params = info.get("params", {})
+    for key, kind in (("method", str), ("image", dict)):
+        if params.get(key) is not None and not isinstance(params[key], kind):
+            _fail(path, f"params.{key}: expected {_KIND_NAMES[kind]}, got "
+                  f"{type(params[key]).__name__}.")
+    kind = (params.get("image") or {}).get("kind")
+    if kind is not None and not isinstance(kind, str):
+        _fail(path, f"params.image.kind: expected a text, got {type(kind).__name__}.")
+    return info
+
+
+_KIND_NAMES = {str: "a text", dict: "a JSON object"}
+
+
+def _read_csv(path: Path, max_bytes: int, text_columns=()) -> pd.DataFrame:
+    text = read_text(path, "folder", max_bytes)
+    try:
+        return pd.read_csv(io.StringIO(text), dtype={c: str for c in text_columns})
+    except (ValueError, pd.errors.ParserError) as error:
+        problem = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        _fail(path, f"not a readable CSV table ({problem}).")
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    table = _read_csv(path, MAX_TABLE_BYTES, ("name", "color"))
+    missing = [column for column in ("label", "color") if column not in table.columns]
+    if missing:
+        _fail(path, f"missing column(s) {', '.join(missing)}.")
+    if len(table) > MAX_COMPONENTS:
+        _fail(path, f"{len(table)} clusters; at most {MAX_COMPONENTS} are read.")
+    if table.empty:
+        return table
+    labels = table["label"]
+    if not pd.api.types.is_integer_dtype(labels) or labels.min() < 1 or not labels.is_unique:
+        _fail(path, "label: expected different whole numbers of 1 or more.")
+    colours = table["color"]
+    if not all(isinstance(c, str) and _HEX_COLOUR.fullmatch(c) for c in colours):
+        _fail(path, "color: expected hex colours like '#1f77b4'.")
+    return table
+
+
+def _read_outlines(path: Path) -> pd.DataFrame:
+    table = _read_csv(path, MAX_OUTLINES_BYTES, ("shape-type",))
+    axes = [column for column in table.columns if str(column).startswith("axis-")]
+    missing = [c for c in ("index", "vertex-index") if c not in table.columns]
+    if missing or len(axes) < 2:
+        _fail(path, "expected napari's Shapes columns index, shape-type, vertex-index, "
+              "axis-0, axis-1, ...")
+    if table.empty:
+        return table
+    integers = ["index", "vertex-index", *(["label"] if "label" in table.columns else [])]
+    for column in integers:
+        if not pd.api.types.is_integer_dtype(table[column]):
+            _fail(path, f"{column}: expected whole numbers.")
+    for column in axes:
+        values = table[column]
+        if not pd.api.types.is_numeric_dtype(values) or not np.isfinite(
+                values.to_numpy(dtype=float)).all():
+            _fail(path, f"{column}: expected finite numbers.")
+    return table
+
+
+def _read_array(path: Path | None, root: Path, lazy: bool, key: str):
     """The saved array (lazily from zarr); None when the folder does not hold it (the
     napari writer saves the quantized image only when its layer was selected)."""
-    path = folder / (ZARR_FILES if lazy else FILES)[key]
-    if not path.exists():
+    if path is None:
         return None
-    if lazy:
-        import dask.array as da
+    array = _read_zarr(path, root) if lazy else _read_tiff(path)
+    if key == "labels" and (array.ndim < 2 or array.dtype.kind not in "iu"):
+        _fail(path, f"labels: expected whole numbers in 2 or more dimensions, got a "
+              f"{array.ndim}-D array of {array.dtype}.")
+    if key == "quantized" and array.dtype.kind not in "biuf":
+        _fail(path, f"quantized: expected numbers, got {array.dtype}.")
+    if key == "labels" and not lazy and array.size and array.min() < 0:
+        _fail(path, "labels: expected 0 or more, found negative labels.")
+    return array
 
+
+def _read_tiff(path: Path) -> np.ndarray:
+    with open_regular(path, "folder") as handle:
+        try:
+            return tifffile.imread(handle, name=path.name)
+        except MemoryError:
+            raise
+        except Exception as error:  # any parser failure is a bad file for the user
+            _fail(path, f"not a readable TIFF ({type(error).__name__}: "
+                  f"{str(error).strip()[:200]}).")
+
+
+def _read_zarr(path: Path, root: Path):
+    import dask.array as da
+
+    if not path.is_dir():
+        _fail(path, "expected a zarr store (a folder).")
+    check_tree_inside(path, root, "folder")
+    try:
         return da.from_zarr(str(path))
-    return tifffile.imread(path)
+    except MemoryError:
+        raise
+    except Exception as error:  # any reader failure is a bad store for the user
+        _fail(path, f"not a readable zarr array ({type(error).__name__}: "
+              f"{str(error).strip()[:200]}).")
+
+
+def _check_arrays(labels, quantized, quantized_path: Path) -> None:
+    """The quantized image has the labels' shape, with at most one channel axis more."""
+    if quantized is None or quantized.shape == labels.shape:
+        return
+    shape = quantized.shape
+    if not (len(shape) == len(labels.shape) + 1 and any(
+            shape[:i] + shape[i + 1:] == labels.shape for i in range(len(shape)))):
+        _fail(quantized_path, f"shape {shape} does not match the labels' {labels.shape}.")

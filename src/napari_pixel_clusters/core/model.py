@@ -3,12 +3,16 @@
 A :class:`Model` is the fitted method (k-means centres or mixture parameters) together
 with its whole feature pipeline (image kind and channels, colour space, scaling
 constants, spatial weight) and the clusters' numbering, names and colours. Files are
-human-readable JSON, validated on load; nothing is ever unpickled or executed.
+human-readable JSON, validated on load (see :mod:`.model_check`); nothing is ever
+unpickled or executed. A model file over :data:`MAX_MODEL_BYTES` is refused unread.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from .features import build_features
+from .files import read_json
 from .image import ImageData, read_image
 from .methods.gmm import Mixture, predict
+from .model_check import FORMAT, VERSION, check_model_dict
 from .registry import drain
 from .result import Segmentation
 from .segment import package_versions
 
-FORMAT = "napari-pixel-clusters model"
-VERSION = 1
+#: Model files larger than this are refused before they are read (a model with the
+#: most components n_clusters allows, full covariances and a few dozen features fits).
+MAX_MODEL_BYTES = 64 * 2**20
 PIPELINE_KEYS = ("color_space", "spatial_weight", "standardize")
 
 
@@ -66,7 +73,9 @@ class Model:
     def predict(self, image, rgb=None, channel_axis=None) -> Segmentation:
         """Label ``image`` with this model: same cluster numbering, names and colours.
 
-        A dask array is labelled lazily (labels as a dask array, chunk by chunk)."""
+        A dask array is labelled lazily (labels as a dask array, chunk by chunk). The
+        model is validated again first (its fields may have been changed since it was
+        loaded): a bad field is a ``ValueError`` starting with ``model:``."""
         return drain(self.predict_steps(image, rgb=rgb, channel_axis=channel_axis))
 
     def predict_steps(self, image, rgb=None, channel_axis=None, per_plane=False):
@@ -78,6 +87,7 @@ class Model:
         """
         from .lazy import is_lazy
 
+        self.check()
         if is_lazy(image):
             return (yield from self._predict_lazy_steps(image, rgb, channel_axis))
         data = read_image(image, rgb=rgb, channel_axis=channel_axis)
@@ -150,9 +160,16 @@ class Model:
 
             return pairwise_distances_argmin(X, np.asarray(self.parameters["centers"]))
         p = self.parameters
-        mixture = Mixture(p["covariance_type"], np.asarray(p["weights"]),
-                          np.asarray(p["means"]), np.asarray(p["precisions_cholesky"]))
-        return predict(X, feature_set.pixel_weights(), mixture)[0]
+        mixture = Mixture(p["covariance_type"], np.asarray(p["weights"], dtype=np.float64),
+                          np.asarray(p["means"], dtype=np.float64),
+                          np.asarray(p["precisions_cholesky"], dtype=np.float64))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            components, mean_log_likelihood = predict(X, feature_set.pixel_weights(), mixture)
+        if len(X) and not np.isfinite(mean_log_likelihood):
+            raise ValueError("model: its Gaussian parameters give no finite likelihood for "
+                             "this image's pixels (values too large for them); apply it to "
+                             "images like the one it was made from.")
+        return components
 
     def _label_of_component(self) -> np.ndarray:
         """Label per component; components that found no pixels get the next labels."""
@@ -189,65 +206,102 @@ class Model:
                 "parameters": self.parameters, "clusters": self.clusters,
                 "provenance": self.provenance}
 
+    def check(self) -> None:
+        """Raise ``ValueError("model: <field>: ...")`` if a field is not valid."""
+        check_model_dict(self.to_dict(), what="model")
+
     @classmethod
-    def from_dict(cls, content: dict) -> Model:
-        check_model_dict(content)
+    def from_dict(cls, content: dict, what: str = "model file", path=None) -> Model:
+        """A model from :meth:`to_dict`'s form, validated (see :func:`check_model_dict`);
+        errors start with ``what`` and ``path``."""
+        check_model_dict(content, what=what, path=path)
         return cls(**{key: content[key] for key in
                       ("method", "image", "features", "parameters", "clusters")},
                    provenance=content.get("provenance", {}))
 
 
-def save_model(seg_or_model, path) -> Path:
-    """Write a model (or a segmentation's model) to ``path`` as JSON."""
+def save_model(seg_or_model, path, overwrite: bool = False) -> Path:
+    """Write a model (or a segmentation's model) to ``path`` as JSON.
+
+    An existing ``path`` is a ``ValueError`` unless ``overwrite=True``; even then only a
+    model file (a JSON file whose ``format`` is a napari-pixel-clusters model) is
+    replaced, never any other file. The file is written under a temporary name and
+    renamed, so it is whole or absent."""
     model = seg_or_model.model if isinstance(seg_or_model, Segmentation) else seg_or_model
     if model is None:
         raise ValueError(f"model: a {seg_or_model.method!r} result has no model to save; "
                          "only k-means and Gaussian mixture results do.")
+    model.check()
     path = Path(path)
-    path.write_text(json.dumps(model.to_dict(), indent=1))
+    if os.path.lexists(path):
+        _check_replaceable(path, overwrite)
+    text = json.dumps(model.to_dict(), indent=1, default=_plain, allow_nan=False)
+    try:
+        _write_new_file(path, text, replace=overwrite)
+    except FileExistsError:
+        raise ValueError(f"path: {path} exists already; choose another file or pass "
+                         "overwrite=True.") from None
+    except OSError as error:
+        raise ValueError(f"path: cannot write {path}: {error.strerror or error}.") from None
     return path
 
 
+def _check_replaceable(path: Path, overwrite: bool) -> None:
+    if not overwrite:
+        raise ValueError(f"path: {path} exists already; choose another file or pass "
+                         "overwrite=True.")
+    try:
+        content = read_json(path, "path", MAX_MODEL_BYTES)
+    except ValueError:
+        content = None
+    if path.is_symlink() or not (isinstance(content, dict)
+                                 and content.get("format") == FORMAT):
+        raise ValueError(f"path: {path} is not a napari-pixel-clusters model file, so it is "
+                         "not replaced even with overwrite=True; choose another file.")
+
+
+def _write_new_file(path: Path, text: str, replace: bool) -> None:
+    """Write ``text`` to ``path``: a new file (FileExistsError if it exists), or with
+    ``replace`` a temporary file renamed over the existing one (which keeps its mode)."""
+    if not replace:
+        handle = open(path, "x", encoding="utf-8")  # never clobbers
+        try:
+            with handle:
+                handle.write(text)
+        except BaseException:
+            path.unlink(missing_ok=True)  # ours: created just now
+            raise
+        return
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _plain(value):
+    """numpy arrays and scalars as JSON values (models built in memory may hold them)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def load_model(path) -> Model:
-    """Read and validate a model file written by :func:`save_model`."""
-    try:
-        content = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"model file: cannot read {path}: {error}") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"model file: {path} is not JSON ({error.msg}, line "
-                         f"{error.lineno}).") from None
-    return Model.from_dict(content)
+    """Read and validate a model file written by :func:`save_model`.
+
+    The file must be a regular file (a FIFO, device or directory is refused without
+    reading it) of at most :data:`MAX_MODEL_BYTES` (64 MB), valid JSON nested at most
+    32 levels, and a valid model (see :func:`check_model_dict`); any problem is a
+    ``ValueError`` starting with ``model file: <path>:``."""
+    return read_model_file(path, "model file")
 
 
-def check_model_dict(content) -> None:
-    """Raise ValueError saying what is wrong with a model file's content."""
-    def fail(problem):
-        raise ValueError(f"model file: {problem}")
-
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        fail(f"not a napari-pixel-clusters model (its 'format' is not {FORMAT!r}).")
-    if content.get("version") != VERSION:
-        fail(f"version {content.get('version')!r} is not supported (this is version "
-             f"{VERSION}).")
-    missing = [k for k in ("method", "image", "features", "parameters", "clusters")
-               if k not in content]
-    if missing:
-        fail(f"missing {', '.join(missing)}.")
-    method, params, features = content["method"], content["parameters"], content["features"]
-    if method not in ("kmeans", "gmm"):
-        fail(f"method {method!r} cannot label new images; use 'kmeans' or 'gmm'.")
-    n_features = len(features.get("names", []))
-    try:
-        centres = np.asarray(params["centers" if method == "kmeans" else "means"], float)
-        if method == "gmm":
-            np.asarray(params["weights"], float)
-            np.asarray(params["precisions_cholesky"], float)
-    except (KeyError, TypeError, ValueError):
-        fail("its parameters are incomplete or not numbers.")
-    if centres.ndim != 2 or centres.shape[1] != n_features or not np.isfinite(centres).all():
-        fail(f"cluster centres must be a finite table of {n_features} features per cluster.")
-    components = [c.get("component") for c in content["clusters"] if isinstance(c, dict)]
-    if len(components) != len(content["clusters"]) or not all(
-            isinstance(c, int) and 0 <= c < len(centres) for c in components):
-        fail("its clusters do not match its centres.")
+def read_model_file(path, what: str) -> Model:
+    """:func:`load_model` with errors starting with ``what`` (e.g. ``folder``)."""
+    content = read_json(path, what, MAX_MODEL_BYTES)
+    return Model.from_dict(content, what=what, path=path)

@@ -1,0 +1,295 @@
+"""Validation of a model's content (a saved model file is untrusted input).
+
+:func:`check_model_dict` checks every field a :class:`~.model.Model` uses before it is
+used: types (a ``bool`` is not a number), shapes that agree with each other, finite
+numbers, positive mixture weights and precisions, cluster labels 1..n, and at most
+``n_clusters``' maximum of components. Each problem is one ``ValueError`` naming the
+file (when there is one) and the field, e.g. ``model file: m.json: parameters.weights:
+must be positive numbers that sum to 1.``
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .features import COLOR_SPACES
+from .methods.gmm import COVARIANCE_TYPES, precision_shape
+from .registry import N_CLUSTERS
+
+FORMAT = "napari-pixel-clusters model"
+VERSION = 1
+METHODS_WITH_MODELS = ("kmeans", "gmm")
+IMAGE_KINDS = ("grey", "rgb", "rgba", "multichannel")
+#: Most components (k-means centres, mixture components) a model may have.
+MAX_COMPONENTS = N_CLUSTERS.maximum
+_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
+_INTEGERS = (int, np.integer)
+_NUMBERS = (int, float, np.integer, np.floating)
+_BOOLS = (bool, np.bool_)
+
+
+class _Checker:
+    """Raise ``ValueError("<what>: <path>: <field>: <problem>")`` for the first problem."""
+
+    def __init__(self, what: str, path=None):
+        self.prefix = f"{what}: {path}: " if path is not None else f"{what}: "
+
+    def fail(self, field: str, problem: str):
+        raise ValueError(f"{self.prefix}{field}: {problem}" if field else
+                         f"{self.prefix}{problem}")
+
+    def mapping(self, value, field: str) -> dict:
+        if not isinstance(value, dict):
+            self.fail(field, f"expected a JSON object, got {_describe(value)}.")
+        return value
+
+    def key(self, mapping: dict, key: str, field: str):
+        if key not in mapping:
+            self.fail(f"{field}.{key}" if field else key, "missing.")
+        return mapping[key]
+
+    def integer(self, value, field: str, low: int, high: int | None = None) -> int:
+        if not isinstance(value, _INTEGERS) or isinstance(value, _BOOLS) or value < low or (
+                high is not None and value > high):
+            limits = f"from {low} to {high}" if high is not None else f"of {low} or more"
+            self.fail(field, f"expected a whole number {limits}, got {_describe(value)}.")
+        return int(value)
+
+    def number(self, value, field: str, low: float, high: float) -> float:
+        if (not isinstance(value, _NUMBERS) or isinstance(value, _BOOLS)
+                or not _finite_float(value) or not low <= float(value) <= high):
+            self.fail(field, f"expected a finite number from {low} to {high}, got "
+                      f"{_describe(value)}.")
+        return float(value)
+
+    def text(self, value, field: str, choices=None) -> str:
+        if not isinstance(value, str) or (choices is not None and value not in choices):
+            expected = f"one of {', '.join(map(repr, choices))}" if choices else "a text"
+            self.fail(field, f"expected {expected}, got {_describe(value)}.")
+        return value
+
+    def array(self, value, field: str, ndim: int) -> np.ndarray:
+        """A finite float64 array of ``ndim`` dimensions from nested lists of numbers."""
+        problem = f"expected a {_TABLES[ndim]} of finite numbers"
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind not in "iuf":
+                self.fail(field, f"{problem}, got an array of {value.dtype}.")
+        elif not _nested_numbers(value, ndim):
+            self.fail(field, f"{problem}, got {_describe(value)}.")
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            self.fail(field, f"{problem}; its rows differ in length or its numbers are too "
+                      "large.")
+        if array.ndim != ndim or not np.isfinite(array).all():
+            self.fail(field, f"{problem} (no NaN or infinity).")
+        return array
+
+    def shape(self, array: np.ndarray, field: str, expected: tuple, meaning: str) -> None:
+        if array.shape != expected:
+            self.fail(field, f"expected shape {expected} ({meaning}), got {array.shape}.")
+
+
+_TABLES = {1: "list", 2: "table (list of rows)", 3: "list of tables"}
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else (
+        f"{text} ({type(value).__name__})")
+
+
+def _finite_float(value) -> bool:
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
+
+
+def _nested_numbers(value, ndim: int) -> bool:
+    """``value`` is ``ndim`` levels of lists (or tuples) with numbers (not bools) inside."""
+    level = [value]
+    for _ in range(ndim):
+        if not all(isinstance(item, (list, tuple, np.ndarray)) for item in level):
+            return False
+        level = [item for items in level for item in items]
+    return all(isinstance(item, _NUMBERS) and not isinstance(item, _BOOLS) for item in level)
+
+
+def check_model_dict(content, what: str = "model file", path=None) -> None:
+    """Raise ValueError saying what is wrong with a model's content (``Model.to_dict()``
+    form, as read from a model file); the message starts with ``what`` and ``path``."""
+    check = _Checker(what, path)
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        found = (f"its 'format' is {content.get('format')!r}" if isinstance(content, dict)
+                 else f"it holds {_describe(content)}, not a JSON object")
+        check.fail("", f"not a napari-pixel-clusters model ({found}; expected 'format': "
+                   f"{FORMAT!r}).")
+    version = content.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version != VERSION:
+        check.fail("version", f"{version!r} is not supported (this is version {VERSION}).")
+    missing = [k for k in ("method", "image", "features", "parameters", "clusters")
+               if k not in content]
+    if missing:
+        check.fail("", f"missing {', '.join(missing)}.")
+    method = content["method"]
+    if not isinstance(method, str) or method not in METHODS_WITH_MODELS:
+        check.fail("method", f"{method!r} cannot label new images; use 'kmeans' or 'gmm'.")
+    image = _check_image(check, content["image"])
+    n_features = _check_features(check, content["features"], image)
+    n_components = _check_parameters(check, method, content["parameters"], n_features)
+    _check_clusters(check, content["clusters"], n_components)
+    if "provenance" in content:
+        check.mapping(content["provenance"], "provenance")
+
+
+def _check_image(check: _Checker, image) -> dict:
+    check.mapping(image, "image")
+    kind = check.text(check.key(image, "kind", "image"), "image.kind", IMAGE_KINDS)
+    channels = {"grey": (1, 1), "rgb": (3, 3), "rgba": (4, 4)}.get(kind, (1, None))
+    check.integer(check.key(image, "n_channels", "image"), "image.n_channels", *channels)
+    if "dtype" in image:
+        check.text(image["dtype"], "image.dtype")
+    return image
+
+
+def _check_features(check: _Checker, features, image: dict) -> int:
+    """Check the feature pipeline; return the number of features."""
+    check.mapping(features, "features")
+    colour = image["kind"] in ("rgb", "rgba")
+    color_space = check.key(features, "color_space", "features")
+    if color_space is not None and not colour:
+        check.fail("features.color_space", f"a {image['kind']} image is clustered on its raw "
+                   f"values; expected null, got {_describe(color_space)}.")
+    if color_space is not None:
+        check.text(color_space, "features.color_space", COLOR_SPACES)
+    spatial_weight = check.number(check.key(features, "spatial_weight", "features"),
+                                  "features.spatial_weight", 0.0, 100.0)
+    standardize = check.key(features, "standardize", "features")
+    if not isinstance(standardize, _BOOLS):
+        check.fail("features.standardize", f"expected true or false, got "
+                   f"{_describe(standardize)}.")
+    names = check.key(features, "names", "features")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        check.fail("features.names", f"expected a list of texts, got {_describe(names)}.")
+    constants = check.mapping(check.key(features, "constants", "features"),
+                              "features.constants")
+    n_values = 3 if colour else image["n_channels"]
+    n_axes = _check_coordinates(check, constants, spatial_weight)
+    if standardize:
+        for key in ("mean", "scale"):
+            field = f"features.constants.{key}"
+            values = check.array(check.key(constants, key, "features.constants"), field, 1)
+            check.shape(values, field, (n_values,), "one per value feature")
+            if key == "scale" and not np.all(values > 0):
+                check.fail(field, "expected scales above 0.")
+    if len(names) != n_values + n_axes:
+        check.fail("features.names", f"expected {n_values + n_axes} names ({n_values} value "
+                   f"feature(s) of a {image['kind']} image and {n_axes} position(s)), got "
+                   f"{len(names)}.")
+    return len(names)
+
+
+def _check_coordinates(check: _Checker, constants: dict, spatial_weight: float) -> int:
+    """Check the positions' scaling constants; return the number of position features."""
+    field = "features.constants"
+    if spatial_weight == 0:
+        if "coordinate_mean" in constants:
+            check.fail(f"{field}.coordinate_mean", "given, but spatial_weight is 0.")
+        return 0
+    centre = check.array(check.key(constants, "coordinate_mean", field),
+                         f"{field}.coordinate_mean", 1)
+    if not 1 <= len(centre) <= 32:
+        check.fail(f"{field}.coordinate_mean", f"expected 1 to 32 axes, got {len(centre)}.")
+    scale = check.number(check.key(constants, "coordinate_scale", field),
+                         f"{field}.coordinate_scale", 0.0, float(np.finfo(np.float64).max))
+    if scale == 0:
+        check.fail(f"{field}.coordinate_scale", "expected a number above 0, got 0.")
+    return len(centre)
+
+
+def _check_parameters(check: _Checker, method: str, parameters, n_features: int) -> int:
+    """Check the fitted parameters; return the number of components."""
+    check.mapping(parameters, "parameters")
+    key = "centers" if method == "kmeans" else "means"
+    centres = check.key(parameters, key, "parameters")
+    field = f"parameters.{key}"
+    if isinstance(centres, (list, tuple, np.ndarray)) and len(centres) > MAX_COMPONENTS:
+        check.fail(field, f"{len(centres)} components; at most {MAX_COMPONENTS} (the most "
+                   "n_clusters allows) are read.")
+    centres = check.array(centres, field, 2)
+    k = len(centres)
+    check.shape(centres, field, (max(k, 1), n_features), "components x features")
+    with np.errstate(over="ignore"):
+        too_large = not np.isfinite(np.square(centres).sum(axis=1)).all()
+    if too_large:
+        check.fail(field, "values too large to measure distances.")
+    if method == "gmm":
+        _check_mixture(check, parameters, k, n_features)
+    return k
+
+
+def _check_mixture(check: _Checker, parameters: dict, k: int, d: int) -> None:
+    kind = check.text(check.key(parameters, "covariance_type", "parameters"),
+                      "parameters.covariance_type", COVARIANCE_TYPES)
+    weights = check.array(check.key(parameters, "weights", "parameters"),
+                          "parameters.weights", 1)
+    check.shape(weights, "parameters.weights", (k,), "one per component")
+    if not (np.all(weights > 0) and abs(weights.sum() - 1) <= 1e-6):
+        check.fail("parameters.weights", "expected positive numbers that sum to 1.")
+    field = "parameters.precisions_cholesky"
+    shape = precision_shape(kind, k, d)
+    factors = check.array(check.key(parameters, "precisions_cholesky", "parameters"), field,
+                          len(shape))
+    check.shape(factors, field, shape, f"as scikit-learn's for covariance_type={kind!r}")
+    if kind in ("full", "tied"):
+        matrices = factors if kind == "full" else factors[None]
+        diagonals = np.diagonal(matrices, axis1=1, axis2=2)
+        triangular = all(_triangular(m) for m in matrices)
+        if not triangular or not np.all(diagonals > 0):
+            check.fail(field, "expected triangular Cholesky factors with a positive "
+                       "diagonal.")
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(matrices @ matrices.transpose(0, 2, 1)).all()
+    else:
+        if not np.all(factors > 0):
+            check.fail(field, "expected numbers above 0.")
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(np.square(factors)).all()
+    if not finite:
+        check.fail(field, "values too large: the precisions overflow.")
+
+
+def _triangular(matrix: np.ndarray) -> bool:
+    """Upper or lower triangular, up to rounding (a solver leaves ~1e-15 in the zeros)."""
+    tolerance = 1e-9 * np.abs(matrix).max()
+    return bool(np.abs(np.tril(matrix, -1)).max(initial=0) <= tolerance
+                or np.abs(np.triu(matrix, 1)).max(initial=0) <= tolerance)
+
+
+def _check_clusters(check: _Checker, clusters, n_components: int) -> None:
+    if not isinstance(clusters, list):
+        check.fail("clusters", f"expected a list, got {_describe(clusters)}.")
+    if len(clusters) > n_components:
+        check.fail("clusters", f"{len(clusters)} clusters, but the model has only "
+                   f"{n_components} components.")
+    labels, components = set(), set()
+    for i, cluster in enumerate(clusters):
+        field = f"clusters[{i}]"
+        check.mapping(cluster, field)
+        label = check.integer(check.key(cluster, "label", field), f"{field}.label", 1,
+                              len(clusters))
+        component = check.integer(check.key(cluster, "component", field),
+                                  f"{field}.component", 0, n_components - 1)
+        check.text(check.key(cluster, "name", field), f"{field}.name")
+        color = check.text(check.key(cluster, "color", field), f"{field}.color")
+        if not _HEX_COLOUR.fullmatch(color):
+            check.fail(f"{field}.color", f"expected a hex colour like '#1f77b4', got "
+                       f"{color[:20]!r}.")
+        if label in labels or component in components:
+            what = "label" if label in labels else "component"
+            check.fail(f"{field}.{what}", f"{cluster[what]} is used by another cluster too.")
+        labels.add(label)
+        components.add(component)
