@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import tifffile
 from skimage import data, io
 
 import napari_pixel_clusters as npc
-from napari_pixel_clusters.cli import main
+from napari_pixel_clusters.cli import HelpFormatter, build_parser, main
 from napari_pixel_clusters.core.export import read_result, write_result
 
 
@@ -84,7 +91,8 @@ def test_apply_a_saved_model_to_other_images(images, capsys):
     (images / "fake.json").write_text("{}")
     assert main(["apply", "--model", str(images / "fake.json"), str(images / "coins.png"),
                  "--out", str(images / "x")]) == 1
-    assert "model file: not a napari-pixel-clusters model" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "error: model file: " in error and "not a napari-pixel-clusters model" in error
 
 
 def test_sweep_prints_the_table_and_suggestion(images, capsys):
@@ -180,3 +188,236 @@ def test_a_folder_saved_with_only_the_clusters_layer_opens(tmp_path, make_napari
     layers = get_reader(folder + "/params.json")(folder + "/params.json")
     assert [kind for _, _, kind in layers] == ["labels"]
     np.testing.assert_array_equal(layers[0][0], seg.labels)
+
+
+# --- the command line as a user runs it: a separate process, its exit code and its output ---
+
+SCRIPT = Path(sys.executable).parent / "napari-pixel-clusters"
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m",
+                                                  "napari_pixel_clusters.gui.launch"]
+
+
+def run_cli(*args, timeout=120, **kwargs):
+    """The installed console script with ``args``; fails the test if it hangs."""
+    return subprocess.run([*COMMAND, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+def error_lines(process) -> list[str]:
+    assert "Traceback" not in process.stderr, process.stderr
+    return process.stderr.strip().splitlines()
+
+
+@pytest.fixture
+def small(tmp_path):
+    """Two small grey images written with tifffile, and the folder for the results."""
+    rng = np.random.default_rng(0)
+    for name in ("one", "two"):
+        tifffile.imwrite(tmp_path / f"{name}.tif", rng.integers(0, 255, (24, 32), np.uint8))
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", [[], ["segment"], ["apply"], ["sweep"]])
+def test_every_help_runs_and_lists_its_options(command):
+    shown = run_cli(*command, "--help", timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stderr == "" and shown.stdout.startswith("usage: napari-pixel-clusters")
+    expected = {
+        (): ["image", "default: the astronaut sample", "segment,apply,sweep"],
+        ("segment",): ["IMAGE", "--method", "-k K", "--out DIR", "--min-area", "--overwrite",
+                       "--color-space", "--n-init", "--covariance-type", "--downscale",
+                       "--sigma", "--low-threshold", "10% of the dtype", "(default: kmeans)",
+                       "(default: 20)", "[kmeans: default 3; gmm: default 1]"],
+        ("apply",): ["IMAGE", "--model FILE", "--out DIR", "--min-area", "(default: 20)",
+                     "--overwrite"],
+        ("sweep",): ["IMAGE", "--method", "--k RANGE", "(default: 2..10)", "--color-space",
+                     "--random-state"],
+    }[tuple(command)]
+    text = " ".join(shown.stdout.split())
+    for option in expected:
+        assert option in text
+
+
+def test_every_option_has_help_and_says_its_default():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    for name, subparser in subparsers.items():
+        formatter = HelpFormatter(prog=name)
+        for action in subparser._actions:
+            assert action.help, (name, action.dest)
+            text = formatter._expand_help(action)
+            if action.option_strings and action.dest != "help":
+                assert action.required or "default" in text, (name, action.dest, text)
+
+
+def test_help_imports_neither_scikit_learn_nor_scikit_image():
+    script = (
+        "import sys, contextlib, io\n"
+        "from napari_pixel_clusters.gui.launch import main\n"
+        "for argv in ([], ['segment'], ['apply'], ['sweep']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main([*argv, '--help'])\n"
+        "print(sorted(m for m in ('sklearn', 'skimage', 'napari', 'qtpy') if m in sys.modules))\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("method", [m.name for m in npc.METHODS.values() if m.needs_n_clusters])
+def test_k_missing_is_a_usage_error_before_any_file_is_read(small, method):
+    missing = small / "missing.png"  # reading it would be an error line of its own
+    shown = run_cli("segment", small / "one.tif", missing, "--method", method,
+                    "--out", small / "out")
+    assert shown.returncode == 2
+    assert f"error: -k/--n-clusters: method '{method}' needs the number of clusters" \
+        in shown.stderr
+    assert "missing.png" not in shown.stderr and not (small / "out").exists()
+
+
+def test_k_given_to_canny_is_a_usage_error(small):
+    shown = run_cli("segment", small / "one.tif", "--method", "canny", "-k", "3",
+                    "--out", small / "out")
+    assert shown.returncode == 2 and "takes no number of clusters" in shown.stderr
+    assert not (small / "out").exists()
+
+
+def test_canny_reports_edges_not_clusters(small, capsys):
+    assert main(["segment", str(small / "one.tif"), "--method", "canny",
+                 "--out", str(small / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "(edges," in printed and "clusters" not in printed
+    assert read_result(small / "out" / "one").params["params"]["method"] == "canny"
+
+
+def test_each_bad_input_is_one_line_and_the_others_are_segmented(small):
+    os.mkfifo(small / "pipe.tif")  # reading it would block for ever (the timeout fails)
+    (small / "folder.tif").mkdir()
+    (small / "broken.png").write_text("not an image")
+    (small / "broken.tif").write_bytes(b"II*\x00 not really a TIFF")  # tifffile logs too
+    bad = ["/dev/zero", small / "pipe.tif", small / "folder.tif", small / "missing.tif",
+           small / "broken.png", small / "broken.tif"]
+    shown = run_cli("segment", small / "one.tif", *bad, small / "two.tif", "-k", "3",
+                    "--out", small / "out", timeout=60)
+    assert shown.returncode == 1
+    lines = error_lines(shown)
+    assert len(lines) == len(bad)
+    for i, (line, path) in enumerate(zip(lines, bad), start=2):
+        assert line.startswith(f"[{i}/8] {path}: error: ")
+    assert "not a regular file" in lines[0] and "not a regular file" in lines[1]
+    assert "is a folder" in lines[2] and "No such file" in lines[3]
+    assert "cannot read it as an image" in lines[4]
+    assert sorted(p.name for p in (small / "out").iterdir()) == ["one", "two"]
+    expected = npc.segment(tifffile.imread(small / "two.tif"), "kmeans", 3)
+    np.testing.assert_array_equal(read_result(small / "out" / "two").labels, expected.labels)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_an_unreadable_image_is_one_line(small):
+    (small / "one.tif").chmod(0)
+    shown = run_cli("segment", small / "one.tif", small / "two.tif", "-k", "3",
+                    "--out", small / "out")
+    assert shown.returncode == 1
+    lines = error_lines(shown)
+    assert len(lines) == 1 and "Permission denied" in lines[0]
+    assert lines[0].startswith(f"[1/2] {small / 'one.tif'}: error: cannot read it as an image")
+    assert (small / "out" / "two").is_dir()
+
+
+def test_an_output_path_that_is_a_file_is_one_line_and_nothing_is_read(small):
+    (small / "f").write_text("mine")
+    shown = run_cli("segment", small / "one.tif", small / "two.tif", "-k", "3",
+                    "--out", small / "f")
+    assert shown.returncode == 1
+    assert error_lines(shown) == [f"napari-pixel-clusters: error: --out: {small / 'f'} is a "
+                                  "file, not a folder; nothing was read or written."]
+    assert (small / "f").read_text() == "mine"
+
+
+def unwritable_folder(tmp_path) -> Path:
+    if os.geteuid() != 0:
+        folder = tmp_path / "locked"
+        folder.mkdir(mode=0o500)
+        return folder / "out"
+    return Path("/sys/napari-pixel-clusters-test")  # not even root may create folders there
+
+
+@pytest.mark.parametrize("where", ["unwritable", "too long"])
+def test_an_output_that_cannot_be_written_is_one_line_per_image(small, where):
+    out = unwritable_folder(small) if where == "unwritable" else small / ("x" * 300)
+    shown = run_cli("segment", small / "one.tif", small / "two.tif", "-k", "3", "--out", out)
+    assert shown.returncode == 1
+    lines = error_lines(shown)
+    assert len(lines) == 2
+    for i, name in enumerate(["one", "two"], start=1):
+        assert lines[i - 1].startswith(f"[{i}/2] {small / name}.tif: error: ")
+        assert where != "too long" or "File name too long" in lines[i - 1]
+    assert not os.path.lexists(out)
+
+
+@pytest.mark.parametrize("content", ["{", "[]", "null", '{"kind": 1}', "[" * 100_000,
+                                     '{"n": ' + "9" * 400 + "}"])
+def test_a_tampered_model_is_one_line_not_a_traceback(small, content):
+    (small / "model.json").write_text(content)
+    shown = run_cli("apply", "--model", small / "model.json", small / "one.tif",
+                    "--out", small / "out")
+    assert shown.returncode == 1
+    lines = error_lines(shown)
+    assert len(lines) == 1 and lines[0].startswith(f"{small / 'model.json'}: error: ")
+    assert not (small / "out").exists()
+
+
+def test_a_model_path_that_is_a_folder_is_one_line(small):
+    shown = run_cli("apply", "--model", small, small / "one.tif", "--out", small / "out")
+    assert shown.returncode == 1
+    assert len(error_lines(shown)) == 1 and shown.stderr.startswith(f"{small}: error: ")
+
+
+def test_an_existing_folder_is_one_line_and_overwrite_replaces_a_result_folder(small):
+    (small / "out" / "one").mkdir(parents=True)
+    (small / "out" / "one" / "notes.txt").write_text("mine")
+    shown = run_cli("segment", small / "one.tif", small / "two.tif", "-k", "3",
+                    "--out", small / "out")
+    assert shown.returncode == 1
+    lines = error_lines(shown)
+    assert len(lines) == 1 and lines[0].startswith(f"[1/2] {small / 'one.tif'}: error: out: ")
+    assert "--overwrite" in lines[0]
+    assert (small / "out" / "one" / "notes.txt").read_text() == "mine"
+    assert read_result(small / "out" / "two").labels.max() == 3
+    again = run_cli("segment", small / "two.tif", "-k", "2", "--out", small / "out")
+    assert again.returncode == 1 and "exists already" in error_lines(again)[0]
+    assert read_result(small / "out" / "two").labels.max() == 3
+    replaced = run_cli("segment", small / "two.tif", "-k", "2", "--out", small / "out",
+                       "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    expected = npc.segment(tifffile.imread(small / "two.tif"), "kmeans", 2)
+    np.testing.assert_array_equal(read_result(small / "out" / "two").labels, expected.labels)
+
+
+def test_ctrl_c_exits_130_with_one_line_and_keeps_the_finished_folders(small):
+    images = [small / "one.tif"]
+    for i in range(40):  # enough left to do when the first one is reported
+        images.append(small / f"copy{i}.tif")
+        images[-1].write_bytes((small / "two.tif").read_bytes())
+    batch = subprocess.Popen(
+        [*COMMAND, "segment", *map(str, images), "-k", "3", "--out", str(small / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if ignored here
+    try:
+        first = batch.stdout.readline()
+        assert first.startswith("[1/41]"), first + batch.stderr.read()
+        batch.send_signal(signal.SIGINT)
+        rest, errors = batch.communicate(timeout=60)
+    finally:
+        batch.kill()
+    assert batch.returncode == 130
+    assert "Traceback" not in errors
+    assert errors.strip().splitlines() == ["interrupted; the result folders finished so far "
+                                           "are kept."]
+    finished = sorted(p.name for p in (small / "out").iterdir())
+    assert 1 <= len(finished) < 41 and "one" in finished
+    assert len(finished) == 1 + len(rest.splitlines())  # no hidden or half-written folder
+    for name in finished:
+        assert {p.name for p in (small / "out" / name).iterdir()} >= {
+            "labels.tif", "table.csv", "params.json", "model.json"}

@@ -11,38 +11,76 @@ is reported in one line and skipped; the exit code is 1 if any image failed.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import stat
 import sys
 import time
 from pathlib import Path
-
-from skimage import io
 
 from .core import FEATURE_PARAMS, METHODS, load_model, segment, sweep
 from .core.export import write_result
 from .core.registry import RANDOM_STATE
 
 COMMANDS = ("segment", "apply", "sweep")
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
 
 
-def _option(parser, param) -> None:
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show (required options,
+    unset defaults) or the help text states it already."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.required or action.default in (None, False) or "default:" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "not set" if value is None else str(value)
+
+
+def _help(param, users: list[str], defaults: dict[str, object]) -> str:
+    """A declared parameter's help, the methods that use it and its default(s), escaped for
+    argparse (which reads ``%`` as a format character)."""
+    if len(set(map(repr, defaults.values()))) == 1:
+        where = f"{', '.join(users)}; default: {_shown(param.default)}"
+    else:
+        where = "; ".join(f"{name}: default {_shown(value)}" for name, value in defaults.items())
+    return f"{param.help} [{where}]".replace("%", "%%")
+
+
+def _option(parser, param, users: list[str], defaults: dict[str, object]) -> None:
     """One ``--name`` option per declared parameter; unset options keep the defaults."""
     flag = "--" + param.name.replace("_", "-")
+    text = _help(param, users, defaults)
     if param.type is bool:
         parser.add_argument(flag, dest=param.name, action="store_true", default=None,
-                            help=param.help)
+                            help=text)
         return
     kind = str if param.choices else param.type
     parser.add_argument(flag, dest=param.name, type=kind, choices=param.choices,
-                        default=None, help=param.help)
+                        default=None, help=text)
 
 
 def _declared_params():
-    """Every parameter of every method, once, plus the feature options."""
-    seen = {}
-    for param in (*FEATURE_PARAMS, RANDOM_STATE,
-                  *(p for m in METHODS.values() for p in m.params if p.in_widget)):
-        seen.setdefault(param.name, param)
-    return list(seen.values())
+    """Every parameter of every method, once, plus the feature options: (param, the
+    methods that use it, each one's default)."""
+    feature_users = [m.name for m in METHODS.values() if m.uses_features]
+    seed_users = [m.name for m in METHODS.values() if m.uses_random_state]
+    seen = {p.name: (p, feature_users, {}) for p in FEATURE_PARAMS}
+    seen[RANDOM_STATE.name] = (RANDOM_STATE, seed_users, {})
+    for method in METHODS.values():
+        for param in method.params:
+            if param.in_widget:
+                _, users, defaults = seen.setdefault(param.name, (param, [], {}))
+                users.append(method.name)
+                defaults[method.name] = param.default
+    return [(param, users, defaults or {name: param.default for name in users})
+            for param, users, defaults in seen.values()]
 
 
 def k_range(text: str) -> list[int]:
@@ -56,43 +94,103 @@ def k_range(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a range like 2..10") from None
 
 
+IMAGES_HELP = ("image files (any format scikit-image reads, e.g. PNG, TIFF, JPEG) or zarr "
+               "stores (read chunk by chunk); each gets the folder DIR/<file name without "
+               "extension>")
+OVERWRITE_HELP = ("replace a result folder that exists already (by default such an image "
+                  "is reported and skipped)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="napari-pixel-clusters",
-                                     description=__doc__.splitlines()[0])
+                                     description=__doc__.splitlines()[0],
+                                     formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    seg = commands.add_parser("segment", help="segment images into result folders")
-    seg.add_argument("images", nargs="+", type=Path)
-    seg.add_argument("--method", choices=list(METHODS), default="kmeans")
-    seg.add_argument("-k", "--n-clusters", dest="n_clusters", type=int, default=None)
-    seg.add_argument("--out", type=Path, required=True, help="folder for the results")
-    seg.add_argument("--min-area", type=int, default=20, help="smallest outlined region")
-    for param in _declared_params():
-        _option(seg, param)
-    apply = commands.add_parser("apply", help="label images with a saved model")
-    apply.add_argument("images", nargs="+", type=Path)
-    apply.add_argument("--model", type=Path, required=True)
-    apply.add_argument("--out", type=Path, required=True)
-    apply.add_argument("--min-area", type=int, default=20)
-    choose = commands.add_parser("sweep", help="compare numbers of clusters for one image")
-    choose.add_argument("image", type=Path)
-    choose.add_argument("--method", choices=["kmeans", "gmm"], default="kmeans")
-    choose.add_argument("--k", dest="k_values", type=k_range, default=list(range(2, 11)))
-    for param in _declared_params():
-        if param.name in {p.name for p in FEATURE_PARAMS} | {"random_state"}:
-            _option(choose, param)
+    seg = commands.add_parser("segment", help="segment images into result folders",
+                              description="Segment images into result folders.",
+                              formatter_class=HelpFormatter)
+    seg.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help=IMAGES_HELP)
+    seg.add_argument("--method", choices=list(METHODS), default="kmeans",
+                     help="segmentation method")
+    needs_k = [m.name for m in METHODS.values() if m.needs_n_clusters]
+    no_k = [m.name for m in METHODS.values() if not m.needs_n_clusters]
+    seg.add_argument("-k", "--n-clusters", dest="n_clusters", type=int, default=None,
+                     metavar="K",
+                     help=f"number of clusters; required by {', '.join(needs_k)}"
+                     + (f", not taken by {', '.join(no_k)}" if no_k else "")
+                     + " (no default)")
+    _output_options(seg)
+    for param, users, defaults in _declared_params():
+        _option(seg, param, users, defaults)
+    apply = commands.add_parser("apply", help="label images with a saved model",
+                                description="Label images with a model saved by segment "
+                                "(DIR/<image>/model.json) or by the napari widget.",
+                                formatter_class=HelpFormatter)
+    apply.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help=IMAGES_HELP)
+    apply.add_argument("--model", type=Path, required=True, metavar="FILE",
+                       help="model.json file of a result folder (required)")
+    _output_options(apply)
+    choose = commands.add_parser("sweep", help="compare numbers of clusters for one image",
+                                 description="Fit every number of clusters in a range and "
+                                 "print the scores and a suggested k.",
+                                 formatter_class=HelpFormatter)
+    choose.add_argument("image", type=Path, metavar="IMAGE",
+                        help="image file or zarr store to compare numbers of clusters on")
+    choose.add_argument("--method", default="kmeans",
+                        choices=[m.name for m in METHODS.values() if m.fit_rows is not None],
+                        help="clustering method")
+    choose.add_argument("--k", dest="k_values", type=k_range, default="2..10",
+                        metavar="RANGE",
+                        help="numbers of clusters to compare: a range like 2..10 or a list "
+                        "like 3,5,8")
+    for param, users, defaults in _declared_params():
+        if param.name in {p.name for p in FEATURE_PARAMS} | {RANDOM_STATE.name}:
+            sweepable = [name for name in users if METHODS[name].fit_rows is not None]
+            _option(choose, param, sweepable, {name: defaults[name] for name in sweepable})
     return parser
 
 
+def _output_options(parser) -> None:
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="folder for the result folders; created if missing (required)")
+    parser.add_argument("--min-area", type=int, default=20, metavar="PIXELS",
+                        help="smallest region (pixels) outlined in outlines.csv")
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
+
+def is_zarr_store(path: Path) -> bool:
+    """A folder named .zarr or holding zarr metadata (os.path: false, not an error, for a
+    path the system refuses, such as one too long)."""
+    return os.path.isdir(path) and (path.suffix == ".zarr" or any(
+        os.path.exists(path / name) for name in ("zarr.json", ".zarray", ".zgroup")))
+
+
 def read_image(path: Path):
-    """The image in ``path``; a zarr store is opened lazily (full resolution if a pyramid)."""
-    if path.suffix == ".zarr" or (path / "zarr.json").exists() or (path / ".zarray").exists():
+    """The image in ``path``; a zarr store is opened lazily (full resolution if a pyramid).
+
+    Only a regular file or a zarr folder is read: a device (/dev/zero), a FIFO or a socket
+    could block or never end, so it is refused without being opened."""
+    if is_zarr_store(path):
         return read_zarr(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise ValueError(f"cannot read it ({error.strerror or error}).") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError("it is a folder, not an image file or a zarr store.")
+    if not stat.S_ISREG(mode):
+        raise ValueError("not a regular file (a device, FIFO or socket); not read.")
+    from skimage import io
+
+    logging.disable(logging.WARNING)  # readers' log lines (tifffile's) are not our one line
     try:
         return io.imread(path)
     except Exception as error:  # any reader failure is a bad file for the user
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ValueError(f"cannot read it as an image ({type(error).__name__}: {reason})") \
             from None
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def read_zarr(path: Path):
@@ -115,37 +213,87 @@ def read_zarr(path: Path):
     return arrays[0][1]
 
 
+def one_line(error: BaseException) -> str:
+    """An error as one line: the message of a ValueError, or what went wrong with which
+    path for an OSError (never a traceback)."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}."
+    if isinstance(error, MemoryError):
+        return "not enough memory for this image."
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
 def _options(args, exclude=()) -> dict:
-    names = {p.name for p in _declared_params()} - set(exclude)
+    names = {param.name for param, _, _ in _declared_params()} - set(exclude)
     return {name: getattr(args, name) for name in names
             if getattr(args, name, None) is not None}
 
 
-def _run_each(images, out: Path, label_one, min_area: int) -> int:
+def _summary(seg) -> str:
+    """What was found: edges for a method that finds edges, else the number of clusters."""
+    method = METHODS.get(seg.method)
+    if method is not None and not method.needs_n_clusters:
+        return "edges"
+    return f"{seg.n_clusters} clusters"
+
+
+def _run_each(images, out: Path, label_one, min_area: int, overwrite: bool) -> int:
     """Segment every image into ``out/<stem>``; one line each; 1 if any failed."""
     failures = 0
     for i, path in enumerate(images, start=1):
         started = time.perf_counter()
         try:
             seg = label_one(read_image(path))
-            folder = write_result(seg, out / path.stem, source=str(path), min_area=min_area)
-        except ValueError as error:
+            folder = write_result(seg, out / path.stem, source=str(path), min_area=min_area,
+                                  overwrite=overwrite)
+        except (ValueError, OSError, MemoryError) as error:
             failures += 1
-            print(f"[{i}/{len(images)}] {path}: error: {error}", file=sys.stderr)
+            print(f"[{i}/{len(images)}] {path}: error: {one_line(error)}", file=sys.stderr,
+                  flush=True)
             continue
-        print(f"[{i}/{len(images)}] {path} -> {folder} ({seg.n_clusters} clusters, "
-              f"{time.perf_counter() - started:.1f} s)")
+        print(f"[{i}/{len(images)}] {path} -> {folder} ({_summary(seg)}, "
+              f"{time.perf_counter() - started:.1f} s)", flush=True)
     return 1 if failures else 0
 
 
+def _check_arguments(parser, args) -> None:
+    """Argument errors found before any file is read (argparse's exit code 2)."""
+    if args.command == "segment":
+        method = METHODS[args.method]
+        if method.needs_n_clusters and args.n_clusters is None:
+            parser.error(f"-k/--n-clusters: method {args.method!r} needs the number of "
+                         "clusters, e.g. -k 5")
+        if not method.needs_n_clusters and args.n_clusters is not None:
+            parser.error(f"-k/--n-clusters: method {args.method!r} takes no number of "
+                         "clusters; leave -k out")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_arguments(parser, args)
+    out = getattr(args, "out", None)
+    if out is not None and os.path.lexists(out) and not os.path.isdir(out):  # all would fail
+        print(f"{parser.prog}: error: --out: {out} is a file, not a folder; nothing was "
+              "read or written.", file=sys.stderr)
+        return 1
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted; the result folders finished so far are kept.", file=sys.stderr,
+              flush=True)
+        return INTERRUPTED
+
+
+def _run(args) -> int:
     if args.command == "sweep":
         try:
             result = sweep(read_image(args.image), args.method, args.k_values,
                            **_options(args))
-        except ValueError as error:
-            print(f"{args.image}: error: {error}", file=sys.stderr)
+        except (ValueError, OSError, MemoryError) as error:
+            print(f"{args.image}: error: {one_line(error)}", file=sys.stderr)
             return 1
         print(result.table.to_string(index=False))
         print(f"suggested k: {result.suggested_k}. {result.rule}")
@@ -153,14 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "apply":
         try:
             model = load_model(args.model)
-        except ValueError as error:
-            print(f"{args.model}: error: {error}", file=sys.stderr)
+        except (ValueError, OSError) as error:
+            print(f"{args.model}: error: {one_line(error)}", file=sys.stderr)
             return 1
-        return _run_each(args.images, args.out, model.predict, args.min_area)
+        return _run_each(args.images, args.out, model.predict, args.min_area, args.overwrite)
     options = _options(args)
     return _run_each(args.images, args.out,
                      lambda image: segment(image, args.method, args.n_clusters, **options),
-                     args.min_area)
+                     args.min_area, args.overwrite)
 
 
 if __name__ == "__main__":
