@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from skimage import data, draw
 
@@ -114,3 +116,213 @@ def test_outline_of_a_region_with_holes_is_its_outer_boundary():
     outer = next(c for c in region_contours(labels, 1) if c.label == 1)
     assert outer.vertices[:, 0].min() <= 0 and outer.vertices[:, 0].max() >= 13
     assert outer.vertices[:, 1].min() <= 0 and outer.vertices[:, 1].max() >= 13
+
+
+# ------------------------------------------------- writers never destroy what is not theirs
+@pytest.fixture(scope="module")
+def small():
+    """Two results of a 32 x 32 RGB image (3 and 2 clusters)."""
+    photo = data.astronaut()[::16, ::16]
+    return (npc.segment(photo, "kmeans", 3, random_state=0),
+            npc.segment(photo, "kmeans", 2, random_state=0))
+
+
+def _layer_data(seg):
+    from napari_pixel_clusters.gui.layers import METADATA_KEY
+
+    attributes = {"name": "c", "features": seg.table.rename(columns={"label": "index"}),
+                  "metadata": {METADATA_KEY: {"params": seg.params, "score": seg.score,
+                                              "model": seg.model.to_dict()}}}
+    return [(seg.labels, attributes, "labels")]
+
+
+def _write_with_api(seg, folder):
+    return npc.write_result(seg, folder, source="photo")
+
+
+def _write_with_napari(seg, folder):
+    from napari_pixel_clusters._writers import write_result_folder
+
+    return write_result_folder(str(folder), _layer_data(seg))[0]
+
+
+WRITERS = [_write_with_api, _write_with_napari]
+
+
+def _snapshot(folder):
+    return {path.relative_to(folder): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def _no_leftovers(parent):
+    return [path.name for path in parent.iterdir() if path.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("write", WRITERS)
+def test_a_dotted_folder_name_is_used_as_given(small, tmp_path, write):
+    """Saving to mydata.v2 once replaced an existing folder mydata and its files."""
+    mine = tmp_path / "mydata"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    (mine / "labels.tif").write_bytes(b"my own labels")
+    before = _snapshot(mine)
+    written = write(small[0], tmp_path / "mydata.v2")
+    assert str(written) == str(tmp_path / "mydata.v2")
+    assert _snapshot(mine) == before
+    np.testing.assert_array_equal(npc.read_result(tmp_path / "mydata.v2").labels,
+                                  small[0].labels)
+    assert _no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("write", WRITERS)
+def test_an_existing_non_empty_folder_is_refused_and_left_alone(small, tmp_path, write):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=f"^out: {folder} exists already; choose another "
+                                         r"folder or pass overwrite=True \(--overwrite on "
+                                         r"the command line\)\.$"):
+        write(small[0], folder)
+    assert _snapshot(folder) == {Path("notes.txt"): b"mine"}
+    assert _no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("write", WRITERS)
+def test_an_existing_result_folder_is_not_replaced_without_asking(small, tmp_path, write):
+    folder = write(small[0], tmp_path / "x")
+    before = _snapshot(Path(folder))
+    with pytest.raises(ValueError, match="exists already"):
+        write(small[1], folder)
+    assert _snapshot(Path(folder)) == before
+
+
+@pytest.mark.parametrize("write", WRITERS)
+def test_an_existing_empty_folder_is_used(small, tmp_path, write):
+    (tmp_path / "empty").mkdir()
+    write(small[0], tmp_path / "empty")
+    np.testing.assert_array_equal(npc.read_result(tmp_path / "empty").labels, small[0].labels)
+    assert _no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("write", WRITERS)
+def test_a_file_in_the_way_is_never_replaced(small, tmp_path, write):
+    (tmp_path / "x").write_text("my file")
+    with pytest.raises(ValueError, match="^out: .* exists already and is not a folder"):
+        write(small[0], tmp_path / "x")
+    with pytest.raises(ValueError, match="^out: .* exists already and is not a folder"):
+        npc.write_result(small[0], tmp_path / "x", overwrite=True)
+    assert (tmp_path / "x").read_text() == "my file"
+
+
+def test_overwrite_replaces_a_result_folder_we_wrote(small, tmp_path):
+    folder = npc.write_result(small[0], tmp_path / "x")
+    npc.write_result(small[1], folder, overwrite=True)
+    saved = npc.read_result(folder)
+    np.testing.assert_array_equal(saved.labels, small[1].labels)
+    assert len(saved.table) == 2
+    assert _no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("content, reason", [
+    ({"notes.txt": b"mine"}, "it holds notes.txt"),
+    ({"labels.tif": b"mine", "table.csv": b"mine"}, "it has no params.json written by"),
+    ({"params.json": b'{"mine": 1}'}, "it has no params.json written by"),
+    ({"params.json": b'{"format": "my format", "source": "", "written": "", "params": {}}'},
+     "it has no params.json written by"),
+])
+def test_overwrite_never_replaces_a_folder_we_did_not_write(small, tmp_path, content, reason):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    for name, data_bytes in content.items():
+        (folder / name).write_bytes(data_bytes)
+    with pytest.raises(ValueError, match=f"^out: {folder} is not a result folder written by "
+                                         f"napari-pixel-clusters \\({reason}"):
+        npc.write_result(small[0], folder, overwrite=True)
+    assert _snapshot(folder) == {Path(name): value for name, value in content.items()}
+
+
+def test_overwrite_keeps_a_result_folder_the_user_added_files_to(small, tmp_path):
+    folder = npc.write_result(small[0], tmp_path / "x")
+    (folder / "my notes.txt").write_text("mine")
+    before = _snapshot(folder)
+    with pytest.raises(ValueError, match="it holds my notes.txt"):
+        npc.write_result(small[1], folder, overwrite=True)
+    assert _snapshot(folder) == before
+
+
+def test_a_failed_overwrite_keeps_the_old_result_whole(small, tmp_path, monkeypatch):
+    from napari_pixel_clusters.core import export
+
+    folder = npc.write_result(small[0], tmp_path / "x")
+    before = _snapshot(folder)
+
+    def broken(path, array, info):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(export, "write_tiff", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        npc.write_result(small[1], folder, overwrite=True)
+    assert _snapshot(folder) == before
+    assert _no_leftovers(tmp_path)
+
+
+def test_an_unwritable_place_is_a_value_error(small, tmp_path):
+    (tmp_path / "a file").write_text("mine")
+    with pytest.raises(ValueError, match="^out: cannot write .*a file/x: "):
+        npc.write_result(small[0], tmp_path / "a file" / "x")
+    assert (tmp_path / "a file").read_text() == "mine"
+
+
+def test_the_table_sidecar_never_replaces_a_json_we_did_not_write(small, tmp_path):
+    from napari_pixel_clusters._writers import write_table
+
+    (tmp_path / "table.json").write_text('{"my": "settings"}')
+    _, attributes, _ = _layer_data(small[0])[0]
+    with pytest.raises(ValueError, match=f"^path: {tmp_path / 'table.json'} exists already "
+                                         "and was not written by napari-pixel-clusters"):
+        write_table(str(tmp_path / "table.csv"), small[0].labels, attributes)
+    assert (tmp_path / "table.json").read_text() == '{"my": "settings"}'
+    assert not (tmp_path / "table.csv").exists()
+
+
+def test_the_table_and_its_own_sidecar_are_replaced(small, tmp_path):
+    from napari_pixel_clusters._writers import write_table
+
+    for seg in small:  # the second save replaces the first (napari asked about the CSV)
+        _, attributes, _ = _layer_data(seg)[0]
+        written = write_table(str(tmp_path / "table.csv"), seg.labels, attributes)
+    assert written == [str(tmp_path / "table.csv"), str(tmp_path / "table.json")]
+    assert list(pd.read_csv(tmp_path / "table.csv")["label"]) == [1, 2]
+    sidecar = json.loads((tmp_path / "table.json").read_text())
+    assert sidecar["format"] == "napari-pixel-clusters table"
+    assert sidecar["params"]["n_clusters_requested"] == 2
+    legacy = {key: sidecar[key] for key in ("source", "layer", "written", "params", "score")}
+    (tmp_path / "table.json").write_text(json.dumps(legacy))  # written before the marker
+    write_table(str(tmp_path / "table.csv"), small[0].labels, _layer_data(small[0])[0][1])
+    assert json.loads((tmp_path / "table.json").read_text())["params"][
+        "n_clusters_requested"] == 3
+    assert _no_leftovers(tmp_path)
+
+
+def test_save_model_does_not_overwrite_without_asking(small, tmp_path):
+    path = npc.save_model(small[0], tmp_path / "model.json")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=f"^path: {path} exists already; choose another file "
+                                         r"or pass overwrite=True\.$"):
+        npc.save_model(small[1], path)
+    assert path.read_bytes() == before
+    npc.save_model(small[1], path, overwrite=True)
+    assert npc.load_model(path).n_components == 2
+    assert _no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"my notes", b'{"format": "something else"}', b""])
+def test_save_model_never_overwrites_another_file(small, tmp_path, content):
+    path = tmp_path / "notes.json"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"^path: {path} is not a napari-pixel-clusters model "
+                                         "file, so it is not replaced even with "
+                                         "overwrite=True"):
+        npc.save_model(small[0], path, overwrite=True)
+    assert path.read_bytes() == content
+    assert _no_leftovers(tmp_path)

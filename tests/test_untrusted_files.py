@@ -8,12 +8,19 @@ import copy
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
 
 import napari_pixel_clusters as npc
 from napari_pixel_clusters._reader import get_reader
@@ -300,11 +307,19 @@ def test_a_fifo_is_refused_without_reading_it(tmp_path):
     assert str(error).startswith(f"model file: {fifo}: a FIFO (named pipe), not a regular")
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero here")
+@pytest.mark.skipif(not os.path.exists("/dev/zero") or resource is None,
+                    reason="no /dev/zero here")
 def test_a_device_is_refused_without_reading_it():
-    error = _finishes(lambda: npc.load_model("/dev/zero"))
-    assert isinstance(error, ValueError)
-    assert str(error).startswith("model file: /dev/zero: a character device")
+    """In a child process with little memory and time: reading /dev/zero never ends."""
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    code = ("import napari_pixel_clusters as npc\n"
+            "try:\n    npc.load_model('/dev/zero')\n"
+            "except ValueError as error:\n    print(error)\n")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120, preexec_fn=limit_memory)
+    assert shown.stdout.startswith("model file: /dev/zero: a character device"), shown.stderr
 
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm", "spatial"])
