@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -174,14 +175,18 @@ def test_a_dotted_folder_name_is_used_as_given(small, tmp_path, write):
     assert _no_leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("write", WRITERS)
-def test_an_existing_non_empty_folder_is_refused_and_left_alone(small, tmp_path, write):
+@pytest.mark.parametrize("write, message", [
+    (_write_with_api, r"^out: {} exists already; choose another folder or pass "
+                      r"overwrite=True \(--overwrite on the command line\)\.$"),
+    (_write_with_napari, r"^path: {} exists already; choose a new folder name \(napari "
+                         r"never replaces"),
+])
+def test_an_existing_non_empty_folder_is_refused_and_left_alone(small, tmp_path, write,
+                                                                message):
     folder = tmp_path / "x"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match=f"^out: {folder} exists already; choose another "
-                                         r"folder or pass overwrite=True \(--overwrite on "
-                                         r"the command line\)\.$"):
+    with pytest.raises(ValueError, match=message.format(re.escape(str(folder)))):
         write(small[0], folder)
     assert _snapshot(folder) == {Path("notes.txt"): b"mine"}
     assert _no_leftovers(tmp_path)
@@ -207,7 +212,7 @@ def test_an_existing_empty_folder_is_used(small, tmp_path, write):
 @pytest.mark.parametrize("write", WRITERS)
 def test_a_file_in_the_way_is_never_replaced(small, tmp_path, write):
     (tmp_path / "x").write_text("my file")
-    with pytest.raises(ValueError, match="^out: .* exists already and is not a folder"):
+    with pytest.raises(ValueError, match="^(out|path): .* exists already"):
         write(small[0], tmp_path / "x")
     with pytest.raises(ValueError, match="^out: .* exists already and is not a folder"):
         npc.write_result(small[0], tmp_path / "x", overwrite=True)
@@ -305,7 +310,7 @@ def test_the_table_and_its_own_sidecar_are_replaced(small, tmp_path):
 
 
 def test_save_model_does_not_overwrite_without_asking(small, tmp_path):
-    path = npc.save_model(small[0], tmp_path / "model.json")
+    path = npc.save_model(small[0], tmp_path / "model.json", overwrite=True)  # new: fine
     before = path.read_bytes()
     with pytest.raises(ValueError, match=f"^path: {path} exists already; choose another file "
                                          r"or pass overwrite=True\.$"):

@@ -291,7 +291,8 @@ def test_a_directory_is_not_a_model_file(tmp_path):
 
 
 def test_a_missing_model_file(tmp_path):
-    with pytest.raises(ValueError, match="^model file: .*nothing.json: cannot read it: No such file"):
+    with pytest.raises(ValueError, match="^model file: .*nothing.json: cannot read it: No "
+                                         "such file"):
         npc.load_model(tmp_path / "nothing.json")
 
 

@@ -25,6 +25,7 @@ from .core.export import (
     FILES,
     RESULT_FORMAT,
     ZARR_FILES,
+    is_empty_folder,
     is_our_json,
     shapes_table,
     staged_folder,
@@ -117,6 +118,9 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
     must not exist yet or be empty: an existing non-empty path is a ``ValueError`` and is
     left untouched (napari's dialog does not ask before saving to a folder)."""
     folder = Path(path)
+    if os.path.lexists(folder) and not is_empty_folder(folder):
+        raise ValueError(f"path: {folder} exists already; choose a new folder name (napari "
+                         "never replaces an existing file or folder with a result folder).")
     by_type = {layer_type: (data, attributes) for data, attributes, layer_type in layer_data}
     if "labels" not in by_type:
         raise ValueError("Select a clusters (Labels) layer to save a result folder.")

@@ -57,7 +57,8 @@ _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 
 
 def provenance(seg: Segmentation, source: str) -> dict:
-    return {"format": RESULT_FORMAT, "source": source, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    return {"format": RESULT_FORMAT, "source": source,
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "params": seg.params, "score": seg.score}
 
 
@@ -121,17 +122,21 @@ def _exists_error(folder: Path) -> ValueError:
                       "overwrite=True (--overwrite on the command line).")
 
 
+def is_empty_folder(path: Path) -> bool:
+    """``path`` is a folder (not a link to one) with nothing in it."""
+    try:
+        return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+    except OSError:
+        return False
+
+
 def _check_target(folder: Path, overwrite: bool) -> None:
     if not os.path.lexists(folder):
         return
     if folder.is_symlink() or not folder.is_dir():
         raise ValueError(f"out: {folder} exists already and is not a folder; choose "
                          "another folder.")
-    try:
-        empty = not any(folder.iterdir())
-    except OSError as error:
-        raise _cannot_write(folder, error) from None
-    if empty:
+    if is_empty_folder(folder):
         return
     if not overwrite:
         raise _exists_error(folder)
@@ -176,10 +181,14 @@ def is_our_json(content, format_name: str, legacy_keys: tuple) -> bool:
 def _move_into_place(staging: Path, folder: Path) -> None:
     """Rename ``staging`` to ``folder``; an existing (checked) result folder is set aside
     first and removed once the new one is in place (put back if that fails)."""
-    if os.path.lexists(folder) and any(folder.iterdir()):
+    if os.path.lexists(folder) and not is_empty_folder(folder):
         trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}-replaced-", dir=folder.parent))
         old = trash / folder.name
-        os.rename(folder, old)
+        try:
+            os.rename(folder, old)
+        except BaseException:
+            trash.rmdir()
+            raise
         try:
             os.rename(staging, folder)
         except BaseException:
@@ -190,7 +199,7 @@ def _move_into_place(staging: Path, folder: Path) -> None:
     try:
         os.rename(staging, folder)  # POSIX replaces an empty folder, never a full one
     except OSError:
-        if not (folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())):
+        if not is_empty_folder(folder):
             raise _exists_error(folder) from None
         folder.rmdir()  # empty (Windows does not rename onto it)
         os.rename(staging, folder)

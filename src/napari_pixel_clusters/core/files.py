@@ -92,7 +92,8 @@ def read_bytes(path, what: str, max_bytes: int) -> bytes:
         try:
             content = handle.read(max_bytes + 1)
         except OSError as error:
-            raise ValueError(f"{what}: {path}: cannot read it: {error.strerror or error}.") from None
+            raise ValueError(f"{what}: {path}: cannot read it: "
+                             f"{error.strerror or error}.") from None
     _refuse_large(len(content), path, what, max_bytes)  # it grew while we read it
     return content
 

@@ -225,19 +225,20 @@ def save_model(seg_or_model, path, overwrite: bool = False) -> Path:
 
     An existing ``path`` is a ``ValueError`` unless ``overwrite=True``; even then only a
     model file (a JSON file whose ``format`` is a napari-pixel-clusters model) is
-    replaced, never any other file. The file is written under a temporary name and
-    renamed, so it is whole or absent."""
+    replaced, never any other file. A failed write leaves no partial file (a replaced
+    file is written under a temporary name first)."""
     model = seg_or_model.model if isinstance(seg_or_model, Segmentation) else seg_or_model
     if model is None:
         raise ValueError(f"model: a {seg_or_model.method!r} result has no model to save; "
                          "only k-means and Gaussian mixture results do.")
     model.check()
     path = Path(path)
-    if os.path.lexists(path):
+    exists = os.path.lexists(path)
+    if exists:
         _check_replaceable(path, overwrite)
     text = json.dumps(model.to_dict(), indent=1, default=_plain, allow_nan=False)
     try:
-        _write_new_file(path, text, replace=overwrite)
+        _write_new_file(path, text, replace=exists)
     except FileExistsError:
         raise ValueError(f"path: {path} exists already; choose another file or pass "
                          "overwrite=True.") from None
