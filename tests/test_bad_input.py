@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import dask.array as da
 import numpy as np
 import pytest
+from skimage import feature
 
 import napari_pixel_clusters as npc
 
+F64_MAX = np.finfo(np.float64).max
 GREY = np.arange(100, dtype=np.uint8).reshape(10, 10)
 RGB = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
 
@@ -60,6 +65,59 @@ CASES = {
     "canny thresholds reversed": (
         dict(image=GREY, method="canny", low_threshold=50.0, high_threshold=10.0),
         "high_threshold"),
+    # issue 11: each of these escaped as another exception type or a library's message
+    "method as a list": (dict(image=GREY, method=["kmeans"], n_clusters=3), "method"),
+    "method None": (dict(image=GREY, method=None, n_clusters=3), "method"),
+    "channel_axis float": (dict(image=RGB, n_clusters=3, channel_axis=1.0), "channel_axis"),
+    "channel_axis string": (dict(image=RGB, n_clusters=3, channel_axis="0"), "channel_axis"),
+    "channel_axis bool": (dict(image=RGB, n_clusters=3, channel_axis=True), "channel_axis"),
+    "rgb string": (dict(image=RGB, n_clusters=3, rgb="no"), "rgb"),
+    "rgb number": (dict(image=RGB, n_clusters=3, rgb=1), "rgb"),
+    "gmm weights_init scalar": (
+        dict(image=GREY, method="gmm", n_clusters=2, weights_init=0.5), "weights_init"),
+    "gmm means_init scalar": (
+        dict(image=GREY, method="gmm", n_clusters=2, means_init=0.5), "means_init"),
+    "gmm precisions_init scalar": (
+        dict(image=GREY, method="gmm", n_clusters=2, precisions_init=0.5), "precisions_init"),
+    "gmm weights_init NaN": (
+        dict(image=GREY, method="gmm", n_clusters=2, weights_init=[np.nan, 1.0]),
+        "weights_init"),
+    "gmm means_init NaN": (
+        dict(image=GREY, method="gmm", n_clusters=2, means_init=[[np.nan], [1.0]]),
+        "means_init"),
+    "gmm precisions_init inf": (
+        dict(image=GREY, method="gmm", n_clusters=2, covariance_type="diag",
+             precisions_init=[[np.inf], [1.0]]), "precisions_init"),
+    "gmm precisions_init not symmetric": (
+        dict(image=RGB, method="gmm", n_clusters=2,
+             precisions_init=np.array([np.eye(3), np.eye(3) + np.triu(np.ones((3, 3)), 1)])),
+        "precisions_init"),
+    "kmeans init NaN": (dict(image=GREY, n_clusters=2, init=[[np.nan], [1.0]]), "init"),
+    "kmeans init inf": (dict(image=GREY, n_clusters=2, init=[[np.inf], [1.0]]), "init"),
+    "kmeans init strings": (dict(image=GREY, n_clusters=2, init=[["a"], ["b"]]), "init"),
+    "kmeans init ragged": (dict(image=GREY, n_clusters=2, init=[[1.0], [1.0, 2.0]]), "init"),
+    "kmeans init complex": (dict(image=GREY, n_clusters=2, init=np.ones((2, 1), complex)),
+                            "init"),
+    "kmeans init of one dimension": (dict(image=GREY, n_clusters=2, init=[1.0, 2.0]), "init"),
+    "canny low threshold alone above the default high": (
+        dict(image=GREY, method="canny", low_threshold=100.0), "low_threshold"),
+    "canny high threshold alone below the default low": (
+        dict(image=GREY, method="canny", high_threshold=5.0), "high_threshold"),
+    "canny low quantile alone above the default high": (
+        dict(image=GREY, method="canny", use_quantiles=True, low_threshold=0.5),
+        "low_threshold"),
+    "float64 1e308": (dict(image=np.array([[1e308, 0.0], [1.0, 2.0]]), n_clusters=2), "image"),
+    "float64 max": (dict(image=np.array([[F64_MAX, -F64_MAX], [1.0, 2.0]]), n_clusters=2),
+                    "image"),
+    "float64 -max on canny": (
+        dict(image=np.array([[-F64_MAX, 0.0], [1.0, 2.0]]), method="canny"), "image"),
+    "float64 huge on ward": (
+        dict(image=np.array([[1e101, 0.0], [1.0, 2.0]]), method="ward", n_clusters=2),
+        "image"),
+    "longdouble beyond float64": (  # (where longdouble is longer than float64)
+        dict(image=np.array([["1e400", "0"], ["1", "2"]]).astype(np.longdouble)
+             if np.finfo(np.longdouble).max > F64_MAX else np.array([[1e300, 0.0]]),
+             n_clusters=2), "image"),
 }
 
 
@@ -79,3 +137,64 @@ def test_bad_input_leaves_the_image_untouched():
     with pytest.raises(ValueError):
         npc.segment(image, "kmeans", 3, color_space="xyz")
     np.testing.assert_array_equal(image, RGB)
+
+
+def test_huge_values_are_refused_by_sweep_and_by_a_model_too():
+    huge = np.array([[1e200, 0.0, 1.0], [2.0, 3.0, 4.0]])
+    with pytest.raises(ValueError, match=r"^image: values up to 1e\+200"):
+        npc.sweep(huge, "kmeans", [2, 3])
+    model = npc.segment(np.arange(6.0).reshape(2, 3), "kmeans", 2).model
+    with pytest.raises(ValueError, match="^image: "):
+        model.predict(huge)
+
+
+def test_values_up_to_1e100_are_clustered_without_overflow():
+    image = np.array([[1e100, -1e100, 0.0], [1e100, -1e100, 0.0]])
+    for method in ("kmeans", "gmm", "ward"):
+        seg = npc.segment(image, method, 3, standardize=method == "gmm")
+        assert np.isfinite(seg.palette).all() and np.isfinite(seg.table["mean_intensity"]).all()
+        assert all(np.isfinite(v) for v in seg.score.values() if isinstance(v, float))
+        np.testing.assert_array_equal(seg.quantized(), image)  # each value its own cluster
+
+
+@pytest.mark.parametrize("min_area", ["x", -1, 1.5, None, True])
+def test_contours_min_area_must_be_a_whole_number_of_at_least_0(min_area):
+    seg = npc.segment(GREY, "kmeans", 2)
+    with pytest.raises(ValueError, match="^min_area: "):
+        seg.contours(min_area=min_area)
+    lazy = npc.segment(da.from_array(GREY, chunks=5), "kmeans", 2)
+    with pytest.raises(ValueError, match="^min_area: "):
+        lazy.contours(min_area=min_area)
+
+
+def test_numpy_numbers_as_parameters_become_plain_python_values(tmp_path):
+    """np.int64 and friends were stored as given: json.dumps of params failed, and with it
+    write_result and save_model ("int64 is not JSON serializable")."""
+    image = np.random.default_rng(0).integers(0, 50, (2, 8, 9)).astype(np.uint16)
+    seg = npc.segment(image, "kmeans", np.int64(3), channel_axis=np.int64(0),
+                      random_state=np.int64(3), spatial_weight=np.float32(0.5),
+                      standardize=np.bool_(True), n_init=np.int8(2), tol=np.float16(0.01),
+                      rgb=None)
+    text = json.dumps(seg.params)
+    assert json.loads(text)["image"]["channel_axis"] == 0
+    assert type(seg.params["n_init"]) is int and type(seg.params["tol"]) is float
+    npc.write_result(seg, tmp_path / "result")
+    npc.save_model(seg.model, tmp_path / "model.json")
+    again = npc.load_model(tmp_path / "model.json").predict(image, channel_axis=np.int64(0))
+    np.testing.assert_array_equal(again.labels, seg.labels)
+    canny = npc.segment(image[0], "canny", sigma=np.float32(1.5), low_threshold=np.int64(2),
+                        high_threshold=np.uint8(10), use_quantiles=np.bool_(False))
+    json.dumps(canny.params)
+
+
+def test_canny_of_an_all_negative_64_bit_image_has_positive_default_thresholds():
+    """The automatic thresholds were 10%/20% of the largest value, negative here, and
+    scikit-image stopped with "low_threshold should be lower then high_threshold"."""
+    image = -np.arange(1, 26, dtype=np.int64).reshape(5, 5) * 1000
+    image[:, 3:] -= 50_000
+    seg = npc.segment(image, "canny")
+    largest = 75_000.0  # the largest magnitude
+    expected = feature.canny(image.astype(float), sigma=1.0, low_threshold=0.1 * largest,
+                             high_threshold=0.2 * largest)
+    np.testing.assert_array_equal(seg.labels, expected)
+    assert expected.any()

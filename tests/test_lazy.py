@@ -285,3 +285,46 @@ def test_canny_of_64_bit_and_boolean_images_agrees_lazily(image):
 def test_lazy_canny_of_an_image_without_data_says_so():
     with pytest.raises(ValueError, match="^image: no pixel has data"):
         npc.segment(da.full((64, 64), np.nan, chunks=32), "canny")
+
+
+@pytest.mark.parametrize("shape, chunks", [((5, 5), 5), ((7, 40), (7, 40)), ((7, 40), (3, 10)),
+                                           ((2, 6, 30), (1, 4, 8)), ((40, 9), (16, 4))])
+def test_lazy_canny_of_images_smaller_than_its_overlap_matches_in_memory(shape, chunks):
+    """An axis shorter than the overlap (4 sigma + 3 = 11 pixels at sigma 2) raised dask's
+    "The overlapping depth 11 is larger than your array 5"; in memory it worked."""
+    image = np.random.default_rng(0).random(shape)
+    image[..., : shape[-1] // 2] += 2.0  # an edge down the middle
+    expected = npc.segment(image, "canny", sigma=2.0)
+    result = npc.segment(da.from_array(image, chunks=chunks), "canny", sigma=2.0)
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    pd.testing.assert_frame_equal(result.table, expected.table)
+
+
+def test_lazy_canny_of_an_all_negative_64_bit_image_matches_in_memory():
+    image = -(data.coins()[:60, :70].astype(np.int64) * 1000) - 1
+    expected = npc.segment(image, "canny")
+    result = npc.segment(da.from_array(image, chunks=32), "canny")
+    assert expected.labels.sum() > 0
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm", "ward"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_lazy_image_without_data_says_so_for_every_method(method, dtype):
+    """A fully transparent RGBA image said "n_clusters: ... only 0 distinct pixel values"
+    (k-means, GMM) or "downscale: no block ... has data" (Ward) instead."""
+    image = np.zeros((8, 9, 4), dtype=dtype)
+    with pytest.raises(ValueError, match="^image: no pixel has data"):
+        npc.segment(da.from_array(image, chunks=4), method, 2, rgb=True)
+
+
+def test_lazy_quantized_and_table_of_64_bit_extremes_are_exact():
+    image = np.full((6, 8), 2**64 - 1, dtype=np.uint64)
+    image[:, :3] = 0
+    image[0, 0] = 2**64 - 2
+    result = npc.segment(da.from_array(image, chunks=4), "kmeans", 2)
+    expected = npc.segment(image, "kmeans", 2)
+    quantized = result.quantized().compute()
+    np.testing.assert_array_equal(quantized, expected.quantized())
+    assert quantized.max() == 2**64 - 1 and quantized.dtype == np.uint64
+    pd.testing.assert_frame_equal(result.table, expected.table)

@@ -36,7 +36,10 @@ def segment(image, method: str = "kmeans", n_clusters: int | None = None, *,
     image : array_like
         2-D grey, 2-D RGB/RGBA, 3-D stack (z, y, x), or multichannel with
         ``channel_axis``; any integer or float dtype. Non-finite pixels (and fully
-        transparent RGBA pixels) get label 0. Dask and zarr arrays, and pyramids (a
+        transparent RGBA pixels) get label 0. Float values beyond +-1e100 are refused
+        (a ValueError starting "image:"): their squares would overflow float64. Means of
+        integer pixels are exact, even at the limits of uint64 and int64. Dask and zarr
+        arrays, and pyramids (a
         list of levels, full size first), are read chunk by chunk and give lazy results
         (``labels`` as a dask array; ``labels_pyramid()`` for a pyramid).
     method : {"kmeans", "gmm", "ward", "canny"}

@@ -36,6 +36,8 @@ MAX_HISTOGRAM_ROWS = 20_000_000
 DENSE_MAX_KEYS = 2**25
 #: Pixels drawn (over all chunks) to fit on when values cannot be counted exactly.
 SAMPLE_PIXELS = 200_000
+NO_DATA = ("image: no pixel has data (all are NaN/inf or fully transparent); nothing can be "
+           "clustered.")
 
 
 def point_steps(data: ImageData, spec, k: int, features: dict, params: dict):
@@ -60,6 +62,8 @@ def lazy_feature_steps(data: ImageData, features: dict):
     if histogram is None:
         return (yield from _sample_feature_steps(data, features)), None
     keys, counts, lows, spans, n_blocks = histogram
+    if len(keys) == 0:
+        raise ValueError(NO_DATA)
     rows = unpack_keys(keys, lows, spans, data.pixels.dtype)
     feature_set = _value_feature_set(data, rows, counts, features)
     feature_set.compression = (f"lazy: distinct values: {len(rows):,} rows for "
@@ -245,8 +249,7 @@ def _chunk_sample(pixels, position, origin, kind, share, random_state):
 def _sample_feature_steps(data: ImageData, features: dict):
     values, positions = yield from _sample_steps(data, features["random_state"])
     if len(values) == 0:
-        raise ValueError("image: no pixel has data (all are NaN/inf or fully transparent); "
-                         "nothing can be clustered.")
+        raise ValueError(NO_DATA)
     sample = ImageData(values[:, None, :], data.kind, np.ones((len(values), 1), bool), None)
     feature_set = build_features(
         sample, color_space=features["color_space"], spatial_weight=features["spatial_weight"],

@@ -85,6 +85,9 @@ def _shrink_steps(data: ImageData, factor: int):
     yield from over_chunks("shrinking", [data.pixels], _chunk_block_sums, place, data.kind,
                            factor)
     mask = weights / sizes > 0.5
+    if not weights.any():
+        raise ValueError("image: no pixel has data (all are NaN/inf or fully transparent); "
+                         "nothing can be clustered.")
     if not mask.any():
         raise ValueError("downscale: no block of the shrunk image has data; use a larger "
                          "downscale.")

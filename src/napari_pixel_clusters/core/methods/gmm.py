@@ -77,7 +77,8 @@ def log_gaussian_prob(X, mix: Mixture) -> np.ndarray:
     """(n, k) log N(x | mean_k, cov_k) for every row and component."""
     moments = Moments(X, np.ones(len(X)))
     coefficients = moments.coefficients(mix)
-    log_prob = np.hstack([moments.weighted_log_prob(z, coefficients) for z, _, _ in moments])
+    log_prob = np.hstack([moments.weighted_log_prob(z, coefficients, rows)
+                          for z, _, rows in moments])
     return (log_prob - np.log(mix.weights)[:, None]).T
 
 
@@ -95,6 +96,9 @@ class Moments:
         n_columns = len(self.pairs[0]) + X.shape[1] + 1
         cache = len(X) * n_columns * 8 <= CACHE_BYTES
         self._cached = [self._monomials(rows) for rows in self._chunks()] if cache else None
+        #: Largest squared distance of a row from the centre (bounds rounding errors).
+        self.reach = max((float(np.max(np.sum((self.X[rows] - self.center) ** 2, axis=1),
+                                       initial=0.0)) for rows in self._chunks()), default=0.0)
 
     def _chunks(self):
         return [slice(start, start + CHUNK_ROWS) for start in range(0, len(self.X), CHUNK_ROWS)]
@@ -113,8 +117,9 @@ class Moments:
         """(k, P) weighted sums ``sum_rows w * resp * z``: counts, first and second moments."""
         return sum((resp_of_chunk(z, rows) * w) @ z.T for z, w, rows in self)
 
-    def coefficients(self, mix: Mixture) -> tuple[np.ndarray, np.ndarray]:
-        """(k, P) coefficients of the quadratic forms, and the per-component constant."""
+    def coefficients(self, mix: Mixture):
+        """(k, P) coefficients of the quadratic forms, the per-component constant, and what
+        :meth:`weighted_log_prob` needs for the components computed directly."""
         d = self.X.shape[1]
         precision = mix.precisions()
         mean = mix.means - self.center
@@ -124,13 +129,29 @@ class Moments:
         constant = np.einsum("ka,kab,kb->k", mean, precision, mean)
         W = -0.5 * np.hstack([quadratic, linear, constant[:, None]])
         offset = -0.5 * d * np.log(2 * np.pi) + mix.log_det() + np.log(mix.weights)
-        return W, offset
+        return W, offset, self._unstable(mix), mix
 
-    def weighted_log_prob(self, z: np.ndarray, coefficients) -> np.ndarray:
+    def _unstable(self, mix: Mixture) -> np.ndarray:
+        """Components whose expanded quadratic form ``x'Px - 2m'Px + m'Pm`` (about the
+        centre) would lose more than LOG_PROB_TOLERANCE to rounding: a cluster much
+        tighter than its distance from the centre. Their densities are computed directly
+        from ``x - m``, as scikit-learn does."""
+        pc = mix.precisions_cholesky
+        scale = {"full": lambda: (pc**2).sum(axis=(1, 2)),
+                 "tied": lambda: np.full(len(mix.means), (pc**2).sum()),
+                 "diag": lambda: (pc**2).sum(axis=1),
+                 "spherical": lambda: mix.means.shape[1] * pc**2}[mix.covariance_type]()
+        reach = self.reach + ((mix.means - self.center) ** 2).sum(axis=1)
+        error = np.finfo(np.float64).eps * scale * reach
+        return np.flatnonzero(~(error <= LOG_PROB_TOLERANCE))
+
+    def weighted_log_prob(self, z: np.ndarray, coefficients, rows: slice) -> np.ndarray:
         """(k, n) log(weight_k) + log N(x | mean_k, cov_k) for the rows of one chunk."""
-        W, offset = coefficients
+        W, offset, unstable, mix = coefficients
         out = W @ z
         out += offset[:, None]
+        for k in unstable:
+            out[k] = offset[k] - 0.5 * _squared_mahalanobis(self.X[rows], mix, k)
         return out
 
     def parameters(self, sums: np.ndarray, reg_covar: float, covariance_type: str,
@@ -183,6 +204,21 @@ class Moments:
                 diff = X - means[c]
                 out[i] += (diff * (resp[c] * w)[:, None]).T @ diff
         return out
+
+
+#: Largest rounding error (in log density; a bound, usually far above the actual error)
+#: accepted from the expanded quadratic forms.
+LOG_PROB_TOLERANCE = 1e-6
+
+
+def _squared_mahalanobis(X: np.ndarray, mix: Mixture, k: int) -> np.ndarray:
+    """``(x - m_k)' P_k (x - m_k)`` for every row, from the differences (no cancellation)."""
+    diff = X - mix.means[k]
+    pc = mix.precisions_cholesky
+    y = {"full": lambda: diff @ pc[k], "tied": lambda: diff @ pc,
+         "diag": lambda: diff * pc[k], "spherical": lambda: diff * pc[k]
+         }[mix.covariance_type]()
+    return np.sum(y**2, axis=1)
 
 
 #: A variance below this share of the second moment about the centre has lost most of
@@ -264,12 +300,12 @@ def _em_step(moments: Moments, mix: Mixture, reg_covar: float):
 
     def responsibilities(z, rows):
         nonlocal log_likelihood
-        log_norm, resp = _normalise(moments.weighted_log_prob(z, coefficients))
+        log_norm, resp = _normalise(moments.weighted_log_prob(z, coefficients, rows))
         log_likelihood += moments.w[rows] @ log_norm
         return resp
 
     def responsibilities_again(z, rows):
-        return _normalise(moments.weighted_log_prob(z, coefficients))[1]
+        return _normalise(moments.weighted_log_prob(z, coefficients, rows))[1]
 
     sums = moments.sums(responsibilities)
     nk, means, cov = moments.parameters(sums, reg_covar, mix.covariance_type,
@@ -314,7 +350,7 @@ def predict(X, w, mix: Mixture):
     total = 0.0
     coefficients = moments.coefficients(mix)
     for z, weights, rows in moments:
-        weighted = moments.weighted_log_prob(z, coefficients)
+        weighted = moments.weighted_log_prob(z, coefficients, rows)
         labels[rows] = weighted.argmax(axis=0)
         total += weights @ _normalise(weighted)[0]
     return labels, float(total / w.sum())
@@ -377,9 +413,10 @@ def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
 
 
 _DEGENERATE = (
-    "n_clusters: a cluster of the Gaussian mixture collapsed to a single colour, so its "
-    "covariance cannot be inverted; use fewer clusters, a larger reg_covar, or "
-    "covariance_type='diag'."
+    "n_clusters: a cluster of the Gaussian mixture collapsed (to a single colour, or flat "
+    "along a feature), so its covariance cannot be inverted; use fewer clusters, a larger "
+    "reg_covar, covariance_type='diag', or standardize=True when the features' scale is "
+    "very large or very small."
 )
 
 _HIDDEN = dict(allow_array=True, allow_scalar=False, in_widget=False)
