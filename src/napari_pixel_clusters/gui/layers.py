@@ -22,6 +22,17 @@ TRANSPARENT = np.zeros(4)
 DEFAULT_MIN_AREA_SHARE = 0.0005
 #: Outline polygons are drawn this wide, in image pixels.
 OUTLINE_WIDTH = 2.0
+#: How outlines can be coloured: one colour that contrasts with every cluster's colour,
+#: each region in its cluster's colour, or napari's random label colours.
+OUTLINE_MODES = ("contrast", "cluster", "random")
+DEFAULT_OUTLINE_MODE = "contrast"
+#: Bright colours an outline may take in "contrast" mode, the first best one wins.
+CONTRAST_CANDIDATES = {
+    "yellow": (1.0, 1.0, 0.0), "cyan": (0.0, 1.0, 1.0), "magenta": (1.0, 0.0, 1.0),
+    "white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0),
+}
+#: RGB distance over which a cluster colour stops hiding a candidate outline colour.
+CONTRAST_FALLOFF = 0.25
 
 
 @dataclass
@@ -139,14 +150,14 @@ def label_colors(seg: Segmentation, random_colors: bool) -> np.ndarray:
 
 def outlines_layer(seg: Segmentation, request: LayerRequest, contours,
                    min_area: int) -> LayerSpec:
-    colours = label_colors(seg, request.random_colors)
     names = cluster_names(seg)
+    labels = np.array([c.label for c in contours], int)
     features = pd.DataFrame({
-        "label": [c.label for c in contours],
-        "name": [names[c.label - 1] for c in contours],
+        "label": labels,
+        "name": [names[label - 1] for label in labels],
         "area": [c.area for c in contours],
     })
-    edge_colors = np.array([colours[c.label - 1] for c in contours])
+    edge_colors = outline_colors(labels, cluster_features(seg), DEFAULT_OUTLINE_MODE)
     return LayerSpec("shapes", [c.vertices for c in contours], {
         "name": f"{request.source} outlines",
         "shape_type": "polygon",
@@ -155,7 +166,8 @@ def outlines_layer(seg: Segmentation, request: LayerRequest, contours,
         "edge_width": OUTLINE_WIDTH,
         "features": features,
         "metadata": {METADATA_KEY: {**provenance(seg, request, "outlines")[METADATA_KEY],
-                                    "min_area": int(min_area)}},
+                                    "min_area": int(min_area),
+                                    "outline_mode": DEFAULT_OUTLINE_MODE}},
         **request.placement.kwargs(),
     })
 
@@ -185,3 +197,73 @@ def result_layers(seg: Segmentation, request: LayerRequest) -> list[LayerSpec]:
             of_level = seg.quantized_of if spec.kind == "image" else seg.labels_of
             spec.data = [spec.data, *(of_level(level) for level in request.levels[1:])]
     return [request.placement.place(spec) for spec in specs]
+
+
+def contrast_color(colors: np.ndarray, weights=None) -> np.ndarray:
+    """RGBA of the bright candidate colour farthest from the cluster colours (RGB in [0, 1]).
+
+    A candidate's distance is to its nearest cluster colour; ``weights`` (e.g. pixel
+    fractions) make large clusters count more: a colour close only to a tiny cluster
+    still wins over one close to the background.
+    """
+    candidates = np.array(list(CONTRAST_CANDIDATES.values()))
+    colors = np.asarray(colors, float).reshape(-1, 3)
+    if len(colors) == 0:
+        return np.array([*candidates[0], 1.0])
+    weights = np.ones(len(colors)) if weights is None else np.asarray(weights, float)
+    distance = np.linalg.norm(candidates[:, None, :] - colors[None, :, :], axis=-1)
+    # how much of the image each candidate blends into (near colours count most)
+    blending = (np.exp(-distance / CONTRAST_FALLOFF) * weights[None, :]).sum(axis=1)
+    best = int(np.argmin(blending))
+    return np.array([*candidates[best], 1.0])
+
+
+def feature_colors(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, RGBA) of every cluster row of a clusters layer's ``features``."""
+    labels = np.asarray(features["index"], int)
+    return labels, np.array([transform_color(c)[0] for c in features["color"]]).reshape(-1, 4)
+
+
+def outline_colors(labels: np.ndarray, features: pd.DataFrame, mode: str) -> np.ndarray:
+    """(n, 4) RGBA of outlines of regions with these ``labels`` in ``mode`` (see
+    ``OUTLINE_MODES``); ValueError naming ``mode`` for anything else."""
+    if mode not in OUTLINE_MODES:
+        raise ValueError(f"mode: must be one of {', '.join(OUTLINE_MODES)}; got {mode!r}.")
+    labels = np.asarray(labels, int)
+    if mode == "random":
+        return np.asarray(random_colormap().map(labels)).reshape(-1, 4)
+    cluster_labels, colours = feature_colors(features)
+    if mode == "contrast":
+        weights = features["fraction"] if "fraction" in features else None
+        return np.tile(contrast_color(colours[:, :3], weights), (len(labels), 1))
+    lookup = np.zeros((max(int(cluster_labels.max(initial=0)), int(labels.max(initial=0))) + 1,
+                       4))
+    lookup[:, 3] = 1.0
+    lookup[cluster_labels] = colours
+    return lookup[labels]
+
+
+def style_outlines(outlines_layer, features: pd.DataFrame, mode: str,
+                   width: float | None = None) -> None:
+    """Colour an outlines Shapes layer in ``mode`` and optionally set its line ``width``.
+
+    ``features`` is the clusters layer's table (``index`` = label, hex ``color``,
+    ``fraction``): "contrast" draws every outline in the one bright colour farthest from
+    the clusters' colours, "cluster" each in its cluster's colour, "random" in napari's
+    random label colours (those of a clusters layer shown in random colours). The mode is
+    remembered in the layer's metadata (``outline_mode``).
+    """
+    if width is not None and not width > 0:
+        raise ValueError(f"width: must be positive, got {width}.")
+    if len(outlines_layer.data):
+        labels = np.asarray(outlines_layer.features["label"], int)
+        outlines_layer.edge_color = outline_colors(labels, features, mode)
+        if width is not None:
+            outlines_layer.edge_width = float(width)
+    else:
+        outline_colors(np.zeros(0, int), features, mode)  # still checks the mode
+    tag = outlines_layer.metadata.get(METADATA_KEY)
+    if isinstance(tag, dict):
+        tag["outline_mode"] = mode
+        if width is not None:
+            tag["outline_width"] = float(width)
