@@ -8,6 +8,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 import napari_pixel_clusters as npc
+from napari_pixel_clusters.core.sweep import elbow_k
 
 PALETTE = np.array([[230, 40, 40], [40, 200, 60], [40, 60, 220], [240, 230, 50],
                     [200, 60, 220], [30, 210, 220]], float)
@@ -83,3 +84,72 @@ def test_bad_sweep_arguments(kwargs, argument):
     with pytest.raises(ValueError) as error:
         npc.sweep(blob_image(2)[:10, :10], **kwargs)
     assert str(error.value).startswith(f"{argument}:"), str(error.value)
+
+
+def knee_curve(knee: int, ks) -> np.ndarray:
+    """Inertia-like curve: falls steeply (convex) down to ``knee``, then slowly and linearly."""
+    ks = np.asarray(ks, float)
+    steep = 10 + 90 * (np.clip(knee - ks, 0, None) / max(knee - 1, 1)) ** 1.5
+    return np.where(ks <= knee, steep, 10 - 0.5 * (ks - knee))
+
+
+@pytest.mark.parametrize("knee", range(2, 10))
+def test_elbow_of_synthetic_curves_wherever_the_knee_lies(knee):
+    ks = np.arange(1, 11)
+    curve = knee_curve(knee, ks)
+    assert elbow_k(ks, curve) == knee
+    assert elbow_k(ks, curve * 1e6) == knee  # scale does not matter
+    noisy = curve * np.random.default_rng(knee).uniform(0.98, 1.02, len(ks))
+    assert elbow_k(ks, noisy) == knee
+    if knee > 2:  # the same curve seen from k=2
+        assert elbow_k(ks[1:], curve[1:]) == knee
+
+
+def test_elbow_of_curves_with_exact_fits_bumps_or_no_elbow():
+    ks = [1, 2, 3, 4, 5, 6]
+    assert elbow_k(ks, [90, 50, 20, 0, 0, 0]) == 4  # exact fit from k=4 (inertia 0)
+    assert elbow_k(ks, [100, 60, 30, 5, 6, 4]) == 4  # a worse fit at k=5 is ironed out
+    assert elbow_k(ks, [60, 50, 40, 30, 20, 10]) is None  # straight (in absolute terms):
+    assert elbow_k(ks, np.exp(-np.arange(6.0))) is None  # straight in proportion
+    assert elbow_k(ks, [100, 99, 97, 90, 70, 10]) is None  # still bending down
+    assert elbow_k(ks, [5, 5, 5, 5, 5, 5]) is None
+    for args, argument in [(([3, 2], [1, 2]), "ks"), (([1, 2, 3], [1, 2]), "values"),
+                           (([1, 2, 3], [3, np.nan, 1]), "values")]:
+        with pytest.raises(ValueError, match=f"^{argument}: "):
+            elbow_k(*args)
+
+
+def test_four_blobs_have_elbow_four_and_suggested_k_four():
+    result = npc.sweep(blob_image(4), "kmeans", range(2, 11), random_state=0,
+                       sample_size=1000)
+    assert result.elbow_k == 4 and result.suggested_k == 4
+    assert result.rule.startswith("k=4 is the elbow"), result.rule
+
+
+def test_suggested_k_is_the_marked_elbow_when_the_silhouette_prefers_another():
+    """Regression: astronaut, k-means 2-10, suggested k=2 (best silhouette) while the same
+    sentence named the elbow at k=4."""
+    from skimage import data
+
+    result = npc.sweep(data.astronaut()[::4, ::4], "kmeans", range(2, 11), random_state=0,
+                       sample_size=1000)
+    best_silhouette = int(result.table.loc[result.table["silhouette"].idxmax(), "k"])
+    assert best_silhouette != result.elbow_k  # the case where the two disagree
+    assert result.suggested_k == result.elbow_k is not None
+    assert result.rule.startswith(f"k={result.elbow_k} is the elbow")
+    assert f"highest at k={best_silhouette}" in result.rule
+    assert "wider range" not in result.rule
+
+
+@pytest.mark.parametrize("method, n_colours, k_values, edge", [
+    ("gmm", 6, range(2, 5), "k=4 is the largest k tried; try a wider range."),
+    ("kmeans", 6, range(2, 5), "k=4 is the largest k tried; try a wider range."),
+    ("gmm", 2, range(3, 6), "k=3 is the smallest k tried; try a wider range."),
+])
+def test_a_suggestion_at_the_edge_of_the_range_says_to_widen_it(method, n_colours, k_values,
+                                                                 edge):
+    result = npc.sweep(blob_image(n_colours), method, k_values, random_state=0,
+                       sample_size=1000)
+    assert result.rule.endswith(edge), result.rule
+    if method == "kmeans":  # six colours seen up to k=4: no elbow yet, so no elbow marked
+        assert result.elbow_k is None and "no elbow between k=2 and k=4" in result.rule

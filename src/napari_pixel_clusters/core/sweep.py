@@ -34,12 +34,16 @@ class Sweep:
         ``log_likelihood``), ``silhouette``, ``calinski_harabasz``, ``davies_bouldin``
         (on the pixel sample) and ``seconds``.
     suggested_k : int
-        The k the rule picks.
+        The k the rule picks (see :func:`suggest_k`).
     rule : str
-        The rule and why it picked ``suggested_k``, in a sentence.
+        The rule and why it picked ``suggested_k``, in a few sentences; it says so when
+        ``suggested_k`` is at the edge of the range tried.
     method : str
     params : dict
         Every parameter used (as in ``Segmentation.params``) plus the sample size.
+    elbow_k : int or None
+        The elbow of the inertia curve (see :func:`elbow_k`); None for mixtures, or when
+        the curve has no elbow inside the range.
     """
 
     table: pd.DataFrame
@@ -47,6 +51,7 @@ class Sweep:
     rule: str
     method: str
     params: dict
+    elbow_k: int | None = None
 
 
 def sweep(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb=None,
@@ -123,10 +128,11 @@ def sweep_steps(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb
         rows.append(_score_k(spec, feature_set, k, params, features["random_state"], sample))
     yield "done", 1.0
     table = pd.DataFrame(rows)
-    suggested_k, rule = suggest_k(table, method, len(sample))
+    total = total_inertia(feature_set) if "inertia" in table and ks[0] > 1 else None
+    suggested_k, rule, elbow = suggest_k(table, len(sample), total)
     return Sweep(table, suggested_k, rule, method,
                  {**features, **params, "k_values": ks, "sample_size": len(sample),
-                  "compression": feature_set.compression})
+                  "compression": feature_set.compression}, elbow)
 
 
 def _check_k_values(k_values) -> list[int]:
@@ -182,30 +188,103 @@ def _score_k(spec, feature_set, k, params, random_state, sample) -> dict:
     return {"k": k, **scores, "seconds": round(seconds, 4)}
 
 
-def elbow_k(ks, values) -> int:
-    """The knee of a decreasing curve: the point farthest below the chord (kneedle)."""
-    x = (np.asarray(ks, float) - ks[0]) / max(ks[-1] - ks[0], 1)
-    y = np.asarray(values, float)
-    span = y[0] - y[-1]
-    y = (y - y[-1]) / span if span > 0 else np.zeros_like(y)
-    return int(ks[int(np.argmax((1 - x) - y))])
+def total_inertia(feature_set: FeatureSet) -> float:
+    """The inertia of one cluster (k=1): the pixels' squared distances to their mean."""
+    weights = feature_set.pixel_weights()
+    mean = np.average(feature_set.X, axis=0, weights=weights)
+    return float(weights @ ((feature_set.X - mean) ** 2).sum(axis=1))
 
 
-def suggest_k(table: pd.DataFrame, method: str, sample_size: int) -> tuple[int, str]:
-    """(k, sentence): minimum BIC for mixtures, maximum silhouette for k-means."""
-    if method == "gmm":
+ELBOW_MIN_DEPTH = 0.05  # how far below the chord (in scaled units) an elbow must lie
+
+
+def elbow_k(ks, values) -> int | None:
+    """The elbow of a decreasing curve such as inertia against k, or None if it has none.
+
+    Kneedle (Satopaa et al., 2011) on the logarithm of the values: with k and log(value)
+    each scaled to [0, 1], the elbow is the k lying farthest below the chord from the
+    first point to the last. The logarithm compares gains in proportion, so an elbow
+    near the end of the range (where the absolute drops are small) is found as surely as
+    one near the start; a running minimum first irons out noise (a k that fits worse
+    than a smaller k). None when no k lies at least ``ELBOW_MIN_DEPTH`` below the chord:
+    the curve is straight or still bending down, and any elbow lies outside the range.
+
+    Examples
+    --------
+    >>> elbow_k([1, 2, 3, 4, 5, 6], [100, 60, 30, 5, 4.5, 4])
+    4
+    >>> elbow_k([2, 3, 4], [3, 2, 1]) is None
+    True
+    """
+    ks = np.asarray(ks, float)
+    values = np.asarray(values, float)
+    if ks.ndim != 1 or len(ks) < 2 or np.any(np.diff(ks) <= 0):
+        raise ValueError(f"ks: expected at least two increasing numbers of clusters, got "
+                         f"{ks.tolist()}.")
+    if values.shape != ks.shape or not np.all(np.isfinite(values)):
+        raise ValueError(f"values: expected one finite score per k ({len(ks)}), got "
+                         f"{values.tolist()}.")
+    values = np.minimum.accumulate(values)
+    if values[0] <= 0 or values[-1] >= values[0]:
+        return None
+    log_values = np.log(np.maximum(values, values[0] * 1e-12))  # exact fits: inertia 0
+    y = (log_values - log_values[-1]) / (log_values[0] - log_values[-1])
+    x = (ks - ks[0]) / (ks[-1] - ks[0])
+    depth = (1 - x) - y
+    best = int(np.argmax(depth))
+    return int(ks[best]) if depth[best] >= ELBOW_MIN_DEPTH else None
+
+
+def suggest_k(table: pd.DataFrame, sample_size: int,
+              total_inertia: float | None = None) -> tuple[int, str, int | None]:
+    """(suggested k, the rule in words, elbow k or None) for a sweep's table.
+
+    - With ``bic`` (mixtures): the k of lowest BIC.
+    - With ``inertia`` (k-means): the elbow of the inertia curve (:func:`elbow_k`), the
+      curve starting from ``total_inertia`` at k=1 when the table starts above 1 (so an
+      elbow at the smallest k tried can be found). Without an elbow, the k of highest
+      silhouette. The suggestion never contradicts the marked elbow: it is the elbow.
+    - A suggestion at the top of the range (or at its bottom, above k=2) says the range
+      may be too small.
+    """
+    ks = [int(k) for k in table["k"]]
+    if "bic" in table:
         best = table.loc[table["bic"].idxmin()]
-        return int(best["k"]), (
-            f"k={int(best['k'])} has the lowest BIC ({best['bic']:,.0f}): the best balance "
-            "between how well the mixture fits the pixels and how many parameters it needs."
-        )
-    elbow = elbow_k(list(table["k"]), list(table["inertia"]))
-    if table["silhouette"].isna().all():
-        return elbow, (f"k={elbow} is the elbow of the inertia curve, where adding clusters "
-                       "stops paying off.")
-    best = table.loc[table["silhouette"].idxmax()]
-    return int(best["k"]), (
-        f"k={int(best['k'])} has the highest silhouette ({best['silhouette']:.2f}, on "
-        f"{sample_size:,} pixels): its clusters are the most compact and the best "
-        f"separated. The elbow of the inertia curve is at k={elbow}."
-    )
+        k = int(best["k"])
+        rule = (f"k={k} has the lowest BIC ({best['bic']:,.0f}): the best balance between "
+                "how well the mixture fits the pixels and how many parameters it needs.")
+        return k, rule + _range_warning(k, ks), None
+    curve_ks, curve = ks, list(table["inertia"])
+    if total_inertia is not None:
+        curve_ks, curve = [1, *ks], [total_inertia, *curve]
+    elbow = elbow_k(curve_ks, curve)
+    silhouette = table["silhouette"]
+    best_silhouette = None if silhouette.isna().all() else table.loc[silhouette.idxmax()]
+    if elbow is not None:
+        rule = (f"k={elbow} is the elbow of the inertia curve: up to it, each added "
+                "cluster shrinks the spread within clusters by a much larger fraction than "
+                "after it.")
+        if best_silhouette is not None and int(best_silhouette["k"]) != elbow:
+            other = int(best_silhouette["k"])
+            rule += (f" The silhouette (on {sample_size:,} pixels) is highest at k={other}, "
+                     f"a {'coarser' if other < elbow else 'finer'} split.")
+        return elbow, rule + _range_warning(elbow, ks), elbow
+    flat = (f"The inertia curve has no elbow between k={ks[0]} and k={ks[-1]}: it falls "
+            "as steeply at the end as before, so a wider range may show one.")
+    if best_silhouette is None:
+        return ks[-1], flat + _range_warning(ks[-1], ks), None
+    k = int(best_silhouette["k"])
+    rule = (f"{flat} k={k} has the highest silhouette ({best_silhouette['silhouette']:.2f}, "
+            f"on {sample_size:,} pixels): its clusters are the most compact and the best "
+            "separated.")
+    return k, rule + _range_warning(k, ks), None
+
+
+def _range_warning(k: int, ks: list[int]) -> str:
+    """A sentence when ``k`` is the edge of the range and the range could be wider
+    (below: down to k=2, as one cluster segments nothing)."""
+    if k == ks[-1]:
+        return f" k={k} is the largest k tried; try a wider range."
+    if k == ks[0] and k > 2:
+        return f" k={k} is the smallest k tried; try a wider range."
+    return ""
