@@ -8,6 +8,7 @@ from matplotlib.colors import to_rgb
 from skimage import data
 
 from conftest import run_pixel_clusters
+from napari_pixel_clusters.gui.cluster_table import NAME, PIXELS
 
 PLUGIN = "napari-pixel-clusters"
 
@@ -18,19 +19,19 @@ def table_widget(make_napari_viewer, qtbot):
     viewer.add_image(data.astronaut()[::4, ::4].copy(), name="a")
     run_pixel_clusters(viewer, qtbot, outlines=True)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
-    return viewer, widget, viewer.layers["a clusters"]
+    return viewer, widget, viewer.layers["a k-means#1 clusters"]
 
 
 def test_table_lists_the_clusters(table_widget):
     _, widget, layer = table_widget
     assert widget._layer.value is layer and widget.table.rowCount() == 4
-    assert widget.table.item(0, 1).text() == "cluster 1"
-    assert widget.table.item(0, 2).text() == f"{layer.features['pixels'][0]:,}"
+    assert widget.table.item(0, NAME).text() == "cluster 1"
+    assert widget.table.item(0, PIXELS).text() == f"{layer.features['pixels'][0]:,}"
 
 
 def test_renaming_a_cluster_reaches_the_features_and_status_bar(table_widget):
     _, widget, layer = table_widget
-    widget.table.item(1, 1).setText("stroma")
+    widget.table.item(1, NAME).setText("stroma")
     assert layer.features["name"][1] == "stroma"
     position = tuple(np.argwhere(layer.data == 2)[0])
     assert "name: stroma" in layer._get_properties(position)
@@ -46,11 +47,12 @@ def test_selecting_rows_shows_that_cluster(table_widget):
 
 def test_recolour_updates_labels_and_outlines(table_widget):
     viewer, widget, layer = table_widget
+    widget.style_outlines("cluster")  # outlines in their cluster's colour follow it
     widget.select_rows([1])
     widget.recolour("#00ff00")
     assert layer.features["color"][1] == "#00ff00"
     np.testing.assert_allclose(layer.colormap.map(2)[:3], (0, 1, 0))
-    outlines = viewer.layers["a outlines"]
+    outlines = viewer.layers["a k-means#1 outlines"]
     rows = np.flatnonzero(outlines.features["label"] == 2)
     np.testing.assert_allclose(outlines.edge_color[rows[0]][:3], (0, 1, 0))
 
@@ -67,11 +69,12 @@ def test_hide_and_show(table_widget):
 def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widget, qtbot):
     viewer, widget, layer = table_widget
     before = layer.data.copy()
-    quantized_before = viewer.layers["a quantized"].data.copy()
-    outlines = viewer.layers["a outlines"]
+    quantized_before = viewer.layers["a k-means#1 quantized"].data.copy()
+    outlines = viewer.layers["a k-means#1 outlines"]
     outline_labels = list(outlines.features["label"])
     polygons_before = [p.copy() for p in outlines.data]
     features = layer.features.set_index("index")
+    widget.style_outlines("cluster")
     widget.select_rows([0, 2])
     widget.merge_selected()
     assert set(np.unique(layer.data)) == {1, 2, 4}
@@ -82,7 +85,7 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
         / merged.loc[1, "pixels"]
     assert merged.loc[1, "mean_R"] == pytest.approx(expected_mean)
     assert widget.table.rowCount() == 3
-    quantized = viewer.layers["a quantized"].data
+    quantized = viewer.layers["a k-means#1 quantized"].data
     assert len(np.unique(quantized[layer.data == 1], axis=0)) == 1
     assert 3 not in set(outlines.features["label"])
     # the merged cluster's regions are traced again: one outline per merged region
@@ -101,7 +104,7 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     assert list(layer.features["pixels"]) == list(np.bincount(before.ravel())[1:5])
     assert layer.features["color"][2] == features.loc[3, "color"]
     assert layer.features["mean_R"][0] == pytest.approx(features.loc[1, "mean_R"])
-    np.testing.assert_array_equal(viewer.layers["a quantized"].data, quantized_before)
+    np.testing.assert_array_equal(viewer.layers["a k-means#1 quantized"].data, quantized_before)
     assert list(outlines.features["label"]) == outline_labels
     assert all(np.array_equal(a, b) for a, b in zip(outlines.data, polygons_before))
     assert widget._status.value.startswith("undone")
@@ -109,7 +112,7 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     qtbot.waitUntil(lambda: widget.table.rowCount() == 3, timeout=5_000)
     assert list(layer.features["index"]) == [1, 2, 4]
     assert layer.features["mean_R"][0] == pytest.approx(expected_mean)
-    assert len(np.unique(viewer.layers["a quantized"].data[layer.data == 1], axis=0)) == 1
+    assert len(np.unique(viewer.layers["a k-means#1 quantized"].data[layer.data == 1], axis=0)) == 1
     assert 3 not in set(outlines.features["label"])
 
 
@@ -124,5 +127,5 @@ def test_painting_refreshes_the_counts(table_widget, qtbot):
     counts = np.bincount(layer.data.ravel())
     assert list(layer.features["pixels"]) == list(counts[1:5])
     assert int(layer.features["pixels"].sum()) == total
-    assert widget.table.item(1, 2).text() == f"{counts[2]:,}"
+    assert widget.table.item(1, PIXELS).text() == f"{counts[2]:,}"
     assert to_rgb(layer.features["color"][0])  # colours untouched

@@ -2,10 +2,14 @@
 clusters layer, keeping every layer of the same run consistent.
 
 The table is the layer's own ``features`` (so names show in the status bar on hover);
-painting on the layer refreshes the pixel counts. Merging relabels the pixels with
-napari's own ``data_setitem`` (undoable with the Labels layer's undo), and updates the
-table, the colours, the quantized image and the outlines of the same run; when napari's
-undo brings the merged labels back, all of these are restored too.
+painting on the layer refreshes the pixel counts. Selecting rows selects those clusters
+(see ``cluster_selection``: the canvas shows only them, and Cluster colours highlights
+them); picking a label in napari selects its row. Hidden clusters are unticked in the
+"show" column, in grey italics. Merging relabels the pixels with napari's own
+``data_setitem`` (undoable with the Labels layer's undo), and updates the table, the
+colours, the quantized image and the outlines of the same run; when napari's undo brings
+the merged labels back, all of these are restored too. The outlines of the run can be
+drawn in a contrasting colour, their cluster's colour or random colours, at any width.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import Container, Label, PushButton
-from matplotlib.colors import to_hex, to_rgb
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
+from matplotlib.colors import to_hex
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtGui import QColor
+from qtpy.QtGui import QBrush, QColor, QFont, QPen
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QColorDialog,
+    QHeaderView,
+    QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
     QTableWidgetSelectionRange,
@@ -31,12 +37,50 @@ from ..core.contours import region_contours
 from ..core.lazy import is_lazy
 from . import _panel
 from ._panel import clusters_layer_choice
-from .layers import METADATA_KEY, OUTLINE_WIDTH, TRANSPARENT, default_min_area, table_colormap
+from .cluster_selection import cluster_selection
+from .layers import (
+    DEFAULT_OUTLINE_MODE,
+    METADATA_KEY,
+    OUTLINE_WIDTH,
+    default_min_area,
+    style_outlines,
+    table_colormap,
+)
 
 if TYPE_CHECKING:
     import napari
 
-COLUMNS = ("colour", "name", "pixels", "fraction", "mean colour")
+COLUMNS = ("show", "colour", "name", "pixels", "fraction", "mean colour")
+SHOW, COLOUR, NAME, PIXELS, FRACTION, MEAN = range(len(COLUMNS))
+#: Item data role holding a row's swatch colour (painted by ``SwatchDelegate``).
+SWATCH_ROLE = Qt.ItemDataRole.UserRole + 1
+#: Item data role saying the row's cluster is hidden (its swatch is drawn hatched).
+HIDDEN_ROLE = Qt.ItemDataRole.UserRole + 2
+HIDDEN_TEXT = QColor(128, 128, 128)
+#: Outline styles offered: (shown as, ``style_outlines`` mode).
+OUTLINE_STYLES = (("contrast", "contrast"), ("cluster colour", "cluster"), ("random", "random"))
+#: The table asks for room for about this many rows at least; the rest scrolls.
+MIN_TABLE_HEIGHT = 110
+
+
+class SwatchDelegate(QStyledItemDelegate):
+    """Paints a row's colour swatch over the cell, inside the selection highlight, so a
+    selected row still shows its colour (a cell background would be painted over)."""
+
+    def paint(self, painter, option, index):
+        super().paint(painter, option, index)
+        colour = index.data(SWATCH_ROLE)
+        if not colour:
+            return
+        rect = option.rect.adjusted(4, 3, -4, -3)
+        painter.save()
+        hidden = bool(index.data(HIDDEN_ROLE))
+        brush = QBrush(QColor(colour), Qt.BrushStyle.BDiagPattern if hidden
+                       else Qt.BrushStyle.SolidPattern)
+        painter.fillRect(rect, brush)
+        painter.setPen(QPen(QColor(HIDDEN_TEXT if hidden else "#808080"), 1))
+        painter.drawRect(rect)
+        painter.restore()
 
 
 @dataclass
@@ -55,52 +99,87 @@ class ClusterTableWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = viewer
-        self._hidden: set[int] = set()
         self._filling = False
+        self._syncing = False
+        self._selection = None  # the ClusterSelection of the chosen layer
+        self._outlines_hidden = None  # hidden clusters the outlines were last drawn for
         self._layer = clusters_layer_choice(viewer)
-        self._merge = PushButton(name="merge", text="Merge selected")
-        self._hide = PushButton(name="hide", text="Hide selected")
+        self._merge = PushButton(name="merge", text="Merge",
+                                 tooltip="Merge the selected clusters into the first one.")
+        self._hide = PushButton(name="hide", text="Hide",
+                                tooltip="Hide the selected clusters (untick \"show\").")
         self._show_all = PushButton(name="show_all", text="Show all")
         self._recolour = PushButton(name="recolour", text="Recolour...")
         self._refresh = PushButton(name="refresh", text="Refresh",
                                    tooltip="Recount pixels from the layer (e.g. after undo).")
+        self._outline_style = ComboBox(
+            name="outline_style", label="outlines", choices=OUTLINE_STYLES,
+            value=DEFAULT_OUTLINE_MODE,
+            tooltip="Colour of the outlines of this result: one colour that contrasts with "
+                    "every cluster, each cluster's own colour, or random colours.")
+        self._outline_width = FloatSpinBox(
+            name="outline_width", label="width", value=OUTLINE_WIDTH, min=0.5, max=20.0,
+            step=0.5, tooltip="Width of the outlines, in image pixels.")
+        self._outline_controls = Container(
+            name="outline_controls", label="outlines", layout="horizontal", labels=False,
+            widgets=[self._outline_style, Label(value="width"), self._outline_width])
+        self._outline_controls.margins = (0, 0, 0, 0)
         self._status = Label(name="status", label=" ", value="")
-        self.extend([self._layer, Container(layout="horizontal", widgets=[
-            self._merge, self._hide, self._show_all, self._recolour, self._refresh]),
-            self._status])
+        buttons = Container(layout="horizontal", widgets=[
+            self._merge, self._hide, self._show_all, self._recolour, self._refresh])
+        buttons.margins = (0, 0, 0, 0)
+        self.extend([self._layer, buttons, self._outline_controls, self._status])
         self._merges: list[Merge] = []  # newest last, for napari's undo
         self._undone: list[Merge] = []  # merges undone, for napari's redo
         self._history = None  # lengths of the layer's undo/redo stacks
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setMinimumHeight(240)
+        self.table = self._make_table()
         self.native.layout().addWidget(self.table)
-        self.table.itemSelectionChanged.connect(self._show_selection)
-        self.table.itemChanged.connect(self._renamed)
-        self.table.cellDoubleClicked.connect(
-            lambda row, column: self.recolour() if column == 0 else None)
         self._merge.changed.connect(lambda: self.merge_selected())
         self._hide.changed.connect(lambda: self.hide_selected())
         self._show_all.changed.connect(lambda: self.show_all())
         self._recolour.changed.connect(lambda: self.recolour())
         self._refresh.changed.connect(lambda: self.refresh_counts())
+        self._outline_style.changed.connect(lambda: self.style_outlines())
+        self._outline_width.changed.connect(lambda: self.style_outlines())
         self._layer.changed.connect(self._connect_layer)
         self._connected = None
         self._connect_layer()
+
+    def _make_table(self) -> QTableWidget:
+        table = QTableWidget(0, len(COLUMNS))
+        table.setHorizontalHeaderLabels(COLUMNS)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setMinimumHeight(MIN_TABLE_HEIGHT)
+        table.verticalHeader().setVisible(False)
+        table.setItemDelegateForColumn(COLOUR, SwatchDelegate(table))
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(24)
+        table.itemSelectionChanged.connect(self._rows_selected)
+        table.itemChanged.connect(self._item_changed)
+        table.cellDoubleClicked.connect(
+            lambda row, column: self.recolour() if column == COLOUR else None)
+        return table
 
     # ----------------------------------------------------------------- the layer
     def _connect_layer(self, event=None):
         if self._connected is not None:
             self._connected.events.paint.disconnect(self._painted)
             self._connected.events.set_data.disconnect(self._data_set)
+        if self._selection is not None:
+            self._selection.changed.disconnect(self._show_selection)
         self._connected = self._layer.value
-        self._hidden = set()
+        self._selection = None
         self._merges, self._undone = [], []
+        self._outlines_hidden = None
         if self._connected is not None:
             self._connected.events.paint.connect(self._painted)
             self._connected.events.set_data.connect(self._data_set)
             self._history = _history_lengths(self._connected)
+            self._selection = cluster_selection(self._connected)
+            self._selection.changed.connect(self._show_selection)
+        self._read_outline_style()
         self._fill()
 
     def _painted(self, event=None):
@@ -122,6 +201,8 @@ class ClusterTableWidget(Container):
 
     def _run_layers(self, output: str):
         """Layers of the same run as the chosen clusters layer (quantized, outlines)."""
+        if self._layer.value is None:
+            return []
         tag = self._layer.value.metadata[METADATA_KEY]
         return [layer for layer in self._viewer.layers
                 if layer.metadata.get(METADATA_KEY, {}).get("run") == tag["run"]
@@ -138,22 +219,39 @@ class ClusterTableWidget(Container):
                  if c.startswith("mean_")]
         for row, record in enumerate(rows):
             values = record._asdict()
+            show = QTableWidgetItem("")
+            show.setFlags((show.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                          & ~Qt.ItemFlag.ItemIsEditable)
+            show.setToolTip("Untick to hide this cluster on the canvas.")
+            self.table.setItem(row, SHOW, show)
             swatch = QTableWidgetItem("")
-            swatch.setBackground(QColor(values["color"]))
+            swatch.setData(SWATCH_ROLE, values["color"])
+            swatch.setToolTip(f"{values['color']} (double-click to recolour)")
             swatch.setFlags(swatch.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            self.table.setItem(row, 0, swatch)
-            self.table.setItem(row, 1, QTableWidgetItem(str(values["name"])))
-            mean = ", ".join(f"{values[c]:.4g}" for c in means)
-            for column, text in ((2, f"{values['pixels']:,}"), (3, f"{values['fraction']:.2%}"),
-                                 (4, mean)):
+            self.table.setItem(row, COLOUR, swatch)
+            self.table.setItem(row, NAME, QTableWidgetItem(str(values["name"])))
+            mean = ", ".join(f"{values[c]:.3g}" for c in means)
+            for column, text in ((PIXELS, f"{values['pixels']:,}"),
+                                 (FRACTION, f"{values['fraction']:.1%}"), (MEAN, mean)):
                 item = QTableWidgetItem(text)
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
         self._filling = False
+        self._sync_rows()
+
+    def _row_labels(self) -> list[int]:
+        layer = self._layer.value
+        return [] if layer is None else [int(label) for label in layer.features["index"]]
 
     def selected_labels(self) -> list[int]:
         rows = sorted({index.row() for index in self.table.selectedIndexes()})
-        return [int(self.features["index"].iloc[row]) for row in rows]
+        labels = self._row_labels()
+        return [labels[row] for row in rows if row < len(labels)]
+
+    def hidden_labels(self) -> list[int]:
+        """Labels of the clusters unticked in the "show" column."""
+        return [] if self._selection is None else sorted(self._selection.hidden)
 
     def select_rows(self, rows: list[int]):
         """Select these table rows (as a person would with ctrl-click)."""
@@ -162,20 +260,117 @@ class ClusterTableWidget(Container):
         for row in rows:
             self.table.setRangeSelected(QTableWidgetSelectionRange(row, 0, row, last), True)
 
-    def _show_selection(self):
-        layer, labels = self._layer.value, self.selected_labels()
-        if layer is None:
-            return
-        if labels:
-            layer.selected_label = labels[0]
-        layer.show_selected_label = len(labels) == 1
+    def _rows_selected(self):
+        if not self._syncing and self._selection is not None:
+            self._selection.select(self.selected_labels())
 
-    def _renamed(self, item: QTableWidgetItem):
-        if self._filling or item.column() != 1:
+    def _show_selection(self):
+        """The shared selection changed: rows, hidden marks, outlines and the status."""
+        selection = self._selection
+        if selection is None:
             return
-        features = self.features.copy()
-        features.loc[features.index[item.row()], "name"] = item.text()
-        self._layer.value.features = features
+        self._sync_rows()
+        if self._outlines_hidden != selection.hidden:
+            self._style_run_outlines()
+        hidden = len(selection.hidden)
+        names = self.features.set_index("index")["name"]
+        chosen = ", ".join(str(names[label]) for label in selection.selected)
+        self._status.value = "; ".join(text for text in (
+            f"selected: {chosen}" if chosen else "",
+            f"{hidden} hidden (tick \"show\" or Show all)" if hidden else "") if text)
+
+    def _sync_rows(self):
+        """Select the rows of the selected clusters; mark the hidden ones."""
+        selection = self._selection
+        if selection is None:
+            return
+        labels = self._row_labels()
+        self._syncing, self._filling = True, True
+        try:
+            if self.selected_labels() != sorted(selection.selected):
+                self.table.clearSelection()
+                last = self.table.columnCount() - 1
+                for label in selection.selected:
+                    row = labels.index(label)
+                    self.table.setRangeSelected(
+                        QTableWidgetSelectionRange(row, 0, row, last), True)
+                if selection.selected:
+                    self.table.scrollToItem(self.table.item(labels.index(
+                        selection.selected[0]), NAME))
+            for row, label in enumerate(labels):
+                self._mark_hidden(row, label in selection.hidden)
+        finally:
+            self._syncing, self._filling = False, False
+
+    def _mark_hidden(self, row: int, hidden: bool):
+        """A hidden cluster's row: unticked "show", "hidden", grey italics, hatched swatch."""
+        show = self.table.item(row, SHOW)
+        if show is None:
+            return
+        show.setCheckState(Qt.CheckState.Unchecked if hidden else Qt.CheckState.Checked)
+        show.setText("hidden" if hidden else "")
+        self.table.item(row, COLOUR).setData(HIDDEN_ROLE, hidden)
+        for column in (SHOW, NAME, PIXELS, FRACTION, MEAN):
+            item = self.table.item(row, column)
+            font = item.font()
+            font.setItalic(hidden)
+            item.setFont(font)
+            if hidden:
+                item.setForeground(HIDDEN_TEXT)
+            else:
+                item.setData(Qt.ItemDataRole.ForegroundRole, None)
+
+    def _item_changed(self, item: QTableWidgetItem):
+        if self._filling:
+            return
+        if item.column() == SHOW:
+            label = self._row_labels()[item.row()]
+            if item.checkState() == Qt.CheckState.Checked:
+                self._selection.show([label])
+            else:
+                self._selection.hide([label])
+        elif item.column() == NAME:
+            features = self.features.copy()
+            features.loc[features.index[item.row()], "name"] = item.text()
+            self._layer.value.features = features
+
+    # ----------------------------------------------------------------- outlines
+    def _read_outline_style(self):
+        """The outline controls show the chosen result's outlines (hidden without any)."""
+        outlines = self._run_layers("outlines")
+        self._outline_controls.visible = bool(outlines)
+        if not outlines:
+            return
+        tag = outlines[0].metadata[METADATA_KEY]
+        width = tag.get("outline_width")
+        if width is None and len(outlines[0].data):
+            width = float(np.asarray(outlines[0].edge_width)[0])
+        with self._outline_style.changed.blocked(), self._outline_width.changed.blocked():
+            self._outline_style.value = tag.get("outline_mode", DEFAULT_OUTLINE_MODE)
+            self._outline_width.value = width or OUTLINE_WIDTH
+
+    def style_outlines(self, mode: str | None = None, width: float | None = None):
+        """Draw the outlines of the chosen result in ``mode`` ("contrast", "cluster" or
+        "random") at ``width`` (the controls' values when not given)."""
+        with self._outline_style.changed.blocked(), self._outline_width.changed.blocked():
+            if mode is not None:
+                self._outline_style.value = mode
+            if width is not None:
+                self._outline_width.value = width
+        self._style_run_outlines(width=self._outline_width.value)
+
+    def _style_run_outlines(self, width: float | None = None):
+        """Outline colours (and width) of the run; outlines of hidden clusters clear."""
+        if self._layer.value is None or self._selection is None:
+            return
+        hidden = self._selection.hidden
+        for outlines in self._run_layers("outlines"):
+            style_outlines(outlines, self.features, self._outline_style.value, width)
+            if hidden and len(outlines.data):
+                colours = np.array(outlines.edge_color)
+                colours[np.isin(outlines.features["label"], list(hidden)), 3] = 0.0
+                outlines.edge_color = colours
+        self._outlines_hidden = hidden
 
     # ----------------------------------------------------------------- editing
     def refresh_counts(self, event=None):
@@ -220,16 +415,19 @@ class ClusterTableWidget(Container):
         features = self.features.copy()
         features.loc[features["index"].isin(labels), "color"] = to_hex(colour)
         self._layer.value.features = features
-        self._apply_colours()
+        self._selection.use_colours(table_colormap(features))
+        self._style_run_outlines()
         self._fill()
 
     def hide_selected(self):
-        self._hidden |= set(self.selected_labels())
-        self._apply_colours()
+        """Hide the selected clusters on the canvas (they leave the selection)."""
+        if self._selection is not None:
+            self._selection.hide(self.selected_labels())
 
     def show_all(self):
-        self._hidden = set()
-        self._apply_colours()
+        """Show every hidden cluster again."""
+        if self._selection is not None:
+            self._selection.show()
 
     def merge_selected(self):
         """Merge the selected clusters into the first of them, in every layer of the run."""
@@ -274,7 +472,8 @@ class ClusterTableWidget(Container):
         self._layer.value.features = features.drop(index=others, errors="ignore").reset_index()
         self._merge_in_quantized(data == target, merge.new_mean)
         self._merge_in_outlines(target, others, data)
-        self._apply_colours()
+        self._selection.apply()
+        self._style_run_outlines()
         self._fill()
 
     def _undo_merge(self, merge: Merge, features: pd.DataFrame, data: np.ndarray):
@@ -290,7 +489,8 @@ class ClusterTableWidget(Container):
             if outlines in self._viewer.layers:
                 _set_polygons(outlines, polygons, outline_features)
         self._layer.value.features = features
-        self._apply_colours()
+        self._selection.apply()
+        self._style_run_outlines()
         self._status.value = f"undone: merge into label {merge.target['index']}"
         return self._layer.value.features.copy()
 
@@ -319,20 +519,6 @@ class ClusterTableWidget(Container):
     def _colour_of(self, label: int) -> str:
         return self.features.set_index("index").loc[label, "color"]
 
-    def _apply_colours(self):
-        """Colours and hidden clusters -> the Labels colormap and the outlines' edges."""
-        layer = self._layer.value
-        colormap = table_colormap(layer.features)
-        for label in self._hidden:
-            colormap.color_dict[label] = TRANSPARENT
-        layer.colormap = colormap
-        colours = self.features.set_index("index")["color"]
-        for outlines in self._run_layers("outlines"):
-            if len(outlines.data):
-                outlines.edge_color = np.array(
-                    [[*to_rgb(colours[label]), 0.0 if label in self._hidden else 1.0]
-                     for label in outlines.features["label"]])
-
 
 def _history_lengths(layer) -> tuple[int, int]:
     """Lengths of a Labels layer's undo and redo stacks ((0, 0) where napari hides them)."""
@@ -340,9 +526,13 @@ def _history_lengths(layer) -> tuple[int, int]:
 
 
 def _set_polygons(outlines, polygons: list, features: pd.DataFrame) -> None:
-    """Replace an outlines layer's polygons and their features (colours follow later)."""
+    """Replace an outlines layer's polygons and their features (colours follow later),
+    keeping the layer's line width."""
+    width = outlines.metadata.get(METADATA_KEY, {}).get("outline_width")
+    if width is None:
+        width = float(np.asarray(outlines.edge_width)[0]) if len(outlines.data) else OUTLINE_WIDTH
     outlines.data = [(polygon, "polygon") for polygon in polygons]
     outlines.features = features.reset_index(drop=True)
     if len(polygons):
-        outlines.edge_width = OUTLINE_WIDTH
+        outlines.edge_width = width
         outlines.face_color = "transparent"
