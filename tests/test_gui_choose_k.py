@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
 
 import napari_pixel_clusters as npc
 from napari_pixel_clusters.gui import _panel
+from napari_pixel_clusters.gui.layers import METADATA_KEY
+from napari_pixel_clusters.gui.state import shared_settings
 from test_sweep import blob_image
 
 PLUGIN = "napari-pixel-clusters"
@@ -26,8 +29,10 @@ def run_sweep(widget, qtbot):
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
 
 
-def plotted_points(axes):
-    return [len(line.get_xdata()) for line in axes.get_lines() if line.get_marker() != "None"]
+def curves(axes):
+    """The score curves of a panel (not the elbow mark, not the suggested-k line)."""
+    return [line for line in axes.get_lines()
+            if line.get_marker() != "None" and not line.get_label().startswith("elbow")]
 
 
 @pytest.mark.parametrize("method, top_scores", [("kmeans", 1), ("gmm", 2)])
@@ -36,29 +41,73 @@ def test_sweep_is_plotted_with_the_suggested_k(choose_k, qtbot, method, top_scor
     widget._method.value = method
     widget._k_min.value, widget._k_max.value = 2, 7
     widget._sample_size.value = 1000
+    assert not widget._save_plot.enabled and not widget._save_table.enabled  # nothing yet
     run_sweep(widget, qtbot)
+    assert widget._save_plot.enabled and widget._save_table.enabled
     expected = npc.sweep(blob_image(4), method, range(2, 8), sample_size=1000,
                          random_state=0)
     pd.testing.assert_frame_equal(widget.sweep.table.drop(columns="seconds"),
                                   expected.table.drop(columns="seconds"))
     assert widget.sweep.suggested_k == 4 and "k=4" in widget._status.value
     top, bottom = widget.axes
-    assert plotted_points(top) == [6] * top_scores and plotted_points(bottom) == [6]
+    assert [len(line.get_xdata()) for line in curves(top)] == [6] * top_scores
+    assert [len(line.get_xdata()) for line in curves(bottom)] == [6]
     marks = [line for line in top.get_lines() if line.get_marker() == "None"]
     assert [line.get_xdata()[0] for line in marks] == [4]
+    legend = [text.get_text() for text in top.get_legend().get_texts()]
+    if method == "gmm":  # BIC and AIC: two colours, named in the legend
+        assert legend[:2] == ["BIC", "AIC"]
+        bic, aic = curves(top)
+        assert to_hex(bic.get_color()) != to_hex(aic.get_color())
+    else:  # the elbow is marked on the inertia curve, where the suggestion is
+        elbow = [line for line in top.get_lines() if line.get_label().startswith("elbow")]
+        assert widget.sweep.elbow_k == 4 and [tuple(line.get_xdata()) for line in elbow] == [(4,)]
+        assert legend == ["inertia", "elbow (k=4)", "suggested k=4"]
     assert [layer.name for layer in viewer.layers] == ["blobs"]  # a sweep adds no layer
 
 
-def test_clicking_a_k_sets_it_in_pixel_clusters(choose_k, qtbot):
+def test_saves_stay_disabled_after_a_cancelled_first_sweep(choose_k, qtbot):
+    _, widget = choose_k
+    widget._k_min.value, widget._k_max.value = 2, 40
+    widget.run()
+    widget.cancel()  # stops at the next k; the panel then re-enables its controls...
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    assert widget.sweep is None and widget._status.value.startswith("cancelled")
+    assert widget._method.enabled
+    assert not widget._save_plot.enabled and not widget._save_table.enabled  # ...not these
+
+
+def test_clicking_k_in_a_lab_sweep_makes_pixel_clusters_run_in_lab(choose_k, qtbot):
+    """Regression (issue 12): clicking k in a Lab sweep opened Pixel clusters in RGB."""
     viewer, widget = choose_k
-    widget._k_min.value, widget._k_max.value = 2, 6
+    settings = shared_settings(viewer)
+    widget._controls["color_space"].value = "lab"  # set in Choose k...
+    assert settings.color_space == "lab"  # ...so it is shared
+    widget._k_min.value, widget._k_max.value = 2, 5
+    widget._sample_size.value = 500
     run_sweep(widget, qtbot)
+    assert widget.sweep.params["color_space"] == "lab"
+    settings.color_space = "hsv"  # changed since (e.g. in Pixel clusters): Choose k follows
+    assert widget._controls["color_space"].value == "hsv"
+    chosen = []
+    settings.k_chosen.connect(lambda *args: chosen.append(args))
     axes = widget.axes[1]
-    x, y = axes.transData.transform((5, widget.sweep.table["silhouette"].iloc[3]))
-    click(widget.canvas, x, y)
+    click(widget.canvas, *axes.transData.transform(
+        (3, widget.sweep.table["silhouette"].iloc[1])))
+    # the sweep's settings are shared again, with the k clicked
+    assert (settings.color_space, settings.n_clusters) == ("lab", 3)
+    assert settings.image is viewer.layers["blobs"] and chosen == [("kmeans", 3, False)]
+    assert widget._controls["color_space"].value == "lab"
     pixel_clusters = viewer.window.dock_widgets["Pixel clusters (napari-pixel-clusters)"]
-    assert pixel_clusters._n_clusters.value == 5
-    assert pixel_clusters._method.value == "kmeans"
+    assert pixel_clusters._feature_widgets["color_space"].value == "lab"
+    assert (pixel_clusters._n_clusters.value, pixel_clusters._method.value) == (3, "kmeans")
+    widget._run_on_click.value = True
+    pixel_clusters = widget.choose_k(4)  # the public way, and run
+    qtbot.waitUntil(lambda: pixel_clusters._worker is None, timeout=60_000)
+    [(_, clusters)] = _panel.clusters_layers(viewer)
+    params = clusters.metadata[METADATA_KEY]["params"]
+    assert (params["color_space"], params["n_clusters_requested"]) == ("lab", 4)
+    assert clusters.data.max() == 4
 
 
 def click(canvas, x, y):
@@ -66,16 +115,6 @@ def click(canvas, x, y):
     from matplotlib.backend_bases import MouseButton, MouseEvent
 
     MouseEvent("button_press_event", canvas, x, y, MouseButton.LEFT)._process()
-
-
-def test_click_can_run_pixel_clusters(choose_k, qtbot):
-    viewer, widget = choose_k
-    widget._k_min.value, widget._k_max.value = 2, 5
-    run_sweep(widget, qtbot)
-    widget._run_on_click.value = True
-    pixel_clusters = widget.choose_k(3)
-    qtbot.waitUntil(lambda: pixel_clusters._worker is None, timeout=60_000)
-    assert viewer.layers["blobs clusters"].data.max() == 3
 
 
 def test_saving_the_plot_and_table(choose_k, qtbot, tmp_path):

@@ -1,9 +1,16 @@
 """The "Choose number of clusters" dock widget: a sweep over k, plotted in the dock.
 
 Runs :func:`sweep_steps` in a worker (one progress step per k, Cancel between them) and
-plots the scores against k in napari's colours: inertia (the elbow) and silhouette for
-k-means, BIC/AIC and silhouette for Gaussian mixtures, with the suggested k marked.
-Clicking a k sets it in the Pixel clusters widget (and runs it, if asked).
+plots the scores against k in napari's colours: inertia (with its elbow marked) and
+silhouette for k-means, BIC and AIC (two colours, a legend) and silhouette for Gaussian
+mixtures, with the suggested k marked.
+
+The image, features and random state are the viewer's shared settings
+(:mod:`.state`): Pixel clusters shows what is set here and the other way round.
+Clicking a k puts the sweep's own settings back into the shared settings, sets
+``n_clusters`` and emits ``k_chosen`` (see :meth:`ChooseKWidget.choose_k`), so Pixel
+clusters uses the k with the features it was swept with.
+The controls and the plot scroll inside the dock, which stays short on small screens.
 """
 
 from __future__ import annotations
@@ -12,44 +19,62 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, PushButton, SpinBox
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.utils.theme import get_theme
-from qtpy.QtWidgets import QFileDialog
+from qtpy.QtWidgets import QFileDialog, QScrollArea
 
 from ..core import FEATURE_PARAMS, METHODS, sweep_steps
-from ..core.registry import RANDOM_STATE
+from ..core.registry import N_CLUSTERS, RANDOM_STATE
 from ..core.sweep import DEFAULT_SAMPLE_SIZE
 from . import _panel
 from ._panel import RunPanel, large_image_levels
-from .widget import param_widget, widget_value
+from .state import COLOR_SPACES, shared_settings
 
 if TYPE_CHECKING:
     import napari
 
-PIXEL_CLUSTERS_DOCK = "Pixel clusters (napari-pixel-clusters)"
-PANELS = {  # method -> the two scores plotted, top and bottom
+PANELS = {  # method -> the scores plotted, top and bottom
     "kmeans": (("inertia",), ("silhouette",)),
     "gmm": (("bic", "aic"), ("silhouette",)),
 }
 LABELS = {"inertia": "inertia", "bic": "BIC", "aic": "AIC", "silhouette": "silhouette"}
+#: Second curve of a panel (AIC) and the elbow mark: an orange that reads on dark and
+#: light themes alike (the first curve is in the theme's text colour).
+SECOND_COLOUR = "#f28e2b"
+#: The plot's height: it scrolls with the controls when the dock is shorter.
+PLOT_HEIGHT = 340
+FEATURE_HELP = {p.name: p.help for p in FEATURE_PARAMS}
+SHARED = ("color_space", "spatial_weight", "standardize", "random_state")
 
 
 class ChooseKWidget(RunPanel):
     """Sweep k for k-means or a Gaussian mixture and pick the number of clusters."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(viewer)
+        super().__init__(viewer, scrollable=True)
         self.sweep = None
+        self._swept = {}  # the shared settings the shown sweep was run with
+        self._settings = shared_settings(viewer)
+        self._syncing = False  # True while controls are set from the shared settings
         self._method = ComboBox(name="method", label="method",
                                 choices=[(METHODS[m].title, m) for m in PANELS])
         self._k_min = SpinBox(name="k_min", label="k from", value=2, min=1, max=100)
         self._k_max = SpinBox(name="k_max", label="k to", value=10, min=2, max=100)
-        self._feature_widgets = {p.name: param_widget(p) for p in FEATURE_PARAMS}
+        self._controls = {
+            "color_space": ComboBox(name="color_space", label="color space",
+                                    choices=COLOR_SPACES, tooltip=FEATURE_HELP["color_space"]),
+            "spatial_weight": FloatSpinBox(name="spatial_weight", label="spatial weight",
+                                           min=0.0, max=100.0, step=0.1,
+                                           tooltip=FEATURE_HELP["spatial_weight"]),
+            "standardize": CheckBox(name="standardize", label="standardize",
+                                    tooltip=FEATURE_HELP["standardize"]),
+            "random_state": SpinBox(name="random_state", label="random state", min=0,
+                                    max=2**31 - 1, tooltip=RANDOM_STATE.help),
+        }
         self._features = Container(name="features", label="features", labels=True,
-                                   widgets=list(self._feature_widgets.values()))
-        self._random_state = param_widget(RANDOM_STATE)
+                                   widgets=[self._controls[name] for name in SHARED[:3]])
         self._sample_size = SpinBox(name="sample_size", label="pixel sample",
                                     value=DEFAULT_SAMPLE_SIZE, min=100, max=100_000,
                                     tooltip="Pixels drawn for the silhouette (exact "
@@ -58,56 +83,137 @@ class ChooseKWidget(RunPanel):
                                       text="run Pixel clusters when a k is clicked")
         self._save_plot = PushButton(name="save_plot", text="Save plot (PNG)...")
         self._save_table = PushButton(name="save_table", text="Save table (CSV)...")
+        self._saves = Container(name="save", label="", layout="horizontal", labels=False,
+                                widgets=[self._save_plot, self._save_table])
+        self._saves.margins = (0, 0, 0, 0)
         self.extend([self._image, self._method, self._k_min, self._k_max, self._features,
-                     self._random_state, self._sample_size])
+                     self._controls["random_state"], self._sample_size])
         self._finish_layout()
-        self.figure = Figure(figsize=(4, 5), tight_layout=True)
+        self.figure = Figure(figsize=(4, 4.2), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(360)
+        self.canvas.setMinimumHeight(PLOT_HEIGHT)
         self.canvas.mpl_connect("button_press_event", self._on_click)
-        self.native.layout().addWidget(self.canvas)
-        self.extend([self._run_on_click, self._save_plot, self._save_table])
+        self._inner_layout().addWidget(self.canvas)
+        self.extend([self._run_on_click, self._saves])
         self._save_plot.changed.connect(lambda: self.save_plot())
         self._save_table.changed.connect(lambda: self.save_table())
-        self._image.changed.connect(self._show_image_options)
+        self._follow_shared_settings()
         viewer.events.theme.connect(lambda event: self._draw())
         self._show_image_options()
+        self._enable_saves()
         self._draw()
 
-    def _show_image_options(self, event=None):
+    def _inner_layout(self):
+        """The layout holding the controls (inside the scroll area, when there is one)."""
+        native = self.root_native_widget
+        return (native.widget() if isinstance(native, QScrollArea) else native).layout()
+
+    # ----------------------------------------------------------- shared settings
+    def _follow_shared_settings(self):
+        """Controls <-> shared settings: each control sets its field, each field event
+        sets the control (without echoing back). Disconnected when the widget closes."""
+        settings = self._settings
+        self._followers = []
+        for name in (*SHARED, "image"):
+            control = self._image if name == "image" else self._controls[name]
+            control.changed.connect(self._setter(name))
+            self._followers.append((getattr(settings.events, name), self._shower(name)))
+        self._followers.append((settings.events.image, self._show_image_options))
+        for signal, callback in self._followers:
+            signal.connect(callback)
+        self.native.destroyed.connect(self._unfollow_shared_settings)
+        for name in SHARED:  # start from what is shared (another widget may have set it)
+            self._show_shared(name, getattr(settings, name))
+        if settings.image is not None and settings.image in self._viewer.layers:
+            self._show_shared("image", settings.image)
+        else:
+            settings.image = self._image.value
+
+    def _unfollow_shared_settings(self, *args):
+        for signal, callback in self._followers:
+            signal.disconnect(callback)
+        self._followers = []
+
+    def _setter(self, name: str):
+        return lambda value: self._set_shared(name, value)
+
+    def _shower(self, name: str):
+        return lambda value: self._show_shared(name, value)
+
+    def _set_shared(self, name: str, value):
+        if not self._syncing:
+            setattr(self._settings, name, value)
+
+    def _show_shared(self, name: str, value):
+        control = self._image if name == "image" else self._controls[name]
+        if name == "image":
+            control.reset_choices()
+            if value is None or value not in [layer for _, layer in self._image_layers()]:
+                return
+        if value is None:  # random_state None: a new start each run; the box keeps its number
+            return
+        self._syncing = True
+        try:
+            control.value = value
+        except RuntimeError:  # the widget was closed; the settings outlive it
+            pass
+        finally:
+            self._syncing = False
+
+    def _show_image_options(self, *args):
         layer = self._image.value
-        self._feature_widgets["color_space"].visible = bool(layer is not None and layer.rgb)
+        try:
+            self._controls["color_space"].visible = bool(layer is not None and layer.rgb)
+        except RuntimeError:  # closed
+            pass
 
     # ----------------------------------------------------------------- running
     def _options(self) -> dict:
-        colour = bool(self._image.value is not None and self._image.value.rgb)
-        options = {p.name: widget_value(self._feature_widgets[p.name], p)
-                   for p in FEATURE_PARAMS if p.name != "color_space" or colour}
-        options["random_state"] = self._random_state.value
+        """The shared features and random state, as keyword arguments of ``sweep``."""
+        options = self._settings.features()
+        if not self._chosen_image().rgb:
+            del options["color_space"]
         return options
 
     def _start(self):
         """Validate, then sweep in a worker thread (see ``RunPanel.run``)."""
         layer = self._chosen_image()
+        options = self._options()
         levels = large_image_levels(layer)  # large images: read chunk by chunk
         steps = sweep_steps(levels[0] if levels else np.asarray(layer.data),
                             self._method.value,
                             range(self._k_min.value, self._k_max.value + 1),
-                            rgb=layer.rgb, sample_size=self._sample_size.value,
-                            **self._options())
+                            rgb=layer.rgb, sample_size=self._sample_size.value, **options)
         first = next(steps)
-        return self._launch(first, steps, layer, self._show_sweep)
+        worker = self._launch(first, steps, layer,
+                              lambda result: self._show_sweep(result, layer, options))
+        return worker
 
-    def _show_sweep(self, result):
+    def _show_sweep(self, result, layer, options):
         self.sweep = result
+        self._swept = {"image": layer, **options}
         self._status.value = result.rule
         self._draw()
+        self._enable_saves()
+        if isinstance(self.root_native_widget, QScrollArea):  # show the plot
+            self.root_native_widget.ensureWidgetVisible(self.canvas)
+
+    def _finish(self, *args):
+        super()._finish(*args)
+        self._enable_saves()
+
+    def _enable_saves(self):
+        """Save buttons only with a sweep to save."""
+        try:
+            self._save_plot.enabled = self._save_table.enabled = self.sweep is not None
+        except RuntimeError:  # closed during a run
+            pass
 
     # ----------------------------------------------------------------- plotting
     def _colours(self) -> dict:
         theme = get_theme(self._viewer.theme)
         return {"background": theme.background.as_hex(), "text": theme.text.as_hex(),
-                "line": theme.highlight.as_hex(), "mark": theme.current.as_hex()}
+                "second": SECOND_COLOUR, "mark": theme.current.as_hex()}
 
     def _draw(self):
         colours = self._colours()
@@ -116,27 +222,43 @@ class ChooseKWidget(RunPanel):
         method = self.sweep.method if self.sweep is not None else self._method.value
         self.axes = self.figure.subplots(2, 1, sharex=True)
         for axes, scores in zip(self.axes, PANELS[method]):
-            axes.set_facecolor(colours["background"])
-            for spine in axes.spines.values():
-                spine.set_color(colours["text"])
-            axes.tick_params(colors=colours["text"])
-            axes.set_ylabel(" / ".join(LABELS[s] for s in scores), color=colours["text"])
-            if self.sweep is None:
-                continue
-            table = self.sweep.table
-            for score, style in zip(scores, ("o-", "s--")):
-                axes.plot(table["k"], table[score], style, color=colours["text"],
-                          label=LABELS[score], picker=5)
-            axes.axvline(self.sweep.suggested_k, color=colours["mark"], linewidth=2)
-            if len(scores) > 1:
-                axes.legend(facecolor=colours["background"], labelcolor=colours["text"])
+            self._style_axes(axes, scores, colours)
+            if self.sweep is not None:
+                self._plot_scores(axes, scores, colours)
         self.axes[-1].set_xlabel("number of clusters k", color=colours["text"])
         if self.sweep is None:
-            self.axes[0].set_title("Run to compare numbers of clusters", color=colours["text"])
+            title = "Run to compare numbers of clusters"
         else:
-            self.axes[0].set_title(f"suggested k = {self.sweep.suggested_k} "
-                                   "(click a k to use it)", color=colours["text"])
+            title = f"suggested k = {self.sweep.suggested_k} (click a k to use it)"
+        self.axes[0].set_title(title, color=colours["text"], fontsize="medium")
         self.canvas.draw_idle()
+
+    @staticmethod
+    def _style_axes(axes, scores, colours):
+        axes.set_facecolor(colours["background"])
+        for spine in axes.spines.values():
+            spine.set_color(colours["text"])
+        axes.tick_params(colors=colours["text"])
+        axes.set_ylabel(" / ".join(LABELS[s] for s in scores), color=colours["text"])
+
+    def _plot_scores(self, axes, scores, colours):
+        """The scores' curves (first in the text colour, second in orange), the elbow on
+        the inertia curve and the suggested k; a legend when there is more than a curve."""
+        table, sweep = self.sweep.table, self.sweep
+        for score, style, colour in zip(scores, ("o-", "s--"),
+                                        (colours["text"], colours["second"])):
+            axes.plot(table["k"], table[score], style, color=colour, label=LABELS[score],
+                      picker=5)
+        if "inertia" in scores and sweep.elbow_k is not None:
+            value = table.loc[table["k"] == sweep.elbow_k, "inertia"].iloc[0]
+            axes.plot([sweep.elbow_k], [value], "o", markersize=13, markerfacecolor="none",
+                      markeredgewidth=2, color=colours["second"],
+                      label=f"elbow (k={sweep.elbow_k})")
+        axes.axvline(sweep.suggested_k, color=colours["mark"], linewidth=2,
+                     label=f"suggested k={sweep.suggested_k}")
+        if axes is self.axes[0]:
+            axes.legend(facecolor=colours["background"], labelcolor=colours["text"],
+                        edgecolor=colours["text"], fontsize="small")
 
     def _on_click(self, event):
         if self.sweep is None or event.xdata is None:
@@ -145,19 +267,30 @@ class ChooseKWidget(RunPanel):
         self.choose_k(int(ks[np.argmin(np.abs(ks - event.xdata))]))
 
     def choose_k(self, k: int):
-        """Set k (and method) in the Pixel clusters widget, opening it if needed."""
+        """Use ``k`` with the sweep's settings: they go back into the shared settings
+        (image, features, random state; ``n_clusters`` = k), then ``k_chosen`` asks Pixel
+        clusters (opened if needed) to take the sweep's method, and to run if "run Pixel
+        clusters when a k is clicked" is ticked. Returns the Pixel clusters widget."""
+        if self.sweep is None:
+            _panel.notify_error("Run a sweep first: there is no k to choose yet.")
+            return None
+        k = N_CLUSTERS.check(k)
         _, widget = self._viewer.window.add_plugin_dock_widget(
             "napari-pixel-clusters", "Pixel clusters")
-        widget._method.value = self.sweep.method
-        widget._n_clusters.value = k
-        widget._image.value = self._image.value
-        self._status.value = f"k={k} set in Pixel clusters"
-        if self._run_on_click.value:
-            widget.run()
+        swept = dict(self._swept)
+        if swept.get("image") not in self._viewer.layers:  # removed since: keep the current
+            swept.pop("image", None)
+        self._settings.update(**swept)
+        self._settings.choose_k(self.sweep.method, k, self._run_on_click.value)
+        self._status.value = (f"k={k} ({METHODS[self.sweep.method].title}) set in Pixel "
+                              "clusters, with the sweep's settings")
         return widget
 
     # ----------------------------------------------------------------- saving
     def save_plot(self, path: str | None = None):
+        if self.sweep is None:
+            _panel.notify_error("Run a sweep first: there is no plot to save.")
+            return None
         path = path or QFileDialog.getSaveFileName(self.native, "Save plot", "sweep.png",
                                                    "PNG (*.png)")[0]
         if path:
@@ -173,4 +306,3 @@ class ChooseKWidget(RunPanel):
         if path:
             self.sweep.table.to_csv(Path(path), index=False)
         return path
-
