@@ -37,10 +37,10 @@ def press_run(widget, qtbot):
 
 def test_apply_the_model_of_a_clusters_layer_to_another_image(fitted, qtbot):
     viewer, widget, top, bottom = fitted
-    clusters = viewer.layers["top clusters"]
+    clusters = viewer.layers["top k-means#1 clusters"]
     assert widget._model_source.value is clusters and widget._image.value.name == "bottom"
     press_run(widget, qtbot)
-    applied = viewer.layers["bottom (model) clusters"]
+    applied = viewer.layers["bottom (model) k-means#1 clusters"]
     model = npc.segment(top, "kmeans", 4, random_state=0).model
     np.testing.assert_array_equal(applied.data, model.predict(bottom).labels)
     assert list(applied.features["color"]) == list(clusters.features["color"])
@@ -60,7 +60,7 @@ def test_apply_a_saved_model_file_to_every_plane(fitted, qtbot, tmp_path):
     worker = widget.run()
     worker.yielded.connect(lambda step: planes.append(step) if step[0] == "plane" else None)
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
-    labels = viewer.layers["stack (model) clusters"].data
+    labels = viewer.layers["stack (model) k-means#1 clusters"].data
     model = npc.load_model(path)
     for z in range(3):
         np.testing.assert_array_equal(labels[z], model.predict(stack[z]).labels)
@@ -78,7 +78,7 @@ def test_an_image_that_does_not_fit_the_model_is_a_notification(fitted, qtbot, m
     widget._model_source.value = FROM_FILE
     widget.run()
     assert shown[-1].startswith("model file: choose a model file")
-    assert "coins (model) clusters" not in [layer.name for layer in viewer.layers]
+    assert "coins (model) k-means#1 clusters" not in [layer.name for layer in viewer.layers]
 
 
 def test_a_model_labels_a_large_multiscale_image_lazily(fitted, qtbot):
@@ -91,7 +91,7 @@ def test_a_model_labels_a_large_multiscale_image_lazily(fitted, qtbot):
     viewer.add_image(pyramid, name="slide", rgb=True, multiscale=True)
     widget._image.value = viewer.layers["slide"]
     press_run(widget, qtbot)
-    applied = viewer.layers["slide (model) clusters"]
+    applied = viewer.layers["slide (model) k-means#1 clusters"]
     model = npc.segment(top, "kmeans", 4, random_state=0).model
     expected = model.predict(big).labels
     assert applied.multiscale and all(isinstance(level, da.Array) for level in applied.data)

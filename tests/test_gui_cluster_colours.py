@@ -22,7 +22,7 @@ def colours_widget(make_napari_viewer, qtbot):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
     widget._sample_size.value = 1000
     widget.update()
-    return viewer, widget, viewer.layers["astronaut clusters"]
+    return viewer, widget, viewer.layers["astronaut k-means#1 clusters"]
 
 
 def mouse(canvas, kind, axes, x, y):
@@ -118,7 +118,7 @@ def test_a_large_pyramid_is_plotted_from_a_small_level(make_napari_viewer, qtbot
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
     widget._sample_size.value = 1000
     widget.update()
-    layer = viewer.layers["slide clusters"]
+    layer = viewer.layers["slide k-means#1 clusters"]
     assert widget.sample is not None and len(widget.sample.labels) == 1000
     # 256 x 256 = 65,536 pixels is the smallest level with 20 per sampled pixel
     level = layer.data[2].compute().reshape(-1)

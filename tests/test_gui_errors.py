@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pytest
+from napari.layers import Labels
 from napari.utils.notifications import notification_manager
 from skimage import data
 
@@ -166,14 +167,17 @@ def test_a_failure_while_adding_layers_leaves_the_viewer_as_it_was(panel, qtbot,
     widget._outputs["outlines"].value = True
     press_run(widget, qtbot)
     before = list(viewer.layers)
-    assert layer_names(viewer) == ["photo", "photo quantized", "photo outlines",
-                                   "photo clusters"]
+    assert layer_names(viewer) == ["photo", "photo k-means#1 quantized",
+                                   "photo k-means#1 clusters", "photo k-means#1 outlines"]
     widget._replace.value = True  # removes the previous result before adding the new one
+    add_layer = type(viewer).add_layer
 
-    def add_labels(*args, **kwargs):  # clusters come last: quantized and outlines are in
-        raise RuntimeError("a made-up failure in napari")
+    def failing_add_layer(self, layer):  # the clusters come after the quantized image
+        if isinstance(layer, Labels):
+            raise RuntimeError("a made-up failure in napari")
+        return add_layer(self, layer)
 
-    monkeypatch.setattr(type(viewer), "add_labels", add_labels)
+    monkeypatch.setattr(type(viewer), "add_layer", failing_add_layer)
     press_run(widget, qtbot)
     assert list(viewer.layers) == before  # no half-added result; the replaced ones back
     assert_failed_once(viewer, widget, reports, [layer.name for layer in before],
@@ -225,5 +229,6 @@ def test_run_while_a_run_is_going_is_a_notification(panel, qtbot, reports, monke
     assert reports.messages == ["A run is going: wait for it to finish, or press Cancel."]
     gate.set()
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
-    assert layer_names(viewer) == ["photo", "photo quantized", "photo clusters"]
+    assert layer_names(viewer) == ["photo", "photo k-means#1 quantized",
+                                   "photo k-means#1 clusters"]
     assert len(reports.messages) == 1

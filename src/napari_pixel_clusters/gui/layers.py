@@ -1,19 +1,30 @@
 """Segmentation -> napari layers: clusters (Labels), quantized (Image), outlines (Shapes).
 
-Plain functions that build the layers' data and keyword arguments; the widget only adds
-them to the viewer. Every layer carries the cluster table in ``features`` and the run's
-provenance in ``metadata["napari_pixel_clusters"]``.
+Plain functions that build the layers (data, keyword arguments and, off the GUI thread,
+the napari layer objects themselves: tracing and triangulating outlines is the slow part);
+the widget only adds them to the viewer (:func:`add_result_layers`). Every layer carries
+the cluster table in ``features`` and the run's provenance in
+``metadata["napari_pixel_clusters"]``.
+
+Arrangement, bottom to top: the quantized image (hidden when the clusters layer is added:
+it would show the same colours as the clusters and hide every selection), the clusters
+(70 % opaque over the source image, so a cluster that is hidden or not selected shows the
+image), the outlines (one bright colour that contrasts with the clusters' colours).
+Layer names say the image, the method and the run: ``astronaut k-means#2 clusters``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from napari.layers import Layer
 from napari.utils.colormaps import DirectLabelColormap, label_colormap
 from napari.utils.colormaps.standardize_color import transform_color
 
+from ..core.methods import METHODS
 from ..core.result import Segmentation
 
 METADATA_KEY = "napari_pixel_clusters"
@@ -22,6 +33,9 @@ TRANSPARENT = np.zeros(4)
 DEFAULT_MIN_AREA_SHARE = 0.0005
 #: Outline polygons are drawn this wide, in image pixels.
 OUTLINE_WIDTH = 2.0
+#: Opacity of a clusters layer: the source image shows a little through it, and fully
+#: where a cluster is hidden or not selected.
+CLUSTERS_OPACITY = 0.7
 #: How outlines can be coloured: one colour that contrasts with every cluster's colour,
 #: each region in its cluster's colour, or napari's random label colours.
 OUTLINE_MODES = ("contrast", "cluster", "random")
@@ -75,25 +89,96 @@ class LayerRequest:
 
 @dataclass
 class LayerSpec:
-    """One layer to add: its type, data and keyword arguments for ``viewer.add_*``."""
+    """One layer to add: its type, data and keyword arguments for ``viewer.add_*``, and
+    the napari layer itself once :meth:`build` made it (in the worker)."""
 
     kind: str  # "labels", "image" or "shapes"
     data: object
     kwargs: dict = field(default_factory=dict)
+    layer: Layer | None = field(default=None, repr=False)
+
+    def build(self) -> LayerSpec:
+        """Make the napari layer now (Shapes triangulate every polygon here)."""
+        self.layer = Layer.create(self.data, dict(self.kwargs), self.kind)
+        return self
+
+
+class RunNumbers:
+    """Run numbers per image and method: 1, 2, ... shared by the layers of one run, never
+    given twice by one widget, and above the number of any result of that image and
+    method already in the viewer."""
+
+    def __init__(self):
+        self._last: dict[tuple[str, str], int] = {}
+
+    def next(self, layers, image: str, method: str) -> int:
+        key = (image, method)
+        numbers = [tag.get("run_number") for tag in map(_tag, layers)
+                   if tag.get("source_layer") == image and tag.get("method") == method]
+        number = max([self._last.get(key, 0), *(n for n in numbers if isinstance(n, int))]) + 1
+        self._last[key] = number
+        return number
+
+
+def _tag(layer) -> dict:
+    tag = layer.metadata.get(METADATA_KEY, {})
+    return tag if isinstance(tag, dict) else {}
+
+
+def makes_edges(seg: Segmentation) -> bool:
+    """True for methods that find edges rather than clusters (no number of clusters)."""
+    method = METHODS.get(seg.method)
+    return method is not None and not method.needs_n_clusters
+
+
+def method_label(method: str, output: str = "") -> str:
+    """The method's title as declared, shortened for layer names: without its remark in
+    parentheses, and without a last word that repeats ``output`` ("Canny edges" ->
+    "Canny" in "coins Canny#1 edges")."""
+    title = METHODS[method].title if method in METHODS else method
+    title = re.sub(r"\s*\(.*?\)", "", title).strip() or method
+    words = title.split()
+    if len(words) > 1 and output and words[-1].lower() == output.lower():
+        words = words[:-1]
+    return " ".join(words)
+
+
+def run_tag(seg: Segmentation, request: LayerRequest) -> str:
+    """What names the run in layer names and tags: ``k-means#2``."""
+    return f"{method_label(seg.method, output_of(seg))}#{request.run}"
+
+
+def output_of(seg: Segmentation) -> str:
+    return "edges" if makes_edges(seg) else "clusters"
+
+
+def layer_name(seg: Segmentation, request: LayerRequest, output: str) -> str:
+    """``<image> <method>#<run> <output>``, e.g. ``astronaut k-means#2 outlines``."""
+    return f"{request.source} {run_tag(seg, request)} {output}"
 
 
 def cluster_names(seg: Segmentation) -> list[str]:
-    if seg.method == "canny":
+    if makes_edges(seg):
         return ["edge"] * seg.n_clusters
     return [f"cluster {label}" for label in range(1, seg.n_clusters + 1)]
 
 
 def cluster_features(seg: Segmentation) -> pd.DataFrame:
-    """The cluster table as napari Labels features: ``index`` is the label value."""
+    """The cluster table as napari Labels features: ``index`` is the label value.
+
+    Edges get one bright colour (the candidate farthest from the edge pixels' mean), so
+    that edges on a grey image stand out; clusters keep their mean colours."""
     table = seg.table.rename(columns={"label": "index"})
     table.insert(1, "name", cluster_names(seg))
     table["fraction"] = table["fraction"].round(4)
+    if makes_edges(seg) and len(table):
+        bright = contrast_color(seg.colors, seg.pixel_counts)
+        table["color"] = hex_color(bright)
     return table
+
+
+def hex_color(rgba) -> str:
+    return "#%02x%02x%02x" % tuple(int(round(255 * c)) for c in np.asarray(rgba)[:3])
 
 
 def table_colormap(table: pd.DataFrame) -> DirectLabelColormap:
@@ -110,42 +195,46 @@ def random_colormap():
 
 
 def provenance(seg: Segmentation, request: LayerRequest, output: str) -> dict:
+    """The run's tag: ``run`` ("k-means#2") with ``source`` identifies one run's layers."""
     return {METADATA_KEY: {"source": request.source, "source_layer": request.source_layer,
                            "plane": list(request.plane), "method": seg.method,
-                           "output": output, "run": request.run, "params": seg.params,
+                           "output": output, "run": run_tag(seg, request),
+                           "run_number": request.run, "params": seg.params,
                            "score": seg.score,
                            "model": seg.model.to_dict() if seg.model is not None else None}}
 
 
 def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
-    output = "edges" if seg.method == "canny" else "clusters"
+    """Clusters (Labels) in their mean colours, 70 % opaque; edges in one bright colour,
+    fully opaque (thin lines must stand out on any image)."""
+    output = output_of(seg)
     features = cluster_features(seg)
+    edges = makes_edges(seg)
+    random_colors = request.random_colors and not edges
+    metadata = provenance(seg, request, output)
+    metadata[METADATA_KEY]["random_colors"] = random_colors
     return LayerSpec("labels", seg.labels, {
-        "name": f"{request.source} {output}",
+        "name": layer_name(seg, request, output),
         "features": features,
-        "colormap": random_colormap() if request.random_colors else table_colormap(features),
-        "metadata": provenance(seg, request, output),
-        "opacity": 0.7,
+        "colormap": random_colormap() if random_colors else table_colormap(features),
+        "metadata": metadata,
+        "opacity": 1.0 if edges else CLUSTERS_OPACITY,
         **request.placement.kwargs(),
     })
 
 
 def quantized_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
+    """The quantized image; hidden when the clusters layer comes with it (same colours:
+    it would cover the source image that shows through unselected clusters)."""
     kwargs = {k: v for k, v in request.source_kwargs.items()
               if k in ("rgb", "contrast_limits", "colormap")}
     return LayerSpec("image", seg.quantized(), {
-        "name": f"{request.source} quantized",
+        "name": layer_name(seg, request, "quantized"),
         "metadata": provenance(seg, request, "quantized"),
+        "visible": "clusters" not in request.outputs,
         **kwargs,
         **request.placement.kwargs(),
     })
-
-
-def label_colors(seg: Segmentation, random_colors: bool) -> np.ndarray:
-    """(k, 4) RGBA of each cluster, as its clusters layer shows it."""
-    if random_colors:
-        return random_colormap().map(np.arange(1, seg.n_clusters + 1))
-    return np.hstack([seg.colors, np.ones((seg.n_clusters, 1))])
 
 
 def outlines_layer(seg: Segmentation, request: LayerRequest, contours,
@@ -159,7 +248,7 @@ def outlines_layer(seg: Segmentation, request: LayerRequest, contours,
     })
     edge_colors = outline_colors(labels, cluster_features(seg), DEFAULT_OUTLINE_MODE)
     return LayerSpec("shapes", [c.vertices for c in contours], {
-        "name": f"{request.source} outlines",
+        "name": layer_name(seg, request, "outlines"),
         "shape_type": "polygon",
         "edge_color": edge_colors if len(contours) else "white",
         "face_color": "transparent",
@@ -177,8 +266,11 @@ def default_min_area(labels: np.ndarray) -> int:
     return max(1, int(DEFAULT_MIN_AREA_SHARE * labels.shape[-1] * labels.shape[-2]))
 
 
-def result_layers(seg: Segmentation, request: LayerRequest) -> list[LayerSpec]:
-    """Every requested layer, built off the GUI thread; clusters last (it becomes active).
+def result_layers(seg: Segmentation, request: LayerRequest,
+                  build: bool = True) -> list[LayerSpec]:
+    """Every requested layer, bottom to top: quantized, clusters, outlines. Call it off
+    the GUI thread: with ``build`` the napari layers are made here too (see
+    :func:`add_result_layers`).
 
     Lazy results stay lazy (dask arrays; a pyramid when the source is multiscale), and
     get no outlines: tracing them would compute every pixel.
@@ -187,16 +279,62 @@ def result_layers(seg: Segmentation, request: LayerRequest) -> list[LayerSpec]:
     lazy = hasattr(seg, "labels_of")
     if "quantized" in request.outputs:
         specs.append(quantized_layer(seg, request))
+    if "clusters" in request.outputs:
+        specs.append(clusters_layer(seg, request))
     if "outlines" in request.outputs and not lazy:
         min_area = request.min_area or default_min_area(seg.labels)
         specs.append(outlines_layer(seg, request, seg.contours(min_area=min_area), min_area))
-    if "clusters" in request.outputs:
-        specs.append(clusters_layer(seg, request))
     if lazy and len(request.levels) > 1:
         for spec in specs:
             of_level = seg.quantized_of if spec.kind == "image" else seg.labels_of
             spec.data = [spec.data, *(of_level(level) for level in request.levels[1:])]
-    return [request.placement.place(spec) for spec in specs]
+    specs = [request.placement.place(spec) for spec in specs]
+    return [spec.build() for spec in specs] if build else specs
+
+
+def add_result_layers(viewer, specs: list[LayerSpec]) -> list:
+    """Add the layers (those :meth:`LayerSpec.build` made, else from data and keyword
+    arguments) in order; the clusters layer becomes the selected one. Returns them."""
+    added = []
+    for spec in specs:
+        layer = spec.layer if spec.layer is not None else Layer.create(
+            spec.data, dict(spec.kwargs), spec.kind)
+        added.append(viewer.add_layer(layer))
+    clusters = [layer for layer in added if _tag(layer).get("output") in ("clusters", "edges")]
+    if clusters:
+        viewer.layers.selection.active = clusters[-1]
+    return added
+
+
+def run_layers(layers, layer, output: str | None = None) -> list:
+    """The layers of ``layer``'s run (same source and run), optionally of one ``output``."""
+    tag = _tag(layer)
+    if not tag:
+        return []
+    return [other for other in layers
+            if _tag(other).get("source") == tag.get("source")
+            and _tag(other).get("run") == tag.get("run")
+            and (output is None or _tag(other).get("output") == output)]
+
+
+def chosen_clusters_layer(layers, active=None):
+    """The clusters layer a toggle acts on: that of the run of the ``active`` layer, else
+    the newest (topmost) clusters layer of this plugin; None when there is none."""
+    if active is not None:
+        of_run = run_layers(layers, active, "clusters")
+        if of_run:
+            return of_run[-1]
+    ours = [layer for layer in layers if _tag(layer).get("output") == "clusters"]
+    return ours[-1] if ours else None
+
+
+def recolour_clusters(layer, random_colors: bool) -> None:
+    """Show one clusters layer in napari's random colours or in its table's colours (the
+    other results keep theirs); remembered in its tag as ``random_colors``."""
+    layer.colormap = random_colormap() if random_colors else table_colormap(layer.features)
+    tag = _tag(layer)
+    if tag:
+        tag["random_colors"] = bool(random_colors)
 
 
 def contrast_color(colors: np.ndarray, weights=None) -> np.ndarray:
