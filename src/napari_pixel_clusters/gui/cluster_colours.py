@@ -2,14 +2,20 @@
 
 - A dominant-colour bar: each cluster's mean colour, as wide as its share of the pixels
   (hover for the percentage; click to select the cluster).
-- The same pixels in colour space: a reproducible sample, in the three 2-D projections of
-  the feature space the clusters were made in (R-G, R-B, G-B or L-a, L-b, a-b), coloured
-  by their own colour or their cluster's, with the cluster centres marked. Clicking a
-  centre, or drawing a lasso around centres, selects those clusters in the Labels layer.
-- "Open 3-D view": the sample as a napari Points layer in colour-space coordinates.
+- RGB images: the pixels in colour space, a reproducible sample in the three 2-D
+  projections of the feature space the clusters were made in (R-G, R-B, G-B or L-a, L-b,
+  a-b), coloured by their own colour or their cluster's, with the cluster centres marked.
+  Clicking a centre, or drawing a lasso around centres, selects those clusters.
+- Grey images: a grey-level histogram, each bar stacked by cluster in the cluster's
+  colour, the cluster centres marked; clicking a bar or a centre selects its cluster.
+- "Open 3-D view" (RGB images only): the sample as napari Points in colour-space
+  coordinates.
 
-Everything is read from the layer itself (its data, ``features`` and ``metadata``), so
-painted edits show after "Update".
+The selection is the layer's shared one (``cluster_selection``): it shows on the canvas,
+in Cluster table, and here (selected segments outlined, their points and centres
+emphasised, the others faded). The plots scroll inside the dock. Everything is read from
+the layer itself (its data, ``features`` and ``metadata``), so painted edits show after
+"Update".
 """
 
 from __future__ import annotations
@@ -19,17 +25,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.colors import to_rgb
+from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.path import Path
 from matplotlib.widgets import LassoSelector
 from napari.layers import Labels
 from napari.utils.theme import get_theme
+from qtpy.QtWidgets import QFrame, QScrollArea
 
 from ..core.features import colour_coordinates, rgb_to_unit_range
 from ..core.lazy import is_lazy
 from . import _panel
 from ._panel import clusters_layer_choice
+from .cluster_selection import cluster_selection
 from .layers import METADATA_KEY
 
 if TYPE_CHECKING:
@@ -37,6 +45,16 @@ if TYPE_CHECKING:
 
 PIXEL_COLOUR, CLUSTER_COLOUR = "own colour", "cluster colour"
 PAIRS = ((0, 1), (0, 2), (1, 2))
+#: Height of the plots, in pixels: they scroll inside the dock when it is smaller.
+PLOTS_HEIGHT = {"colour": 560, "grey": 320}
+#: The scrolled plots ask for at least this much of the dock.
+MIN_PLOTS_HEIGHT = 140
+#: Opacity of what is not selected, while something is.
+FADED = 0.12
+#: Bins of the grey-level histogram; values of at most this many grey levels get one each.
+HISTOGRAM_BINS = 64
+#: The histogram counts at most this many pixels (a reproducible sample of larger images).
+HISTOGRAM_PIXELS = 2_000_000
 
 
 #: Of a pyramid, the sample comes from the smallest level with this many pixels per
@@ -89,13 +107,40 @@ class ColourSample:
             self.own_colours = np.clip(rgb_to_unit_range(pixels[chosen, :3]), 0, 1)
         else:
             self.coords = np.column_stack([pixels[chosen, 0], np.zeros(len(chosen))])
-            self.names = ["intensity", ""]
+            self.names = ["grey level", "pixels"]
             self.centres = np.column_stack([means.to_numpy()[:, 0], np.zeros(len(means))])
             values = self.coords[:, 0]
             grey = (values - values.min()) / max(np.ptp(values), 1e-12)
             self.own_colours = np.repeat(grey[:, None], 3, axis=1)
+            if len(labelled) > HISTOGRAM_PIXELS:
+                labelled = np.sort(rng.choice(labelled, HISTOGRAM_PIXELS, replace=False))
+            self.values = pixels[labelled, 0]
+            self.value_labels = labels[labelled]
         self.cluster_colours = np.array([to_rgb(c) for c in self.table["color"]])
         self.centre_labels = self.table.index.to_numpy()
+
+    @property
+    def is_grey(self) -> bool:
+        """A grey image: one value per pixel (a histogram, no colour space)."""
+        return self.space is None
+
+    def histogram(self, bins: int = HISTOGRAM_BINS):
+        """Bin edges and (clusters, bins) pixel counts of the grey levels of each cluster."""
+        values = self.values.astype(np.float64)
+        low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        if np.issubdtype(self.values.dtype, np.integer) and high - low + 1 <= bins:
+            edges = np.arange(low - 0.5, high + 1.0)  # one bin per grey level
+        else:
+            edges = np.linspace(low, high if high > low else low + 1, bins + 1)
+        rows = {label: i for i, label in enumerate(self.centre_labels)}
+        which = np.array([rows.get(label, -1) for label in range(
+            int(self.value_labels.max(initial=0)) + 1)])[self.value_labels]
+        kept = which >= 0
+        bin_of = np.clip(np.searchsorted(edges, values[kept], side="right") - 1,
+                         0, len(edges) - 2)
+        counts = np.zeros((len(self.centre_labels), len(edges) - 1), dtype=np.int64)
+        np.add.at(counts, (which[kept], bin_of), 1)
+        return edges, counts
 
     def colours(self, mode: str) -> np.ndarray:
         if mode == PIXEL_COLOUR:
@@ -104,29 +149,52 @@ class ColourSample:
         return self.cluster_colours[[row[label] for label in self.labels]]
 
 
+class _PlotCanvas(FigureCanvasQTAgg):
+    """A matplotlib canvas that lets the mouse wheel scroll the dock around it."""
+
+    def wheelEvent(self, event):  # noqa: N802 (Qt's name)
+        event.ignore()
+
+
 class ClusterColoursWidget(Container):
-    """Colour bar and colour-space scatter of a clusters layer made by this plugin."""
+    """Colour bar and colour-space scatter (or grey-level histogram) of a clusters layer
+    made by this plugin."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = viewer
         self.sample = None
+        self._selection = None  # the shared selection of the chosen layer
+        self._announced = ()  # the selection last made (and described) here
         self._layer = clusters_layer_choice(viewer)
         self._sample_size = SpinBox(name="sample_size", label="pixel sample", value=5_000,
-                                    min=100, max=200_000)
+                                    min=100, max=200_000,
+                                    tooltip="Pixels drawn in the colour-space plots.")
         self._colour_by = ComboBox(name="colour_by", label="points in",
                                    choices=[PIXEL_COLOUR, CLUSTER_COLOUR])
         self._update = PushButton(name="update", text="Update")
-        self._open_3d = PushButton(name="open_3d", text="Open 3-D view")
+        self._open_3d = PushButton(name="open_3d", text="Open 3-D view", visible=False,
+                                   tooltip="The pixel sample as points in colour space, in a "
+                                           "new 3-D viewer (RGB images).")
         self._status = Label(name="status", label=" ", value="")
-        self.extend([self._layer, self._sample_size, self._colour_by, self._update,
-                     self._open_3d, self._status])
+        options = Container(name="options", label=" ", layout="horizontal", labels=True,
+                            widgets=[self._sample_size, self._colour_by])
+        buttons = Container(name="buttons", label=" ", layout="horizontal",
+                            widgets=[self._update, self._open_3d])
+        for row in (options, buttons):
+            row.margins = (0, 0, 0, 0)
+        self.extend([self._layer, options, buttons, self._status])
         self.figure = Figure(figsize=(4, 7), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(620)
-        self.native.layout().addWidget(self.canvas)
+        self.canvas = _PlotCanvas(self.figure)
+        self.canvas.setMinimumHeight(PLOTS_HEIGHT["colour"])
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(self.canvas)
+        self.scroll.setMinimumHeight(MIN_PLOTS_HEIGHT)
+        self.native.layout().addWidget(self.scroll)
         self.canvas.mpl_connect("motion_notify_event", self._on_hover)
-        self.canvas.mpl_connect("button_press_event", self._on_bar_click)
+        self.canvas.mpl_connect("button_press_event", self._on_click)
         self.canvas.mpl_connect("pick_event", self._on_pick)
         self._update.changed.connect(self.update)
         self._open_3d.changed.connect(lambda: self.open_3d())
@@ -140,6 +208,7 @@ class ClusterColoursWidget(Container):
         """Draw the chosen clusters layer (again, e.g. after painting)."""
         layer = self._layer.value
         self.sample = None
+        self._follow_selection(layer)
         if layer is not None:
             source_name = layer.metadata[METADATA_KEY].get("source_layer", "")
             if source_name not in self._viewer.layers:
@@ -151,7 +220,20 @@ class ClusterColoursWidget(Container):
                                                self._sample_size.value)
                 except ValueError as error:
                     _panel.notify_error(str(error))
+        colour = self.sample is not None and not self.sample.is_grey
+        self._open_3d.visible = colour  # a 3-D colour space needs three colour channels
+        self._colour_by.visible = colour
         self._draw()
+
+    def _follow_selection(self, layer):
+        selection = None if layer is None else cluster_selection(layer, self._viewer)
+        if selection is self._selection:
+            return
+        if self._selection is not None:
+            self._selection.changed.disconnect(self._show_selection)
+        self._selection = selection
+        if selection is not None:
+            selection.changed.connect(self._show_selection)
 
     def _theme(self):
         theme = get_theme(self._viewer.theme)
@@ -165,31 +247,41 @@ class ClusterColoursWidget(Container):
 
     def _draw(self):
         background, text = self._theme()
+        self._text_colour = text
         self.figure.clear()
         self.figure.set_facecolor(background)
-        grid = self.figure.add_gridspec(4, 1, height_ratios=(0.45, 1, 1, 1))
+        grey = self.sample is not None and self.sample.is_grey
+        self.canvas.setMinimumHeight(PLOTS_HEIGHT["grey" if grey else "colour"])
+        rows = (0.45, 1.6) if grey else (0.45, 1, 1, 1)
+        grid = self.figure.add_gridspec(len(rows), 1, height_ratios=rows)
         self.bar_axes = self.figure.add_subplot(grid[0])
         self._style(self.bar_axes, background, text)
         self.scatter_axes, self.points, self.centre_marks, self._lassos = [], [], [], []
+        self.hist_axes, self.hist_bars, self.bar_patches = None, [], []
         if self.sample is None:
             self.bar_axes.set_title("Choose a clusters layer", color=text)
             self.canvas.draw_idle()
             return
         self._draw_bar(text)
-        pairs = PAIRS if self.sample.space is not None else ((0, 1),)
-        for row, (i, j) in enumerate(pairs, start=1):
-            axes = self.figure.add_subplot(grid[row])
-            self._style(axes, background, text)
-            self._draw_scatter(axes, i, j, text)
-        self.canvas.draw_idle()
+        if grey:
+            self.hist_axes = self.figure.add_subplot(grid[1])
+            self._style(self.hist_axes, background, text)
+            self._draw_histogram(self.hist_axes, text)
+        else:
+            for row, (i, j) in enumerate(PAIRS, start=1):
+                axes = self.figure.add_subplot(grid[row])
+                self._style(axes, background, text)
+                self._draw_scatter(axes, i, j, text)
+        self._highlight()
 
     def _draw_bar(self, text):
         table = self.sample.table
         left = np.concatenate([[0], np.cumsum(table["fraction"].to_numpy())[:-1]])
-        self.bar_patches = self.bar_axes.barh(
+        self.bar_patches = list(self.bar_axes.barh(
             0, table["fraction"], left=left, color=table["color"], height=1.0,
-            edgecolor="none")
+            edgecolor="none"))
         self.bar_axes.set_xlim(0, 1)
+        self.bar_axes.set_ylim(-0.5, 0.5)
         self.bar_axes.set_yticks([])
         self.bar_axes.set_title("dominant colours (width = share of pixels)", color=text,
                                 fontsize=9)
@@ -213,11 +305,83 @@ class ClusterColoursWidget(Container):
         self._lassos.append(LassoSelector(axes, lambda verts, i=i, j=j: self._on_lasso(
             verts, i, j)))
 
+    def _draw_histogram(self, axes, text):
+        """Grey levels stacked by cluster, each in its colour; centres marked above."""
+        sample = self.sample
+        self.hist_edges, self.hist_counts = sample.histogram()
+        widths = np.diff(self.hist_edges)
+        bottom = np.zeros(len(widths))
+        for counts, colour in zip(self.hist_counts, sample.cluster_colours):
+            self.hist_bars.append(list(axes.bar(
+                self.hist_edges[:-1], counts, width=widths, bottom=bottom, align="edge",
+                color=colour, edgecolor="none")))
+            bottom = bottom + counts
+        top = max(float(bottom.max(initial=0)), 1.0)
+        for centre, colour in zip(sample.centres[:, 0], sample.cluster_colours):
+            axes.axvline(centre, color=colour, linestyle="--", linewidth=1, zorder=2)
+        marks = axes.scatter(sample.centres[:, 0], np.full(len(sample.centres), top * 1.06),
+                             s=90, c=sample.cluster_colours, marker="v", edgecolors=text,
+                             linewidths=1.2, picker=True, zorder=3, clip_on=False)
+        axes.set_ylim(0, top * 1.15)
+        axes.set_xlim(self.hist_edges[0], self.hist_edges[-1])
+        axes.set_xlabel("grey level", color=text, fontsize=8)
+        axes.set_ylabel("pixels", color=text, fontsize=8)
+        axes.set_title("grey levels by cluster (\u25bc = cluster centre)", color=text,
+                       fontsize=9)
+        self.centre_marks.append(marks)
+
     def _recolour(self, event=None):
         if self.sample is None:
             return
+        self._highlight()
+
+    # ----------------------------------------------------------------- selection
+    def _show_selection(self):
+        """The shared selection changed (here, in Cluster table or in napari)."""
+        if self.sample is None:
+            return
+        selected = self._selection.selected if self._selection is not None else ()
+        table = self.sample.table
+        names = [str(table.loc[label, "name"]) for label in selected if label in table.index]
+        if selected != self._announced:  # made elsewhere (here it is said in select_clusters)
+            self._status.value = f"selected {', '.join(names)}" if names else ""
+        self._highlight()
+
+    def _highlight(self):
+        """Outline the selected segments of the bar, emphasise their points and centres
+        and fade the rest; hidden clusters are hatched in the bar."""
+        sample = self.sample
+        if sample is None:
+            return
+        selection = self._selection
+        selected = set(selection.selected) if selection is not None else set()
+        hidden = set(selection.hidden) if selection is not None else set()
+        labels = sample.centre_labels
+        chosen = np.isin(labels, list(selected))
+        alpha = np.where(chosen | (not selected), 1.0, FADED)
+        for patch, is_chosen, label, opacity in zip(self.bar_patches, chosen, labels, alpha):
+            patch.set_alpha(opacity)
+            patch.set_edgecolor(self._text_colour if is_chosen else "none")
+            patch.set_linewidth(2.5 if is_chosen else 0.0)
+            patch.set_hatch("xx" if label in hidden else None)
+            patch.set_zorder(3 if is_chosen else 1)
+        for bars, opacity in zip(self.hist_bars, alpha):
+            for bar in bars:
+                bar.set_alpha(opacity)
+        row = {label: i for i, label in enumerate(labels)}
+        point_alpha = alpha[[row[label] for label in sample.labels]] if len(labels) else []
+        point_colours = np.column_stack([sample.colours(self._colour_by.value)[:, :3],
+                                         point_alpha])
         for points in self.points:
-            points.set_facecolors(self.sample.colours(self._colour_by.value))
+            points.set_facecolors(point_colours)
+            points.set_sizes(np.where(point_alpha == 1.0, 3.0, 2.0) if selected else [3.0])
+        centre_colours = np.column_stack([sample.cluster_colours, alpha])
+        edge = np.array([to_rgba(self._text_colour, a) for a in alpha]).reshape(-1, 4)
+        for marks in self.centre_marks:
+            marks.set_facecolors(centre_colours)
+            marks.set_edgecolors(edge)
+            marks.set_sizes(np.where(chosen, 220.0, 90.0))
+            marks.set_linewidths(np.where(chosen, 2.5, 1.2))
         self.canvas.draw_idle()
 
     # ----------------------------------------------------------------- interaction
@@ -225,6 +389,16 @@ class ClusterColoursWidget(Container):
         fractions = np.cumsum(self.sample.table["fraction"].to_numpy())
         index = int(np.searchsorted(fractions, x))
         return int(self.sample.centre_labels[index]) if index < len(fractions) else None
+
+    def _cluster_in_histogram(self, x: float, y: float) -> int | None:
+        """The cluster whose stacked segment of the histogram is at (x, y)."""
+        edges = self.hist_edges
+        column = int(np.searchsorted(edges, x, side="right")) - 1
+        if not 0 <= column < len(edges) - 1 or y < 0:
+            return None
+        tops = np.cumsum(self.hist_counts[:, column])
+        index = int(np.searchsorted(tops, y, side="right"))
+        return int(self.sample.centre_labels[index]) if index < len(tops) else None
 
     def _on_hover(self, event):
         if self.sample is None or event.inaxes is not self.bar_axes or event.xdata is None:
@@ -237,11 +411,16 @@ class ClusterColoursWidget(Container):
         self.hover_text.set_visible(True)
         self.canvas.draw_idle()
 
-    def _on_bar_click(self, event):
-        if self.sample is not None and event.inaxes is self.bar_axes and event.xdata is not None:
+    def _on_click(self, event):
+        if self.sample is None or event.xdata is None:
+            return
+        label = None
+        if event.inaxes is self.bar_axes:
             label = self._cluster_at(event.xdata)
-            if label is not None:
-                self.select_clusters([label])
+        elif self.hist_axes is not None and event.inaxes is self.hist_axes:
+            label = self._cluster_in_histogram(event.xdata, event.ydata)
+        if label is not None:
+            self.select_clusters([label])
 
     def _on_pick(self, event):
         if event.artist in self.centre_marks:
@@ -252,28 +431,27 @@ class ClusterColoursWidget(Container):
         self.select_clusters([int(label) for label in self.sample.centre_labels[inside]])
 
     def select_clusters(self, labels: list[int]):
-        """Show only these clusters in the Labels layer (napari's selected label)."""
-        layer = self._layer.value
-        if not labels or layer is None:
+        """Select these clusters (shown on the canvas, in Cluster table and here); the
+        largest becomes napari's selected label."""
+        if not labels or self._selection is None or self.sample is None:
             return
-        pixels = self.sample.table.loc[labels, "pixels"]
-        layer.selected_label = int(pixels.idxmax())
-        layer.show_selected_label = True
+        pixels = self.sample.table.loc[labels, "pixels"].sort_values(ascending=False,
+                                                                     kind="stable")
         names = ", ".join(self.sample.table.loc[labels, "name"])
-        largest = self.sample.table.loc[layer.selected_label, "name"]
-        self._status.value = (f"selected {names}" if len(labels) == 1
-                              else f"lasso: {names}; showing the largest, {largest}")
+        self._status.value = f"selected {names}" if len(labels) == 1 else f"lasso: {names}"
+        self._announced = tuple(int(label) for label in pixels.index)
+        self._selection.select(self._announced)
 
     def open_3d(self):
         """The sample as points in colour space, in a new 3-D napari viewer."""
         import napari
 
-        if self.sample is None or self.sample.space is None:
+        if self.sample is None or self.sample.is_grey:
             _panel.notify_error("The 3-D view needs a clusters layer of an RGB image.")
             return None
         viewer = napari.Viewer(title=f"{self._layer.value.name} in {self.sample.space.upper()}",
                                ndisplay=3)
-        spread = np.ptp(self.sample.coords, axis=0).max()
+        spread = max(float(np.ptp(self.sample.coords, axis=0).max()), 1e-6)
         viewer.add_points(self.sample.coords, face_color=self.sample.own_colours,
                           size=spread / 80, border_width=0, name="pixels")
         viewer.add_points(self.sample.centres, face_color=self.sample.cluster_colours,

@@ -10,7 +10,10 @@ the label the layer has selected). What the user sees:
 - several: a colormap in which the other clusters are transparent;
 - hidden clusters: transparent in the colormap (a selected hidden cluster is still shown);
 
-so the image under the clusters layer shows wherever a cluster is not drawn.
+so the image under the clusters layer shows wherever a cluster is not drawn. The outlines
+of the same run follow: those of hidden clusters disappear and, while some clusters are
+selected, the others' outlines are faded, so the selected regions stand out even where
+their mean colour looks like the photo.
 """
 
 from __future__ import annotations
@@ -22,17 +25,34 @@ from napari.layers import Labels
 from napari.utils.colormaps import DirectLabelColormap
 from psygnal import Signal
 
-from .layers import TRANSPARENT
+from .layers import DEFAULT_OUTLINE_MODE, METADATA_KEY, TRANSPARENT, outline_colors
 
 _SELECTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Opacity of the outlines of clusters that are not selected, while some are.
+FADED_OUTLINES = 0.25
 
 
-def cluster_selection(layer: Labels) -> ClusterSelection:
-    """The selection of ``layer``'s clusters (created on first use, kept with the layer)."""
+def cluster_selection(layer: Labels, viewer=None) -> ClusterSelection:
+    """The selection of ``layer``'s clusters (created on first use, kept with the layer);
+    ``viewer``, once given, lets it restyle the outlines of the same run."""
     selection = _SELECTIONS.get(layer)
     if selection is None:
         selection = _SELECTIONS[layer] = ClusterSelection(layer)
+    if viewer is not None and selection.viewer is None:
+        selection.viewer = viewer
     return selection
+
+
+def run_layers(viewer, layer: Labels, output: str) -> list:
+    """The layers of ``viewer`` made by the same run as ``layer`` with this ``output``
+    ("quantized", "outlines", ...)."""
+    if viewer is None or layer is None:
+        return []
+    tag = layer.metadata.get(METADATA_KEY, {})
+    return [other for other in viewer.layers
+            if other.metadata.get(METADATA_KEY, {}).get("run") == tag.get("run")
+            and other.metadata[METADATA_KEY].get("source") == tag.get("source")
+            and other.metadata[METADATA_KEY].get("output") == output]
 
 
 def _without_selection(colormap):
@@ -49,6 +69,7 @@ class ClusterSelection:
 
     def __init__(self, layer: Labels):
         self._layer = weakref.ref(layer)
+        self._viewer = None
         self.selected: tuple[int, ...] = ()
         self.hidden: frozenset[int] = frozenset()
         self._base = _without_selection(layer.colormap)  # the colours, nothing filtered
@@ -64,6 +85,14 @@ class ClusterSelection:
     @property
     def layer(self) -> Labels | None:
         return self._layer()
+
+    @property
+    def viewer(self):
+        return None if self._viewer is None else self._viewer()
+
+    @viewer.setter
+    def viewer(self, viewer):
+        self._viewer = weakref.ref(viewer)
 
     def labels(self) -> list[int]:
         """The cluster labels listed in the layer's table."""
@@ -136,7 +165,24 @@ class ClusterSelection:
             self._label = layer.selected_label
         finally:
             self._applying = False
+        self.style_outlines()
         self.changed.emit()
+
+    def style_outlines(self) -> None:
+        """The outlines of the run in their style (``outline_mode`` in their metadata):
+        hidden clusters' outlines clear, unselected ones faded while some are selected."""
+        layer = self.layer
+        for outlines in run_layers(self.viewer, layer, "outlines"):
+            if not len(outlines.data):
+                continue
+            mode = outlines.metadata[METADATA_KEY].get("outline_mode", DEFAULT_OUTLINE_MODE)
+            labels = np.asarray(outlines.features["label"], dtype=int)
+            colours = np.array(outline_colors(labels, layer.features, mode), dtype=float)
+            if self.selected:
+                colours[~np.isin(labels, self.selected), 3] *= FADED_OUTLINES
+            colours[np.isin(labels, list(self.hidden)) & ~np.isin(labels, self.selected),
+                    3] = 0.0
+            outlines.edge_color = colours
 
     # ----------------------------------------------------------------- the layer
     def _on_selected_label(self, event=None):

@@ -37,7 +37,7 @@ from ..core.contours import region_contours
 from ..core.lazy import is_lazy
 from . import _panel
 from ._panel import clusters_layer_choice
-from .cluster_selection import cluster_selection
+from .cluster_selection import cluster_selection, run_layers
 from .layers import (
     DEFAULT_OUTLINE_MODE,
     METADATA_KEY,
@@ -102,7 +102,6 @@ class ClusterTableWidget(Container):
         self._filling = False
         self._syncing = False
         self._selection = None  # the ClusterSelection of the chosen layer
-        self._outlines_hidden = None  # hidden clusters the outlines were last drawn for
         self._layer = clusters_layer_choice(viewer)
         self._merge = PushButton(name="merge", text="Merge",
                                  tooltip="Merge the selected clusters into the first one.")
@@ -172,12 +171,11 @@ class ClusterTableWidget(Container):
         self._connected = self._layer.value
         self._selection = None
         self._merges, self._undone = [], []
-        self._outlines_hidden = None
         if self._connected is not None:
             self._connected.events.paint.connect(self._painted)
             self._connected.events.set_data.connect(self._data_set)
             self._history = _history_lengths(self._connected)
-            self._selection = cluster_selection(self._connected)
+            self._selection = cluster_selection(self._connected, self._viewer)
             self._selection.changed.connect(self._show_selection)
         self._read_outline_style()
         self._fill()
@@ -201,13 +199,7 @@ class ClusterTableWidget(Container):
 
     def _run_layers(self, output: str):
         """Layers of the same run as the chosen clusters layer (quantized, outlines)."""
-        if self._layer.value is None:
-            return []
-        tag = self._layer.value.metadata[METADATA_KEY]
-        return [layer for layer in self._viewer.layers
-                if layer.metadata.get(METADATA_KEY, {}).get("run") == tag["run"]
-                and layer.metadata[METADATA_KEY].get("source") == tag["source"]
-                and layer.metadata[METADATA_KEY].get("output") == output]
+        return run_layers(self._viewer, self._layer.value, output)
 
     # ----------------------------------------------------------------- the table
     def _fill(self):
@@ -270,8 +262,6 @@ class ClusterTableWidget(Container):
         if selection is None:
             return
         self._sync_rows()
-        if self._outlines_hidden != selection.hidden:
-            self._style_run_outlines()
         hidden = len(selection.hidden)
         names = self.features.set_index("index")["name"]
         chosen = ", ".join(str(names[label]) for label in selection.selected)
@@ -357,20 +347,12 @@ class ClusterTableWidget(Container):
                 self._outline_style.value = mode
             if width is not None:
                 self._outline_width.value = width
-        self._style_run_outlines(width=self._outline_width.value)
-
-    def _style_run_outlines(self, width: float | None = None):
-        """Outline colours (and width) of the run; outlines of hidden clusters clear."""
-        if self._layer.value is None or self._selection is None:
+        if self._layer.value is None:
             return
-        hidden = self._selection.hidden
         for outlines in self._run_layers("outlines"):
-            style_outlines(outlines, self.features, self._outline_style.value, width)
-            if hidden and len(outlines.data):
-                colours = np.array(outlines.edge_color)
-                colours[np.isin(outlines.features["label"], list(hidden)), 3] = 0.0
-                outlines.edge_color = colours
-        self._outlines_hidden = hidden
+            style_outlines(outlines, self.features, self._outline_style.value,
+                           self._outline_width.value)
+        self._selection.style_outlines()  # hidden and unselected clusters' outlines
 
     # ----------------------------------------------------------------- editing
     def refresh_counts(self, event=None):
@@ -416,7 +398,6 @@ class ClusterTableWidget(Container):
         features.loc[features["index"].isin(labels), "color"] = to_hex(colour)
         self._layer.value.features = features
         self._selection.use_colours(table_colormap(features))
-        self._style_run_outlines()
         self._fill()
 
     def hide_selected(self):
@@ -473,7 +454,6 @@ class ClusterTableWidget(Container):
         self._merge_in_quantized(data == target, merge.new_mean)
         self._merge_in_outlines(target, others, data)
         self._selection.apply()
-        self._style_run_outlines()
         self._fill()
 
     def _undo_merge(self, merge: Merge, features: pd.DataFrame, data: np.ndarray):
@@ -490,7 +470,6 @@ class ClusterTableWidget(Container):
                 _set_polygons(outlines, polygons, outline_features)
         self._layer.value.features = features
         self._selection.apply()
-        self._style_run_outlines()
         self._status.value = f"undone: merge into label {merge.target['index']}"
         return self._layer.value.features.copy()
 
