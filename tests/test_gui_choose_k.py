@@ -110,6 +110,25 @@ def test_clicking_k_in_a_lab_sweep_makes_pixel_clusters_run_in_lab(choose_k, qtb
     assert clusters.data.max() == 4
 
 
+def test_choose_k_and_pixel_clusters_follow_each_other(choose_k):
+    """Regression (issue 12): neither widget picked up the other's feature settings."""
+    viewer, widget = choose_k
+    viewer.add_image(blob_image(3), name="other", rgb=True)
+    _, pixel_clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    pixel_clusters._feature_widgets["color_space"].value = "hsv"  # Pixel clusters -> Choose k
+    pixel_clusters._random_state.value = 11
+    assert widget._controls["color_space"].value == "hsv"
+    assert widget._controls["random_state"].value == 11
+    widget._controls["spatial_weight"].value = 0.5  # Choose k -> Pixel clusters
+    widget._controls["standardize"].value = True
+    widget._image.value = viewer.layers["blobs"]
+    assert pixel_clusters._feature_widgets["spatial_weight"].value == 0.5
+    assert pixel_clusters._feature_widgets["standardize"].value is True
+    assert pixel_clusters._image.value is viewer.layers["blobs"]
+    assert widget._options() == {"color_space": "hsv", "spatial_weight": 0.5,
+                                 "standardize": True, "random_state": 11}
+
+
 def click(canvas, x, y):
     """A left click on the plot at display coordinates (x, y), as matplotlib delivers it."""
     from matplotlib.backend_bases import MouseButton, MouseEvent
@@ -167,3 +186,26 @@ def test_a_large_multiscale_image_is_swept_from_its_chunk_histogram(choose_k, qt
     np.testing.assert_allclose(widget.sweep.table["inertia"], in_memory.table["inertia"])
     assert widget.sweep.suggested_k == in_memory.suggested_k == 4
     assert widget.sweep.params["compression"].startswith("lazy: distinct values")
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1366, 768)])
+def test_docked_under_pixel_clusters_the_window_keeps_its_height(make_napari_viewer, qtbot,
+                                                                 size):
+    """Regression (issue 12): Choose k's minimum height (~800 px) grew a 1440x900 window
+    to 1458 px. Now it scrolls in its dock, yet takes a fair share of the window."""
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(blob_image(4), name="blobs", rgb=True)
+    window = viewer.window._qt_window
+    window.resize(*size)
+    viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Choose number of clusters")
+    # room to see its controls and scroll to the plot (taken once the dock shows)
+    qtbot.waitUntil(lambda: dock.height() >= 0.4 * size[1], timeout=5_000)
+    assert window.height() <= size[1]
+    assert dock.minimumSizeHint().height() <= 450 and dock.minimumHeight() <= 450
+    run_sweep(widget, qtbot)
+    qtbot.wait(50)
+    assert window.height() <= size[1]
+    scroll = widget.root_native_widget
+    top = widget.canvas.mapTo(scroll.widget(), widget.canvas.rect().topLeft()).y()
+    assert scroll.verticalScrollBar().value() > 0 or top < dock.height()  # the plot in view

@@ -19,11 +19,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, PushButton, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    SpinBox,
+)
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.utils.theme import get_theme
-from qtpy.QtWidgets import QFileDialog, QScrollArea
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QScrollArea
 
 from ..core import FEATURE_PARAMS, METHODS, sweep_steps
 from ..core.registry import N_CLUSTERS, RANDOM_STATE
@@ -45,6 +54,9 @@ LABELS = {"inertia": "inertia", "bic": "BIC", "aic": "AIC", "silhouette": "silho
 SECOND_COLOUR = "#f28e2b"
 #: The plot's height: it scrolls with the controls when the dock is shorter.
 PLOT_HEIGHT = 340
+#: Docked under other widgets, the dock asks for this share of the window's height (Qt
+#: gives a new dock its minimum otherwise): the plot shows without scrolling far.
+DOCK_SHARE = 0.55
 FEATURE_HELP = {p.name: p.help for p in FEATURE_PARAMS}
 SHARED = ("color_space", "spatial_weight", "standardize", "random_state")
 
@@ -60,8 +72,14 @@ class ChooseKWidget(RunPanel):
         self._syncing = False  # True while controls are set from the shared settings
         self._method = ComboBox(name="method", label="method",
                                 choices=[(METHODS[m].title, m) for m in PANELS])
-        self._k_min = SpinBox(name="k_min", label="k from", value=2, min=1, max=100)
-        self._k_max = SpinBox(name="k_max", label="k to", value=10, min=2, max=100)
+        self._k_min = SpinBox(name="k_min", value=2, min=1, max=100,
+                              tooltip="The smallest number of clusters to try.")
+        self._k_max = SpinBox(name="k_max", value=10, min=2, max=100,
+                              tooltip="The largest number of clusters to try.")
+        self._k_range = Container(name="k_range", label="k from", layout="horizontal",
+                                  labels=False, widgets=[self._k_min, Label(value="to"),
+                                                         self._k_max])
+        self._k_range.margins = (0, 0, 0, 0)
         self._controls = {
             "color_space": ComboBox(name="color_space", label="color space",
                                     choices=COLOR_SPACES, tooltip=FEATURE_HELP["color_space"]),
@@ -73,8 +91,6 @@ class ChooseKWidget(RunPanel):
             "random_state": SpinBox(name="random_state", label="random state", min=0,
                                     max=2**31 - 1, tooltip=RANDOM_STATE.help),
         }
-        self._features = Container(name="features", label="features", labels=True,
-                                   widgets=[self._controls[name] for name in SHARED[:3]])
         self._sample_size = SpinBox(name="sample_size", label="pixel sample",
                                     value=DEFAULT_SAMPLE_SIZE, min=100, max=100_000,
                                     tooltip="Pixels drawn for the silhouette (exact "
@@ -86,8 +102,8 @@ class ChooseKWidget(RunPanel):
         self._saves = Container(name="save", label="", layout="horizontal", labels=False,
                                 widgets=[self._save_plot, self._save_table])
         self._saves.margins = (0, 0, 0, 0)
-        self.extend([self._image, self._method, self._k_min, self._k_max, self._features,
-                     self._controls["random_state"], self._sample_size])
+        self.extend([self._image, self._method, self._k_range,
+                     *[self._controls[name] for name in SHARED], self._sample_size])
         self._finish_layout()
         self.figure = Figure(figsize=(4, 4.2), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
@@ -102,6 +118,21 @@ class ChooseKWidget(RunPanel):
         self._show_image_options()
         self._enable_saves()
         self._draw()
+        self._first_show = _OnFirstShow(self.root_native_widget, self._take_fair_height)
+
+    def _take_fair_height(self):
+        """Once docked under other docks, take a fair share of the window's height (the
+        others shrink or scroll; the window keeps its size)."""
+        dock = self.root_native_widget.parentWidget()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parentWidget()
+        window = dock.parentWidget() if dock is not None else None
+        if dock is None or dock.isFloating() or not isinstance(window, QMainWindow):
+            return
+        wanted = min(self.root_native_widget.widget().sizeHint().height(),
+                     int(DOCK_SHARE * window.height()))
+        if dock.height() < wanted:
+            window.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
 
     def _inner_layout(self):
         """The layout holding the controls (inside the scroll area, when there is one)."""
@@ -306,3 +337,18 @@ class ChooseKWidget(RunPanel):
         if path:
             self.sweep.table.to_csv(Path(path), index=False)
         return path
+
+
+class _OnFirstShow(QObject):
+    """Calls ``callback`` (after the event loop settles) the first time ``widget`` shows."""
+
+    def __init__(self, widget, callback):
+        super().__init__(widget)
+        self._callback = callback
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Show:
+            watched.removeEventFilter(self)
+            QTimer.singleShot(0, self._callback)
+        return False
