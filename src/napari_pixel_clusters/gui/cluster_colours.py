@@ -167,9 +167,10 @@ class ClusterColoursWidget(Container):
         self._selection = None  # the shared selection of the chosen layer
         self._announced = ()  # the selection last made (and described) here
         self._layer = clusters_layer_choice(viewer)
-        self._sample_size = SpinBox(name="sample_size", label="pixel sample", value=5_000,
+        self._sample_size = SpinBox(name="sample_size", label="sample", value=5_000,
                                     min=100, max=200_000,
                                     tooltip="Pixels drawn in the colour-space plots.")
+        self._sample_size.native.setMinimumWidth(90)
         self._colour_by = ComboBox(name="colour_by", label="points in",
                                    choices=[PIXEL_COLOUR, CLUSTER_COLOUR])
         self._update = PushButton(name="update", text="Update")
