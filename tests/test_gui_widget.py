@@ -12,7 +12,7 @@ from skimage import data
 
 import napari_pixel_clusters as npc
 from napari_pixel_clusters.gui import _panel
-from napari_pixel_clusters.gui.layers import default_min_area
+from napari_pixel_clusters.gui.layers import CONTRAST_CANDIDATES, default_min_area
 
 PLUGIN, WIDGET = "napari-pixel-clusters", "Pixel clusters"
 
@@ -69,9 +69,10 @@ def test_kmeans_run_adds_the_three_result_layers(viewer_with_widget, qtbot):
     press_run(widget, qtbot)
 
     assert [layer.name for layer in viewer.layers] == [
-        "astronaut", "astronaut quantized", "astronaut outlines", "astronaut clusters"]
+        "astronaut", "astronaut k-means#1 quantized", "astronaut k-means#1 clusters",
+        "astronaut k-means#1 outlines"]  # outlines on top of the clusters
     expected = npc.segment(photo, "kmeans", 5, color_space="lab", random_state=0)
-    clusters, quantized, outlines = (viewer.layers[f"astronaut {n}"]
+    clusters, quantized, outlines = (viewer.layers[f"astronaut k-means#1 {n}"]
                                      for n in ("clusters", "quantized", "outlines"))
     assert isinstance(clusters, Labels)
     np.testing.assert_array_equal(clusters.data, expected.labels)
@@ -94,8 +95,9 @@ def test_kmeans_run_adds_the_three_result_layers(viewer_with_widget, qtbot):
     contours = expected.contours(min_area=default_min_area(expected.labels))
     assert len(outlines.data) == len(contours) > 10
     assert list(outlines.features["label"]) == [c.label for c in contours]
-    first = contours[0]
-    np.testing.assert_allclose(outlines.edge_color[0][:3], expected.colors[first.label - 1])
+    assert len(np.unique(outlines.edge_color, axis=0)) == 1  # one contrasting colour
+    assert tuple(outlines.edge_color[0][:3]) in CONTRAST_CANDIDATES.values()
+    assert not quantized.visible and viewer.layers.selection.active is clusters
     assert widget._run_button.text == "Run" and widget._method.enabled
 
 
@@ -113,8 +115,10 @@ def test_other_clustering_methods_from_the_widget(viewer_with_widget, qtbot, met
     assert not offered(widget._feature_widgets["color_space"])  # grey image
     press_run(widget, qtbot)
     expected = npc.segment(coins, method, 3, random_state=0, **options)
-    np.testing.assert_array_equal(viewer.layers["coins clusters"].data, expected.labels)
-    quantized = viewer.layers["coins quantized"]
+    title = {"gmm": "Gaussian mixture", "ward": "Ward"}[method]
+    np.testing.assert_array_equal(viewer.layers[f"coins {title}#1 clusters"].data,
+                                  expected.labels)
+    quantized = viewer.layers[f"coins {title}#1 quantized"]
     assert not quantized.rgb and quantized.contrast_limits == viewer.layers["coins"].contrast_limits
 
 
@@ -123,14 +127,17 @@ def test_canny_adds_an_editable_edges_layer(viewer_with_widget, qtbot):
     viewer, widget = viewer_with_widget(coins, name="coins")
     widget._method.value = "canny"
     assert not offered(widget._n_clusters)
-    assert not offered(widget._outputs["quantized"]) and offered(widget._method_params["canny"])
+    assert not offered(widget._outputs["quantized"])
+    assert offered(widget._method_params["canny"]["sigma"])
     widget._method_params["canny"]["sigma"].value = 2.0
     press_run(widget, qtbot)
-    assert [layer.name for layer in viewer.layers] == ["coins", "coins edges"]
-    edges = viewer.layers["coins edges"]
+    assert [layer.name for layer in viewer.layers] == ["coins", "coins Canny#1 edges"]
+    edges = viewer.layers["coins Canny#1 edges"]
     from skimage.feature import canny
 
-    np.testing.assert_array_equal(edges.data, canny(coins, sigma=2.0))
+    largest = float(coins.max())  # 'auto' thresholds: 10% and 20% of the largest value
+    np.testing.assert_array_equal(edges.data, canny(coins, sigma=2.0, low_threshold=0.1 * largest,
+                                                    high_threshold=0.2 * largest))
     assert edges.editable and edges.features["name"][0] == "edge"
 
 
@@ -140,7 +147,7 @@ def test_cancel_mid_run_adds_nothing(viewer_with_widget, qtbot):
     widget._method.value = "gmm"
     widget._n_clusters.value = 8
     widget._method_params["gmm"]["max_iter"].value = 10_000
-    widget._method_params["gmm"]["tol"].value = "0"
+    widget._method_params["gmm"]["tol"].value = 0
     fits = []
     widget.run()
     worker = widget._worker
@@ -167,15 +174,16 @@ def test_bad_choices_are_notifications_and_add_nothing(viewer_with_widget, qtbot
 
     widget._method.value = "gmm"
     widget._n_clusters.value = 3
-    widget._method_params["gmm"]["reg_covar"].value = "0"
+    widget._method_params["gmm"]["reg_covar"].value = 0
     press_run(widget, qtbot)  # fails inside the worker: a collapsed cluster
     assert "collapsed" in errors[-1]
     assert [layer.name for layer in viewer.layers] == ["three values"]
     np.testing.assert_array_equal(viewer.layers[0].data, three_values)
 
-    widget._method_params["gmm"]["reg_covar"].value = "lots"
-    widget.run()
-    assert errors[-1].startswith("reg_covar:")
+    from qtpy.QtGui import QValidator
+
+    reg_covar = widget._method_params["gmm"]["reg_covar"].native  # a spin box: no text
+    assert reg_covar.validate("lots", 0)[0] == QValidator.State.Invalid
 
 
 def test_rerun_numbers_or_replaces_only_its_own_layers(viewer_with_widget, qtbot):
@@ -187,28 +195,35 @@ def test_rerun_numbers_or_replaces_only_its_own_layers(viewer_with_widget, qtbot
     press_run(widget, qtbot)
     press_run(widget, qtbot)
     names = [layer.name for layer in viewer.layers]
-    assert names == ["coins", "my annotations", "coins clusters", "coins clusters [1]"]
+    assert names == ["coins", "my annotations", "coins k-means#1 clusters",
+                     "coins k-means#2 clusters"]
     widget._replace.value = True
     widget._n_clusters.value = 4
     press_run(widget, qtbot)
     names = [layer.name for layer in viewer.layers]
-    assert names == ["coins", "my annotations", "coins clusters"]
-    assert viewer.layers["coins clusters"].data.max() == 4
+    assert names == ["coins", "my annotations", "coins k-means#3 clusters"]
+    assert viewer.layers["coins k-means#3 clusters"].data.max() == 4
 
 
-def test_random_colour_toggle_recolours_clusters_and_outlines(viewer_with_widget, qtbot):
+def test_random_colour_toggle_recolours_only_the_chosen_result(viewer_with_widget, qtbot):
     viewer, widget = viewer_with_widget(data.astronaut()[::4, ::4].copy(), name="a")
     widget._outputs["outlines"].value = True
     press_run(widget, qtbot)
-    clusters, outlines = viewer.layers["a clusters"], viewer.layers["a outlines"]
-    mean_colour = clusters.colormap.map(1)
-    first_label = outlines.features["label"][0]
-    widget._random_colors.value = True
-    assert not isinstance(clusters.colormap, DirectLabelColormap)
-    np.testing.assert_allclose(outlines.edge_color[0], clusters.colormap.map(first_label))
+    viewer.layers.selection.active = viewer.layers["a"]
+    press_run(widget, qtbot)
+    first, newest = viewer.layers["a k-means#1 clusters"], viewer.layers["a k-means#2 clusters"]
+    outlines = viewer.layers["a k-means#2 outlines"]
+    mean_colour, outline_colours = newest.colormap.map(1), outlines.edge_color.copy()
+    widget._random_colors.value = True  # no result selected: the newest one
+    assert not isinstance(newest.colormap, DirectLabelColormap)
+    assert isinstance(first.colormap, DirectLabelColormap)  # earlier results keep theirs
+    np.testing.assert_allclose(outlines.edge_color, outline_colours)  # outlines: own style
     widget._random_colors.value = False
-    np.testing.assert_allclose(clusters.colormap.map(1), mean_colour)
-    np.testing.assert_allclose(outlines.edge_color[0], clusters.colormap.map(first_label))
+    np.testing.assert_allclose(newest.colormap.map(1), mean_colour)
+    viewer.layers.selection.active = first  # a selected result is the chosen one
+    widget._random_colors.value = True
+    assert not isinstance(first.colormap, DirectLabelColormap)
+    assert isinstance(newest.colormap, DirectLabelColormap)
 
 
 def test_stack_current_plane_or_whole_stack(viewer_with_widget, qtbot):
@@ -218,7 +233,7 @@ def test_stack_current_plane_or_whole_stack(viewer_with_widget, qtbot):
     widget._outputs["quantized"].value = False
     widget._n_clusters.value = 3
     press_run(widget, qtbot)
-    plane = viewer.layers["stack (plane 1) clusters"]
+    plane = viewer.layers["stack (plane 1) k-means#1 clusters"]
     np.testing.assert_array_equal(plane.data[0], npc.segment(stack[1], "kmeans", 3).labels)
     np.testing.assert_allclose(plane.scale, (2.0, 0.5, 0.5))
     np.testing.assert_allclose(plane.translate, (2.0, 0, 0))  # sits on plane 1, only there
@@ -226,7 +241,7 @@ def test_stack_current_plane_or_whole_stack(viewer_with_widget, qtbot):
     viewer.layers.selection.active = viewer.layers["stack"]
     widget._stack_mode.value = "whole stack"
     press_run(widget, qtbot)
-    whole = viewer.layers["stack clusters"]
+    whole = viewer.layers["stack k-means#2 clusters"]
     np.testing.assert_array_equal(whole.data, npc.segment(stack, "kmeans", 3).labels)
     np.testing.assert_allclose(whole.scale, (2.0, 0.5, 0.5))
 
@@ -241,13 +256,13 @@ def test_current_plane_of_a_4d_image_sits_at_its_time_and_plane(viewer_with_widg
     widget._outputs["outlines"].value = True
     widget._min_area.value = 10
     press_run(widget, qtbot)
-    clusters = viewer.layers["movie (plane 1, 2) clusters"]
+    clusters = viewer.layers["movie (plane 1, 2) k-means#1 clusters"]
     assert clusters.data.shape == (1, 1, 80, 80)
     np.testing.assert_array_equal(clusters.data[0, 0],
                                   npc.segment(movie[1, 2], "kmeans", 3).labels)
     assert clusters.extent.world[:, :2].tolist() == [[1.0, 2.0], [1.0, 2.0]]  # t=1, z=2 only
-    assert viewer.layers["movie (plane 1, 2) quantized"].data.shape == (1, 1, 80, 80)
-    outlines = viewer.layers["movie (plane 1, 2) outlines"]
+    assert viewer.layers["movie (plane 1, 2) k-means#1 quantized"].data.shape == (1, 1, 80, 80)
+    outlines = viewer.layers["movie (plane 1, 2) k-means#1 outlines"]
     assert outlines.ndim == 4 and all(np.all(v[:, :2] == 0) for v in outlines.data)
     assert outlines.extent.world[:, :2].tolist() == [[1.0, 2.0], [1.0, 2.0]]
 
@@ -260,7 +275,7 @@ def test_saved_layers_round_trip_with_edits(viewer_with_widget, qtbot, tmp_path)
     widget._n_clusters.value = 3
     widget._outputs["outlines"].value = True
     press_run(widget, qtbot)
-    clusters = viewer.layers["coins clusters"]
+    clusters = viewer.layers["coins k-means#1 clusters"]
     clusters.paint((10, 10), 2, refresh=True)  # a brush stroke with label 2
     clusters.fill((100, 100), 3)
     edited = clusters.data.copy()
@@ -271,7 +286,7 @@ def test_saved_layers_round_trip_with_edits(viewer_with_widget, qtbot, tmp_path)
     viewer.layers.save(str(labels_path), selected=True, plugin="napari")
     np.testing.assert_array_equal(tifffile.imread(labels_path), edited)
 
-    outlines = viewer.layers["coins outlines"]
+    outlines = viewer.layers["coins k-means#1 outlines"]
     shapes_path = tmp_path / "outlines.csv"
     viewer.layers.selection = {outlines}
     viewer.layers.save(str(shapes_path), selected=True, plugin="napari")
@@ -295,7 +310,7 @@ def test_viewer_stays_responsive_during_a_run(viewer_with_widget, qtbot):
     press_run(widget, qtbot)
     timer.stop()
     assert len(ticks) >= 5  # the event loop kept running while the worker fitted
-    assert "big clusters" in [layer.name for layer in viewer.layers]
+    assert "big Gaussian mixture#1 clusters" in [layer.name for layer in viewer.layers]
 
 
 def test_closing_the_widget_during_a_run_does_not_crash(viewer_with_widget, qtbot):
@@ -341,7 +356,7 @@ def test_replace_keeps_results_of_images_with_similar_names(viewer_with_widget, 
     press_run(widget, qtbot)
     press_run(widget, qtbot)
     names = [layer.name for layer in viewer.layers]
-    assert names == ["cells 2", "cells", "cells 2 clusters", "cells clusters"]
+    assert names == ["cells 2", "cells", "cells 2 k-means#1 clusters", "cells k-means#2 clusters"]
 
 
 def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, qtbot, tmp_path):
@@ -349,7 +364,7 @@ def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, q
     widget._outputs["outlines"].value = True
     widget._n_clusters.value = 3
     press_run(widget, qtbot)
-    clusters = viewer.layers["a clusters"]
+    clusters = viewer.layers["a k-means#1 clusters"]
     viewer.layers.selection = {clusters}
     viewer.layers.save(str(tmp_path / "table.csv"), selected=True, plugin=PLUGIN)
     table = pd.read_csv(tmp_path / "table.csv")
@@ -359,13 +374,13 @@ def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, q
     sidecar = json.loads((tmp_path / "table.json").read_text())
     assert sidecar["source"] == "a" and sidecar["params"]["method"] == "kmeans"
 
-    viewer.layers.selection = {clusters, viewer.layers["a quantized"],
-                               viewer.layers["a outlines"]}
+    viewer.layers.selection = {clusters, viewer.layers["a k-means#1 quantized"],
+                               viewer.layers["a k-means#1 outlines"]}
     viewer.layers.save(str(tmp_path / "result"), selected=True, plugin=PLUGIN)
     saved = npc.read_result(tmp_path / "result")
     np.testing.assert_array_equal(saved.labels, clusters.data)
-    np.testing.assert_array_equal(saved.quantized, viewer.layers["a quantized"].data)
-    assert saved.outlines["index"].nunique() == len(viewer.layers["a outlines"].data)
+    np.testing.assert_array_equal(saved.quantized, viewer.layers["a k-means#1 quantized"].data)
+    assert saved.outlines["index"].nunique() == len(viewer.layers["a k-means#1 outlines"].data)
     assert saved.params["params"]["method"] == "kmeans"
     source = viewer.layers["a"].data
     np.testing.assert_array_equal(saved.model.predict(source).labels, clusters.data)
@@ -399,9 +414,9 @@ def test_multiscale_dask_image_gives_lazy_multiscale_results(viewer_with_widget,
     widget._n_clusters.value = 4
     widget._outputs["outlines"].value = True
     press_run(widget, qtbot)
-    clusters = viewer.layers["slide clusters"]
-    quantized = viewer.layers["slide quantized"]
-    assert "slide outlines" not in [layer.name for layer in viewer.layers]
+    clusters = viewer.layers["slide k-means#1 clusters"]
+    quantized = viewer.layers["slide k-means#1 quantized"]
+    assert "slide k-means#1 outlines" not in [layer.name for layer in viewer.layers]
     assert clusters.multiscale and quantized.multiscale
     assert all(isinstance(level, da.Array) for level in clusters.data)
     assert [level.shape for level in clusters.data] == [(512, 512), (256, 256), (128, 128)]
@@ -476,13 +491,14 @@ def test_large_images_give_lazy_pyramids_read_chunk_by_chunk(
     assert not offered(widget._outputs["outlines"])  # tracing would need every pixel
     widget._n_clusters.value = 3
     if method == "ward":
-        widget._method_params["ward"]["downscale"].value = "0.03125"
+        widget._method_params["ward"]["downscale"].value = 0.03125
     widget.run()
     marker = len(reads)
     widget._worker.yielded.connect(
         lambda step: reads.append(("layers",)) if step[0] == "layers" else None)
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
-    layer = viewer.layers[f"slide {'edges' if method == 'canny' else 'clusters'}"]
+    run = {"kmeans": "k-means#1 clusters", "canny": "Canny#1 edges", "ward": "Ward#1 clusters"}
+    layer = viewer.layers[f"slide {run[method]}"]
     assert layer.multiscale and [level.shape for level in layer.data] == [
         (2424, 3072), (1212, 1536), (606, 768), (303, 384)]
     assert all(isinstance(level, da.Array) for level in layer.data)
@@ -497,7 +513,8 @@ def test_large_images_give_lazy_pyramids_read_chunk_by_chunk(
     assert layer.data_level == 2
     if method == "canny":
         expected = npc.segment(coins, "canny").labels
-        assert widget._status.value.startswith(f"Canny: {int(expected.sum()):,} edge pixels")
+        assert widget._status.value.startswith(
+            f"Canny edges: {int(expected.sum()):,} pixels in ")
     elif method == "kmeans":
         expected = npc.segment(coins, "kmeans", 3, random_state=0).labels
     else:

@@ -104,9 +104,16 @@ def test_gmm_likelihood_matches_sklearn_on_all_pixels(covariance_type):
 
 
 def test_canny_grey_matches_skimage():
+    """The automatic thresholds are scikit-image's 10% and 20%, of the image's largest
+    value (252 here) rather than of the dtype's maximum (255)."""
     coins = data.coins()
     seg = npc.segment(coins, "canny", sigma=2.0)
-    np.testing.assert_array_equal(seg.labels, canny(coins, sigma=2.0).astype(int))
+    largest = float(coins.max())
+    expected = canny(coins, sigma=2.0, low_threshold=0.1 * largest,
+                     high_threshold=0.2 * largest)
+    np.testing.assert_array_equal(seg.labels, expected.astype(int))
+    explicit = npc.segment(coins, "canny", sigma=2.0, low_threshold=25.5, high_threshold=51.0)
+    np.testing.assert_array_equal(explicit.labels, canny(coins, sigma=2.0).astype(int))
 
 
 def test_canny_rgb_uses_8bit_thresholds_like_the_article(photo):

@@ -35,6 +35,7 @@ class Param:
     allow_array: bool = False
     allow_scalar: bool = True  # False: an array (or None) only, e.g. GMM starting values
     in_widget: bool = True  # arrays (explicit starting values) are for scripts only
+    advanced: bool = False  # solver settings: the widget folds them under "advanced"
 
     def check(self, value: Any) -> Any:
         """Return ``value`` converted to this parameter's type (plain Python numbers, or a
@@ -115,6 +116,15 @@ class Method:
     needs_n_clusters: bool = True
     uses_features: bool = True
     uses_random_state: bool = True
+    #: ``((stage, fraction), text)`` pairs: after yielding that step the method works a
+    #: long while without progress (one library call); a progress bar shows it as busy
+    busy_steps: tuple = ()
+    #: what to change when a run labels no pixel at all (e.g. no edge above thresholds)
+    empty_hint: str = ""
+
+    def busy_text(self, step) -> str | None:
+        """What the method is doing after ``step``, when it cannot report progress."""
+        return dict(self.busy_steps).get(tuple(step))
 
     def param(self, name: str) -> Param:
         return {p.name: p for p in self.params}[name]
@@ -174,7 +184,7 @@ FEATURE_PARAMS = (
 RANDOM_STATE = Param(
     "random_state", int, 0,
     "Seed for the random starts; the same seed gives the same result every run.",
-    minimum=0, maximum=2**32 - 1, allow_none=True,
+    minimum=0, maximum=2**32 - 1, allow_none=True, advanced=True,
 )
 
 

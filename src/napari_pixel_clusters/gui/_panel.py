@@ -1,6 +1,8 @@
 """What every dock widget of the plugin shares: an image choice that follows the selected
-layer, a Run button that becomes Cancel, a progress bar, a status line, and a worker
-whose every failure becomes one notification and a "failed" status, adding nothing.
+layer (source images first; the plugin's own results are marked and never followed), a
+Run button that becomes Cancel, a progress bar (busy while a step cannot report
+progress), a status line, and a worker whose every failure becomes one notification and
+a "failed" status, adding nothing.
 
 Subclasses implement ``_start()``: read the choices, take the first step of the work
 (which validates them) and hand the rest to ``_launch``. ``run()`` wraps it: an error
@@ -20,7 +22,7 @@ from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
 from napari.layers import Image, Labels
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error
-from qtpy.QtWidgets import QDockWidget, QMainWindow
+from qtpy.QtWidgets import QDockWidget, QFrame, QMainWindow
 
 from ..core.lazy import as_dask, is_lazy
 from .layers import METADATA_KEY
@@ -111,11 +113,31 @@ def clusters_layer_choice(viewer) -> ComboBox:
     return choice
 
 
-class RunPanel(Container):
-    """Base of the dock widgets: subclasses add their controls and implement ``run()``."""
+def is_result(layer) -> bool:
+    """True for layers this plugin made (they carry its metadata)."""
+    return METADATA_KEY in getattr(layer, "metadata", {})
 
-    def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
+
+#: A scrolling panel is never squeezed below this (the first rows stay in view).
+SCROLLING_MIN_HEIGHT = 200
+#: How the image list marks the plugin's own results (listed after the source images).
+RESULT_MARK = " (result)"
+
+
+class RunPanel(Container):
+    """Base of the dock widgets: subclasses add their controls and implement ``run()``.
+
+    With ``scrollable=True`` the controls sit in a scroll area: the dock can be shorter
+    than the controls (a small screen, other docks below) and scrolls.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, scrollable: bool = False):
+        super().__init__(labels=True, scrollable=scrollable)
+        if scrollable:
+            scroll = self.root_native_widget
+            scroll._magic_widget = self
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setMinimumHeight(SCROLLING_MIN_HEIGHT)
         self._viewer = viewer
         self._worker = None
         self._cancelled = False
@@ -138,17 +160,28 @@ class RunPanel(Container):
     def _finish_layout(self):
         """Call at the end of a subclass's ``__init__``, after adding its controls."""
         self.extend([self._run_button, self._progress, self._status])
+        if self.root_native_widget is not self._widget._mgui_get_native_widget():
+            self._widget._mgui_get_native_widget().layout().addStretch(1)  # rows at the top
         self._follow_active_layer()
 
     # ------------------------------------------------------------------ the image
+    @property
+    def native(self):
+        """The widget napari docks: the scroll area around the controls if scrollable."""
+        return self.root_native_widget
+
     def _image_layers(self, widget=None):
-        return [(layer.name, layer) for layer in self._viewer.layers
-                if isinstance(layer, Image)]
+        """Source images first, then the plugin's results (marked)."""
+        images = [layer for layer in self._viewer.layers if isinstance(layer, Image)]
+        return ([(layer.name, layer) for layer in images if not is_result(layer)]
+                + [(layer.name + RESULT_MARK, layer) for layer in images if is_result(layer)])
 
     def _follow_active_layer(self, event=None):
+        """Choose the selected image, unless it is one of our results (a quantized image
+        is not what one means to cluster next): then the choice stays."""
         active = self._viewer.layers.selection.active
-        if isinstance(active, Image) and self._worker is None:
-            self._image.reset_choices()
+        self._image.reset_choices()
+        if isinstance(active, Image) and not is_result(active) and self._worker is None:
             self._image.value = active
 
     def _chosen_image(self) -> Image:
@@ -287,6 +320,7 @@ class RunPanel(Container):
             for widget in self:
                 widget.enabled = True
             self._run_button.text = "Run"
+            self._progress.max = 100
             self._progress.value, self._progress.visible = 0, False
             if self._cancelled:
                 self._status.value = "cancelled: nothing was changed"
@@ -298,10 +332,20 @@ class RunPanel(Container):
     def _show_progress(self, step):
         stage, fraction = step
         try:
+            busy = self._busy_text(step)
+            if busy:  # no progress until the next step: a busy (indeterminate) bar
+                self._progress.max = 0
+                self._status.value = busy
+                return
+            self._progress.max = 100
             self._progress.value = int(100 * fraction)
             self._status.value = STAGE_TEXT.get(stage, stage)
         except RuntimeError:  # the viewer was closed: stop at the next step
             self._cancel_quietly()
+
+    def _busy_text(self, step) -> str | None:
+        """What is being done after ``step`` when it reports no progress (subclasses)."""
+        return None
 
     def _was_closed(self) -> bool:
         """True once the user closed the widget: napari un-parents it from the window."""

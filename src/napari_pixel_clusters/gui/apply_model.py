@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit
 from napari.layers import Labels
+from napari.utils.colormaps.standardize_color import transform_color
 from napari.utils.notifications import show_info
 
 from ..core.model import Model, load_model
@@ -65,7 +66,7 @@ class ApplyModelWidget(RunPanel):
             if not path or not path.is_file():
                 raise ValueError("model file: choose a model file (.json) to apply.")
             return load_model(path)
-        return Model.from_dict(source.metadata[METADATA_KEY]["model"])
+        return layer_model(source)
 
     def _start(self):
         """Read the model, check the image fits it, then label in a worker thread."""
@@ -87,6 +88,33 @@ class ApplyModelWidget(RunPanel):
         message = f"model applied: {spec.kwargs['name']}"
         self._status.value = message
         show_info(message)
+
+
+def layer_model(layer) -> Model:
+    """The model of a clusters layer, with the cluster names and colours its table shows
+    now (as typed in Cluster table), not those of the run that made it."""
+    model = Model.from_dict(layer.metadata[METADATA_KEY]["model"], what="model")
+    model.clusters = [{**cluster, **current} for cluster, current in
+                      zip(model.clusters, _current_names(layer, model.clusters))]
+    model.check()
+    return model
+
+
+def _current_names(layer, clusters: list) -> list[dict]:
+    """For each cluster of a model: the name and hex colour of its row in ``layer``'s
+    features (``{}`` for a cluster without a row, e.g. merged away)."""
+    features = layer.features
+    if not {"index", "name", "color"} <= set(features.columns):
+        return [{} for _ in clusters]
+    rows = {int(label): {"name": str(name), "color": hex_color(transform_color(colour)[0])}
+            for label, name, colour in zip(features["index"], features["name"],
+                                           features["color"])}
+    return [rows.get(int(cluster["label"]), {}) for cluster in clusters]
+
+
+def hex_color(rgba) -> str:
+    """'#rrggbb' of an RGBA colour in [0, 1]."""
+    return "#" + "".join(f"{round(float(c) * 255):02x}" for c in rgba[:3])
 
 
 def model_layer(seg, request: LayerRequest, model: Model):

@@ -1,6 +1,11 @@
 """The "Pixel clusters" dock widget, generated from the method registry with magicgui.
 
-The user picks an image layer and a method, sets that method's parameters and presses Run.
+The user picks an image layer and a method (its one-line summary shows below it), sets
+that method's parameters and presses Run. Solver settings the registry marks
+``advanced`` fold under "advanced settings"; numbers are spin boxes, and optional ones
+read "auto" when left to the method. Features, random state, k and the image are shared
+with "Choose number of clusters" through :func:`~.state.shared_settings`.
+
 The work runs in the panel's worker thread (see ``_panel``), which walks
 :func:`segment_steps`: every step moves the progress bar and is a point where Cancel stops
 the run. Layers are added only when the run has finished, so a cancelled or failed run
@@ -9,7 +14,7 @@ leaves the viewer as it was.
 
 from __future__ import annotations
 
-import itertools
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,30 +22,38 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
-    FloatSpinBox,
     Label,
-    LineEdit,
+    PushButton,
     SpinBox,
 )
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_info, show_warning
 
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
 from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
-from ._panel import RunPanel, large_image_levels
+from ._numbers import NumberBox
+from ._panel import RunPanel, is_result, large_image_levels
 from .layers import (
     METADATA_KEY,
     LayerRequest,
     Placement,
-    random_colormap,
+    RunNumbers,
+    add_result_layers,
+    chosen_clusters_layer,
+    recolour_clusters,
     result_layers,
-    table_colormap,
 )
+from .state import shared_settings
 
 if TYPE_CHECKING:
     import napari
 
 CURRENT_PLANE, WHOLE_STACK = "current plane", "whole stack"
+ADVANCED_CLOSED = "\N{BLACK RIGHT-POINTING SMALL TRIANGLE} advanced settings"
+ADVANCED_OPEN = "\N{BLACK DOWN-POINTING SMALL TRIANGLE} advanced settings"
+#: The shared settings the widget shows as controls (see ``gui/state.py``).
+SHARED_CONTROLS = ("color_space", "spatial_weight", "standardize", "random_state",
+                   "n_clusters")
 #: Shown under the method when the image is a dask array or a pyramid.
 LARGE_IMAGE_NOTES = {
     None: "Large image: read chunk by chunk; results are lazy\n(computed as you view them); "
@@ -52,10 +65,15 @@ LARGE_IMAGE_NOTES = {
 }
 
 
-def param_widget(param: Param):
-    """A magicgui widget for one declared parameter, its help text as tooltip."""
-    options: dict[str, Any] = {"name": param.name, "label": param.name.replace("_", " "),
-                               "tooltip": param.help}
+def param_widget(param: Param, name: str | None = None):
+    """A magicgui widget for one declared parameter, its help text as tooltip.
+
+    Numbers are spin boxes: optional ones read "auto" (None) at their lowest value,
+    tolerances (small positive defaults) step by factors of 10, numbers without a
+    maximum (in image units) step by a tenth of their order of magnitude.
+    """
+    options: dict[str, Any] = {"name": name or param.name,
+                               "label": param.name.replace("_", " "), "tooltip": param.help}
     if param.choices is not None:
         value = param.default if param.default is not None else param.choices[0]
         return ComboBox(choices=param.choices, value=value, **options)
@@ -65,103 +83,196 @@ def param_widget(param: Param):
         return SpinBox(value=param.default if param.default is not None else 0,
                        min=int(param.minimum or 0), max=int(min(param.maximum or 2**31 - 1,
                                                                2**31 - 1)), **options)
-    if param.default is None:  # optional number: empty means automatic
-        options["tooltip"] += " Leave empty for the automatic value."
-        return LineEdit(value="", **options)
-    if param.default != 0 and abs(param.default) < 0.01:  # tolerances: typed, e.g. 1e-06
-        return LineEdit(value=repr(param.default), **options)
-    return FloatSpinBox(value=param.default, min=param.minimum or 0.0,
-                        max=param.maximum if param.maximum is not None else 1e9,
-                        step=0.1, **options)
+    lowest = float(param.minimum or 0.0)
+    highest = float(param.maximum) if param.maximum is not None else 1e12
+    step = 0.05 if highest <= 1 else 0.1 if highest <= 100 else 1.0
+    optional = param.default is None
+    if optional:
+        options["tooltip"] += " 'auto' (below the lowest value) leaves it to the method."
+    return NumberBox(param.default, optional=optional, min=lowest, max=highest, step=step,
+                     decades=bool(param.default) and 0 < param.default < 0.01,
+                     adaptive=param.maximum is None, start=max(lowest, step), **options)
 
 
-def widget_value(widget, param: Param):
-    """The widget's value as the parameter's type ('' -> None for optional numbers)."""
-    value = widget.value
-    if isinstance(widget, LineEdit):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"{param.name}: {text!r} is not a number.") from None
-    return value
+def widget_value(widget, param: Param | None = None):
+    """The widget's value as the parameter's type (None for "auto")."""
+    return widget.value
 
 
 class PixelClustersWidget(RunPanel):
     """Dock widget: segment the chosen image layer with the chosen method."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(viewer)
-        self._runs = itertools.count(1)
+        super().__init__(viewer, scrollable=True)
+        self._settings = shared_settings(viewer)
+        self._syncing = False  # True while controls are set from the shared settings
+        self._started = 0.0  # perf_counter() when Run was pressed
+        self._running_method = None  # the method of the run going or last started
+        self._runs = RunNumbers()  # per image and method
         self._method = ComboBox(name="method", label="method",
                                 choices=[(m.title, m.name) for m in METHODS.values()])
+        self._summary = Label(name="summary", label=" ", value="")
+        self._summary.native.setWordWrap(True)
+        self._large_image_note = Label(name="large_image_note", label=" ", value="")
         self._n_clusters = param_widget(N_CLUSTERS)
+        #: method -> {parameter name: widget}; widget names are "<method>_<parameter>"
         self._method_params = {
-            name: Container(name=f"{name}_parameters", label=f"{method.title} parameters",
-                            labels=True,
-                            widgets=[param_widget(p) for p in method.params if p.in_widget])
+            name: {p.name: param_widget(p, f"{name}_{p.name}") for p in method.params
+                   if p.in_widget}
             for name, method in METHODS.items()
         }
         self._feature_widgets = {p.name: param_widget(p) for p in FEATURE_PARAMS}
-        self._features = Container(name="features", label="features", labels=True,
-                                   widgets=list(self._feature_widgets.values()))
         self._random_state = param_widget(RANDOM_STATE)
         self._stack_mode = ComboBox(name="stack", label="stack",
                                     choices=[CURRENT_PLANE, WHOLE_STACK],
                                     tooltip="Segment the plane on screen, or fit once on the "
                                     "whole stack and label every plane.")
         self._outputs = {
-            "clusters": CheckBox(value=True, text="clusters (Labels)", name="out_clusters"),
-            "quantized": CheckBox(value=True, text="quantized (Image)", name="out_quantized"),
-            "outlines": CheckBox(value=False, text="outlines (Shapes)", name="out_outlines"),
+            "clusters": CheckBox(value=True, text="clusters", name="out_clusters",
+                                 tooltip="A Labels layer: one label per cluster."),
+            "quantized": CheckBox(value=True, text="quantized", name="out_quantized",
+                                  tooltip="An Image layer: every pixel in its cluster's "
+                                  "mean colour."),
+            "outlines": CheckBox(value=False, text="outlines", name="out_outlines",
+                                 tooltip="A Shapes layer: one polygon per region."),
         }
-        self._min_area = SpinBox(name="min_area", label="min outline area (px)", value=0,
+        outputs = Container(name="outputs", label="add", layout="horizontal",
+                            widgets=list(self._outputs.values()))
+        outputs.margins = (0, 0, 0, 0)
+        self._min_area = SpinBox(name="min_area", label="min outline area", value=0,
                                  min=0, max=10**9, tooltip="Regions smaller than this many "
                                  "pixels get no outline; 0 picks 0.05% of the image.")
         self._random_colors = CheckBox(name="random_colors", value=False,
                                        text="random label colours",
-                                       tooltip="Show clusters in napari's random colours "
-                                       "instead of their mean colours.")
-        self._large_image_note = Label(name="large_image_note", label=" ", value="")
+                                       tooltip="Show the chosen result's clusters in "
+                                       "napari's random colours instead of their mean "
+                                       "colours (new results too).")
         self._replace = CheckBox(name="replace", value=False,
                                  text="replace previous result",
                                  tooltip="Remove this image's earlier layers from the same "
                                  "method before adding the new ones.")
+        self._advanced_toggle = PushButton(name="advanced", text=ADVANCED_CLOSED,
+                                           tooltip="Solver settings: starts, iterations, "
+                                           "tolerances, random state.")
+        self._advanced_toggle.native.setCheckable(True)
+        self._advanced_toggle.native.setStyleSheet("text-align: left; border: none;")
+        main, advanced = [], []
+        for name, method in METHODS.items():
+            for param in method.params:
+                if param.in_widget:
+                    widget = self._method_params[name][param.name]
+                    (advanced if param.advanced else main).append(widget)
         self.extend([
-            self._image, self._method, self._large_image_note, self._n_clusters,
-            *self._method_params.values(),
-            self._features, self._random_state, self._stack_mode,
-            Container(name="outputs", label="add", widgets=list(self._outputs.values())),
-            self._min_area, self._random_colors, self._replace,
+            self._image, self._method, self._summary, self._large_image_note,
+            self._n_clusters, *main, *self._feature_widgets.values(), self._stack_mode,
+            outputs, self._min_area, self._random_colors, self._replace,
+            self._advanced_toggle, *advanced, self._random_state,
         ])
         self._finish_layout()
         self._method.changed.connect(self._show_method)
         self._image.changed.connect(self._show_image_options)
+        self._advanced_toggle.changed.connect(self._show_method)
         self._random_colors.changed.connect(self._recolour_results)
+        self._share_settings()
         self._show_method()
+
+    # ----------------------------------------------------------------- shared settings
+    def _controls(self) -> dict:
+        """Shared setting -> the control that shows it."""
+        return {**self._feature_widgets, "random_state": self._random_state,
+                "n_clusters": self._n_clusters}
+
+    def _share_settings(self):
+        """Show the shared settings, and keep them and the controls equal both ways."""
+        settings = self._settings
+        for name, control in self._controls().items():
+            getattr(settings.events, name).connect(
+                lambda value, *_, control=control: self._show_setting(control, value))
+            control.changed.connect(lambda value, name=name: self._set_setting(name, value))
+            if getattr(settings, name) is None:  # nobody said yet: ours
+                self._set_setting(name, control.value)
+            else:
+                self._show_setting(control, getattr(settings, name))
+        settings.events.image.connect(self._show_shared_image)
+        self._image.changed.connect(lambda layer: self._set_setting("image", layer))
+        if settings.image is not None:
+            self._show_shared_image(settings.image)
+        else:
+            self._set_setting("image", self._image.value)
+        settings.k_chosen.connect(self._k_chosen)
+
+    def _set_setting(self, name: str, value):
+        if self._syncing or (name == "image" and (value is None or is_result(value))):
+            return
+        setattr(self._settings, name, value)
+
+    def _show_setting(self, control, value):
+        if value is None or self._worker is not None:
+            return
+        self._syncing = True
+        try:
+            control.value = value
+        except (ValueError, TypeError):  # not a value this control offers
+            pass
+        finally:
+            self._syncing = False
+
+    def _show_shared_image(self, layer, *_):
+        if layer is None or self._worker is not None or layer is self._image.value:
+            return
+        self._image.reset_choices()
+        if layer in [choice for _, choice in self._image_layers()]:
+            self._syncing = True
+            try:
+                self._image.value = layer
+            finally:
+                self._syncing = False
+
+    def _k_chosen(self, method: str, k: int, run: bool):
+        """A k clicked in a sweep: its method and k (the features and image came with
+        the shared settings), and a run if asked."""
+        if self._worker is not None:
+            return
+        if method in METHODS:
+            self._method.value = method
+        self._show_setting(self._n_clusters, k)
+        if run:
+            self.run()
 
     # ----------------------------------------------------------------- showing options
     @property
     def method(self):
         return METHODS[self._method.value]
 
+    @property
+    def advanced_shown(self) -> bool:
+        return bool(self._advanced_toggle.native.isChecked())
+
     def _show_method(self, event=None):
-        method = self.method
-        for name, container in self._method_params.items():
-            container.visible = name == method.name and len(container) > 0
+        method, advanced = self.method, self.advanced_shown
+        self._summary.value = method.summary
+        self._summary.native.setToolTip(method.summary)
+        for name, widgets in self._method_params.items():
+            for param in METHODS[name].params:
+                if param.in_widget:
+                    widgets[param.name].visible = (name == method.name
+                                                   and (advanced or not param.advanced))
         self._n_clusters.visible = method.needs_n_clusters
-        self._features.visible = method.uses_features
-        self._random_state.visible = method.uses_random_state
-        self._outputs["clusters"].text = (
-            "clusters (Labels)" if method.needs_n_clusters else "edges (Labels)")
+        for widget in self._feature_widgets.values():
+            widget.visible = method.uses_features
+        self._random_state.visible = method.uses_random_state and advanced
+        has_advanced = method.uses_random_state or any(
+            p.advanced and p.in_widget for p in method.params)
+        self._advanced_toggle.visible = has_advanced
+        self._advanced_toggle.text = ADVANCED_OPEN if advanced else ADVANCED_CLOSED
+        self._outputs["clusters"].text = "clusters" if method.needs_n_clusters else "edges"
         self._outputs["quantized"].visible = method.needs_n_clusters
         self._show_image_options()
 
     def _show_image_options(self, event=None):
         layer = self._image.value
-        self._feature_widgets["color_space"].visible = bool(layer is not None and layer.rgb)
+        self._feature_widgets["color_space"].visible = bool(
+            self.method.uses_features and layer is not None and layer.rgb)
         large = layer is not None and (layer.multiscale or is_lazy(layer.data))
         self._stack_mode.visible = bool(layer is not None and layer.ndim > 2 and not large)
         outlines = self.method.needs_n_clusters and not large  # tracing needs every pixel
@@ -211,9 +322,10 @@ class PixelClustersWidget(RunPanel):
     # ----------------------------------------------------------------- running
     def _start(self):
         """Validate the choices, then segment in a worker thread (see ``RunPanel.run``)."""
+        self._started = time.perf_counter()
         layer, data, rgb, placement, index = self._source()
         levels = data if isinstance(data, list) else None
-        method = self.method
+        method = self._running_method = self.method
         k = self._n_clusters.value if method.needs_n_clusters else None
         source = (levels if len(levels) > 1 else levels[0]) if levels else data
         steps = segment_steps(source, method.name, k, rgb=rgb, **self._options())
@@ -226,7 +338,7 @@ class PixelClustersWidget(RunPanel):
         plane = f" (plane {', '.join(map(str, index))})" if index else ""
         request = LayerRequest(
             source=layer.name + plane, source_layer=layer.name, plane=index,
-            placement=placement, run=next(self._runs),
+            placement=placement, run=self._runs.next(self._viewer.layers, layer.name, method.name),
             outputs={name for name in offered if self._outputs[name].value},
             random_colors=self._random_colors.value, source_kwargs=source_kwargs,
             min_area=self._min_area.value or None, levels=levels or [],
@@ -234,24 +346,35 @@ class PixelClustersWidget(RunPanel):
         return self._launch(first, _segment_and_build(steps, request), layer,
                             lambda result: self._add_layers(result, layer))
 
+    def _busy_text(self, step) -> str | None:
+        return self._running_method.busy_text(step) if self._running_method else None
+
     def _add_layers(self, result, layer):
         """Add the layers the worker built (on the GUI thread: napari's own work only)."""
         seg, specs = result
+        if not _found_anything(seg):  # e.g. no edge above the thresholds: say what to do
+            message = _nothing_found(seg, layer.name)
+            self._status.value = message.split(";")[0]
+            show_warning(message)
+            return
         if self._replace.value:
             self._remove_previous(layer.name, seg.method)
-        for spec in specs:
-            getattr(self._viewer, f"add_{spec.kind}")(spec.data, **spec.kwargs)
-        self._status.value = self._summary(seg)
-        show_info(self._summary(seg))
+        add_result_layers(self._viewer, specs)
+        summary = self._summary_of(seg, time.perf_counter() - self._started)
+        self._status.value = summary
+        show_info(summary)
 
     @staticmethod
-    def _summary(seg) -> str:
-        seconds = seg.params.get("seconds", 0)
-        if seg.method == "canny":
-            return f"Canny: {int(seg.pixel_counts.sum()):,} edge pixels in {seconds:.1f} s"
+    def _summary_of(seg, total_seconds: float) -> str:
+        """What was found and how long the whole run took (fit, outlines, layers)."""
+        fit = seg.params.get("seconds", 0)
+        timing = f"in {total_seconds:.1f} s (fit {fit:.1f} s)"
+        if not METHODS[seg.method].needs_n_clusters:
+            return (f"{METHODS[seg.method].title}: {int(seg.pixel_counts.sum()):,} pixels "
+                    f"{timing}")
         level = seg.params.get("lazy_level")
         on_level = f" (on a level {1 / seg.params['downscale']:.0f}x smaller)" if level else ""
-        return (f"{METHODS[seg.method].title}: {seg.n_clusters} clusters in {seconds:.1f} s"
+        return (f"{METHODS[seg.method].title}: {seg.n_clusters} clusters {timing}"
                 f"{on_level}")
 
     def _remove_previous(self, source: str, method: str):
@@ -263,19 +386,29 @@ class PixelClustersWidget(RunPanel):
                 self._viewer.layers.remove(layer)
 
     def _recolour_results(self, random_colors: bool):
-        """Switch this plugin's clusters and outlines between mean and random colours."""
-        clusters = {}
-        for layer in self._viewer.layers:
-            tag = layer.metadata.get(METADATA_KEY, {})
-            if tag.get("output") == "clusters":
-                layer.colormap = (random_colormap() if random_colors
-                                  else table_colormap(layer.features))
-                clusters[tag["run"]] = layer
-        for layer in self._viewer.layers:
-            tag = layer.metadata.get(METADATA_KEY, {})
-            if tag.get("output") == "outlines" and tag["run"] in clusters and len(layer.data):
-                colormap = clusters[tag["run"]].colormap
-                layer.edge_color = colormap.map(np.asarray(layer.features["label"]))
+        """Switch the chosen result's clusters between mean and random colours: the run
+        of the selected layer, else the newest result (earlier results keep theirs)."""
+        layer = chosen_clusters_layer(self._viewer.layers, self._viewer.layers.selection.active)
+        if layer is not None:
+            recolour_clusters(layer, random_colors)
+
+
+def _found_anything(seg) -> bool:
+    """False for a result without a single labelled pixel (edges: none above the
+    thresholds)."""
+    return bool(seg.n_clusters) and int(np.sum(seg.pixel_counts)) > 0
+
+
+def _nothing_found(seg, image: str) -> str:
+    """Why a run found nothing, with the thresholds and sigma it used if it has any, and
+    what to change (the method's declared hint)."""
+    params = seg.params
+    used = [f"{name.replace('_', ' ')} {params[key]:.4g}" for name, key in
+            (("low threshold", "low_threshold_used"), ("high threshold", "high_threshold_used"),
+             ("sigma", "sigma")) if isinstance(params.get(key), (int, float))]
+    settings = f" ({', '.join(used)})" if used else ""
+    return (f"{METHODS[seg.method].title}: nothing found in '{image}'{settings}; no layer "
+            f"was added. {METHODS[seg.method].empty_hint}").strip()
 
 
 def _segment_and_build(steps, request: LayerRequest):

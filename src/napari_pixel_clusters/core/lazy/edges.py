@@ -19,12 +19,11 @@ from scipy.sparse.csgraph import connected_components
 from ..image import ImageData, usable_mask
 from ..means import ClusterSums
 from ..methods.canny import (
+    canny_planes,
     check_thresholds,
     edges_2d,
-    grey_planes,
     check_threshold_pair,
     largest_magnitude,
-    read_as_float,
     thresholds,
 )
 from ..registry import MethodOutput
@@ -41,7 +40,8 @@ def canny_steps(data: ImageData, params: dict):
         raise ValueError("use_quantiles: quantiles of the edge strength need the whole "
                          "image at once; for a lazy (dask) image give low_threshold and "
                          "high_threshold in image units.")
-    value_max = yield from _value_max_steps(data)
+    given = params["low_threshold"] is not None and params["high_threshold"] is not None
+    value_max = 1.0 if given else (yield from _value_max_steps(data))  # given: not needed
     check_threshold_pair(params, value_max)
     low, high = thresholds(params, value_max)
     settings = EdgeSettings(params["sigma"], low, high, value_max, data.kind,
@@ -71,22 +71,17 @@ def _n_planes(data: ImageData) -> int:
 
 
 def _value_max_steps(data: ImageData):
-    """The value range's maximum, as :func:`grey_planes` finds it for the whole image."""
-    dtype = data.pixels.dtype
-    if read_as_float(dtype):  # relative to the largest magnitude: one pass to find it
-        largest = []
-        yield from over_chunks("edges", [data.pixels], _chunk_largest,
-                               lambda _, value: largest.append(value), data.kind)
-        return max(largest) or 1.0
-    if np.issubdtype(dtype, np.integer):
-        return float(np.iinfo(dtype).max)
-    return 1.0
+    """The largest magnitude, as :func:`grey_planes` finds it for the whole image (the
+    automatic thresholds are relative to it): one pass over the chunks."""
+    largest = []
+    yield from over_chunks("edges", [data.pixels], _chunk_largest,
+                           lambda _, value: largest.append(value), data.kind)
+    return max(largest, default=0.0) or 1.0
 
 
 def _chunk_largest(pixels, position, origin, kind):
     block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
-    as_float = ImageData(pixels.astype(np.float64), kind, block.mask, None)
-    return largest_magnitude(grey_planes(as_float)[0], block.mask)
+    return largest_magnitude(canny_planes(block), block.mask)
 
 
 class EdgeSettings:
@@ -120,7 +115,7 @@ class EdgeSettings:
     def chunk_bits(self, pixels: np.ndarray, scale: float) -> np.ndarray:
         block = ImageData(pixels, self.kind, usable_mask(pixels, self.kind), None)
         out = np.zeros(pixels.shape, dtype=np.uint8)
-        planes, _ = grey_planes(block)
+        planes = canny_planes(block)
         sigma = self.sigma / scale
         for p, plane in enumerate(planes):
             for index in np.ndindex(block.spatial_shape[:-2]):

@@ -11,31 +11,42 @@ from ..registry import Method, MethodOutput, Param
 
 
 def grey_planes(data: ImageData) -> tuple[list[np.ndarray], float]:
-    """The single-channel images Canny runs on, and the maximum of their value range.
+    """The single-channel images Canny runs on, and the largest magnitude of their values.
 
     Thresholds are in the image's own units, as on a grey image of its dtype (150/200 on
     8-bit): RGB(A) images become grey with ``rgb2gray``, scaled to the input dtype's range
     (not rounded). Multichannel images give one plane per channel; an edge in any channel
     is an edge. Booleans and 64-bit integers (which scikit-image's canny refuses) become
-    float; their automatic thresholds are relative to the image's largest magnitude (so
-    that an image of negative values has positive thresholds).
+    float.
+
+    The automatic thresholds are relative to the returned magnitude, the largest absolute
+    usable value of the planes (1 for an image of zeros), not to the dtype's maximum: a
+    16-bit fluorescence plane with values up to 4,000 has edges far below 10% of 65,535,
+    and an image of negative values still has positive thresholds.
     """
+    planes = canny_planes(data)
+    return planes, value_scale(planes, data.mask)
+
+
+def canny_planes(data: ImageData) -> list[np.ndarray]:
+    """The single-channel images Canny runs on (see :func:`grey_planes`)."""
     pixels = data.pixels
     if read_as_float(pixels.dtype):
         as_float = ImageData(pixels.astype(np.float64), data.kind, data.mask, data.channel_axis)
-        planes, _ = grey_planes(as_float)
-        return planes, largest_magnitude(planes, data.mask) or 1.0
+        return canny_planes(as_float)
     if data.is_color:
         from skimage.color import rgb2gray
 
         grey = rgb2gray(pixels[..., :3])
         if np.issubdtype(pixels.dtype, np.integer):
-            return [grey * float(np.iinfo(pixels.dtype).max)], float(np.iinfo(pixels.dtype).max)
-        return [grey], 1.0
-    planes = [pixels[..., c] for c in range(data.n_channels)]
-    if np.issubdtype(pixels.dtype, np.integer):
-        return planes, float(np.iinfo(pixels.dtype).max)
-    return planes, 1.0
+            return [grey * float(np.iinfo(pixels.dtype).max)]
+        return [grey]
+    return [pixels[..., c] for c in range(data.n_channels)]
+
+
+def value_scale(planes: list, mask: np.ndarray) -> float:
+    """What the automatic thresholds are fractions of: the largest magnitude (or 1)."""
+    return largest_magnitude(planes, mask) or 1.0
 
 
 def read_as_float(dtype) -> bool:
@@ -45,12 +56,23 @@ def read_as_float(dtype) -> bool:
 
 
 def largest_magnitude(planes: list, mask: np.ndarray) -> float:
-    """The largest absolute usable value of the planes (0 when no pixel is usable)."""
-    return float(max((np.max(np.abs(p[mask])) for p in planes if mask.any()), default=0.0))
+    """The largest absolute usable value of the planes (0 when no pixel is usable).
+
+    From each plane's minimum and maximum, as floats: ``abs`` of an int8 -128 would wrap.
+    """
+    if not mask.any():
+        return 0.0
+    complete = mask.all()
+    largest = 0.0
+    for plane in planes:
+        values = plane if complete else plane[mask]
+        largest = max(largest, abs(float(values.min())), abs(float(values.max())))
+    return largest
 
 
 def thresholds(params: dict, value_max: float) -> tuple[float | None, float | None]:
-    """Explicit thresholds; empty ones are scikit-image's 10% and 20% of the value range."""
+    """Explicit thresholds; empty ones are 10% and 20% of ``value_max`` (the image's
+    largest magnitude: scikit-image's fractions, of the values the image has)."""
     low, high = params["low_threshold"], params["high_threshold"]
     if params["use_quantiles"]:
         return low, high
@@ -65,7 +87,7 @@ def check_threshold_pair(params: dict, value_max: float) -> None:
         low, high = (0.1 if low is None else low), (0.2 if high is None else high)
         unit = "quantile"
     else:
-        unit = f"of the value range 0..{value_max:g}"
+        unit = f"of the image's largest value {value_max:g}"
     if low <= high:
         return
     if params["high_threshold"] is None:
@@ -82,13 +104,12 @@ def check_threshold_pair(params: dict, value_max: float) -> None:
 
 
 def edges_2d(plane: np.ndarray, mask: np.ndarray, params: dict, value_max: float):
+    """scikit-image's canny with the thresholds in image units (it reads thresholds of
+    integer images in their units, and of float images as they are)."""
     complete = mask.all()
     if np.issubdtype(plane.dtype, np.floating) and not complete:
         plane = np.where(mask, plane, 0.0)
-    if np.issubdtype(plane.dtype, np.integer):  # skimage reads integer thresholds in units
-        low, high = params["low_threshold"], params["high_threshold"]
-    else:
-        low, high = thresholds(params, value_max)
+    low, high = thresholds(params, value_max)
     from skimage.feature import canny
 
     return canny(plane, sigma=params["sigma"], low_threshold=low, high_threshold=high,
@@ -121,10 +142,13 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     labels = edges.view(np.uint8).astype(np.int32)
     if not data.mask.all():
         labels[~data.mask] = 0
+    low, high = thresholds(params, value_max)
+    used = {} if params["use_quantiles"] else {"low_threshold_used": float(low),
+                                                "high_threshold_used": float(high)}
     return MethodOutput(
         labels=labels,
         score={"edge_fraction": float(labels.sum() / data.mask.sum())},
-        details={"planes": int(np.prod(leading, dtype=int))},
+        details={**used, "planes": int(np.prod(leading, dtype=int))},
     )
 
 
@@ -137,15 +161,17 @@ METHOD = Method(
               minimum=0.0, maximum=100.0),
         Param("low_threshold", float, None,
               "Weaker edges above this are kept when connected to strong ones (image units; "
-              "empty: 10% of the dtype's maximum).", minimum=0.0, allow_none=True),
+              "empty: 10% of the image's largest value).", minimum=0.0, allow_none=True),
         Param("high_threshold", float, None,
-              "Edges above this are strong (image units; empty: 20% of the dtype's "
-              "maximum).", minimum=0.0, allow_none=True),
+              "Edges above this are strong (image units; empty: 20% of the image's largest "
+              "value).", minimum=0.0, allow_none=True),
         Param("use_quantiles", bool, False,
-              "Read the thresholds as quantiles (0-1) of the edge strength."),
+              "Read the thresholds as quantiles (0-1) of the edge strength.", advanced=True),
     ),
     run=run,
     needs_n_clusters=False,
     uses_features=False,
     uses_random_state=False,
+    empty_hint="Lower the thresholds (or leave them 'auto': 10% and 20% of the image's "
+    "largest value), or lower sigma.",
 )

@@ -232,4 +232,6 @@ METHOD = Method(
               minimum=0.001, maximum=1.0, allow_none=True),
     ),
     run=run,
+    uses_random_state=False,  # the merge tree has no random start
+    busy_steps=((("fit", 0.1), "merging (this can take a while)"),),  # one scikit-learn call
 )
