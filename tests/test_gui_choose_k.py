@@ -140,6 +140,8 @@ def test_saving_the_plot_and_table(choose_k, qtbot, tmp_path):
     _, widget = choose_k
     widget._k_min.value, widget._k_max.value = 2, 4
     run_sweep(widget, qtbot)
+    assert widget.axes[0].get_title().startswith("suggested k = 4, the edge: try a wider range")
+    assert widget._status.value.endswith("k=4 is the largest k tried; try a wider range.")
     widget.save_plot(str(tmp_path / "sweep.png"))
     widget.save_table(str(tmp_path / "sweep.csv"))
     assert (tmp_path / "sweep.png").stat().st_size > 5_000

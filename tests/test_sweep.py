@@ -122,7 +122,7 @@ def test_elbow_of_curves_with_exact_fits_bumps_or_no_elbow():
 def test_four_blobs_have_elbow_four_and_suggested_k_four():
     result = npc.sweep(blob_image(4), "kmeans", range(2, 11), random_state=0,
                        sample_size=1000)
-    assert result.elbow_k == 4 and result.suggested_k == 4
+    assert result.elbow_k == 4 and result.suggested_k == 4 and not result.at_range_edge
     assert result.rule.startswith("k=4 is the elbow"), result.rule
 
 
@@ -151,5 +151,6 @@ def test_a_suggestion_at_the_edge_of_the_range_says_to_widen_it(method, n_colour
     result = npc.sweep(blob_image(n_colours), method, k_values, random_state=0,
                        sample_size=1000)
     assert result.rule.endswith(edge), result.rule
+    assert result.at_range_edge
     if method == "kmeans":  # six colours seen up to k=4: no elbow yet, so no elbow marked
         assert result.elbow_k is None and "no elbow between k=2 and k=4" in result.rule

@@ -53,6 +53,12 @@ class Sweep:
     params: dict
     elbow_k: int | None = None
 
+    @property
+    def at_range_edge(self) -> bool:
+        """True when ``suggested_k`` is the largest k tried (or the smallest, above 2):
+        a wider range may suggest another k."""
+        return _at_range_edge(self.suggested_k, [int(k) for k in self.table["k"]])
+
 
 def sweep(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb=None,
           channel_axis=None, sample_size: int = DEFAULT_SAMPLE_SIZE, **options) -> Sweep:
@@ -269,8 +275,8 @@ def suggest_k(table: pd.DataFrame, sample_size: int,
             rule += (f" The silhouette (on {sample_size:,} pixels) is highest at k={other}, "
                      f"a {'coarser' if other < elbow else 'finer'} split.")
         return elbow, rule + _range_warning(elbow, ks), elbow
-    flat = (f"The inertia curve has no elbow between k={ks[0]} and k={ks[-1]}: it falls "
-            "as steeply at the end as before, so a wider range may show one.")
+    flat = (f"The inertia curve has no elbow between k={ks[0]} and k={ks[-1]}: it has not "
+            f"levelled off by k={ks[-1]}.")
     if best_silhouette is None:
         return ks[-1], flat + _range_warning(ks[-1], ks), None
     k = int(best_silhouette["k"])
@@ -283,8 +289,10 @@ def suggest_k(table: pd.DataFrame, sample_size: int,
 def _range_warning(k: int, ks: list[int]) -> str:
     """A sentence when ``k`` is the edge of the range and the range could be wider
     (below: down to k=2, as one cluster segments nothing)."""
-    if k == ks[-1]:
-        return f" k={k} is the largest k tried; try a wider range."
-    if k == ks[0] and k > 2:
-        return f" k={k} is the smallest k tried; try a wider range."
-    return ""
+    if not _at_range_edge(k, ks):
+        return ""
+    return f" k={k} is the {'largest' if k == ks[-1] else 'smallest'} k tried; try a wider range."
+
+
+def _at_range_edge(k: int, ks: list[int]) -> bool:
+    return k == ks[-1] or (k == ks[0] and k > 2)

@@ -30,6 +30,7 @@ from magicgui.widgets import (
 )
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from napari.utils.theme import get_theme
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QScrollArea
@@ -123,7 +124,10 @@ class ChooseKWidget(RunPanel):
     def _take_fair_height(self):
         """Once docked under other docks, take a fair share of the window's height (the
         others shrink or scroll; the window keeps its size)."""
-        dock = self.root_native_widget.parentWidget()
+        try:
+            dock = self.root_native_widget.parentWidget()
+        except RuntimeError:  # closed before it showed
+            return
         while dock is not None and not isinstance(dock, QDockWidget):
             dock = dock.parentWidget()
         window = dock.parentWidget() if dock is not None else None
@@ -260,7 +264,8 @@ class ChooseKWidget(RunPanel):
         if self.sweep is None:
             title = "Run to compare numbers of clusters"
         else:
-            title = f"suggested k = {self.sweep.suggested_k} (click a k to use it)"
+            edge = ", the edge: try a wider range" if self.sweep.at_range_edge else ""
+            title = f"suggested k = {self.sweep.suggested_k}{edge}\nclick a k to use it"
         self.axes[0].set_title(title, color=colours["text"], fontsize="medium")
         self.canvas.draw_idle()
 
@@ -271,6 +276,7 @@ class ChooseKWidget(RunPanel):
             spine.set_color(colours["text"])
         axes.tick_params(colors=colours["text"])
         axes.set_ylabel(" / ".join(LABELS[s] for s in scores), color=colours["text"])
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     def _plot_scores(self, axes, scores, colours):
         """The scores' curves (first in the text colour, second in orange), the elbow on
