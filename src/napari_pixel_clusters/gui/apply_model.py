@@ -15,7 +15,14 @@ from napari.utils.notifications import show_info
 
 from ..core.model import Model, load_model
 from ._panel import RunPanel, large_image_levels
-from .layers import METADATA_KEY, LayerRequest, Placement, clusters_layer, table_colormap
+from .layers import (
+    METADATA_KEY,
+    LayerRequest,
+    Placement,
+    clusters_layer,
+    hex_color,
+    table_colormap,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -110,11 +117,6 @@ def _current_names(layer, clusters: list) -> list[dict]:
             for label, name, colour in zip(features["index"], features["name"],
                                            features["color"])}
     return [rows.get(int(cluster["label"]), {}) for cluster in clusters]
-
-
-def hex_color(rgba) -> str:
-    """'#rrggbb' of an RGBA colour in [0, 1]."""
-    return "#" + "".join(f"{round(float(c) * 255):02x}" for c in rgba[:3])
 
 
 def model_layer(seg, request: LayerRequest, model: Model):

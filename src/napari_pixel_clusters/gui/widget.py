@@ -338,7 +338,8 @@ class PixelClustersWidget(RunPanel):
         plane = f" (plane {', '.join(map(str, index))})" if index else ""
         request = LayerRequest(
             source=layer.name + plane, source_layer=layer.name, plane=index,
-            placement=placement, run=self._runs.next(self._viewer.layers, layer.name, method.name),
+            placement=placement,
+            run=self._runs.next(self._viewer.layers, layer.name, method.name),
             outputs={name for name in offered if self._outputs[name].value},
             random_colors=self._random_colors.value, source_kwargs=source_kwargs,
             min_area=self._min_area.value or None, levels=levels or [],
