@@ -25,7 +25,7 @@ from napari.utils.colormaps import DirectLabelColormap, label_colormap
 from napari.utils.colormaps.standardize_color import transform_color
 
 from ..core.methods import METHODS
-from ..core.result import Segmentation
+from ..core.result import Segmentation, display_colors
 
 METADATA_KEY = "napari_pixel_clusters"
 TRANSPARENT = np.zeros(4)
@@ -172,9 +172,16 @@ def cluster_features(seg: Segmentation) -> pd.DataFrame:
     table.insert(1, "name", cluster_names(seg))
     table["fraction"] = table["fraction"].round(4)
     if makes_edges(seg) and len(table):
-        bright = contrast_color(seg.colors, seg.pixel_counts)
-        table["color"] = hex_color(bright)
+        table["color"] = hex_color(contrast_color(image_colors(seg)))
     return table
+
+
+def image_colors(seg: Segmentation, size: int = 4096) -> np.ndarray:
+    """Display colours (RGB in [0, 1]) of up to ``size`` pixels of the segmented image,
+    evenly spread: what thin lines drawn on it must stand out from."""
+    pixels = seg.image.pixels[seg.image.mask]
+    step = max(1, len(pixels) // size)
+    return display_colors(np.asarray(pixels[::step], float), seg.image)
 
 
 def hex_color(rgba) -> str:
@@ -292,18 +299,32 @@ def result_layers(seg: Segmentation, request: LayerRequest,
     return [spec.build() for spec in specs] if build else specs
 
 
-def add_result_layers(viewer, specs: list[LayerSpec]) -> list:
+def add_result_layers(viewer, specs: list[LayerSpec], breathe: bool = True) -> list:
     """Add the layers (those :meth:`LayerSpec.build` made, else from data and keyword
-    arguments) in order; the clusters layer becomes the selected one. Returns them."""
+    arguments) in order; the clusters layer becomes the selected one. Returns them.
+
+    napari needs ~50-200 ms of GUI time per layer (its visual, overlays, first draw);
+    with ``breathe`` pending events (repaints, timers, input) are processed after each
+    layer, so the interface freezes for one layer at a time, not for all of them.
+    """
     added = []
     for spec in specs:
         layer = spec.layer if spec.layer is not None else Layer.create(
             spec.data, dict(spec.kwargs), spec.kind)
         added.append(viewer.add_layer(layer))
+        if breathe:
+            _process_events()
     clusters = [layer for layer in added if _tag(layer).get("output") in ("clusters", "edges")]
-    if clusters:
+    if clusters and clusters[-1] in viewer.layers:
         viewer.layers.selection.active = clusters[-1]
     return added
+
+
+def _process_events() -> None:
+    from qtpy.QtWidgets import QApplication
+
+    if QApplication.instance() is not None:
+        QApplication.processEvents()
 
 
 def run_layers(layers, layer, output: str | None = None) -> list:
@@ -352,7 +373,7 @@ def contrast_color(colors: np.ndarray, weights=None) -> np.ndarray:
     distance = np.linalg.norm(candidates[:, None, :] - colors[None, :, :], axis=-1)
     # how much of the image each candidate blends into (near colours count most)
     blending = (np.exp(-distance / CONTRAST_FALLOFF) * weights[None, :]).sum(axis=1)
-    best = int(np.argmin(blending))
+    best = int(np.flatnonzero(blending <= blending.min() * (1 + 1e-9) + 1e-12)[0])  # ties: first
     return np.array([*candidates[best], 1.0])
 
 

@@ -1,0 +1,138 @@
+"""Outline polygons: the fast tracer finds the same regions, areas and vertices as tracing
+each region on its own (the former implementation) and as skimage in a notebook would."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from skimage import data, measure
+
+import napari_pixel_clusters as npc
+from napari_pixel_clusters.core.contours import (
+    SIMPLIFY_TOLERANCE,
+    region_contours,
+    simplify_polygons,
+)
+
+
+def former_contours(labels, min_area):
+    """The former implementation: regionprops, each region filled and traced in its box,
+    simplified by skimage's approximate_polygon."""
+    found = []
+    for index in itertools.product(*map(range, labels.shape[:-2])):
+        plane = labels[index]
+        for region in measure.regionprops(measure.label(plane, background=0, connectivity=1)):
+            if region.area < min_area:
+                continue
+            filled = ndimage.binary_fill_holes(region.image)
+            outline = measure.find_contours(np.pad(filled, 1).astype(np.uint8), 0.5)[0]
+            outline = outline + (region.bbox[0] - 1, region.bbox[1] - 1)
+            outline = measure.approximate_polygon(outline, tolerance=0.5)
+            outline = outline[:-1] if len(outline) > 3 else outline
+            prefix = np.broadcast_to(np.asarray(index, float), (len(outline), len(index)))
+            found.append((int(plane[tuple(region.coords[0])]), int(region.area),
+                          np.hstack([prefix, outline])))
+    return found
+
+
+def blobs_labels(shape=(96, 96), k=5, seed=0):
+    """A label image with regions of many sizes, holes and thin parts."""
+    rng = np.random.default_rng(seed)
+    noise = ndimage.gaussian_filter(rng.random(shape), 3)
+    edges = np.quantile(noise, np.linspace(0, 1, k + 1)[1:-1])
+    return (np.digitize(noise, edges) + 1).astype(np.int32)
+
+
+@pytest.mark.parametrize("min_area", [0, 1, 20, 200])
+def test_same_regions_areas_and_vertices_as_the_former_tracer(min_area):
+    labels = blobs_labels()
+    labels[40:44, 40:44] = 0  # pixels without data are no region
+    fast = region_contours(labels, min_area)
+    former = former_contours(labels, min_area)
+    assert [(c.label, c.area) for c in fast] == [(label, area) for label, area, _ in former]
+    for contour, (_, _, vertices) in zip(fast, former):
+        np.testing.assert_array_equal(contour.vertices, vertices)
+
+
+def test_a_stack_is_traced_plane_by_plane_with_the_plane_index_first():
+    stack = np.stack([blobs_labels(seed=1), blobs_labels(seed=2)])
+    fast = region_contours(stack, 10)
+    former = former_contours(stack, 10)
+    assert len(fast) == len(former) > 10
+    for contour, (label, area, vertices) in zip(fast, former):
+        assert (contour.label, contour.area) == (label, area)
+        np.testing.assert_array_equal(contour.vertices, vertices)
+    assert {c.vertices[0, 0] for c in fast} == {0.0, 1.0}
+
+
+def test_regions_and_areas_match_connected_components_and_min_area_is_inclusive():
+    labels = blobs_labels(k=4, seed=3)
+    components = measure.label(labels, background=0, connectivity=1)
+    areas = np.bincount(components.ravel())[1:]
+    threshold = int(np.sort(areas)[len(areas) // 2])  # the median region's area
+    found = region_contours(labels, threshold)
+    assert sorted(c.area for c in found) == sorted(a for a in areas if a >= threshold)
+    assert any(c.area == threshold for c in found)  # a region of exactly min_area stays
+    assert len(region_contours(labels, 0)) == len(areas)  # 0: every region
+
+
+def test_vertices_lie_on_the_outlines_skimage_traces_on_the_whole_image():
+    """As in a notebook: find_contours of each cluster's mask on the whole image. Every
+    simplified vertex is a point of one of that cluster's exact outlines."""
+    labels = npc.segment(data.astronaut()[::4, ::4], "kmeans", 4, random_state=0).labels
+    found = region_contours(labels, 30)
+    assert len(found) > 5
+    for label in np.unique([c.label for c in found]):
+        mask = np.pad(labels == label, 1).astype(float)
+        exact = np.concatenate(measure.find_contours(mask, 0.5)) - 1
+        for contour in (c for c in found if c.label == label):
+            gaps = np.linalg.norm(contour.vertices[:, None] - exact[None], axis=-1)
+            assert gaps.min(axis=1).max() < 1e-9
+
+
+def distance_to_polyline(points, polyline):
+    """Distance of each point to the nearest segment of ``polyline``."""
+    start, end = polyline[:-1], polyline[1:]
+    direction = end - start
+    length2 = np.maximum((direction**2).sum(axis=1), 1e-12)
+    t = np.clip(((points[:, None] - start[None]) * direction[None]).sum(-1) / length2, 0, 1)
+    nearest = start[None] + t[..., None] * direction[None]
+    return np.linalg.norm(points[:, None] - nearest, axis=-1).min(axis=1)
+
+
+def test_the_outer_outline_only_and_within_the_tolerance_of_the_exact_one():
+    blob = np.zeros((40, 40), np.int32)
+    blob[5:30, 5:30] = 1
+    blob[12:18, 12:18] = 0  # a hole: not traced
+    blob[20:22, 30:38] = 1  # a thin arm
+    blob[0:3, 36:40] = 2  # another cluster
+    (contour, corner) = sorted(region_contours(blob, 1), key=lambda c: c.label)
+    assert (contour.label, contour.area) == (1, int((blob == 1).sum()))
+    assert (corner.label, corner.area) == (2, 12)
+    exact = measure.find_contours(np.pad(ndimage.binary_fill_holes(blob == 1), 1)
+                                  .astype(float), 0.5)
+    assert len(exact) == 1
+    closed = np.vstack([contour.vertices, contour.vertices[:1]])
+    assert distance_to_polyline(exact[0] - 1, closed).max() <= SIMPLIFY_TOLERANCE + 1e-9
+    assert len(contour.vertices) < len(exact[0]) / 3  # straight runs became single edges
+
+
+def test_simplify_polygons_gives_approximate_polygon_s_vertices_for_every_chain():
+    rng = np.random.default_rng(5)
+    chains = [np.cumsum(rng.normal(size=(n, 2)), axis=0) for n in (2, 3, 5, 40, 300)]
+    chains.append(np.vstack([chains[-1], chains[-1][:1]]))  # closed
+    chains.append(np.round(chains[3] * 2) / 2)  # ties, as on a pixel grid
+    for tolerance in (0.3, 0.5, 2.0):
+        fast = simplify_polygons(chains, tolerance)
+        for chain, simplified in zip(chains, fast):
+            np.testing.assert_array_equal(
+                simplified, measure.approximate_polygon(chain, tolerance))
+    assert simplify_polygons([], 0.5) == []
+
+
+def test_bad_min_area_is_a_value_error_naming_it():
+    with pytest.raises(ValueError, match="^min_area"):
+        region_contours(blobs_labels(), -1)
