@@ -39,7 +39,7 @@ from ..core import FEATURE_PARAMS, METHODS, sweep_steps
 from ..core.registry import N_CLUSTERS, RANDOM_STATE
 from ..core.sweep import DEFAULT_SAMPLE_SIZE
 from . import _panel
-from ._panel import RunPanel, large_image_levels
+from ._panel import RunPanel, is_result, large_image_levels
 from .state import COLOR_SPACES, shared_settings
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class ChooseKWidget(RunPanel):
             control = self._image if name == "image" else self._controls[name]
             control.changed.connect(self._setter(name))
             self._followers.append((getattr(settings.events, name), self._shower(name)))
-        self._followers.append((settings.events.image, self._show_image_options))
+        self._image.changed.connect(self._show_image_options)
         for signal, callback in self._followers:
             signal.connect(callback)
         self.native.destroyed.connect(self._unfollow_shared_settings)
@@ -176,8 +176,11 @@ class ChooseKWidget(RunPanel):
         return lambda value: self._show_shared(name, value)
 
     def _set_shared(self, name: str, value):
-        if not self._syncing:
-            setattr(self._settings, name, value)
+        """A control changed: share its value (not a result layer chosen as the image,
+        which Pixel clusters would not follow onto)."""
+        if self._syncing or (name == "image" and (value is None or is_result(value))):
+            return
+        setattr(self._settings, name, value)
 
     def _show_shared(self, name: str, value):
         control = self._image if name == "image" else self._controls[name]
