@@ -124,3 +124,54 @@ def test_a_large_pyramid_is_plotted_from_a_small_level(make_napari_viewer, qtbot
     level = layer.data[2].compute().reshape(-1)
     assert set(np.unique(widget.sample.labels)) <= set(np.unique(level[level > 0]))
     assert [to_hex(p.get_facecolor()) for p in widget.bar_patches] == list(layer.features["color"])
+
+
+def test_open_3d_is_offered_for_rgb_images(colours_widget):
+    _, widget, _ = colours_widget
+    assert not widget._open_3d.native.isHidden()
+    assert not widget._colour_by.native.isHidden()
+
+
+@pytest.fixture
+def grey_widget(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.coins()[::4, ::4].copy(), name="coins")
+    run_pixel_clusters(viewer, qtbot, n_clusters=3, quantized=False)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
+    layer = next(layer for layer in viewer.layers if layer.name.endswith("clusters"))
+    return viewer, widget, layer
+
+
+def test_a_grey_image_gets_a_histogram_stacked_by_cluster(grey_widget):
+    viewer, widget, layer = grey_widget
+    assert widget.hist_axes is not None and widget.scatter_axes == []
+    image = viewer.layers["coins"].data
+    edges = widget.hist_edges
+    expected, _ = np.histogram(image[layer.data > 0], bins=edges)
+    heights = np.array([[bar.get_height() for bar in bars] for bars in widget.hist_bars])
+    np.testing.assert_array_equal(heights.sum(axis=0), expected)  # every pixel counted once
+    for label, bars in zip(layer.features["index"], widget.hist_bars):  # each in its cluster
+        mine, _ = np.histogram(image[layer.data == label], bins=edges)
+        np.testing.assert_array_equal([bar.get_height() for bar in bars], mine)
+        colour = layer.features.set_index("index").loc[label, "color"]
+        assert {to_hex(bar.get_facecolor()) for bar in bars} == {colour}
+    # the cluster centres are marked at each cluster's mean grey level
+    centres = widget.centre_marks[0].get_offsets()[:, 0]
+    np.testing.assert_allclose(centres, layer.features["mean_intensity"])
+    # no 3-D colour space and no point colours for a grey image
+    assert widget._open_3d.native.isHidden() and widget._colour_by.native.isHidden()
+
+
+def test_clicking_the_histogram_selects_the_cluster_under_the_mouse(grey_widget):
+    _, widget, layer = grey_widget
+    column = int(np.argmax(widget.hist_counts.sum(axis=0)))
+    counts = widget.hist_counts[:, column]
+    row = int(np.argmax(counts))
+    x = (widget.hist_edges[column] + widget.hist_edges[column + 1]) / 2
+    y = counts[:row].sum() + counts[row] / 2  # the middle of that cluster's segment
+    mouse(widget.canvas, "button_press_event", widget.hist_axes, x, y)
+    label = int(layer.features["index"][row])
+    assert layer.selected_label == label and layer.show_selected_label
+    bars = widget.hist_bars
+    assert all(bar.get_alpha() == 1.0 for bar in bars[row])
+    assert all(bar.get_alpha() < 1.0 for i in range(len(bars)) if i != row for bar in bars[i])

@@ -48,7 +48,7 @@ PAIRS = ((0, 1), (0, 2), (1, 2))
 #: Height of the plots, in pixels: they scroll inside the dock when it is smaller.
 PLOTS_HEIGHT = {"colour": 560, "grey": 320}
 #: The scrolled plots ask for at least this much of the dock.
-MIN_PLOTS_HEIGHT = 140
+MIN_PLOTS_HEIGHT = 100
 #: Opacity of what is not selected, while something is.
 FADED = 0.12
 #: Bins of the grey-level histogram; values of at most this many grey levels get one each.
@@ -170,7 +170,8 @@ class ClusterColoursWidget(Container):
         self._sample_size = SpinBox(name="sample_size", label="sample", value=5_000,
                                     min=100, max=200_000,
                                     tooltip="Pixels drawn in the colour-space plots.")
-        self._sample_size.native.setMinimumWidth(90)
+        # wide enough for "200000" between its buttons (napari's style sheet sets 70 px)
+        self._sample_size.native.setStyleSheet("QAbstractSpinBox { min-width: 100px; }")
         self._colour_by = ComboBox(name="colour_by", label="points in",
                                    choices=[PIXEL_COLOUR, CLUSTER_COLOUR])
         self._update = PushButton(name="update", text="Update")
@@ -185,6 +186,8 @@ class ClusterColoursWidget(Container):
         for row in (options, buttons):
             row.margins = (0, 0, 0, 0)
         self.extend([self._layer, options, buttons, self._status])
+        self.margins = (4, 4, 4, 4)  # compact: the dock shares a laptop screen's height
+        self.native.layout().setSpacing(3)
         self.figure = Figure(figsize=(4, 7), tight_layout=True)
         self.canvas = _PlotCanvas(self.figure)
         self.canvas.setMinimumHeight(PLOTS_HEIGHT["colour"])

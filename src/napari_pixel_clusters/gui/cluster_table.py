@@ -60,7 +60,7 @@ HIDDEN_TEXT = QColor(128, 128, 128)
 #: Outline styles offered: (shown as, ``style_outlines`` mode).
 OUTLINE_STYLES = (("contrast", "contrast"), ("cluster colour", "cluster"), ("random", "random"))
 #: The table asks for room for about this many rows at least; the rest scrolls.
-MIN_TABLE_HEIGHT = 110
+MIN_TABLE_HEIGHT = 84
 
 
 class SwatchDelegate(QStyledItemDelegate):
@@ -128,6 +128,8 @@ class ClusterTableWidget(Container):
             self._merge, self._hide, self._show_all, self._recolour, self._refresh])
         buttons.margins = (0, 0, 0, 0)
         self.extend([self._layer, buttons, self._outline_controls, self._status])
+        self.margins = (4, 4, 4, 4)  # compact: the dock shares a laptop screen's height
+        self.native.layout().setSpacing(3)
         self._merges: list[Merge] = []  # newest last, for napari's undo
         self._undone: list[Merge] = []  # merges undone, for napari's redo
         self._history = None  # lengths of the layer's undo/redo stacks

@@ -1,0 +1,51 @@
+"""The review widgets fit a laptop screen: docked under Pixel clusters they never make the
+window taller than the screen; their plots scroll inside the dock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+from conftest import run_pixel_clusters
+
+PLUGIN = "napari-pixel-clusters"
+#: No widget may ask for more height than this.
+MAX_MIN_HEIGHT = 450
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1366, 768)])
+def test_docking_the_review_widgets_keeps_the_window_on_screen(make_napari_viewer, qtbot,
+                                                               size):
+    width, height = size
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(width, height)
+    viewer.add_image(np.ascontiguousarray(data.astronaut()[::4, ::4]), name="a")
+    pixel_clusters = run_pixel_clusters(viewer, qtbot, outlines=True)
+    qtbot.wait(20)
+    widgets = [pixel_clusters]
+    for name in ("Cluster colours", "Cluster table"):
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+        widgets.append(widget)
+        qtbot.wait(20)
+        assert window.height() <= height, f"docking {name} grew the window"
+    table = widgets[2]
+    table.select_rows([1])  # a selection redraws the plots: still on screen
+    qtbot.wait(20)
+    assert window.height() <= height and window.width() <= width
+    for widget in widgets:
+        assert widget.native.minimumSizeHint().height() <= MAX_MIN_HEIGHT, type(widget)
+
+
+def test_the_plots_scroll_inside_the_dock(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1440, 900)
+    viewer.add_image(np.ascontiguousarray(data.astronaut()[::4, ::4]), name="a")
+    run_pixel_clusters(viewer, qtbot, color_space="lab")
+    _, colours = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
+    qtbot.wait(20)
+    # the plots keep a readable size and scroll when the dock is smaller than them
+    assert colours.canvas.minimumHeight() > colours.scroll.minimumHeight()
+    assert colours.scroll.widget() is colours.canvas
+    assert colours.native.minimumSizeHint().height() <= MAX_MIN_HEIGHT
