@@ -67,8 +67,7 @@ def plane_contours(plane: np.ndarray, min_area: int,
     for region in kept:
         box = boxes[region - 1]
         inside = regions[box] == region
-        outline = _outer_boundary(ndimage.binary_fill_holes(inside))
-        outline += (box[0].start - 1, box[1].start - 1)
+        outline = _outer_boundary(inside) + (box[0].start - 1, box[1].start - 1)
         first = tuple(np.argwhere(inside)[0] + (box[0].start, box[1].start))
         found.append((int(plane[first]), int(areas[region]), outline))
     simplified = simplify_polygons([outline for _, _, outline in found], tolerance)
@@ -76,11 +75,18 @@ def plane_contours(plane: np.ndarray, min_area: int,
             for (label, area, _), outline in zip(found, simplified)]
 
 
-def _outer_boundary(filled: np.ndarray) -> np.ndarray:
-    """The closed outline (first vertex repeated last) of one filled region in its box."""
+def _outer_boundary(inside: np.ndarray) -> np.ndarray:
+    """The closed outer outline (first vertex repeated last) of one region in its box,
+    in box coordinates plus one (the box is padded by one pixel)."""
+    from scipy import ndimage
     from skimage import measure
 
-    outlines = measure.find_contours(np.pad(filled, 1).astype(np.uint8), 0.5)
+    padded = np.pad(inside, 1)
+    # holes filled: everything but the background 4-connected to the padding (one
+    # labelling pass; binary_fill_holes dilates again and again)
+    background, _ = ndimage.label(~padded)
+    filled = background != background[0, 0]
+    outlines = measure.find_contours(filled.astype(np.uint8), 0.5)
     return max(outlines, key=len)
 
 
