@@ -138,6 +138,9 @@ def test_a_result_folder_opens_in_napari_as_the_layers_it_came_from(images, make
     viewer = make_napari_viewer()
     # File > Open offers only this reader for params.json; viewer.open defaults to napari's
     viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
+    assert [layer.name for layer in viewer.layers] == [  # as Pixel clusters adds them
+        "result quantized", "result clusters", "result outlines"]
+    assert not viewer.layers["result quantized"].visible
     clusters = viewer.layers["result clusters"]
     np.testing.assert_array_equal(clusters.data, seg.labels)
     assert list(clusters.features["index"]) == [1, 2, 3, 4]

@@ -20,7 +20,14 @@ import pandas as pd
 from .core.export import read_result
 from .core.image import guess_rgb
 from .core.lazy import is_lazy
-from .gui.layers import METADATA_KEY, OUTLINE_WIDTH, table_colormap
+from .gui.layers import (
+    CLUSTERS_OPACITY,
+    DEFAULT_OUTLINE_MODE,
+    METADATA_KEY,
+    OUTLINE_WIDTH,
+    outline_colors,
+    table_colormap,
+)
 
 #: Lazy results get pyramid levels (every 2nd pixel) until the smallest is at most this.
 SMALLEST_LEVEL = 1024
@@ -40,7 +47,8 @@ def get_reader(path):
 
 
 def read_result_folder(path) -> list[tuple]:
-    """Layer data of a result folder: quantized image, outlines, clusters (on top)."""
+    """Layer data of a result folder, arranged as Pixel clusters adds them: quantized
+    image (hidden), clusters, outlines (on top)."""
     folder = Path(path[0] if isinstance(path, (list, tuple)) else path).parent
     saved = read_result(folder)
     info = saved.params
@@ -56,14 +64,14 @@ def read_result_folder(path) -> list[tuple]:
     if saved.quantized is not None:
         rgb = _is_rgb(saved.quantized, saved.labels.shape, params)
         layers.append((_pyramid(saved.quantized, rgb=rgb),
-                       {"name": f"{name} quantized", "rgb": rgb,
+                       {"name": f"{name} quantized", "rgb": rgb, "visible": False,
                         "metadata": {METADATA_KEY: {**tag, "output": "quantized"}}}, "image"))
-    if not saved.outlines.empty:
-        layers.append(_outlines(saved.outlines, features, name, tag))
     layers.append((_pyramid(saved.labels, rgb=False),
                    {"name": f"{name} {output}", "features": features,
-                    "colormap": table_colormap(features), "opacity": 0.7,
+                    "colormap": table_colormap(features), "opacity": CLUSTERS_OPACITY,
                     "metadata": {METADATA_KEY: tag}}, "labels"))
+    if not saved.outlines.empty:
+        layers.append(_outlines(saved.outlines, features, name, tag))
     return layers
 
 
@@ -102,11 +110,11 @@ def _outlines(table: pd.DataFrame, features: pd.DataFrame, name: str, tag: dict)
     first = table.groupby("index").first()
     labels = first["label"].to_numpy(dtype=int) if "label" in first else np.zeros(
         len(polygons), dtype=int)
-    colours = dict(zip(features["index"], features["color"]))
     names = dict(zip(features["index"], features["name"]))
     return (polygons, {
         "name": f"{name} outlines", "shape_type": "polygon", "face_color": "transparent",
-        "edge_color": [colours.get(label, "#ffffff") for label in labels] or "white",
+        "edge_color": outline_colors(labels, features, DEFAULT_OUTLINE_MODE)
+        if len(labels) else "white",
         "edge_width": OUTLINE_WIDTH,
         "features": pd.DataFrame({"label": labels,
                                   "name": [names.get(label, "") for label in labels]}),
