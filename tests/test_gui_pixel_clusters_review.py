@@ -98,6 +98,7 @@ def test_numbers_are_spin_boxes_that_take_small_tolerances_and_auto(pixel_cluste
     assert downscale.value == 0.001
     downscale.native.stepBy(-1)
     assert downscale.native.text() == "auto" and downscale.value is None
+    assert widget._min_area.native.text() == "auto" and widget._min_area.value is None
     widget._method.value = "canny"
     for name in ("low_threshold", "high_threshold"):
         assert widget._method_params["canny"][name].native.text() == "auto"

@@ -22,7 +22,7 @@ from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
 from napari.layers import Image, Labels
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error
-from qtpy.QtWidgets import QDockWidget, QFrame, QMainWindow
+from qtpy.QtWidgets import QDockWidget, QFrame, QMainWindow, QSizePolicy
 
 from ..core.lazy import as_dask, is_lazy
 from .layers import METADATA_KEY
@@ -151,6 +151,8 @@ class RunPanel(Container):
                                      visible=False)
         self._status = Label(name="status", label=" ", value="")
         self._status.native.setWordWrap(True)
+        self._status.native.setSizePolicy(QSizePolicy.Policy.Expanding,
+                                          QSizePolicy.Policy.Preferred)
         self._run_button.changed.connect(self._run_or_cancel)
         viewer.layers.selection.events.active.connect(self._follow_active_layer)
         for event in ("inserted", "removed", "reordered"):

@@ -27,6 +27,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.utils.notifications import show_info, show_warning
+from qtpy.QtWidgets import QSizePolicy
 
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
@@ -113,6 +114,8 @@ class PixelClustersWidget(RunPanel):
                                 choices=[(m.title, m.name) for m in METHODS.values()])
         self._summary = Label(name="summary", label=" ", value="")
         self._summary.native.setWordWrap(True)
+        self._summary.native.setSizePolicy(QSizePolicy.Policy.Expanding,
+                                           QSizePolicy.Policy.Preferred)
         self._large_image_note = Label(name="large_image_note", label=" ", value="")
         self._n_clusters = param_widget(N_CLUSTERS)
         #: method -> {parameter name: widget}; widget names are "<method>_<parameter>"
@@ -139,9 +142,10 @@ class PixelClustersWidget(RunPanel):
         outputs = Container(name="outputs", label="add", layout="horizontal",
                             widgets=list(self._outputs.values()))
         outputs.margins = (0, 0, 0, 0)
-        self._min_area = SpinBox(name="min_area", label="min outline area", value=0,
-                                 min=0, max=10**9, tooltip="Regions smaller than this many "
-                                 "pixels get no outline; 0 picks 0.05% of the image.")
+        self._min_area = NumberBox(None, optional=True, min=1, max=1e9, step=10,
+                                   name="min_area", label="min outline area",
+                                   tooltip="Regions smaller than this many pixels get no "
+                                   "outline; 'auto': 0.05% of the image.")
         self._random_colors = CheckBox(name="random_colors", value=False,
                                        text="random label colours",
                                        tooltip="Show the chosen result's clusters in "
@@ -342,7 +346,8 @@ class PixelClustersWidget(RunPanel):
             run=self._runs.next(self._viewer.layers, layer.name, method.name),
             outputs={name for name in offered if self._outputs[name].value},
             random_colors=self._random_colors.value, source_kwargs=source_kwargs,
-            min_area=self._min_area.value or None, levels=levels or [],
+            min_area=None if self._min_area.value is None else int(self._min_area.value),
+            levels=levels or [],
         )
         return self._launch(first, _segment_and_build(steps, request), layer,
                             lambda result: self._add_layers(result, layer))
