@@ -172,6 +172,9 @@ def test_clicking_the_histogram_selects_the_cluster_under_the_mouse(grey_widget)
     mouse(widget.canvas, "button_press_event", widget.hist_axes, x, y)
     label = int(layer.features["index"][row])
     assert layer.selected_label == label and layer.show_selected_label
-    bars = widget.hist_bars
-    assert all(bar.get_alpha() == 1.0 for bar in bars[row])
-    assert all(bar.get_alpha() < 1.0 for i in range(len(bars)) if i != row for bar in bars[i])
+    # the histogram is veiled and that cluster's bars are drawn again over the veil
+    assert widget.veils[-1].get_visible() and widget.veils[-1].axes is widget.hist_axes
+    drawn_over = widget.highlighted()
+    assert all(bar in drawn_over for bar in widget.hist_bars[row])
+    assert not any(bar in drawn_over for i, bars in enumerate(widget.hist_bars) if i != row
+                   for bar in bars)

@@ -83,8 +83,12 @@ def test_selecting_a_table_row_shows_that_cluster_over_the_photo(review):
     assert patches[2].get_linewidth() > 0 and patches[2].get_alpha() == 1.0
     assert all(p.get_linewidth() == 0 and p.get_alpha() == FADED
                for i, p in enumerate(patches) if i != 2)
-    alpha = colours.points[0].get_facecolors()[:, 3]
-    np.testing.assert_array_equal(alpha, np.where(colours.sample.labels == 3, 1.0, FADED))
+    # over a veil that fades the scatter, the selected cluster's points are drawn again
+    assert all(veil.get_visible() and veil.get_alpha() == 1 - FADED for veil in colours.veils)
+    mine = colours.sample.labels == 3
+    np.testing.assert_array_equal(colours.selected_points[0].get_offsets(),
+                                  colours.sample.coords[mine][:, :2])
+    assert all(artist in colours.highlighted() for artist in colours.selected_points)
     sizes = colours.centre_marks[0].get_sizes()
     assert sizes[2] > max(np.delete(sizes, 2))
     # outlines of the other clusters fade, the selected cluster's stay
@@ -96,6 +100,7 @@ def test_selecting_a_table_row_shows_that_cluster_over_the_photo(review):
     # clearing the selection shows every cluster again
     table.select_rows([])
     assert not layer.show_selected_label and colours.bar_patches[0].get_alpha() == 1.0
+    assert not any(veil.get_visible() for veil in colours.veils)
     for label, mask in regions(layer).items():
         assert difference(shown(viewer, mask), before[label]) <= SAME
 

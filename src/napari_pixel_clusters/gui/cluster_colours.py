@@ -12,8 +12,9 @@
   coordinates.
 
 The selection is the layer's shared one (``cluster_selection``): it shows on the canvas,
-in Cluster table, and here (selected segments outlined, their points and centres
-emphasised, the others faded). The plots scroll inside the dock. Everything is read from
+in Cluster table, and here (selected segments outlined, their points and centres drawn
+over a veil that fades the rest). Highlights are blitted over the drawn plots, so a
+selection or hover redraws only what changed. The plots scroll inside the dock. Everything is read from
 the layer itself (its data, ``features`` and ``metadata``), so painted edits show after
 "Update".
 """
@@ -27,6 +28,7 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.path import Path
 from matplotlib.widgets import LassoSelector
 from napari.layers import Labels
@@ -188,7 +190,8 @@ class ClusterColoursWidget(Container):
         self.extend([self._layer, options, buttons, self._status])
         self.margins = (4, 4, 4, 4)  # compact: the dock shares a laptop screen's height
         self.native.layout().setSpacing(3)
-        self.figure = Figure(figsize=(4, 7), tight_layout=True)
+        self.figure = Figure(figsize=(4, 7))
+        self._background = None  # the plots without highlights, for blitting
         self.canvas = _PlotCanvas(self.figure)
         self.canvas.setMinimumHeight(PLOTS_HEIGHT["colour"])
         self.scroll = QScrollArea()
@@ -200,6 +203,8 @@ class ClusterColoursWidget(Container):
         self.canvas.mpl_connect("motion_notify_event", self._on_hover)
         self.canvas.mpl_connect("button_press_event", self._on_click)
         self.canvas.mpl_connect("pick_event", self._on_pick)
+        self.canvas.mpl_connect("draw_event", self._on_draw)
+        self.canvas.mpl_connect("resize_event", lambda event: self._fit_layout())
         self._update.changed.connect(self.update)
         self._open_3d.changed.connect(lambda: self.open_3d())
         self._colour_by.changed.connect(self._recolour)
@@ -249,10 +254,17 @@ class ClusterColoursWidget(Container):
         for spine in axes.spines.values():
             spine.set_color(text)
 
+    def _fit_layout(self):
+        """Lay the plots out for the canvas's size (on a full draw or resize only: it costs
+        as much as drawing them)."""
+        if self.figure.axes:
+            self.figure.tight_layout()
+
     def _draw(self):
         background, text = self._theme()
-        self._text_colour = text
+        self._text_colour, self._background_colour = text, background
         self.figure.clear()
+        self._background = None
         self.figure.set_facecolor(background)
         grey = self.sample is not None and self.sample.is_grey
         self.canvas.setMinimumHeight(PLOTS_HEIGHT["grey" if grey else "colour"])
@@ -261,7 +273,9 @@ class ClusterColoursWidget(Container):
         self.bar_axes = self.figure.add_subplot(grid[0])
         self._style(self.bar_axes, background, text)
         self.scatter_axes, self.points, self.centre_marks, self._lassos = [], [], [], []
+        self.selected_points, self.veils = [], []
         self.hist_axes, self.hist_bars, self.bar_patches = None, [], []
+        self.hover_text = None
         if self.sample is None:
             self.bar_axes.set_title("Choose a clusters layer", color=text)
             self.canvas.draw_idle()
@@ -276,14 +290,23 @@ class ClusterColoursWidget(Container):
                 axes = self.figure.add_subplot(grid[row])
                 self._style(axes, background, text)
                 self._draw_scatter(axes, i, j, text)
-        self._highlight()
+        self._fit_layout()
+        self._set_highlights()
+        self.canvas.draw_idle()
+
+    def _veil(self, axes):
+        """A sheet of the background colour over ``axes``: fades what is under it."""
+        veil = Rectangle((0, 0), 1, 1, transform=axes.transAxes, facecolor=self._background_colour,
+                         alpha=1 - FADED, edgecolor="none", animated=True, visible=False)
+        axes.add_patch(veil)
+        self.veils.append(veil)
 
     def _draw_bar(self, text):
         table = self.sample.table
         left = np.concatenate([[0], np.cumsum(table["fraction"].to_numpy())[:-1]])
         self.bar_patches = list(self.bar_axes.barh(
             0, table["fraction"], left=left, color=table["color"], height=1.0,
-            edgecolor="none"))
+            edgecolor="none", animated=True))
         self.bar_axes.set_xlim(0, 1)
         self.bar_axes.set_ylim(-0.5, 0.5)
         self.bar_axes.set_yticks([])
@@ -291,20 +314,25 @@ class ClusterColoursWidget(Container):
                                 fontsize=9)
         self.hover_text = self.bar_axes.annotate(
             "", xy=(0.5, 0.5), xycoords="axes fraction", ha="center", va="center",
-            color="white", fontsize=9, bbox={"boxstyle": "round", "fc": "black", "alpha": .6})
+            color="white", fontsize=9, bbox={"boxstyle": "round", "fc": "black", "alpha": .6},
+            animated=True)
         self.hover_text.set_visible(False)
 
     def _draw_scatter(self, axes, i, j, text):
         sample = self.sample
         points = axes.scatter(sample.coords[:, i], sample.coords[:, j], s=3,
                               c=sample.colours(self._colour_by.value), linewidths=0)
+        self._veil(axes)
+        selected = axes.scatter(sample.coords[:0, i], sample.coords[:0, j], s=5,
+                                linewidths=0, animated=True, zorder=2)
         marks = axes.scatter(sample.centres[:, i], sample.centres[:, j], s=90,
                              c=sample.cluster_colours, marker="X", edgecolors=text,
-                             linewidths=1.2, picker=True, zorder=3)
+                             linewidths=1.2, picker=True, zorder=3, animated=True)
         axes.set_xlabel(sample.names[i], color=text, fontsize=8)
         axes.set_ylabel(sample.names[j], color=text, fontsize=8)
         self.scatter_axes.append(axes)
         self.points.append(points)
+        self.selected_points.append(selected)
         self.centre_marks.append(marks)
         self._lassos.append(LassoSelector(axes, lambda verts, i=i, j=j: self._on_lasso(
             verts, i, j)))
@@ -323,9 +351,11 @@ class ClusterColoursWidget(Container):
         top = max(float(bottom.max(initial=0)), 1.0)
         for centre, colour in zip(sample.centres[:, 0], sample.cluster_colours):
             axes.axvline(centre, color=colour, linestyle="--", linewidth=1, zorder=2)
+        self._veil(axes)
         marks = axes.scatter(sample.centres[:, 0], np.full(len(sample.centres), top * 1.06),
                              s=90, c=sample.cluster_colours, marker="v", edgecolors=text,
-                             linewidths=1.2, picker=True, zorder=3, clip_on=False)
+                             linewidths=1.2, picker=True, zorder=3, clip_on=False,
+                             animated=True)
         axes.set_ylim(0, top * 1.15)
         axes.set_xlim(self.hist_edges[0], self.hist_edges[-1])
         axes.set_xlabel("grey level", color=text, fontsize=8)
@@ -337,7 +367,10 @@ class ClusterColoursWidget(Container):
     def _recolour(self, event=None):
         if self.sample is None:
             return
-        self._highlight()
+        for points in self.points:
+            points.set_facecolors(self.sample.colours(self._colour_by.value))
+        self._set_highlights()
+        self.canvas.draw_idle()
 
     # ----------------------------------------------------------------- selection
     def _show_selection(self):
@@ -351,15 +384,20 @@ class ClusterColoursWidget(Container):
             self._status.value = f"selected {', '.join(names)}" if names else ""
         self._highlight()
 
-    def _highlight(self):
-        """Outline the selected segments of the bar, emphasise their points and centres
-        and fade the rest; hidden clusters are hatched in the bar."""
+    def selected_and_hidden(self) -> tuple[set, set]:
+        selection = self._selection
+        if selection is None:
+            return set(), set()
+        return set(selection.selected), set(selection.hidden)
+
+    def _set_highlights(self):
+        """Highlight artists for the selection: selected bar segments outlined and the
+        others faded, hidden ones hatched; over a veil that fades the plots, the selected
+        clusters' points, histogram bars and (enlarged) centres."""
         sample = self.sample
         if sample is None:
             return
-        selection = self._selection
-        selected = set(selection.selected) if selection is not None else set()
-        hidden = set(selection.hidden) if selection is not None else set()
+        selected, hidden = self.selected_and_hidden()
         labels = sample.centre_labels
         chosen = np.isin(labels, list(selected))
         alpha = np.where(chosen | (not selected), 1.0, FADED)
@@ -369,24 +407,52 @@ class ClusterColoursWidget(Container):
             patch.set_linewidth(2.5 if is_chosen else 0.0)
             patch.set_hatch("xx" if label in hidden else None)
             patch.set_zorder(3 if is_chosen else 1)
-        for bars, opacity in zip(self.hist_bars, alpha):
-            for bar in bars:
-                bar.set_alpha(opacity)
-        row = {label: i for i, label in enumerate(labels)}
-        point_alpha = alpha[[row[label] for label in sample.labels]] if len(labels) else []
-        point_colours = np.column_stack([sample.colours(self._colour_by.value)[:, :3],
-                                         point_alpha])
-        for points in self.points:
-            points.set_facecolors(point_colours)
-            points.set_sizes(np.where(point_alpha == 1.0, 3.0, 2.0) if selected else [3.0])
-        centre_colours = np.column_stack([sample.cluster_colours, alpha])
+        for veil in self.veils:
+            veil.set_visible(bool(selected))
+        in_selection = np.isin(sample.labels, list(selected))
+        colours = sample.colours(self._colour_by.value)[in_selection]
+        for points, (i, j) in zip(self.selected_points, PAIRS):
+            points.set_offsets(sample.coords[in_selection][:, [i, j]])
+            points.set_facecolors(colours)
         edge = np.array([to_rgba(self._text_colour, a) for a in alpha]).reshape(-1, 4)
         for marks in self.centre_marks:
-            marks.set_facecolors(centre_colours)
+            marks.set_facecolors(np.column_stack([sample.cluster_colours, alpha]))
             marks.set_edgecolors(edge)
             marks.set_sizes(np.where(chosen, 220.0, 90.0))
             marks.set_linewidths(np.where(chosen, 2.5, 1.2))
-        self.canvas.draw_idle()
+
+    def highlighted(self) -> list:
+        """The artists drawn over the plots: what the selection and hover show."""
+        selected, _ = self.selected_and_hidden()
+        rows = np.flatnonzero(np.isin(self.sample.centre_labels, list(selected))) \
+            if self.sample is not None else []
+        bars = [bar for row in rows for bar in self.hist_bars[row]] if self.hist_bars else []
+        hover = [self.hover_text] if self.hover_text is not None else []
+        return [*self.bar_patches, *self.veils, *self.selected_points, *bars,
+                *self.centre_marks, *hover]
+
+    def _on_draw(self, event):
+        """After a full draw: keep it as the background and draw the highlights over it."""
+        self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+        self._draw_highlights()
+
+    def _draw_highlights(self):
+        for artist in self.highlighted():
+            if artist.get_visible():
+                self.figure.draw_artist(artist)
+
+    def _highlight(self):
+        """Show the selection: redraw only the highlights over the kept background."""
+        self._set_highlights()
+        self._blit()
+
+    def _blit(self):
+        if self._background is None:
+            self.canvas.draw_idle()
+            return
+        self.canvas.restore_region(self._background)
+        self._draw_highlights()
+        self.canvas.update()  # painted from the buffer with the next frame, not now
 
     # ----------------------------------------------------------------- interaction
     def _cluster_at(self, x: float) -> int | None:
@@ -413,7 +479,7 @@ class ClusterColoursWidget(Container):
         row = self.sample.table.loc[label]
         self.hover_text.set_text(f"{row['name']}: {100 * row['fraction']:.1f} % of pixels")
         self.hover_text.set_visible(True)
-        self.canvas.draw_idle()
+        self._blit()
 
     def _on_click(self, event):
         if self.sample is None or event.xdata is None:

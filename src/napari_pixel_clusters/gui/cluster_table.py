@@ -249,10 +249,15 @@ class ClusterTableWidget(Container):
 
     def select_rows(self, rows: list[int]):
         """Select these table rows (as a person would with ctrl-click)."""
-        self.table.clearSelection()
-        last = self.table.columnCount() - 1
-        for row in rows:
-            self.table.setRangeSelected(QTableWidgetSelectionRange(row, 0, row, last), True)
+        self._syncing = True  # one selection change, not one per row
+        try:
+            self.table.clearSelection()
+            last = self.table.columnCount() - 1
+            for row in rows:
+                self.table.setRangeSelected(QTableWidgetSelectionRange(row, 0, row, last), True)
+        finally:
+            self._syncing = False
+        self._rows_selected()
 
     def _rows_selected(self):
         if not self._syncing and self._selection is not None:
