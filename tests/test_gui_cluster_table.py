@@ -33,6 +33,8 @@ def test_renaming_a_cluster_reaches_the_features_and_status_bar(table_widget):
     _, widget, layer = table_widget
     widget.table.item(1, NAME).setText("stroma")
     assert layer.features["name"][1] == "stroma"
+    widget.rename(3, "lumen")
+    assert layer.features["name"][2] == "lumen" and widget.table.item(2, NAME).text() == "lumen"
     position = tuple(np.argwhere(layer.data == 2)[0])
     assert "name: stroma" in layer._get_properties(position)
 

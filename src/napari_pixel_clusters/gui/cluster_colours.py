@@ -52,7 +52,7 @@ PLOTS_HEIGHT = {"colour": 560, "grey": 320}
 #: The scrolled plots ask for at least this much of the dock.
 MIN_PLOTS_HEIGHT = 100
 #: Opacity of what is not selected, while something is.
-FADED = 0.12
+FADED = 0.25
 #: Bins of the grey-level histogram; values of at most this many grey levels get one each.
 HISTOGRAM_BINS = 64
 #: The histogram counts at most this many pixels (a reproducible sample of larger images).

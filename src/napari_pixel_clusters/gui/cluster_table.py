@@ -243,6 +243,10 @@ class ClusterTableWidget(Container):
         labels = self._row_labels()
         return [labels[row] for row in rows if row < len(labels)]
 
+    def rename(self, label: int, name: str):
+        """Name the cluster ``label`` (as typing in its "name" cell does)."""
+        self.table.item(self._row_labels().index(int(label)), NAME).setText(name)
+
     def hidden_labels(self) -> list[int]:
         """Labels of the clusters unticked in the "show" column."""
         return [] if self._selection is None else sorted(self._selection.hidden)
