@@ -10,7 +10,7 @@ default minimum area (0.05 % of the image), times
 - ``former``: the tracer before issue 12 (``regionprops``, each region filled and traced in
   its box, ``approximate_polygon`` per polygon);
 - ``contours()``: ours (regions labelled once, only those of ``min_area`` traced, one
-  vectorised Douglas-Peucker pass for all polygons; same polygons as ``former``);
+  vectorised Douglas-Peucker pass for all polygons; within 0.5 px of ``former``'s);
 - ``Shapes``: creating napari's Shapes layer from our polygons, with the pure-Python
   triangulation and with the fastest installed backend (bermuda when installed).
 
