@@ -156,7 +156,8 @@ def canvas_labels(viewer, labels: np.ndarray, shot: np.ndarray) -> np.ndarray:
     """The label under each pixel of a canvas screenshot (-1 off the image)."""
     height, width = shot.shape[:2]
     rows, cols = np.mgrid[0:height, 0:width]
-    centre, zoom = np.asarray(viewer.camera.center[-2:]), viewer.camera.zoom
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    centre, zoom = np.asarray(camera.center[-2:]), camera.zoom
     canvas_size = np.asarray(viewer.canvas.size, float)  # (height, width)
     scale = canvas_size / np.array([height, width])  # screenshot vs logical pixels
     world_r = centre[0] + ((rows + 0.5) * scale[0] - canvas_size[0] / 2) / zoom

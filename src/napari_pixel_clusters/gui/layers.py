@@ -25,7 +25,7 @@ from napari.utils.colormaps import DirectLabelColormap, label_colormap
 from napari.utils.colormaps.standardize_color import transform_color
 
 from ..core.methods import METHODS
-from ..core.result import Segmentation, display_colors
+from ..core.result import Segmentation
 
 METADATA_KEY = "napari_pixel_clusters"
 TRANSPARENT = np.zeros(4)
@@ -45,6 +45,8 @@ CONTRAST_CANDIDATES = {
     "yellow": (1.0, 1.0, 0.0), "cyan": (0.0, 1.0, 1.0), "magenta": (1.0, 0.0, 1.0),
     "white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0),
 }
+#: The candidates that stand out on both dark and bright pixels (for edges).
+BRIGHT_HUES = ("yellow", "cyan", "magenta")
 #: RGB distance over which a cluster colour stops hiding a candidate outline colour.
 CONTRAST_FALLOFF = 0.25
 
@@ -172,16 +174,10 @@ def cluster_features(seg: Segmentation) -> pd.DataFrame:
     table.insert(1, "name", cluster_names(seg))
     table["fraction"] = table["fraction"].round(4)
     if makes_edges(seg) and len(table):
-        table["color"] = hex_color(contrast_color(image_colors(seg)))
+        # edges run between dark and bright pixels: the bright hue farthest from their mean
+        # (cheap for lazy images too: no pixel is read again)
+        table["color"] = hex_color(contrast_color(seg.colors, candidates=BRIGHT_HUES))
     return table
-
-
-def image_colors(seg: Segmentation, size: int = 4096) -> np.ndarray:
-    """Display colours (RGB in [0, 1]) of up to ``size`` pixels of the segmented image,
-    evenly spread: what thin lines drawn on it must stand out from."""
-    pixels = seg.image.pixels[seg.image.mask]
-    step = max(1, len(pixels) // size)
-    return display_colors(np.asarray(pixels[::step], float), seg.image)
 
 
 def hex_color(rgba) -> str:
@@ -358,14 +354,16 @@ def recolour_clusters(layer, random_colors: bool) -> None:
         tag["random_colors"] = bool(random_colors)
 
 
-def contrast_color(colors: np.ndarray, weights=None) -> np.ndarray:
-    """RGBA of the bright candidate colour farthest from the cluster colours (RGB in [0, 1]).
+def contrast_color(colors: np.ndarray, weights=None,
+                   candidates: tuple[str, ...] = tuple(CONTRAST_CANDIDATES)) -> np.ndarray:
+    """RGBA of the candidate colour (names from ``CONTRAST_CANDIDATES``) that blends least
+    into the cluster ``colors`` (RGB in [0, 1]).
 
-    A candidate's distance is to its nearest cluster colour; ``weights`` (e.g. pixel
-    fractions) make large clusters count more: a colour close only to a tiny cluster
-    still wins over one close to the background.
+    Each cluster pulls a candidate in by exp(-distance / ``CONTRAST_FALLOFF``), weighted
+    by ``weights`` (e.g. pixel fractions): a colour close only to a tiny cluster still
+    wins over one close to the background. Ties go to the first candidate.
     """
-    candidates = np.array(list(CONTRAST_CANDIDATES.values()))
+    candidates = np.array([CONTRAST_CANDIDATES[name] for name in candidates])
     colors = np.asarray(colors, float).reshape(-1, 3)
     if len(colors) == 0:
         return np.array([*candidates[0], 1.0])
@@ -373,7 +371,7 @@ def contrast_color(colors: np.ndarray, weights=None) -> np.ndarray:
     distance = np.linalg.norm(candidates[:, None, :] - colors[None, :, :], axis=-1)
     # how much of the image each candidate blends into (near colours count most)
     blending = (np.exp(-distance / CONTRAST_FALLOFF) * weights[None, :]).sum(axis=1)
-    best = int(np.flatnonzero(blending <= blending.min() * (1 + 1e-9) + 1e-12)[0])  # ties: first
+    best = int(np.flatnonzero(blending <= blending.min() * (1 + 1e-9) + 1e-12)[0])
     return np.array([*candidates[best], 1.0])
 
 
