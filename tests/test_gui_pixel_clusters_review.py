@@ -294,3 +294,17 @@ def test_fits_the_screen_and_scrolls_in_its_dock(make_napari_viewer, qtbot, size
     widget.native.resize(widget.native.width(), 300)
     qtbot.wait(50)
     assert widget.native.verticalScrollBar().maximum() > 0
+
+
+def test_a_closed_widget_no_longer_follows_the_shared_settings(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(SMALL_PHOTO, name="astronaut")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    settings = shared_settings(viewer)
+    assert widget._followers
+    viewer.window.remove_dock_widget("all")
+    settings.color_space = "hsv"
+    settings.choose_k("kmeans", 3, run=True)  # a closed widget does not run
+    assert widget._worker is None and not widget._followers  # and follows no more
+    qtbot.wait(50)
+    assert [layer.name for layer in viewer.layers] == ["astronaut"]

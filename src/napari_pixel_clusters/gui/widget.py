@@ -27,6 +27,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.utils.notifications import show_info, show_warning
+from qtpy.QtCore import QEvent, QObject
 from qtpy.QtWidgets import QSizePolicy
 
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
@@ -107,6 +108,7 @@ class PixelClustersWidget(RunPanel):
         super().__init__(viewer, scrollable=True)
         self._settings = shared_settings(viewer)
         self._syncing = False  # True while controls are set from the shared settings
+        self._docked_once = False  # see _closed_now
         self._started = 0.0  # perf_counter() when Run was pressed
         self._running_method = None  # the method of the run going or last started
         self._runs = RunNumbers()  # per image and method
@@ -187,31 +189,56 @@ class PixelClustersWidget(RunPanel):
                 "n_clusters": self._n_clusters}
 
     def _share_settings(self):
-        """Show the shared settings, and keep them and the controls equal both ways."""
+        """Show the shared settings, and keep them and the controls equal both ways (until
+        the widget is closed)."""
         settings = self._settings
+        self._followers = [(settings.events.image, self._show_shared_image),
+                           (settings.k_chosen, self._k_chosen)]
         for name, control in self._controls().items():
-            getattr(settings.events, name).connect(
-                lambda value, *_, control=control: self._show_setting(control, value))
+            self._followers.append((getattr(settings.events, name),
+                                    lambda value, *_, control=control:
+                                    self._show_setting(control, value)))
             control.changed.connect(lambda value, name=name: self._set_setting(name, value))
             if getattr(settings, name) is None:  # nobody said yet: ours
                 self._set_setting(name, control.value)
             else:
                 self._show_setting(control, getattr(settings, name))
-        settings.events.image.connect(self._show_shared_image)
         self._image.changed.connect(lambda layer: self._set_setting("image", layer))
         if settings.image is not None:
             self._show_shared_image(settings.image)
         else:
             self._set_setting("image", self._image.value)
-        settings.k_chosen.connect(self._k_chosen)
+        for signal, callback in self._followers:
+            signal.connect(callback)
+        self.native.destroyed.connect(self._unfollow_settings)
+        self._parent_watch = _ParentWatch(self.native, self._closed_now)
+
+    def _unfollow_settings(self, *args):
+        for signal, callback in self._followers:
+            signal.disconnect(callback, missing_ok=True)
+        self._followers = []
 
     def _set_setting(self, name: str, value):
         if self._syncing or (name == "image" and (value is None or is_result(value))):
             return
         setattr(self._settings, name, value)
 
+    def _closed_now(self) -> bool:
+        """True (and the settings no longer followed) once the user closed the widget:
+        it had a parent (a dock) and has none now (napari un-parents a closed dock
+        widget)."""
+        try:
+            parent = self.native.parent()
+        except RuntimeError:  # its Qt side is deleted
+            parent = None
+        self._docked_once = self._docked_once or parent is not None
+        if self._docked_once and parent is None:
+            self._unfollow_settings()
+            return True
+        return False
+
     def _show_setting(self, control, value):
-        if value is None or self._worker is not None:
+        if value is None or self._worker is not None or self._closed_now():
             return
         self._syncing = True
         try:
@@ -222,7 +249,9 @@ class PixelClustersWidget(RunPanel):
             self._syncing = False
 
     def _show_shared_image(self, layer, *_):
-        if layer is None or self._worker is not None or layer is self._image.value:
+        if layer is None or self._worker is not None or self._closed_now():
+            return
+        if layer is self._image.value:
             return
         self._image.reset_choices()
         if layer in [choice for _, choice in self._image_layers()]:
@@ -235,7 +264,7 @@ class PixelClustersWidget(RunPanel):
     def _k_chosen(self, method: str, k: int, run: bool):
         """A k clicked in a sweep: its method and k (the features and image came with
         the shared settings), and a run if asked."""
-        if self._worker is not None:
+        if self._worker is not None or self._closed_now():
             return
         if method in METHODS:
             self._method.value = method
@@ -397,6 +426,20 @@ class PixelClustersWidget(RunPanel):
         layer = chosen_clusters_layer(self._viewer.layers, self._viewer.layers.selection.active)
         if layer is not None:
             recolour_clusters(layer, random_colors)
+
+
+class _ParentWatch(QObject):
+    """Calls ``callback()`` whenever ``widget`` gets a new parent (docked, closed)."""
+
+    def __init__(self, widget, callback):
+        super().__init__(widget)
+        self._callback = callback
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.ParentChange:
+            self._callback()
+        return False
 
 
 def _found_anything(seg) -> bool:
