@@ -53,9 +53,6 @@ if TYPE_CHECKING:
 CURRENT_PLANE, WHOLE_STACK = "current plane", "whole stack"
 ADVANCED_CLOSED = "\N{BLACK RIGHT-POINTING SMALL TRIANGLE} advanced settings"
 ADVANCED_OPEN = "\N{BLACK DOWN-POINTING SMALL TRIANGLE} advanced settings"
-#: The shared settings the widget shows as controls (see ``gui/state.py``).
-SHARED_CONTROLS = ("color_space", "spatial_weight", "standardize", "random_state",
-                   "n_clusters")
 #: Shown under the method when the image is a dask array or a pyramid.
 LARGE_IMAGE_NOTES = {
     None: "Large image: read chunk by chunk; results are lazy\n(computed as you view them); "
