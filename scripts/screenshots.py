@@ -1,6 +1,7 @@
 """Regenerate the README's screenshots: the real viewer and widget, driven like a person.
 
     xvfb-run -a python scripts/screenshots.py      # on a machine without a display
+    xvfb-run -a python scripts/screenshots.py canny_coins   # only some shots
 
 Each shot opens a sample, sets the widget's choices, presses Run, waits for the worker,
 hides what would clutter the view and saves the whole window to docs/images/.
@@ -14,14 +15,16 @@ from pathlib import Path
 import napari
 from qtpy.QtWidgets import QApplication
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
-SIZE = (1400, 900)
+from napari_pixel_clusters.gui.state import shared_settings
 
+OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
+SIZE = (1440, 900)
 
 
 def camera(viewer):
     """The viewer's camera (``viewer.scene.camera`` since napari 0.9)."""
     return getattr(viewer, "scene", viewer).camera
+
 
 def run_widget(widget, timeout=120):
     widget._run_button.native.click()
@@ -51,13 +54,13 @@ def new_viewer(sample):
 def kmeans_astronaut():
     viewer, widget = new_viewer("astronaut")
     widget._n_clusters.value = 6
-    widget._feature_widgets["color_space"].value = "lab"
+    shared_settings(viewer).color_space = "lab"
     widget._outputs["outlines"].value = True
     run_widget(widget)
-    viewer.layers["astronaut clusters"].opacity = 1.0
-    shot(viewer, "kmeans_clusters.png", {"astronaut clusters"})
-    shot(viewer, "kmeans_quantized.png", {"astronaut quantized"})
-    shot(viewer, "kmeans_outlines.png", {"astronaut", "astronaut outlines"})
+    viewer.layers["astronaut k-means#1 clusters"].opacity = 1.0
+    shot(viewer, "kmeans_clusters.png", {"astronaut k-means#1 clusters"})
+    shot(viewer, "kmeans_quantized.png", {"astronaut k-means#1 quantized"})
+    shot(viewer, "kmeans_outlines.png", {"astronaut", "astronaut k-means#1 outlines"})
     viewer.close()
 
 
@@ -65,12 +68,12 @@ def ward_coins():
     viewer, widget = new_viewer("coins")
     widget._method.value = "ward"
     widget._n_clusters.value = 27
-    widget._method_params["ward"]["downscale"].value = "0.2"
+    widget._method_params["ward"]["downscale"].value = 0.2
     widget._outputs["quantized"].value = False
     widget._outputs["outlines"].value = True
     widget._random_colors.value = True
     run_widget(widget)
-    shot(viewer, "ward_coins.png", {"coins", "coins outlines"})
+    shot(viewer, "ward_coins.png", {"coins", "coins Ward#1 outlines"})
     viewer.close()
 
 
@@ -82,7 +85,7 @@ def gmm_random_colours():
     widget._random_colors.value = True
     run_widget(widget)
     shot(viewer, "gmm_random_colours.png",
-         {"immunohistochemistry", "immunohistochemistry clusters"})
+         {"immunohistochemistry", "immunohistochemistry GMM#1 clusters"})
     viewer.close()
 
 
@@ -91,7 +94,7 @@ def canny_coins():
     widget._method.value = "canny"
     widget._method_params["canny"]["sigma"].value = 2.0
     run_widget(widget)
-    shot(viewer, "canny_edges.png", {"coins", "coins edges"})
+    shot(viewer, "canny_edges.png", {"coins", "coins Canny#1 edges"})
     viewer.close()
 
 
@@ -101,7 +104,7 @@ def choose_k_cat():
     viewer.open_sample("napari-pixel-clusters", "cat")
     _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters",
                                                      "Choose number of clusters")
-    widget._feature_widgets["color_space"].value = "lab"
+    shared_settings(viewer).color_space = "lab"
     run_widget(widget)
     shot(viewer, "choose_k.png", {"cat"})
     viewer.close()
@@ -111,7 +114,7 @@ def clusters_then(sample, n_clusters, widget_name):
     """Cluster a sample in Lab with Pixel clusters, then open another widget alone."""
     viewer, widget = new_viewer(sample)
     widget._n_clusters.value = n_clusters
-    widget._feature_widgets["color_space"].value = "lab"
+    shared_settings(viewer).color_space = "lab"
     widget._outputs["quantized"].value = False
     run_widget(widget)
     viewer.window.remove_dock_widget("all")
@@ -121,17 +124,17 @@ def clusters_then(sample, n_clusters, widget_name):
 def cluster_colours_astronaut():
     viewer, colours = clusters_then("astronaut", 6, "Cluster colours")
     colours.update()
-    shot(viewer, "cluster_colours.png", {"astronaut", "astronaut clusters"})
+    shot(viewer, "cluster_colours.png", {"astronaut", "astronaut k-means#1 clusters"})
     viewer.close()
 
 
 def cluster_table_ihc():
     viewer, table = clusters_then("immunohistochemistry", 4, "Cluster table")
-    for row, name in enumerate(["background", "nuclei", "DAB, strong", "DAB, weak"]):
-        table.table.item(row, 1).setText(name)
+    for label, name in enumerate(["background", "nuclei", "DAB, strong", "DAB, weak"], 1):
+        table.rename(label, name)
     table.select_rows([1])
     shot(viewer, "cluster_table.png",
-         {"immunohistochemistry", "immunohistochemistry clusters"})
+         {"immunohistochemistry", "immunohistochemistry k-means#1 clusters"})
     viewer.close()
 
 
@@ -148,10 +151,10 @@ def large_slide():
                      multiscale=True)
     _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
     widget._n_clusters.value = 4
-    widget._feature_widgets["color_space"].value = "lab"
+    shared_settings(viewer).color_space = "lab"
     run_widget(widget, timeout=600)
-    viewer.layers["slide clusters"].opacity = 1.0
-    viewer.layers["slide quantized"].visible = False
+    viewer.layers["slide k-means#1 clusters"].opacity = 1.0
+    viewer.layers["slide k-means#1 quantized"].visible = False
     camera(viewer).center = (0, 3000, 3000)  # zoomed in: full-resolution chunks, on demand
     camera(viewer).zoom = 1.0
     for _ in range(50):
@@ -162,8 +165,37 @@ def large_slide():
     viewer.close()
 
 
+def all_widgets_astronaut():
+    """A 1440x900 window with all five widgets docked after a k-means run with outlines,
+    one cluster selected in the Cluster table: what a reviewer works with."""
+    viewer, widget = new_viewer("astronaut")
+    widget._n_clusters.value = 6
+    shared_settings(viewer).color_space = "lab"
+    widget._outputs["outlines"].value = True
+    run_widget(widget)
+    for name in ("Choose number of clusters", "Cluster colours", "Apply model",
+                 "Cluster table"):
+        _, dock = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", name)
+        QApplication.processEvents()
+    dock.select_rows([1])
+    viewer.reset_view()
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.02)
+    size = viewer.window._qt_window.size()
+    print("window", size.width(), "x", size.height())
+    viewer.screenshot(str(OUT / "all_widgets.png"), canvas_only=False, flash=False)
+    print("saved", OUT / "all_widgets.png")
+    viewer.close()
+
+
 if __name__ == "__main__":
+    import sys
+
     OUT.mkdir(parents=True, exist_ok=True)
-    for make in (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins, choose_k_cat,
-                 cluster_colours_astronaut, cluster_table_ihc, large_slide):
-        make()
+    SHOTS = (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins, choose_k_cat,
+             cluster_colours_astronaut, cluster_table_ihc, all_widgets_astronaut, large_slide)
+    chosen = sys.argv[1:]  # names of shots to make (default: all)
+    for make in SHOTS:
+        if not chosen or make.__name__ in chosen:
+            make()

@@ -331,3 +331,20 @@ def test_save_model_never_overwrites_another_file(small, tmp_path, content):
         npc.save_model(small[0], path, overwrite=True)
     assert path.read_bytes() == content
     assert _no_leftovers(tmp_path)
+
+
+def test_the_napari_folder_writer_saves_the_names_and_colours_typed_in_the_table(small, tmp_path):
+    """The saved model.json once kept the run's names ("cluster 1") whatever the table said."""
+    from napari_pixel_clusters._writers import write_result_folder
+
+    layer_data = _layer_data(small[0])
+    features = layer_data[0][1]["features"].copy()
+    features["name"] = ["sky", "suit", "skin"]
+    features.loc[1, "color"] = "#ff00ff"
+    layer_data[0][1]["features"] = features
+    folder = write_result_folder(str(tmp_path / "named"), layer_data)[0]
+    model = npc.load_model(Path(folder) / "model.json")
+    assert [c["name"] for c in model.clusters] == ["sky", "suit", "skin"]
+    assert model.clusters[1]["color"] == "#ff00ff"
+    relabelled = model.predict(data.astronaut()[::16, ::16])
+    np.testing.assert_array_equal(relabelled.labels, small[0].labels)

@@ -568,6 +568,6 @@ def test_good_result_folders_round_trip_exactly(segs, tmp_path, method):
     np.testing.assert_array_equal(saved.model.predict(IMAGE).labels, seg.labels)
     layers = get_reader(str(tmp_path / "result" / "params.json"))(
         str(tmp_path / "result" / "params.json"))
-    assert [kind for _, _, kind in layers] == ["image", "shapes", "labels"]
-    np.testing.assert_array_equal(layers[-1][0], seg.labels)
+    assert [kind for _, _, kind in layers] == ["image", "labels", "shapes"]  # outlines on top
+    np.testing.assert_array_equal(layers[1][0], seg.labels)
     assert layers[0][1]["rgb"]

@@ -34,7 +34,8 @@ from .core.export import (
 )
 from .core.files import read_json
 from .core.lazy import as_dask, is_lazy, is_multiscale
-from .gui.layers import METADATA_KEY
+from .core.model import Model, save_model
+from .gui.layers import METADATA_KEY, table_names_and_colors
 
 
 def _tag(attributes: dict) -> dict:
@@ -142,7 +143,9 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
                                                                 index=False)
         (staging / FILES["params"]).write_text(json.dumps(info, indent=1, default=str))
         if tag.get("model"):
-            (staging / FILES["model"]).write_text(json.dumps(tag["model"], indent=1))
+            model = Model.from_dict(tag["model"], what="model").with_cluster_names(
+                table_names_and_colors(attributes.get("features", {})))
+            save_model(model, staging / FILES["model"])
     return [str(folder)]
 
 

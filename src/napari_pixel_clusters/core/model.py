@@ -14,7 +14,7 @@ import os
 import stat
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -209,6 +209,15 @@ class Model:
     def check(self) -> None:
         """Raise ``ValueError("model: <field>: ...")`` if a field is not valid."""
         check_model_dict(self.to_dict(), what="model")
+
+    def with_cluster_names(self, names_and_colors: dict) -> Model:
+        """A copy whose clusters take the ``{"name": ..., "color": ...}`` given per label
+        (as a user typed them in a cluster table); clusters without an entry keep theirs."""
+        clusters = [{**cluster, **names_and_colors.get(int(cluster["label"]), {})}
+                    for cluster in self.clusters]
+        model = replace(self, clusters=clusters)
+        model.check()
+        return model
 
     @classmethod
     def from_dict(cls, content: dict, what: str = "model file", path=None) -> Model:

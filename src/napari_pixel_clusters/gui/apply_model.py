@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, FileEdit
 from napari.layers import Labels
-from napari.utils.colormaps.standardize_color import transform_color
 from napari.utils.notifications import show_info
 
 from ..core.model import Model, load_model
@@ -20,8 +19,8 @@ from .layers import (
     LayerRequest,
     Placement,
     clusters_layer,
-    hex_color,
     table_colormap,
+    table_names_and_colors,
 )
 
 if TYPE_CHECKING:
@@ -101,22 +100,7 @@ def layer_model(layer) -> Model:
     """The model of a clusters layer, with the cluster names and colours its table shows
     now (as typed in Cluster table), not those of the run that made it."""
     model = Model.from_dict(layer.metadata[METADATA_KEY]["model"], what="model")
-    model.clusters = [{**cluster, **current} for cluster, current in
-                      zip(model.clusters, _current_names(layer, model.clusters))]
-    model.check()
-    return model
-
-
-def _current_names(layer, clusters: list) -> list[dict]:
-    """For each cluster of a model: the name and hex colour of its row in ``layer``'s
-    features (``{}`` for a cluster without a row, e.g. merged away)."""
-    features = layer.features
-    if not {"index", "name", "color"} <= set(features.columns):
-        return [{} for _ in clusters]
-    rows = {int(label): {"name": str(name), "color": hex_color(transform_color(colour)[0])}
-            for label, name, colour in zip(features["index"], features["name"],
-                                           features["color"])}
-    return [rows.get(int(cluster["label"]), {}) for cluster in clusters]
+    return model.with_cluster_names(table_names_and_colors(layer.features))
 
 
 def model_layer(seg, request: LayerRequest, model: Model):

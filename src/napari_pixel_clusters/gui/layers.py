@@ -184,6 +184,17 @@ def hex_color(rgba) -> str:
     return "#%02x%02x%02x" % tuple(int(round(255 * c)) for c in np.asarray(rgba)[:3])
 
 
+def table_names_and_colors(features) -> dict[int, dict]:
+    """``{label: {"name", "color" (hex)}}`` of a clusters layer's table as it is now (names
+    and colours typed in Cluster table); empty for a table without those columns."""
+    features = pd.DataFrame(features)
+    if not {"index", "name", "color"} <= set(features.columns):
+        return {}
+    return {int(label): {"name": str(name), "color": hex_color(transform_color(colour)[0])}
+            for label, name, colour in zip(features["index"], features["name"],
+                                           features["color"])}
+
+
 def table_colormap(table: pd.DataFrame) -> DirectLabelColormap:
     """Each label painted with the hex ``color`` of its row (``index`` = label); 0 clear."""
     colours = {None: TRANSPARENT, 0: TRANSPARENT}
