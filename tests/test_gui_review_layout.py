@@ -49,3 +49,29 @@ def test_the_plots_scroll_inside_the_dock(make_napari_viewer, qtbot):
     assert colours.canvas.minimumHeight() > colours.scroll.minimumHeight()
     assert colours.scroll.widget() is colours.canvas
     assert colours.native.minimumSizeHint().height() <= MAX_MIN_HEIGHT
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1366, 768)])
+def test_all_five_widgets_opened_one_after_another_keep_the_window_on_screen(
+        make_napari_viewer, qtbot, size):
+    """Five stacked docks once grew a 1440x900 window to 1111 px: a dock that would make
+    the window taller joins the dock above it as a tab, and is the one shown."""
+    from qtpy.QtWidgets import QDockWidget
+
+    width, height = size
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    window.resize(width, height)
+    viewer.add_image(np.ascontiguousarray(data.astronaut()[::4, ::4]), name="a")
+    names = ("Pixel clusters", "Choose number of clusters", "Cluster colours", "Apply model",
+             "Cluster table")
+    for name in names:
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+        qtbot.wait(700)  # the dock settles over a few event-loop turns
+        assert window.height() <= height, f"docking {name} grew the window"
+        dock = next(d for d in window.findChildren(QDockWidget) if d.widget() is not None
+                    and widget.native in (d.widget(), *d.widget().findChildren(type(widget.native))))
+        assert not dock.visibleRegion().isEmpty(), f"{name} is docked but hidden"
+    docks = [d for d in window.findChildren(QDockWidget) if PLUGIN in d.windowTitle()]
+    assert len(docks) == len(names)
+    assert any(window.tabifiedDockWidgets(d) for d in docks)  # some share a place as tabs

@@ -25,6 +25,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QDockWidget, QFrame, QMainWindow, QSizePolicy
 
 from ..core.lazy import as_dask, is_lazy
+from .docking import keep_window_on_screen
 from .layers import METADATA_KEY
 
 if TYPE_CHECKING:
@@ -133,6 +134,7 @@ class RunPanel(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer, scrollable: bool = False):
         super().__init__(labels=True, scrollable=scrollable)
+        keep_window_on_screen(self.native)
         if scrollable:
             scroll = self.root_native_widget
             scroll._magic_widget = self

@@ -38,6 +38,7 @@ from qtpy.QtWidgets import QFrame, QScrollArea
 from ..core.features import colour_coordinates, rgb_to_unit_range
 from ..core.lazy import is_lazy
 from . import _panel
+from .docking import keep_window_on_screen
 from ._panel import clusters_layer_choice
 from .cluster_selection import cluster_selection
 from .layers import METADATA_KEY
@@ -164,6 +165,7 @@ class ClusterColoursWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        keep_window_on_screen(self.native)
         self._viewer = viewer
         self.sample = None
         self._selection = None  # the shared selection of the chosen layer

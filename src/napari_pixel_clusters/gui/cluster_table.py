@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
 from ..core.contours import region_contours
 from ..core.lazy import is_lazy
 from . import _panel
+from .docking import keep_window_on_screen
 from ._panel import clusters_layer_choice
 from .cluster_selection import cluster_selection, run_layers
 from .layers import (
@@ -98,6 +99,7 @@ class ClusterTableWidget(Container):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
+        keep_window_on_screen(self.native)
         self._viewer = viewer
         self._filling = False
         self._syncing = False
