@@ -514,7 +514,7 @@ def test_large_images_give_lazy_pyramids_read_chunk_by_chunk(
     if method == "canny":
         expected = npc.segment(coins, "canny").labels
         assert widget._status.value.startswith(
-            f"Canny edges: {int(expected.sum()):,} pixels in ")
+            f"Canny edges: {int(expected.sum()):,} edge pixels in ")
     elif method == "kmeans":
         expected = npc.segment(coins, "kmeans", 3, random_state=0).labels
     else:

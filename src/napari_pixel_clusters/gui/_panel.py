@@ -155,6 +155,9 @@ class RunPanel(Container):
         self._status.native.setWordWrap(True)
         self._status.native.setSizePolicy(QSizePolicy.Policy.Expanding,
                                           QSizePolicy.Policy.Preferred)
+        # room for a status wrapped on two lines (a scroll area does not grow the row)
+        lines = self._status.native.fontMetrics().lineSpacing()
+        self._status.native.setMinimumHeight(2 * lines + 4)
         self._run_button.changed.connect(self._run_or_cancel)
         viewer.layers.selection.events.active.connect(self._follow_active_layer)
         for event in ("inserted", "removed", "reordered"):

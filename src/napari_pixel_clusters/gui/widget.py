@@ -400,10 +400,10 @@ class PixelClustersWidget(RunPanel):
     def _summary_of(seg, total_seconds: float) -> str:
         """What was found and how long the whole run took (fit, outlines, layers)."""
         fit = seg.params.get("seconds", 0)
-        timing = f"in {total_seconds:.1f} s (fit {fit:.1f} s)"
         if not METHODS[seg.method].needs_n_clusters:
-            return (f"{METHODS[seg.method].title}: {int(seg.pixel_counts.sum()):,} pixels "
-                    f"{timing}")
+            return (f"{METHODS[seg.method].title}: {int(seg.pixel_counts.sum()):,} edge "
+                    f"pixels in {total_seconds:.1f} s")
+        timing = f"in {total_seconds:.1f} s (fit {fit:.1f} s)"
         level = seg.params.get("lazy_level")
         on_level = f" (on a level {1 / seg.params['downscale']:.0f}x smaller)" if level else ""
         return (f"{METHODS[seg.method].title}: {seg.n_clusters} clusters {timing}"
