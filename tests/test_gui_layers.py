@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pandas as pd
 import pytest
 from napari.layers import Image, Labels, Shapes
 from napari.utils.colormaps import DirectLabelColormap

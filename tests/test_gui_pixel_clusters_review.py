@@ -14,7 +14,6 @@ from skimage import data, feature
 import napari_pixel_clusters as npc
 from napari_pixel_clusters.core import METHODS
 from napari_pixel_clusters.core.methods.ward import auto_downscale
-from napari_pixel_clusters.gui import _panel
 from napari_pixel_clusters.gui import widget as widget_module
 from napari_pixel_clusters.gui.layers import METADATA_KEY
 from napari_pixel_clusters.gui.state import shared_settings

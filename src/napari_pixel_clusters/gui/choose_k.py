@@ -32,7 +32,7 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from napari.utils.theme import get_theme
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtCore import QEvent, Qt, QTimer
 from qtpy.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QScrollArea
 
 from ..core import FEATURE_PARAMS, METHODS, sweep_steps
@@ -40,6 +40,7 @@ from ..core.registry import N_CLUSTERS, RANDOM_STATE
 from ..core.sweep import DEFAULT_SAMPLE_SIZE
 from . import _panel
 from ._panel import RunPanel, is_result, large_image_levels
+from .docking import QtEventWatch
 from .state import COLOR_SPACES, shared_settings
 
 if TYPE_CHECKING:
@@ -119,7 +120,8 @@ class ChooseKWidget(RunPanel):
         self._show_image_options()
         self._enable_saves()
         self._draw()
-        self._first_show = _OnFirstShow(self.root_native_widget, self._take_fair_height)
+        QtEventWatch(self.root_native_widget, QEvent.Type.Show,
+                     lambda: QTimer.singleShot(0, self._take_fair_height), once=True)
 
     def _take_fair_height(self):
         """Once docked under other docks, take a fair share of the window's height (the
@@ -347,17 +349,3 @@ class ChooseKWidget(RunPanel):
             self.sweep.table.to_csv(Path(path), index=False)
         return path
 
-
-class _OnFirstShow(QObject):
-    """Calls ``callback`` (after the event loop settles) the first time ``widget`` shows."""
-
-    def __init__(self, widget, callback):
-        super().__init__(widget)
-        self._callback = callback
-        widget.installEventFilter(self)
-
-    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.Show:
-            watched.removeEventFilter(self)
-            QTimer.singleShot(0, self._callback)
-        return False

@@ -22,7 +22,7 @@ import pandas as pd
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
 from matplotlib.colors import to_hex
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtGui import QBrush, QColor, QFont, QPen
+from qtpy.QtGui import QBrush, QColor, QPen
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QColorDialog,

@@ -19,24 +19,43 @@ def keep_window_on_screen(widget) -> None:
     _DockWatch(widget)
 
 
-class _DockWatch(QObject):
+class QtEventWatch(QObject):
+    """Calls ``callback()`` when ``widget`` receives a Qt event of ``event_type``
+    (``QEvent.Type.ParentChange``: docked or closed; ``QEvent.Type.Show``); with ``once``,
+    only the first time. The widget owns the watch."""
+
+    def __init__(self, widget, event_type, callback, once: bool = False):
+        super().__init__(widget)
+        self._event_type = event_type
+        self._callback = callback
+        self._once = once
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
+        if event.type() == self._event_type:
+            if self._once:
+                watched.removeEventFilter(self)
+            self._callback()
+        return False
+
+
+class _DockWatch:
     """Checks the window's height just after ``widget`` is docked, and again as the
     window's layout settles (docks take their sizes over a few event-loop turns)."""
 
     CHECKS_MS = (0, 50, 200, 600)
 
     def __init__(self, widget):
-        super().__init__(widget)
         self._widget = widget
         self._limit = None  # the height the window may have, taken when docked
-        widget.installEventFilter(self)
+        QtEventWatch(widget, QEvent.Type.ParentChange, self._docked)
 
-    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.ParentChange and watched.parent() is not None:
-            self._limit = None
-            for delay in self.CHECKS_MS:
-                QTimer.singleShot(delay, self._fit)
-        return False
+    def _docked(self) -> None:
+        if self._widget.parent() is None:  # closed
+            return
+        self._limit = None
+        for delay in self.CHECKS_MS:
+            QTimer.singleShot(delay, self._fit)
 
     def _fit(self) -> None:
         dock, window = _dock_and_window(self._widget)

@@ -27,13 +27,14 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.utils.notifications import show_info, show_warning
-from qtpy.QtCore import QEvent, QObject
+from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QSizePolicy
 
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
 from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
 from ._numbers import NumberBox
+from .docking import QtEventWatch
 from ._panel import RunPanel, is_result, large_image_levels
 from .layers import (
     METADATA_KEY,
@@ -208,7 +209,7 @@ class PixelClustersWidget(RunPanel):
         for signal, callback in self._followers:
             signal.connect(callback)
         self.native.destroyed.connect(self._unfollow_settings)
-        self._parent_watch = _ParentWatch(self.native, self._closed_now)
+        QtEventWatch(self.native, QEvent.Type.ParentChange, self._closed_now)
 
     def _unfollow_settings(self, *args):
         for signal, callback in self._followers:
@@ -423,20 +424,6 @@ class PixelClustersWidget(RunPanel):
         layer = chosen_clusters_layer(self._viewer.layers, self._viewer.layers.selection.active)
         if layer is not None:
             recolour_clusters(layer, random_colors)
-
-
-class _ParentWatch(QObject):
-    """Calls ``callback()`` whenever ``widget`` gets a new parent (docked, closed)."""
-
-    def __init__(self, widget, callback):
-        super().__init__(widget)
-        self._callback = callback
-        widget.installEventFilter(self)
-
-    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.Type.ParentChange:
-            self._callback()
-        return False
 
 
 def _found_anything(seg) -> bool:
