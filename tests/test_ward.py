@@ -148,7 +148,11 @@ def test_the_graph_and_the_fit_each_have_a_stop_point_before_and_after(monkeypat
     assert events[-3:] == [("fit", 0.05), "graph", ("fit", 0.1)]
     steps = npc.segment_steps(half_missing((12, 12), 0), "ward", 3, downscale=1.0)
     stages, result = collect_steps(steps)
-    assert stages[-3:] == [("fit", 0.05), ("fit", 0.1), ("predict", 0.95)]
+    first = stages.index(("fit", 0.05))
+    assert stages[first + 1] == ("fit", 0.1)
+    merging = [fraction for _, fraction in stages[first + 2:-1]]
+    assert merging and merging == sorted(merging) and merging[-1] == pytest.approx(0.9)
+    assert stages[-1] == ("predict", 0.95)
     assert result.n_clusters == 3
 
 
@@ -158,3 +162,87 @@ def test_lazy_ward_on_a_fragmented_mask_matches_in_memory():
     in_memory = npc.segment(image, "ward", 4, downscale=1.0)
     assert same_partition(lazy.labels.compute(), in_memory.labels)
     assert lazy.params["separate_parts"] == in_memory.params["separate_parts"] > 1
+
+
+# --- the compiled merge loop (core/methods/_ward_tree.py) against scikit-learn -------------
+
+def scikit_learns_ward(image, n_clusters, mask=None, **features):
+    """scikit-learn's Ward on the features our Ward clusters (full resolution)."""
+    from napari_pixel_clusters.core.features import build_features
+    from napari_pixel_clusters.core.image import read_image
+
+    data = read_image(image)
+    feature_set = build_features(data, compress=False, **features)
+    mask = data.mask if mask is None else mask
+    graph = grid_to_graph(*data.spatial_shape, mask=mask)
+    model = AgglomerativeClustering(n_clusters, linkage="ward", connectivity=graph)
+    expected = np.zeros(data.spatial_shape, dtype=int)
+    expected[mask] = 1 + model.fit(feature_set.X).labels_
+    return expected, feature_set.X, graph
+
+
+def flat_patches(shape=(64, 64), patch=8, seed=0):
+    """RGB uint8 of flat 8x8 patches in three levels: many exactly equal distances."""
+    rng = np.random.default_rng(seed)
+    levels = rng.integers(0, 3, (shape[0] // patch, shape[1] // patch, 3)) * 100
+    return np.kron(levels, np.ones((patch, patch, 1))).astype(np.uint8)
+
+
+def photo_like(shape, seed=0):
+    """Smooth random RGB uint8 image (regions plus noise)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    smooth = ndimage.gaussian_filter(rng.random(shape + (3,)), (4,) * len(shape) + (0,))
+    noisy = (smooth - smooth.min()) / np.ptp(smooth) + 0.05 * rng.random(shape + (3,))
+    return (255 * noisy / noisy.max()).astype(np.uint8)
+
+
+@pytest.mark.parametrize("case", ["rgb", "lab", "grey", "spatial", "flat patches"])
+@pytest.mark.parametrize("n_clusters", [6, 150])
+def test_ward_is_scikit_learns_partition(case, n_clusters):
+    image = flat_patches() if case == "flat patches" else photo_like((64, 64))
+    features = {"lab": {"color_space": "lab"}, "spatial": {"spatial_weight": 0.5}}.get(case, {})
+    if case == "grey":
+        image = image[..., 0]
+    expected, _, _ = scikit_learns_ward(image, n_clusters, **features)
+    seg = npc.segment(image, "ward", n_clusters, downscale=1.0, **features)
+    assert same_partition(seg.labels, expected)
+    assert np.array_equal(seg.labels, expected)  # numbered alike too
+
+
+def test_ward_with_a_mask_and_in_3d_is_scikit_learns_partition():
+    image = photo_like((64, 64)).astype(float)
+    image[10:20, 10:30] = np.nan  # a hole: the usable pixels stay connected
+    expected, _, _ = scikit_learns_ward(image, 8, mask=np.isfinite(image[..., 0]))
+    assert np.array_equal(npc.segment(image, "ward", 8, downscale=1.0).labels, expected)
+    volume = photo_like((8, 16, 16))[..., 0]
+    expected, _, _ = scikit_learns_ward(volume, 5)
+    assert np.array_equal(npc.segment(volume, "ward", 5, downscale=1.0).labels, expected)
+
+
+@pytest.mark.parametrize("image", [photo_like((32, 48), 1), flat_patches((32, 32), 4, 2)])
+def test_the_merge_tree_is_scikit_learns_tree(image):
+    from sklearn.cluster import ward_tree
+
+    from napari_pixel_clusters.core.methods import _ward_tree
+
+    _, X, graph = scikit_learns_ward(image, 2)
+    for n_clusters in (None, 40):
+        children, _, _, parents = ward_tree(X, connectivity=graph, n_clusters=n_clusters)
+        ours, our_parents = collect_steps(_ward_tree.tree_steps(X, graph, n_clusters, 50))[1]
+        assert np.array_equal(ours, children)
+        assert np.array_equal(our_parents, parents)
+
+
+def test_a_cancelled_merge_stops_between_slices():
+    image = photo_like((96, 96))
+    steps = npc.segment_steps(image, "ward", 5, downscale=1.0)
+    merging = []
+    for stage, fraction in steps:
+        if 0.1 < fraction < 0.9:
+            merging.append(fraction)
+            started = time.perf_counter()
+            steps.close()
+            break
+    assert len(merging) == 1 and time.perf_counter() - started < 0.2

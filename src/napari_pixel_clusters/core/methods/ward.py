@@ -174,6 +174,16 @@ def gap_bridges(mask: np.ndarray, part_of_row: np.ndarray) -> np.ndarray:
     return np.unique(pairs, axis=0)
 
 
+def fit_steps(merging, start: float, end: float):
+    """Re-yields the merge loop's fractions as ("fit", fraction) steps; returns its labels."""
+    while True:
+        try:
+            done = next(merging)
+        except StopIteration as finished:
+            return finished.value
+        yield "fit", start + (end - start) * done
+
+
 def run(data, n_clusters, features, params) -> MethodOutput:
     if len(data.spatial_shape) > 3:
         raise ValueError(
@@ -202,11 +212,11 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     if n_pixels == 1:
         row_labels = np.zeros(1, dtype=np.int32)
     else:
-        from sklearn.cluster import AgglomerativeClustering
+        from . import _ward_tree
 
-        row_labels = AgglomerativeClustering(
-            n_clusters=n_clusters, linkage="ward", connectivity=connectivity
-        ).fit(feature_set.X).labels_
+        _ward_tree.warm()  # compiles on first use (here, in the worker), then is cached
+        merging = _ward_tree.labels_steps(feature_set.X, connectivity, n_clusters)
+        row_labels = yield from fit_steps(merging, start=0.1, end=0.9)
     labels_small[small.mask] = row_labels + 1
     yield "predict", 0.95
     return MethodOutput(
@@ -233,5 +243,4 @@ METHOD = Method(
     ),
     run=run,
     uses_random_state=False,  # the merge tree has no random start
-    busy_steps=((("fit", 0.1), "merging (this can take a while)"),),  # one scikit-learn call
 )

@@ -1,0 +1,300 @@
+"""scikit-learn's Ward merge loop with connectivity (``sklearn.cluster.ward_tree``), compiled.
+
+The loop reproduces ``ward_tree(X, connectivity=..., n_clusters=...)`` step by step:
+
+* the same initial pairs (for each row of the symmetrised connectivity, in column order,
+  the neighbours with a smaller index) and the same distance arithmetic, in the same order,
+  as ``_hierarchical_fast.compute_ward_dist``;
+* the same heap order: pop the smallest (distance, i, j) and skip pairs whose nodes are
+  already merged. The triples are all distinct, so any correct min-heap over that
+  lexicographic order pops them in the same order as ``heapq``;
+* the same neighbour lists of a new node (the heads of the old nodes' neighbours, first
+  those of ``i`` then those of ``j``, each once) and the same pushes.
+
+Equal distances are therefore broken exactly as scikit-learn breaks them and the tree, and
+the labels cut from it, are identical. Arrays replace the Python lists: neighbour lists are
+linked lists in one growing pool, the heap is three growing arrays, and a union-find array
+with path halving finds the heads (``parent`` itself is kept as scikit-learn's).
+
+The loop runs in slices of merges (:func:`cluster` yields the fraction done between slices),
+so a caller can show progress and stop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+INDEX = np.int64
+
+
+@njit(cache=True, nogil=True)
+def _less(heap_d, heap_i, heap_j, a, b):
+    if heap_d[a] != heap_d[b]:
+        return heap_d[a] < heap_d[b]
+    if heap_i[a] != heap_i[b]:
+        return heap_i[a] < heap_i[b]
+    return heap_j[a] < heap_j[b]
+
+
+@njit(cache=True, nogil=True)
+def _swap(heap_d, heap_i, heap_j, a, b):
+    heap_d[a], heap_d[b] = heap_d[b], heap_d[a]
+    heap_i[a], heap_i[b] = heap_i[b], heap_i[a]
+    heap_j[a], heap_j[b] = heap_j[b], heap_j[a]
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(heap_d, heap_i, heap_j, position, size):
+    while True:
+        smallest = position
+        left = 2 * position + 1
+        right = left + 1
+        if left < size and _less(heap_d, heap_i, heap_j, left, smallest):
+            smallest = left
+        if right < size and _less(heap_d, heap_i, heap_j, right, smallest):
+            smallest = right
+        if smallest == position:
+            return
+        _swap(heap_d, heap_i, heap_j, position, smallest)
+        position = smallest
+
+
+@njit(cache=True, nogil=True)
+def _sift_up(heap_d, heap_i, heap_j, position):
+    while position > 0:
+        up = (position - 1) // 2
+        if not _less(heap_d, heap_i, heap_j, position, up):
+            return
+        _swap(heap_d, heap_i, heap_j, position, up)
+        position = up
+
+
+@njit(cache=True, nogil=True)
+def _ward_dist(m_1, m_2, row, col):
+    """``compute_ward_dist`` for one pair, same operations in the same order."""
+    n = (m_1[row] * m_1[col]) / (m_1[row] + m_1[col])
+    pa = 0.0
+    for f in range(m_2.shape[1]):
+        difference = m_2[row, f] / m_1[row] - m_2[col, f] / m_1[col]
+        pa += difference * difference
+    return pa * n
+
+
+@njit(cache=True, nogil=True)
+def _grow(array, size):
+    bigger = np.empty(max(2 * array.shape[0], 16), dtype=array.dtype)
+    bigger[:size] = array[:size]
+    return bigger
+
+
+@njit(cache=True, nogil=True)
+def _start(X, indptr, indices, n_nodes):
+    """Moments, neighbour lists and the heap of the first pairs (scikit-learn's set-up)."""
+    n_samples, n_features = X.shape
+    m_1 = np.zeros(n_nodes)
+    m_1[:n_samples] = 1.0
+    m_2 = np.zeros((n_nodes, n_features))
+    m_2[:n_samples] = X
+    n_pairs = 0
+    for row in range(n_samples):
+        for p in range(indptr[row], indptr[row + 1]):
+            if indices[p] < row:
+                n_pairs += 1
+    heap_d = np.empty(n_pairs + 4 * n_samples + 16)
+    heap_i = np.empty(heap_d.shape[0], dtype=np.int64)
+    heap_j = np.empty(heap_d.shape[0], dtype=np.int64)
+    size = 0
+    for row in range(n_samples):
+        for p in range(indptr[row], indptr[row + 1]):
+            col = indices[p]
+            if col < row:
+                heap_d[size] = _ward_dist(m_1, m_2, row, col)
+                heap_i[size] = row
+                heap_j[size] = col
+                size += 1
+    for position in range(size // 2 - 1, -1, -1):
+        _sift_down(heap_d, heap_i, heap_j, position, size)
+    # neighbour lists A: linked lists in one pool, appended at the tail
+    n_links = indptr[n_samples]
+    pool_value = np.empty(n_links + 4 * n_samples + 16, dtype=np.int64)
+    pool_next = np.empty(pool_value.shape[0], dtype=np.int64)
+    head = np.full(n_nodes, -1, dtype=np.int64)
+    tail = np.full(n_nodes, -1, dtype=np.int64)
+    for row in range(n_samples):
+        for p in range(indptr[row], indptr[row + 1]):
+            pool_value[p] = indices[p]
+            pool_next[p] = p + 1 if p + 1 < indptr[row + 1] else -1
+        if indptr[row + 1] > indptr[row]:
+            head[row] = indptr[row]
+            tail[row] = indptr[row + 1] - 1
+    counters = np.array([n_samples, size, n_links], dtype=np.int64)  # next node, heap, pool
+    return m_1, m_2, heap_d, heap_i, heap_j, pool_value, pool_next, head, tail, counters
+
+
+@njit(cache=True, nogil=True)
+def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, heap_d, heap_i,
+           heap_j, pool_value, pool_next, head, tail, counters, new_neighbours):
+    """Merges until node ``stop`` exists (or the heap runs dry: counters[0] < stop)."""
+    k, size, n_links = counters[0], counters[1], counters[2]
+    while k < stop:
+        found = False
+        while size > 0:
+            i, j = heap_i[0], heap_j[0]
+            size -= 1
+            if size > 0:
+                heap_d[0], heap_i[0], heap_j[0] = heap_d[size], heap_i[size], heap_j[size]
+                _sift_down(heap_d, heap_i, heap_j, 0, size)
+            if used[i] and used[j]:
+                found = True
+                break
+        if not found:
+            break
+        parent[i] = k
+        parent[j] = k
+        root[i] = k
+        root[j] = k
+        children[k - n_samples, 0] = j  # scikit-learn stores each pair reversed
+        children[k - n_samples, 1] = i
+        used[i] = False
+        used[j] = False
+        m_1[k] = m_1[i] + m_1[j]
+        for f in range(m_2.shape[1]):
+            m_2[k, f] = m_2[i, f] + m_2[j, f]
+        # heads of i's neighbours, then j's, each once (scikit-learn's _get_parents)
+        visited[k] = k
+        n_new = 0
+        for start in (i, j):
+            link = head[start]
+            while link != -1:
+                node = pool_value[link]
+                while root[node] != node:  # path halving; roots are parent's roots
+                    root[node] = root[root[node]]
+                    node = root[node]
+                if visited[node] != k:
+                    visited[node] = k
+                    new_neighbours[n_new] = node
+                    n_new += 1
+                link = pool_next[link]
+        while n_links + 2 * n_new > pool_value.shape[0]:
+            pool_value = _grow(pool_value, n_links)
+            pool_next = _grow(pool_next, n_links)
+        while size + n_new > heap_d.shape[0]:
+            heap_d = _grow(heap_d, size)
+            heap_i = _grow(heap_i, size)
+            heap_j = _grow(heap_j, size)
+        for q in range(n_new):
+            col = new_neighbours[q]
+            # A[col].append(k)
+            pool_value[n_links] = k
+            pool_next[n_links] = -1
+            if tail[col] == -1:
+                head[col] = n_links
+            else:
+                pool_next[tail[col]] = n_links
+            tail[col] = n_links
+            n_links += 1
+            # A[k] = the new neighbours, in order
+            pool_value[n_links] = col
+            pool_next[n_links] = -1
+            if tail[k] == -1:
+                head[k] = n_links
+            else:
+                pool_next[tail[k]] = n_links
+            tail[k] = n_links
+            n_links += 1
+        for q in range(n_new):
+            col = new_neighbours[q]
+            heap_d[size] = _ward_dist(m_1, m_2, k, col)
+            heap_i[size] = k
+            heap_j[size] = col
+            _sift_up(heap_d, heap_i, heap_j, size)
+            size += 1
+        k += 1
+    counters[0], counters[1], counters[2] = k, size, n_links
+    return heap_d, heap_i, heap_j, pool_value, pool_next
+
+
+def symmetric_csr(connectivity):
+    """``connectivity + connectivity.T`` as sorted CSR: the rows of scikit-learn's LIL."""
+    from scipy import sparse
+
+    graph = sparse.csr_matrix(connectivity)
+    graph = (graph + graph.T).tocsr()
+    graph.sum_duplicates()
+    graph.eliminate_zeros()
+    graph.sort_indices()
+    return graph.indptr.astype(INDEX), graph.indices.astype(INDEX)
+
+
+def tree_steps(X, connectivity, n_clusters=None, slice_size=None):
+    """Generator: yields the fraction of merges done; returns ``(children, parent)``.
+
+    As ``sklearn.cluster.ward_tree(X, connectivity=connectivity, n_clusters=n_clusters)``
+    for a connected graph (the returned arrays are equal).
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    n_samples = len(X)
+    indptr, indices = symmetric_csr(connectivity)
+    n_nodes = 2 * n_samples - (1 if n_clusters is None else n_clusters)
+    m_1, m_2, heap_d, heap_i, heap_j, pool_value, pool_next, head, tail, counters = _start(
+        X, indptr, indices, n_nodes)
+    parent = np.arange(n_nodes, dtype=np.int64)
+    root = parent.copy()
+    used = np.ones(n_nodes, dtype=np.bool_)
+    visited = np.full(n_nodes, -1, dtype=np.int64)
+    children = np.empty((n_nodes - n_samples, 2), dtype=np.int64)
+    new_neighbours = np.empty(n_nodes, dtype=np.int64)
+    n_merges = n_nodes - n_samples
+    slice_size = slice_size or max(1000, n_merges // 100)
+    while counters[0] < n_nodes:
+        stop = min(n_nodes, counters[0] + slice_size)
+        heap_d, heap_i, heap_j, pool_value, pool_next = _merge(
+            stop, n_samples, m_1, m_2, parent, root, used, visited, children, heap_d, heap_i,
+            heap_j, pool_value, pool_next, head, tail, counters, new_neighbours)
+        if counters[0] < stop:
+            raise ValueError(
+                "connectivity: the graph has more than one connected component; join them "
+                "first (scikit-learn would add edges between them)."
+            )
+        yield (counters[0] - n_samples) / max(n_merges, 1)
+    return children, parent
+
+
+def labels_steps(X, connectivity, n_clusters, slice_size=None):
+    """Generator: yields fractions done; returns the labels of
+    ``AgglomerativeClustering(n_clusters, linkage="ward", connectivity=...)``, numbered alike.
+    """
+    from sklearn.cluster._agglomerative import _hc_cut
+
+    n_samples = len(X)
+    full_tree = n_clusters < max(100, 0.02 * n_samples)  # scikit-learn's "auto"
+    children, parent = yield from tree_steps(
+        X, connectivity, None if full_tree else n_clusters, slice_size)
+    if full_tree:
+        return _hc_cut(n_clusters, children, n_samples)
+    heads = parent.copy()  # hc_get_heads: each node's root (parents point to larger nodes)
+    for node in range(len(heads) - 1, -1, -1):
+        heads[node] = heads[heads[node]]
+    heads = heads[:n_samples]
+    return np.searchsorted(np.unique(heads), heads)
+
+
+def labels(X, connectivity, n_clusters):
+    """The labels of :func:`labels_steps`, without progress."""
+    steps = labels_steps(X, connectivity, n_clusters)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def warm() -> None:
+    """Compile the loop (once per machine: the compiled code is cached on disk)."""
+    from scipy import sparse
+
+    chain = sparse.diags([np.ones(3)], [1], shape=(4, 4))
+    labels(np.arange(4.0)[:, None], chain, 2)
