@@ -26,47 +26,52 @@ import numpy as np
 from numba import njit
 
 INDEX = np.int64
+#: Neighbour lists hold node numbers and links as int32 (half the memory): enough for
+#: this many samples (a 2-D grid makes about 22 links per sample, a 3-D grid about 30).
+MAX_SAMPLES = 2**31 // 64
+
+
+# The heap is one (capacity, 3) float64 array of rows (distance, i, j): node numbers are
+# below 2**53, so they are exact in float64, and one row is one memory access.
+
+@njit(cache=True, nogil=True)
+def _less(heap, a, b):
+    if heap[a, 0] != heap[b, 0]:
+        return heap[a, 0] < heap[b, 0]
+    if heap[a, 1] != heap[b, 1]:
+        return heap[a, 1] < heap[b, 1]
+    return heap[a, 2] < heap[b, 2]
 
 
 @njit(cache=True, nogil=True)
-def _less(heap_d, heap_i, heap_j, a, b):
-    if heap_d[a] != heap_d[b]:
-        return heap_d[a] < heap_d[b]
-    if heap_i[a] != heap_i[b]:
-        return heap_i[a] < heap_i[b]
-    return heap_j[a] < heap_j[b]
+def _swap(heap, a, b):
+    for c in range(3):
+        heap[a, c], heap[b, c] = heap[b, c], heap[a, c]
 
 
 @njit(cache=True, nogil=True)
-def _swap(heap_d, heap_i, heap_j, a, b):
-    heap_d[a], heap_d[b] = heap_d[b], heap_d[a]
-    heap_i[a], heap_i[b] = heap_i[b], heap_i[a]
-    heap_j[a], heap_j[b] = heap_j[b], heap_j[a]
-
-
-@njit(cache=True, nogil=True)
-def _sift_down(heap_d, heap_i, heap_j, position, size):
+def _sift_down(heap, position, size):
     while True:
         smallest = position
         left = 2 * position + 1
         right = left + 1
-        if left < size and _less(heap_d, heap_i, heap_j, left, smallest):
+        if left < size and _less(heap, left, smallest):
             smallest = left
-        if right < size and _less(heap_d, heap_i, heap_j, right, smallest):
+        if right < size and _less(heap, right, smallest):
             smallest = right
         if smallest == position:
             return
-        _swap(heap_d, heap_i, heap_j, position, smallest)
+        _swap(heap, position, smallest)
         position = smallest
 
 
 @njit(cache=True, nogil=True)
-def _sift_up(heap_d, heap_i, heap_j, position):
+def _sift_up(heap, position):
     while position > 0:
         up = (position - 1) // 2
-        if not _less(heap_d, heap_i, heap_j, position, up):
+        if not _less(heap, position, up):
             return
-        _swap(heap_d, heap_i, heap_j, position, up)
+        _swap(heap, position, up)
         position = up
 
 
@@ -83,7 +88,8 @@ def _ward_dist(m_1, m_2, row, col):
 
 @njit(cache=True, nogil=True)
 def _grow(array, size):
-    bigger = np.empty(max(2 * array.shape[0], 16), dtype=array.dtype)
+    capacity = max(array.shape[0] + array.shape[0] // 2, 16)
+    bigger = np.empty((capacity,) + array.shape[1:], dtype=array.dtype)
     bigger[:size] = array[:size]
     return bigger
 
@@ -101,26 +107,24 @@ def _start(X, indptr, indices, n_nodes):
         for p in range(indptr[row], indptr[row + 1]):
             if indices[p] < row:
                 n_pairs += 1
-    heap_d = np.empty(n_pairs + 4 * n_samples + 16)
-    heap_i = np.empty(heap_d.shape[0], dtype=np.int64)
-    heap_j = np.empty(heap_d.shape[0], dtype=np.int64)
+    heap = np.empty((n_pairs + 4 * n_samples + 16, 3))
     size = 0
     for row in range(n_samples):
         for p in range(indptr[row], indptr[row + 1]):
             col = indices[p]
             if col < row:
-                heap_d[size] = _ward_dist(m_1, m_2, row, col)
-                heap_i[size] = row
-                heap_j[size] = col
+                heap[size, 0] = _ward_dist(m_1, m_2, row, col)
+                heap[size, 1] = row
+                heap[size, 2] = col
                 size += 1
     for position in range(size // 2 - 1, -1, -1):
-        _sift_down(heap_d, heap_i, heap_j, position, size)
+        _sift_down(heap, position, size)
     # neighbour lists A: linked lists in one pool, appended at the tail
     n_links = indptr[n_samples]
-    pool_value = np.empty(n_links + 4 * n_samples + 16, dtype=np.int64)
-    pool_next = np.empty(pool_value.shape[0], dtype=np.int64)
-    head = np.full(n_nodes, -1, dtype=np.int64)
-    tail = np.full(n_nodes, -1, dtype=np.int64)
+    pool_value = np.empty(n_links + 18 * n_samples + 16, dtype=np.int32)
+    pool_next = np.empty(pool_value.shape[0], dtype=np.int32)
+    head = np.full(n_nodes, -1, dtype=np.int32)
+    tail = np.full(n_nodes, -1, dtype=np.int32)
     for row in range(n_samples):
         for p in range(indptr[row], indptr[row + 1]):
             pool_value[p] = indices[p]
@@ -129,22 +133,23 @@ def _start(X, indptr, indices, n_nodes):
             head[row] = indptr[row]
             tail[row] = indptr[row + 1] - 1
     counters = np.array([n_samples, size, n_links], dtype=np.int64)  # next node, heap, pool
-    return m_1, m_2, heap_d, heap_i, heap_j, pool_value, pool_next, head, tail, counters
+    return m_1, m_2, heap, pool_value, pool_next, head, tail, counters
 
 
 @njit(cache=True, nogil=True)
-def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, heap_d, heap_i,
-           heap_j, pool_value, pool_next, head, tail, counters, new_neighbours):
+def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, heap,
+           pool_value, pool_next, head, tail, counters, new_neighbours):
     """Merges until node ``stop`` exists (or the heap runs dry: counters[0] < stop)."""
     k, size, n_links = counters[0], counters[1], counters[2]
     while k < stop:
         found = False
         while size > 0:
-            i, j = heap_i[0], heap_j[0]
+            i, j = np.int64(heap[0, 1]), np.int64(heap[0, 2])
             size -= 1
             if size > 0:
-                heap_d[0], heap_i[0], heap_j[0] = heap_d[size], heap_i[size], heap_j[size]
-                _sift_down(heap_d, heap_i, heap_j, 0, size)
+                for c in range(3):
+                    heap[0, c] = heap[size, c]
+                _sift_down(heap, 0, size)
             if used[i] and used[j]:
                 found = True
                 break
@@ -179,10 +184,8 @@ def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, hea
         while n_links + 2 * n_new > pool_value.shape[0]:
             pool_value = _grow(pool_value, n_links)
             pool_next = _grow(pool_next, n_links)
-        while size + n_new > heap_d.shape[0]:
-            heap_d = _grow(heap_d, size)
-            heap_i = _grow(heap_i, size)
-            heap_j = _grow(heap_j, size)
+        while size + n_new > heap.shape[0]:
+            heap = _grow(heap, size)
         for q in range(n_new):
             col = new_neighbours[q]
             # A[col].append(k)
@@ -205,14 +208,14 @@ def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, hea
             n_links += 1
         for q in range(n_new):
             col = new_neighbours[q]
-            heap_d[size] = _ward_dist(m_1, m_2, k, col)
-            heap_i[size] = k
-            heap_j[size] = col
-            _sift_up(heap_d, heap_i, heap_j, size)
+            heap[size, 0] = _ward_dist(m_1, m_2, k, col)
+            heap[size, 1] = k
+            heap[size, 2] = col
+            _sift_up(heap, size)
             size += 1
         k += 1
     counters[0], counters[1], counters[2] = k, size, n_links
-    return heap_d, heap_i, heap_j, pool_value, pool_next
+    return heap, pool_value, pool_next
 
 
 def symmetric_csr(connectivity):
@@ -237,23 +240,25 @@ def tree_steps(X, connectivity, n_clusters=None, slice_size=None):
     if X.ndim == 1:
         X = X[:, None]
     n_samples = len(X)
+    if n_samples > MAX_SAMPLES:
+        raise ValueError(f"X: at most {MAX_SAMPLES:,} samples, got {n_samples:,}.")
     indptr, indices = symmetric_csr(connectivity)
     n_nodes = 2 * n_samples - (1 if n_clusters is None else n_clusters)
-    m_1, m_2, heap_d, heap_i, heap_j, pool_value, pool_next, head, tail, counters = _start(
+    m_1, m_2, heap, pool_value, pool_next, head, tail, counters = _start(
         X, indptr, indices, n_nodes)
     parent = np.arange(n_nodes, dtype=np.int64)
-    root = parent.copy()
+    root = parent.astype(np.int32)
     used = np.ones(n_nodes, dtype=np.bool_)
-    visited = np.full(n_nodes, -1, dtype=np.int64)
+    visited = np.full(n_nodes, -1, dtype=np.int32)
     children = np.empty((n_nodes - n_samples, 2), dtype=np.int64)
-    new_neighbours = np.empty(n_nodes, dtype=np.int64)
+    new_neighbours = np.empty(n_nodes, dtype=np.int32)
     n_merges = n_nodes - n_samples
     slice_size = slice_size or max(1000, n_merges // 100)
     while counters[0] < n_nodes:
         stop = min(n_nodes, counters[0] + slice_size)
-        heap_d, heap_i, heap_j, pool_value, pool_next = _merge(
-            stop, n_samples, m_1, m_2, parent, root, used, visited, children, heap_d, heap_i,
-            heap_j, pool_value, pool_next, head, tail, counters, new_neighbours)
+        heap, pool_value, pool_next = _merge(
+            stop, n_samples, m_1, m_2, parent, root, used, visited, children, heap,
+            pool_value, pool_next, head, tail, counters, new_neighbours)
         if counters[0] < stop:
             raise ValueError(
                 "connectivity: the graph has more than one connected component; join them "
