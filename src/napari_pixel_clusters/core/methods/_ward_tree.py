@@ -76,6 +76,23 @@ def _sift_up(heap, position):
 
 
 @njit(cache=True, nogil=True)
+def _drop_merged(heap, size, used):
+    """Removes the pairs of merged nodes (never popped as merges) and re-heapifies.
+
+    The heap then holds only pairs that can still be popped; their order is unchanged.
+    """
+    kept = 0
+    for position in range(size):
+        if used[np.int64(heap[position, 1])] and used[np.int64(heap[position, 2])]:
+            for c in range(3):
+                heap[kept, c] = heap[position, c]
+            kept += 1
+    for position in range(kept // 2 - 1, -1, -1):
+        _sift_down(heap, position, kept)
+    return kept
+
+
+@njit(cache=True, nogil=True)
 def _ward_dist(m_1, m_2, row, col):
     """``compute_ward_dist`` for one pair, same operations in the same order."""
     n = (m_1[row] * m_1[col]) / (m_1[row] + m_1[col])
@@ -132,7 +149,8 @@ def _start(X, indptr, indices, n_nodes):
         if indptr[row + 1] > indptr[row]:
             head[row] = indptr[row]
             tail[row] = indptr[row + 1] - 1
-    counters = np.array([n_samples, size, n_links], dtype=np.int64)  # next node, heap, pool
+    # next node, heap size, pool size, heap size at which merged pairs are dropped
+    counters = np.array([n_samples, size, n_links, 2 * size + 1024], dtype=np.int64)
     return m_1, m_2, heap, pool_value, pool_next, head, tail, counters
 
 
@@ -140,8 +158,11 @@ def _start(X, indptr, indices, n_nodes):
 def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, heap,
            pool_value, pool_next, head, tail, counters, new_neighbours):
     """Merges until node ``stop`` exists (or the heap runs dry: counters[0] < stop)."""
-    k, size, n_links = counters[0], counters[1], counters[2]
+    k, size, n_links, drop_at = counters[0], counters[1], counters[2], counters[3]
     while k < stop:
+        if size > drop_at:
+            size = _drop_merged(heap, size, used)
+            drop_at = 2 * size + 1024
         found = False
         while size > 0:
             i, j = np.int64(heap[0, 1]), np.int64(heap[0, 2])
@@ -214,7 +235,7 @@ def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, hea
             _sift_up(heap, size)
             size += 1
         k += 1
-    counters[0], counters[1], counters[2] = k, size, n_links
+    counters[0], counters[1], counters[2], counters[3] = k, size, n_links, drop_at
     return heap, pool_value, pool_next
 
 
