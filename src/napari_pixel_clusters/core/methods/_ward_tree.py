@@ -32,7 +32,9 @@ MAX_SAMPLES = 2**31 // 64
 
 
 # The heap is one (capacity, 3) float64 array of rows (distance, i, j): node numbers are
-# below 2**53, so they are exact in float64, and one row is one memory access.
+# below 2**53, so they are exact in float64, and one row is one memory access. It is a
+# 4-ary heap (children of p: 4p+1 .. 4p+4): half the depth of a binary heap, and the four
+# children are next to each other in memory.
 
 @njit(cache=True, nogil=True)
 def _less(heap, a, b):
@@ -53,12 +55,10 @@ def _swap(heap, a, b):
 def _sift_down(heap, position, size):
     while True:
         smallest = position
-        left = 2 * position + 1
-        right = left + 1
-        if left < size and _less(heap, left, smallest):
-            smallest = left
-        if right < size and _less(heap, right, smallest):
-            smallest = right
+        first = 4 * position + 1
+        for child in range(first, min(first + 4, size)):
+            if _less(heap, child, smallest):
+                smallest = child
         if smallest == position:
             return
         _swap(heap, position, smallest)
@@ -68,7 +68,7 @@ def _sift_down(heap, position, size):
 @njit(cache=True, nogil=True)
 def _sift_up(heap, position):
     while position > 0:
-        up = (position - 1) // 2
+        up = (position - 1) // 4
         if not _less(heap, position, up):
             return
         _swap(heap, position, up)
