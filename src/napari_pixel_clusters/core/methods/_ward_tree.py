@@ -13,7 +13,7 @@ The loop reproduces ``ward_tree(X, connectivity=..., n_clusters=...)`` step by s
 
 Equal distances are therefore broken exactly as scikit-learn breaks them and the tree, and
 the labels cut from it, are identical. Arrays replace the Python lists: neighbour lists are
-linked lists in one growing pool, the heap is three growing arrays, and a union-find array
+linked lists in one growing pool, the heap is two growing arrays, and a union-find array
 with path halving finds the heads (``parent`` itself is kept as scikit-learn's).
 
 The loop runs in slices of merges (:func:`cluster` yields the fraction done between slices),
@@ -31,64 +31,71 @@ INDEX = np.int64
 MAX_SAMPLES = 2**31 // 64
 
 
-# The heap is one (capacity, 3) float64 array of rows (distance, i, j): node numbers are
-# below 2**53, so they are exact in float64, and one row is one memory access. It is a
-# 4-ary heap (children of p: 4p+1 .. 4p+4): half the depth of a binary heap, and the four
-# children are next to each other in memory.
+# The heap is two arrays: distances (float64) and pairs (int64, i * 2**32 + j: node numbers
+# are below 2**31, so comparing pairs compares (i, j) lexicographically). Comparisons read
+# the pairs only on equal distances. It is a 4-ary heap (children of p: 4p+1 .. 4p+4): half
+# the depth of a binary heap, and the four children's distances share one cache line.
+# A neighbour list is a chain of links in one pool: rows (node, next link or -1).
 
-@njit(cache=True, nogil=True)
-def _less(heap, a, b):
-    if heap[a, 0] != heap[b, 0]:
-        return heap[a, 0] < heap[b, 0]
-    if heap[a, 1] != heap[b, 1]:
-        return heap[a, 1] < heap[b, 1]
-    return heap[a, 2] < heap[b, 2]
+SHIFT = np.int64(32)
 
 
 @njit(cache=True, nogil=True)
-def _swap(heap, a, b):
-    for c in range(3):
-        heap[a, c], heap[b, c] = heap[b, c], heap[a, c]
+def _less(distance, pair, a, b):
+    if distance[a] != distance[b]:
+        return distance[a] < distance[b]
+    return pair[a] < pair[b]
 
 
 @njit(cache=True, nogil=True)
-def _sift_down(heap, position, size):
+def _swap(distance, pair, a, b):
+    distance[a], distance[b] = distance[b], distance[a]
+    pair[a], pair[b] = pair[b], pair[a]
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(distance, pair, position, size):
     while True:
         smallest = position
         first = 4 * position + 1
         for child in range(first, min(first + 4, size)):
-            if _less(heap, child, smallest):
+            if _less(distance, pair, child, smallest):
                 smallest = child
         if smallest == position:
             return
-        _swap(heap, position, smallest)
+        _swap(distance, pair, position, smallest)
         position = smallest
 
 
 @njit(cache=True, nogil=True)
-def _sift_up(heap, position):
+def _sift_up(distance, pair, position):
     while position > 0:
         up = (position - 1) // 4
-        if not _less(heap, position, up):
+        if not _less(distance, pair, position, up):
             return
-        _swap(heap, position, up)
+        _swap(distance, pair, position, up)
         position = up
 
 
 @njit(cache=True, nogil=True)
-def _drop_merged(heap, size, used):
+def _heapify(distance, pair, size):
+    for position in range(size // 4, -1, -1):
+        _sift_down(distance, pair, position, size)
+
+
+@njit(cache=True, nogil=True)
+def _drop_merged(distance, pair, size, used):
     """Removes the pairs of merged nodes (never popped as merges) and re-heapifies.
 
     The heap then holds only pairs that can still be popped; their order is unchanged.
     """
     kept = 0
     for position in range(size):
-        if used[np.int64(heap[position, 1])] and used[np.int64(heap[position, 2])]:
-            for c in range(3):
-                heap[kept, c] = heap[position, c]
+        if used[pair[position] >> SHIFT] and used[pair[position] & 0xFFFFFFFF]:
+            distance[kept] = distance[position]
+            pair[kept] = pair[position]
             kept += 1
-    for position in range(kept // 2 - 1, -1, -1):
-        _sift_down(heap, position, kept)
+    _heapify(distance, pair, kept)
     return kept
 
 
@@ -112,6 +119,19 @@ def _grow(array, size):
 
 
 @njit(cache=True, nogil=True)
+def _append(links, n_links, head, tail, owner, node):
+    """``A[owner].append(node)``; returns the new number of links."""
+    links[n_links, 0] = node
+    links[n_links, 1] = -1
+    if tail[owner] == -1:
+        head[owner] = n_links
+    else:
+        links[tail[owner], 1] = n_links
+    tail[owner] = n_links
+    return n_links + 1
+
+
+@njit(cache=True, nogil=True)
 def _start(X, indptr, indices, n_nodes):
     """Moments, neighbour lists and the heap of the first pairs (scikit-learn's set-up)."""
     n_samples, n_features = X.shape
@@ -124,53 +144,45 @@ def _start(X, indptr, indices, n_nodes):
         for p in range(indptr[row], indptr[row + 1]):
             if indices[p] < row:
                 n_pairs += 1
-    heap = np.empty((n_pairs + 4 * n_samples + 16, 3))
+    distance = np.empty(n_pairs + 4 * n_samples + 16)
+    pair = np.empty(distance.shape[0], dtype=np.int64)
     size = 0
     for row in range(n_samples):
         for p in range(indptr[row], indptr[row + 1]):
             col = indices[p]
             if col < row:
-                heap[size, 0] = _ward_dist(m_1, m_2, row, col)
-                heap[size, 1] = row
-                heap[size, 2] = col
+                distance[size] = _ward_dist(m_1, m_2, row, col)
+                pair[size] = (np.int64(row) << SHIFT) | col
                 size += 1
-    for position in range(size // 2 - 1, -1, -1):
-        _sift_down(heap, position, size)
-    # neighbour lists A: linked lists in one pool, appended at the tail
-    n_links = indptr[n_samples]
-    pool_value = np.empty(n_links + 18 * n_samples + 16, dtype=np.int32)
-    pool_next = np.empty(pool_value.shape[0], dtype=np.int32)
+    _heapify(distance, pair, size)
+    links = np.empty((indptr[n_samples] + 18 * n_samples + 16, 2), dtype=np.int32)
     head = np.full(n_nodes, -1, dtype=np.int32)
     tail = np.full(n_nodes, -1, dtype=np.int32)
+    n_links = 0
     for row in range(n_samples):
         for p in range(indptr[row], indptr[row + 1]):
-            pool_value[p] = indices[p]
-            pool_next[p] = p + 1 if p + 1 < indptr[row + 1] else -1
-        if indptr[row + 1] > indptr[row]:
-            head[row] = indptr[row]
-            tail[row] = indptr[row + 1] - 1
-    # next node, heap size, pool size, heap size at which merged pairs are dropped
+            n_links = _append(links, n_links, head, tail, row, indices[p])
+    # next node, heap size, links used, heap size at which merged pairs are dropped
     counters = np.array([n_samples, size, n_links, 2 * size + 1024], dtype=np.int64)
-    return m_1, m_2, heap, pool_value, pool_next, head, tail, counters
+    return m_1, m_2, distance, pair, links, head, tail, counters
 
 
 @njit(cache=True, nogil=True)
-def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, heap,
-           pool_value, pool_next, head, tail, counters, new_neighbours):
+def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, distance, pair,
+           links, head, tail, counters, new_neighbours):
     """Merges until node ``stop`` exists (or the heap runs dry: counters[0] < stop)."""
     k, size, n_links, drop_at = counters[0], counters[1], counters[2], counters[3]
     while k < stop:
         if size > drop_at:
-            size = _drop_merged(heap, size, used)
+            size = _drop_merged(distance, pair, size, used)
             drop_at = 2 * size + 1024
         found = False
         while size > 0:
-            i, j = np.int64(heap[0, 1]), np.int64(heap[0, 2])
+            i, j = pair[0] >> SHIFT, pair[0] & 0xFFFFFFFF
             size -= 1
             if size > 0:
-                for c in range(3):
-                    heap[0, c] = heap[size, c]
-                _sift_down(heap, 0, size)
+                distance[0], pair[0] = distance[size], pair[size]
+                _sift_down(distance, pair, 0, size)
             if used[i] and used[j]:
                 found = True
                 break
@@ -193,7 +205,7 @@ def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, hea
         for start in (i, j):
             link = head[start]
             while link != -1:
-                node = pool_value[link]
+                node = links[link, 0]
                 while root[node] != node:  # path halving; roots are parent's roots
                     root[node] = root[root[node]]
                     node = root[node]
@@ -201,42 +213,25 @@ def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, hea
                     visited[node] = k
                     new_neighbours[n_new] = node
                     n_new += 1
-                link = pool_next[link]
-        while n_links + 2 * n_new > pool_value.shape[0]:
-            pool_value = _grow(pool_value, n_links)
-            pool_next = _grow(pool_next, n_links)
-        while size + n_new > heap.shape[0]:
-            heap = _grow(heap, size)
+                link = links[link, 1]
+        while n_links + 2 * n_new > links.shape[0]:
+            links = _grow(links, n_links)
+        while size + n_new > distance.shape[0]:
+            distance = _grow(distance, size)
+            pair = _grow(pair, size)
         for q in range(n_new):
             col = new_neighbours[q]
-            # A[col].append(k)
-            pool_value[n_links] = k
-            pool_next[n_links] = -1
-            if tail[col] == -1:
-                head[col] = n_links
-            else:
-                pool_next[tail[col]] = n_links
-            tail[col] = n_links
-            n_links += 1
-            # A[k] = the new neighbours, in order
-            pool_value[n_links] = col
-            pool_next[n_links] = -1
-            if tail[k] == -1:
-                head[k] = n_links
-            else:
-                pool_next[tail[k]] = n_links
-            tail[k] = n_links
-            n_links += 1
+            n_links = _append(links, n_links, head, tail, col, k)  # A[col].append(k)
+            n_links = _append(links, n_links, head, tail, k, col)  # A[k]: the new neighbours
         for q in range(n_new):
             col = new_neighbours[q]
-            heap[size, 0] = _ward_dist(m_1, m_2, k, col)
-            heap[size, 1] = k
-            heap[size, 2] = col
-            _sift_up(heap, size)
+            distance[size] = _ward_dist(m_1, m_2, k, col)
+            pair[size] = (np.int64(k) << SHIFT) | col
+            _sift_up(distance, pair, size)
             size += 1
         k += 1
     counters[0], counters[1], counters[2], counters[3] = k, size, n_links, drop_at
-    return heap, pool_value, pool_next
+    return distance, pair, links
 
 
 def symmetric_csr(connectivity):
@@ -265,7 +260,7 @@ def tree_steps(X, connectivity, n_clusters=None, slice_size=None):
         raise ValueError(f"X: at most {MAX_SAMPLES:,} samples, got {n_samples:,}.")
     indptr, indices = symmetric_csr(connectivity)
     n_nodes = 2 * n_samples - (1 if n_clusters is None else n_clusters)
-    m_1, m_2, heap, pool_value, pool_next, head, tail, counters = _start(
+    m_1, m_2, distance, pair, links, head, tail, counters = _start(
         X, indptr, indices, n_nodes)
     parent = np.arange(n_nodes, dtype=np.int64)
     root = parent.astype(np.int32)
@@ -277,9 +272,9 @@ def tree_steps(X, connectivity, n_clusters=None, slice_size=None):
     slice_size = slice_size or max(1000, n_merges // 100)
     while counters[0] < n_nodes:
         stop = min(n_nodes, counters[0] + slice_size)
-        heap, pool_value, pool_next = _merge(
-            stop, n_samples, m_1, m_2, parent, root, used, visited, children, heap,
-            pool_value, pool_next, head, tail, counters, new_neighbours)
+        distance, pair, links = _merge(
+            stop, n_samples, m_1, m_2, parent, root, used, visited, children, distance, pair,
+            links, head, tail, counters, new_neighbours)
         if counters[0] < stop:
             raise ValueError(
                 "connectivity: the graph has more than one connected component; join them "
