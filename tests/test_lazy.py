@@ -90,7 +90,10 @@ def test_lazy_ward_clusters_a_downscaled_level_and_says_so():
     np.testing.assert_array_equal(result.table["pixels"], counts)
 
 
-def test_lazy_ward_default_level_clusters_about_40000_pixels():
+def test_lazy_ward_default_level_clusters_about_40000_pixels(monkeypatch):
+    from napari_pixel_clusters.core.methods import ward
+
+    monkeypatch.setattr(ward, "AUTO_MAX_PIXELS", 40_000)  # the real limit: 1 Mpx (issue 14)
     image = np.tile(data.coins(), (2, 2))
     result = npc.segment(da.from_array(image, chunks=128), "ward", 4)
     assert result.params["clustered_shape"] == [152, 192]  # 4x smaller: 29,184 pixels

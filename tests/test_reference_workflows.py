@@ -177,7 +177,10 @@ def test_ward_warns_before_a_slow_run(monkeypatch):
         npc.segment(np.zeros((20, 20)), "ward", n_clusters=2, downscale=1.0)
 
 
-def test_ward_default_downscale_keeps_runs_small():
+def test_ward_default_downscale_keeps_runs_small(monkeypatch):
+    from napari_pixel_clusters.core.methods import ward
+
+    monkeypatch.setattr(ward, "AUTO_MAX_PIXELS", 40_000)  # the real limit: 1 Mpx (issue 14)
     seg = npc.segment(data.astronaut(), "ward", n_clusters=8)
     assert 0.3 < seg.params["downscale"] < 0.5
     height, width = seg.params["clustered_shape"]

@@ -246,3 +246,18 @@ def test_a_cancelled_merge_stops_between_slices():
             steps.close()
             break
     assert len(merging) == 1 and time.perf_counter() - started < 0.2
+
+
+def test_auto_downscale_is_full_resolution_up_to_about_10_seconds_of_merging():
+    assert ward.auto_downscale((1000, 1000)) == 1.0  # 1 Mpx: about 10 s here
+    fraction = ward.auto_downscale((2000, 3000))
+    clustered = np.prod(ward.shrunk_shape((2000, 3000), fraction))
+    assert 0.95 * ward.AUTO_MAX_PIXELS <= clustered <= 1.01 * ward.AUTO_MAX_PIXELS
+    assert ward.AUTO_MAX_PIXELS * ward.SECONDS_PER_PIXEL <= 15.0
+
+
+def test_the_memory_guard_uses_the_compiled_loops_bytes_per_pixel(monkeypatch):
+    monkeypatch.setattr(ward, "available_memory", lambda: 2**30)  # 1 GiB free
+    ward.check_size(1_000_000, 1.0, (1000, 1000))  # about 0.6 GiB: fits now (was 1.6 GiB)
+    with pytest.raises(ValueError, match="^downscale: Ward on 2,000,000 pixels"):
+        ward.check_size(2_000_000, 1.0, (1000, 2000))
