@@ -1,6 +1,6 @@
 """Ward on the full pixel grid: our compiled merge loop against scikit-learn.
 
-    python benchmarks/bench_ward.py           # 128², 256², 512² RGB and coins (a few minutes)
+    python benchmarks/bench_ward.py           # 128²-512² RGB, coins, a 3-D volume (a few minutes)
     python benchmarks/bench_ward.py --full    # also 1024² and 2048² (scikit-learn at 1024²: ~3 min)
     python benchmarks/bench_ward.py --sizes 1024 --no-reference
 
@@ -37,6 +37,12 @@ def smoothed_coins() -> np.ndarray:
     return filters.gaussian(data.coins(), sigma=2)
 
 
+def volume() -> np.ndarray:
+    """A smooth random grey volume, 32 x 64 x 64 (z, y, x)."""
+    rng = np.random.default_rng(0)
+    return filters.gaussian(rng.random((32, 64, 64)), sigma=3)
+
+
 def rss() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -56,8 +62,8 @@ def scikit_learns(image: np.ndarray, k: int) -> np.ndarray:
     from sklearn.cluster import AgglomerativeClustering
     from sklearn.feature_extraction.image import grid_to_graph
 
-    spatial = image.shape[:2]
-    values = image.reshape(spatial[0] * spatial[1], -1).astype(np.float64)
+    spatial = image.shape[:2] if image.shape[-1] == 3 else image.shape  # RGB or grey/volume
+    values = image.reshape(int(np.prod(spatial)), -1).astype(np.float64)
     if image.dtype == np.uint8:
         values /= 255.0
     model = AgglomerativeClustering(k, linkage="ward", connectivity=grid_to_graph(*spatial))
@@ -110,7 +116,7 @@ def compile_times() -> tuple[float, float]:
 
 
 def report(name, image, k, reference: bool) -> None:
-    n_pixels = image.shape[0] * image.shape[1]
+    n_pixels = int(np.prod(image.shape[:2] if image.shape[-1] == 3 else image.shape))
     seconds, memory, labels = measure(ours, image, k)
     line = (f"{name:>14}  ours {seconds:7.2f} s {memory / 2**20:7.0f} MB "
             f"({1e6 * seconds / n_pixels:5.1f} µs and {memory / n_pixels:5.0f} B per pixel)")
@@ -135,6 +141,7 @@ def main() -> None:
         report(f"RGB {size}²", photo(size), 27, reference)
     if not args.sizes:
         report("coins 303x384", smoothed_coins(), 27, not args.no_reference)
+        report("volume 32x64²", volume(), 27, not args.no_reference)
 
 
 if __name__ == "__main__":

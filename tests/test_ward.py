@@ -257,7 +257,7 @@ def test_auto_downscale_is_full_resolution_up_to_about_10_seconds_of_merging():
 
 
 def test_the_memory_guard_uses_the_compiled_loops_bytes_per_pixel(monkeypatch):
-    monkeypatch.setattr(ward, "available_memory", lambda: 2**30)  # 1 GiB free
-    ward.check_size(1_000_000, 1.0, (1000, 1000))  # about 0.6 GiB: fits now (was 1.6 GiB)
+    monkeypatch.setattr(ward, "available_memory", lambda: 5 * 2**28)  # 1.25 GiB free
+    ward.check_size(1_000_000, 1.0, (1000, 1000))  # about 0.9 GiB: fits now (was 1.6 GiB)
     with pytest.raises(ValueError, match="^downscale: Ward on 2,000,000 pixels"):
         ward.check_size(2_000_000, 1.0, (1000, 2000))

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 AUTO_MAX_PIXELS = 1_000_000
 #: Measured here (benchmarks/bench_ward.py, 2 busy cores): Ward with grid connectivity
 #: needs about this much memory and time per clustered pixel at 0.25-1 Mpx.
-BYTES_PER_PIXEL = 650  # measured 600 B at 0.26 Mpx, 520 B at 1.05 Mpx (features included)
+BYTES_PER_PIXEL = 900  # measured 2-D: 600 B at 0.26 Mpx, 520 B at 1.05 Mpx; 3-D: 850 B
 SECONDS_PER_PIXEL = 1.0e-5  # measured 6-7 µs at 0.26 Mpx, 9 µs at 1.05 Mpx
 SLOW_SECONDS = 60.0
 
