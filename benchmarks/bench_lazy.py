@@ -76,8 +76,10 @@ def run_in_memory(side: int, workdir: str) -> dict:
     seconds = time.perf_counter() - started
     peak = peak_rss_mb()
     np.save(os.path.join(workdir, "in_memory_labels.npy"), seg.labels)
-    print(f"in memory {side}²: {seconds:.1f} s; {seg.params['compression']}; "
-          f"peak resident memory {peak:.0f} MB (before segment: {baseline:.0f} MB)")
+    print(
+        f"in memory {side}²: {seconds:.1f} s; {seg.params['compression']}; "
+        f"peak resident memory {peak:.0f} MB (before segment: {baseline:.0f} MB)"
+    )
     return {"seconds": seconds, "peak_mb": peak, "nbytes": image.nbytes}
 
 
@@ -86,18 +88,26 @@ def run_lazy(side: int, chunk: int, quantized: bool, workdir: str) -> dict:
     tile = da.from_array(data.astronaut(), chunks=(chunk, chunk, 3))
     image = da.tile(tile, (side // TILE, side // TILE, 1))
     baseline = peak_rss_mb()
-    print(f"lazy {side}²: {image.shape} {image.dtype}, {image.nbytes / 1e9:.2f} GB, "
-          f"{image.npartitions} chunks; resident before: {baseline:.0f} MB")
+    print(
+        f"lazy {side}²: {image.shape} {image.dtype}, {image.nbytes / 1e9:.2f} GB, "
+        f"{image.npartitions} chunks; resident before: {baseline:.0f} MB"
+    )
     started = time.perf_counter()
     seg = npc.segment(image, "kmeans", K, **OPTIONS)
     fitted = time.perf_counter()
     labels_path = os.path.join(workdir, "labels.zarr")
     seg.labels.to_zarr(labels_path)
     written = time.perf_counter()
-    result = {"fit_seconds": fitted - started, "write_seconds": written - fitted,
-              "labels_mb": store_mb(labels_path), "nbytes": image.nbytes}
-    print(f"  histogram + fit: {result['fit_seconds']:.1f} s ({seg.params['compression']})"
-          f"; labelling + zarr write: {result['write_seconds']:.1f} s")
+    result = {
+        "fit_seconds": fitted - started,
+        "write_seconds": written - fitted,
+        "labels_mb": store_mb(labels_path),
+        "nbytes": image.nbytes,
+    }
+    print(
+        f"  histogram + fit: {result['fit_seconds']:.1f} s ({seg.params['compression']})"
+        f"; labelling + zarr write: {result['write_seconds']:.1f} s"
+    )
     if quantized:
         quantized_path = os.path.join(workdir, "quantized.zarr")
         seg.quantized(da.from_zarr(labels_path)).to_zarr(quantized_path)
@@ -126,11 +136,17 @@ def labels_match(workdir: str, side: int) -> tuple[bool, int]:
 
 
 def print_report(args, in_memory: dict, lazy: dict, match: tuple[bool, int]) -> None:
-    lazy_seconds = (lazy["fit_seconds"] + lazy["write_seconds"]
-                    + lazy.get("quantized_seconds", 0.0))
-    rows = [("in memory (numpy)", args.in_memory_side, in_memory["nbytes"],
-             in_memory["seconds"], in_memory["peak_mb"]),
-            ("lazy (dask -> zarr)", args.side, lazy["nbytes"], lazy_seconds, lazy["peak_mb"])]
+    lazy_seconds = lazy["fit_seconds"] + lazy["write_seconds"] + lazy.get("quantized_seconds", 0.0)
+    rows = [
+        (
+            "in memory (numpy)",
+            args.in_memory_side,
+            in_memory["nbytes"],
+            in_memory["seconds"],
+            in_memory["peak_mb"],
+        ),
+        ("lazy (dask -> zarr)", args.side, lazy["nbytes"], lazy_seconds, lazy["peak_mb"]),
+    ]
     size, allocated = lazy["labels_mb"]
     print(f"\nlabels zarr store: {size:.1f} MB of files ({allocated:.1f} MB allocated)")
     if "quantized_mb" in lazy:
@@ -141,25 +157,28 @@ def print_report(args, in_memory: dict, lazy: dict, match: tuple[bool, int]) -> 
     print("| path | image | pixels (GB) | time (s) | peak memory (MB) |")
     print("|---|---|---|---|---|")
     for path, side, nbytes, seconds, peak in rows:
-        print(f"| {path} | {side}² RGB uint8 | {nbytes / 1e9:.3f} | {seconds:.1f} "
-              f"| {peak:.0f} |")
-    ratios = "; ".join(f"{path} {peak / (nbytes / 1e9):.0f}"
-                       for path, _, nbytes, _, peak in rows)
+        print(f"| {path} | {side}² RGB uint8 | {nbytes / 1e9:.3f} | {seconds:.1f} | {peak:.0f} |")
+    ratios = "; ".join(f"{path} {peak / (nbytes / 1e9):.0f}" for path, _, nbytes, _, peak in rows)
     print(f"\npeak memory per GB of pixels (MB/GB): {ratios}")
-    print(f"lazy time: histogram + fit {lazy['fit_seconds']:.1f} s, labelling + zarr write "
-          f"{lazy['write_seconds']:.1f} s"
-          + (f", quantized + zarr write {lazy['quantized_seconds']:.1f} s"
-             if "quantized_seconds" in lazy else ""))
+    print(
+        f"lazy time: histogram + fit {lazy['fit_seconds']:.1f} s, labelling + zarr write "
+        f"{lazy['write_seconds']:.1f} s"
+        + (
+            f", quantized + zarr write {lazy['quantized_seconds']:.1f} s"
+            if "quantized_seconds" in lazy
+            else ""
+        )
+    )
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=20480, help="lazy image side")
-    parser.add_argument("--in-memory-side", type=int, default=4096,
-                        help="in-memory image side")
+    parser.add_argument("--in-memory-side", type=int, default=4096, help="in-memory image side")
     parser.add_argument("--chunk", type=int, default=512, help="dask chunk side (lazy)")
-    parser.add_argument("--quantized", action="store_true",
-                        help="also write the quantized image to zarr (lazy)")
+    parser.add_argument(
+        "--quantized", action="store_true", help="also write the quantized image to zarr (lazy)"
+    )
     # internal: run one path in this (child) process, results to --workdir
     parser.add_argument("--in-memory", type=int, metavar="SIDE", help=argparse.SUPPRESS)
     parser.add_argument("--lazy", type=int, metavar="SIDE", help=argparse.SUPPRESS)
@@ -177,14 +196,12 @@ def main() -> None:
         if args.in_memory is not None:
             name, result = "in-memory", run_in_memory(args.in_memory, args.workdir)
         else:
-            name, result = "lazy", run_lazy(args.lazy, args.chunk, args.quantized,
-                                            args.workdir)
+            name, result = "lazy", run_lazy(args.lazy, args.chunk, args.quantized, args.workdir)
         with open(os.path.join(args.workdir, f"{name}.json"), "w") as file:
             json.dump(result, file)
         return
     with tempfile.TemporaryDirectory(prefix="bench_lazy_") as workdir:
-        in_memory = run_child("in-memory", ["--in-memory", str(args.in_memory_side)],
-                              workdir)
+        in_memory = run_child("in-memory", ["--in-memory", str(args.in_memory_side)], workdir)
         lazy_flags = ["--lazy", str(args.side), "--chunk", str(args.chunk)]
         lazy = run_child("lazy", lazy_flags + ["--quantized"] * args.quantized, workdir)
         print_report(args, in_memory, lazy, labels_match(workdir, args.side))

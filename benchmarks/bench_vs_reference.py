@@ -25,8 +25,8 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from skimage import color, data, feature, transform
@@ -49,8 +49,9 @@ def photo(size: int) -> np.ndarray:
 
 def grey16(size: int) -> np.ndarray:
     """The camera image enlarged (bilinear) to size x size as 16-bit."""
-    image = transform.resize(data.camera().astype(float) * 257, (size, size), order=1,
-                             preserve_range=True)
+    image = transform.resize(
+        data.camera().astype(float) * 257, (size, size), order=1, preserve_range=True
+    )
     return image.astype(np.uint16)
 
 
@@ -148,8 +149,9 @@ def kmeans_cases(size: int, space: str, same_init: bool) -> Case:
         return f"labels equal {equal:.2%}, inertia {ratio:+.1e}"
 
     label = "same init" if same_init else "k-means++"
-    return Case(f"k-means k=8 {space.upper()} {size}² ({label})", size * size, ours,
-                reference, agreement)
+    return Case(
+        f"k-means k=8 {space.upper()} {size}² ({label})", size * size, ours, reference, agreement
+    )
 
 
 def kmeans_grey16_case(size: int) -> Case:
@@ -164,8 +166,13 @@ def kmeans_grey16_case(size: int) -> Case:
         model = KMeans(8, init=init, n_init=1).fit(image.reshape(-1, 1).astype(float))
         return {"labels": model.labels_, "inertia": model.inertia_}
 
-    return Case(f"k-means k=8 16-bit grey {size}² (same init)", size * size, ours, reference,
-                lambda a, b: f"labels equal {np.mean(a['labels'] == b['labels']):.2%}")
+    return Case(
+        f"k-means k=8 16-bit grey {size}² (same init)",
+        size * size,
+        ours,
+        reference,
+        lambda a, b: f"labels equal {np.mean(a['labels'] == b['labels']):.2%}",
+    )
 
 
 def gmm_case(size: int, k: int, covariance_type: str) -> Case:
@@ -183,8 +190,9 @@ def gmm_case(size: int, k: int, covariance_type: str) -> Case:
     def agreement(a, b):
         return f"log-likelihood {float(a['log_likelihood'] - b['log_likelihood']):+.4f} nats/px"
 
-    return Case(f"GMM k={k} {covariance_type} RGB {size}²", size * size, ours, reference,
-                agreement)
+    return Case(
+        f"GMM k={k} {covariance_type} RGB {size}²", size * size, ours, reference, agreement
+    )
 
 
 def gmm_same_start_case(size: int, k: int) -> Case:
@@ -193,8 +201,9 @@ def gmm_same_start_case(size: int, k: int) -> Case:
     def starting_parameters():
         X_sample = pixels(image, "rgb")[:: max(1, size * size // 20_000)]
         start = GaussianMixture(k, max_iter=1, random_state=0).fit(X_sample)
-        return dict(weights_init=start.weights_, means_init=start.means_,
-                    precisions_init=start.precisions_)
+        return dict(
+            weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_
+        )
 
     # computed in a child process too: OpenMP used in this process would hang later forks
     inits = measure(starting_parameters).output
@@ -210,11 +219,14 @@ def gmm_same_start_case(size: int, k: int) -> Case:
         return {"labels": labels, "ll": model.score(X)}
 
     def agreement(a, b):
-        return (f"labels equal {np.mean(a['labels'] == b['labels']):.2%}, "
-                f"log-likelihood {float(a['ll'] - b['ll']):+.1e}")
+        return (
+            f"labels equal {np.mean(a['labels'] == b['labels']):.2%}, "
+            f"log-likelihood {float(a['ll'] - b['ll']):+.1e}"
+        )
 
-    return Case(f"GMM k={k} full RGB {size}² (same start)", size * size, ours, reference,
-                agreement)
+    return Case(
+        f"GMM k={k} full RGB {size}² (same start)", size * size, ours, reference, agreement
+    )
 
 
 def ward_case(size: int) -> Case:
@@ -224,12 +236,18 @@ def ward_case(size: int) -> Case:
         return {"labels": npc.segment(image, "ward", 27, downscale=1.0).labels}
 
     def reference():
-        model = AgglomerativeClustering(27, linkage="ward",
-                                        connectivity=grid_to_graph(*image.shape))
+        model = AgglomerativeClustering(
+            27, linkage="ward", connectivity=grid_to_graph(*image.shape)
+        )
         return {"labels": model.fit(image.reshape(-1, 1)).labels_.reshape(image.shape)}
 
-    return Case(f"Ward k=27 grid {size}²", size * size, ours, reference,
-                lambda a, b: f"same partition: {same_partition(a['labels'], b['labels'])}")
+    return Case(
+        f"Ward k=27 grid {size}²",
+        size * size,
+        ours,
+        reference,
+        lambda a, b: f"same partition: {same_partition(a['labels'], b['labels'])}",
+    )
 
 
 def canny_case(size: int) -> Case:
@@ -241,8 +259,13 @@ def canny_case(size: int) -> Case:
     def reference():
         return {"labels": feature.canny(image, sigma=2.0).astype(np.int32)}
 
-    return Case(f"Canny sigma=2 {size}²", size * size, ours, reference,
-                lambda a, b: f"identical: {np.array_equal(a['labels'], b['labels'])}")
+    return Case(
+        f"Canny sigma=2 {size}²",
+        size * size,
+        ours,
+        reference,
+        lambda a, b: f"identical: {np.array_equal(a['labels'], b['labels'])}",
+    )
 
 
 def sweep_case(size: int) -> Case:
@@ -268,18 +291,25 @@ def sweep_case(size: int) -> Case:
         ratio = a["inertia"] / b["inertia"] - 1
         return f"inertia per k within {np.abs(ratio).max():.1%}"
 
-    return Case(f"sweep k=2..10 k-means RGB {size}²", size * size, ours, reference,
-                agreement)
+    return Case(f"sweep k=2..10 k-means RGB {size}²", size * size, ours, reference, agreement)
 
 
 def all_cases(full: bool) -> list[Callable[[], Case]]:
     sizes = (512, 2048, 4096)
-    cases = [lambda s=s, sp=sp, same=same: kmeans_cases(s, sp, same)
-             for s in sizes for sp in ("rgb", "lab") for same in (False, True)]
+    cases = [
+        lambda s=s, sp=sp, same=same: kmeans_cases(s, sp, same)
+        for s in sizes
+        for sp in ("rgb", "lab")
+        for same in (False, True)
+    ]
     cases.append(lambda: kmeans_grey16_case(2048))
     gmm_sizes = (512, 2048) if full else (512,)
-    cases += [lambda s=s, k=k, c=c: gmm_case(s, k, c)
-              for s in gmm_sizes for k in (4, 8) for c in ("full", "tied", "diag", "spherical")]
+    cases += [
+        lambda s=s, k=k, c=c: gmm_case(s, k, c)
+        for s in gmm_sizes
+        for k in (4, 8)
+        for c in ("full", "tied", "diag", "spherical")
+    ]
     if not full:
         cases.append(lambda: gmm_case(2048, 8, "full"))
     cases.append(lambda: gmm_same_start_case(512, 8))
@@ -293,24 +323,32 @@ def all_cases(full: bool) -> list[Callable[[], Case]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="every case, including the "
-                        "slow references (GMM and Ward at large sizes)")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="every case, including the slow references (GMM and Ward at large sizes)",
+    )
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
     args = parser.parse_args()
 
     print(f"napari-pixel-clusters {npc.__version__}, {os.cpu_count()} cores")
-    print("| case | pixels | ours (s) | reference (s) | speed-up | ours peak (MB) "
-          "| reference peak (MB) | agreement |")
+    print(
+        "| case | pixels | ours (s) | reference (s) | speed-up | ours peak (MB) "
+        "| reference peak (MB) | agreement |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for make_case in all_cases(args.full):
         case = make_case()
         if args.only.lower() not in case.name.lower():
             continue
         ours, reference = measure(case.ours), measure(case.reference)
-        print(f"| {case.name} | {case.n_pixels / 1e6:.2f} M | {ours.seconds:.2f} "
-              f"| {reference.seconds:.2f} | {reference.seconds / ours.seconds:.1f}× "
-              f"| {ours.peak_bytes / 2**20:.0f} | {reference.peak_bytes / 2**20:.0f} "
-              f"| {case.agreement(ours.output, reference.output)} |", flush=True)
+        print(
+            f"| {case.name} | {case.n_pixels / 1e6:.2f} M | {ours.seconds:.2f} "
+            f"| {reference.seconds:.2f} | {reference.seconds / ours.seconds:.1f}× "
+            f"| {ours.peak_bytes / 2**20:.0f} | {reference.peak_bytes / 2**20:.0f} "
+            f"| {case.agreement(ours.output, reference.output)} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Ward on the full pixel grid: our compiled merge loop against scikit-learn.
 
     python benchmarks/bench_ward.py           # 128²-512² RGB, coins, a 3-D volume (a few minutes)
-    python benchmarks/bench_ward.py --full    # also 1024² and 2048² (scikit-learn at 1024²: ~3 min)
+    python benchmarks/bench_ward.py --full    # adds 1024² and 2048² (scikit-learn 1024²: ~3 min)
     python benchmarks/bench_ward.py --sizes 1024 --no-reference
 
 Each run is a forked process, so its peak memory (resident set above the process's size
@@ -118,12 +118,16 @@ def compile_times() -> tuple[float, float]:
 def report(name, image, k, reference: bool) -> None:
     n_pixels = int(np.prod(image.shape[:2] if image.shape[-1] == 3 else image.shape))
     seconds, memory, labels = measure(ours, image, k)
-    line = (f"{name:>14}  ours {seconds:7.2f} s {memory / 2**20:7.0f} MB "
-            f"({1e6 * seconds / n_pixels:5.1f} µs and {memory / n_pixels:5.0f} B per pixel)")
+    line = (
+        f"{name:>14}  ours {seconds:7.2f} s {memory / 2**20:7.0f} MB "
+        f"({1e6 * seconds / n_pixels:5.1f} µs and {memory / n_pixels:5.0f} B per pixel)"
+    )
     if reference:
         ref_seconds, ref_memory, expected = measure(scikit_learns, image, k)
-        line += (f"  scikit-learn {ref_seconds:7.2f} s {ref_memory / 2**20:7.0f} MB"
-                 f"  ratio {ref_seconds / seconds:5.1f}x  same: {np.array_equal(labels, expected)}")
+        line += (
+            f"  scikit-learn {ref_seconds:7.2f} s {ref_memory / 2**20:7.0f} MB"
+            f"  ratio {ref_seconds / seconds:5.1f}x  same: {np.array_equal(labels, expected)}"
+        )
     print(line, flush=True)
 
 

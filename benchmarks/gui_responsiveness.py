@@ -39,8 +39,9 @@ def main() -> None:
 
     image = data.astronaut()
     if args.size != image.shape[0]:
-        image = transform.resize(image, (args.size, args.size), order=1,
-                                 preserve_range=True).astype(np.uint8)
+        image = transform.resize(
+            image, (args.size, args.size), order=1, preserve_range=True
+        ).astype(np.uint8)
     viewer = napari.Viewer()
     viewer.window._qt_window.resize(1440, 900)
     viewer.add_image(image, name="photo", rgb=True)
@@ -53,16 +54,24 @@ def main() -> None:
     for run in range(1, args.repeat + 1):
         viewer.layers.selection.active = viewer.layers["photo"]
         timing = timed_run(widget)
-        n_polygons = [len(layer.data) for layer in viewer.layers
-                      if layer.metadata.get("napari_pixel_clusters", {}).get("output")
-                      == "outlines"]
+        n_polygons = [
+            len(layer.data)
+            for layer in viewer.layers
+            if layer.metadata.get("napari_pixel_clusters", {}).get("output") == "outlines"
+        ]
         outlines = f", {n_polygons[-1]} outline polygons" if args.outlines else ""
-        print(f"run {run}: {args.method} k={args.clusters} on {args.size}² RGB{outlines}: "
-              f"click-to-layers {timing['total']:.2f} s")
-        print(f"  worker ({timing['worker']:.2f} s): longest GUI freeze "
-              f"{timing['worker_gap']:.0f} ms, 99th percentile {timing['worker_p99']:.0f} ms")
-        print(f"  adding and first drawing the layers ({timing['adding']:.2f} s): longest "
-              f"GUI freeze {timing['adding_gap']:.0f} ms")
+        print(
+            f"run {run}: {args.method} k={args.clusters} on {args.size}² RGB{outlines}: "
+            f"click-to-layers {timing['total']:.2f} s"
+        )
+        print(
+            f"  worker ({timing['worker']:.2f} s): longest GUI freeze "
+            f"{timing['worker_gap']:.0f} ms, 99th percentile {timing['worker_p99']:.0f} ms"
+        )
+        print(
+            f"  adding and first drawing the layers ({timing['adding']:.2f} s): longest "
+            f"GUI freeze {timing['adding_gap']:.0f} ms"
+        )
         print(f"  status line: {widget._status.value!r}")
     viewer.close()
 
@@ -105,10 +114,14 @@ def timed_run(widget) -> dict:
     # drawn: the first beat after the add that follows a normal interval
     after_added = times[times > added[0]]
     drawn = after_added[0] if len(after_added) else added[0]
-    return {"total": drawn - started, "worker": computed[0] - started,
-            "worker_gap": during.max(initial=0),
-            "worker_p99": np.percentile(during, 99) if len(during) else 0,
-            "adding": drawn - computed[0], "adding_gap": after.max(initial=0)}
+    return {
+        "total": drawn - started,
+        "worker": computed[0] - started,
+        "worker_gap": during.max(initial=0),
+        "worker_p99": np.percentile(during, 99) if len(during) else 0,
+        "adding": drawn - computed[0],
+        "adding_gap": after.max(initial=0),
+    }
 
 
 if __name__ == "__main__":

@@ -27,18 +27,17 @@ INTERVAL_MS = 10
 CHUNK = 512
 
 
-
 def camera(viewer):
     """The viewer's camera (``viewer.scene.camera`` since napari 0.9)."""
     return getattr(viewer, "scene", viewer).camera
+
 
 def pyramid(side: int) -> list:
     tile = da.from_array(data.astronaut(), chunks=(CHUNK, CHUNK, 3))
     full = da.tile(tile, (side // 512, side // 512, 1))
     levels = [full]
     while levels[-1].shape[0] > 1024:
-        levels.append(full[:: 2 ** len(levels), :: 2 ** len(levels)].rechunk(
-            (CHUNK, CHUNK, 3)))
+        levels.append(full[:: 2 ** len(levels), :: 2 ** len(levels)].rechunk((CHUNK, CHUNK, 3)))
     return levels
 
 
@@ -80,8 +79,11 @@ def main() -> None:
     widget._n_clusters.value = 8
     widget._feature_widgets["color_space"].value = "lab"
     settle(1.0)
-    print(f"slide {levels[0].shape} ({levels[0].nbytes / 1e9:.1f} GB of pixels, "
-          f"{len(levels)} levels); clustering...", flush=True)
+    print(
+        f"slide {levels[0].shape} ({levels[0].nbytes / 1e9:.1f} GB of pixels, "
+        f"{len(levels)} levels); clustering...",
+        flush=True,
+    )
     beats = []
     timer = QTimer()
     timer.timeout.connect(lambda: beats.append(time.perf_counter()))
@@ -93,9 +95,11 @@ def main() -> None:
         time.sleep(0.001)
     timer.stop()
     during = np.diff([started, *beats]) * 1000
-    print(f"  {widget._status.value} (wall {time.perf_counter() - started:.0f} s); while "
-          f"it ran, the longest freeze was {during.max():.0f} ms (99th percentile "
-          f"{np.percentile(during, 99):.0f} ms)")
+    print(
+        f"  {widget._status.value} (wall {time.perf_counter() - started:.0f} s); while "
+        f"it ran, the longest freeze was {during.max():.0f} ms (99th percentile "
+        f"{np.percentile(during, 99):.0f} ms)"
+    )
 
     results = [layer for layer in viewer.layers if layer.name != "slide"]
     for layer in results:
@@ -109,8 +113,10 @@ def main() -> None:
     print("| shown | longest freeze (ms) | 95th percentile (ms) | median (ms) |")
     print("|---|---|---|---|")
     for name, gaps in (("slide only", alone), ("slide + clusters + quantized", with_results)):
-        print(f"| {name} | {gaps.max():.0f} | {np.percentile(gaps, 95):.0f} | "
-              f"{np.median(gaps):.0f} |")
+        print(
+            f"| {name} | {gaps.max():.0f} | {np.percentile(gaps, 95):.0f} | "
+            f"{np.median(gaps):.0f} |"
+        )
     print(f"longest freeze with results / slide only: {with_results.max() / alone.max():.1f}x")
     viewer.close()
 

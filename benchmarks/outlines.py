@@ -44,7 +44,7 @@ def former_contours(labels: np.ndarray, min_area: int) -> list:
             continue
         filled = ndimage.binary_fill_holes(region.image)
         outline = measure.find_contours(np.pad(filled, 1).astype(np.uint8), 0.5)[0]
-        outline = outline + (region.bbox[0] - 1, region.bbox[1] - 1)
+        outline = (*outline, region.bbox[0] - 1, region.bbox[1] - 1)
         outlines.append(measure.approximate_polygon(outline, tolerance=0.5))
     return outlines
 
@@ -63,8 +63,10 @@ def shapes_seconds(polygons: list, backend: str, repeat: int) -> float:
     from napari.utils.triangulation_backend import TriangulationBackend, set_backend
 
     set_backend(TriangulationBackend(backend))
-    seconds, _ = best_of(repeat, lambda: Shapes(polygons, shape_type="polygon",
-                                                face_color="transparent", edge_width=2))
+    seconds, _ = best_of(
+        repeat,
+        lambda: Shapes(polygons, shape_type="polygon", face_color="transparent", edge_width=2),
+    )
     return seconds
 
 
@@ -81,28 +83,34 @@ def main() -> None:
     except ImportError:
         fastest = "none installed"
 
-    print("| image | regions | polygons (min area) | vertices | notebook | former | "
-          "contours() | Shapes, pure Python | Shapes, fastest (" + fastest + ") |")
+    print(
+        "| image | regions | polygons (min area) | vertices | notebook | former | "
+        "contours() | Shapes, pure Python | Shapes, fastest (" + fastest + ") |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         photo = data.astronaut()
         if size != photo.shape[0]:
-            photo = transform.resize(photo, (size, size), order=1,
-                                     preserve_range=True).astype(np.uint8)
+            photo = transform.resize(photo, (size, size), order=1, preserve_range=True).astype(
+                np.uint8
+            )
         seg = npc.segment(photo, "kmeans", args.clusters, random_state=0)
         min_area = max(1, int(0.0005 * size * size))
         regions = int(measure.label(seg.labels, background=0, connectivity=1).max())
         notebook, _ = best_of(1 if size > 1024 else args.repeat, notebook_contours, seg.labels)
-        former, _ = best_of(1 if size > 1024 else args.repeat, former_contours, seg.labels,
-                            min_area)
+        former, _ = best_of(
+            1 if size > 1024 else args.repeat, former_contours, seg.labels, min_area
+        )
         ours, contours = best_of(args.repeat, region_contours, seg.labels, min_area)
         polygons = [c.vertices for c in contours]
         pure = shapes_seconds(polygons, "pure_python", 1)
         fast = shapes_seconds(polygons, "fastest_available", args.repeat)
-        print(f"| astronaut {size}², k-means k={args.clusters} | {regions} | "
-              f"{len(contours)} ({min_area} px) | {sum(map(len, polygons))} | "
-              f"{notebook:.2f} s | {former:.2f} s | {ours:.3f} s | {pure:.2f} s | "
-              f"{fast:.3f} s |")
+        print(
+            f"| astronaut {size}², k-means k={args.clusters} | {regions} | "
+            f"{len(contours)} ({min_area} px) | {sum(map(len, polygons))} | "
+            f"{notebook:.2f} s | {former:.2f} s | {ours:.3f} s | {pure:.2f} s | "
+            f"{fast:.3f} s |"
+        )
 
 
 if __name__ == "__main__":

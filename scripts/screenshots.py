@@ -84,8 +84,11 @@ def gmm_random_colours():
     widget._outputs["quantized"].value = False
     widget._random_colors.value = True
     run_widget(widget)
-    shot(viewer, "gmm_random_colours.png",
-         {"immunohistochemistry", "immunohistochemistry GMM#1 clusters"})
+    shot(
+        viewer,
+        "gmm_random_colours.png",
+        {"immunohistochemistry", "immunohistochemistry GMM#1 clusters"},
+    )
     viewer.close()
 
 
@@ -102,8 +105,9 @@ def choose_k_cat():
     viewer = napari.Viewer(title="napari-pixel-clusters")
     viewer.window._qt_window.resize(*SIZE)
     viewer.open_sample("napari-pixel-clusters", "cat")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters",
-                                                     "Choose number of clusters")
+    _, widget = viewer.window.add_plugin_dock_widget(
+        "napari-pixel-clusters", "Choose number of clusters"
+    )
     shared_settings(viewer).color_space = "lab"
     run_widget(widget)
     shot(viewer, "choose_k.png", {"cat"})
@@ -133,8 +137,11 @@ def cluster_table_ihc():
     for label, name in enumerate(["background", "nuclei", "DAB, strong", "DAB, weak"], 1):
         table.rename(label, name)
     table.select_rows([1])
-    shot(viewer, "cluster_table.png",
-         {"immunohistochemistry", "immunohistochemistry k-means#1 clusters"})
+    shot(
+        viewer,
+        "cluster_table.png",
+        {"immunohistochemistry", "immunohistochemistry k-means#1 clusters"},
+    )
     viewer.close()
 
 
@@ -147,8 +154,9 @@ def large_slide():
     slide = da.tile(tile, (12, 12, 1))
     viewer = napari.Viewer(title="napari-pixel-clusters")
     viewer.window._qt_window.resize(*SIZE)
-    viewer.add_image([slide[::2**i, ::2**i] for i in range(4)], name="slide", rgb=True,
-                     multiscale=True)
+    viewer.add_image(
+        [slide[:: 2**i, :: 2**i] for i in range(4)], name="slide", rgb=True, multiscale=True
+    )
     _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
     widget._n_clusters.value = 4
     shared_settings(viewer).color_space = "lab"
@@ -173,8 +181,7 @@ def all_widgets_astronaut():
     shared_settings(viewer).color_space = "lab"
     widget._outputs["outlines"].value = True
     run_widget(widget)
-    for name in ("Choose number of clusters", "Cluster colours", "Apply model",
-                 "Cluster table"):
+    for name in ("Choose number of clusters", "Cluster colours", "Apply model", "Cluster table"):
         _, dock = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", name)
         QApplication.processEvents()
     dock.select_rows([1])
@@ -193,8 +200,17 @@ if __name__ == "__main__":
     import sys
 
     OUT.mkdir(parents=True, exist_ok=True)
-    SHOTS = (kmeans_astronaut, ward_coins, gmm_random_colours, canny_coins, choose_k_cat,
-             cluster_colours_astronaut, cluster_table_ihc, all_widgets_astronaut, large_slide)
+    SHOTS = (
+        kmeans_astronaut,
+        ward_coins,
+        gmm_random_colours,
+        canny_coins,
+        choose_k_cat,
+        cluster_colours_astronaut,
+        cluster_table_ihc,
+        all_widgets_astronaut,
+        large_slide,
+    )
     chosen = sys.argv[1:]  # names of shots to make (default: all)
     for make in SHOTS:
         if not chosen or make.__name__ in chosen:

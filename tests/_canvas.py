@@ -30,7 +30,7 @@ def shown(viewer, mask: np.ndarray) -> np.ndarray:
     pixel is out of the canvas), in the order of ``np.nonzero(mask)``."""
     shot = viewer.screenshot(canvas_only=True, flash=False)
     r, c, rows, cols = screen_positions(viewer, mask, shot)
-    colours = np.full(mask.shape + (3,), np.nan)
+    colours = np.full((*mask.shape, 3), np.nan)
     colours[rows, cols] = shot[r, c, :3]
     return colours[mask]
 

@@ -63,8 +63,10 @@ def _image_kinds():
         "rgb": (rgb, {}),
         "rgba": (rgba, {}),
         "stack": (rng.integers(0, 40, (4, 24, 24)).astype(np.uint8), {}),
-        "multichannel": (rng.integers(0, 1000, (2, 24, 28)).astype(np.uint16),
-                         {"channel_axis": 0}),
+        "multichannel": (
+            rng.integers(0, 1000, (2, 24, 28)).astype(np.uint16),
+            {"channel_axis": 0},
+        ),
         "with_nans": (nan_image, {}),
         "constant": (np.full((20, 20), 7, np.uint8), {}),
         "one_pixel": (np.array([[3.5]]), {}),

@@ -27,17 +27,25 @@ CASES = {
     "n_clusters float": (dict(image=GREY, n_clusters=2.5), "n_clusters"),
     "n_clusters missing": (dict(image=GREY), "n_clusters"),
     "more clusters than values": (
-        dict(image=np.tile([0, 1, 2], (4, 4)).astype(np.uint8), n_clusters=4), "n_clusters"),
+        dict(image=np.tile([0, 1, 2], (4, 4)).astype(np.uint8), n_clusters=4),
+        "n_clusters",
+    ),
     "more clusters than pixels (gmm)": (
-        dict(image=np.zeros((2, 2)), method="gmm", n_clusters=2), "n_clusters"),
+        dict(image=np.zeros((2, 2)), method="gmm", n_clusters=2),
+        "n_clusters",
+    ),
     "more clusters than pixels (ward)": (
-        dict(image=GREY, method="ward", n_clusters=200), "n_clusters"),
+        dict(image=GREY, method="ward", n_clusters=200),
+        "n_clusters",
+    ),
     "n_clusters for canny": (dict(image=GREY, method="canny", n_clusters=3), "n_clusters"),
     "unknown method": (dict(image=GREY, method="dbscan", n_clusters=3), "method"),
     "unknown colour space": (dict(image=RGB, n_clusters=3, color_space="xyz"), "color_space"),
     "colour space on grey": (dict(image=GREY, n_clusters=3, color_space="lab"), "color_space"),
     "colour space on multichannel": (
-        dict(image=RGB, channel_axis=2, n_clusters=3, color_space="hsv"), "color_space"),
+        dict(image=RGB, channel_axis=2, n_clusters=3, color_space="hsv"),
+        "color_space",
+    ),
     "channel_axis out of range": (dict(image=RGB, n_clusters=3, channel_axis=3), "channel_axis"),
     "rgb without colour axis": (dict(image=GREY, n_clusters=3, rgb=True), "image"),
     "unknown option": (dict(image=GREY, n_clusters=3, n_components=3), "n_components"),
@@ -45,26 +53,36 @@ CASES = {
     "wrong type": (dict(image=GREY, n_clusters=3, n_init="three"), "n_init"),
     "below minimum": (dict(image=GREY, n_clusters=3, spatial_weight=-1.0), "spatial_weight"),
     "nan parameter": (dict(image=GREY, n_clusters=3, tol=float("nan")), "tol"),
-    "bad choice": (dict(image=GREY, method="gmm", n_clusters=3, covariance_type="round"),
-                   "covariance_type"),
+    "bad choice": (
+        dict(image=GREY, method="gmm", n_clusters=3, covariance_type="round"),
+        "covariance_type",
+    ),
     "init of wrong shape": (dict(image=RGB, n_clusters=3, init=np.zeros((2, 3))), "init"),
     "ward on 4-D": (dict(image=np.zeros((2, 3, 4, 5)), method="ward", n_clusters=2), "image"),
     "gmm negative weights_init": (
         dict(image=RGB, method="gmm", n_clusters=3, weights_init=[-1.0, 1.0, 1.0]),
-        "weights_init"),
+        "weights_init",
+    ),
     "gmm precisions_init of wrong shape": (
         dict(image=RGB, method="gmm", n_clusters=3, precisions_init=np.ones((2, 2))),
-        "precisions_init"),
+        "precisions_init",
+    ),
     "gmm precisions_init not positive definite": (
         dict(image=RGB, method="gmm", n_clusters=2, precisions_init=np.zeros((2, 3, 3))),
-        "precisions_init"),
-    "downscale above 1": (dict(image=GREY, method="ward", n_clusters=3, downscale=2.0),
-                          "downscale"),
-    "feature option for canny": (dict(image=RGB, method="canny", color_space="lab"),
-                                 "color_space"),
+        "precisions_init",
+    ),
+    "downscale above 1": (
+        dict(image=GREY, method="ward", n_clusters=3, downscale=2.0),
+        "downscale",
+    ),
+    "feature option for canny": (
+        dict(image=RGB, method="canny", color_space="lab"),
+        "color_space",
+    ),
     "canny thresholds reversed": (
         dict(image=GREY, method="canny", low_threshold=50.0, high_threshold=10.0),
-        "high_threshold"),
+        "high_threshold",
+    ),
     # issue 11: each of these escaped as another exception type or a library's message
     "method as a list": (dict(image=GREY, method=["kmeans"], n_clusters=3), "method"),
     "method None": (dict(image=GREY, method=None, n_clusters=3), "method"),
@@ -74,50 +92,84 @@ CASES = {
     "rgb string": (dict(image=RGB, n_clusters=3, rgb="no"), "rgb"),
     "rgb number": (dict(image=RGB, n_clusters=3, rgb=1), "rgb"),
     "gmm weights_init scalar": (
-        dict(image=GREY, method="gmm", n_clusters=2, weights_init=0.5), "weights_init"),
+        dict(image=GREY, method="gmm", n_clusters=2, weights_init=0.5),
+        "weights_init",
+    ),
     "gmm means_init scalar": (
-        dict(image=GREY, method="gmm", n_clusters=2, means_init=0.5), "means_init"),
+        dict(image=GREY, method="gmm", n_clusters=2, means_init=0.5),
+        "means_init",
+    ),
     "gmm precisions_init scalar": (
-        dict(image=GREY, method="gmm", n_clusters=2, precisions_init=0.5), "precisions_init"),
+        dict(image=GREY, method="gmm", n_clusters=2, precisions_init=0.5),
+        "precisions_init",
+    ),
     "gmm weights_init NaN": (
         dict(image=GREY, method="gmm", n_clusters=2, weights_init=[np.nan, 1.0]),
-        "weights_init"),
+        "weights_init",
+    ),
     "gmm means_init NaN": (
         dict(image=GREY, method="gmm", n_clusters=2, means_init=[[np.nan], [1.0]]),
-        "means_init"),
+        "means_init",
+    ),
     "gmm precisions_init inf": (
-        dict(image=GREY, method="gmm", n_clusters=2, covariance_type="diag",
-             precisions_init=[[np.inf], [1.0]]), "precisions_init"),
+        dict(
+            image=GREY,
+            method="gmm",
+            n_clusters=2,
+            covariance_type="diag",
+            precisions_init=[[np.inf], [1.0]],
+        ),
+        "precisions_init",
+    ),
     "gmm precisions_init not symmetric": (
-        dict(image=RGB, method="gmm", n_clusters=2,
-             precisions_init=np.array([np.eye(3), np.eye(3) + np.triu(np.ones((3, 3)), 1)])),
-        "precisions_init"),
+        dict(
+            image=RGB,
+            method="gmm",
+            n_clusters=2,
+            precisions_init=np.array([np.eye(3), np.eye(3) + np.triu(np.ones((3, 3)), 1)]),
+        ),
+        "precisions_init",
+    ),
     "kmeans init NaN": (dict(image=GREY, n_clusters=2, init=[[np.nan], [1.0]]), "init"),
     "kmeans init inf": (dict(image=GREY, n_clusters=2, init=[[np.inf], [1.0]]), "init"),
     "kmeans init strings": (dict(image=GREY, n_clusters=2, init=[["a"], ["b"]]), "init"),
     "kmeans init ragged": (dict(image=GREY, n_clusters=2, init=[[1.0], [1.0, 2.0]]), "init"),
-    "kmeans init complex": (dict(image=GREY, n_clusters=2, init=np.ones((2, 1), complex)),
-                            "init"),
+    "kmeans init complex": (dict(image=GREY, n_clusters=2, init=np.ones((2, 1), complex)), "init"),
     "kmeans init of one dimension": (dict(image=GREY, n_clusters=2, init=[1.0, 2.0]), "init"),
     "canny low threshold alone above the default high": (
-        dict(image=GREY, method="canny", low_threshold=100.0), "low_threshold"),
+        dict(image=GREY, method="canny", low_threshold=100.0),
+        "low_threshold",
+    ),
     "canny high threshold alone below the default low": (
-        dict(image=GREY, method="canny", high_threshold=5.0), "high_threshold"),
+        dict(image=GREY, method="canny", high_threshold=5.0),
+        "high_threshold",
+    ),
     "canny low quantile alone above the default high": (
         dict(image=GREY, method="canny", use_quantiles=True, low_threshold=0.5),
-        "low_threshold"),
+        "low_threshold",
+    ),
     "float64 1e308": (dict(image=np.array([[1e308, 0.0], [1.0, 2.0]]), n_clusters=2), "image"),
-    "float64 max": (dict(image=np.array([[F64_MAX, -F64_MAX], [1.0, 2.0]]), n_clusters=2),
-                    "image"),
+    "float64 max": (
+        dict(image=np.array([[F64_MAX, -F64_MAX], [1.0, 2.0]]), n_clusters=2),
+        "image",
+    ),
     "float64 -max on canny": (
-        dict(image=np.array([[-F64_MAX, 0.0], [1.0, 2.0]]), method="canny"), "image"),
+        dict(image=np.array([[-F64_MAX, 0.0], [1.0, 2.0]]), method="canny"),
+        "image",
+    ),
     "float64 huge on ward": (
         dict(image=np.array([[1e101, 0.0], [1.0, 2.0]]), method="ward", n_clusters=2),
-        "image"),
+        "image",
+    ),
     "longdouble beyond float64": (  # (where longdouble is longer than float64)
-        dict(image=np.array([["1e400", "0"], ["1", "2"]]).astype(np.longdouble)
-             if np.finfo(np.longdouble).max > F64_MAX else np.array([[1e300, 0.0]]),
-             n_clusters=2), "image"),
+        dict(
+            image=np.array([["1e400", "0"], ["1", "2"]]).astype(np.longdouble)
+            if np.finfo(np.longdouble).max > F64_MAX
+            else np.array([[1e300, 0.0]]),
+            n_clusters=2,
+        ),
+        "image",
+    ),
 }
 
 
@@ -144,7 +196,7 @@ def test_huge_values_are_refused_by_sweep_and_by_a_model_too():
     with pytest.raises(ValueError, match=r"^image: values up to 1e\+200"):
         npc.sweep(huge, "kmeans", [2, 3])
     model = npc.segment(np.arange(6.0).reshape(2, 3), "kmeans", 2).model
-    with pytest.raises(ValueError, match="^image: "):
+    with pytest.raises(ValueError, match=r"^image: "):
         model.predict(huge)
 
 
@@ -160,10 +212,10 @@ def test_values_up_to_1e100_are_clustered_without_overflow():
 @pytest.mark.parametrize("min_area", ["x", -1, 1.5, None, True])
 def test_contours_min_area_must_be_a_whole_number_of_at_least_0(min_area):
     seg = npc.segment(GREY, "kmeans", 2)
-    with pytest.raises(ValueError, match="^min_area: "):
+    with pytest.raises(ValueError, match=r"^min_area: "):
         seg.contours(min_area=min_area)
     lazy = npc.segment(da.from_array(GREY, chunks=5), "kmeans", 2)
-    with pytest.raises(ValueError, match="^min_area: "):
+    with pytest.raises(ValueError, match=r"^min_area: "):
         lazy.contours(min_area=min_area)
 
 
@@ -171,10 +223,18 @@ def test_numpy_numbers_as_parameters_become_plain_python_values(tmp_path):
     """np.int64 and friends were stored as given: json.dumps of params failed, and with it
     write_result and save_model ("int64 is not JSON serializable")."""
     image = np.random.default_rng(0).integers(0, 50, (2, 8, 9)).astype(np.uint16)
-    seg = npc.segment(image, "kmeans", np.int64(3), channel_axis=np.int64(0),
-                      random_state=np.int64(3), spatial_weight=np.float32(0.5),
-                      standardize=np.bool_(True), n_init=np.int8(2), tol=np.float16(0.01),
-                      rgb=None)
+    seg = npc.segment(
+        image,
+        "kmeans",
+        np.int64(3),
+        channel_axis=np.int64(0),
+        random_state=np.int64(3),
+        spatial_weight=np.float32(0.5),
+        standardize=np.bool_(True),
+        n_init=np.int8(2),
+        tol=np.float16(0.01),
+        rgb=None,
+    )
     text = json.dumps(seg.params)
     assert json.loads(text)["image"]["channel_axis"] == 0
     assert type(seg.params["n_init"]) is int and type(seg.params["tol"]) is float
@@ -182,8 +242,14 @@ def test_numpy_numbers_as_parameters_become_plain_python_values(tmp_path):
     npc.save_model(seg.model, tmp_path / "model.json")
     again = npc.load_model(tmp_path / "model.json").predict(image, channel_axis=np.int64(0))
     np.testing.assert_array_equal(again.labels, seg.labels)
-    canny = npc.segment(image[0], "canny", sigma=np.float32(1.5), low_threshold=np.int64(2),
-                        high_threshold=np.uint8(10), use_quantiles=np.bool_(False))
+    canny = npc.segment(
+        image[0],
+        "canny",
+        sigma=np.float32(1.5),
+        low_threshold=np.int64(2),
+        high_threshold=np.uint8(10),
+        use_quantiles=np.bool_(False),
+    )
     json.dumps(canny.params)
 
 
@@ -194,7 +260,8 @@ def test_canny_of_an_all_negative_64_bit_image_has_positive_default_thresholds()
     image[:, 3:] -= 50_000
     seg = npc.segment(image, "canny")
     largest = 75_000.0  # the largest magnitude
-    expected = feature.canny(image.astype(float), sigma=1.0, low_threshold=0.1 * largest,
-                             high_threshold=0.2 * largest)
+    expected = feature.canny(
+        image.astype(float), sigma=1.0, low_threshold=0.1 * largest, high_threshold=0.2 * largest
+    )
     np.testing.assert_array_equal(seg.labels, expected)
     assert expected.any()

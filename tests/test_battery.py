@@ -34,8 +34,13 @@ def usable_pixels(kind):
     image, options = IMAGE_KINDS[kind]
     if kind == "rgba":
         return image[..., 3] > 0
-    pixels = np.moveaxis(image, options["channel_axis"], -1) if "channel_axis" in options \
-        else image[..., None] if kind != "rgb" else image
+    pixels = (
+        np.moveaxis(image, options["channel_axis"], -1)
+        if "channel_axis" in options
+        else image[..., None]
+        if kind != "rgb"
+        else image
+    )
     return np.isfinite(pixels.astype(float)).all(axis=-1)
 
 
@@ -87,6 +92,7 @@ def _integers(dtype):
         values = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
         values.flat[:2] = (info.min, info.max)  # the extremes are always there
         return values
+
     return make
 
 
@@ -95,12 +101,14 @@ def _choice(dtype, values):
         image = rng.choice(np.array(values, dtype=dtype), shape)
         image.flat[: len(values)] = np.array(values, dtype=dtype)[: image.size]
         return image
+
     return make
 
 
 def _floats(dtype, scale=1.0):
     def make(shape, rng):
         return (rng.standard_normal(shape) * scale).astype(dtype)
+
     return make
 
 
@@ -114,8 +122,10 @@ I64, U64 = np.iinfo(np.int64), np.iinfo(np.uint64)
 F16, F32, F64 = np.finfo(np.float16).max, np.finfo(np.float32).max, np.finfo(np.float64).max
 DTYPES = {
     "bool": lambda shape, rng: rng.random(shape) > 0.5,
-    **{name: _integers(name) for name in
-       ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")},
+    **{
+        name: _integers(name)
+        for name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+    },
     "int64_extremes": _choice(np.int64, [I64.max, I64.min, I64.max - 1, 0, I64.min + 1]),
     "uint64_extremes": _choice(np.uint64, [U64.max, 0, U64.max - 1, 2**63]),
     "float16": _floats(np.float16, 100.0),
@@ -169,8 +179,11 @@ def channels_last(image, shape_case):
 
 def usable_mask(image, shape_case):
     pixels = channels_last(image, shape_case)
-    mask = np.isfinite(pixels.astype(float)).all(axis=-1) if pixels.dtype.kind == "f" \
+    mask = (
+        np.isfinite(pixels.astype(float)).all(axis=-1)
+        if pixels.dtype.kind == "f"
         else np.ones(pixels.shape[:-1], bool)
+    )
     if shape_case == "rgba_transparent":
         mask &= pixels[..., 3] != 0
     return mask
@@ -223,8 +236,7 @@ def assert_sane(seg, image, shape_case, method, requested):
     assert labels.shape == SHAPES[shape_case][2] == usable.shape
     assert labels.dtype == np.int32
     assert labels.min() >= 0 and labels.max() <= seg.n_clusters
-    np.testing.assert_array_equal(np.unique(labels[labels > 0]),
-                                  np.arange(1, seg.n_clusters + 1))
+    np.testing.assert_array_equal(np.unique(labels[labels > 0]), np.arange(1, seg.n_clusters + 1))
     assert np.all(labels[~usable] == 0)
     if method == "canny":
         assert seg.n_clusters in (0, 1)
@@ -265,8 +277,11 @@ def check_case(method, dtype_case, shape_case, options, lazy=False):
         try:
             seg = run_case(method, image, read, options, lazy)
         except ValueError as error:  # a mixture may collapse on a few points, as in sklearn
-            if method == "gmm" and str(error).startswith("n_clusters:") and \
-                    "collapsed" in str(error):
+            if (
+                method == "gmm"
+                and str(error).startswith("n_clusters:")
+                and "collapsed" in str(error)
+            ):
                 return
             raise
         assert_sane(seg, image, shape_case, method, requested)
@@ -294,10 +309,21 @@ def test_options(method, dtype_case, shape_case, option):
     check_case(method, dtype_case, shape_case, OPTIONS[option])
 
 
-@pytest.mark.parametrize("shape_case", ["1x1", "1xN", "grey", "rgb", "stack",
-                                        "multichannel", "rgba_transparent"])
-@pytest.mark.parametrize("dtype_case", ["bool", "uint8", "int64_extremes", "uint64_extremes",
-                                        "float16_max", "float64_nan", "float64_max" + HUGE])
+@pytest.mark.parametrize(
+    "shape_case", ["1x1", "1xN", "grey", "rgb", "stack", "multichannel", "rgba_transparent"]
+)
+@pytest.mark.parametrize(
+    "dtype_case",
+    [
+        "bool",
+        "uint8",
+        "int64_extremes",
+        "uint64_extremes",
+        "float16_max",
+        "float64_nan",
+        "float64_max" + HUGE,
+    ],
+)
 @pytest.mark.parametrize("method", METHODS)
 def test_lazy_images(method, dtype_case, shape_case):
     check_case(method, dtype_case, shape_case, OPTIONS["default"], lazy=True)

@@ -26,13 +26,15 @@ def fluorescence_plane() -> np.ndarray:
     return np.clip(image, 100, 4000).astype(np.uint16)
 
 
-@pytest.mark.parametrize("image", [data.coins(), fluorescence_plane()],
-                         ids=["uint8 coins", "uint16 fluorescence"])
+@pytest.mark.parametrize(
+    "image", [data.coins(), fluorescence_plane()], ids=["uint8 coins", "uint16 fluorescence"]
+)
 def test_default_thresholds_find_edges_as_scikit_image_with_explicit_ones(image):
     seg = npc.segment(image, "canny", sigma=1.5)
     largest = float(image.max())
-    expected = feature.canny(image, sigma=1.5, low_threshold=0.1 * largest,
-                             high_threshold=0.2 * largest)
+    expected = feature.canny(
+        image, sigma=1.5, low_threshold=0.1 * largest, high_threshold=0.2 * largest
+    )
     np.testing.assert_array_equal(seg.labels, expected)
     assert seg.labels.sum() > 100
     assert seg.params["low_threshold_used"] == pytest.approx(0.1 * largest)
@@ -47,6 +49,7 @@ def test_the_dtype_maximum_found_no_edge_on_the_fluorescence_plane():
 def test_a_lazy_16_bit_plane_has_the_same_default_edges():
     plane = fluorescence_plane()
     lazy = npc.segment(da.from_array(plane, chunks=40), "canny", sigma=1.5)
-    np.testing.assert_array_equal(lazy.labels.compute(),
-                                  npc.segment(plane, "canny", sigma=1.5).labels)
+    np.testing.assert_array_equal(
+        lazy.labels.compute(), npc.segment(plane, "canny", sigma=1.5).labels
+    )
     assert lazy.params["low_threshold_used"] == pytest.approx(400.0)

@@ -29,8 +29,20 @@ def images(tmp_path):
 
 def test_segment_writes_a_folder_per_good_image_and_reports_the_bad_one(images, capsys):
     out = images / "out"
-    code = main(["segment", str(images / "astronaut.png"), str(images / "broken.png"),
-                 str(images / "coins.png"), "-k", "4", "--random-state", "0", "--out", str(out)])
+    code = main(
+        [
+            "segment",
+            str(images / "astronaut.png"),
+            str(images / "broken.png"),
+            str(images / "coins.png"),
+            "-k",
+            "4",
+            "--random-state",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr()
     assert code == 1
     assert sorted(p.name for p in out.iterdir()) == ["astronaut", "coins"]  # nothing partial
@@ -43,8 +55,9 @@ def test_segment_writes_a_folder_per_good_image_and_reports_the_bad_one(images, 
     pd.testing.assert_frame_equal(result.table, expected.table, check_dtype=False)
     assert result.params["source"].endswith("astronaut.png")
     assert result.params["params"]["method"] == "kmeans"
-    np.testing.assert_array_equal(result.model.predict(io.imread(images / "astronaut.png"))
-                                  .labels, expected.labels)
+    np.testing.assert_array_equal(
+        result.model.predict(io.imread(images / "astronaut.png")).labels, expected.labels
+    )
 
 
 def test_outlines_csv_opens_as_napari_shapes(images, tmp_path):
@@ -57,14 +70,27 @@ def test_outlines_csv_opens_as_napari_shapes(images, tmp_path):
     contours = seg.contours(min_area=30)
     assert len(shapes) == len(contours)
     np.testing.assert_allclose(shapes[0], contours[0].vertices)
-    with pytest.raises(ValueError, match="^out: .* exists already"):
+    with pytest.raises(ValueError, match=r"^out: .* exists already"):
         write_result(seg, folder)
 
 
 def test_method_options_come_from_the_registry(images, capsys):
     out = images / "out"
-    code = main(["segment", str(images / "coins.png"), "--method", "gmm", "-k", "3",
-                 "--covariance-type", "diag", "--standardize", "--out", str(out)])
+    code = main(
+        [
+            "segment",
+            str(images / "coins.png"),
+            "--method",
+            "gmm",
+            "-k",
+            "3",
+            "--covariance-type",
+            "diag",
+            "--standardize",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     params = read_result(out / "coins").params["params"]
     assert params["covariance_type"] == "diag" and params["standardize"] is True
@@ -75,22 +101,44 @@ def test_bad_options_give_one_line_and_no_folder(images, capsys):
     assert main(["segment", str(images / "coins.png"), "-k", "0", "--out", str(out)]) == 1
     assert capsys.readouterr().err.strip().endswith("n_clusters: must be at least 1, got 0.")
     assert not (out / "coins").exists()
-    assert main(["segment", str(images / "coins.png"), "-k", "3", "--sigma", "2",
-                 "--out", str(out)]) == 1
+    assert (
+        main(["segment", str(images / "coins.png"), "-k", "3", "--sigma", "2", "--out", str(out)])
+        == 1
+    )
     assert "sigma: not a parameter of method 'kmeans'" in capsys.readouterr().err
 
 
 def test_apply_a_saved_model_to_other_images(images, capsys):
     out = images / "out"
     main(["segment", str(images / "astronaut.png"), "-k", "3", "--out", str(out)])
-    code = main(["apply", "--model", str(out / "astronaut" / "model.json"),
-                 str(images / "astronaut.png"), "--out", str(images / "applied")])
+    code = main(
+        [
+            "apply",
+            "--model",
+            str(out / "astronaut" / "model.json"),
+            str(images / "astronaut.png"),
+            "--out",
+            str(images / "applied"),
+        ]
+    )
     assert code == 0
-    np.testing.assert_array_equal(read_result(images / "applied" / "astronaut").labels,
-                                  read_result(out / "astronaut").labels)
+    np.testing.assert_array_equal(
+        read_result(images / "applied" / "astronaut").labels, read_result(out / "astronaut").labels
+    )
     (images / "fake.json").write_text("{}")
-    assert main(["apply", "--model", str(images / "fake.json"), str(images / "coins.png"),
-                 "--out", str(images / "x")]) == 1
+    assert (
+        main(
+            [
+                "apply",
+                "--model",
+                str(images / "fake.json"),
+                str(images / "coins.png"),
+                "--out",
+                str(images / "x"),
+            ]
+        )
+        == 1
+    )
     error = capsys.readouterr().err
     assert "error: model file: " in error and "not a napari-pixel-clusters model" in error
 
@@ -108,25 +156,56 @@ def test_zarr_stores_are_segmented_lazily_into_zarr_results(tmp_path, capsys):
     photo = data.astronaut()[::2, ::2]
     group = zarr.open_group(str(tmp_path / "slide.zarr"), mode="w")  # an OME-Zarr-like pyramid
     for level, step in (("0", 1), ("1", 2)):
-        array = group.create_array(level, shape=photo[::step, ::step].shape, chunks=(64, 64, 3),
-                                   dtype=photo.dtype)
+        array = group.create_array(
+            level, shape=photo[::step, ::step].shape, chunks=(64, 64, 3), dtype=photo.dtype
+        )
         array[:] = photo[::step, ::step]
     out = tmp_path / "out"
-    assert main(["segment", str(tmp_path / "slide.zarr"), "-k", "4", "--random-state", "0",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "slide.zarr"),
+                "-k",
+                "4",
+                "--random-state",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     saved = read_result(out / "slide")
     expected = npc.segment(photo, "kmeans", 4, random_state=0)
     assert sorted(p.name for p in (out / "slide").iterdir()) == [
-        "labels.zarr", "model.json", "params.json", "quantized.zarr", "table.csv"]
+        "labels.zarr",
+        "model.json",
+        "params.json",
+        "quantized.zarr",
+        "table.csv",
+    ]
     assert isinstance(saved.labels, da.Array) and saved.labels.chunksize == (64, 64)
     np.testing.assert_array_equal(saved.labels.compute(), expected.labels)
     np.testing.assert_array_equal(saved.quantized.compute(), expected.quantized())
-    assert zarr.open_array(str(out / "slide" / "labels.zarr")).attrs[
-        "napari_pixel_clusters"]["params"]["image"]["lazy"]
+    assert zarr.open_array(str(out / "slide" / "labels.zarr")).attrs["napari_pixel_clusters"][
+        "params"
+    ]["image"]["lazy"]
     assert list(saved.table["pixels"]) == list(expected.table["pixels"])
     assert saved.outlines.empty
-    assert main(["apply", "--model", str(out / "slide" / "model.json"),
-                 str(tmp_path / "slide.zarr"), "--out", str(tmp_path / "applied")]) == 0
+    assert (
+        main(
+            [
+                "apply",
+                "--model",
+                str(out / "slide" / "model.json"),
+                str(tmp_path / "slide.zarr"),
+                "--out",
+                str(tmp_path / "applied"),
+            ]
+        )
+        == 0
+    )
     applied = read_result(tmp_path / "applied" / "slide")
     np.testing.assert_array_equal(applied.labels.compute(), expected.labels)
 
@@ -139,15 +218,20 @@ def test_a_result_folder_opens_in_napari_as_the_layers_it_came_from(images, make
     # File > Open offers only this reader for params.json; viewer.open defaults to napari's
     viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
     assert [layer.name for layer in viewer.layers] == [  # as Pixel clusters adds them
-        "result quantized", "result clusters", "result outlines"]
+        "result quantized",
+        "result clusters",
+        "result outlines",
+    ]
     assert not viewer.layers["result quantized"].visible
     clusters = viewer.layers["result clusters"]
     np.testing.assert_array_equal(clusters.data, seg.labels)
     assert list(clusters.features["index"]) == [1, 2, 3, 4]
     assert list(clusters.features["color"]) == list(seg.table["color"])
-    np.testing.assert_allclose(clusters.colormap.map(2)[:3],
-                               [int(seg.table["color"][1][i:i + 2], 16) / 255
-                                for i in (1, 3, 5)], atol=1e-6)
+    np.testing.assert_allclose(
+        clusters.colormap.map(2)[:3],
+        [int(seg.table["color"][1][i : i + 2], 16) / 255 for i in (1, 3, 5)],
+        atol=1e-6,
+    )
     tag = clusters.metadata["napari_pixel_clusters"]
     assert tag["params"]["color_space"] == "lab" and tag["model"]["method"] == "kmeans"
     np.testing.assert_array_equal(viewer.layers["result quantized"].data, seg.quantized())
@@ -182,10 +266,14 @@ def test_a_folder_saved_with_only_the_clusters_layer_opens(tmp_path, make_napari
     from napari_pixel_clusters.gui.layers import METADATA_KEY
 
     seg = npc.segment(data.camera()[::4, ::4], "kmeans", 3, random_state=0)
-    attributes = {"name": "c", "features": seg.table.rename(columns={"label": "index"}),
-                  "metadata": {METADATA_KEY: {"params": seg.params, "score": seg.score}}}
-    folder = write_result_folder(str(tmp_path / "only labels"),
-                                 [(seg.labels, attributes, "labels")])[0]
+    attributes = {
+        "name": "c",
+        "features": seg.table.rename(columns={"label": "index"}),
+        "metadata": {METADATA_KEY: {"params": seg.params, "score": seg.score}},
+    }
+    folder = write_result_folder(
+        str(tmp_path / "only labels"), [(seg.labels, attributes, "labels")]
+    )[0]
     saved = read_result(folder)
     assert saved.quantized is None and saved.outlines.empty
     layers = get_reader(folder + "/params.json")(folder + "/params.json")
@@ -196,14 +284,18 @@ def test_a_folder_saved_with_only_the_clusters_layer_opens(tmp_path, make_napari
 # --- the command line as a user runs it: a separate process, its exit code and its output ---
 
 SCRIPT = Path(sys.executable).parent / "napari-pixel-clusters"
-COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m",
-                                                  "napari_pixel_clusters.gui.launch"]
+COMMAND = (
+    [str(SCRIPT)]
+    if SCRIPT.exists()
+    else [sys.executable, "-m", "napari_pixel_clusters.gui.launch"]
+)
 
 
 def run_cli(*args, timeout=120, **kwargs):
     """The installed console script with ``args``; fails the test if it hangs."""
-    return subprocess.run([*COMMAND, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, **kwargs)
+    return subprocess.run(
+        [*COMMAND, *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs
+    )
 
 
 def error_lines(process) -> list[str]:
@@ -227,14 +319,40 @@ def test_every_help_runs_and_lists_its_options(command):
     assert shown.stderr == "" and shown.stdout.startswith("usage: napari-pixel-clusters")
     expected = {
         (): ["image", "default: the astronaut sample", "segment,apply,sweep"],
-        ("segment",): ["IMAGE", "--method", "-k K", "--out DIR", "--min-area", "--overwrite",
-                       "--color-space", "--n-init", "--covariance-type", "--downscale",
-                       "--sigma", "--low-threshold", "10% of the image's largest value",
-                       "(default: kmeans)", "(default: 20)", "[kmeans: default 3; gmm: default 1]"],
-        ("apply",): ["IMAGE", "--model FILE", "--out DIR", "--min-area", "(default: 20)",
-                     "--overwrite"],
-        ("sweep",): ["IMAGE", "--method", "--k RANGE", "(default: 2..10)", "--color-space",
-                     "--random-state"],
+        ("segment",): [
+            "IMAGE",
+            "--method",
+            "-k K",
+            "--out DIR",
+            "--min-area",
+            "--overwrite",
+            "--color-space",
+            "--n-init",
+            "--covariance-type",
+            "--downscale",
+            "--sigma",
+            "--low-threshold",
+            "10% of the image's largest value",
+            "(default: kmeans)",
+            "(default: 20)",
+            "[kmeans: default 3; gmm: default 1]",
+        ],
+        ("apply",): [
+            "IMAGE",
+            "--model FILE",
+            "--out DIR",
+            "--min-area",
+            "(default: 20)",
+            "--overwrite",
+        ],
+        ("sweep",): [
+            "IMAGE",
+            "--method",
+            "--k RANGE",
+            "(default: 2..10)",
+            "--color-space",
+            "--random-state",
+        ],
     }[tuple(command)]
     text = " ".join(shown.stdout.split())
     for option in expected:
@@ -262,8 +380,9 @@ def test_help_imports_neither_scikit_learn_nor_scikit_image():
         "        main([*argv, '--help'])\n"
         "print(sorted(m for m in ('sklearn', 'skimage', 'napari', 'qtpy') if m in sys.modules))\n"
     )
-    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                           timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == "[]"
 
@@ -271,24 +390,29 @@ def test_help_imports_neither_scikit_learn_nor_scikit_image():
 @pytest.mark.parametrize("method", [m.name for m in npc.METHODS.values() if m.needs_n_clusters])
 def test_k_missing_is_a_usage_error_before_any_file_is_read(small, method):
     missing = small / "missing.png"  # reading it would be an error line of its own
-    shown = run_cli("segment", small / "one.tif", missing, "--method", method,
-                    "--out", small / "out")
+    shown = run_cli(
+        "segment", small / "one.tif", missing, "--method", method, "--out", small / "out"
+    )
     assert shown.returncode == 2
-    assert f"error: -k/--n-clusters: method '{method}' needs the number of clusters" \
-        in shown.stderr
+    assert (
+        f"error: -k/--n-clusters: method '{method}' needs the number of clusters" in shown.stderr
+    )
     assert "missing.png" not in shown.stderr and not (small / "out").exists()
 
 
 def test_k_given_to_canny_is_a_usage_error(small):
-    shown = run_cli("segment", small / "one.tif", "--method", "canny", "-k", "3",
-                    "--out", small / "out")
+    shown = run_cli(
+        "segment", small / "one.tif", "--method", "canny", "-k", "3", "--out", small / "out"
+    )
     assert shown.returncode == 2 and "takes no number of clusters" in shown.stderr
     assert not (small / "out").exists()
 
 
 def test_canny_reports_edges_not_clusters(small, capsys):
-    assert main(["segment", str(small / "one.tif"), "--method", "canny",
-                 "--out", str(small / "out")]) == 0
+    assert (
+        main(["segment", str(small / "one.tif"), "--method", "canny", "--out", str(small / "out")])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "(edges," in printed and "clusters" not in printed
     assert read_result(small / "out" / "one").params["params"]["method"] == "canny"
@@ -299,10 +423,25 @@ def test_each_bad_input_is_one_line_and_the_others_are_segmented(small):
     (small / "folder.tif").mkdir()
     (small / "broken.png").write_text("not an image")
     (small / "broken.tif").write_bytes(b"II*\x00 not really a TIFF")  # tifffile logs too
-    bad = ["/dev/zero", small / "pipe.tif", small / "folder.tif", small / "missing.tif",
-           small / "broken.png", small / "broken.tif"]
-    shown = run_cli("segment", small / "one.tif", *bad, small / "two.tif", "-k", "3",
-                    "--out", small / "out", timeout=60)
+    bad = [
+        "/dev/zero",
+        small / "pipe.tif",
+        small / "folder.tif",
+        small / "missing.tif",
+        small / "broken.png",
+        small / "broken.tif",
+    ]
+    shown = run_cli(
+        "segment",
+        small / "one.tif",
+        *bad,
+        small / "two.tif",
+        "-k",
+        "3",
+        "--out",
+        small / "out",
+        timeout=60,
+    )
     assert shown.returncode == 1
     lines = error_lines(shown)
     assert len(lines) == len(bad)
@@ -319,8 +458,9 @@ def test_each_bad_input_is_one_line_and_the_others_are_segmented(small):
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
 def test_an_unreadable_image_is_one_line(small):
     (small / "one.tif").chmod(0)
-    shown = run_cli("segment", small / "one.tif", small / "two.tif", "-k", "3",
-                    "--out", small / "out")
+    shown = run_cli(
+        "segment", small / "one.tif", small / "two.tif", "-k", "3", "--out", small / "out"
+    )
     assert shown.returncode == 1
     lines = error_lines(shown)
     assert len(lines) == 1 and "Permission denied" in lines[0]
@@ -330,11 +470,14 @@ def test_an_unreadable_image_is_one_line(small):
 
 def test_an_output_path_that_is_a_file_is_one_line_and_nothing_is_read(small):
     (small / "f").write_text("mine")
-    shown = run_cli("segment", small / "one.tif", small / "two.tif", "-k", "3",
-                    "--out", small / "f")
+    shown = run_cli(
+        "segment", small / "one.tif", small / "two.tif", "-k", "3", "--out", small / "f"
+    )
     assert shown.returncode == 1
-    assert error_lines(shown) == [f"napari-pixel-clusters: error: --out: {small / 'f'} is a "
-                                  "file, not a folder; nothing was read or written."]
+    assert error_lines(shown) == [
+        f"napari-pixel-clusters: error: --out: {small / 'f'} is a "
+        "file, not a folder; nothing was read or written."
+    ]
     assert (small / "f").read_text() == "mine"
 
 
@@ -359,12 +502,14 @@ def test_an_output_that_cannot_be_written_is_one_line_per_image(small, where):
     assert not os.path.lexists(out)
 
 
-@pytest.mark.parametrize("content", ["{", "[]", "null", '{"kind": 1}', "[" * 100_000,
-                                     '{"n": ' + "9" * 400 + "}"])
+@pytest.mark.parametrize(
+    "content", ["{", "[]", "null", '{"kind": 1}', "[" * 100_000, '{"n": ' + "9" * 400 + "}"]
+)
 def test_a_tampered_model_is_one_line_not_a_traceback(small, content):
     (small / "model.json").write_text(content)
-    shown = run_cli("apply", "--model", small / "model.json", small / "one.tif",
-                    "--out", small / "out")
+    shown = run_cli(
+        "apply", "--model", small / "model.json", small / "one.tif", "--out", small / "out"
+    )
     assert shown.returncode == 1
     lines = error_lines(shown)
     assert len(lines) == 1 and lines[0].startswith(f"{small / 'model.json'}: error: ")
@@ -380,8 +525,9 @@ def test_a_model_path_that_is_a_folder_is_one_line(small):
 def test_an_existing_folder_is_one_line_and_overwrite_replaces_a_result_folder(small):
     (small / "out" / "one").mkdir(parents=True)
     (small / "out" / "one" / "notes.txt").write_text("mine")
-    shown = run_cli("segment", small / "one.tif", small / "two.tif", "-k", "3",
-                    "--out", small / "out")
+    shown = run_cli(
+        "segment", small / "one.tif", small / "two.tif", "-k", "3", "--out", small / "out"
+    )
     assert shown.returncode == 1
     lines = error_lines(shown)
     assert len(lines) == 1 and lines[0].startswith(f"[1/2] {small / 'one.tif'}: error: out: ")
@@ -391,8 +537,9 @@ def test_an_existing_folder_is_one_line_and_overwrite_replaces_a_result_folder(s
     again = run_cli("segment", small / "two.tif", "-k", "2", "--out", small / "out")
     assert again.returncode == 1 and "exists already" in error_lines(again)[0]
     assert read_result(small / "out" / "two").labels.max() == 3
-    replaced = run_cli("segment", small / "two.tif", "-k", "2", "--out", small / "out",
-                       "--overwrite")
+    replaced = run_cli(
+        "segment", small / "two.tif", "-k", "2", "--out", small / "out", "--overwrite"
+    )
     assert replaced.returncode == 0, replaced.stderr
     expected = npc.segment(tifffile.imread(small / "two.tif"), "kmeans", 2)
     np.testing.assert_array_equal(read_result(small / "out" / "two").labels, expected.labels)
@@ -405,8 +552,11 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_the_finished_folders(small):
         images[-1].write_bytes((small / "two.tif").read_bytes())
     batch = subprocess.Popen(
         [*COMMAND, "segment", *map(str, images), "-k", "3", "--out", str(small / "out")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # even if ignored here
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # even if ignored here
     try:
         first = batch.stdout.readline()
         assert first.startswith("[1/41]"), first + batch.stderr.read()
@@ -416,11 +566,16 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_the_finished_folders(small):
         batch.kill()
     assert batch.returncode == 130
     assert "Traceback" not in errors
-    assert errors.strip().splitlines() == ["interrupted; the result folders finished so far "
-                                           "are kept."]
+    assert errors.strip().splitlines() == [
+        "interrupted; the result folders finished so far are kept."
+    ]
     finished = sorted(p.name for p in (small / "out").iterdir())
     assert 1 <= len(finished) < 41 and "one" in finished
     assert len(finished) == 1 + len(rest.splitlines())  # no hidden or half-written folder
     for name in finished:
         assert {p.name for p in (small / "out" / name).iterdir()} >= {
-            "labels.tif", "table.csv", "params.json", "model.json"}
+            "labels.tif",
+            "table.csv",
+            "params.json",
+            "model.json",
+        }

@@ -30,12 +30,17 @@ def former_contours(labels, min_area):
                 continue
             filled = ndimage.binary_fill_holes(region.image)
             outline = measure.find_contours(np.pad(filled, 1).astype(np.uint8), 0.5)[0]
-            outline = outline + (region.bbox[0] - 1, region.bbox[1] - 1)
+            outline = (*outline, region.bbox[0] - 1, region.bbox[1] - 1)
             outline = measure.approximate_polygon(outline, tolerance=0.5)
             outline = outline[:-1] if len(outline) > 3 else outline
             prefix = np.broadcast_to(np.asarray(index, float), (len(outline), len(index)))
-            found.append((int(plane[tuple(region.coords[0])]), int(region.area),
-                          np.hstack([prefix, outline])))
+            found.append(
+                (
+                    int(plane[tuple(region.coords[0])]),
+                    int(region.area),
+                    np.hstack([prefix, outline]),
+                )
+            )
     return found
 
 
@@ -56,8 +61,7 @@ def assert_within_tolerance(vertices, former):
 
 
 @pytest.mark.parametrize("min_area", [0, 1, 20, 200])
-def test_same_regions_and_areas_as_the_former_tracer_and_vertices_within_tolerance(
-        min_area):
+def test_same_regions_and_areas_as_the_former_tracer_and_vertices_within_tolerance(min_area):
     labels = blobs_labels()
     labels[40:44, 40:44] = 0  # pixels without data are no region
     fast = region_contours(labels, min_area)
@@ -125,8 +129,9 @@ def test_the_outer_outline_only_and_within_the_tolerance_of_the_exact_one():
     (contour, corner) = sorted(region_contours(blob, 1), key=lambda c: c.label)
     assert (contour.label, contour.area) == (1, int((blob == 1).sum()))
     assert (corner.label, corner.area) == (2, 12)
-    exact = measure.find_contours(np.pad(ndimage.binary_fill_holes(blob == 1), 1)
-                                  .astype(float), 0.5)
+    exact = measure.find_contours(
+        np.pad(ndimage.binary_fill_holes(blob == 1), 1).astype(float), 0.5
+    )
     assert len(exact) == 1
     closed = np.vstack([contour.vertices, contour.vertices[:1]])
     assert distance_to_polyline(exact[0] - 1, closed).max() <= SIMPLIFY_TOLERANCE + 1e-9
@@ -141,21 +146,37 @@ def test_simplify_polygons_gives_approximate_polygon_s_vertices_for_every_chain(
         fast = simplify_polygons(chains, tolerance)
         for chain, simplified in zip(chains, fast):
             np.testing.assert_array_equal(
-                simplified, measure.approximate_polygon(chain, tolerance))
+                simplified, measure.approximate_polygon(chain, tolerance)
+            )
     assert simplify_polygons([], 0.5) == []
 
 
 def test_straight_runs_on_a_pixel_grid_keep_their_ends():
-    square = np.array([[0, 0], [0, 1], [0, 2], [0, 3], [1, 3], [2, 3], [3, 3], [3, 2],
-                       [3, 1], [3, 0], [2, 0], [1, 0], [0, 0]], float)
+    square = np.array(
+        [
+            [0, 0],
+            [0, 1],
+            [0, 2],
+            [0, 3],
+            [1, 3],
+            [2, 3],
+            [3, 3],
+            [3, 2],
+            [3, 1],
+            [3, 0],
+            [2, 0],
+            [1, 0],
+            [0, 0],
+        ],
+        float,
+    )
     (simplified,) = simplify_polygons([square], 0.5)
     np.testing.assert_array_equal(simplified, [[0, 0], [0, 3], [3, 3], [3, 0], [0, 0]])
     staircase = np.array([[0, 0], [0, 0.5], [0.5, 1], [1, 1], [1, 1.5], [1.5, 2]])
     (simplified,) = simplify_polygons([staircase], 0.5)
-    np.testing.assert_array_equal(simplified,
-                                  measure.approximate_polygon(staircase, 0.5))
+    np.testing.assert_array_equal(simplified, measure.approximate_polygon(staircase, 0.5))
 
 
 def test_bad_min_area_is_a_value_error_naming_it():
-    with pytest.raises(ValueError, match="^min_area"):
+    with pytest.raises(ValueError, match=r"^min_area"):
         region_contours(blobs_labels(), -1)

@@ -125,4 +125,5 @@ def test_tol_is_rescaled_to_stop_where_sklearn_stops(photo):
     pixels = feature_set.to_pixels(feature_set.X)
     rescaled = sklearn_equivalent_tol(1e-4, feature_set)
     assert rescaled * np.var(feature_set.X, axis=0).mean() == pytest.approx(
-        1e-4 * np.var(pixels, axis=0).mean())
+        1e-4 * np.var(pixels, axis=0).mean()
+    )

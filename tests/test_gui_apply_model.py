@@ -86,8 +86,10 @@ def test_a_model_labels_a_large_multiscale_image_lazily(fitted, qtbot):
 
     viewer, widget, top, bottom = fitted
     big = np.tile(bottom, (2, 2, 1))
-    pyramid = [da.from_array(big, chunks=(64, 64, 3)), da.from_array(big[::2, ::2],
-                                                                     chunks=(64, 64, 3))]
+    pyramid = [
+        da.from_array(big, chunks=(64, 64, 3)),
+        da.from_array(big[::2, ::2], chunks=(64, 64, 3)),
+    ]
     viewer.add_image(pyramid, name="slide", rgb=True, multiscale=True)
     widget._image.value = viewer.layers["slide"]
     press_run(widget, qtbot)

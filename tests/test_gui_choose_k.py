@@ -31,8 +31,11 @@ def run_sweep(widget, qtbot):
 
 def curves(axes):
     """The score curves of a panel (not the elbow mark, not the suggested-k line)."""
-    return [line for line in axes.get_lines()
-            if line.get_marker() != "None" and not line.get_label().startswith("elbow")]
+    return [
+        line
+        for line in axes.get_lines()
+        if line.get_marker() != "None" and not line.get_label().startswith("elbow")
+    ]
 
 
 @pytest.mark.parametrize("method, top_scores", [("kmeans", 1), ("gmm", 2)])
@@ -44,10 +47,10 @@ def test_sweep_is_plotted_with_the_suggested_k(choose_k, qtbot, method, top_scor
     assert not widget._save_plot.enabled and not widget._save_table.enabled  # nothing yet
     run_sweep(widget, qtbot)
     assert widget._save_plot.enabled and widget._save_table.enabled
-    expected = npc.sweep(blob_image(4), method, range(2, 8), sample_size=1000,
-                         random_state=0)
-    pd.testing.assert_frame_equal(widget.sweep.table.drop(columns="seconds"),
-                                  expected.table.drop(columns="seconds"))
+    expected = npc.sweep(blob_image(4), method, range(2, 8), sample_size=1000, random_state=0)
+    pd.testing.assert_frame_equal(
+        widget.sweep.table.drop(columns="seconds"), expected.table.drop(columns="seconds")
+    )
     assert widget.sweep.suggested_k == 4 and "k=4" in widget._status.value
     top, bottom = widget.axes
     assert [len(line.get_xdata()) for line in curves(top)] == [6] * top_scores
@@ -92,8 +95,7 @@ def test_clicking_k_in_a_lab_sweep_makes_pixel_clusters_run_in_lab(choose_k, qtb
     chosen = []
     settings.k_chosen.connect(lambda *args: chosen.append(args))
     axes = widget.axes[1]
-    click(widget.canvas, *axes.transData.transform(
-        (3, widget.sweep.table["silhouette"].iloc[1])))
+    click(widget.canvas, *axes.transData.transform((3, widget.sweep.table["silhouette"].iloc[1])))
     # the sweep's settings are shared again, with the k clicked
     assert (settings.color_space, settings.n_clusters) == ("lab", 3)
     assert settings.image is viewer.layers["blobs"] and chosen == [("kmeans", 3, False)]
@@ -125,8 +127,12 @@ def test_choose_k_and_pixel_clusters_follow_each_other(choose_k):
     assert pixel_clusters._feature_widgets["spatial_weight"].value == 0.5
     assert pixel_clusters._feature_widgets["standardize"].value is True
     assert pixel_clusters._image.value is viewer.layers["blobs"]
-    assert widget._options() == {"color_space": "hsv", "spatial_weight": 0.5,
-                                 "standardize": True, "random_state": 11}
+    assert widget._options() == {
+        "color_space": "hsv",
+        "spatial_weight": 0.5,
+        "standardize": True,
+        "random_state": 11,
+    }
 
 
 def click(canvas, x, y):
@@ -165,8 +171,7 @@ def test_plot_follows_the_napari_theme(choose_k, qtbot):
     from matplotlib.colors import to_hex
     from napari.utils.theme import get_theme
 
-    assert to_hex(widget.figure.get_facecolor()) == to_hex(
-        get_theme("light").background.as_hex())
+    assert to_hex(widget.figure.get_facecolor()) == to_hex(get_theme("light").background.as_hex())
 
 
 def test_a_large_multiscale_image_is_swept_from_its_chunk_histogram(choose_k, qtbot):
@@ -174,8 +179,10 @@ def test_a_large_multiscale_image_is_swept_from_its_chunk_histogram(choose_k, qt
 
     viewer, widget = choose_k
     image = np.tile(blob_image(4), (3, 3, 1))
-    pyramid = [da.from_array(image, chunks=(64, 64, 3)),
-               da.from_array(image[::2, ::2], chunks=(64, 64, 3))]
+    pyramid = [
+        da.from_array(image, chunks=(64, 64, 3)),
+        da.from_array(image[::2, ::2], chunks=(64, 64, 3)),
+    ]
     viewer.add_image(pyramid, name="slide", rgb=True, multiscale=True)
     widget._image.value = viewer.layers["slide"]
     widget._k_min.value, widget._k_max.value = 2, 6
@@ -191,8 +198,7 @@ def test_a_large_multiscale_image_is_swept_from_its_chunk_histogram(choose_k, qt
 
 
 @pytest.mark.parametrize("size", [(1440, 900), (1366, 768)])
-def test_docked_under_pixel_clusters_the_window_keeps_its_height(make_napari_viewer, qtbot,
-                                                                 size):
+def test_docked_under_pixel_clusters_the_window_keeps_its_height(make_napari_viewer, qtbot, size):
     """Regression (issue 12): Choose k's minimum height (~800 px) grew a 1440x900 window
     to 1458 px. Now it scrolls in its dock, yet takes a fair share of the window."""
     viewer = make_napari_viewer(show=True)

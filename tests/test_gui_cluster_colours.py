@@ -56,7 +56,7 @@ def test_scatter_shows_the_sample_in_lab_with_centres(colours_widget):
 
 
 def test_points_coloured_by_own_or_cluster_colour(colours_widget):
-    _, widget, layer = colours_widget
+    _, widget, _layer = colours_widget
     own = widget.points[0].get_facecolors()[:, :3].copy()
     widget._colour_by.value = CLUSTER_COLOUR
     by_cluster = widget.points[0].get_facecolors()[:, :3]
@@ -78,8 +78,12 @@ def test_lasso_selects_the_clusters_around_it(colours_widget):
     _, widget, layer = colours_widget
     centres = widget.sample.centres[:, [1, 2]]
     first = centres[0]
-    box = [(first[0] - 1, first[1] - 1), (first[0] + 1, first[1] - 1),
-           (first[0] + 1, first[1] + 1), (first[0] - 1, first[1] + 1)]
+    box = [
+        (first[0] - 1, first[1] - 1),
+        (first[0] + 1, first[1] - 1),
+        (first[0] + 1, first[1] + 1),
+        (first[0] - 1, first[1] + 1),
+    ]
     widget._on_lasso(box, 1, 2)
     assert layer.selected_label == 1
     everything = [(-500, -500), (500, -500), (500, 500), (-500, 500)]
@@ -176,5 +180,6 @@ def test_clicking_the_histogram_selects_the_cluster_under_the_mouse(grey_widget)
     assert widget.veils[-1].get_visible() and widget.veils[-1].axes is widget.hist_axes
     drawn_over = widget.highlighted()
     assert all(bar in drawn_over for bar in widget.hist_bars[row])
-    assert not any(bar in drawn_over for i, bars in enumerate(widget.hist_bars) if i != row
-                   for bar in bars)
+    assert not any(
+        bar in drawn_over for i, bars in enumerate(widget.hist_bars) if i != row for bar in bars
+    )

@@ -83,8 +83,9 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     np.testing.assert_array_equal(layer.data == 1, np.isin(before, [1, 3]))
     merged = layer.features.set_index("index")
     assert merged.loc[1, "pixels"] == features.loc[1, "pixels"] + features.loc[3, "pixels"]
-    expected_mean = (features.loc[[1, 3], "mean_R"] * features.loc[[1, 3], "pixels"]).sum() \
-        / merged.loc[1, "pixels"]
+    expected_mean = (
+        features.loc[[1, 3], "mean_R"] * features.loc[[1, 3], "pixels"]
+    ).sum() / merged.loc[1, "pixels"]
     assert merged.loc[1, "mean_R"] == pytest.approx(expected_mean)
     assert widget.table.rowCount() == 3
     quantized = viewer.layers["a k-means#1 quantized"].data
@@ -97,8 +98,10 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     traced = region_contours(np.where(layer.data == 1, 1, 0), min_area)
     assert list(outlines.features["label"]).count(1) == len(traced)
     assert len(outlines.data) == len(outlines.features)
-    np.testing.assert_allclose(outlines.edge_color[list(outlines.features["label"]).index(1)],
-                               [*to_rgb(merged.loc[1, "color"]), 1.0])
+    np.testing.assert_allclose(
+        outlines.edge_color[list(outlines.features["label"]).index(1)],
+        [*to_rgb(merged.loc[1, "color"]), 1.0],
+    )
     layer.undo()  # napari's own undo: the table, quantized image and outlines follow
     np.testing.assert_array_equal(layer.data, before)
     qtbot.waitUntil(lambda: widget.table.rowCount() == 4, timeout=5_000)
@@ -114,7 +117,9 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     qtbot.waitUntil(lambda: widget.table.rowCount() == 3, timeout=5_000)
     assert list(layer.features["index"]) == [1, 2, 4]
     assert layer.features["mean_R"][0] == pytest.approx(expected_mean)
-    assert len(np.unique(viewer.layers["a k-means#1 quantized"].data[layer.data == 1], axis=0)) == 1
+    assert (
+        len(np.unique(viewer.layers["a k-means#1 quantized"].data[layer.data == 1], axis=0)) == 1
+    )
     assert 3 not in set(outlines.features["label"])
 
 
@@ -124,8 +129,10 @@ def test_painting_refreshes_the_counts(table_widget, qtbot):
     layer.selected_label = 2
     layer.brush_size = 9
     layer.paint((20, 20), 2)  # the table listens to the layer's paint events
-    qtbot.waitUntil(lambda: list(layer.features["pixels"])
-                    == list(np.bincount(layer.data.ravel())[1:5]), timeout=5_000)
+    qtbot.waitUntil(
+        lambda: list(layer.features["pixels"]) == list(np.bincount(layer.data.ravel())[1:5]),
+        timeout=5_000,
+    )
     counts = np.bincount(layer.data.ravel())
     assert list(layer.features["pixels"]) == list(counts[1:5])
     assert int(layer.features["pixels"].sum()) == total

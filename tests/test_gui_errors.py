@@ -38,8 +38,11 @@ class Reports:
     def __init__(self, monkeypatch):
         self.messages, self.tracebacks = [], []
         monkeypatch.setattr(_panel, "notify_error", self.messages.append)
-        monkeypatch.setattr(notification_manager, "receive_error",
-                            lambda *args, **kwargs: self.tracebacks.append(args))
+        monkeypatch.setattr(
+            notification_manager,
+            "receive_error",
+            lambda *args, **kwargs: self.tracebacks.append(args),
+        )
 
 
 @pytest.fixture
@@ -50,6 +53,7 @@ def reports(monkeypatch):
 @pytest.fixture
 def panel(make_napari_viewer, tmp_path):
     """Open one of the run panels on a small photo, ready to run."""
+
     def open_panel(name):
         viewer = make_napari_viewer()
         viewer.add_image(PHOTO.copy(), name="photo")
@@ -60,11 +64,13 @@ def panel(make_napari_viewer, tmp_path):
             widget._k_min.value, widget._k_max.value = 2, 3
             widget._sample_size.value = 200
         else:
-            model = npc.save_model(npc.segment(PHOTO, "kmeans", 3, random_state=0),
-                                   tmp_path / "model.json")
+            model = npc.save_model(
+                npc.segment(PHOTO, "kmeans", 3, random_state=0), tmp_path / "model.json"
+            )
             widget._model_source.value = FROM_FILE
             widget._model_file.value = model
         return viewer, widget
+
     return open_panel
 
 
@@ -91,35 +97,44 @@ def assert_failed_once(viewer, widget, reports, names_before, containing):
 
 def failing_after_first_step(real, error):
     """The real work's first step (taken before the thread), then ``error`` in the thread."""
+
     def steps(*args, **kwargs):
         work = real(*args, **kwargs)
         yield next(work)
         raise error
+
     return steps
 
 
 def paused_after_first_step(real, gate: threading.Event):
     """The real work, waiting in the thread after its first step until ``gate`` is set."""
+
     def steps(*args, **kwargs):
         work = real(*args, **kwargs)
         yield next(work)
         assert gate.wait(30)
         return (yield from work)
+
     return steps
 
 
 @pytest.mark.parametrize("name", list(WORK))
-@pytest.mark.parametrize("error, shown", [
-    (ValueError("n_clusters: a made-up bad value."), "n_clusters: a made-up bad value."),
-    (MemoryError(), "Not enough memory"),
-    (RuntimeError("a made-up bug"), "RuntimeError: a made-up bug"),
-])
-def test_an_error_in_the_worker_is_one_notification(panel, qtbot, reports, caplog, monkeypatch,
-                                                    name, error, shown):
+@pytest.mark.parametrize(
+    "error, shown",
+    [
+        (ValueError("n_clusters: a made-up bad value."), "n_clusters: a made-up bad value."),
+        (MemoryError(), "Not enough memory"),
+        (RuntimeError("a made-up bug"), "RuntimeError: a made-up bug"),
+    ],
+)
+def test_an_error_in_the_worker_is_one_notification(
+    panel, qtbot, reports, caplog, monkeypatch, name, error, shown
+):
     viewer, widget = panel(name)
     owner, attribute = WORK[name]
-    monkeypatch.setattr(owner, attribute,
-                        failing_after_first_step(getattr(owner, attribute), error))
+    monkeypatch.setattr(
+        owner, attribute, failing_after_first_step(getattr(owner, attribute), error)
+    )
     press_run(widget, qtbot)
     assert_failed_once(viewer, widget, reports, ["photo"], shown)
     logged = [r for r in caplog.records if r.levelno == logging.ERROR and r.exc_info]
@@ -131,8 +146,9 @@ def test_an_error_in_the_worker_is_one_notification(panel, qtbot, reports, caplo
 
 
 @pytest.mark.parametrize("name", list(WORK))
-def test_an_unexpected_error_before_the_worker_is_one_notification(panel, qtbot, reports,
-                                                                   monkeypatch, name):
+def test_an_unexpected_error_before_the_worker_is_one_notification(
+    panel, qtbot, reports, monkeypatch, name
+):
     viewer, widget = panel(name)
 
     def broken(*args, **kwargs):
@@ -144,8 +160,9 @@ def test_an_unexpected_error_before_the_worker_is_one_notification(panel, qtbot,
     assert_failed_once(viewer, widget, reports, ["photo"], "KeyError: 'kind'")
 
 
-@pytest.mark.parametrize("path", [("features", "color_space"), ("image", "kind"),
-                                  ("clusters", 0, "name")])
+@pytest.mark.parametrize(
+    "path", [("features", "color_space"), ("image", "kind"), ("clusters", 0, "name")]
+)
 def test_a_model_file_with_a_missing_key_is_one_notification(panel, qtbot, reports, path):
     """Missing features/color_space stopped the run silently, status stuck at
     "labelling pixels"; missing image/kind escaped from run() as a KeyError."""
@@ -161,14 +178,19 @@ def test_a_model_file_with_a_missing_key_is_one_notification(panel, qtbot, repor
     assert_failed_once(viewer, widget, reports, ["photo"], repr(path[-1]).strip("'"))
 
 
-def test_a_failure_while_adding_layers_leaves_the_viewer_as_it_was(panel, qtbot, reports,
-                                                                  monkeypatch):
+def test_a_failure_while_adding_layers_leaves_the_viewer_as_it_was(
+    panel, qtbot, reports, monkeypatch
+):
     viewer, widget = panel("Pixel clusters")
     widget._outputs["outlines"].value = True
     press_run(widget, qtbot)
     before = list(viewer.layers)
-    assert layer_names(viewer) == ["photo", "photo k-means#1 quantized",
-                                   "photo k-means#1 clusters", "photo k-means#1 outlines"]
+    assert layer_names(viewer) == [
+        "photo",
+        "photo k-means#1 quantized",
+        "photo k-means#1 clusters",
+        "photo k-means#1 outlines",
+    ]
     widget._replace.value = True  # removes the previous result before adding the new one
     add_layer = type(viewer).add_layer
 
@@ -180,17 +202,26 @@ def test_a_failure_while_adding_layers_leaves_the_viewer_as_it_was(panel, qtbot,
     monkeypatch.setattr(type(viewer), "add_layer", failing_add_layer)
     press_run(widget, qtbot)
     assert list(viewer.layers) == before  # no half-added result; the replaced ones back
-    assert_failed_once(viewer, widget, reports, [layer.name for layer in before],
-                       "RuntimeError: a made-up failure in napari")
+    assert_failed_once(
+        viewer,
+        widget,
+        reports,
+        [layer.name for layer in before],
+        "RuntimeError: a made-up failure in napari",
+    )
 
 
 def test_an_error_escaping_the_guard_is_reported_once_without_a_traceback_dialog(
-        panel, qtbot, reports, monkeypatch):
+    panel, qtbot, reports, monkeypatch
+):
     viewer, widget = panel("Pixel clusters")
     monkeypatch.setattr(_panel, "guarded_steps", lambda steps: steps)  # errors reach Qt
     # (not a RuntimeError: superqt takes that for a deleted worker and never finishes)
-    monkeypatch.setattr(widget_module, "segment_steps", failing_after_first_step(
-        widget_module.segment_steps, KeyError("a made-up bug")))
+    monkeypatch.setattr(
+        widget_module,
+        "segment_steps",
+        failing_after_first_step(widget_module.segment_steps, KeyError("a made-up bug")),
+    )
     press_run(widget, qtbot)
     assert_failed_once(viewer, widget, reports, ["photo"], "KeyError: 'a made-up bug'")
 
@@ -198,12 +229,12 @@ def test_an_error_escaping_the_guard_is_reported_once_without_a_traceback_dialog
 @pytest.mark.parametrize("name", list(WORK))
 @pytest.mark.parametrize("change", ["data replaced", "layer removed"])
 def test_a_result_of_an_image_that_changed_during_the_run_is_not_added(
-        panel, qtbot, reports, monkeypatch, name, change):
+    panel, qtbot, reports, monkeypatch, name, change
+):
     viewer, widget = panel(name)
     gate = threading.Event()
     owner, attribute = WORK[name]
-    monkeypatch.setattr(owner, attribute, paused_after_first_step(getattr(owner, attribute),
-                                                                  gate))
+    monkeypatch.setattr(owner, attribute, paused_after_first_step(getattr(owner, attribute), gate))
     widget._run_button.native.click()
     assert widget._worker is not None
     photo = viewer.layers["photo"]
@@ -222,13 +253,17 @@ def test_a_result_of_an_image_that_changed_during_the_run_is_not_added(
 def test_run_while_a_run_is_going_is_a_notification(panel, qtbot, reports, monkeypatch):
     viewer, widget = panel("Pixel clusters")
     gate = threading.Event()
-    monkeypatch.setattr(widget_module, "segment_steps", paused_after_first_step(
-        widget_module.segment_steps, gate))
+    monkeypatch.setattr(
+        widget_module, "segment_steps", paused_after_first_step(widget_module.segment_steps, gate)
+    )
     worker = widget.run()
     assert widget.run() is None and widget._worker is worker
     assert reports.messages == ["A run is going: wait for it to finish, or press Cancel."]
     gate.set()
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
-    assert layer_names(viewer) == ["photo", "photo k-means#1 quantized",
-                                   "photo k-means#1 clusters"]
+    assert layer_names(viewer) == [
+        "photo",
+        "photo k-means#1 quantized",
+        "photo k-means#1 clusters",
+    ]
     assert len(reports.messages) == 1

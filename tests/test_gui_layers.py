@@ -33,9 +33,15 @@ BRIGHT = {name: CONTRAST_CANDIDATES[name] for name in ("yellow", "cyan", "magent
 
 
 def request(outputs=("clusters", "quantized", "outlines"), run=2, **options):
-    return LayerRequest(source="astronaut", source_layer="astronaut", placement=Placement(),
-                        run=run, outputs=set(outputs), source_kwargs={"rgb": True},
-                        **options)
+    return LayerRequest(
+        source="astronaut",
+        source_layer="astronaut",
+        placement=Placement(),
+        run=run,
+        outputs=set(outputs),
+        source_kwargs={"rgb": True},
+        **options,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +52,19 @@ def photo_result():
 def test_quantized_below_and_hidden_clusters_then_outlines_on_top(photo_result):
     specs = result_layers(photo_result, request())
     names = [spec.kwargs["name"] for spec in specs]
-    assert names == ["astronaut k-means#2 quantized", "astronaut k-means#2 clusters",
-                     "astronaut k-means#2 outlines"]
+    assert names == [
+        "astronaut k-means#2 quantized",
+        "astronaut k-means#2 clusters",
+        "astronaut k-means#2 outlines",
+    ]
     quantized, clusters, outlines = (spec.layer for spec in specs)
     assert isinstance(quantized, Image) and not quantized.visible
     assert isinstance(clusters, Labels) and clusters.opacity == CLUSTERS_OPACITY
     assert isinstance(outlines, Shapes) and len(outlines.data) > 3  # built in the worker
     tags = [layer.metadata["napari_pixel_clusters"] for layer in (quantized, clusters, outlines)]
     assert {(tag["run"], tag["run_number"], tag["source"]) for tag in tags} == {
-        ("k-means#2", 2, "astronaut")}
+        ("k-means#2", 2, "astronaut")
+    }
     only_quantized = result_layers(photo_result, request(outputs=["quantized"]))
     assert only_quantized[0].layer.visible  # nothing would show otherwise
 
@@ -67,24 +77,30 @@ def test_outlines_get_one_colour_that_contrasts_with_the_clusters(photo_result):
     assert nearest > 0.4  # far from every cluster's colour
 
 
-@pytest.mark.parametrize("colors, weights, not_expected", [
-    (np.full((3, 3), 0.5), None, {"white", "black"}),  # grey: a bright hue
-    (np.array([[1.0, 1.0, 0.1], [0.2, 0.2, 0.2]]), [0.9, 0.1], {"yellow", "black"}),
-    (np.array([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]]), [0.5, 0.5], {"yellow", "cyan"}),
-])
+@pytest.mark.parametrize(
+    "colors, weights, not_expected",
+    [
+        (np.full((3, 3), 0.5), None, {"white", "black"}),  # grey: a bright hue
+        (np.array([[1.0, 1.0, 0.1], [0.2, 0.2, 0.2]]), [0.9, 0.1], {"yellow", "black"}),
+        (np.array([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]]), [0.5, 0.5], {"yellow", "cyan"}),
+    ],
+)
 def test_contrast_colour_avoids_the_colours_of_large_clusters(colors, weights, not_expected):
     chosen = tuple(contrast_color(colors, weights)[:3])
     assert chosen not in {CONTRAST_CANDIDATES[name] for name in not_expected}
 
 
 def test_style_outlines_modes_and_width(photo_result):
-    clusters, outlines = (spec.layer for spec in result_layers(
-        photo_result, request(outputs=["clusters", "outlines"])))
+    clusters, outlines = (
+        spec.layer
+        for spec in result_layers(photo_result, request(outputs=["clusters", "outlines"]))
+    )
     labels = np.asarray(outlines.features["label"])
     features = clusters.features
     style_outlines(outlines, features, "cluster", width=3.5)
-    np.testing.assert_allclose(outlines.edge_color[:, :3],
-                               photo_result.colors[labels - 1], atol=1 / 255)
+    np.testing.assert_allclose(
+        outlines.edge_color[:, :3], photo_result.colors[labels - 1], atol=1 / 255
+    )
     assert np.all(np.asarray(outlines.edge_width) == 3.5)
     style_outlines(outlines, features, "random")
     np.testing.assert_allclose(outlines.edge_color, random_colormap().map(labels))
@@ -92,9 +108,9 @@ def test_style_outlines_modes_and_width(photo_result):
     style_outlines(outlines, features, "contrast")
     assert len(np.unique(outlines.edge_color, axis=0)) == 1
     assert outlines.metadata["napari_pixel_clusters"]["outline_mode"] == "contrast"
-    with pytest.raises(ValueError, match="^mode"):
+    with pytest.raises(ValueError, match=r"^mode"):
         style_outlines(outlines, features, "rainbow")
-    with pytest.raises(ValueError, match="^width"):
+    with pytest.raises(ValueError, match=r"^width"):
         style_outlines(outlines, features, "cluster", width=0)
 
 
@@ -107,13 +123,17 @@ def test_edges_are_one_bright_colour_fully_opaque():
     assert isinstance(layer.colormap, DirectLabelColormap)
     colour = tuple(layer.colormap.map(1)[:3])
     assert colour in BRIGHT.values()  # grey coins: a bright hue
-    assert layer.features["color"][0] == "#%02x%02x%02x" % tuple(int(255 * c) for c in colour)
+    hex_colour = "#{:02x}{:02x}{:02x}".format(*(int(255 * c) for c in colour))
+    assert layer.features["color"][0] == hex_colour
     np.testing.assert_array_equal(layer.colormap.map(0), [0, 0, 0, 0])
 
 
 def test_layer_names_take_the_method_title_from_its_declaration(photo_result, monkeypatch):
     assert [method_label(name) for name in ("kmeans", "gmm", "ward")] == [
-        "k-means", "Gaussian mixture", "Ward"]
+        "k-means",
+        "Gaussian mixture",
+        "Ward",
+    ]
     assert method_label("canny", "edges") == "Canny"
     renamed = dataclasses.replace(METHODS["kmeans"], title="Lloyd (fast)")
     monkeypatch.setitem(METHODS, "kmeans", renamed)
@@ -123,8 +143,12 @@ def test_layer_names_take_the_method_title_from_its_declaration(photo_result, mo
 
 def test_run_numbers_count_per_image_and_method_above_results_in_the_viewer():
     numbers = RunNumbers()
-    earlier = Labels(np.zeros((4, 4), int), metadata={"napari_pixel_clusters": {
-        "source_layer": "a", "method": "kmeans", "run_number": 4}})
+    earlier = Labels(
+        np.zeros((4, 4), int),
+        metadata={
+            "napari_pixel_clusters": {"source_layer": "a", "method": "kmeans", "run_number": 4}
+        },
+    )
     layers = [earlier]
     assert numbers.next(layers, "a", "kmeans") == 5
     assert numbers.next(layers, "a", "gmm") == 1
@@ -136,7 +160,7 @@ def test_random_colours_act_on_the_chosen_result_only(photo_result):
     first = result_layers(photo_result, request(outputs=["clusters", "outlines"], run=1))
     second = result_layers(photo_result, request(outputs=["clusters", "outlines"], run=2))
     layers = [spec.layer for spec in first + second]
-    clusters_1, outlines_1, clusters_2, outlines_2 = layers
+    clusters_1, outlines_1, clusters_2, _outlines_2 = layers
     assert chosen_clusters_layer(layers) is clusters_2  # nothing selected: the newest
     assert chosen_clusters_layer(layers, outlines_1) is clusters_1  # the selected run's
     before = outlines_1.edge_color.copy()
@@ -146,8 +170,9 @@ def test_random_colours_act_on_the_chosen_result_only(photo_result):
     assert clusters_1.metadata["napari_pixel_clusters"]["random_colors"]
     np.testing.assert_allclose(outlines_1.edge_color, before)
     recolour_clusters(clusters_1, False)
-    np.testing.assert_allclose(clusters_1.colormap.map(1)[:3], photo_result.colors[0],
-                               atol=1 / 255)
+    np.testing.assert_allclose(
+        clusters_1.colormap.map(1)[:3], photo_result.colors[0], atol=1 / 255
+    )
 
 
 # ---------------------------------------------------------------- on the canvas
@@ -185,8 +210,7 @@ def test_a_selected_cluster_stands_out_on_the_canvas(make_napari_viewer, qtbot):
     from scipy import ndimage
 
     selected = int(np.bincount(clusters.data.ravel())[1:].argmax()) + 1
-    solid = {label: ndimage.binary_erosion(under == label, iterations=2)
-             for label in (1, 2, 3, 4)}
+    solid = {label: ndimage.binary_erosion(under == label, iterations=2) for label in (1, 2, 3, 4)}
     others = np.any([solid[label] for label in solid if label != selected], axis=0)
     assert solid[selected].sum() > 200 and others.sum() > 200
 

@@ -17,7 +17,6 @@ from napari_pixel_clusters.core.methods.ward import auto_downscale
 from napari_pixel_clusters.gui import widget as widget_module
 from napari_pixel_clusters.gui.layers import METADATA_KEY
 from napari_pixel_clusters.gui.state import shared_settings
-
 from test_canny_defaults import fluorescence_plane
 
 PLUGIN, WIDGET = "napari-pixel-clusters", "Pixel clusters"
@@ -43,25 +42,34 @@ def press_run(widget, qtbot):
 
 
 def results(viewer, output="clusters"):
-    return [layer for layer in viewer.layers
-            if layer.metadata.get(METADATA_KEY, {}).get("output") == output]
+    return [
+        layer
+        for layer in viewer.layers
+        if layer.metadata.get(METADATA_KEY, {}).get("output") == output
+    ]
 
 
 def test_advanced_settings_are_folded_as_the_registry_declares(pixel_clusters):
     _, widget = pixel_clusters
     for name, method in METHODS.items():
         widget._method.value = name
-        shown = {p.name for p in method.params
-                 if p.in_widget and offered(widget._method_params[name][p.name])}
+        shown = {
+            p.name
+            for p in method.params
+            if p.in_widget and offered(widget._method_params[name][p.name])
+        }
         assert shown == {p.name for p in method.params if p.in_widget and not p.advanced}
         assert not offered(widget._random_state)  # folded too
     widget._method.value = "gmm"
     assert {"n_init", "max_iter", "tol", "reg_covar"}.isdisjoint(
-        {n for n, w in widget._method_params["gmm"].items() if offered(w)})
+        {n for n, w in widget._method_params["gmm"].items() if offered(w)}
+    )
     widget._advanced_toggle.native.click()  # unfold
     assert all(offered(w) for w in widget._method_params["gmm"].values())
-    assert offered(widget._random_state) and "\N{BLACK DOWN-POINTING SMALL TRIANGLE}" in \
-        widget._advanced_toggle.text
+    assert (
+        offered(widget._random_state)
+        and "\N{BLACK DOWN-POINTING SMALL TRIANGLE}" in widget._advanced_toggle.text
+    )
     widget._method.value = "kmeans"  # stays unfolded for another method
     assert all(offered(w) for w in widget._method_params["kmeans"].values())
     widget._advanced_toggle.native.click()  # fold again
@@ -104,7 +112,8 @@ def test_numbers_are_spin_boxes_that_take_small_tolerances_and_auto(pixel_cluste
 
 
 def test_ward_runs_with_auto_downscale_without_random_state_and_a_busy_bar(
-        make_napari_viewer, qtbot):
+    make_napari_viewer, qtbot
+):
     """Regression (issue 12): Ward showed a random state that does nothing and a progress
     bar stuck at 10% while scikit-learn merged."""
     viewer = make_napari_viewer()
@@ -118,8 +127,9 @@ def test_ward_runs_with_auto_downscale_without_random_state_and_a_busy_bar(
     widget._n_clusters.value = 3
     seen = []
     worker = widget.run()
-    worker.yielded.connect(lambda step: seen.append(
-        (tuple(step), widget._progress.max, widget._status.value)))
+    worker.yielded.connect(
+        lambda step: seen.append((tuple(step), widget._progress.max, widget._status.value))
+    )
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
     merging = [entry for entry in seen if entry[0][0] == "fit" and 0.1 < entry[0][1] < 0.95]
     assert merging and all(entry[1] == 100 for entry in merging)  # the bar moves (issue 14)
@@ -165,7 +175,8 @@ def test_image_choice_never_follows_onto_a_result(pixel_clusters, qtbot):
 
 
 def test_canny_defaults_find_edges_on_16_bit_and_none_found_adds_nothing(
-        make_napari_viewer, qtbot, monkeypatch):
+    make_napari_viewer, qtbot, monkeypatch
+):
     """Regression (issue 12): Canny's defaults found no edge on a 16-bit fluorescence
     plane, and an empty layer was added without a hint."""
     warnings = []
@@ -178,8 +189,10 @@ def test_canny_defaults_find_edges_on_16_bit_and_none_found_adds_nothing(
     press_run(widget, qtbot)
     [edges] = results(viewer, "edges")
     largest = float(plane.max())
-    np.testing.assert_array_equal(edges.data, feature.canny(
-        plane, sigma=1.0, low_threshold=0.1 * largest, high_threshold=0.2 * largest))
+    np.testing.assert_array_equal(
+        edges.data,
+        feature.canny(plane, sigma=1.0, low_threshold=0.1 * largest, high_threshold=0.2 * largest),
+    )
     assert edges.data.sum() > 100 and not warnings
 
     params = widget._method_params["canny"]
@@ -193,7 +206,7 @@ def test_canny_defaults_find_edges_on_16_bit_and_none_found_adds_nothing(
 
 def test_status_reports_the_whole_run_time(pixel_clusters, qtbot, monkeypatch):
     """Regression (issue 12): the status line reported only the fit time."""
-    viewer, widget = pixel_clusters
+    _viewer, widget = pixel_clusters
     build = widget_module.result_layers
 
     def slow_build(*args, **kwargs):
@@ -204,8 +217,9 @@ def test_status_reports_the_whole_run_time(pixel_clusters, qtbot, monkeypatch):
     widget._n_clusters.value = 3
     press_run(widget, qtbot)
     status = widget._status.value
-    total, fit = (float(part.split(" s")[0]) for part in
-                  (status.split(" in ")[1], status.split("(fit ")[1]))
+    total, fit = (
+        float(part.split(" s")[0]) for part in (status.split(" in ")[1], status.split("(fit ")[1])
+    )
     assert status.startswith("k-means: 3 clusters in ")
     assert total >= fit + 0.5
 
@@ -230,8 +244,13 @@ def test_shared_settings_both_ways(pixel_clusters, qtbot):
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
     [clusters] = results(viewer)
     params = clusters.metadata[METADATA_KEY]["params"]
-    assert (params["method"], params["n_clusters_requested"], params["color_space"],
-            params["random_state"], params["standardize"]) == ("gmm", 3, "lab", 7, True)
+    assert (
+        params["method"],
+        params["n_clusters_requested"],
+        params["color_space"],
+        params["random_state"],
+        params["standardize"],
+    ) == ("gmm", 3, "lab", 7, True)
     assert clusters.metadata[METADATA_KEY]["source_layer"] == "flipped"
 
 

@@ -57,8 +57,9 @@ def assert_shows_only(viewer, layer, image, before, labels):
         if label in labels:
             assert difference(now, before[label]) <= SAME, f"cluster {label} changed"
         else:
-            assert difference(now, source_colours(image, mask)) <= SAME, \
+            assert difference(now, source_colours(image, mask)) <= SAME, (
                 f"cluster {label} does not show the image"
+            )
             assert difference(now, before[label]) > SAME, f"cluster {label} did not change"
 
 
@@ -81,13 +82,15 @@ def test_selecting_a_table_row_shows_that_cluster_over_the_photo(review):
     # Cluster colours highlights the same cluster: outlined bar segment, others faded
     patches = colours.bar_patches
     assert patches[2].get_linewidth() > 0 and patches[2].get_alpha() == 1.0
-    assert all(p.get_linewidth() == 0 and p.get_alpha() == FADED
-               for i, p in enumerate(patches) if i != 2)
+    assert all(
+        p.get_linewidth() == 0 and p.get_alpha() == FADED for i, p in enumerate(patches) if i != 2
+    )
     # over a veil that fades the scatter, the selected cluster's points are drawn again
     assert all(veil.get_visible() and veil.get_alpha() == 1 - FADED for veil in colours.veils)
     mine = colours.sample.labels == 3
-    np.testing.assert_array_equal(colours.selected_points[0].get_offsets(),
-                                  colours.sample.coords[mine][:, :2])
+    np.testing.assert_array_equal(
+        colours.selected_points[0].get_offsets(), colours.sample.coords[mine][:, :2]
+    )
     assert all(artist in colours.highlighted() for artist in colours.selected_points)
     sizes = colours.centre_marks[0].get_sizes()
     assert sizes[2] > max(np.delete(sizes, 2))
@@ -123,8 +126,9 @@ def test_a_lasso_around_centres_shows_those_clusters_only(review):
     low, high = pick.min(axis=0) - 1e-3, pick.max(axis=0) + 1e-3
     inside = np.all((centres >= low) & (centres <= high), axis=1)
     expected = set(np.asarray(layer.features["index"])[inside])
-    colours._on_lasso([(low[0], low[1]), (high[0], low[1]), (high[0], high[1]),
-                       (low[0], high[1])], 1, 2)
+    colours._on_lasso(
+        [(low[0], low[1]), (high[0], low[1]), (high[0], high[1]), (low[0], high[1])], 1, 2
+    )
     assert set(table.selected_labels()) == expected and len(expected) >= 2
     assert not layer.show_selected_label  # several: the others are transparent
     assert_shows_only(viewer, layer, image, before, expected)
@@ -154,7 +158,7 @@ def test_hide_shows_the_photo_there_and_marks_the_row(review, qtbot):
 
 
 def test_picking_a_label_in_the_viewer_selects_its_row_everywhere(review):
-    viewer, table, colours, layer, image = review
+    _viewer, table, colours, layer, _image = review
     layer.selected_label = 4  # what napari's picker (or the label box) does
     assert table.selected_labels() == [4]
     assert layer.show_selected_label
@@ -166,7 +170,7 @@ def test_picking_a_label_in_the_viewer_selects_its_row_everywhere(review):
 
 
 def test_selected_row_keeps_its_swatch_visible(review, qtbot):
-    viewer, table, colours, layer, image = review
+    _viewer, table, _colours, layer, _image = review
     table.select_rows([1])
     qtbot.wait(50)
     rect = table.table.visualItemRect(table.table.item(1, COLOUR))
@@ -197,10 +201,9 @@ def test_outline_style_controls_recolour_the_outlines_of_the_run(review):
 
 
 def test_one_selection_per_layer_shared_by_both_widgets(review):
-    viewer, table, colours, layer, _ = review
+    _viewer, table, colours, layer, _ = review
     selection = cluster_selection(layer)
     assert table._selection is selection and colours._selection is selection
     selection.select([2, 4])
     assert table.selected_labels() == [2, 4]
-    np.testing.assert_array_equal(layer.colormap.map(np.array([1, 2, 3, 4]))[:, 3],
-                                  [0, 1, 0, 1])
+    np.testing.assert_array_equal(layer.colormap.map(np.array([1, 2, 3, 4]))[:, 3], [0, 1, 0, 1])

@@ -15,8 +15,7 @@ MAX_MIN_HEIGHT = 450
 
 
 @pytest.mark.parametrize("size", [(1440, 900), (1366, 768)])
-def test_docking_the_review_widgets_keeps_the_window_on_screen(make_napari_viewer, qtbot,
-                                                               size):
+def test_docking_the_review_widgets_keeps_the_window_on_screen(make_napari_viewer, qtbot, size):
     width, height = size
     viewer = make_napari_viewer(show=True)
     window = viewer.window._qt_window
@@ -53,7 +52,8 @@ def test_the_plots_scroll_inside_the_dock(make_napari_viewer, qtbot):
 
 @pytest.mark.parametrize("size", [(1440, 900), (1366, 768)])
 def test_all_five_widgets_opened_one_after_another_keep_the_window_on_screen(
-        make_napari_viewer, qtbot, size):
+    make_napari_viewer, qtbot, size
+):
     """Five stacked docks once grew a 1440x900 window to 1111 px: a dock that would make
     the window taller joins the dock above it as a tab, and is the one shown."""
     from qtpy.QtWidgets import QDockWidget
@@ -63,14 +63,23 @@ def test_all_five_widgets_opened_one_after_another_keep_the_window_on_screen(
     window = viewer.window._qt_window
     window.resize(width, height)
     viewer.add_image(np.ascontiguousarray(data.astronaut()[::4, ::4]), name="a")
-    names = ("Pixel clusters", "Choose number of clusters", "Cluster colours", "Apply model",
-             "Cluster table")
+    names = (
+        "Pixel clusters",
+        "Choose number of clusters",
+        "Cluster colours",
+        "Apply model",
+        "Cluster table",
+    )
     for name in names:
         _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
         qtbot.wait(700)  # the dock settles over a few event-loop turns
         assert window.height() <= height, f"docking {name} grew the window"
-        dock = next(d for d in window.findChildren(QDockWidget) if d.widget() is not None
-                    and widget.native in (d.widget(), *d.widget().findChildren(type(widget.native))))
+        dock = next(
+            d
+            for d in window.findChildren(QDockWidget)
+            if d.widget() is not None
+            and widget.native in (d.widget(), *d.widget().findChildren(type(widget.native)))
+        )
         assert not dock.visibleRegion().isEmpty(), f"{name} is docked but hidden"
     docks = [d for d in window.findChildren(QDockWidget) if PLUGIN in d.windowTitle()]
     assert len(docks) == len(names)

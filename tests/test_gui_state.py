@@ -10,9 +10,14 @@ from napari_pixel_clusters.gui.state import SharedSettings, shared_settings
 
 def test_fields_emit_only_real_changes_and_k_chosen_carries_method_k_run():
     settings = SharedSettings()
-    assert (settings.image, settings.color_space, settings.spatial_weight,
-            settings.standardize, settings.random_state, settings.n_clusters) == (
-        None, "rgb", 0.0, False, 0, None)
+    assert (
+        settings.image,
+        settings.color_space,
+        settings.spatial_weight,
+        settings.standardize,
+        settings.random_state,
+        settings.n_clusters,
+    ) == (None, "rgb", 0.0, False, 0, None)
     heard, chosen = [], []
     settings.events.color_space.connect(lambda new, old: heard.append((new, old)))
     settings.k_chosen.connect(lambda *args: chosen.append(args))
@@ -20,13 +25,17 @@ def test_fields_emit_only_real_changes_and_k_chosen_carries_method_k_run():
     settings.color_space = "lab"  # no change, no event: widgets following each other do not loop
     settings.update(color_space="hsv", n_clusters=3)
     assert heard == [("lab", "rgb"), ("hsv", "lab")]
-    assert settings.features() == {"color_space": "hsv", "spatial_weight": 0.0,
-                                   "standardize": False, "random_state": 0}
+    assert settings.features() == {
+        "color_space": "hsv",
+        "spatial_weight": 0.0,
+        "standardize": False,
+        "random_state": 0,
+    }
     settings.choose_k("gmm", 4, True)
     assert chosen == [("gmm", 4, True)] and settings.n_clusters == 4
-    with pytest.raises(ValueError, match="^color_space: "):
+    with pytest.raises(ValueError, match=r"^color_space: "):
         settings.update(color_space="xyz")
-    with pytest.raises(ValueError, match="^colour: "):
+    with pytest.raises(ValueError, match=r"^colour: "):
         settings.update(colour="lab")
     assert settings.color_space == "hsv"
 

@@ -69,11 +69,15 @@ def test_kmeans_run_adds_the_three_result_layers(viewer_with_widget, qtbot):
     press_run(widget, qtbot)
 
     assert [layer.name for layer in viewer.layers] == [
-        "astronaut", "astronaut k-means#1 quantized", "astronaut k-means#1 clusters",
-        "astronaut k-means#1 outlines"]  # outlines on top of the clusters
+        "astronaut",
+        "astronaut k-means#1 quantized",
+        "astronaut k-means#1 clusters",
+        "astronaut k-means#1 outlines",
+    ]  # outlines on top of the clusters
     expected = npc.segment(photo, "kmeans", 5, color_space="lab", random_state=0)
-    clusters, quantized, outlines = (viewer.layers[f"astronaut k-means#1 {n}"]
-                                     for n in ("clusters", "quantized", "outlines"))
+    clusters, quantized, outlines = (
+        viewer.layers[f"astronaut k-means#1 {n}"] for n in ("clusters", "quantized", "outlines")
+    )
     assert isinstance(clusters, Labels)
     np.testing.assert_array_equal(clusters.data, expected.labels)
     np.testing.assert_array_equal(viewer.layers["astronaut"].data, photo)
@@ -101,10 +105,13 @@ def test_kmeans_run_adds_the_three_result_layers(viewer_with_widget, qtbot):
     assert widget._run_button.text == "Run" and widget._method.enabled
 
 
-@pytest.mark.parametrize("method, options", [
-    ("gmm", {"covariance_type": "diag"}),
-    ("ward", {}),
-])
+@pytest.mark.parametrize(
+    "method, options",
+    [
+        ("gmm", {"covariance_type": "diag"}),
+        ("ward", {}),
+    ],
+)
 def test_other_clustering_methods_from_the_widget(viewer_with_widget, qtbot, method, options):
     coins = data.coins()[::2, ::2].copy()
     viewer, widget = viewer_with_widget(coins, name="coins")
@@ -116,10 +123,11 @@ def test_other_clustering_methods_from_the_widget(viewer_with_widget, qtbot, met
     press_run(widget, qtbot)
     expected = npc.segment(coins, method, 3, random_state=0, **options)
     title = {"gmm": "Gaussian mixture", "ward": "Ward"}[method]
-    np.testing.assert_array_equal(viewer.layers[f"coins {title}#1 clusters"].data,
-                                  expected.labels)
+    np.testing.assert_array_equal(viewer.layers[f"coins {title}#1 clusters"].data, expected.labels)
     quantized = viewer.layers[f"coins {title}#1 quantized"]
-    assert not quantized.rgb and quantized.contrast_limits == viewer.layers["coins"].contrast_limits
+    assert (
+        not quantized.rgb and quantized.contrast_limits == viewer.layers["coins"].contrast_limits
+    )
 
 
 def test_canny_adds_an_editable_edges_layer(viewer_with_widget, qtbot):
@@ -136,8 +144,10 @@ def test_canny_adds_an_editable_edges_layer(viewer_with_widget, qtbot):
     from skimage.feature import canny
 
     largest = float(coins.max())  # 'auto' thresholds: 10% and 20% of the largest value
-    np.testing.assert_array_equal(edges.data, canny(coins, sigma=2.0, low_threshold=0.1 * largest,
-                                                    high_threshold=0.2 * largest))
+    np.testing.assert_array_equal(
+        edges.data,
+        canny(coins, sigma=2.0, low_threshold=0.1 * largest, high_threshold=0.2 * largest),
+    )
     assert edges.editable and edges.features["name"][0] == "edge"
 
 
@@ -195,8 +205,12 @@ def test_rerun_numbers_or_replaces_only_its_own_layers(viewer_with_widget, qtbot
     press_run(widget, qtbot)
     press_run(widget, qtbot)
     names = [layer.name for layer in viewer.layers]
-    assert names == ["coins", "my annotations", "coins k-means#1 clusters",
-                     "coins k-means#2 clusters"]
+    assert names == [
+        "coins",
+        "my annotations",
+        "coins k-means#1 clusters",
+        "coins k-means#2 clusters",
+    ]
     widget._replace.value = True
     widget._n_clusters.value = 4
     press_run(widget, qtbot)
@@ -227,7 +241,9 @@ def test_random_colour_toggle_recolours_only_the_chosen_result(viewer_with_widge
 
 
 def test_stack_current_plane_or_whole_stack(viewer_with_widget, qtbot):
-    stack = np.stack([data.coins()[:100, :100], data.camera()[:100, :100], data.moon()[:100, :100]])
+    stack = np.stack(
+        [data.coins()[:100, :100], data.camera()[:100, :100], data.moon()[:100, :100]]
+    )
     viewer, widget = viewer_with_widget(stack, name="stack", scale=(2.0, 0.5, 0.5))
     viewer.dims.set_current_step(0, 1)
     widget._outputs["quantized"].value = False
@@ -258,8 +274,9 @@ def test_current_plane_of_a_4d_image_sits_at_its_time_and_plane(viewer_with_widg
     press_run(widget, qtbot)
     clusters = viewer.layers["movie (plane 1, 2) k-means#1 clusters"]
     assert clusters.data.shape == (1, 1, 80, 80)
-    np.testing.assert_array_equal(clusters.data[0, 0],
-                                  npc.segment(movie[1, 2], "kmeans", 3).labels)
+    np.testing.assert_array_equal(
+        clusters.data[0, 0], npc.segment(movie[1, 2], "kmeans", 3).labels
+    )
     assert clusters.extent.world[:, :2].tolist() == [[1.0, 2.0], [1.0, 2.0]]  # t=1, z=2 only
     assert viewer.layers["movie (plane 1, 2) k-means#1 quantized"].data.shape == (1, 1, 80, 80)
     outlines = viewer.layers["movie (plane 1, 2) k-means#1 outlines"]
@@ -368,14 +385,17 @@ def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, q
     viewer.layers.selection = {clusters}
     viewer.layers.save(str(tmp_path / "table.csv"), selected=True, plugin=PLUGIN)
     table = pd.read_csv(tmp_path / "table.csv")
-    assert list(table["label"]) == [1, 2, 3] and list(table["name"])[0] == "cluster 1"
+    assert list(table["label"]) == [1, 2, 3] and next(iter(table["name"])) == "cluster 1"
     import json
 
     sidecar = json.loads((tmp_path / "table.json").read_text())
     assert sidecar["source"] == "a" and sidecar["params"]["method"] == "kmeans"
 
-    viewer.layers.selection = {clusters, viewer.layers["a k-means#1 quantized"],
-                               viewer.layers["a k-means#1 outlines"]}
+    viewer.layers.selection = {
+        clusters,
+        viewer.layers["a k-means#1 quantized"],
+        viewer.layers["a k-means#1 outlines"],
+    }
     viewer.layers.save(str(tmp_path / "result"), selected=True, plugin=PLUGIN)
     saved = npc.read_result(tmp_path / "result")
     np.testing.assert_array_equal(saved.labels, clusters.data)
@@ -386,8 +406,9 @@ def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, q
     np.testing.assert_array_equal(saved.model.predict(source).labels, clusters.data)
 
 
-def test_out_of_memory_in_the_worker_is_a_notification(viewer_with_widget, qtbot, errors,
-                                                       monkeypatch):
+def test_out_of_memory_in_the_worker_is_a_notification(
+    viewer_with_widget, qtbot, errors, monkeypatch
+):
     from napari_pixel_clusters.gui import widget as widget_module
 
     def exhausted(*args, **kwargs):
@@ -402,14 +423,15 @@ def test_out_of_memory_in_the_worker_is_a_notification(viewer_with_widget, qtbot
     assert widget._status.value.startswith("failed")
 
 
-def test_multiscale_dask_image_gives_lazy_multiscale_results(viewer_with_widget, qtbot,
-                                                             tmp_path):
+def test_multiscale_dask_image_gives_lazy_multiscale_results(viewer_with_widget, qtbot, tmp_path):
     import dask.array as da
 
     photo = data.astronaut()
-    pyramid = [da.from_array(photo, chunks=(128, 128, 3)),
-               da.from_array(photo[::2, ::2], chunks=(128, 128, 3)),
-               da.from_array(photo[::4, ::4], chunks=(64, 64, 3))]
+    pyramid = [
+        da.from_array(photo, chunks=(128, 128, 3)),
+        da.from_array(photo[::2, ::2], chunks=(128, 128, 3)),
+        da.from_array(photo[::4, ::4], chunks=(64, 64, 3)),
+    ]
     viewer, widget = viewer_with_widget(pyramid, name="slide", rgb=True, multiscale=True)
     widget._n_clusters.value = 4
     widget._outputs["outlines"].value = True
@@ -480,7 +502,8 @@ def recorded_pyramid(image, chunk, levels=3):
 
 @pytest.mark.parametrize("method", ["kmeans", "canny", "ward"])
 def test_large_images_give_lazy_pyramids_read_chunk_by_chunk(
-        viewer_with_widget, qtbot, method, no_dask_cache):
+    viewer_with_widget, qtbot, method, no_dask_cache
+):
     coins = np.tile(data.coins(), (8, 8))  # 2424 x 3072: napari shows a coarser level
     pyramid, reads = recorded_pyramid(coins, 256, levels=4)
     viewer, widget = viewer_with_widget(pyramid, name="slide", multiscale=True)
@@ -495,16 +518,21 @@ def test_large_images_give_lazy_pyramids_read_chunk_by_chunk(
     widget.run()
     marker = len(reads)
     widget._worker.yielded.connect(
-        lambda step: reads.append(("layers",)) if step[0] == "layers" else None)
+        lambda step: reads.append(("layers",)) if step[0] == "layers" else None
+    )
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
     run = {"kmeans": "k-means#1 clusters", "canny": "Canny#1 edges", "ward": "Ward#1 clusters"}
     layer = viewer.layers[f"slide {run[method]}"]
     assert layer.multiscale and [level.shape for level in layer.data] == [
-        (2424, 3072), (1212, 1536), (606, 768), (303, 384)]
+        (2424, 3072),
+        (1212, 1536),
+        (606, 768),
+        (303, 384),
+    ]
     assert all(isinstance(level, da.Array) for level in layer.data)
     qtbot.wait(500)
-    run_reads = reads[marker:reads.index(("layers",))]
-    shown_reads = reads[reads.index(("layers",)) + 1:]
+    run_reads = reads[marker : reads.index(("layers",))]
+    shown_reads = reads[reads.index(("layers",)) + 1 :]
     # the run reads every chunk of level 0 (Ward shrinks level 3, 8x smaller, to its size)
     assert {level for level, _ in run_reads} == ({0, 3} if method == "ward" else {0})
     assert len({r for r in run_reads if r[0] == 0}) == 10 * 12
@@ -514,13 +542,16 @@ def test_large_images_give_lazy_pyramids_read_chunk_by_chunk(
     if method == "canny":
         expected = npc.segment(coins, "canny").labels
         assert widget._status.value.startswith(
-            f"Canny edges: {int(expected.sum()):,} edge pixels in ")
+            f"Canny edges: {int(expected.sum()):,} edge pixels in "
+        )
     elif method == "kmeans":
         expected = npc.segment(coins, "kmeans", 3, random_state=0).labels
     else:
-        levels = [da.from_array(coins[::2**i, ::2**i], chunks=256) for i in range(4)]
+        levels = [da.from_array(coins[:: 2**i, :: 2**i], chunks=256) for i in range(4)]
         expected = npc.segment(levels, "ward", 3, downscale=0.03125).labels.compute()
         assert "level 32x smaller" in widget._status.value
-        assert "level 3 of the pyramid" in layer.metadata["napari_pixel_clusters"][
-            "params"]["lazy_level"]
+        assert (
+            "level 3 of the pyramid"
+            in layer.metadata["napari_pixel_clusters"]["params"]["lazy_level"]
+        )
     np.testing.assert_array_equal(layer.data[0].compute(), expected)

@@ -13,11 +13,14 @@ import napari_pixel_clusters as npc
 from conftest import collect_steps
 
 
-@pytest.mark.parametrize("method, options", [
-    ("kmeans", {"color_space": "lab"}),
-    ("kmeans", {"standardize": True}),
-    ("gmm", {"covariance_type": "diag"}),
-])
+@pytest.mark.parametrize(
+    "method, options",
+    [
+        ("kmeans", {"color_space": "lab"}),
+        ("kmeans", {"standardize": True}),
+        ("gmm", {"covariance_type": "diag"}),
+    ],
+)
 def test_lazy_rgb_matches_in_memory(photo, method, options):
     lazy = da.from_array(photo, chunks=(48, 40, 3))
     result = npc.segment(lazy, method, 4, random_state=0, **options)
@@ -49,16 +52,20 @@ def test_one_histogram_step_per_batch_of_chunks_and_nothing_computed_whole(photo
 
 def test_model_of_a_lazy_result_labels_images_in_memory(photo):
     result = npc.segment(da.from_array(photo, chunks=64), "kmeans", 3, random_state=0)
-    np.testing.assert_array_equal(result.model.predict(photo).labels,
-                                  result.labels.compute())
+    np.testing.assert_array_equal(result.model.predict(photo).labels, result.labels.compute())
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    (dict(method="canny", use_quantiles=True, low_threshold=0.1, high_threshold=0.2),
-     "use_quantiles"),
-    (dict(method="kmeans", n_clusters=5000), "n_clusters"),
-    (dict(method="kmeans", n_clusters=3, channel_axis=5), "channel_axis"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (
+            dict(method="canny", use_quantiles=True, low_threshold=0.1, high_threshold=0.2),
+            "use_quantiles",
+        ),
+        (dict(method="kmeans", n_clusters=5000), "n_clusters"),
+        (dict(method="kmeans", n_clusters=3, channel_axis=5), "channel_axis"),
+    ],
+)
 def test_what_cannot_be_done_lazily_says_so(kwargs, argument):
     lazy = da.from_array(data.coins()[::4, ::4], chunks=32)
     with pytest.raises(ValueError) as error:
@@ -100,13 +107,19 @@ def test_lazy_ward_default_level_clusters_about_40000_pixels(monkeypatch):
     assert result.labels.compute().min() == 1 and result.n_clusters == 4
 
 
-@pytest.mark.parametrize("image, chunks, options", [
-    (data.coins(), (50, 70), {"sigma": 1.0}),
-    (data.coins(), 64, {"sigma": 2.0, "low_threshold": 20, "high_threshold": 60}),
-    (data.astronaut()[::2, ::2], (60, 50, 3), {"sigma": 1.5}),
-    (np.stack([data.coins()[:200, :200], data.camera()[::2, ::2][:200, :200]]),
-     (1, 64, 64), {"sigma": 1.0}),
-])
+@pytest.mark.parametrize(
+    "image, chunks, options",
+    [
+        (data.coins(), (50, 70), {"sigma": 1.0}),
+        (data.coins(), 64, {"sigma": 2.0, "low_threshold": 20, "high_threshold": 60}),
+        (data.astronaut()[::2, ::2], (60, 50, 3), {"sigma": 1.5}),
+        (
+            np.stack([data.coins()[:200, :200], data.camera()[::2, ::2][:200, :200]]),
+            (1, 64, 64),
+            {"sigma": 1.0},
+        ),
+    ],
+)
 def test_lazy_canny_edges_are_identical_to_in_memory_everywhere(image, chunks, options):
     """Hysteresis is joined across chunks, so edges match even where they cross seams."""
     result = npc.segment(da.from_array(image, chunks=chunks), "canny", **options)
@@ -121,8 +134,9 @@ def test_lazy_canny_of_float_image_with_missing_pixels_matches():
     image = data.camera()[::2, ::2] / 255.0
     image[100:130, 40:90] = np.nan
     result = npc.segment(da.from_array(image, chunks=48), "canny", sigma=1.0)
-    np.testing.assert_array_equal(result.labels.compute(),
-                                  npc.segment(image, "canny", sigma=1.0).labels)
+    np.testing.assert_array_equal(
+        result.labels.compute(), npc.segment(image, "canny", sigma=1.0).labels
+    )
 
 
 def test_lazy_multichannel_canny_counts_edges_in_any_channel():
@@ -147,8 +161,9 @@ def test_float_images_fit_on_a_sample_and_the_model_labels_every_chunk():
 
 
 def test_spatial_features_use_each_chunks_position(photo):
-    result = npc.segment(da.from_array(photo, chunks=(60, 50, 3)), "kmeans", 4,
-                         spatial_weight=1.0, random_state=0)
+    result = npc.segment(
+        da.from_array(photo, chunks=(60, 50, 3)), "kmeans", 4, spatial_weight=1.0, random_state=0
+    )
     labels = result.labels.compute()
     np.testing.assert_array_equal(result.model.predict(photo).labels, labels)
     expected = npc.segment(photo, "kmeans", 4, spatial_weight=1.0, random_state=0)
@@ -168,8 +183,9 @@ def test_lazy_rgba_leaves_transparent_pixels_unlabelled(photo):
 def test_lazy_multichannel_with_channel_axis_matches_in_memory():
     image = np.stack([data.coins()[:150, :150], data.camera()[::3, ::3][:150, :150]])
     init = np.array([[60.0, 60.0], [120.0, 160.0], [200.0, 220.0]])
-    result = npc.segment(da.from_array(image, chunks=(2, 50, 50)), "kmeans", 3,
-                         channel_axis=0, init=init)
+    result = npc.segment(
+        da.from_array(image, chunks=(2, 50, 50)), "kmeans", 3, channel_axis=0, init=init
+    )
     expected = npc.segment(image, "kmeans", 3, channel_axis=0, init=init)
     np.testing.assert_array_equal(result.labels.compute(), expected.labels)
     np.testing.assert_array_equal(result.quantized().compute(), expected.quantized())
@@ -182,8 +198,12 @@ def test_a_dask_distributed_cluster_gives_the_same_labels(photo):
 
     lazy = da.from_array(photo, chunks=(64, 64, 3))
     expected = npc.segment(photo, "kmeans", 4, color_space="lab", random_state=0)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         result = npc.segment(lazy, "kmeans", 4, color_space="lab", random_state=0)
         labels = client.compute(result.labels).result()
         quantized = client.compute(result.quantized()).result()
@@ -197,8 +217,7 @@ def test_a_dask_distributed_cluster_gives_the_same_labels(photo):
     np.testing.assert_array_equal(quantized, expected.quantized())
     for name, seg in others.items():  # the same as with dask's default scheduler
         np.testing.assert_array_equal(computed[name], seg.labels.compute(scheduler="sync"))
-    np.testing.assert_array_equal(computed["canny"],
-                                  npc.segment(photo, "canny", sigma=1.5).labels)
+    np.testing.assert_array_equal(computed["canny"], npc.segment(photo, "canny", sigma=1.5).labels)
 
 
 def test_a_saved_model_labels_a_dask_image_lazily(photo, tmp_path):
@@ -216,15 +235,18 @@ def test_a_saved_model_labels_a_dask_image_lazily(photo, tmp_path):
 def test_zarr_arrays_and_pyramids_are_read_chunk_by_chunk(photo, tmp_path):
     import zarr
 
-    store = zarr.create_array(store=str(tmp_path / "photo.zarr"), shape=photo.shape,
-                              chunks=(64, 48, 3), dtype=photo.dtype)
+    store = zarr.create_array(
+        store=str(tmp_path / "photo.zarr"),
+        shape=photo.shape,
+        chunks=(64, 48, 3),
+        dtype=photo.dtype,
+    )
     store[:] = photo
     expected = npc.segment(photo, "kmeans", 3, random_state=0)
     result = npc.segment(store, "kmeans", 3, random_state=0)
     assert isinstance(result.labels, da.Array) and result.labels.chunksize == (64, 48)
     np.testing.assert_array_equal(result.labels.compute(), expected.labels)
-    pyramid = npc.segment([store, photo[::2, ::2], photo[::4, ::4]], "kmeans", 3,
-                          random_state=0)
+    pyramid = npc.segment([store, photo[::2, ::2], photo[::4, ::4]], "kmeans", 3, random_state=0)
     levels = pyramid.labels_pyramid()
     assert [level.shape for level in levels] == [photo.shape[:2], (64, 64), (32, 32)]
     np.testing.assert_array_equal(levels[2].compute(), expected.labels[::4, ::4])
@@ -233,8 +255,9 @@ def test_zarr_arrays_and_pyramids_are_read_chunk_by_chunk(photo, tmp_path):
 
 def test_averaged_pyramid_levels_are_labelled_by_the_model_without_holes(photo):
     """Averaging makes colours the fit never saw: the model labels them, none is left 0."""
-    result = npc.segment(da.from_array(photo, chunks=(32, 32, 3)), "kmeans", 4,
-                         color_space="lab", random_state=0)
+    result = npc.segment(
+        da.from_array(photo, chunks=(32, 32, 3)), "kmeans", 4, color_space="lab", random_state=0
+    )
     level = np.rint(photo.reshape(64, 2, 64, 2, 3).mean(axis=(1, 3))).astype(np.uint8)
     labels = result.labels_of(da.from_array(level, chunks=(32, 32, 3))).compute()
     assert labels.min() >= 1
@@ -247,8 +270,9 @@ def test_lazy_ward_shrinks_the_pyramid_level_nearest_its_size():
     result = npc.segment(levels, "ward", 3, downscale=0.125)
     level_2 = coins[::4, ::4]  # 4x smaller, then blocks of 2x2: 8x in all
     expected = npc.segment(block_means(level_2, 2), "ward", 3, downscale=1.0).labels
-    np.testing.assert_array_equal(result.labels.compute(),
-                                  np.kron(expected, np.ones((8, 8), dtype=int)))
+    np.testing.assert_array_equal(
+        result.labels.compute(), np.kron(expected, np.ones((8, 8), dtype=int))
+    )
     assert "level 2 of the pyramid" in result.params["lazy_level"]
     assert result.params["downscale"] == 0.125
 
@@ -273,9 +297,14 @@ def test_64_bit_integer_images_are_counted_exactly(dtype):
     np.testing.assert_array_equal(result.quantized().compute(), expected.quantized())
 
 
-@pytest.mark.parametrize("image", [data.astronaut()[:160, :200].astype(np.int64),
-                                   data.coins()[:150, :150].astype(np.int64),
-                                   data.coins()[:150, :150] > 100])
+@pytest.mark.parametrize(
+    "image",
+    [
+        data.astronaut()[:160, :200].astype(np.int64),
+        data.coins()[:150, :150].astype(np.int64),
+        data.coins()[:150, :150] > 100,
+    ],
+)
 def test_canny_of_64_bit_and_boolean_images_agrees_lazily(image):
     """Thresholds are relative to the largest grey value, in memory and lazily."""
     expected = npc.segment(image, "canny")
@@ -286,12 +315,20 @@ def test_canny_of_64_bit_and_boolean_images_agrees_lazily(image):
 
 
 def test_lazy_canny_of_an_image_without_data_says_so():
-    with pytest.raises(ValueError, match="^image: no pixel has data"):
+    with pytest.raises(ValueError, match=r"^image: no pixel has data"):
         npc.segment(da.full((64, 64), np.nan, chunks=32), "canny")
 
 
-@pytest.mark.parametrize("shape, chunks", [((5, 5), 5), ((7, 40), (7, 40)), ((7, 40), (3, 10)),
-                                           ((2, 6, 30), (1, 4, 8)), ((40, 9), (16, 4))])
+@pytest.mark.parametrize(
+    "shape, chunks",
+    [
+        ((5, 5), 5),
+        ((7, 40), (7, 40)),
+        ((7, 40), (3, 10)),
+        ((2, 6, 30), (1, 4, 8)),
+        ((40, 9), (16, 4)),
+    ],
+)
 def test_lazy_canny_of_images_smaller_than_its_overlap_matches_in_memory(shape, chunks):
     """An axis shorter than the overlap (4 sigma + 3 = 11 pixels at sigma 2) raised dask's
     "The overlapping depth 11 is larger than your array 5"; in memory it worked."""
@@ -317,7 +354,7 @@ def test_lazy_image_without_data_says_so_for_every_method(method, dtype):
     """A fully transparent RGBA image said "n_clusters: ... only 0 distinct pixel values"
     (k-means, GMM) or "downscale: no block ... has data" (Ward) instead."""
     image = np.zeros((8, 9, 4), dtype=dtype)
-    with pytest.raises(ValueError, match="^image: no pixel has data"):
+    with pytest.raises(ValueError, match=r"^image: no pixel has data"):
         npc.segment(da.from_array(image, chunks=4), method, 2, rgb=True)
 
 

@@ -29,8 +29,9 @@ def round_half_even(fraction: Fraction) -> int:
     return round(fraction)  # Fraction rounds half to even
 
 
-@pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.uint32, np.int32, np.int16,
-                                   np.uint8, np.bool_])
+@pytest.mark.parametrize(
+    "dtype", [np.uint64, np.int64, np.uint32, np.int32, np.int16, np.uint8, np.bool_]
+)
 def test_integer_means_are_exact_and_rounded_half_to_even(dtype):
     rng = np.random.default_rng(0)
     if dtype == np.bool_:
@@ -48,7 +49,8 @@ def test_integer_means_are_exact_and_rounded_half_to_even(dtype):
     if dtype != np.bool_:
         np.testing.assert_array_equal(
             sums.as_dtype(dtype),
-            np.array([[round_half_even(m) for m in row] for row in expected], dtype=dtype))
+            np.array([[round_half_even(m) for m in row] for row in expected], dtype=dtype),
+        )
         assert sums.as_dtype(dtype)[4].tolist() == [int(np.iinfo(dtype).max)] * 2
 
 
@@ -69,8 +71,9 @@ def test_quantized_keeps_64_bit_extremes(method, lazy):
     """2**64 - 1 became 0 and int64's maximum became its minimum: the float64 mean rounded
     up to 2**64 (2**63), and the cast wrapped; quantized.tif got the wrong values."""
     unsigned = np.array([[0, 0, U64_MAX], [0, U64_MAX, U64_MAX]], dtype=np.uint64)
-    signed = np.array([[I64.min, I64.min, I64.max], [I64.min, I64.max, I64.max]],
-                      dtype=np.int64)  # connected regions, for Ward
+    signed = np.array(
+        [[I64.min, I64.min, I64.max], [I64.min, I64.max, I64.max]], dtype=np.int64
+    )  # connected regions, for Ward
     for image in (unsigned, signed):
         source = da.from_array(image, chunks=2) if lazy else image
         seg = npc.segment(source, method, 2)

@@ -12,12 +12,15 @@ import napari_pixel_clusters as npc
 from conftest import collect_steps
 
 
-@pytest.mark.parametrize("method, options", [
-    ("kmeans", {"color_space": "lab"}),
-    ("gmm", {"covariance_type": "full"}),
-    ("gmm", {"covariance_type": "spherical", "standardize": True}),
-    ("kmeans", {"spatial_weight": 1.0, "standardize": True}),
-])
+@pytest.mark.parametrize(
+    "method, options",
+    [
+        ("kmeans", {"color_space": "lab"}),
+        ("gmm", {"covariance_type": "full"}),
+        ("gmm", {"covariance_type": "spherical", "standardize": True}),
+        ("kmeans", {"spatial_weight": 1.0, "standardize": True}),
+    ],
+)
 def test_model_json_round_trip_gives_identical_labels(photo, tmp_path, method, options):
     seg = npc.segment(photo, method, 4, random_state=0, **options)
     path = npc.save_model(seg, tmp_path / "model.json")
@@ -54,27 +57,35 @@ def test_grey_model_on_a_grey_stack():
 
 def test_model_refuses_an_image_with_other_channels(photo):
     model = npc.segment(photo, "kmeans", 3).model
-    with pytest.raises(ValueError, match="^image: this model was fitted on a rgb image"):
+    with pytest.raises(ValueError, match=r"^image: this model was fitted on a rgb image"):
         model.predict(data.coins())
 
 
 def test_ward_and_canny_have_no_model(tmp_path):
     seg = npc.segment(data.coins()[::4, ::4], "ward", 3)
     assert seg.model is None
-    with pytest.raises(ValueError, match="^model: a 'ward' result has no model"):
+    with pytest.raises(ValueError, match=r"^model: a 'ward' result has no model"):
         npc.save_model(seg, tmp_path / "m.json")
 
 
-@pytest.mark.parametrize("tamper, message", [
-    (lambda c: c.update(format="something else"), "not a napari-pixel-clusters model"),
-    (lambda c: c.update(version=99), "version: 99 is not supported"),
-    (lambda c: c.pop("parameters"), "missing parameters"),
-    (lambda c: c.update(method="ward"), "method: 'ward' cannot label new images"),
-    (lambda c: c["parameters"].update(centers=[[1, 2]]), r"parameters.centers: expected shape"),
-    (lambda c: c["parameters"].update(centers="import os"), "parameters.centers: expected a "
-                                                             "table"),
-    (lambda c: c["clusters"][0].update(component=7), r"clusters\[0\].component: expected"),
-])
+@pytest.mark.parametrize(
+    "tamper, message",
+    [
+        (lambda c: c.update(format="something else"), "not a napari-pixel-clusters model"),
+        (lambda c: c.update(version=99), "version: 99 is not supported"),
+        (lambda c: c.pop("parameters"), "missing parameters"),
+        (lambda c: c.update(method="ward"), "method: 'ward' cannot label new images"),
+        (
+            lambda c: c["parameters"].update(centers=[[1, 2]]),
+            r"parameters.centers: expected shape",
+        ),
+        (
+            lambda c: c["parameters"].update(centers="import os"),
+            "parameters.centers: expected a table",
+        ),
+        (lambda c: c["clusters"][0].update(component=7), r"clusters\[0\].component: expected"),
+    ],
+)
 def test_a_tampered_model_file_is_a_clear_error(photo, tmp_path, tamper, message):
     path = npc.save_model(npc.segment(photo, "kmeans", 3), tmp_path / "model.json")
     content = json.loads(path.read_text())
@@ -87,7 +98,7 @@ def test_a_tampered_model_file_is_a_clear_error(photo, tmp_path, tamper, message
 def test_a_file_that_is_not_json(tmp_path):
     path = tmp_path / "model.json"
     path.write_bytes(b"\x80\x04\x95pickle")
-    with pytest.raises(ValueError, match="^model file: "):
+    with pytest.raises(ValueError, match=r"^model file: "):
         npc.load_model(path)
 
 
@@ -105,5 +116,5 @@ def test_predict_plane_by_plane_labels_every_plane():
 def test_spatial_model_on_an_image_of_other_dimensions_is_a_clear_error():
     coins = data.coins()
     model = npc.segment(coins, "kmeans", 3, spatial_weight=1.0).model
-    with pytest.raises(ValueError, match="^image: this model uses the features"):
+    with pytest.raises(ValueError, match=r"^image: this model uses the features"):
         model.predict(np.stack([coins, coins]))

@@ -34,8 +34,12 @@ def test_registry_declares_every_parameter():
 
 @pytest.mark.parametrize(
     "key, shape, rgb",
-    [("coins", (303, 384), False), ("astronaut", (512, 512, 3), True),
-     ("cat", (300, 451, 3), True), ("immunohistochemistry", (512, 512, 3), True)],
+    [
+        ("coins", (303, 384), False),
+        ("astronaut", (512, 512, 3), True),
+        ("cat", (300, 451, 3), True),
+        ("immunohistochemistry", (512, 512, 3), True),
+    ],
 )
 def test_sample_data_opens_in_napari(make_napari_viewer, key, shape, rgb):
     viewer = make_napari_viewer()

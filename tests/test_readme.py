@@ -60,9 +60,14 @@ def readme_blocks(text: str) -> list[dict]:
         end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
         previous = next((line for line in reversed(lines[:i]) if line.strip()), "")
         reason = NOT_RUN.search(previous)
-        blocks.append({"language": opening.group(1), "line": i + 2,
-                       "code": "\n".join(lines[i + 1:end]) + "\n",
-                       "not_run": reason.group(1) if reason else None})
+        blocks.append(
+            {
+                "language": opening.group(1),
+                "line": i + 2,
+                "code": "\n".join(lines[i + 1 : end]) + "\n",
+                "not_run": reason.group(1) if reason else None,
+            }
+        )
         i = end + 1
     return blocks
 
@@ -84,8 +89,10 @@ def classify(command: str) -> str | None:
             return reason
     if any(re.match(pattern, command) for pattern in RUN_RULES):
         return None
-    raise AssertionError(f"README command without a rule in tests/test_readme.py: "
-                         f"{command!r}; add a run or skip rule for it.")
+    raise AssertionError(
+        f"README command without a rule in tests/test_readme.py: "
+        f"{command!r}; add a run or skip rule for it."
+    )
 
 
 def readme_plan(text: str) -> list[dict]:
@@ -124,21 +131,24 @@ def run_plan(plan_file: str) -> int:
         if step["kind"] == "python":
             # blank lines first, so that a traceback's line numbers are the README's
             code = "\n" * (step["line"] - 1) + step["code"]
-            exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our README
+            exec(compile(code, str(README), "exec"), namespace)
         else:
-            done = subprocess.run(["bash", "-c", step["code"]], env=env, text=True,
-                                  capture_output=True)
+            done = subprocess.run(
+                ["bash", "-c", step["code"]], env=env, text=True, capture_output=True
+            )
             sys.stdout.write(done.stdout)
             if done.returncode != 0:
-                print(f"{where}: exit code {done.returncode}: {step['code']}\n"
-                      f"{done.stderr}", file=sys.stderr)
+                print(
+                    f"{where}: exit code {done.returncode}: {step['code']}\n{done.stderr}",
+                    file=sys.stderr,
+                )
                 return 1
-        print(f"{where} ({step['kind']}) ok in {time.perf_counter() - started:.1f} s",
-              flush=True)
+        print(f"{where} ({step['kind']}) ok in {time.perf_counter() - started:.1f} s", flush=True)
     return 0
 
 
 # ---------------------------------------------------------------------------- tests
+
 
 def test_the_rules_leave_the_readme_examples_to_run():
     """The plan is not empty: the CLI's three subcommands and the Python blocks run."""
@@ -158,8 +168,13 @@ def test_every_readme_example_runs_as_written(tmp_path):
     plan_file.write_text(json.dumps(plan))
     work = tmp_path / "work"
     work.mkdir()
-    done = subprocess.run([sys.executable, __file__, str(plan_file)], cwd=work,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, __file__, str(plan_file)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     for step in plan:
         for folder in expected_folders(step):

@@ -22,8 +22,9 @@ def smoothed_coins():
 
 def sklearn_ward(image: np.ndarray, n_clusters: int) -> np.ndarray:
     connectivity = grid_to_graph(*image.shape)
-    model = AgglomerativeClustering(n_clusters=n_clusters, linkage="ward",
-                                    connectivity=connectivity)
+    model = AgglomerativeClustering(
+        n_clusters=n_clusters, linkage="ward", connectivity=connectivity
+    )
     return model.fit(image.reshape(-1, 1)).labels_.reshape(image.shape)
 
 
@@ -39,8 +40,13 @@ def test_ward_downscale_clusters_small_and_returns_full_size(smoothed_coins):
     seg = npc.segment(smoothed_coins, "ward", n_clusters=27, downscale=0.2)
     small_shape = tuple(round(s * 0.2) for s in smoothed_coins.shape)
     small = resize(smoothed_coins, small_shape, anti_aliasing=True)
-    expected = resize(sklearn_ward(small, 27), smoothed_coins.shape, order=0,
-                      preserve_range=True, anti_aliasing=False)
+    expected = resize(
+        sklearn_ward(small, 27),
+        smoothed_coins.shape,
+        order=0,
+        preserve_range=True,
+        anti_aliasing=False,
+    )
     assert seg.labels.shape == smoothed_coins.shape
     assert seg.params["clustered_shape"] == list(small_shape)
     assert same_partition(seg.labels, expected)
@@ -93,10 +99,10 @@ def test_kmeans_quantized_image_is_the_centres(photo):
 def test_gmm_likelihood_matches_sklearn_on_all_pixels(covariance_type):
     photo = np.ascontiguousarray(data.astronaut()[::8, ::8])
     X = photo.reshape(-1, 3) / 255.0
-    reference = GaussianMixture(4, covariance_type=covariance_type, n_init=2,
-                                random_state=0).fit(X)
-    seg = npc.segment(photo, "gmm", 4, covariance_type=covariance_type, n_init=2,
-                      random_state=0)
+    reference = GaussianMixture(4, covariance_type=covariance_type, n_init=2, random_state=0).fit(
+        X
+    )
+    seg = npc.segment(photo, "gmm", 4, covariance_type=covariance_type, n_init=2, random_state=0)
     assert seg.score["log_likelihood"] == pytest.approx(reference.score(X), abs=0.02)
     assert seg.score["bic"] == pytest.approx(
         -2 * seg.score["log_likelihood"] * len(X) + reference._n_parameters() * np.log(len(X))
@@ -109,8 +115,7 @@ def test_canny_grey_matches_skimage():
     coins = data.coins()
     seg = npc.segment(coins, "canny", sigma=2.0)
     largest = float(coins.max())
-    expected = canny(coins, sigma=2.0, low_threshold=0.1 * largest,
-                     high_threshold=0.2 * largest)
+    expected = canny(coins, sigma=2.0, low_threshold=0.1 * largest, high_threshold=0.2 * largest)
     np.testing.assert_array_equal(seg.labels, expected.astype(int))
     explicit = npc.segment(coins, "canny", sigma=2.0, low_threshold=25.5, high_threshold=51.0)
     np.testing.assert_array_equal(explicit.labels, canny(coins, sigma=2.0).astype(int))
@@ -126,11 +131,13 @@ def test_canny_rgb_uses_8bit_thresholds_like_the_article(photo):
 
 def test_canny_stack_is_processed_plane_by_plane():
     stack = np.stack([data.coins()[:100, :100], data.camera()[:100, :100]])
-    seg = npc.segment(stack, "canny", sigma=1.5, use_quantiles=True,
-                      low_threshold=0.7, high_threshold=0.9)
+    seg = npc.segment(
+        stack, "canny", sigma=1.5, use_quantiles=True, low_threshold=0.7, high_threshold=0.9
+    )
     for z in range(2):
-        expected = canny(stack[z], sigma=1.5, use_quantiles=True,
-                         low_threshold=0.7, high_threshold=0.9)
+        expected = canny(
+            stack[z], sigma=1.5, use_quantiles=True, low_threshold=0.7, high_threshold=0.9
+        )
         np.testing.assert_array_equal(seg.labels[z], expected.astype(int))
 
 
@@ -193,8 +200,7 @@ def test_ward_downscale_in_lab_matches_sklearn_on_the_shrunk_pixels(photo):
     features = color.rgb2lab(small).reshape(-1, 3)
     reference = AgglomerativeClustering(5, linkage="ward", connectivity=grid_to_graph(64, 64))
     expected = reference.fit(features).labels_.reshape(64, 64)
-    enlarged = resize(expected, photo.shape[:2], order=0, preserve_range=True,
-                      anti_aliasing=False)
+    enlarged = resize(expected, photo.shape[:2], order=0, preserve_range=True, anti_aliasing=False)
     assert same_partition(seg.labels, enlarged)
 
 

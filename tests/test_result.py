@@ -19,13 +19,20 @@ from napari_pixel_clusters.core.result import compact_labels
 def test_table_describes_each_cluster(photo):
     seg = npc.segment(photo, "kmeans", 4, random_state=0)
     table = seg.table
-    assert list(table.columns) == ["label", "pixels", "fraction", "mean_R", "mean_G",
-                                   "mean_B", "color"]
+    assert list(table.columns) == [
+        "label",
+        "pixels",
+        "fraction",
+        "mean_R",
+        "mean_G",
+        "mean_B",
+        "color",
+    ]
     assert table["pixels"].sum() == photo.shape[0] * photo.shape[1]
     assert table["fraction"].sum() == pytest.approx(1.0)
     first = table.iloc[0]
     expected = photo[seg.labels == 1].mean(axis=0)
-    assert first["color"] == "#%02x%02x%02x" % tuple(int(round(v)) for v in expected)
+    assert first["color"] == "#{:02x}{:02x}{:02x}".format(*tuple(round(v) for v in expected))
 
 
 def test_grey_table_and_colours_use_intensity():
@@ -40,9 +47,23 @@ def test_grey_table_and_colours_use_intensity():
 def test_params_hold_everything_used_and_are_json(photo):
     seg = npc.segment(photo, "gmm", 3, color_space="lab", covariance_type="diag")
     params = json.loads(json.dumps(seg.params))
-    for key in ("method", "n_clusters_requested", "color_space", "spatial_weight",
-                "standardize", "random_state", "covariance_type", "n_init", "max_iter",
-                "tol", "reg_covar", "compression", "features", "versions", "image"):
+    for key in (
+        "method",
+        "n_clusters_requested",
+        "color_space",
+        "spatial_weight",
+        "standardize",
+        "random_state",
+        "covariance_type",
+        "n_init",
+        "max_iter",
+        "tol",
+        "reg_covar",
+        "compression",
+        "features",
+        "versions",
+        "image",
+    ):
         assert key in params, key
     assert params["color_space"] == "lab" and params["covariance_type"] == "diag"
     assert params["versions"]["scikit-learn"]
@@ -94,7 +115,7 @@ def test_segment_steps_report_named_stages_and_return_the_result(photo):
 
 def test_segment_steps_validate_before_the_first_step():
     steps = npc.segment_steps(np.zeros(5), "kmeans", 2)
-    with pytest.raises(ValueError, match="^image:"):
+    with pytest.raises(ValueError, match=r"^image:"):
         next(steps)
 
 
@@ -124,16 +145,22 @@ def test_outline_of_a_region_with_holes_is_its_outer_boundary():
 def small():
     """Two results of a 32 x 32 RGB image (3 and 2 clusters)."""
     photo = data.astronaut()[::16, ::16]
-    return (npc.segment(photo, "kmeans", 3, random_state=0),
-            npc.segment(photo, "kmeans", 2, random_state=0))
+    return (
+        npc.segment(photo, "kmeans", 3, random_state=0),
+        npc.segment(photo, "kmeans", 2, random_state=0),
+    )
 
 
 def _layer_data(seg):
     from napari_pixel_clusters.gui.layers import METADATA_KEY
 
-    attributes = {"name": "c", "features": seg.table.rename(columns={"label": "index"}),
-                  "metadata": {METADATA_KEY: {"params": seg.params, "score": seg.score,
-                                              "model": seg.model.to_dict()}}}
+    attributes = {
+        "name": "c",
+        "features": seg.table.rename(columns={"label": "index"}),
+        "metadata": {
+            METADATA_KEY: {"params": seg.params, "score": seg.score, "model": seg.model.to_dict()}
+        },
+    }
     return [(seg.labels, attributes, "labels")]
 
 
@@ -151,8 +178,11 @@ WRITERS = [_write_with_api, _write_with_napari]
 
 
 def _snapshot(folder):
-    return {path.relative_to(folder): path.read_bytes()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        path.relative_to(folder): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def _no_leftovers(parent):
@@ -170,19 +200,26 @@ def test_a_dotted_folder_name_is_used_as_given(small, tmp_path, write):
     written = write(small[0], tmp_path / "mydata.v2")
     assert str(written) == str(tmp_path / "mydata.v2")
     assert _snapshot(mine) == before
-    np.testing.assert_array_equal(npc.read_result(tmp_path / "mydata.v2").labels,
-                                  small[0].labels)
+    np.testing.assert_array_equal(npc.read_result(tmp_path / "mydata.v2").labels, small[0].labels)
     assert _no_leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("write, message", [
-    (_write_with_api, r"^out: {} exists already; choose another folder or pass "
-                      r"overwrite=True \(--overwrite on the command line\)\.$"),
-    (_write_with_napari, r"^path: {} exists already; choose a new folder name \(napari "
-                         r"never replaces"),
-])
-def test_an_existing_non_empty_folder_is_refused_and_left_alone(small, tmp_path, write,
-                                                                message):
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (
+            _write_with_api,
+            r"^out: {} exists already; choose another folder or pass "
+            r"overwrite=True \(--overwrite on the command line\)\.$",
+        ),
+        (
+            _write_with_napari,
+            r"^path: {} exists already; choose a new folder name \(napari "
+            r"never replaces",
+        ),
+    ],
+)
+def test_an_existing_non_empty_folder_is_refused_and_left_alone(small, tmp_path, write, message):
     folder = tmp_path / "x"
     folder.mkdir()
     (folder / "notes.txt").write_text("mine")
@@ -212,9 +249,9 @@ def test_an_existing_empty_folder_is_used(small, tmp_path, write):
 @pytest.mark.parametrize("write", WRITERS)
 def test_a_file_in_the_way_is_never_replaced(small, tmp_path, write):
     (tmp_path / "x").write_text("my file")
-    with pytest.raises(ValueError, match="^(out|path): .* exists already"):
+    with pytest.raises(ValueError, match=r"^(out|path): .* exists already"):
         write(small[0], tmp_path / "x")
-    with pytest.raises(ValueError, match="^out: .* exists already and is not a folder"):
+    with pytest.raises(ValueError, match=r"^out: .* exists already and is not a folder"):
         npc.write_result(small[0], tmp_path / "x", overwrite=True)
     assert (tmp_path / "x").read_text() == "my file"
 
@@ -228,20 +265,28 @@ def test_overwrite_replaces_a_result_folder_we_wrote(small, tmp_path):
     assert _no_leftovers(tmp_path)
 
 
-@pytest.mark.parametrize("content, reason", [
-    ({"notes.txt": b"mine"}, "it holds notes.txt"),
-    ({"labels.tif": b"mine", "table.csv": b"mine"}, "it has no params.json written by"),
-    ({"params.json": b'{"mine": 1}'}, "it has no params.json written by"),
-    ({"params.json": b'{"format": "my format", "source": "", "written": "", "params": {}}'},
-     "it has no params.json written by"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ({"notes.txt": b"mine"}, "it holds notes.txt"),
+        ({"labels.tif": b"mine", "table.csv": b"mine"}, "it has no params.json written by"),
+        ({"params.json": b'{"mine": 1}'}, "it has no params.json written by"),
+        (
+            {"params.json": b'{"format": "my format", "source": "", "written": "", "params": {}}'},
+            "it has no params.json written by",
+        ),
+    ],
+)
 def test_overwrite_never_replaces_a_folder_we_did_not_write(small, tmp_path, content, reason):
     folder = tmp_path / "x"
     folder.mkdir()
     for name, data_bytes in content.items():
         (folder / name).write_bytes(data_bytes)
-    with pytest.raises(ValueError, match=f"^out: {folder} is not a result folder written by "
-                                         f"napari-pixel-clusters \\({reason}"):
+    with pytest.raises(
+        ValueError,
+        match=f"^out: {folder} is not a result folder written by "
+        f"napari-pixel-clusters \\({reason}",
+    ):
         npc.write_result(small[0], folder, overwrite=True)
     assert _snapshot(folder) == {Path(name): value for name, value in content.items()}
 
@@ -250,7 +295,7 @@ def test_overwrite_keeps_a_result_folder_the_user_added_files_to(small, tmp_path
     folder = npc.write_result(small[0], tmp_path / "x")
     (folder / "my notes.txt").write_text("mine")
     before = _snapshot(folder)
-    with pytest.raises(ValueError, match="it holds my notes.txt"):
+    with pytest.raises(ValueError, match=r"it holds my notes.txt"):
         npc.write_result(small[1], folder, overwrite=True)
     assert _snapshot(folder) == before
 
@@ -273,7 +318,7 @@ def test_a_failed_overwrite_keeps_the_old_result_whole(small, tmp_path, monkeypa
 
 def test_an_unwritable_place_is_a_value_error(small, tmp_path):
     (tmp_path / "a file").write_text("mine")
-    with pytest.raises(ValueError, match="^out: cannot write .*a file/x: "):
+    with pytest.raises(ValueError, match=r"^out: cannot write .*a file/x: "):
         npc.write_result(small[0], tmp_path / "a file" / "x")
     assert (tmp_path / "a file").read_text() == "mine"
 
@@ -283,8 +328,11 @@ def test_the_table_sidecar_never_replaces_a_json_we_did_not_write(small, tmp_pat
 
     (tmp_path / "table.json").write_text('{"my": "settings"}')
     _, attributes, _ = _layer_data(small[0])[0]
-    with pytest.raises(ValueError, match=f"^path: {tmp_path / 'table.json'} exists already "
-                                         "and was not written by napari-pixel-clusters"):
+    with pytest.raises(
+        ValueError,
+        match=f"^path: {tmp_path / 'table.json'} exists already "
+        "and was not written by napari-pixel-clusters",
+    ):
         write_table(str(tmp_path / "table.csv"), small[0].labels, attributes)
     assert (tmp_path / "table.json").read_text() == '{"my": "settings"}'
     assert not (tmp_path / "table.csv").exists()
@@ -304,16 +352,18 @@ def test_the_table_and_its_own_sidecar_are_replaced(small, tmp_path):
     legacy = {key: sidecar[key] for key in ("source", "layer", "written", "params", "score")}
     (tmp_path / "table.json").write_text(json.dumps(legacy))  # written before the marker
     write_table(str(tmp_path / "table.csv"), small[0].labels, _layer_data(small[0])[0][1])
-    assert json.loads((tmp_path / "table.json").read_text())["params"][
-        "n_clusters_requested"] == 3
+    assert json.loads((tmp_path / "table.json").read_text())["params"]["n_clusters_requested"] == 3
     assert _no_leftovers(tmp_path)
 
 
 def test_save_model_does_not_overwrite_without_asking(small, tmp_path):
     path = npc.save_model(small[0], tmp_path / "model.json", overwrite=True)  # new: fine
     before = path.read_bytes()
-    with pytest.raises(ValueError, match=f"^path: {path} exists already; choose another file "
-                                         r"or pass overwrite=True\.$"):
+    with pytest.raises(
+        ValueError,
+        match=f"^path: {path} exists already; choose another file "
+        r"or pass overwrite=True\.$",
+    ):
         npc.save_model(small[1], path)
     assert path.read_bytes() == before
     npc.save_model(small[1], path, overwrite=True)
@@ -325,9 +375,12 @@ def test_save_model_does_not_overwrite_without_asking(small, tmp_path):
 def test_save_model_never_overwrites_another_file(small, tmp_path, content):
     path = tmp_path / "notes.json"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match=f"^path: {path} is not a napari-pixel-clusters model "
-                                         "file, so it is not replaced even with "
-                                         "overwrite=True"):
+    with pytest.raises(
+        ValueError,
+        match=f"^path: {path} is not a napari-pixel-clusters model "
+        "file, so it is not replaced even with "
+        "overwrite=True",
+    ):
         npc.save_model(small[0], path, overwrite=True)
     assert path.read_bytes() == content
     assert _no_leftovers(tmp_path)

@@ -10,8 +10,10 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 import napari_pixel_clusters as npc
 from napari_pixel_clusters.core.sweep import elbow_k
 
-PALETTE = np.array([[230, 40, 40], [40, 200, 60], [40, 60, 220], [240, 230, 50],
-                    [200, 60, 220], [30, 210, 220]], float)
+PALETTE = np.array(
+    [[230, 40, 40], [40, 200, 60], [40, 60, 220], [240, 230, 50], [200, 60, 220], [30, 210, 220]],
+    float,
+)
 
 
 def blob_image(n_colours: int, seed: int = 0) -> np.ndarray:
@@ -26,8 +28,9 @@ def blob_image(n_colours: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("method", ["kmeans", "gmm"])
 @pytest.mark.parametrize("n_colours", [2, 3, 4, 5, 6])
 def test_suggested_k_is_the_number_of_colour_blobs(method, n_colours):
-    result = npc.sweep(blob_image(n_colours), method, range(2, 9), random_state=0,
-                       sample_size=2000)
+    result = npc.sweep(
+        blob_image(n_colours), method, range(2, 9), random_state=0, sample_size=2000
+    )
     assert result.suggested_k == n_colours, result.table
     assert f"k={n_colours}" in result.rule
 
@@ -42,12 +45,15 @@ def test_sweep_scores_match_sklearn_on_the_same_sample():
         k = int(row["k"])
         labels = npc.segment(image, "kmeans", k, random_state=0).labels.ravel()
         assert row["inertia"] == pytest.approx(
-            npc.segment(image, "kmeans", k, random_state=0).score["inertia"])
+            npc.segment(image, "kmeans", k, random_state=0).score["inertia"]
+        )
         assert row["silhouette"] == pytest.approx(silhouette_score(X[sample], labels[sample]))
         assert row["calinski_harabasz"] == pytest.approx(
-            calinski_harabasz_score(X[sample], labels[sample]))
+            calinski_harabasz_score(X[sample], labels[sample])
+        )
         assert row["davies_bouldin"] == pytest.approx(
-            davies_bouldin_score(X[sample], labels[sample]))
+            davies_bouldin_score(X[sample], labels[sample])
+        )
     reference = KMeans(4, n_init=3, random_state=0).fit(X)
     assert result.table.set_index("k").loc[4, "inertia"] <= reference.inertia_ * 1.005
 
@@ -71,15 +77,18 @@ def test_sweep_steps_yield_one_step_per_k():
     assert names == ["k=2", "k=3", "k=4", "done"]
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    (dict(method="ward"), "method"),
-    (dict(k_values=[3]), "k_values"),
-    (dict(k_values=[0, 2]), "k_values"),
-    (dict(k_values="many"), "k_values"),
-    (dict(k_values=[2, 500]), "k_values"),
-    (dict(sample_size=3), "sample_size"),
-    (dict(init=np.zeros((3, 3))), "init"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        (dict(method="ward"), "method"),
+        (dict(k_values=[3]), "k_values"),
+        (dict(k_values=[0, 2]), "k_values"),
+        (dict(k_values="many"), "k_values"),
+        (dict(k_values=[2, 500]), "k_values"),
+        (dict(sample_size=3), "sample_size"),
+        (dict(init=np.zeros((3, 3))), "init"),
+    ],
+)
 def test_bad_sweep_arguments(kwargs, argument):
     with pytest.raises(ValueError) as error:
         npc.sweep(blob_image(2)[:10, :10], **kwargs)
@@ -113,15 +122,17 @@ def test_elbow_of_curves_with_exact_fits_bumps_or_no_elbow():
     assert elbow_k(ks, np.exp(-np.arange(6.0))) is None  # straight in proportion
     assert elbow_k(ks, [100, 99, 97, 90, 70, 10]) is None  # still bending down
     assert elbow_k(ks, [5, 5, 5, 5, 5, 5]) is None
-    for args, argument in [(([3, 2], [1, 2]), "ks"), (([1, 2, 3], [1, 2]), "values"),
-                           (([1, 2, 3], [3, np.nan, 1]), "values")]:
+    for args, argument in [
+        (([3, 2], [1, 2]), "ks"),
+        (([1, 2, 3], [1, 2]), "values"),
+        (([1, 2, 3], [3, np.nan, 1]), "values"),
+    ]:
         with pytest.raises(ValueError, match=f"^{argument}: "):
             elbow_k(*args)
 
 
 def test_four_blobs_have_elbow_four_and_suggested_k_four():
-    result = npc.sweep(blob_image(4), "kmeans", range(2, 11), random_state=0,
-                       sample_size=1000)
+    result = npc.sweep(blob_image(4), "kmeans", range(2, 11), random_state=0, sample_size=1000)
     assert result.elbow_k == 4 and result.suggested_k == 4 and not result.at_range_edge
     assert result.rule.startswith("k=4 is the elbow"), result.rule
 
@@ -131,8 +142,9 @@ def test_suggested_k_is_the_marked_elbow_when_the_silhouette_prefers_another():
     sentence named the elbow at k=4."""
     from skimage import data
 
-    result = npc.sweep(data.astronaut()[::4, ::4], "kmeans", range(2, 11), random_state=0,
-                       sample_size=1000)
+    result = npc.sweep(
+        data.astronaut()[::4, ::4], "kmeans", range(2, 11), random_state=0, sample_size=1000
+    )
     best_silhouette = int(result.table.loc[result.table["silhouette"].idxmax(), "k"])
     assert best_silhouette != result.elbow_k  # the case where the two disagree
     assert result.suggested_k == result.elbow_k is not None
@@ -141,15 +153,16 @@ def test_suggested_k_is_the_marked_elbow_when_the_silhouette_prefers_another():
     assert "wider range" not in result.rule
 
 
-@pytest.mark.parametrize("method, n_colours, k_values, edge", [
-    ("gmm", 6, range(2, 5), "k=4 is the largest k tried; try a wider range."),
-    ("kmeans", 6, range(2, 5), "k=4 is the largest k tried; try a wider range."),
-    ("gmm", 2, range(3, 6), "k=3 is the smallest k tried; try a wider range."),
-])
-def test_a_suggestion_at_the_edge_of_the_range_says_to_widen_it(method, n_colours, k_values,
-                                                                 edge):
-    result = npc.sweep(blob_image(n_colours), method, k_values, random_state=0,
-                       sample_size=1000)
+@pytest.mark.parametrize(
+    "method, n_colours, k_values, edge",
+    [
+        ("gmm", 6, range(2, 5), "k=4 is the largest k tried; try a wider range."),
+        ("kmeans", 6, range(2, 5), "k=4 is the largest k tried; try a wider range."),
+        ("gmm", 2, range(3, 6), "k=3 is the smallest k tried; try a wider range."),
+    ],
+)
+def test_a_suggestion_at_the_edge_of_the_range_says_to_widen_it(method, n_colours, k_values, edge):
+    result = npc.sweep(blob_image(n_colours), method, k_values, random_state=0, sample_size=1000)
     assert result.rule.endswith(edge), result.rule
     assert result.at_range_edge
     if method == "kmeans":  # six colours seen up to k=4: no elbow yet, so no elbow marked

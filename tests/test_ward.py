@@ -37,9 +37,12 @@ def test_a_connected_mask_with_holes_gives_scikit_learns_result(seed):
     image[::2, ::2] = np.nan  # isolated holes: the usable pixels stay one connected grid
     mask = np.isfinite(image)
     expected = np.zeros(image.shape, dtype=int)
-    expected[mask] = 1 + AgglomerativeClustering(
-        4, linkage="ward", connectivity=grid_to_graph(14, 14, mask=mask)
-    ).fit(image[mask][:, None]).labels_
+    expected[mask] = (
+        1
+        + AgglomerativeClustering(4, linkage="ward", connectivity=grid_to_graph(14, 14, mask=mask))
+        .fit(image[mask][:, None])
+        .labels_
+    )
     seg = npc.segment(image, "ward", 4, downscale=1.0)
     assert same_partition(seg.labels, expected)
     assert (seg.params["separate_parts"], seg.params["bridges_across_gaps"]) == (1, 0)
@@ -86,8 +89,12 @@ def test_bridges_join_parts_whose_nearest_pixel_zones_touch(shape, seed):
     possible, certain = set(), set()  # joins of touching zones (all ties; no tie)
     for axis in range(mask.ndim):
         for u, v in zip(np.delete(flat, -1, axis).ravel(), np.delete(flat, 0, axis).ravel()):
-            joins = {(min(a, b), max(a, b)) for a in nearest[u] for b in nearest[v]
-                     if part[a] != part[b]}
+            joins = {
+                (min(a, b), max(a, b))
+                for a in nearest[u]
+                for b in nearest[v]
+                if part[a] != part[b]
+            }
             possible |= joins
             if len(nearest[u]) == len(nearest[v]) == 1:
                 certain |= joins
@@ -105,8 +112,12 @@ def test_a_fragmented_mask_gives_regions_connected_through_the_bridges(seed):
     assert seg.params["separate_parts"] == n_parts > 1
     assert seg.params["bridges_across_gaps"] == n_bridges
     expected = np.zeros(image.shape, dtype=int)
-    expected[mask] = 1 + AgglomerativeClustering(5, linkage="ward", connectivity=graph).fit(
-        image[mask][:, None]).labels_
+    expected[mask] = (
+        1
+        + AgglomerativeClustering(5, linkage="ward", connectivity=graph)
+        .fit(image[mask][:, None])
+        .labels_
+    )
     assert same_partition(seg.labels, expected)
     assert np.all(seg.labels[~mask] == 0) and np.all(seg.labels[mask] > 0)
     rows = seg.labels[mask]
@@ -120,8 +131,9 @@ def test_a_fragmented_mask_still_separates_clearly_different_halves():
     image = half_missing((30, 30), 3)
     image[:, 15:] += 10.0
     labels = npc.segment(image, "ward", 2, downscale=1.0).labels
-    assert same_partition(labels, np.where(np.isfinite(image),
-                                           1 + (np.arange(30) >= 15)[None, :], 0))
+    assert same_partition(
+        labels, np.where(np.isfinite(image), 1 + (np.arange(30) >= 15)[None, :], 0)
+    )
 
 
 def test_a_fragmented_mask_takes_time_in_proportion_to_its_pixels():
@@ -137,8 +149,9 @@ def test_a_fragmented_mask_takes_time_in_proportion_to_its_pixels():
 def test_the_graph_and_the_fit_each_have_a_stop_point_before_and_after(monkeypatch):
     events = []
     build_graph = ward.pixel_graph
-    monkeypatch.setattr(ward, "pixel_graph", lambda mask: (events.append("graph"),
-                                                           build_graph(mask))[1])
+    monkeypatch.setattr(
+        ward, "pixel_graph", lambda mask: (events.append("graph"), build_graph(mask))[1]
+    )
     steps = npc.segment_steps(half_missing((12, 12), 0), "ward", 3, downscale=1.0)
     for step in steps:
         events.append(step)
@@ -150,7 +163,7 @@ def test_the_graph_and_the_fit_each_have_a_stop_point_before_and_after(monkeypat
     stages, result = collect_steps(steps)
     first = stages.index(("fit", 0.05))
     assert stages[first + 1] == ("fit", 0.1)
-    merging = [fraction for _, fraction in stages[first + 2:-1]]
+    merging = [fraction for _, fraction in stages[first + 2 : -1]]
     assert merging and merging == sorted(merging) and merging[-1] == pytest.approx(0.9)
     assert stages[-1] == ("predict", 0.95)
     assert result.n_clusters == 3
@@ -165,6 +178,7 @@ def test_lazy_ward_on_a_fragmented_mask_matches_in_memory():
 
 
 # --- the compiled merge loop (core/methods/_ward_tree.py) against scikit-learn -------------
+
 
 def scikit_learns_ward(image, n_clusters, mask=None, **features):
     """scikit-learn's Ward on the features our Ward clusters (full resolution)."""
@@ -193,8 +207,8 @@ def photo_like(shape, seed=0):
     from scipy import ndimage
 
     rng = np.random.default_rng(seed)
-    smooth = ndimage.gaussian_filter(rng.random(shape + (3,)), (4,) * len(shape) + (0,))
-    noisy = (smooth - smooth.min()) / np.ptp(smooth) + 0.05 * rng.random(shape + (3,))
+    smooth = ndimage.gaussian_filter(rng.random((*shape, 3)), (4,) * len(shape) + (0,))
+    noisy = (smooth - smooth.min()) / np.ptp(smooth) + 0.05 * rng.random((*shape, 3))
     return (255 * noisy / noisy.max()).astype(np.uint8)
 
 
@@ -239,7 +253,7 @@ def test_a_cancelled_merge_stops_between_slices():
     image = photo_like((96, 96))
     steps = npc.segment_steps(image, "ward", 5, downscale=1.0)
     merging = []
-    for stage, fraction in steps:
+    for _stage, fraction in steps:
         if 0.1 < fraction < 0.9:
             merging.append(fraction)
             started = time.perf_counter()
@@ -259,5 +273,5 @@ def test_auto_downscale_is_full_resolution_up_to_about_10_seconds_of_merging():
 def test_the_memory_guard_uses_the_compiled_loops_bytes_per_pixel(monkeypatch):
     monkeypatch.setattr(ward, "available_memory", lambda: 5 * 2**28)  # 1.25 GiB free
     ward.check_size(1_000_000, 1.0, (1000, 1000))  # about 0.9 GiB: fits now (was 1.6 GiB)
-    with pytest.raises(ValueError, match="^downscale: Ward on 2,000,000 pixels"):
+    with pytest.raises(ValueError, match=r"^downscale: Ward on 2,000,000 pixels"):
         ward.check_size(2_000_000, 1.0, (1000, 2000))

@@ -41,8 +41,11 @@ def get_reader(path):
         path = path[0]
     path = Path(path)
     folder = path.parent
-    is_result = path.name == "params.json" and (folder / "table.csv").exists() and (
-        (folder / "labels.tif").exists() or (folder / "labels.zarr").exists())
+    is_result = (
+        path.name == "params.json"
+        and (folder / "table.csv").exists()
+        and ((folder / "labels.tif").exists() or (folder / "labels.zarr").exists())
+    )
     return read_result_folder if is_result else None
 
 
@@ -54,22 +57,47 @@ def read_result_folder(path) -> list[tuple]:
     info = saved.params
     params = info.get("params", {})
     output = "edges" if params.get("method") == "canny" else "clusters"
-    tag = {"source": info.get("source") or folder.name, "source_layer": "", "plane": [],
-           "method": params.get("method"), "output": output, "run": f"opened {folder}",
-           "params": params, "score": info.get("score", {}),
-           "model": saved.model.to_dict() if saved.model is not None else None}
+    tag = {
+        "source": info.get("source") or folder.name,
+        "source_layer": "",
+        "plane": [],
+        "method": params.get("method"),
+        "output": output,
+        "run": f"opened {folder}",
+        "params": params,
+        "score": info.get("score", {}),
+        "model": saved.model.to_dict() if saved.model is not None else None,
+    }
     features = _cluster_features(saved.table)
     name = folder.name
     layers = []
     if saved.quantized is not None:
         rgb = _is_rgb(saved.quantized, saved.labels.shape, params)
-        layers.append((_pyramid(saved.quantized, rgb=rgb),
-                       {"name": f"{name} quantized", "rgb": rgb, "visible": False,
-                        "metadata": {METADATA_KEY: {**tag, "output": "quantized"}}}, "image"))
-    layers.append((_pyramid(saved.labels, rgb=False),
-                   {"name": f"{name} {output}", "features": features,
-                    "colormap": table_colormap(features), "opacity": CLUSTERS_OPACITY,
-                    "metadata": {METADATA_KEY: tag}}, "labels"))
+        layers.append(
+            (
+                _pyramid(saved.quantized, rgb=rgb),
+                {
+                    "name": f"{name} quantized",
+                    "rgb": rgb,
+                    "visible": False,
+                    "metadata": {METADATA_KEY: {**tag, "output": "quantized"}},
+                },
+                "image",
+            )
+        )
+    layers.append(
+        (
+            _pyramid(saved.labels, rgb=False),
+            {
+                "name": f"{name} {output}",
+                "features": features,
+                "colormap": table_colormap(features),
+                "opacity": CLUSTERS_OPACITY,
+                "metadata": {METADATA_KEY: tag},
+            },
+            "labels",
+        )
+    )
     if not saved.outlines.empty:
         layers.append(_outlines(saved.outlines, features, name, tag))
     return layers
@@ -105,17 +133,31 @@ def _pyramid(array, rgb: bool):
 
 def _outlines(table: pd.DataFrame, features: pd.DataFrame, name: str, tag: dict):
     axes = [column for column in table.columns if column.startswith("axis-")]
-    polygons = [group[axes].to_numpy(dtype=float)
-                for _, group in table.sort_values(["index", "vertex-index"]).groupby("index")]
+    polygons = [
+        group[axes].to_numpy(dtype=float)
+        for _, group in table.sort_values(["index", "vertex-index"]).groupby("index")
+    ]
     first = table.groupby("index").first()
-    labels = first["label"].to_numpy(dtype=int) if "label" in first else np.zeros(
-        len(polygons), dtype=int)
+    labels = (
+        first["label"].to_numpy(dtype=int)
+        if "label" in first
+        else np.zeros(len(polygons), dtype=int)
+    )
     names = dict(zip(features["index"], features["name"]))
-    return (polygons, {
-        "name": f"{name} outlines", "shape_type": "polygon", "face_color": "transparent",
-        "edge_color": outline_colors(labels, features, DEFAULT_OUTLINE_MODE)
-        if len(labels) else "white",
-        "edge_width": OUTLINE_WIDTH,
-        "features": pd.DataFrame({"label": labels,
-                                  "name": [names.get(label, "") for label in labels]}),
-        "metadata": {METADATA_KEY: {**tag, "output": "outlines"}}}, "shapes")
+    return (
+        polygons,
+        {
+            "name": f"{name} outlines",
+            "shape_type": "polygon",
+            "face_color": "transparent",
+            "edge_color": outline_colors(labels, features, DEFAULT_OUTLINE_MODE)
+            if len(labels)
+            else "white",
+            "edge_width": OUTLINE_WIDTH,
+            "features": pd.DataFrame(
+                {"label": labels, "name": [names.get(label, "") for label in labels]}
+            ),
+            "metadata": {METADATA_KEY: {**tag, "output": "outlines"}},
+        },
+        "shapes",
+    )

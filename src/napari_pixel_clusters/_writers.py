@@ -50,10 +50,14 @@ MAX_SIDECAR_BYTES = 16 * 2**20
 
 def _provenance(attributes: dict, format_name: str) -> dict:
     tag = _tag(attributes)
-    return {"format": format_name, "source": tag.get("source", attributes.get("name")),
-            "layer": attributes.get("name"),
-            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "params": tag.get("params", {}), "score": tag.get("score", {})}
+    return {
+        "format": format_name,
+        "source": tag.get("source", attributes.get("name")),
+        "layer": attributes.get("name"),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "params": tag.get("params", {}),
+        "score": tag.get("score", {}),
+    }
 
 
 def write_table(path: str, data, attributes: dict) -> list[str]:
@@ -72,9 +76,11 @@ def write_table(path: str, data, attributes: dict) -> list[str]:
     if sidecar == table_path:
         raise ValueError(f"path: {table_path} is a .json name; save the table as .csv.")
     if os.path.lexists(sidecar) and not _is_our_sidecar(sidecar):
-        raise ValueError(f"path: {sidecar} exists already and was not written by "
-                         "napari-pixel-clusters, so the table's provenance cannot be saved "
-                         "beside it; choose another name.")
+        raise ValueError(
+            f"path: {sidecar} exists already and was not written by "
+            "napari-pixel-clusters, so the table's provenance cannot be saved "
+            "beside it; choose another name."
+        )
     csv_text = features.rename(columns={"index": "label"}).to_csv(index=False)
     sidecar_text = json.dumps(_provenance(attributes, TABLE_FORMAT), indent=1, default=str)
     for target, text in ((table_path, csv_text), (sidecar, sidecar_text)):
@@ -120,8 +126,10 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
     left untouched (napari's dialog does not ask before saving to a folder)."""
     folder = Path(path)
     if os.path.lexists(folder) and not is_empty_folder(folder):
-        raise ValueError(f"path: {folder} exists already; choose a new folder name (napari "
-                         "never replaces an existing file or folder with a result folder).")
+        raise ValueError(
+            f"path: {folder} exists already; choose a new folder name (napari "
+            "never replaces an existing file or folder with a result folder)."
+        )
     by_type = {layer_type: (data, attributes) for data, attributes, layer_type in layer_data}
     if "labels" not in by_type:
         raise ValueError("Select a clusters (Labels) layer to save a result folder.")
@@ -133,18 +141,19 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
         if "image" in by_type:
             write_array(staging, "quantized", by_type["image"][0], info)
         features = pd.DataFrame(attributes.get("features", {}))
-        features.rename(columns={"index": "label"}).to_csv(staging / FILES["table"],
-                                                          index=False)
+        features.rename(columns={"index": "label"}).to_csv(staging / FILES["table"], index=False)
         if "shapes" in by_type:
             polygons, shapes_attributes = by_type["shapes"]
             ndim = len(polygons[0][0]) if len(polygons) else np.ndim(labels)
             polygon_labels = pd.DataFrame(shapes_attributes.get("features", {})).get("label")
-            shapes_table(polygons, ndim, polygon_labels).to_csv(staging / FILES["outlines"],
-                                                                index=False)
+            shapes_table(polygons, ndim, polygon_labels).to_csv(
+                staging / FILES["outlines"], index=False
+            )
         (staging / FILES["params"]).write_text(json.dumps(info, indent=1, default=str))
         if tag.get("model"):
             model = Model.from_dict(tag["model"], what="model").with_cluster_names(
-                table_names_and_colors(attributes.get("features", {})))
+                table_names_and_colors(attributes.get("features", {}))
+            )
             save_model(model, staging / FILES["model"])
     return [str(folder)]
 

@@ -58,12 +58,12 @@ def _option(parser, param, users: list[str], defaults: dict[str, object]) -> Non
     flag = "--" + param.name.replace("_", "-")
     text = _help(param, users, defaults)
     if param.type is bool:
-        parser.add_argument(flag, dest=param.name, action="store_true", default=None,
-                            help=text)
+        parser.add_argument(flag, dest=param.name, action="store_true", default=None, help=text)
         return
     kind = str if param.choices else param.type
-    parser.add_argument(flag, dest=param.name, type=kind, choices=param.choices,
-                        default=None, help=text)
+    parser.add_argument(
+        flag, dest=param.name, type=kind, choices=param.choices, default=None, help=text
+    )
 
 
 def _declared_params():
@@ -79,8 +79,10 @@ def _declared_params():
                 _, users, defaults = seen.setdefault(param.name, (param, [], {}))
                 users.append(method.name)
                 defaults[method.name] = param.default
-    return [(param, users, defaults or {name: param.default for name in users})
-            for param, users, defaults in seen.values()]
+    return [
+        (param, users, defaults or dict.fromkeys(users, param.default))
+        for param, users, defaults in seen.values()
+    ]
 
 
 def k_range(text: str) -> list[int]:
@@ -94,55 +96,93 @@ def k_range(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a range like 2..10") from None
 
 
-IMAGES_HELP = ("image files (any format scikit-image reads, e.g. PNG, TIFF, JPEG) or zarr "
-               "stores (read chunk by chunk); each gets the folder DIR/<file name without "
-               "extension>")
-OVERWRITE_HELP = ("replace a result folder that exists already (by default such an image "
-                  "is reported and skipped)")
+IMAGES_HELP = (
+    "image files (any format scikit-image reads, e.g. PNG, TIFF, JPEG) or zarr "
+    "stores (read chunk by chunk); each gets the folder DIR/<file name without "
+    "extension>"
+)
+OVERWRITE_HELP = (
+    "replace a result folder that exists already (by default such an image "
+    "is reported and skipped)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="napari-pixel-clusters",
-                                     description=__doc__.splitlines()[0],
-                                     formatter_class=HelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="napari-pixel-clusters",
+        description=__doc__.splitlines()[0],
+        formatter_class=HelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    seg = commands.add_parser("segment", help="segment images into result folders",
-                              description="Segment images into result folders.",
-                              formatter_class=HelpFormatter)
+    seg = commands.add_parser(
+        "segment",
+        help="segment images into result folders",
+        description="Segment images into result folders.",
+        formatter_class=HelpFormatter,
+    )
     seg.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help=IMAGES_HELP)
-    seg.add_argument("--method", choices=list(METHODS), default="kmeans",
-                     help="segmentation method")
+    seg.add_argument(
+        "--method", choices=list(METHODS), default="kmeans", help="segmentation method"
+    )
     needs_k = [m.name for m in METHODS.values() if m.needs_n_clusters]
     no_k = [m.name for m in METHODS.values() if not m.needs_n_clusters]
-    seg.add_argument("-k", "--n-clusters", dest="n_clusters", type=int, default=None,
-                     metavar="K",
-                     help=f"number of clusters; required by {', '.join(needs_k)}"
-                     + (f", not taken by {', '.join(no_k)}" if no_k else "")
-                     + " (no default)")
+    seg.add_argument(
+        "-k",
+        "--n-clusters",
+        dest="n_clusters",
+        type=int,
+        default=None,
+        metavar="K",
+        help=f"number of clusters; required by {', '.join(needs_k)}"
+        + (f", not taken by {', '.join(no_k)}" if no_k else "")
+        + " (no default)",
+    )
     _output_options(seg)
     for param, users, defaults in _declared_params():
         _option(seg, param, users, defaults)
-    apply = commands.add_parser("apply", help="label images with a saved model",
-                                description="Label images with a model saved by segment "
-                                "(DIR/<image>/model.json) or by the napari widget.",
-                                formatter_class=HelpFormatter)
+    apply = commands.add_parser(
+        "apply",
+        help="label images with a saved model",
+        description="Label images with a model saved by segment "
+        "(DIR/<image>/model.json) or by the napari widget.",
+        formatter_class=HelpFormatter,
+    )
     apply.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help=IMAGES_HELP)
-    apply.add_argument("--model", type=Path, required=True, metavar="FILE",
-                       help="model.json file of a result folder (required)")
+    apply.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="model.json file of a result folder (required)",
+    )
     _output_options(apply)
-    choose = commands.add_parser("sweep", help="compare numbers of clusters for one image",
-                                 description="Fit every number of clusters in a range and "
-                                 "print the scores and a suggested k.",
-                                 formatter_class=HelpFormatter)
-    choose.add_argument("image", type=Path, metavar="IMAGE",
-                        help="image file or zarr store to compare numbers of clusters on")
-    choose.add_argument("--method", default="kmeans",
-                        choices=[m.name for m in METHODS.values() if m.fit_rows is not None],
-                        help="clustering method")
-    choose.add_argument("--k", dest="k_values", type=k_range, default="2..10",
-                        metavar="RANGE",
-                        help="numbers of clusters to compare: a range like 2..10 or a list "
-                        "like 3,5,8")
+    choose = commands.add_parser(
+        "sweep",
+        help="compare numbers of clusters for one image",
+        description="Fit every number of clusters in a range and "
+        "print the scores and a suggested k.",
+        formatter_class=HelpFormatter,
+    )
+    choose.add_argument(
+        "image",
+        type=Path,
+        metavar="IMAGE",
+        help="image file or zarr store to compare numbers of clusters on",
+    )
+    choose.add_argument(
+        "--method",
+        default="kmeans",
+        choices=[m.name for m in METHODS.values() if m.fit_rows is not None],
+        help="clustering method",
+    )
+    choose.add_argument(
+        "--k",
+        dest="k_values",
+        type=k_range,
+        default="2..10",
+        metavar="RANGE",
+        help="numbers of clusters to compare: a range like 2..10 or a list like 3,5,8",
+    )
     for param, users, defaults in _declared_params():
         if param.name in {p.name for p in FEATURE_PARAMS} | {RANDOM_STATE.name}:
             sweepable = [name for name in users if METHODS[name].fit_rows is not None]
@@ -151,18 +191,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _output_options(parser) -> None:
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="folder for the result folders; created if missing (required)")
-    parser.add_argument("--min-area", type=int, default=20, metavar="PIXELS",
-                        help="smallest region (pixels) outlined in outlines.csv")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for the result folders; created if missing (required)",
+    )
+    parser.add_argument(
+        "--min-area",
+        type=int,
+        default=20,
+        metavar="PIXELS",
+        help="smallest region (pixels) outlined in outlines.csv",
+    )
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
 
 
 def is_zarr_store(path: Path) -> bool:
     """A folder named .zarr or holding zarr metadata (os.path: false, not an error, for a
     path the system refuses, such as one too long)."""
-    return os.path.isdir(path) and (path.suffix == ".zarr" or any(
-        os.path.exists(path / name) for name in ("zarr.json", ".zarray", ".zgroup")))
+    return os.path.isdir(path) and (
+        path.suffix == ".zarr"
+        or any(os.path.exists(path / name) for name in ("zarr.json", ".zarray", ".zgroup"))
+    )
 
 
 def read_image(path: Path):
@@ -187,8 +239,9 @@ def read_image(path: Path):
         return io.imread(path)
     except Exception as error:  # any reader failure is a bad file for the user
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ValueError(f"cannot read it as an image ({type(error).__name__}: {reason})") \
-            from None
+        raise ValueError(
+            f"cannot read it as an image ({type(error).__name__}: {reason})"
+        ) from None
     finally:
         logging.disable(logging.NOTSET)
 
@@ -201,13 +254,19 @@ def read_zarr(path: Path):
 
         store = zarr.open(str(path), mode="r")
     except Exception as error:  # any reader failure is a bad file for the user
-        raise ValueError(f"cannot open it as a zarr store ({type(error).__name__}: "
-                         f"{str(error).strip()[:200]})") from None
+        raise ValueError(
+            f"cannot open it as a zarr store ({type(error).__name__}: {str(error).strip()[:200]})"
+        ) from None
     if hasattr(store, "shape"):
         return store
-    arrays = sorted(store.arrays(), key=lambda item: (not item[0].isdigit(),
-                                                      int(item[0]) if item[0].isdigit() else 0,
-                                                      item[0]))
+    arrays = sorted(
+        store.arrays(),
+        key=lambda item: (
+            not item[0].isdigit(),
+            int(item[0]) if item[0].isdigit() else 0,
+            item[0],
+        ),
+    )
     if not arrays:
         raise ValueError("the zarr group holds no array.")
     return arrays[0][1]
@@ -227,8 +286,7 @@ def one_line(error: BaseException) -> str:
 
 def _options(args, exclude=()) -> dict:
     names = {param.name for param, _, _ in _declared_params()} - set(exclude)
-    return {name: getattr(args, name) for name in names
-            if getattr(args, name, None) is not None}
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 def _summary(seg) -> str:
@@ -246,15 +304,22 @@ def _run_each(images, out: Path, label_one, min_area: int, overwrite: bool) -> i
         started = time.perf_counter()
         try:
             seg = label_one(read_image(path))
-            folder = write_result(seg, out / path.stem, source=str(path), min_area=min_area,
-                                  overwrite=overwrite)
+            folder = write_result(
+                seg, out / path.stem, source=str(path), min_area=min_area, overwrite=overwrite
+            )
         except (ValueError, OSError, MemoryError) as error:
             failures += 1
-            print(f"[{i}/{len(images)}] {path}: error: {one_line(error)}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"[{i}/{len(images)}] {path}: error: {one_line(error)}",
+                file=sys.stderr,
+                flush=True,
+            )
             continue
-        print(f"[{i}/{len(images)}] {path} -> {folder} ({_summary(seg)}, "
-              f"{time.perf_counter() - started:.1f} s)", flush=True)
+        print(
+            f"[{i}/{len(images)}] {path} -> {folder} ({_summary(seg)}, "
+            f"{time.perf_counter() - started:.1f} s)",
+            flush=True,
+        )
     return 1 if failures else 0
 
 
@@ -263,11 +328,14 @@ def _check_arguments(parser, args) -> None:
     if args.command == "segment":
         method = METHODS[args.method]
         if method.needs_n_clusters and args.n_clusters is None:
-            parser.error(f"-k/--n-clusters: method {args.method!r} needs the number of "
-                         "clusters, e.g. -k 5")
+            parser.error(
+                f"-k/--n-clusters: method {args.method!r} needs the number of clusters, e.g. -k 5"
+            )
         if not method.needs_n_clusters and args.n_clusters is not None:
-            parser.error(f"-k/--n-clusters: method {args.method!r} takes no number of "
-                         "clusters; leave -k out")
+            parser.error(
+                f"-k/--n-clusters: method {args.method!r} takes no number of "
+                "clusters; leave -k out"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,22 +344,27 @@ def main(argv: list[str] | None = None) -> int:
     _check_arguments(parser, args)
     out = getattr(args, "out", None)
     if out is not None and os.path.lexists(out) and not os.path.isdir(out):  # all would fail
-        print(f"{parser.prog}: error: --out: {out} is a file, not a folder; nothing was "
-              "read or written.", file=sys.stderr)
+        print(
+            f"{parser.prog}: error: --out: {out} is a file, not a folder; nothing was "
+            "read or written.",
+            file=sys.stderr,
+        )
         return 1
     try:
         return _run(args)
     except KeyboardInterrupt:
-        print("interrupted; the result folders finished so far are kept.", file=sys.stderr,
-              flush=True)
+        print(
+            "interrupted; the result folders finished so far are kept.",
+            file=sys.stderr,
+            flush=True,
+        )
         return INTERRUPTED
 
 
 def _run(args) -> int:
     if args.command == "sweep":
         try:
-            result = sweep(read_image(args.image), args.method, args.k_values,
-                           **_options(args))
+            result = sweep(read_image(args.image), args.method, args.k_values, **_options(args))
         except (ValueError, OSError, MemoryError) as error:
             print(f"{args.image}: error: {one_line(error)}", file=sys.stderr)
             return 1
@@ -306,9 +379,13 @@ def _run(args) -> int:
             return 1
         return _run_each(args.images, args.out, model.predict, args.min_area, args.overwrite)
     options = _options(args)
-    return _run_each(args.images, args.out,
-                     lambda image: segment(image, args.method, args.n_clusters, **options),
-                     args.min_area, args.overwrite)
+    return _run_each(
+        args.images,
+        args.out,
+        lambda image: segment(image, args.method, args.n_clusters, **options),
+        args.min_area,
+        args.overwrite,
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,9 @@ class Contour(NamedTuple):
     vertices: np.ndarray  # (n, ndim) pixel coordinates, plane index first for stacks
 
 
-MIN_AREA = Param("min_area", int, 20, "Regions smaller than this many pixels are left out.",
-                 minimum=0)
+MIN_AREA = Param(
+    "min_area", int, 20, "Regions smaller than this many pixels are left out.", minimum=0
+)
 #: Outlines keep every vertex farther than this (in pixels) from the simplified polygon.
 SIMPLIFY_TOLERANCE = 0.5
 
@@ -52,8 +53,9 @@ def region_contours(labels: np.ndarray, min_area: int) -> list[Contour]:
     return contours
 
 
-def plane_contours(plane: np.ndarray, min_area: int,
-                   tolerance: float = SIMPLIFY_TOLERANCE) -> list[tuple[int, int, np.ndarray]]:
+def plane_contours(
+    plane: np.ndarray, min_area: int, tolerance: float = SIMPLIFY_TOLERANCE
+) -> list[tuple[int, int, np.ndarray]]:
     """(label, area, (n, 2) vertices) of each region of a 2-D label plane, in the order of
     the regions' first pixels (row by row)."""
     from scipy import ndimage
@@ -68,12 +70,11 @@ def plane_contours(plane: np.ndarray, min_area: int,
     for region in kept:
         box = boxes[region - 1]
         inside = regions[box] == region
-        outline = _outer_boundary(inside) + (box[0].start - 1, box[1].start - 1)
+        outline = (*_outer_boundary(inside), box[0].start - 1, box[1].start - 1)
         first = tuple(np.argwhere(inside)[0] + (box[0].start, box[1].start))
         found.append((int(plane[first]), int(areas[region]), outline))
     simplified = simplify_polygons([outline for _, _, outline in found], tolerance)
-    return [(label, area, _open(outline))
-            for (label, area, _), outline in zip(found, simplified)]
+    return [(label, area, _open(outline)) for (label, area, _), outline in zip(found, simplified)]
 
 
 def _outer_boundary(inside: np.ndarray) -> np.ndarray:
@@ -131,8 +132,10 @@ def simplify_polygons(chains: list[np.ndarray], tolerance: float) -> list[np.nda
         farthest, distance = _farthest_points(coords, first, last, inner)
         split = distance > tolerance
         keep[farthest[split]] = True
-        first, last = (np.concatenate([first[split], farthest[split]]),
-                       np.concatenate([farthest[split], last[split]]))
+        first, last = (
+            np.concatenate([first[split], farthest[split]]),
+            np.concatenate([farthest[split], last[split]]),
+        )
     return [coords[start:end][keep[start:end]] for start, end in zip(starts, ends)]
 
 

@@ -41,8 +41,14 @@ from .model import Model, read_model_file, save_model
 from .model_check import MAX_COMPONENTS
 from .result import Segmentation
 
-FILES = {"labels": "labels.tif", "quantized": "quantized.tif", "table": "table.csv",
-         "outlines": "outlines.csv", "params": "params.json", "model": "model.json"}
+FILES = {
+    "labels": "labels.tif",
+    "quantized": "quantized.tif",
+    "table": "table.csv",
+    "outlines": "outlines.csv",
+    "params": "params.json",
+    "model": "model.json",
+}
 #: What lazy results write instead of the TIFFs (and no outlines).
 ZARR_FILES = {"labels": "labels.zarr", "quantized": "quantized.zarr"}
 ATTRIBUTE = "napari_pixel_clusters"
@@ -57,22 +63,29 @@ _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 
 
 def provenance(seg: Segmentation, source: str) -> dict:
-    return {"format": RESULT_FORMAT, "source": source,
-            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "params": seg.params, "score": seg.score}
+    return {
+        "format": RESULT_FORMAT,
+        "source": source,
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "params": seg.params,
+        "score": seg.score,
+    }
 
 
 def shapes_table(polygons, ndim: int, labels=None) -> pd.DataFrame:
     """Polygons in napari's Shapes CSV columns (index, shape-type, vertex-index, axis-n),
     and the cluster ``label`` of each polygon last (napari's reader ignores it)."""
-    rows = [[index, "polygon", vertex, *point]
-            for index, polygon in enumerate(polygons) for vertex, point in enumerate(polygon)]
-    table = pd.DataFrame(rows, columns=["index", "shape-type", "vertex-index",
-                                        *[f"axis-{n}" for n in range(ndim)]])
+    rows = [
+        [index, "polygon", vertex, *point]
+        for index, polygon in enumerate(polygons)
+        for vertex, point in enumerate(polygon)
+    ]
+    table = pd.DataFrame(
+        rows, columns=["index", "shape-type", "vertex-index", *[f"axis-{n}" for n in range(ndim)]]
+    )
     if labels is not None:
         known = np.nan_to_num(np.asarray(labels, dtype=float)).astype(int)  # drawn: 0
-        table["label"] = np.repeat(known,
-                                   [len(polygon) for polygon in polygons])
+        table["label"] = np.repeat(known, [len(polygon) for polygon in polygons])
     return table
 
 
@@ -80,8 +93,12 @@ def write_tiff(path: Path, array, info: dict) -> None:
     """A TIFF whose description carries the provenance ``info``.
 
     The text prefix keeps tifffile from reading the JSON as its own shape metadata."""
-    tifffile.imwrite(path, np.asarray(array), metadata=None,
-                     description="napari-pixel-clusters " + json.dumps(info, default=str))
+    tifffile.imwrite(
+        path,
+        np.asarray(array),
+        metadata=None,
+        description="napari-pixel-clusters " + json.dumps(info, default=str),
+    )
 
 
 @contextmanager
@@ -118,8 +135,10 @@ def _cannot_write(folder: Path, error: OSError) -> ValueError:
 
 
 def _exists_error(folder: Path) -> ValueError:
-    return ValueError(f"out: {folder} exists already; choose another folder or pass "
-                      "overwrite=True (--overwrite on the command line).")
+    return ValueError(
+        f"out: {folder} exists already; choose another folder or pass "
+        "overwrite=True (--overwrite on the command line)."
+    )
 
 
 def is_empty_folder(path: Path) -> bool:
@@ -134,17 +153,20 @@ def _check_target(folder: Path, overwrite: bool) -> None:
     if not os.path.lexists(folder):
         return
     if folder.is_symlink() or not folder.is_dir():
-        raise ValueError(f"out: {folder} exists already and is not a folder; choose "
-                         "another folder.")
+        raise ValueError(
+            f"out: {folder} exists already and is not a folder; choose another folder."
+        )
     if is_empty_folder(folder):
         return
     if not overwrite:
         raise _exists_error(folder)
     foreign = foreign_content(folder)
     if foreign:
-        raise ValueError(f"out: {folder} is not a result folder written by "
-                         f"napari-pixel-clusters ({foreign}); it is not replaced, not even "
-                         "with overwrite=True. Choose another folder.")
+        raise ValueError(
+            f"out: {folder} is not a result folder written by "
+            f"napari-pixel-clusters ({foreign}); it is not replaced, not even "
+            "with overwrite=True. Choose another folder."
+        )
 
 
 def foreign_content(folder: Path) -> str:
@@ -205,8 +227,9 @@ def _move_into_place(staging: Path, folder: Path) -> None:
         os.rename(staging, folder)
 
 
-def write_result(seg: Segmentation, folder, source: str = "", min_area: int = 20,
-                 overwrite: bool = False) -> Path:
+def write_result(
+    seg: Segmentation, folder, source: str = "", min_area: int = 20, overwrite: bool = False
+) -> Path:
     """Write ``seg`` into ``folder``; return its path.
 
     ``folder`` is used as named and must not exist yet or be empty. An existing
@@ -224,8 +247,9 @@ def write_result(seg: Segmentation, folder, source: str = "", min_area: int = 20
             write_tiff(staging / FILES["labels"], seg.labels, info)
             write_tiff(staging / FILES["quantized"], seg.quantized(), info)
             contours = seg.contours(min_area=min_area)
-            outlines = shapes_table([c.vertices for c in contours], seg.labels.ndim,
-                                    [c.label for c in contours])
+            outlines = shapes_table(
+                [c.vertices for c in contours], seg.labels.ndim, [c.label for c in contours]
+            )
             outlines.to_csv(staging / FILES["outlines"], index=False)
         seg.table.to_csv(staging / FILES["table"], index=False)
         (staging / FILES["params"]).write_text(json.dumps(info, indent=1, default=str))
@@ -240,7 +264,8 @@ def write_zarr(path: Path, array, info: dict) -> None:
 
     array.to_zarr(str(path))
     zarr.open_array(str(path), mode="r+").attrs[ATTRIBUTE] = json.loads(
-        json.dumps(info, default=str))
+        json.dumps(info, default=str)
+    )
 
 
 @dataclass
@@ -267,11 +292,13 @@ def read_result(folder) -> SavedResult:
     root = Path(os.path.realpath(folder))
     lazy = os.path.lexists(folder / ZARR_FILES["labels"])
     names = {**FILES, **ZARR_FILES} if lazy else FILES
-    missing = [names[key] for key in ("labels", "table", "params")
-               if not os.path.lexists(folder / names[key])]
+    missing = [
+        names[key]
+        for key in ("labels", "table", "params")
+        if not os.path.lexists(folder / names[key])
+    ]
     if missing:
-        raise ValueError(f"folder: {folder}: not a result folder (missing "
-                         f"{', '.join(missing)}).")
+        raise ValueError(f"folder: {folder}: not a result folder (missing {', '.join(missing)}).")
 
     def present(key):
         path = folder / names[key]
@@ -285,7 +312,9 @@ def read_result(folder) -> SavedResult:
     outlines = present("outlines")
     model = present("model")
     return SavedResult(
-        labels=labels, quantized=quantized, table=table,
+        labels=labels,
+        quantized=quantized,
+        table=table,
         outlines=_read_outlines(outlines) if outlines else shapes_table([], 2),
         params=params,
         model=read_model_file(model, "folder") if model else None,
@@ -302,13 +331,14 @@ def _read_params(path: Path) -> dict:
         _fail(path, f"expected a JSON object, got {type(info).__name__}.")
     for key, kind in (("source", str), ("params", dict), ("score", dict)):
         if key in info and not isinstance(info[key], kind):
-            _fail(path, f"{key}: expected {_KIND_NAMES[kind]}, got "
-                  f"{type(info[key]).__name__}.")
+            _fail(path, f"{key}: expected {_KIND_NAMES[kind]}, got {type(info[key]).__name__}.")
     params = info.get("params", {})
     for key, kind in (("method", str), ("image", dict)):
         if params.get(key) is not None and not isinstance(params[key], kind):
-            _fail(path, f"params.{key}: expected {_KIND_NAMES[kind]}, got "
-                  f"{type(params[key]).__name__}.")
+            _fail(
+                path,
+                f"params.{key}: expected {_KIND_NAMES[kind]}, got {type(params[key]).__name__}.",
+            )
     kind = (params.get("image") or {}).get("kind")
     if kind is not None and not isinstance(kind, str):
         _fail(path, f"params.image.kind: expected a text, got {type(kind).__name__}.")
@@ -321,7 +351,7 @@ _KIND_NAMES = {str: "a text", dict: "a JSON object"}
 def _read_csv(path: Path, max_bytes: int, text_columns=()) -> pd.DataFrame:
     text = read_text(path, "folder", max_bytes)
     try:
-        return pd.read_csv(io.StringIO(text), dtype={c: str for c in text_columns})
+        return pd.read_csv(io.StringIO(text), dtype=dict.fromkeys(text_columns, str))
     except (ValueError, pd.errors.ParserError) as error:
         problem = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         _fail(path, f"not a readable CSV table ({problem}).")
@@ -350,8 +380,11 @@ def _read_outlines(path: Path) -> pd.DataFrame:
     axes = [column for column in table.columns if str(column).startswith("axis-")]
     missing = [c for c in ("index", "vertex-index") if c not in table.columns]
     if missing or len(axes) < 2:
-        _fail(path, "expected napari's Shapes columns index, shape-type, vertex-index, "
-              "axis-0, axis-1, ...")
+        _fail(
+            path,
+            "expected napari's Shapes columns index, shape-type, vertex-index, "
+            "axis-0, axis-1, ...",
+        )
     if table.empty:
         return table
     integers = ["index", "vertex-index", *(["label"] if "label" in table.columns else [])]
@@ -360,8 +393,10 @@ def _read_outlines(path: Path) -> pd.DataFrame:
             _fail(path, f"{column}: expected whole numbers.")
     for column in axes:
         values = table[column]
-        if not pd.api.types.is_numeric_dtype(values) or not np.isfinite(
-                values.to_numpy(dtype=float)).all():
+        if (
+            not pd.api.types.is_numeric_dtype(values)
+            or not np.isfinite(values.to_numpy(dtype=float)).all()
+        ):
             _fail(path, f"{column}: expected finite numbers.")
     return table
 
@@ -373,8 +408,11 @@ def _read_array(path: Path | None, root: Path, lazy: bool, key: str):
         return None
     array = _read_zarr(path, root) if lazy else _read_tiff(path)
     if key == "labels" and (array.ndim < 2 or array.dtype.kind not in "iu"):
-        _fail(path, f"labels: expected whole numbers in 2 or more dimensions, got a "
-              f"{array.ndim}-D array of {array.dtype}.")
+        _fail(
+            path,
+            f"labels: expected whole numbers in 2 or more dimensions, got a "
+            f"{array.ndim}-D array of {array.dtype}.",
+        )
     if key == "quantized" and array.dtype.kind not in "biuf":
         _fail(path, f"quantized: expected numbers, got {array.dtype}.")
     if key == "labels" and not lazy and array.size and array.min() < 0:
@@ -389,8 +427,9 @@ def _read_tiff(path: Path) -> np.ndarray:
         except MemoryError:
             raise
         except Exception as error:  # any parser failure is a bad file for the user
-            _fail(path, f"not a readable TIFF ({type(error).__name__}: "
-                  f"{str(error).strip()[:200]}).")
+            _fail(
+                path, f"not a readable TIFF ({type(error).__name__}: {str(error).strip()[:200]})."
+            )
 
 
 def _read_zarr(path: Path, root: Path):
@@ -404,8 +443,10 @@ def _read_zarr(path: Path, root: Path):
     except MemoryError:
         raise
     except Exception as error:  # any reader failure is a bad store for the user
-        _fail(path, f"not a readable zarr array ({type(error).__name__}: "
-              f"{str(error).strip()[:200]}).")
+        _fail(
+            path,
+            f"not a readable zarr array ({type(error).__name__}: {str(error).strip()[:200]}).",
+        )
 
 
 def _check_arrays(labels, quantized, quantized_path: Path) -> None:
@@ -413,6 +454,8 @@ def _check_arrays(labels, quantized, quantized_path: Path) -> None:
     if quantized is None or quantized.shape == labels.shape:
         return
     shape = quantized.shape
-    if not (len(shape) == len(labels.shape) + 1 and any(
-            shape[:i] + shape[i + 1:] == labels.shape for i in range(len(shape)))):
+    if not (
+        len(shape) == len(labels.shape) + 1
+        and any(shape[:i] + shape[i + 1 :] == labels.shape for i in range(len(shape)))
+    ):
         _fail(quantized_path, f"shape {shape} does not match the labels' {labels.shape}.")

@@ -75,9 +75,10 @@ def check_color_space(data: ImageData, color_space: str | None) -> str | None:
             f"{', '.join(map(repr, COLOR_SPACES))} (or None)."
         )
     if not data.is_color:
+        raw_values = "intensity" if data.kind == "grey" else "channels"
         raise ValueError(
             f"color_space: {color_space!r} applies to RGB images, but this image is "
-            f"{data.kind} and is clustered on its raw {'intensity' if data.kind == 'grey' else 'channels'}; "
+            f"{data.kind} and is clustered on its raw {raw_values}; "
             "leave color_space as None (or pass rgb=True if the last axis holds RGB)."
         )
     return color_space
@@ -121,8 +122,9 @@ def build_features(
     if spatial_weight > 0:
         if coordinates is None:
             coordinates = np.stack(np.nonzero(data.mask), axis=1)
-        X, names, spatial = _append_coordinates(X, names, coordinates, spatial_weight,
-                                                weights, fixed)
+        X, names, spatial = _append_coordinates(
+            X, names, coordinates, spatial_weight, weights, fixed
+        )
         standardization |= spatial
     return FeatureSet(X, weights, inverse, raw, names, compression, standardization)
 
@@ -282,11 +284,16 @@ def _append_coordinates(X, names, coordinates, spatial_weight, weights, fixed):
         centre = coords.mean(axis=0)
         value_spread = np.sqrt(np.mean(weighted_mean_var(X, weights)[1]))
         coord_spread = np.sqrt(np.mean((coords - centre).var(axis=0)))
-        factor = (spatial_weight * (value_spread if value_spread > 0 else 1.0) / coord_spread
-                  if coord_spread > 0 else 1.0)
+        factor = (
+            spatial_weight * (value_spread if value_spread > 0 else 1.0) / coord_spread
+            if coord_spread > 0
+            else 1.0
+        )
     coords = (coords - centre) * factor
-    axis_names = ["z", "y", "x"][-coords.shape[1]:] if coords.shape[1] <= 3 else [
-        f"axis{i}" for i in range(coords.shape[1])
-    ]
+    axis_names = (
+        ["z", "y", "x"][-coords.shape[1] :]
+        if coords.shape[1] <= 3
+        else [f"axis{i}" for i in range(coords.shape[1])]
+    )
     constants = {"coordinate_mean": centre.tolist(), "coordinate_scale": float(factor)}
     return np.hstack([X, coords]), names + axis_names, constants

@@ -32,9 +32,13 @@ _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 def _kind_of(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -42,8 +46,9 @@ def _kind_of(mode: int) -> str:
 
 def _refuse_irregular(info: os.stat_result, path, what: str) -> None:
     if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{what}: {path}: {_kind_of(info.st_mode)}, not a regular file; "
-                         "it is not read.")
+        raise ValueError(
+            f"{what}: {path}: {_kind_of(info.st_mode)}, not a regular file; it is not read."
+        )
 
 
 def regular_file(path, what: str, max_bytes: int | None = None) -> os.stat_result:
@@ -62,8 +67,10 @@ def regular_file(path, what: str, max_bytes: int | None = None) -> os.stat_resul
 
 def _refuse_large(size: int, path, what: str, max_bytes: int | None) -> None:
     if max_bytes is not None and size > max_bytes:
-        raise ValueError(f"{what}: {path}: {size / 2**20:.1f} MB; files over "
-                         f"{max_bytes / 2**20:g} MB are not read.")
+        raise ValueError(
+            f"{what}: {path}: {size / 2**20:.1f} MB; files over "
+            f"{max_bytes / 2**20:g} MB are not read."
+        )
 
 
 def open_regular(path, what: str, max_bytes: int | None = None) -> BinaryIO:
@@ -92,8 +99,9 @@ def read_bytes(path, what: str, max_bytes: int) -> bytes:
         try:
             content = handle.read(max_bytes + 1)
         except OSError as error:
-            raise ValueError(f"{what}: {path}: cannot read it: "
-                             f"{error.strerror or error}.") from None
+            raise ValueError(
+                f"{what}: {path}: cannot read it: {error.strerror or error}."
+            ) from None
     _refuse_large(len(content), path, what, max_bytes)  # it grew while we read it
     return content
 
@@ -124,10 +132,15 @@ def json_depth(text: str) -> int:
     outside_strings = _JSON_STRING.sub('""', text).encode("utf-8", "replace")
     deepest = level = 0
     for start in range(0, len(outside_strings), _DEPTH_CHUNK):
-        chunk = np.frombuffer(outside_strings, np.uint8, offset=start,
-                              count=min(_DEPTH_CHUNK, len(outside_strings) - start))
-        steps = (np.isin(chunk, (ord("["), ord("{"))).astype(np.int32)
-                 - np.isin(chunk, (ord("]"), ord("}"))))
+        chunk = np.frombuffer(
+            outside_strings,
+            np.uint8,
+            offset=start,
+            count=min(_DEPTH_CHUNK, len(outside_strings) - start),
+        )
+        steps = np.isin(chunk, (ord("["), ord("{"))).astype(np.int32) - np.isin(
+            chunk, (ord("]"), ord("}"))
+        )
         if len(steps):
             levels = np.cumsum(steps) + level
             deepest, level = max(deepest, int(levels.max())), int(levels[-1])
@@ -138,16 +151,21 @@ def parse_json(text: str, path, what: str):
     """JSON text -> Python objects, refusing deep nesting and over-long integers."""
     depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"{what}: {path}: nests {depth} levels deep; at most "
-                         f"{MAX_JSON_DEPTH} are read.")
+        raise ValueError(
+            f"{what}: {path}: nests {depth} levels deep; at most {MAX_JSON_DEPTH} are read."
+        )
     try:
         return json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{what}: {path}: not valid JSON ({error.msg}, line "
-                         f"{error.lineno}, column {error.colno}).") from None
+        raise ValueError(
+            f"{what}: {path}: not valid JSON ({error.msg}, line "
+            f"{error.lineno}, column {error.colno})."
+        ) from None
     except _IntegerTooLong as error:
-        raise ValueError(f"{what}: {path}: holds an integer of {len(str(error))} digits; at "
-                         f"most {MAX_INT_DIGITS} are read.") from None
+        raise ValueError(
+            f"{what}: {path}: holds an integer of {len(str(error))} digits; at "
+            f"most {MAX_INT_DIGITS} are read."
+        ) from None
     except RecursionError:
         raise ValueError(f"{what}: {path}: nests too deeply to be read.") from None
 
@@ -163,8 +181,9 @@ def check_inside(path: Path, root: Path, what: str) -> Path:
     A symbolic link that points outside ``root`` is refused, never followed."""
     real = Path(os.path.realpath(path))
     if real != root and root not in real.parents:
-        raise ValueError(f"{what}: {path}: a symbolic link to {real}, outside the folder; "
-                         "it is not followed.")
+        raise ValueError(
+            f"{what}: {path}: a symbolic link to {real}, outside the folder; it is not followed."
+        )
     return path
 
 
@@ -179,8 +198,10 @@ def check_tree_inside(top: Path, root: Path, what: str) -> None:
             try:
                 mode = os.stat(entry).st_mode
             except OSError as error:
-                raise ValueError(f"{what}: {entry}: cannot read it: "
-                                 f"{error.strerror or error}.") from None
+                raise ValueError(
+                    f"{what}: {entry}: cannot read it: {error.strerror or error}."
+                ) from None
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                raise ValueError(f"{what}: {entry}: {_kind_of(mode)}, not a regular file; "
-                                 "it is not read.")
+                raise ValueError(
+                    f"{what}: {entry}: {_kind_of(mode)}, not a regular file; it is not read."
+                )

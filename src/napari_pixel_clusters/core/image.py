@@ -96,8 +96,9 @@ def read_image(image, rgb: bool | None = None, channel_axis: int | None = None) 
     """
     array = np.asarray(image)
     pixels, kind, axis = arrange_channels(array, rgb, channel_axis)
-    return ImageData(pixels=pixels, kind=kind, mask=_usable_pixels(pixels, kind),
-                     channel_axis=axis)
+    return ImageData(
+        pixels=pixels, kind=kind, mask=_usable_pixels(pixels, kind), channel_axis=axis
+    )
 
 
 def arrange_channels(array, rgb: bool | None, channel_axis: int | None):
@@ -142,7 +143,8 @@ def check_channel_axis(channel_axis) -> int | None:
     if channel_axis is None:
         return None
     if isinstance(channel_axis, (int, np.integer)) and not isinstance(
-            channel_axis, (bool, np.bool_)):
+        channel_axis, (bool, np.bool_)
+    ):
         return int(channel_axis)
     raise ValueError(
         f"channel_axis: expected a whole number (the axis that holds the channels, e.g. "
@@ -151,8 +153,10 @@ def check_channel_axis(channel_axis) -> int | None:
 
 
 def _check_dtype(array: np.ndarray) -> None:
-    if array.dtype == bool or np.issubdtype(array.dtype, np.integer) or np.issubdtype(
-        array.dtype, np.floating
+    if (
+        array.dtype == bool
+        or np.issubdtype(array.dtype, np.integer)
+        or np.issubdtype(array.dtype, np.floating)
     ):
         return
     raise ValueError(
@@ -205,11 +209,16 @@ def check_magnitude(pixels: np.ndarray, mask: np.ndarray) -> None:
     if pixels.size == 0:
         return
     where = mask[..., np.newaxis]
-    largest = max(-float(np.min(pixels, where=where, initial=np.inf)),
-                  float(np.max(pixels, where=where, initial=-np.inf)))
+    largest = max(
+        -float(np.min(pixels, where=where, initial=np.inf)),
+        float(np.max(pixels, where=where, initial=-np.inf)),
+    )
     if largest > MAX_ABS_VALUE:
-        example = (f", e.g. image * 1e-{int(np.ceil(np.log10(largest))) - 50}"
-                   if np.isfinite(largest) else "")
+        example = (
+            f", e.g. image * 1e-{int(np.ceil(np.log10(largest))) - 50}"
+            if np.isfinite(largest)
+            else ""
+        )
         raise ValueError(
             f"image: values up to {largest:.3g} in magnitude are too large to cluster: "
             f"means and distances of values beyond +-{MAX_ABS_VALUE:.0e} overflow "

@@ -38,8 +38,9 @@ class ClusterSums:
     sums: np.ndarray
 
     @classmethod
-    def of(cls, labels: np.ndarray, values: np.ndarray, size: int,
-           weights: np.ndarray | None = None) -> ClusterSums:
+    def of(
+        cls, labels: np.ndarray, values: np.ndarray, size: int, weights: np.ndarray | None = None
+    ) -> ClusterSums:
         """Sums of the rows of ``values`` (N, C) per label in ``labels`` (N,), labels below
         ``size``; each row counted ``weights`` (whole numbers) times. Pixels without
         data (NaN, inf) must be labelled 0: they only reach the sums of label 0, which the
@@ -63,8 +64,9 @@ class ClusterSums:
     @classmethod
     def empty(cls, size: int, n_channels: int, dtype) -> ClusterSums:
         exact = np.dtype(dtype).kind in "biu"
-        sums = np.full((size, n_channels), 0, dtype=object) if exact else np.zeros(
-            (size, n_channels))
+        sums = (
+            np.full((size, n_channels), 0, dtype=object) if exact else np.zeros((size, n_channels))
+        )
         return cls(np.zeros(size), sums)
 
     def __add__(self, other: ClusterSums) -> ClusterSums:
@@ -94,15 +96,17 @@ class ClusterSums:
         True from a mean of 0.5; floats clipped to ``low``..``high`` per channel (the
         image's range, where float rounding could overshoot it) and the dtype's range."""
         dtype = np.dtype(dtype)
-        if dtype == bool:
+        if dtype.kind == "b":
             return self.means() >= 0.5
         if dtype.kind in "iu":
             info = np.iinfo(dtype)
             out = np.zeros(self.sums.shape, dtype=dtype)
             for i, (row, count) in enumerate(zip(self.sums, self.counts)):
                 if count:
-                    out[i] = [min(max(_divide_rounded(total, count), int(info.min)),
-                                  int(info.max)) for total in row]
+                    out[i] = [
+                        min(max(_divide_rounded(total, count), int(info.min)), int(info.max))
+                        for total in row
+                    ]
             return out
         means = self.means()
         if low is not None and high is not None:

@@ -49,24 +49,43 @@ class Model:
         params = seg.params
         table = seg.table
         clusters = [
-            {"label": int(label), "component": int(component), "name": f"cluster {label}",
-             "color": color}
-            for label, component, color in zip(table["label"], params["cluster_components"],
-                                               table["color"])
+            {
+                "label": int(label),
+                "component": int(component),
+                "name": f"cluster {label}",
+                "color": color,
+            }
+            for label, component, color in zip(
+                table["label"], params["cluster_components"], table["color"]
+            )
         ]
-        constants = {key: params[key] for key in
-                     ("mean", "scale", "coordinate_mean", "coordinate_scale") if key in params}
+        constants = {
+            key: params[key]
+            for key in ("mean", "scale", "coordinate_mean", "coordinate_scale")
+            if key in params
+        }
         return cls(
             method=seg.method,
-            image={"kind": seg.image.kind, "n_channels": seg.image.n_channels,
-                   "dtype": str(seg.image.pixels.dtype)},
-            features={**{key: params[key] for key in PIPELINE_KEYS},
-                      "names": params["features"], "constants": constants},
-            parameters={key: np.asarray(value).tolist() if not isinstance(value, str) else value
-                        for key, value in seg.fitted.items()},
+            image={
+                "kind": seg.image.kind,
+                "n_channels": seg.image.n_channels,
+                "dtype": str(seg.image.pixels.dtype),
+            },
+            features={
+                **{key: params[key] for key in PIPELINE_KEYS},
+                "names": params["features"],
+                "constants": constants,
+            },
+            parameters={
+                key: np.asarray(value).tolist() if not isinstance(value, str) else value
+                for key, value in seg.fitted.items()
+            },
             clusters=clusters,
-            provenance={"versions": params["versions"], "source_image": params["image"],
-                        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+            provenance={
+                "versions": params["versions"],
+                "source_image": params["image"],
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
         )
 
     # ------------------------------------------------------------------ using
@@ -100,8 +119,12 @@ class Model:
         planes = list(np.ndindex(data.spatial_shape[:-2]))
         for i, index in enumerate(planes):
             yield "plane", i / len(planes)
-            plane = ImageData(pixels=data.pixels[index], kind=data.kind,
-                              mask=data.mask[index], channel_axis=data.channel_axis)
+            plane = ImageData(
+                pixels=data.pixels[index],
+                kind=data.kind,
+                mask=data.mask[index],
+                channel_axis=data.channel_axis,
+            )
             labels[index], compression = self._labels(plane)
         return self._segmentation(labels, data, f"per plane; {compression}")
 
@@ -116,9 +139,13 @@ class Model:
                 "apply it to images of the same kind."
             )
         feature_set = build_features(
-            data, color_space=spec["color_space"], spatial_weight=spec["spatial_weight"],
-            standardize=spec["standardize"], fixed=spec["constants"],
-            coordinates=coordinates)
+            data,
+            color_space=spec["color_space"],
+            spatial_weight=spec["spatial_weight"],
+            standardize=spec["standardize"],
+            fixed=spec["constants"],
+            coordinates=coordinates,
+        )
         components = self._row_components(feature_set)
         labels = np.zeros(data.spatial_shape, dtype=np.int32)
         labels[data.mask] = feature_set.to_pixels(self._label_of_component()[components])
@@ -134,22 +161,37 @@ class Model:
         labeller = ModelLabeller(self, data.kind)
         tally = yield from tally_steps(data, labeller.array(data), self.n_components)
         result = LazySegmentation(
-            labels=labeller.array(data), image=data, score={},
+            labels=labeller.array(data),
+            image=data,
+            score={},
             params=self._params("lazy: every chunk labelled by the model"),
-            fitted=dict(self.parameters), tally=drop_empty(tally, 0), labeller=labeller)
+            fitted=dict(self.parameters),
+            tally=drop_empty(tally, 0),
+            labeller=labeller,
+        )
         result.__dict__["model"] = self  # its model is this one (cached_property slot)
         return result
 
     def _params(self, compression: str) -> dict:
         spec = self.features
-        return {"method": self.method, "model": True, **{k: spec[k] for k in PIPELINE_KEYS},
-                "features": spec["names"], "compression": compression,
-                "cluster_names": [c["name"] for c in self.clusters],
-                "versions": package_versions()}
+        return {
+            "method": self.method,
+            "model": True,
+            **{k: spec[k] for k in PIPELINE_KEYS},
+            "features": spec["names"],
+            "compression": compression,
+            "cluster_names": [c["name"] for c in self.clusters],
+            "versions": package_versions(),
+        }
 
     def _segmentation(self, labels, data, compression) -> Segmentation:
-        result = Segmentation(labels=labels, image=data, score={},
-                              params=self._params(compression), fitted=dict(self.parameters))
+        result = Segmentation(
+            labels=labels,
+            image=data,
+            score={},
+            params=self._params(compression),
+            fitted=dict(self.parameters),
+        )
         result.__dict__["model"] = self  # its model is this one (cached_property slot)
         return result
 
@@ -160,15 +202,20 @@ class Model:
 
             return pairwise_distances_argmin(X, np.asarray(self.parameters["centers"]))
         p = self.parameters
-        mixture = Mixture(p["covariance_type"], np.asarray(p["weights"], dtype=np.float64),
-                          np.asarray(p["means"], dtype=np.float64),
-                          np.asarray(p["precisions_cholesky"], dtype=np.float64))
+        mixture = Mixture(
+            p["covariance_type"],
+            np.asarray(p["weights"], dtype=np.float64),
+            np.asarray(p["means"], dtype=np.float64),
+            np.asarray(p["precisions_cholesky"], dtype=np.float64),
+        )
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             components, mean_log_likelihood = predict(X, feature_set.pixel_weights(), mixture)
         if len(X) and not np.isfinite(mean_log_likelihood):
-            raise ValueError("model: its Gaussian parameters give no finite likelihood for "
-                             "this image's pixels (values too large for them); apply it to "
-                             "images like the one it was made from.")
+            raise ValueError(
+                "model: its Gaussian parameters give no finite likelihood for "
+                "this image's pixels (values too large for them); apply it to "
+                "images like the one it was made from."
+            )
         return components
 
     def _label_of_component(self) -> np.ndarray:
@@ -201,10 +248,16 @@ class Model:
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, "method": self.method,
-                "image": self.image, "features": self.features,
-                "parameters": self.parameters, "clusters": self.clusters,
-                "provenance": self.provenance}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "method": self.method,
+            "image": self.image,
+            "features": self.features,
+            "parameters": self.parameters,
+            "clusters": self.clusters,
+            "provenance": self.provenance,
+        }
 
     def check(self) -> None:
         """Raise ``ValueError("model: <field>: ...")`` if a field is not valid."""
@@ -213,8 +266,10 @@ class Model:
     def with_cluster_names(self, names_and_colors: dict) -> Model:
         """A copy whose clusters take the ``{"name": ..., "color": ...}`` given per label
         (as a user typed them in a cluster table); clusters without an entry keep theirs."""
-        clusters = [{**cluster, **names_and_colors.get(int(cluster["label"]), {})}
-                    for cluster in self.clusters]
+        clusters = [
+            {**cluster, **names_and_colors.get(int(cluster["label"]), {})}
+            for cluster in self.clusters
+        ]
         model = replace(self, clusters=clusters)
         model.check()
         return model
@@ -224,9 +279,13 @@ class Model:
         """A model from :meth:`to_dict`'s form, validated (see :func:`check_model_dict`);
         errors start with ``what`` and ``path``."""
         check_model_dict(content, what=what, path=path)
-        return cls(**{key: content[key] for key in
-                      ("method", "image", "features", "parameters", "clusters")},
-                   provenance=content.get("provenance", {}))
+        return cls(
+            **{
+                key: content[key]
+                for key in ("method", "image", "features", "parameters", "clusters")
+            },
+            provenance=content.get("provenance", {}),
+        )
 
 
 def save_model(seg_or_model, path, overwrite: bool = False) -> Path:
@@ -238,8 +297,10 @@ def save_model(seg_or_model, path, overwrite: bool = False) -> Path:
     file is written under a temporary name first)."""
     model = seg_or_model.model if isinstance(seg_or_model, Segmentation) else seg_or_model
     if model is None:
-        raise ValueError(f"model: a {seg_or_model.method!r} result has no model to save; "
-                         "only k-means and Gaussian mixture results do.")
+        raise ValueError(
+            f"model: a {seg_or_model.method!r} result has no model to save; "
+            "only k-means and Gaussian mixture results do."
+        )
     model.check()
     path = Path(path)
     exists = os.path.lexists(path)
@@ -249,8 +310,9 @@ def save_model(seg_or_model, path, overwrite: bool = False) -> Path:
     try:
         _write_new_file(path, text, replace=exists)
     except FileExistsError:
-        raise ValueError(f"path: {path} exists already; choose another file or pass "
-                         "overwrite=True.") from None
+        raise ValueError(
+            f"path: {path} exists already; choose another file or pass overwrite=True."
+        ) from None
     except OSError as error:
         raise ValueError(f"path: cannot write {path}: {error.strerror or error}.") from None
     return path
@@ -258,26 +320,29 @@ def save_model(seg_or_model, path, overwrite: bool = False) -> Path:
 
 def _check_replaceable(path: Path, overwrite: bool) -> None:
     if not overwrite:
-        raise ValueError(f"path: {path} exists already; choose another file or pass "
-                         "overwrite=True.")
+        raise ValueError(
+            f"path: {path} exists already; choose another file or pass overwrite=True."
+        )
     try:
         content = read_json(path, "path", MAX_MODEL_BYTES)
     except ValueError:
         content = None
-    if path.is_symlink() or not (isinstance(content, dict)
-                                 and content.get("format") == FORMAT):
-        raise ValueError(f"path: {path} is not a napari-pixel-clusters model file, so it is "
-                         "not replaced even with overwrite=True; choose another file.")
+    if path.is_symlink() or not (isinstance(content, dict) and content.get("format") == FORMAT):
+        raise ValueError(
+            f"path: {path} is not a napari-pixel-clusters model file, so it is "
+            "not replaced even with overwrite=True; choose another file."
+        )
 
 
 def _write_new_file(path: Path, text: str, replace: bool) -> None:
     """Write ``text`` to ``path``: a new file (FileExistsError if it exists), or with
     ``replace`` a temporary file renamed over the existing one (which keeps its mode)."""
     if not replace:
-        handle = open(path, "x", encoding="utf-8")  # never clobbers
         try:
-            with handle:
+            with open(path, "x", encoding="utf-8") as handle:  # never clobbers
                 handle.write(text)
+        except FileExistsError:
+            raise
         except BaseException:
             path.unlink(missing_ok=True)  # ours: created just now
             raise

@@ -37,8 +37,9 @@ class _Checker:
         self.prefix = f"{what}: {path}: " if path is not None else f"{what}: "
 
     def fail(self, field: str, problem: str):
-        raise ValueError(f"{self.prefix}{field}: {problem}" if field else
-                         f"{self.prefix}{problem}")
+        raise ValueError(
+            f"{self.prefix}{field}: {problem}" if field else f"{self.prefix}{problem}"
+        )
 
     def mapping(self, value, field: str) -> dict:
         if not isinstance(value, dict):
@@ -51,17 +52,26 @@ class _Checker:
         return mapping[key]
 
     def integer(self, value, field: str, low: int, high: int | None = None) -> int:
-        if not isinstance(value, _INTEGERS) or isinstance(value, _BOOLS) or value < low or (
-                high is not None and value > high):
+        if (
+            not isinstance(value, _INTEGERS)
+            or isinstance(value, _BOOLS)
+            or value < low
+            or (high is not None and value > high)
+        ):
             limits = f"from {low} to {high}" if high is not None else f"of {low} or more"
             self.fail(field, f"expected a whole number {limits}, got {_describe(value)}.")
         return int(value)
 
     def number(self, value, field: str, low: float, high: float) -> float:
-        if (not isinstance(value, _NUMBERS) or isinstance(value, _BOOLS)
-                or not _finite_float(value) or not low <= float(value) <= high):
-            self.fail(field, f"expected a finite number from {low} to {high}, got "
-                      f"{_describe(value)}.")
+        if (
+            not isinstance(value, _NUMBERS)
+            or isinstance(value, _BOOLS)
+            or not _finite_float(value)
+            or not low <= float(value) <= high
+        ):
+            self.fail(
+                field, f"expected a finite number from {low} to {high}, got {_describe(value)}."
+            )
         return float(value)
 
     def text(self, value, field: str, choices=None) -> str:
@@ -81,8 +91,7 @@ class _Checker:
         try:
             array = np.asarray(value, dtype=np.float64)
         except (ValueError, TypeError, OverflowError):
-            self.fail(field, f"{problem}; its rows differ in length or its numbers are too "
-                      "large.")
+            self.fail(field, f"{problem}; its rows differ in length or its numbers are too large.")
         if array.ndim != ndim or not np.isfinite(array).all():
             self.fail(field, f"{problem} (no NaN or infinity).")
         return array
@@ -97,8 +106,11 @@ _TABLES = {1: "list", 2: "table (list of rows)", 3: "list of tables"}
 
 def _describe(value) -> str:
     text = repr(value)
-    return f"{text[:60]}... ({type(value).__name__})" if len(text) > 60 else (
-        f"{text} ({type(value).__name__})")
+    return (
+        f"{text[:60]}... ({type(value).__name__})"
+        if len(text) > 60
+        else (f"{text} ({type(value).__name__})")
+    )
 
 
 def _finite_float(value) -> bool:
@@ -123,15 +135,20 @@ def check_model_dict(content, what: str = "model file", path=None) -> None:
     form, as read from a model file); the message starts with ``what`` and ``path``."""
     check = _Checker(what, path)
     if not isinstance(content, dict) or content.get("format") != FORMAT:
-        found = (f"its 'format' is {content.get('format')!r}" if isinstance(content, dict)
-                 else f"it holds {_describe(content)}, not a JSON object")
-        check.fail("", f"not a napari-pixel-clusters model ({found}; expected 'format': "
-                   f"{FORMAT!r}).")
+        found = (
+            f"its 'format' is {content.get('format')!r}"
+            if isinstance(content, dict)
+            else f"it holds {_describe(content)}, not a JSON object"
+        )
+        check.fail(
+            "", f"not a napari-pixel-clusters model ({found}; expected 'format': {FORMAT!r})."
+        )
     version = content.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version != VERSION:
         check.fail("version", f"{version!r} is not supported (this is version {VERSION}).")
-    missing = [k for k in ("method", "image", "features", "parameters", "clusters")
-               if k not in content]
+    missing = [
+        k for k in ("method", "image", "features", "parameters", "clusters") if k not in content
+    ]
     if missing:
         check.fail("", f"missing {', '.join(missing)}.")
     method = content["method"]
@@ -161,21 +178,25 @@ def _check_features(check: _Checker, features, image: dict) -> int:
     colour = image["kind"] in ("rgb", "rgba")
     color_space = check.key(features, "color_space", "features")
     if color_space is not None and not colour:
-        check.fail("features.color_space", f"a {image['kind']} image is clustered on its raw "
-                   f"values; expected null, got {_describe(color_space)}.")
+        check.fail(
+            "features.color_space",
+            f"a {image['kind']} image is clustered on its raw "
+            f"values; expected null, got {_describe(color_space)}.",
+        )
     if color_space is not None:
         check.text(color_space, "features.color_space", COLOR_SPACES)
-    spatial_weight = check.number(check.key(features, "spatial_weight", "features"),
-                                  "features.spatial_weight", 0.0, 100.0)
+    spatial_weight = check.number(
+        check.key(features, "spatial_weight", "features"), "features.spatial_weight", 0.0, 100.0
+    )
     standardize = check.key(features, "standardize", "features")
     if not isinstance(standardize, _BOOLS):
-        check.fail("features.standardize", f"expected true or false, got "
-                   f"{_describe(standardize)}.")
+        check.fail(
+            "features.standardize", f"expected true or false, got {_describe(standardize)}."
+        )
     names = check.key(features, "names", "features")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         check.fail("features.names", f"expected a list of texts, got {_describe(names)}.")
-    constants = check.mapping(check.key(features, "constants", "features"),
-                              "features.constants")
+    constants = check.mapping(check.key(features, "constants", "features"), "features.constants")
     n_values = 3 if colour else image["n_channels"]
     n_axes = _check_coordinates(check, constants, spatial_weight)
     if standardize:
@@ -186,9 +207,12 @@ def _check_features(check: _Checker, features, image: dict) -> int:
             if key == "scale" and not np.all(values > 0):
                 check.fail(field, "expected scales above 0.")
     if len(names) != n_values + n_axes:
-        check.fail("features.names", f"expected {n_values + n_axes} names ({n_values} value "
-                   f"feature(s) of a {image['kind']} image and {n_axes} position(s)), got "
-                   f"{len(names)}.")
+        check.fail(
+            "features.names",
+            f"expected {n_values + n_axes} names ({n_values} value "
+            f"feature(s) of a {image['kind']} image and {n_axes} position(s)), got "
+            f"{len(names)}.",
+        )
     return len(names)
 
 
@@ -199,12 +223,17 @@ def _check_coordinates(check: _Checker, constants: dict, spatial_weight: float) 
         if "coordinate_mean" in constants:
             check.fail(f"{field}.coordinate_mean", "given, but spatial_weight is 0.")
         return 0
-    centre = check.array(check.key(constants, "coordinate_mean", field),
-                         f"{field}.coordinate_mean", 1)
+    centre = check.array(
+        check.key(constants, "coordinate_mean", field), f"{field}.coordinate_mean", 1
+    )
     if not 1 <= len(centre) <= 32:
         check.fail(f"{field}.coordinate_mean", f"expected 1 to 32 axes, got {len(centre)}.")
-    scale = check.number(check.key(constants, "coordinate_scale", field),
-                         f"{field}.coordinate_scale", 0.0, float(np.finfo(np.float64).max))
+    scale = check.number(
+        check.key(constants, "coordinate_scale", field),
+        f"{field}.coordinate_scale",
+        0.0,
+        float(np.finfo(np.float64).max),
+    )
     if scale == 0:
         check.fail(f"{field}.coordinate_scale", "expected a number above 0, got 0.")
     return len(centre)
@@ -217,8 +246,11 @@ def _check_parameters(check: _Checker, method: str, parameters, n_features: int)
     centres = check.key(parameters, key, "parameters")
     field = f"parameters.{key}"
     if isinstance(centres, (list, tuple, np.ndarray)) and len(centres) > MAX_COMPONENTS:
-        check.fail(field, f"{len(centres)} components; at most {MAX_COMPONENTS} (the most "
-                   "n_clusters allows) are read.")
+        check.fail(
+            field,
+            f"{len(centres)} components; at most {MAX_COMPONENTS} (the most "
+            "n_clusters allows) are read.",
+        )
     centres = check.array(centres, field, 2)
     k = len(centres)
     check.shape(centres, field, (max(k, 1), n_features), "components x features")
@@ -232,25 +264,27 @@ def _check_parameters(check: _Checker, method: str, parameters, n_features: int)
 
 
 def _check_mixture(check: _Checker, parameters: dict, k: int, d: int) -> None:
-    kind = check.text(check.key(parameters, "covariance_type", "parameters"),
-                      "parameters.covariance_type", COVARIANCE_TYPES)
-    weights = check.array(check.key(parameters, "weights", "parameters"),
-                          "parameters.weights", 1)
+    kind = check.text(
+        check.key(parameters, "covariance_type", "parameters"),
+        "parameters.covariance_type",
+        COVARIANCE_TYPES,
+    )
+    weights = check.array(check.key(parameters, "weights", "parameters"), "parameters.weights", 1)
     check.shape(weights, "parameters.weights", (k,), "one per component")
     if not (np.all(weights > 0) and abs(weights.sum() - 1) <= 1e-6):
         check.fail("parameters.weights", "expected positive numbers that sum to 1.")
     field = "parameters.precisions_cholesky"
     shape = precision_shape(kind, k, d)
-    factors = check.array(check.key(parameters, "precisions_cholesky", "parameters"), field,
-                          len(shape))
+    factors = check.array(
+        check.key(parameters, "precisions_cholesky", "parameters"), field, len(shape)
+    )
     check.shape(factors, field, shape, f"as scikit-learn's for covariance_type={kind!r}")
     if kind in ("full", "tied"):
         matrices = factors if kind == "full" else factors[None]
         diagonals = np.diagonal(matrices, axis1=1, axis2=2)
         triangular = all(_triangular(m) for m in matrices)
         if not triangular or not np.all(diagonals > 0):
-            check.fail(field, "expected triangular Cholesky factors with a positive "
-                       "diagonal.")
+            check.fail(field, "expected triangular Cholesky factors with a positive diagonal.")
         with np.errstate(over="ignore", invalid="ignore"):
             finite = np.isfinite(matrices @ matrices.transpose(0, 2, 1)).all()
     else:
@@ -265,29 +299,36 @@ def _check_mixture(check: _Checker, parameters: dict, k: int, d: int) -> None:
 def _triangular(matrix: np.ndarray) -> bool:
     """Upper or lower triangular, up to rounding (a solver leaves ~1e-15 in the zeros)."""
     tolerance = 1e-9 * np.abs(matrix).max()
-    return bool(np.abs(np.tril(matrix, -1)).max(initial=0) <= tolerance
-                or np.abs(np.triu(matrix, 1)).max(initial=0) <= tolerance)
+    return bool(
+        np.abs(np.tril(matrix, -1)).max(initial=0) <= tolerance
+        or np.abs(np.triu(matrix, 1)).max(initial=0) <= tolerance
+    )
 
 
 def _check_clusters(check: _Checker, clusters, n_components: int) -> None:
     if not isinstance(clusters, list):
         check.fail("clusters", f"expected a list, got {_describe(clusters)}.")
     if len(clusters) > n_components:
-        check.fail("clusters", f"{len(clusters)} clusters, but the model has only "
-                   f"{n_components} components.")
+        check.fail(
+            "clusters",
+            f"{len(clusters)} clusters, but the model has only {n_components} components.",
+        )
     labels, components = set(), set()
     for i, cluster in enumerate(clusters):
         field = f"clusters[{i}]"
         check.mapping(cluster, field)
-        label = check.integer(check.key(cluster, "label", field), f"{field}.label", 1,
-                              len(clusters))
-        component = check.integer(check.key(cluster, "component", field),
-                                  f"{field}.component", 0, n_components - 1)
+        label = check.integer(
+            check.key(cluster, "label", field), f"{field}.label", 1, len(clusters)
+        )
+        component = check.integer(
+            check.key(cluster, "component", field), f"{field}.component", 0, n_components - 1
+        )
         check.text(check.key(cluster, "name", field), f"{field}.name")
         color = check.text(check.key(cluster, "color", field), f"{field}.color")
         if not _HEX_COLOUR.fullmatch(color):
-            check.fail(f"{field}.color", f"expected a hex colour like '#1f77b4', got "
-                       f"{color[:20]!r}.")
+            check.fail(
+                f"{field}.color", f"expected a hex colour like '#1f77b4', got {color[:20]!r}."
+            )
         if label in labels or component in components:
             what = "label" if label in labels else "component"
             check.fail(f"{field}.{what}", f"{cluster[what]} is used by another cluster too.")

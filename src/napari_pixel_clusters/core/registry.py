@@ -6,8 +6,9 @@ it: adding a method is adding one module under ``methods/`` and one entry in ``M
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -15,8 +16,9 @@ _BOOLS = (bool, np.bool_)
 _ACCEPTS = {
     bool: lambda v: isinstance(v, _BOOLS),
     int: lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, _BOOLS),
-    float: lambda v: isinstance(v, (int, float, np.integer, np.floating))
-    and not isinstance(v, _BOOLS),
+    float: lambda v: (
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, _BOOLS)
+    ),
 }
 
 
@@ -74,8 +76,10 @@ class Param:
         if is_complex:
             raise ValueError(f"{self.name}: expected real numbers, got complex values.")
         if not np.isfinite(array).all():
-            raise ValueError(f"{self.name}: every value must be a finite number (no NaN or "
-                             f"inf), got {_short_repr(array)}.")
+            raise ValueError(
+                f"{self.name}: every value must be a finite number (no NaN or "
+                f"inf), got {_short_repr(array)}."
+            )
         return array
 
     def _convert(self, value: Any) -> Any:
@@ -158,33 +162,44 @@ class MethodOutput:
     model: dict = field(default_factory=dict)
 
 
-N_CLUSTERS = Param(
-    "n_clusters", int, 5, "Number of clusters to find.", minimum=1, maximum=1000
-)
+N_CLUSTERS = Param("n_clusters", int, 5, "Number of clusters to find.", minimum=1, maximum=1000)
 
 FEATURE_PARAMS = (
     Param(
-        "color_space", str, None,
+        "color_space",
+        str,
+        None,
         "Colour space for RGB images: 'rgb', 'lab' (perceptual: distances match what the "
         "eye sees) or 'hsv' (hue first). Grey and multichannel images use their raw values.",
-        choices=("rgb", "lab", "hsv"), allow_none=True,
+        choices=("rgb", "lab", "hsv"),
+        allow_none=True,
     ),
     Param(
-        "spatial_weight", float, 0.0,
+        "spatial_weight",
+        float,
+        0.0,
         "0 clusters on colour only; above 0 adds each pixel's position, scaled so that 1 "
         "weighs position as much as colour. Larger values give more compact regions.",
-        minimum=0.0, maximum=100.0,
+        minimum=0.0,
+        maximum=100.0,
     ),
     Param(
-        "standardize", bool, False,
+        "standardize",
+        bool,
+        False,
         "Scale every feature to zero mean and unit variance before clustering.",
     ),
 )
 
 RANDOM_STATE = Param(
-    "random_state", int, 0,
+    "random_state",
+    int,
+    0,
     "Seed for the random starts; the same seed gives the same result every run.",
-    minimum=0, maximum=2**32 - 1, allow_none=True, advanced=True,
+    minimum=0,
+    maximum=2**32 - 1,
+    allow_none=True,
+    advanced=True,
 )
 
 
@@ -206,8 +221,7 @@ def check_options(method: Method, options: dict[str, Any]):
                 "(color_space, spatial_weight, standardize); leave them at their defaults."
             )
     features = {
-        p.name: p.check(options.get(p.name, p.default))
-        for p in (*FEATURE_PARAMS, RANDOM_STATE)
+        p.name: p.check(options.get(p.name, p.default)) for p in (*FEATURE_PARAMS, RANDOM_STATE)
     }
     params = {p.name: p.check(options.get(p.name, p.default)) for p in method.params}
     return features, params

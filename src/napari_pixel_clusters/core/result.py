@@ -41,8 +41,10 @@ def display_colors(palette: np.ndarray, data: ImageData) -> np.ndarray:
         low, high = values.min(axis=0).astype(float), values.max(axis=0).astype(float)
         span = np.where(high > low, high - low, 1.0)
         scaled = (palette - low) / span
-        rgb = np.repeat(scaled, 3, axis=1) if scaled.shape[1] == 1 else np.pad(
-            scaled[:, :3], ((0, 0), (0, max(0, 3 - scaled.shape[1])))
+        rgb = (
+            np.repeat(scaled, 3, axis=1)
+            if scaled.shape[1] == 1
+            else np.pad(scaled[:, :3], ((0, 0), (0, max(0, 3 - scaled.shape[1]))))
         )
     return np.clip(rgb, 0.0, 1.0)
 
@@ -55,7 +57,7 @@ def _value_range(pixels: np.ndarray) -> float:
 
 
 def hex_colors(rgb: np.ndarray) -> list[str]:
-    return ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in row) for row in rgb]
+    return ["#{:02x}{:02x}{:02x}".format(*tuple(round(255 * c) for c in row)) for row in rgb]
 
 
 @dataclass
@@ -132,11 +134,13 @@ class Segmentation:
     def table(self) -> pd.DataFrame:
         """One row per cluster: label, pixels, fraction, mean of each channel, hex colour."""
         counts = self.pixel_counts
-        table = pd.DataFrame({
-            "label": np.arange(1, self.n_clusters + 1),
-            "pixels": counts,
-            "fraction": counts / max(int(counts.sum()), 1),
-        })
+        table = pd.DataFrame(
+            {
+                "label": np.arange(1, self.n_clusters + 1),
+                "pixels": counts,
+                "fraction": counts / max(int(counts.sum()), 1),
+            }
+        )
         for c, name in enumerate(self.image.channel_names):
             table[f"mean_{name}"] = self.palette[:, c]
         table["color"] = hex_colors(self.colors)

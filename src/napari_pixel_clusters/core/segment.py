@@ -26,9 +26,15 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def segment(image, method: str = "kmeans", n_clusters: int | None = None, *,
-            rgb: bool | None = None, channel_axis: int | None = None,
-            **options) -> Segmentation:
+def segment(
+    image,
+    method: str = "kmeans",
+    n_clusters: int | None = None,
+    *,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
+    **options,
+) -> Segmentation:
     """Group the pixels of ``image`` into clusters, or find its edges.
 
     Parameters
@@ -74,12 +80,20 @@ def segment(image, method: str = "kmeans", n_clusters: int | None = None, *,
     >>> seg.labels.shape, seg.n_clusters
     ((512, 512), 4)
     """
-    return drain(segment_steps(image, method, n_clusters, rgb=rgb,
-                               channel_axis=channel_axis, **options))
+    return drain(
+        segment_steps(image, method, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
+    )
 
 
-def segment_steps(image, method: str = "kmeans", n_clusters: int | None = None, *,
-                  rgb: bool | None = None, channel_axis: int | None = None, **options):
+def segment_steps(
+    image,
+    method: str = "kmeans",
+    n_clusters: int | None = None,
+    *,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
+    **options,
+):
     """:func:`segment` as a generator: yields ``(stage, fraction)``, returns the result.
 
     Everything is validated before the first yield, so bad input raises at once. Closing
@@ -88,14 +102,23 @@ def segment_steps(image, method: str = "kmeans", n_clusters: int | None = None, 
     from .lazy import is_lazy, is_multiscale, lazy_segment_steps
 
     if is_multiscale(image):  # a pyramid: fitted on the full-size level, lazily
-        result = yield from lazy_segment_steps(image[0], method, n_clusters, rgb=rgb,
-                                               channel_axis=channel_axis, levels=image,
-                                               **options)
+        result = yield from lazy_segment_steps(
+            image[0],
+            method,
+            n_clusters,
+            rgb=rgb,
+            channel_axis=channel_axis,
+            levels=image,
+            **options,
+        )
         result.levels = list(image)
         return result
     if is_lazy(image):  # larger than memory: chunk by chunk, labels as a dask array
-        return (yield from lazy_segment_steps(image, method, n_clusters, rgb=rgb,
-                                              channel_axis=channel_axis, **options))
+        return (
+            yield from lazy_segment_steps(
+                image, method, n_clusters, rgb=rgb, channel_axis=channel_axis, **options
+            )
+        )
     spec = get_method(method)
     image_data = read_image(image, rgb=rgb, channel_axis=channel_axis)
     k = _check_n_clusters(spec, n_clusters)
@@ -108,8 +131,9 @@ def segment_steps(image, method: str = "kmeans", n_clusters: int | None = None, 
         labels=labels,
         image=image_data,
         score=output.score,
-        params=_provenance(spec, image_data, k, features, params, output, kept,
-                           time.perf_counter() - started),
+        params=_provenance(
+            spec, image_data, k, features, params, output, kept, time.perf_counter() - started
+        ),
         fitted=output.model,
         known_sums=None if output.cluster_sums is None else output.cluster_sums.take(kept - 1),
     )
@@ -125,8 +149,7 @@ def _check_n_clusters(spec, n_clusters):
         return None
     if n_clusters is None:
         raise ValueError(
-            f"n_clusters: method {spec.name!r} needs the number of clusters, e.g. "
-            "n_clusters=5."
+            f"n_clusters: method {spec.name!r} needs the number of clusters, e.g. n_clusters=5."
         )
     return N_CLUSTERS.check(n_clusters)
 
@@ -138,14 +161,19 @@ def _provenance(spec, image_data, k, features, params, output, kept, seconds) ->
     return {
         "method": spec.name,
         "n_clusters_requested": k,
-        "n_clusters_found": int(len(kept)),
+        "n_clusters_found": len(kept),
         "cluster_components": [int(c) - 1 for c in kept],  # label i+1 <- component
         **used,
         **{name: _plain(value) for name, value in params.items()},
         **{name: _plain(value) for name, value in output.details.items()},
-        "image": _plain({"shape": list(image_data.pixels.shape),
-                         "dtype": str(image_data.pixels.dtype),
-                         "kind": image_data.kind, "channel_axis": image_data.channel_axis}),
+        "image": _plain(
+            {
+                "shape": list(image_data.pixels.shape),
+                "dtype": str(image_data.pixels.dtype),
+                "kind": image_data.kind,
+                "channel_axis": image_data.channel_axis,
+            }
+        ),
         "seconds": round(seconds, 4),
         "versions": package_versions(),
     }

@@ -60,8 +60,16 @@ class Sweep:
         return _at_range_edge(self.suggested_k, [int(k) for k in self.table["k"]])
 
 
-def sweep(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb=None,
-          channel_axis=None, sample_size: int = DEFAULT_SAMPLE_SIZE, **options) -> Sweep:
+def sweep(
+    image,
+    method: str = "kmeans",
+    k_values=DEFAULT_K_VALUES,
+    *,
+    rgb=None,
+    channel_axis=None,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    **options,
+) -> Sweep:
     """Fit ``method`` for every k in ``k_values`` and suggest the number of clusters.
 
     Parameters
@@ -85,12 +93,29 @@ def sweep(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb=None,
     >>> list(result.table["k"])
     [2, 3, 4, 5]
     """
-    return drain(sweep_steps(image, method, k_values, rgb=rgb, channel_axis=channel_axis,
-                             sample_size=sample_size, **options))
+    return drain(
+        sweep_steps(
+            image,
+            method,
+            k_values,
+            rgb=rgb,
+            channel_axis=channel_axis,
+            sample_size=sample_size,
+            **options,
+        )
+    )
 
 
-def sweep_steps(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb=None,
-                channel_axis=None, sample_size: int = DEFAULT_SAMPLE_SIZE, **options):
+def sweep_steps(
+    image,
+    method: str = "kmeans",
+    k_values=DEFAULT_K_VALUES,
+    *,
+    rgb=None,
+    channel_axis=None,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    **options,
+):
     """:func:`sweep` as a generator: yields ``("k=K", fraction)`` before each fit.
 
     Dask and zarr arrays (and pyramids) are read chunk by chunk first, as by
@@ -99,8 +124,7 @@ def sweep_steps(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb
     spec = get_method(method)
     if spec.fit_rows is None:
         raise ValueError(
-            f"method: a sweep compares numbers of clusters for 'kmeans' or 'gmm', not "
-            f"{method!r}."
+            f"method: a sweep compares numbers of clusters for 'kmeans' or 'gmm', not {method!r}."
         )
     ks = _check_k_values(k_values)
     from .lazy import is_lazy, is_multiscale, read_lazy_image
@@ -113,14 +137,18 @@ def sweep_steps(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb
     features, params = check_options(spec, options)
     _check_no_start_arrays(params)
     if not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
-        raise ValueError(f"sample_size: must be a whole number of at least 10, got "
-                         f"{sample_size!r}.")
+        raise ValueError(
+            f"sample_size: must be a whole number of at least 10, got {sample_size!r}."
+        )
     if lazy:  # larger than memory: distinct values counted chunk by chunk, or a sample
         feature_set, _ = yield from lazy_feature_steps(data, features)
     else:
-        feature_set = build_features(data, color_space=features["color_space"],
-                                     spatial_weight=features["spatial_weight"],
-                                     standardize=features["standardize"])
+        feature_set = build_features(
+            data,
+            color_space=features["color_space"],
+            spatial_weight=features["spatial_weight"],
+            standardize=features["standardize"],
+        )
     if ks[-1] > len(feature_set.X):
         raise ValueError(
             f"k_values: up to {ks[-1]} clusters were asked for, but the image has only "
@@ -136,30 +164,43 @@ def sweep_steps(image, method: str = "kmeans", k_values=DEFAULT_K_VALUES, *, rgb
     table = pd.DataFrame(rows)
     total = total_inertia(feature_set) if "inertia" in table and ks[0] > 1 else None
     suggested_k, rule, elbow = suggest_k(table, len(sample), total)
-    return Sweep(table, suggested_k, rule, method,
-                 {**features, **params, "k_values": ks, "sample_size": len(sample),
-                  "compression": feature_set.compression}, elbow)
+    return Sweep(
+        table,
+        suggested_k,
+        rule,
+        method,
+        {
+            **features,
+            **params,
+            "k_values": ks,
+            "sample_size": len(sample),
+            "compression": feature_set.compression,
+        },
+        elbow,
+    )
 
 
 def _check_k_values(k_values) -> list[int]:
     try:
         ks = sorted({N_CLUSTERS.check(k) for k in k_values})
     except TypeError:
-        raise ValueError(f"k_values: expected numbers of clusters such as range(2, 11), "
-                         f"got {k_values!r}.") from None
+        raise ValueError(
+            f"k_values: expected numbers of clusters such as range(2, 11), got {k_values!r}."
+        ) from None
     except ValueError as error:
         raise ValueError(f"k_values: {error}") from None
     if len(ks) < 2:
-        raise ValueError(f"k_values: give at least two numbers of clusters to compare, got "
-                         f"{ks}.")
+        raise ValueError(f"k_values: give at least two numbers of clusters to compare, got {ks}.")
     return ks
 
 
 def _check_no_start_arrays(params: dict) -> None:
     for name, value in params.items():
         if isinstance(value, np.ndarray):
-            raise ValueError(f"{name}: explicit starting values fit one k only; a sweep "
-                             "starts every k from its own random start.")
+            raise ValueError(
+                f"{name}: explicit starting values fit one k only; a sweep "
+                "starts every k from its own random start."
+            )
 
 
 def _sample_rows(feature_set: FeatureSet, size: int, random_state) -> np.ndarray:
@@ -179,18 +220,21 @@ def _score_k(spec, feature_set, k, params, random_state, sample) -> dict:
     fit = drain(spec.fit_rows(feature_set, k, params, random_state))
     seconds = time.perf_counter() - started
     X, labels = feature_set.X[sample], fit.labels[sample]
-    scores = {name: value for name, value in fit.score.items()
-              if name in ("inertia", "bic", "aic", "log_likelihood")}
+    scores = {
+        name: value
+        for name, value in fit.score.items()
+        if name in ("inertia", "bic", "aic", "log_likelihood")
+    }
     if len(np.unique(labels)) >= 2 and len(np.unique(labels)) < len(labels):
-        from sklearn.metrics import (calinski_harabasz_score, davies_bouldin_score,
-                                     silhouette_score)
+        from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
-        scores |= {"silhouette": float(silhouette_score(X, labels)),
-                   "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
-                   "davies_bouldin": float(davies_bouldin_score(X, labels))}
+        scores |= {
+            "silhouette": float(silhouette_score(X, labels)),
+            "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
+            "davies_bouldin": float(davies_bouldin_score(X, labels)),
+        }
     else:
-        scores |= {"silhouette": np.nan, "calinski_harabasz": np.nan,
-                   "davies_bouldin": np.nan}
+        scores |= {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
     return {"k": k, **scores, "seconds": round(seconds, 4)}
 
 
@@ -225,11 +269,13 @@ def elbow_k(ks, values) -> int | None:
     ks = np.asarray(ks, float)
     values = np.asarray(values, float)
     if ks.ndim != 1 or len(ks) < 2 or np.any(np.diff(ks) <= 0):
-        raise ValueError(f"ks: expected at least two increasing numbers of clusters, got "
-                         f"{ks.tolist()}.")
+        raise ValueError(
+            f"ks: expected at least two increasing numbers of clusters, got {ks.tolist()}."
+        )
     if values.shape != ks.shape or not np.all(np.isfinite(values)):
-        raise ValueError(f"values: expected one finite score per k ({len(ks)}), got "
-                         f"{values.tolist()}.")
+        raise ValueError(
+            f"values: expected one finite score per k ({len(ks)}), got {values.tolist()}."
+        )
     values = np.minimum.accumulate(values)
     if values[0] <= 0 or values[-1] >= values[0]:
         return None
@@ -241,8 +287,9 @@ def elbow_k(ks, values) -> int | None:
     return int(ks[best]) if depth[best] >= ELBOW_MIN_DEPTH else None
 
 
-def suggest_k(table: pd.DataFrame, sample_size: int,
-              total_inertia: float | None = None) -> tuple[int, str, int | None]:
+def suggest_k(
+    table: pd.DataFrame, sample_size: int, total_inertia: float | None = None
+) -> tuple[int, str, int | None]:
     """(suggested k, the rule in words, elbow k or None) for a sweep's table.
 
     - With ``bic`` (mixtures): the k of lowest BIC.
@@ -257,8 +304,10 @@ def suggest_k(table: pd.DataFrame, sample_size: int,
     if "bic" in table:
         best = table.loc[table["bic"].idxmin()]
         k = int(best["k"])
-        rule = (f"k={k} has the lowest BIC ({best['bic']:,.0f}): the best balance between "
-                "how well the mixture fits the pixels and how many parameters it needs.")
+        rule = (
+            f"k={k} has the lowest BIC ({best['bic']:,.0f}): the best balance between "
+            "how well the mixture fits the pixels and how many parameters it needs."
+        )
         return k, rule + _range_warning(k, ks), None
     curve_ks, curve = ks, list(table["inertia"])
     if total_inertia is not None:
@@ -267,22 +316,30 @@ def suggest_k(table: pd.DataFrame, sample_size: int,
     silhouette = table["silhouette"]
     best_silhouette = None if silhouette.isna().all() else table.loc[silhouette.idxmax()]
     if elbow is not None:
-        rule = (f"k={elbow} is the elbow of the inertia curve: up to it, each added "
-                "cluster shrinks the spread within clusters by a much larger fraction than "
-                "after it.")
+        rule = (
+            f"k={elbow} is the elbow of the inertia curve: up to it, each added "
+            "cluster shrinks the spread within clusters by a much larger fraction than "
+            "after it."
+        )
         if best_silhouette is not None and int(best_silhouette["k"]) != elbow:
             other = int(best_silhouette["k"])
-            rule += (f" The silhouette (on {sample_size:,} pixels) is highest at k={other}, "
-                     f"a {'coarser' if other < elbow else 'finer'} split.")
+            rule += (
+                f" The silhouette (on {sample_size:,} pixels) is highest at k={other}, "
+                f"a {'coarser' if other < elbow else 'finer'} split."
+            )
         return elbow, rule + _range_warning(elbow, ks), elbow
-    flat = (f"The inertia curve has no elbow between k={ks[0]} and k={ks[-1]}: it has not "
-            f"levelled off by k={ks[-1]}.")
+    flat = (
+        f"The inertia curve has no elbow between k={ks[0]} and k={ks[-1]}: it has not "
+        f"levelled off by k={ks[-1]}."
+    )
     if best_silhouette is None:
         return ks[-1], flat + _range_warning(ks[-1], ks), None
     k = int(best_silhouette["k"])
-    rule = (f"{flat} k={k} has the highest silhouette ({best_silhouette['silhouette']:.2f}, "
-            f"on {sample_size:,} pixels): its clusters are the most compact and the best "
-            "separated.")
+    rule = (
+        f"{flat} k={k} has the highest silhouette ({best_silhouette['silhouette']:.2f}, "
+        f"on {sample_size:,} pixels): its clusters are the most compact and the best "
+        "separated."
+    )
     return k, rule + _range_warning(k, ks), None
 
 

@@ -37,10 +37,10 @@ class QNumberSpinBox(QDoubleSpinBox):
         self.start = None  # where the up arrow goes from "auto" (or from 0 with decades)
         self.lowest = None  # the smallest number (None: minimum())
 
-    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt's name)
+    def textFromValue(self, value: float) -> str:
         return f"{value:.10g}"
 
-    def valueFromText(self, text: str) -> float:  # noqa: N802
+    def valueFromText(self, text: str) -> float:
         text = text.strip()
         if self.specialValueText() and text in ("", self.specialValueText()):
             return self.minimum()
@@ -59,17 +59,23 @@ class QNumberSpinBox(QDoubleSpinBox):
         try:
             value = float(stripped)
         except ValueError:
-            state = (QValidator.State.Intermediate if PARTIAL_NUMBER.fullmatch(stripped)
-                     else QValidator.State.Invalid)
+            state = (
+                QValidator.State.Intermediate
+                if PARTIAL_NUMBER.fullmatch(stripped)
+                else QValidator.State.Invalid
+            )
             return state, text, pos
         inside = math.isfinite(value) and self.minimum() <= value <= self.maximum()
-        return (QValidator.State.Acceptable if inside else QValidator.State.Intermediate,
-                text, pos)
+        return (
+            QValidator.State.Acceptable if inside else QValidator.State.Intermediate,
+            text,
+            pos,
+        )
 
     def is_auto(self) -> bool:
         return bool(self.specialValueText()) and self.value() == self.minimum()
 
-    def stepBy(self, steps: int) -> None:  # noqa: N802
+    def stepBy(self, steps: int) -> None:
         lowest = self.minimum() if self.lowest is None else self.lowest
         value = self.value()
         if self.is_auto():
@@ -77,7 +83,7 @@ class QNumberSpinBox(QDoubleSpinBox):
                 self.setValue(lowest if self.start is None else self.start)
             return
         if self.decades:
-            new = value * 10.0 ** steps if value > 0 else (self.start or lowest)
+            new = value * 10.0**steps if value > 0 else (self.start or lowest)
         else:
             new = value + steps * self._step(value, steps)
         if new < lowest:  # below the smallest number: "auto", or the smallest
@@ -88,7 +94,7 @@ class QNumberSpinBox(QDoubleSpinBox):
         if not self.adaptive or value == 0:
             return self.singleStep()
         magnitude = math.floor(math.log10(abs(value)) + 1e-9)
-        if (steps < 0) == (value > 0) and math.isclose(abs(value), 10.0 ** magnitude):
+        if (steps < 0) == (value > 0) and math.isclose(abs(value), 10.0**magnitude):
             magnitude -= 1  # 100 steps down to 99, not 90
         return 10.0 ** (magnitude - 1)
 
@@ -116,9 +122,19 @@ class NumberBox(RangedWidget):
     arrow goes from "auto".
     """
 
-    def __init__(self, value=None, *, optional: bool = False, decades: bool = False,
-                 adaptive: bool = False, start: float | None = None, min: float = 0.0,
-                 max: float = 1e9, step: float = 0.1, **kwargs):
+    def __init__(
+        self,
+        value=None,
+        *,
+        optional: bool = False,
+        decades: bool = False,
+        adaptive: bool = False,
+        start: float | None = None,
+        min: float = 0.0,
+        max: float = 1e9,
+        step: float = 0.1,
+        **kwargs,
+    ):
         self._optional = optional
         # "auto" sits one step below the smallest number (at 0 for positive minimums)
         auto_value = (0.0 if min > 0 else min - step) if optional else min

@@ -13,6 +13,7 @@ removed) during the run is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -76,11 +77,16 @@ def failure_of(error: BaseException) -> Failure:
     if isinstance(error, ValueError):
         return Failure(str(error))
     kind = type(error).__name__
-    LOG.error("Pixel clusters: unexpected %s in a run", kind,
-              exc_info=(type(error), error, error.__traceback__))
-    return Failure(f"Unexpected error ({kind}: {error}); nothing was changed. This is a bug "
-                   "in napari-pixel-clusters: its traceback is in the terminal (log).",
-                   f"unexpected {kind}")
+    LOG.error(
+        "Pixel clusters: unexpected %s in a run",
+        kind,
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    return Failure(
+        f"Unexpected error ({kind}: {error}); nothing was changed. This is a bug "
+        "in napari-pixel-clusters: its traceback is in the terminal (log).",
+        f"unexpected {kind}",
+    )
 
 
 def notify_error(message: str) -> None:
@@ -90,16 +96,22 @@ def notify_error(message: str) -> None:
 
 def clusters_layers(viewer) -> list:
     """(name, layer) of every clusters Labels layer made by this plugin."""
-    return [(layer.name, layer) for layer in viewer.layers
-            if isinstance(layer, Labels)
-            and layer.metadata.get(METADATA_KEY, {}).get("output") == "clusters"]
+    return [
+        (layer.name, layer)
+        for layer in viewer.layers
+        if isinstance(layer, Labels)
+        and layer.metadata.get(METADATA_KEY, {}).get("output") == "clusters"
+    ]
 
 
 def clusters_layer_choice(viewer) -> ComboBox:
     """A choice of clusters layers that follows the viewer's layers and selection."""
-    choice = ComboBox(name="layer", label="clusters",
-                      choices=lambda widget: clusters_layers(viewer),
-                      tooltip="A clusters layer made by Pixel clusters.")
+    choice = ComboBox(
+        name="layer",
+        label="clusters",
+        choices=lambda widget: clusters_layers(viewer),
+        tooltip="A clusters layer made by Pixel clusters.",
+    )
 
     def follow_active(event=None):
         active = viewer.layers.selection.active
@@ -146,15 +158,21 @@ class RunPanel(Container):
         self._run_image = None  # the image layer being read by the running worker
         self._run_image_data = None  # its data when the run started
         self._run_image_changed = False
-        self._image = ComboBox(name="image", label="image", choices=self._image_layers,
-                               tooltip="The image layer to use (follows the selected layer).")
+        self._image = ComboBox(
+            name="image",
+            label="image",
+            choices=self._image_layers,
+            tooltip="The image layer to use (follows the selected layer).",
+        )
         self._run_button = PushButton(name="run", text="Run")
-        self._progress = ProgressBar(name="progress", label="", min=0, max=100, value=0,
-                                     visible=False)
+        self._progress = ProgressBar(
+            name="progress", label="", min=0, max=100, value=0, visible=False
+        )
         self._status = Label(name="status", label=" ", value="")
         self._status.native.setWordWrap(True)
-        self._status.native.setSizePolicy(QSizePolicy.Policy.Expanding,
-                                          QSizePolicy.Policy.Preferred)
+        self._status.native.setSizePolicy(
+            QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred
+        )
         # room for a status wrapped on two lines (a scroll area does not grow the row)
         lines = self._status.native.fontMetrics().lineSpacing()
         self._status.native.setMinimumHeight(2 * lines + 4)
@@ -180,8 +198,9 @@ class RunPanel(Container):
     def _image_layers(self, widget=None):
         """Source images first, then the plugin's results (marked)."""
         images = [layer for layer in self._viewer.layers if isinstance(layer, Image)]
-        return ([(layer.name, layer) for layer in images if not is_result(layer)]
-                + [(layer.name + RESULT_MARK, layer) for layer in images if is_result(layer)])
+        return [(layer.name, layer) for layer in images if not is_result(layer)] + [
+            (layer.name + RESULT_MARK, layer) for layer in images if is_result(layer)
+        ]
 
     def _follow_active_layer(self, event=None):
         """Choose the selected image, unless it is one of our results (a quantized image
@@ -222,13 +241,13 @@ class RunPanel(Container):
         else:
             self.run()
 
-    def _launch(self, first_step, steps: Generator, source: Image,
-                on_result: Callable):
+    def _launch(self, first_step, steps: Generator, source: Image, on_result: Callable):
         """Walk ``steps`` (after ``first_step``, taken already) in a worker: progress bar,
         inputs disabled, Cancel; its result goes to ``on_result`` on the GUI thread, unless
         the run failed or ``source`` changed meanwhile."""
-        worker = create_worker(_walk, first_step, steps, _worker_class=_QuietWorker,
-                               _ignore_errors=True)
+        worker = create_worker(
+            _walk, first_step, steps, _worker_class=_QuietWorker, _ignore_errors=True
+        )
         worker.errored.connect(self._errored)
         worker.yielded.connect(self._show_progress)
         worker.returned.connect(lambda result: self._deliver(result, on_result))
@@ -268,10 +287,8 @@ class RunPanel(Container):
 
     def _fail(self, failure: Failure):
         """One notification; the status line says the run failed and why."""
-        try:
+        with contextlib.suppress(RuntimeError):  # the widget was closed
             self._status.value = failure.status
-        except RuntimeError:  # the widget was closed
-            pass
         notify_error(failure.message)
 
     def _restore_layers(self, before: list):
@@ -306,8 +323,10 @@ class RunPanel(Container):
         if layer not in self._viewer.layers:
             return f"'{layer.name}' was removed during the run; nothing was added."
         if self._run_image_changed or layer.data is not self._run_image_data:
-            return (f"'{layer.name}': its data changed while the run was going; nothing "
-                    "was added. Run again.")
+            return (
+                f"'{layer.name}': its data changed while the run was going; nothing "
+                "was added. Run again."
+            )
         return ""
 
     def cancel(self):

@@ -35,16 +35,23 @@ class ApplyModelWidget(RunPanel):
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(viewer)
         self._runs = itertools.count(1)
-        self._model_source = ComboBox(name="model", label="model from",
-                                      choices=self._model_choices,
-                                      tooltip="A clusters layer made by Pixel clusters "
-                                      "(k-means or Gaussian mixture), or a model file.")
-        self._model_file = FileEdit(name="model_file", label="model file", mode="r",
-                                    filter="*.json")
-        self._per_plane = CheckBox(name="per_plane", value=True,
-                                   text="label each plane of a stack separately",
-                                   tooltip="One prediction per plane, with progress and "
-                                   "Cancel between planes; the model is not refitted.")
+        self._model_source = ComboBox(
+            name="model",
+            label="model from",
+            choices=self._model_choices,
+            tooltip="A clusters layer made by Pixel clusters "
+            "(k-means or Gaussian mixture), or a model file.",
+        )
+        self._model_file = FileEdit(
+            name="model_file", label="model file", mode="r", filter="*.json"
+        )
+        self._per_plane = CheckBox(
+            name="per_plane",
+            value=True,
+            text="label each plane of a stack separately",
+            tooltip="One prediction per plane, with progress and "
+            "Cancel between planes; the model is not refitted.",
+        )
         self.extend([self._image, self._model_source, self._model_file, self._per_plane])
         self._finish_layout()
         for event in ("inserted", "removed"):
@@ -54,9 +61,11 @@ class ApplyModelWidget(RunPanel):
         self._show_options()
 
     def _model_choices(self, widget=None):
-        layers = [(f"layer: {layer.name}", layer) for layer in self._viewer.layers
-                  if isinstance(layer, Labels)
-                  and layer.metadata.get(METADATA_KEY, {}).get("model")]
+        layers = [
+            (f"layer: {layer.name}", layer)
+            for layer in self._viewer.layers
+            if isinstance(layer, Labels) and layer.metadata.get(METADATA_KEY, {}).get("model")
+        ]
         return [*layers, (FROM_FILE, FROM_FILE)]
 
     def _show_options(self, event=None):
@@ -79,15 +88,21 @@ class ApplyModelWidget(RunPanel):
         layer = self._chosen_image()
         model = self.model()
         levels = large_image_levels(layer)  # large images: labelled lazily
-        steps = model.predict_steps(levels[0] if levels else np.asarray(layer.data),
-                                    rgb=layer.rgb, per_plane=self._per_plane.value)
+        steps = model.predict_steps(
+            levels[0] if levels else np.asarray(layer.data),
+            rgb=layer.rgb,
+            per_plane=self._per_plane.value,
+        )
         first = next(steps)  # checks the image fits the model before any thread
         request = LayerRequest(
-            source=f"{layer.name} (model)", source_layer=layer.name, run=next(self._runs),
+            source=f"{layer.name} (model)",
+            source_layer=layer.name,
+            run=next(self._runs),
             placement=Placement(tuple(layer.scale), tuple(layer.translate)),
-            outputs={"clusters"}, levels=levels or [])
-        return self._launch(first, _apply_and_build(steps, request, model), layer,
-                            self._add_layer)
+            outputs={"clusters"},
+            levels=levels or [],
+        )
+        return self._launch(first, _apply_and_build(steps, request, model), layer, self._add_layer)
 
     def _add_layer(self, spec):
         self._viewer.add_labels(spec.data, **spec.kwargs)
@@ -109,8 +124,10 @@ def model_layer(seg, request: LayerRequest, model: Model):
     features = spec.kwargs["features"]
     by_label = {c["label"]: c for c in model.clusters}
     features["name"] = [by_label.get(i, {}).get("name", f"cluster {i}") for i in features["index"]]
-    features["color"] = [by_label.get(i, {}).get("color", colour)
-                         for i, colour in zip(features["index"], features["color"])]
+    features["color"] = [
+        by_label.get(i, {}).get("color", colour)
+        for i, colour in zip(features["index"], features["color"])
+    ]
     spec.kwargs["colormap"] = table_colormap(features)
     return spec
 

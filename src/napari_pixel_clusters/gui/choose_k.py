@@ -15,6 +15,7 @@ The controls and the plot scroll inside the dock, which stays short on small scr
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,40 +73,88 @@ class ChooseKWidget(RunPanel):
         self._swept = {}  # the shared settings the shown sweep was run with
         self._settings = shared_settings(viewer)
         self._syncing = False  # True while controls are set from the shared settings
-        self._method = ComboBox(name="method", label="method",
-                                choices=[(METHODS[m].title, m) for m in PANELS])
-        self._k_min = SpinBox(name="k_min", value=2, min=1, max=100,
-                              tooltip="The smallest number of clusters to try.")
-        self._k_max = SpinBox(name="k_max", value=10, min=2, max=100,
-                              tooltip="The largest number of clusters to try.")
-        self._k_range = Container(name="k_range", label="k from", layout="horizontal",
-                                  labels=False, widgets=[self._k_min, Label(value="to"),
-                                                         self._k_max])
+        self._method = ComboBox(
+            name="method", label="method", choices=[(METHODS[m].title, m) for m in PANELS]
+        )
+        self._k_min = SpinBox(
+            name="k_min",
+            value=2,
+            min=1,
+            max=100,
+            tooltip="The smallest number of clusters to try.",
+        )
+        self._k_max = SpinBox(
+            name="k_max",
+            value=10,
+            min=2,
+            max=100,
+            tooltip="The largest number of clusters to try.",
+        )
+        self._k_range = Container(
+            name="k_range",
+            label="k from",
+            layout="horizontal",
+            labels=False,
+            widgets=[self._k_min, Label(value="to"), self._k_max],
+        )
         self._k_range.margins = (0, 0, 0, 0)
         self._controls = {
-            "color_space": ComboBox(name="color_space", label="color space",
-                                    choices=COLOR_SPACES, tooltip=FEATURE_HELP["color_space"]),
-            "spatial_weight": FloatSpinBox(name="spatial_weight", label="spatial weight",
-                                           min=0.0, max=100.0, step=0.1,
-                                           tooltip=FEATURE_HELP["spatial_weight"]),
-            "standardize": CheckBox(name="standardize", label="standardize",
-                                    tooltip=FEATURE_HELP["standardize"]),
-            "random_state": SpinBox(name="random_state", label="random state", min=0,
-                                    max=2**31 - 1, tooltip=RANDOM_STATE.help),
+            "color_space": ComboBox(
+                name="color_space",
+                label="color space",
+                choices=COLOR_SPACES,
+                tooltip=FEATURE_HELP["color_space"],
+            ),
+            "spatial_weight": FloatSpinBox(
+                name="spatial_weight",
+                label="spatial weight",
+                min=0.0,
+                max=100.0,
+                step=0.1,
+                tooltip=FEATURE_HELP["spatial_weight"],
+            ),
+            "standardize": CheckBox(
+                name="standardize", label="standardize", tooltip=FEATURE_HELP["standardize"]
+            ),
+            "random_state": SpinBox(
+                name="random_state",
+                label="random state",
+                min=0,
+                max=2**31 - 1,
+                tooltip=RANDOM_STATE.help,
+            ),
         }
-        self._sample_size = SpinBox(name="sample_size", label="pixel sample",
-                                    value=DEFAULT_SAMPLE_SIZE, min=100, max=100_000,
-                                    tooltip="Pixels drawn for the silhouette (exact "
-                                    "silhouette on every pixel would be quadratic).")
-        self._run_on_click = CheckBox(name="run_on_click", value=False,
-                                      text="run Pixel clusters when a k is clicked")
+        self._sample_size = SpinBox(
+            name="sample_size",
+            label="pixel sample",
+            value=DEFAULT_SAMPLE_SIZE,
+            min=100,
+            max=100_000,
+            tooltip="Pixels drawn for the silhouette (exact "
+            "silhouette on every pixel would be quadratic).",
+        )
+        self._run_on_click = CheckBox(
+            name="run_on_click", value=False, text="run Pixel clusters when a k is clicked"
+        )
         self._save_plot = PushButton(name="save_plot", text="Save plot (PNG)...")
         self._save_table = PushButton(name="save_table", text="Save table (CSV)...")
-        self._saves = Container(name="save", label="", layout="horizontal", labels=False,
-                                widgets=[self._save_plot, self._save_table])
+        self._saves = Container(
+            name="save",
+            label="",
+            layout="horizontal",
+            labels=False,
+            widgets=[self._save_plot, self._save_table],
+        )
         self._saves.margins = (0, 0, 0, 0)
-        self.extend([self._image, self._method, self._k_range,
-                     *[self._controls[name] for name in SHARED], self._sample_size])
+        self.extend(
+            [
+                self._image,
+                self._method,
+                self._k_range,
+                *[self._controls[name] for name in SHARED],
+                self._sample_size,
+            ]
+        )
         self._finish_layout()
         self.figure = Figure(figsize=(4, 4.2), tight_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
@@ -120,8 +169,12 @@ class ChooseKWidget(RunPanel):
         self._show_image_options()
         self._enable_saves()
         self._draw()
-        QtEventWatch(self.root_native_widget, QEvent.Type.Show,
-                     lambda: QTimer.singleShot(0, self._take_fair_height), once=True)
+        QtEventWatch(
+            self.root_native_widget,
+            QEvent.Type.Show,
+            lambda: QTimer.singleShot(0, self._take_fair_height),
+            once=True,
+        )
 
     def _take_fair_height(self):
         """Once docked under other docks, take a fair share of the window's height (the
@@ -135,8 +188,9 @@ class ChooseKWidget(RunPanel):
         window = dock.parentWidget() if dock is not None else None
         if dock is None or dock.isFloating() or not isinstance(window, QMainWindow):
             return
-        wanted = min(self.root_native_widget.widget().sizeHint().height(),
-                     int(DOCK_SHARE * window.height()))
+        wanted = min(
+            self.root_native_widget.widget().sizeHint().height(), int(DOCK_SHARE * window.height())
+        )
         if dock.height() < wanted:
             window.resizeDocks([dock], [wanted], Qt.Orientation.Vertical)
 
@@ -202,10 +256,8 @@ class ChooseKWidget(RunPanel):
 
     def _show_image_options(self, *args):
         layer = self._image.value
-        try:
+        with contextlib.suppress(RuntimeError):  # closed
             self._controls["color_space"].visible = bool(layer is not None and layer.rgb)
-        except RuntimeError:  # closed
-            pass
 
     # ----------------------------------------------------------------- running
     def _options(self) -> dict:
@@ -220,13 +272,18 @@ class ChooseKWidget(RunPanel):
         layer = self._chosen_image()
         options = self._options()
         levels = large_image_levels(layer)  # large images: read chunk by chunk
-        steps = sweep_steps(levels[0] if levels else np.asarray(layer.data),
-                            self._method.value,
-                            range(self._k_min.value, self._k_max.value + 1),
-                            rgb=layer.rgb, sample_size=self._sample_size.value, **options)
+        steps = sweep_steps(
+            levels[0] if levels else np.asarray(layer.data),
+            self._method.value,
+            range(self._k_min.value, self._k_max.value + 1),
+            rgb=layer.rgb,
+            sample_size=self._sample_size.value,
+            **options,
+        )
         first = next(steps)
-        worker = self._launch(first, steps, layer,
-                              lambda result: self._show_sweep(result, layer, options))
+        worker = self._launch(
+            first, steps, layer, lambda result: self._show_sweep(result, layer, options)
+        )
         return worker
 
     def _show_sweep(self, result, layer, options):
@@ -244,16 +301,18 @@ class ChooseKWidget(RunPanel):
 
     def _enable_saves(self):
         """Save buttons only with a sweep to save."""
-        try:
+        with contextlib.suppress(RuntimeError):  # closed during a run
             self._save_plot.enabled = self._save_table.enabled = self.sweep is not None
-        except RuntimeError:  # closed during a run
-            pass
 
     # ----------------------------------------------------------------- plotting
     def _colours(self) -> dict:
         theme = get_theme(self._viewer.theme)
-        return {"background": theme.background.as_hex(), "text": theme.text.as_hex(),
-                "second": SECOND_COLOUR, "mark": theme.current.as_hex()}
+        return {
+            "background": theme.background.as_hex(),
+            "text": theme.text.as_hex(),
+            "second": SECOND_COLOUR,
+            "mark": theme.current.as_hex(),
+        }
 
     def _draw(self):
         colours = self._colours()
@@ -287,20 +346,35 @@ class ChooseKWidget(RunPanel):
         """The scores' curves (first in the text colour, second in orange), the elbow on
         the inertia curve and the suggested k; a legend when there is more than a curve."""
         table, sweep = self.sweep.table, self.sweep
-        for score, style, colour in zip(scores, ("o-", "s--"),
-                                        (colours["text"], colours["second"])):
-            axes.plot(table["k"], table[score], style, color=colour, label=LABELS[score],
-                      picker=5)
+        for score, style, colour in zip(
+            scores, ("o-", "s--"), (colours["text"], colours["second"])
+        ):
+            axes.plot(table["k"], table[score], style, color=colour, label=LABELS[score], picker=5)
         if "inertia" in scores and sweep.elbow_k is not None:
             value = table.loc[table["k"] == sweep.elbow_k, "inertia"].iloc[0]
-            axes.plot([sweep.elbow_k], [value], "o", markersize=13, markerfacecolor="none",
-                      markeredgewidth=2, color=colours["second"],
-                      label=f"elbow (k={sweep.elbow_k})")
-        axes.axvline(sweep.suggested_k, color=colours["mark"], linewidth=2,
-                     label=f"suggested k={sweep.suggested_k}")
+            axes.plot(
+                [sweep.elbow_k],
+                [value],
+                "o",
+                markersize=13,
+                markerfacecolor="none",
+                markeredgewidth=2,
+                color=colours["second"],
+                label=f"elbow (k={sweep.elbow_k})",
+            )
+        axes.axvline(
+            sweep.suggested_k,
+            color=colours["mark"],
+            linewidth=2,
+            label=f"suggested k={sweep.suggested_k}",
+        )
         if axes is self.axes[0]:
-            axes.legend(facecolor=colours["background"], labelcolor=colours["text"],
-                        edgecolor=colours["text"], fontsize="small")
+            axes.legend(
+                facecolor=colours["background"],
+                labelcolor=colours["text"],
+                edgecolor=colours["text"],
+                fontsize="small",
+            )
 
     def _on_click(self, event):
         if self.sweep is None or event.xdata is None:
@@ -318,14 +392,17 @@ class ChooseKWidget(RunPanel):
             return None
         k = N_CLUSTERS.check(k)
         _, widget = self._viewer.window.add_plugin_dock_widget(
-            "napari-pixel-clusters", "Pixel clusters")
+            "napari-pixel-clusters", "Pixel clusters"
+        )
         swept = dict(self._swept)
         if swept.get("image") not in self._viewer.layers:  # removed since: keep the current
             swept.pop("image", None)
         self._settings.update(**swept)
         self._settings.choose_k(self.sweep.method, k, self._run_on_click.value)
-        self._status.value = (f"k={k} ({METHODS[self.sweep.method].title}) set in Pixel "
-                              "clusters, with the sweep's settings")
+        self._status.value = (
+            f"k={k} ({METHODS[self.sweep.method].title}) set in Pixel "
+            "clusters, with the sweep's settings"
+        )
         return widget
 
     # ----------------------------------------------------------------- saving
@@ -333,8 +410,10 @@ class ChooseKWidget(RunPanel):
         if self.sweep is None:
             _panel.notify_error("Run a sweep first: there is no plot to save.")
             return None
-        path = path or QFileDialog.getSaveFileName(self.native, "Save plot", "sweep.png",
-                                                   "PNG (*.png)")[0]
+        path = (
+            path
+            or QFileDialog.getSaveFileName(self.native, "Save plot", "sweep.png", "PNG (*.png)")[0]
+        )
         if path:
             self.figure.savefig(path, facecolor=self.figure.get_facecolor(), dpi=150)
         return path
@@ -343,9 +422,12 @@ class ChooseKWidget(RunPanel):
         if self.sweep is None:
             _panel.notify_error("Run a sweep first: there is no table to save.")
             return None
-        path = path or QFileDialog.getSaveFileName(self.native, "Save table", "sweep.csv",
-                                                   "CSV (*.csv)")[0]
+        path = (
+            path
+            or QFileDialog.getSaveFileName(self.native, "Save table", "sweep.csv", "CSV (*.csv)")[
+                0
+            ]
+        )
         if path:
             self.sweep.table.to_csv(Path(path), index=False)
         return path
-

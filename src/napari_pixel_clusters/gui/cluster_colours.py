@@ -14,8 +14,8 @@
 The selection is the layer's shared one (``cluster_selection``): it shows on the canvas,
 in Cluster table, and here (selected segments outlined, their points and centres drawn
 over a veil that fades the rest). Highlights are blitted over the drawn plots, so a
-selection or hover redraws only what changed. The plots scroll inside the dock. Everything is read from
-the layer itself (its data, ``features`` and ``metadata``), so painted edits show after
+selection or hover redraws only what changed. The plots scroll inside the dock. Everything is read
+from the layer itself (its data, ``features`` and ``metadata``), so painted edits show after
 "Update".
 """
 
@@ -38,9 +38,9 @@ from qtpy.QtWidgets import QFrame, QScrollArea
 from ..core.features import colour_coordinates, rgb_to_unit_range
 from ..core.lazy import is_lazy
 from . import _panel
-from .docking import keep_window_on_screen
 from ._panel import clusters_layer_choice
 from .cluster_selection import cluster_selection
+from .docking import keep_window_on_screen
 from .layers import METADATA_KEY
 
 if TYPE_CHECKING:
@@ -69,13 +69,13 @@ def _in_memory_level(layer: Labels, source, size: int):
     """The image and its labels in memory: for pyramids, matching small levels."""
     if not (source.multiscale or is_lazy(source.data)):
         return np.asarray(source.data), np.asarray(layer.data)
-    if not (source.multiscale and layer.multiscale
-            and len(source.data) == len(layer.data)):
-        raise ValueError(f"'{source.name}' is a large image that is not a pyramid; its "
-                         f"colours are plotted from a small level, which it does not have "
-                         f"(the cluster table of '{layer.name}' has them).")
-    spatial = [np.prod(level.shape[:-1] if source.rgb else level.shape)
-               for level in source.data]
+    if not (source.multiscale and layer.multiscale and len(source.data) == len(layer.data)):
+        raise ValueError(
+            f"'{source.name}' is a large image that is not a pyramid; its "
+            f"colours are plotted from a small level, which it does not have "
+            f"(the cluster table of '{layer.name}' has them)."
+        )
+    spatial = [np.prod(level.shape[:-1] if source.rgb else level.shape) for level in source.data]
     enough = [i for i, n in enumerate(spatial) if n >= PIXELS_PER_SAMPLE * size]
     level = enough[-1] if enough else 0
     return np.asarray(source.data[level]), np.asarray(layer.data[level])
@@ -136,11 +136,11 @@ class ColourSample:
         else:
             edges = np.linspace(low, high if high > low else low + 1, bins + 1)
         rows = {label: i for i, label in enumerate(self.centre_labels)}
-        which = np.array([rows.get(label, -1) for label in range(
-            int(self.value_labels.max(initial=0)) + 1)])[self.value_labels]
+        which = np.array(
+            [rows.get(label, -1) for label in range(int(self.value_labels.max(initial=0)) + 1)]
+        )[self.value_labels]
         kept = which >= 0
-        bin_of = np.clip(np.searchsorted(edges, values[kept], side="right") - 1,
-                         0, len(edges) - 2)
+        bin_of = np.clip(np.searchsorted(edges, values[kept], side="right") - 1, 0, len(edges) - 2)
         counts = np.zeros((len(self.centre_labels), len(edges) - 1), dtype=np.int64)
         np.add.at(counts, (which[kept], bin_of), 1)
         return edges, counts
@@ -155,7 +155,7 @@ class ColourSample:
 class _PlotCanvas(FigureCanvasQTAgg):
     """A matplotlib canvas that lets the mouse wheel scroll the dock around it."""
 
-    def wheelEvent(self, event):  # noqa: N802 (Qt's name)
+    def wheelEvent(self, event):
         event.ignore()
 
 
@@ -171,22 +171,38 @@ class ClusterColoursWidget(Container):
         self._selection = None  # the shared selection of the chosen layer
         self._announced = ()  # the selection last made (and described) here
         self._layer = clusters_layer_choice(viewer)
-        self._sample_size = SpinBox(name="sample_size", label="sample", value=5_000,
-                                    min=100, max=200_000,
-                                    tooltip="Pixels drawn in the colour-space plots.")
+        self._sample_size = SpinBox(
+            name="sample_size",
+            label="sample",
+            value=5_000,
+            min=100,
+            max=200_000,
+            tooltip="Pixels drawn in the colour-space plots.",
+        )
         # wide enough for "200000" between its buttons (napari's style sheet sets 70 px)
         self._sample_size.native.setStyleSheet("QAbstractSpinBox { min-width: 100px; }")
-        self._colour_by = ComboBox(name="colour_by", label="points in",
-                                   choices=[PIXEL_COLOUR, CLUSTER_COLOUR])
+        self._colour_by = ComboBox(
+            name="colour_by", label="points in", choices=[PIXEL_COLOUR, CLUSTER_COLOUR]
+        )
         self._update = PushButton(name="update", text="Update")
-        self._open_3d = PushButton(name="open_3d", text="Open 3-D view", visible=False,
-                                   tooltip="The pixel sample as points in colour space, in a "
-                                           "new 3-D viewer (RGB images).")
+        self._open_3d = PushButton(
+            name="open_3d",
+            text="Open 3-D view",
+            visible=False,
+            tooltip="The pixel sample as points in colour space, in a "
+            "new 3-D viewer (RGB images).",
+        )
         self._status = Label(name="status", label=" ", value="")
-        options = Container(name="options", label=" ", layout="horizontal", labels=True,
-                            widgets=[self._sample_size, self._colour_by])
-        buttons = Container(name="buttons", label=" ", layout="horizontal",
-                            widgets=[self._update, self._open_3d])
+        options = Container(
+            name="options",
+            label=" ",
+            layout="horizontal",
+            labels=True,
+            widgets=[self._sample_size, self._colour_by],
+        )
+        buttons = Container(
+            name="buttons", label=" ", layout="horizontal", widgets=[self._update, self._open_3d]
+        )
         for row in (options, buttons):
             row.margins = (0, 0, 0, 0)
         self.extend([self._layer, options, buttons, self._status])
@@ -223,12 +239,15 @@ class ClusterColoursWidget(Container):
         if layer is not None:
             source_name = layer.metadata[METADATA_KEY].get("source_layer", "")
             if source_name not in self._viewer.layers:
-                _panel.notify_error(f"The image '{source_name}' that '{layer.name}' was made "
-                                    "from is not open; its colours cannot be shown.")
+                _panel.notify_error(
+                    f"The image '{source_name}' that '{layer.name}' was made "
+                    "from is not open; its colours cannot be shown."
+                )
             else:
                 try:
-                    self.sample = ColourSample(layer, self._viewer.layers[source_name],
-                                               self._sample_size.value)
+                    self.sample = ColourSample(
+                        layer, self._viewer.layers[source_name], self._sample_size.value
+                    )
                 except ValueError as error:
                     _panel.notify_error(str(error))
         colour = self.sample is not None and not self.sample.is_grey
@@ -298,46 +317,87 @@ class ClusterColoursWidget(Container):
 
     def _veil(self, axes):
         """A sheet of the background colour over ``axes``: fades what is under it."""
-        veil = Rectangle((0, 0), 1, 1, transform=axes.transAxes, facecolor=self._background_colour,
-                         alpha=1 - FADED, edgecolor="none", animated=True, visible=False)
+        veil = Rectangle(
+            (0, 0),
+            1,
+            1,
+            transform=axes.transAxes,
+            facecolor=self._background_colour,
+            alpha=1 - FADED,
+            edgecolor="none",
+            animated=True,
+            visible=False,
+        )
         axes.add_patch(veil)
         self.veils.append(veil)
 
     def _draw_bar(self, text):
         table = self.sample.table
         left = np.concatenate([[0], np.cumsum(table["fraction"].to_numpy())[:-1]])
-        self.bar_patches = list(self.bar_axes.barh(
-            0, table["fraction"], left=left, color=table["color"], height=1.0,
-            edgecolor="none", animated=True))
+        self.bar_patches = list(
+            self.bar_axes.barh(
+                0,
+                table["fraction"],
+                left=left,
+                color=table["color"],
+                height=1.0,
+                edgecolor="none",
+                animated=True,
+            )
+        )
         self.bar_axes.set_xlim(0, 1)
         self.bar_axes.set_ylim(-0.5, 0.5)
         self.bar_axes.set_yticks([])
-        self.bar_axes.set_title("dominant colours (width = share of pixels)", color=text,
-                                fontsize=9)
+        self.bar_axes.set_title(
+            "dominant colours (width = share of pixels)", color=text, fontsize=9
+        )
         self.hover_text = self.bar_axes.annotate(
-            "", xy=(0.5, 0.5), xycoords="axes fraction", ha="center", va="center",
-            color="white", fontsize=9, bbox={"boxstyle": "round", "fc": "black", "alpha": .6},
-            animated=True)
+            "",
+            xy=(0.5, 0.5),
+            xycoords="axes fraction",
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=9,
+            bbox={"boxstyle": "round", "fc": "black", "alpha": 0.6},
+            animated=True,
+        )
         self.hover_text.set_visible(False)
 
     def _draw_scatter(self, axes, i, j, text):
         sample = self.sample
-        points = axes.scatter(sample.coords[:, i], sample.coords[:, j], s=3,
-                              c=sample.colours(self._colour_by.value), linewidths=0)
+        points = axes.scatter(
+            sample.coords[:, i],
+            sample.coords[:, j],
+            s=3,
+            c=sample.colours(self._colour_by.value),
+            linewidths=0,
+        )
         self._veil(axes)
-        selected = axes.scatter(sample.coords[:0, i], sample.coords[:0, j], s=5,
-                                linewidths=0, animated=True, zorder=2)
-        marks = axes.scatter(sample.centres[:, i], sample.centres[:, j], s=90,
-                             c=sample.cluster_colours, marker="X", edgecolors=text,
-                             linewidths=1.2, picker=True, zorder=3, animated=True)
+        selected = axes.scatter(
+            sample.coords[:0, i], sample.coords[:0, j], s=5, linewidths=0, animated=True, zorder=2
+        )
+        marks = axes.scatter(
+            sample.centres[:, i],
+            sample.centres[:, j],
+            s=90,
+            c=sample.cluster_colours,
+            marker="X",
+            edgecolors=text,
+            linewidths=1.2,
+            picker=True,
+            zorder=3,
+            animated=True,
+        )
         axes.set_xlabel(sample.names[i], color=text, fontsize=8)
         axes.set_ylabel(sample.names[j], color=text, fontsize=8)
         self.scatter_axes.append(axes)
         self.points.append(points)
         self.selected_points.append(selected)
         self.centre_marks.append(marks)
-        self._lassos.append(LassoSelector(axes, lambda verts, i=i, j=j: self._on_lasso(
-            verts, i, j)))
+        self._lassos.append(
+            LassoSelector(axes, lambda verts, i=i, j=j: self._on_lasso(verts, i, j))
+        )
 
     def _draw_histogram(self, axes, text):
         """Grey levels stacked by cluster, each in its colour; centres marked above."""
@@ -346,24 +406,42 @@ class ClusterColoursWidget(Container):
         widths = np.diff(self.hist_edges)
         bottom = np.zeros(len(widths))
         for counts, colour in zip(self.hist_counts, sample.cluster_colours):
-            self.hist_bars.append(list(axes.bar(
-                self.hist_edges[:-1], counts, width=widths, bottom=bottom, align="edge",
-                color=colour, edgecolor="none")))
+            self.hist_bars.append(
+                list(
+                    axes.bar(
+                        self.hist_edges[:-1],
+                        counts,
+                        width=widths,
+                        bottom=bottom,
+                        align="edge",
+                        color=colour,
+                        edgecolor="none",
+                    )
+                )
+            )
             bottom = bottom + counts
         top = max(float(bottom.max(initial=0)), 1.0)
         for centre, colour in zip(sample.centres[:, 0], sample.cluster_colours):
             axes.axvline(centre, color=colour, linestyle="--", linewidth=1, zorder=2)
         self._veil(axes)
-        marks = axes.scatter(sample.centres[:, 0], np.full(len(sample.centres), top * 1.06),
-                             s=90, c=sample.cluster_colours, marker="v", edgecolors=text,
-                             linewidths=1.2, picker=True, zorder=3, clip_on=False,
-                             animated=True)
+        marks = axes.scatter(
+            sample.centres[:, 0],
+            np.full(len(sample.centres), top * 1.06),
+            s=90,
+            c=sample.cluster_colours,
+            marker="v",
+            edgecolors=text,
+            linewidths=1.2,
+            picker=True,
+            zorder=3,
+            clip_on=False,
+            animated=True,
+        )
         axes.set_ylim(0, top * 1.15)
         axes.set_xlim(self.hist_edges[0], self.hist_edges[-1])
         axes.set_xlabel("grey level", color=text, fontsize=8)
         axes.set_ylabel("pixels", color=text, fontsize=8)
-        axes.set_title("grey levels by cluster (\u25bc = cluster centre)", color=text,
-                       fontsize=9)
+        axes.set_title("grey levels by cluster (\u25bc = cluster centre)", color=text, fontsize=9)
         self.centre_marks.append(marks)
 
     def _recolour(self, event=None):
@@ -426,12 +504,21 @@ class ClusterColoursWidget(Container):
     def highlighted(self) -> list:
         """The artists drawn over the plots: what the selection and hover show."""
         selected, _ = self.selected_and_hidden()
-        rows = np.flatnonzero(np.isin(self.sample.centre_labels, list(selected))) \
-            if self.sample is not None else []
+        rows = (
+            np.flatnonzero(np.isin(self.sample.centre_labels, list(selected)))
+            if self.sample is not None
+            else []
+        )
         bars = [bar for row in rows for bar in self.hist_bars[row]] if self.hist_bars else []
         hover = [self.hover_text] if self.hover_text is not None else []
-        return [*self.bar_patches, *self.veils, *self.selected_points, *bars,
-                *self.centre_marks, *hover]
+        return [
+            *self.bar_patches,
+            *self.veils,
+            *self.selected_points,
+            *bars,
+            *self.centre_marks,
+            *hover,
+        ]
 
     def _on_draw(self, event):
         """After a full draw: keep it as the background and draw the highlights over it."""
@@ -507,8 +594,9 @@ class ClusterColoursWidget(Container):
         largest becomes napari's selected label."""
         if not labels or self._selection is None or self.sample is None:
             return
-        pixels = self.sample.table.loc[labels, "pixels"].sort_values(ascending=False,
-                                                                     kind="stable")
+        pixels = self.sample.table.loc[labels, "pixels"].sort_values(
+            ascending=False, kind="stable"
+        )
         names = ", ".join(self.sample.table.loc[labels, "name"])
         self._status.value = f"selected {names}" if len(labels) == 1 else f"lasso: {names}"
         self._announced = tuple(int(label) for label in pixels.index)
@@ -521,12 +609,23 @@ class ClusterColoursWidget(Container):
         if self.sample is None or self.sample.is_grey:
             _panel.notify_error("The 3-D view needs a clusters layer of an RGB image.")
             return None
-        viewer = napari.Viewer(title=f"{self._layer.value.name} in {self.sample.space.upper()}",
-                               ndisplay=3)
+        viewer = napari.Viewer(
+            title=f"{self._layer.value.name} in {self.sample.space.upper()}", ndisplay=3
+        )
         spread = max(float(np.ptp(self.sample.coords, axis=0).max()), 1e-6)
-        viewer.add_points(self.sample.coords, face_color=self.sample.own_colours,
-                          size=spread / 80, border_width=0, name="pixels")
-        viewer.add_points(self.sample.centres, face_color=self.sample.cluster_colours,
-                          size=spread / 25, symbol="cross", name="cluster centres")
+        viewer.add_points(
+            self.sample.coords,
+            face_color=self.sample.own_colours,
+            size=spread / 80,
+            border_width=0,
+            name="pixels",
+        )
+        viewer.add_points(
+            self.sample.centres,
+            face_color=self.sample.cluster_colours,
+            size=spread / 25,
+            symbol="cross",
+            name="cluster centres",
+        )
         viewer.dims.axis_labels = self.sample.names
         return viewer

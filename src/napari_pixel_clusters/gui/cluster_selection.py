@@ -49,10 +49,13 @@ def run_layers(viewer, layer: Labels, output: str) -> list:
     if viewer is None or layer is None:
         return []
     tag = layer.metadata.get(METADATA_KEY, {})
-    return [other for other in viewer.layers
-            if other.metadata.get(METADATA_KEY, {}).get("run") == tag.get("run")
-            and other.metadata[METADATA_KEY].get("source") == tag.get("source")
-            and other.metadata[METADATA_KEY].get("output") == output]
+    return [
+        other
+        for other in viewer.layers
+        if other.metadata.get(METADATA_KEY, {}).get("run") == tag.get("run")
+        and other.metadata[METADATA_KEY].get("source") == tag.get("source")
+        and other.metadata[METADATA_KEY].get("output") == output
+    ]
 
 
 def _without_selection(colormap):
@@ -138,9 +141,13 @@ class ClusterSelection:
         else:
             colours = np.asarray(self._base.map(labels), dtype=float).reshape(-1, 4)
             colours[hidden | unselected] = TRANSPARENT
-            colormap = DirectLabelColormap(color_dict={
-                None: TRANSPARENT, 0: TRANSPARENT,
-                **{int(label): colour for label, colour in zip(labels, colours)}})
+            colormap = DirectLabelColormap(
+                color_dict={
+                    None: TRANSPARENT,
+                    0: TRANSPARENT,
+                    **{int(label): colour for label, colour in zip(labels, colours)},
+                }
+            )
         colormap.use_selection = len(self.selected) == 1
         layer = self.layer
         colormap.selection = self.selected[0] if self.selected else layer.selected_label
@@ -180,8 +187,7 @@ class ClusterSelection:
             colours = np.array(outline_colors(labels, layer.features, mode), dtype=float)
             if self.selected:
                 colours[~np.isin(labels, self.selected), 3] *= FADED_OUTLINES
-            colours[np.isin(labels, list(self.hidden)) & ~np.isin(labels, self.selected),
-                    3] = 0.0
+            colours[np.isin(labels, list(self.hidden)) & ~np.isin(labels, self.selected), 3] = 0.0
             outlines.edge_color = colours
 
     # ----------------------------------------------------------------- the layer

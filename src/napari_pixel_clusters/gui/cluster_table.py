@@ -36,9 +36,9 @@ from qtpy.QtWidgets import (
 from ..core.contours import region_contours
 from ..core.lazy import is_lazy
 from . import _panel
-from .docking import keep_window_on_screen
 from ._panel import clusters_layer_choice
 from .cluster_selection import cluster_selection, run_layers
+from .docking import keep_window_on_screen
 from .layers import (
     DEFAULT_OUTLINE_MODE,
     METADATA_KEY,
@@ -76,8 +76,9 @@ class SwatchDelegate(QStyledItemDelegate):
         rect = option.rect.adjusted(4, 3, -4, -3)
         painter.save()
         hidden = bool(index.data(HIDDEN_ROLE))
-        brush = QBrush(QColor(colour), Qt.BrushStyle.BDiagPattern if hidden
-                       else Qt.BrushStyle.SolidPattern)
+        brush = QBrush(
+            QColor(colour), Qt.BrushStyle.BDiagPattern if hidden else Qt.BrushStyle.SolidPattern
+        )
         painter.fillRect(rect, brush)
         painter.setPen(QPen(QColor(HIDDEN_TEXT if hidden else "#808080"), 1))
         painter.drawRect(rect)
@@ -105,29 +106,49 @@ class ClusterTableWidget(Container):
         self._syncing = False
         self._selection = None  # the ClusterSelection of the chosen layer
         self._layer = clusters_layer_choice(viewer)
-        self._merge = PushButton(name="merge", text="Merge",
-                                 tooltip="Merge the selected clusters into the first one.")
-        self._hide = PushButton(name="hide", text="Hide",
-                                tooltip="Hide the selected clusters (untick \"show\").")
+        self._merge = PushButton(
+            name="merge", text="Merge", tooltip="Merge the selected clusters into the first one."
+        )
+        self._hide = PushButton(
+            name="hide", text="Hide", tooltip='Hide the selected clusters (untick "show").'
+        )
         self._show_all = PushButton(name="show_all", text="Show all")
         self._recolour = PushButton(name="recolour", text="Recolour...")
-        self._refresh = PushButton(name="refresh", text="Refresh",
-                                   tooltip="Recount pixels from the layer (e.g. after undo).")
+        self._refresh = PushButton(
+            name="refresh",
+            text="Refresh",
+            tooltip="Recount pixels from the layer (e.g. after undo).",
+        )
         self._outline_style = ComboBox(
-            name="outline_style", label="outlines", choices=OUTLINE_STYLES,
+            name="outline_style",
+            label="outlines",
+            choices=OUTLINE_STYLES,
             value=DEFAULT_OUTLINE_MODE,
             tooltip="Colour of the outlines of this result: one colour that contrasts with "
-                    "every cluster, each cluster's own colour, or random colours.")
+            "every cluster, each cluster's own colour, or random colours.",
+        )
         self._outline_width = FloatSpinBox(
-            name="outline_width", label="width", value=OUTLINE_WIDTH, min=0.5, max=20.0,
-            step=0.5, tooltip="Width of the outlines, in image pixels.")
+            name="outline_width",
+            label="width",
+            value=OUTLINE_WIDTH,
+            min=0.5,
+            max=20.0,
+            step=0.5,
+            tooltip="Width of the outlines, in image pixels.",
+        )
         self._outline_controls = Container(
-            name="outline_controls", label="outlines", layout="horizontal", labels=False,
-            widgets=[self._outline_style, Label(value="width"), self._outline_width])
+            name="outline_controls",
+            label="outlines",
+            layout="horizontal",
+            labels=False,
+            widgets=[self._outline_style, Label(value="width"), self._outline_width],
+        )
         self._outline_controls.margins = (0, 0, 0, 0)
         self._status = Label(name="status", label=" ", value="")
-        buttons = Container(layout="horizontal", widgets=[
-            self._merge, self._hide, self._show_all, self._recolour, self._refresh])
+        buttons = Container(
+            layout="horizontal",
+            widgets=[self._merge, self._hide, self._show_all, self._recolour, self._refresh],
+        )
         buttons.margins = (0, 0, 0, 0)
         self.extend([self._layer, buttons, self._outline_controls, self._status])
         self.margins = (4, 4, 4, 4)  # compact: the dock shares a laptop screen's height
@@ -162,7 +183,8 @@ class ClusterTableWidget(Container):
         table.itemSelectionChanged.connect(self._rows_selected)
         table.itemChanged.connect(self._item_changed)
         table.cellDoubleClicked.connect(
-            lambda row, column: self.recolour() if column == COLOUR else None)
+            lambda row, column: self.recolour() if column == COLOUR else None
+        )
         return table
 
     # ----------------------------------------------------------------- the layer
@@ -211,13 +233,17 @@ class ClusterTableWidget(Container):
         layer = self._layer.value
         rows = [] if layer is None else list(layer.features.itertuples(index=False))
         self.table.setRowCount(len(rows))
-        means = [c for c in (layer.features.columns if layer is not None else [])
-                 if c.startswith("mean_")]
+        means = [
+            c
+            for c in (layer.features.columns if layer is not None else [])
+            if c.startswith("mean_")
+        ]
         for row, record in enumerate(rows):
             values = record._asdict()
             show = QTableWidgetItem("")
-            show.setFlags((show.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                          & ~Qt.ItemFlag.ItemIsEditable)
+            show.setFlags(
+                (show.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsEditable
+            )
             show.setToolTip("Untick to hide this cluster on the canvas.")
             self.table.setItem(row, SHOW, show)
             swatch = QTableWidgetItem("")
@@ -227,8 +253,11 @@ class ClusterTableWidget(Container):
             self.table.setItem(row, COLOUR, swatch)
             self.table.setItem(row, NAME, QTableWidgetItem(str(values["name"])))
             mean = ", ".join(f"{values[c]:.3g}" for c in means)
-            for column, text in ((PIXELS, f"{values['pixels']:,}"),
-                                 (FRACTION, f"{values['fraction']:.1%}"), (MEAN, mean)):
+            for column, text in (
+                (PIXELS, f"{values['pixels']:,}"),
+                (FRACTION, f"{values['fraction']:.1%}"),
+                (MEAN, mean),
+            ):
                 item = QTableWidgetItem(text)
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -278,9 +307,14 @@ class ClusterTableWidget(Container):
         hidden = len(selection.hidden)
         names = self.features.set_index("index")["name"]
         chosen = ", ".join(str(names[label]) for label in selection.selected)
-        self._status.value = "; ".join(text for text in (
-            f"selected: {chosen}" if chosen else "",
-            f"{hidden} hidden (tick \"show\" or Show all)" if hidden else "") if text)
+        self._status.value = "; ".join(
+            text
+            for text in (
+                f"selected: {chosen}" if chosen else "",
+                f'{hidden} hidden (tick "show" or Show all)' if hidden else "",
+            )
+            if text
+        )
 
     def _sync_rows(self):
         """Select the rows of the selected clusters; mark the hidden ones."""
@@ -296,10 +330,12 @@ class ClusterTableWidget(Container):
                 for label in selection.selected:
                     row = labels.index(label)
                     self.table.setRangeSelected(
-                        QTableWidgetSelectionRange(row, 0, row, last), True)
+                        QTableWidgetSelectionRange(row, 0, row, last), True
+                    )
                 if selection.selected:
-                    self.table.scrollToItem(self.table.item(labels.index(
-                        selection.selected[0]), NAME))
+                    self.table.scrollToItem(
+                        self.table.item(labels.index(selection.selected[0]), NAME)
+                    )
             for row, label in enumerate(labels):
                 self._mark_hidden(row, label in selection.hidden)
         finally:
@@ -363,8 +399,9 @@ class ClusterTableWidget(Container):
         if self._layer.value is None:
             return
         for outlines in self._run_layers("outlines"):
-            style_outlines(outlines, self.features, self._outline_style.value,
-                           self._outline_width.value)
+            style_outlines(
+                outlines, self.features, self._outline_style.value, self._outline_width.value
+            )
         self._selection.style_outlines()  # hidden and unselected clusters' outlines
 
     # ----------------------------------------------------------------- editing
@@ -378,16 +415,22 @@ class ClusterTableWidget(Container):
         data = np.asarray(layer.data)
         features = layer.features.copy()
         merged_away = [label for merge in self._merges for label in merge.merged_away]
-        counts = np.bincount(data.ravel(), minlength=int(
-            max(features["index"].max(), max(merged_away, default=0))) + 1)
+        counts = np.bincount(
+            data.ravel(),
+            minlength=int(max(features["index"].max(), max(merged_away, default=0))) + 1,
+        )
+
         def present(label):
             return label < len(counts) and counts[label] > 0
 
         while self._merges and any(map(present, self._merges[-1].merged_away)):
             self._undone.append(self._merges.pop())  # undo brought the labels back
             features = self._undo_merge(self._undone[-1], features, data)
-        while self._undone and present(self._undone[-1].target["index"]) and not any(
-                map(present, self._undone[-1].merged_away)):  # redo merged them again
+        while (
+            self._undone
+            and present(self._undone[-1].target["index"])
+            and not any(map(present, self._undone[-1].merged_away))
+        ):  # redo merged them again
             self._merges.append(self._undone.pop())
             self._apply_merge(self._merges[-1], data)
             features = layer.features.copy()
@@ -431,8 +474,10 @@ class ClusterTableWidget(Container):
             return
         layer, target, others = self._layer.value, labels[0], labels[1:]
         if layer.multiscale or is_lazy(layer.data):
-            _panel.notify_error(f"'{layer.name}' is a lazy result of a large image and cannot "
-                                "be edited; rename, recolour or hide its clusters instead.")
+            _panel.notify_error(
+                f"'{layer.name}' is a lazy result of a large image and cannot "
+                "be edited; rename, recolour or hide its clusters instead."
+            )
             return
         data = np.asarray(layer.data)
         features = self.features.set_index("index")
@@ -441,12 +486,15 @@ class ClusterTableWidget(Container):
         means = [c for c in features.columns if c.startswith("mean_")]
         merge = Merge(
             target=features.loc[target].to_dict() | {"index": target},
-            merged_away={label: features.loc[label].to_dict() | {"index": label}
-                         for label in others},
-            new_mean=(merged[means].to_numpy() * weights[:, None]).sum(0)
-            / max(weights.sum(), 1),
-            outlines=[(outlines, list(outlines.data), outlines.features.copy())
-                      for outlines in self._run_layers("outlines")])
+            merged_away={
+                label: features.loc[label].to_dict() | {"index": label} for label in others
+            },
+            new_mean=(merged[means].to_numpy() * weights[:, None]).sum(0) / max(weights.sum(), 1),
+            outlines=[
+                (outlines, list(outlines.data), outlines.features.copy())
+                for outlines in self._run_layers("outlines")
+            ],
+        )
         layer.data_setitem(np.nonzero(np.isin(data, others)), target)  # undoable, like paint
         self._history = _history_lengths(layer)
         self._merges.append(merge)
@@ -502,9 +550,19 @@ class ClusterTableWidget(Container):
             min_area = tag.get("min_area") or default_min_area(labels)
             kept = ~outlines.features["label"].isin([target, *others]).to_numpy()
             traced = region_contours(np.where(labels == target, target, 0), min_area)
-            features = pd.concat([outlines.features[kept], pd.DataFrame({
-                "label": [c.label for c in traced], "name": names[target],
-                "area": [c.area for c in traced]})], ignore_index=True)
+            features = pd.concat(
+                [
+                    outlines.features[kept],
+                    pd.DataFrame(
+                        {
+                            "label": [c.label for c in traced],
+                            "name": names[target],
+                            "area": [c.area for c in traced],
+                        }
+                    ),
+                ],
+                ignore_index=True,
+            )
             polygons = [p for p, keep in zip(outlines.data, kept) if keep]
             _set_polygons(outlines, polygons + [c.vertices for c in traced], features)
 

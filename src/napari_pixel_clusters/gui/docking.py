@@ -31,7 +31,7 @@ class QtEventWatch(QObject):
         self._once = once
         widget.installEventFilter(self)
 
-    def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
+    def eventFilter(self, watched, event):
         if event.type() == self._event_type:
             if self._once:
                 watched.removeEventFilter(self)
@@ -103,8 +103,13 @@ def _neighbours(window: QMainWindow, dock: QDockWidget) -> list[QDockWidget]:
     group of tabs."""
     area = window.dockWidgetArea(dock)
     grouped = {id(dock)} | {id(d) for d in window.tabifiedDockWidgets(dock)}
-    docks = [d for d in window.findChildren(QDockWidget)
-             if id(d) not in grouped and d.isVisible() and not d.isFloating()
-             and window.dockWidgetArea(d) == area]
+    docks = [
+        d
+        for d in window.findChildren(QDockWidget)
+        if id(d) not in grouped
+        and d.isVisible()
+        and not d.isFloating()
+        and window.dockWidgetArea(d) == area
+    ]
     docks.sort(key=lambda d: d.geometry().top(), reverse=True)
     return docks

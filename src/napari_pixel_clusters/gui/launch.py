@@ -19,8 +19,9 @@ def main(argv: list[str] | None = None) -> None:
         "and the Pixel clusters widget docked. For batch work: "
         "napari-pixel-clusters {segment,apply,sweep} --help.",
     )
-    parser.add_argument("image", nargs="?",
-                        help="image file to open (default: the astronaut sample)")
+    parser.add_argument(
+        "image", nargs="?", help="image file to open (default: the astronaut sample)"
+    )
     args = parser.parse_args(argv)
 
     import napari

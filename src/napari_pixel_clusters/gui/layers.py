@@ -42,8 +42,11 @@ OUTLINE_MODES = ("contrast", "cluster", "random")
 DEFAULT_OUTLINE_MODE = "contrast"
 #: Bright colours an outline may take in "contrast" mode, the first best one wins.
 CONTRAST_CANDIDATES = {
-    "yellow": (1.0, 1.0, 0.0), "cyan": (0.0, 1.0, 1.0), "magenta": (1.0, 0.0, 1.0),
-    "white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0),
+    "yellow": (1.0, 1.0, 0.0),
+    "cyan": (0.0, 1.0, 1.0),
+    "magenta": (1.0, 0.0, 1.0),
+    "white": (1.0, 1.0, 1.0),
+    "black": (0.0, 0.0, 0.0),
 }
 #: The candidates that stand out on both dark and bright pixels (for edges).
 BRIGHT_HUES = ("yellow", "cyan", "magenta")
@@ -115,8 +118,11 @@ class RunNumbers:
 
     def next(self, layers, image: str, method: str) -> int:
         key = (image, method)
-        numbers = [tag.get("run_number") for tag in map(_tag, layers)
-                   if tag.get("source_layer") == image and tag.get("method") == method]
+        numbers = [
+            tag.get("run_number")
+            for tag in map(_tag, layers)
+            if tag.get("source_layer") == image and tag.get("method") == method
+        ]
         number = max([self._last.get(key, 0), *(n for n in numbers if isinstance(n, int))]) + 1
         self._last[key] = number
         return number
@@ -181,7 +187,7 @@ def cluster_features(seg: Segmentation) -> pd.DataFrame:
 
 
 def hex_color(rgba) -> str:
-    return "#%02x%02x%02x" % tuple(int(round(255 * c)) for c in np.asarray(rgba)[:3])
+    return "#{:02x}{:02x}{:02x}".format(*tuple(round(255 * c) for c in np.asarray(rgba)[:3]))
 
 
 def table_names_and_colors(features) -> dict[int, dict]:
@@ -190,9 +196,10 @@ def table_names_and_colors(features) -> dict[int, dict]:
     features = pd.DataFrame(features)
     if not {"index", "name", "color"} <= set(features.columns):
         return {}
-    return {int(label): {"name": str(name), "color": hex_color(transform_color(colour)[0])}
-            for label, name, colour in zip(features["index"], features["name"],
-                                           features["color"])}
+    return {
+        int(label): {"name": str(name), "color": hex_color(transform_color(colour)[0])}
+        for label, name, colour in zip(features["index"], features["name"], features["color"])
+    }
 
 
 def table_colormap(table: pd.DataFrame) -> DirectLabelColormap:
@@ -210,12 +217,20 @@ def random_colormap():
 
 def provenance(seg: Segmentation, request: LayerRequest, output: str) -> dict:
     """The run's tag: ``run`` ("k-means#2") with ``source`` identifies one run's layers."""
-    return {METADATA_KEY: {"source": request.source, "source_layer": request.source_layer,
-                           "plane": list(request.plane), "method": seg.method,
-                           "output": output, "run": run_tag(seg, request),
-                           "run_number": request.run, "params": seg.params,
-                           "score": seg.score,
-                           "model": seg.model.to_dict() if seg.model is not None else None}}
+    return {
+        METADATA_KEY: {
+            "source": request.source,
+            "source_layer": request.source_layer,
+            "plane": list(request.plane),
+            "method": seg.method,
+            "output": output,
+            "run": run_tag(seg, request),
+            "run_number": request.run,
+            "params": seg.params,
+            "score": seg.score,
+            "model": seg.model.to_dict() if seg.model is not None else None,
+        }
+    }
 
 
 def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
@@ -227,52 +242,72 @@ def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
     random_colors = request.random_colors and not edges
     metadata = provenance(seg, request, output)
     metadata[METADATA_KEY]["random_colors"] = random_colors
-    return LayerSpec("labels", seg.labels, {
-        "name": layer_name(seg, request, output),
-        "features": features,
-        "colormap": random_colormap() if random_colors else table_colormap(features),
-        "metadata": metadata,
-        "opacity": 1.0 if edges else CLUSTERS_OPACITY,
-        **request.placement.kwargs(),
-    })
+    return LayerSpec(
+        "labels",
+        seg.labels,
+        {
+            "name": layer_name(seg, request, output),
+            "features": features,
+            "colormap": random_colormap() if random_colors else table_colormap(features),
+            "metadata": metadata,
+            "opacity": 1.0 if edges else CLUSTERS_OPACITY,
+            **request.placement.kwargs(),
+        },
+    )
 
 
 def quantized_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
     """The quantized image; hidden when the clusters layer comes with it (same colours:
     it would cover the source image that shows through unselected clusters)."""
-    kwargs = {k: v for k, v in request.source_kwargs.items()
-              if k in ("rgb", "contrast_limits", "colormap")}
-    return LayerSpec("image", seg.quantized(), {
-        "name": layer_name(seg, request, "quantized"),
-        "metadata": provenance(seg, request, "quantized"),
-        "visible": "clusters" not in request.outputs,
-        **kwargs,
-        **request.placement.kwargs(),
-    })
+    kwargs = {
+        k: v
+        for k, v in request.source_kwargs.items()
+        if k in ("rgb", "contrast_limits", "colormap")
+    }
+    return LayerSpec(
+        "image",
+        seg.quantized(),
+        {
+            "name": layer_name(seg, request, "quantized"),
+            "metadata": provenance(seg, request, "quantized"),
+            "visible": "clusters" not in request.outputs,
+            **kwargs,
+            **request.placement.kwargs(),
+        },
+    )
 
 
-def outlines_layer(seg: Segmentation, request: LayerRequest, contours,
-                   min_area: int) -> LayerSpec:
+def outlines_layer(seg: Segmentation, request: LayerRequest, contours, min_area: int) -> LayerSpec:
     names = cluster_names(seg)
     labels = np.array([c.label for c in contours], int)
-    features = pd.DataFrame({
-        "label": labels,
-        "name": [names[label - 1] for label in labels],
-        "area": [c.area for c in contours],
-    })
+    features = pd.DataFrame(
+        {
+            "label": labels,
+            "name": [names[label - 1] for label in labels],
+            "area": [c.area for c in contours],
+        }
+    )
     edge_colors = outline_colors(labels, cluster_features(seg), DEFAULT_OUTLINE_MODE)
-    return LayerSpec("shapes", [c.vertices for c in contours], {
-        "name": layer_name(seg, request, "outlines"),
-        "shape_type": "polygon",
-        "edge_color": edge_colors if len(contours) else "white",
-        "face_color": "transparent",
-        "edge_width": OUTLINE_WIDTH,
-        "features": features,
-        "metadata": {METADATA_KEY: {**provenance(seg, request, "outlines")[METADATA_KEY],
-                                    "min_area": int(min_area),
-                                    "outline_mode": DEFAULT_OUTLINE_MODE}},
-        **request.placement.kwargs(),
-    })
+    return LayerSpec(
+        "shapes",
+        [c.vertices for c in contours],
+        {
+            "name": layer_name(seg, request, "outlines"),
+            "shape_type": "polygon",
+            "edge_color": edge_colors if len(contours) else "white",
+            "face_color": "transparent",
+            "edge_width": OUTLINE_WIDTH,
+            "features": features,
+            "metadata": {
+                METADATA_KEY: {
+                    **provenance(seg, request, "outlines")[METADATA_KEY],
+                    "min_area": int(min_area),
+                    "outline_mode": DEFAULT_OUTLINE_MODE,
+                }
+            },
+            **request.placement.kwargs(),
+        },
+    )
 
 
 def default_min_area(labels: np.ndarray) -> int:
@@ -280,8 +315,7 @@ def default_min_area(labels: np.ndarray) -> int:
     return max(1, int(DEFAULT_MIN_AREA_SHARE * labels.shape[-1] * labels.shape[-2]))
 
 
-def result_layers(seg: Segmentation, request: LayerRequest,
-                  build: bool = True) -> list[LayerSpec]:
+def result_layers(seg: Segmentation, request: LayerRequest, build: bool = True) -> list[LayerSpec]:
     """Every requested layer, bottom to top: quantized, clusters, outlines. Call it off
     the GUI thread: with ``build`` the napari layers are made here too (see
     :func:`add_result_layers`).
@@ -316,8 +350,11 @@ def add_result_layers(viewer, specs: list[LayerSpec], breathe: bool = True) -> l
     """
     added = []
     for spec in specs:
-        layer = spec.layer if spec.layer is not None else Layer.create(
-            spec.data, dict(spec.kwargs), spec.kind)
+        layer = (
+            spec.layer
+            if spec.layer is not None
+            else Layer.create(spec.data, dict(spec.kwargs), spec.kind)
+        )
         added.append(viewer.add_layer(layer))
         if breathe:
             _process_events()
@@ -339,10 +376,13 @@ def run_layers(layers, layer, output: str | None = None) -> list:
     tag = _tag(layer)
     if not tag:
         return []
-    return [other for other in layers
-            if _tag(other).get("source") == tag.get("source")
-            and _tag(other).get("run") == tag.get("run")
-            and (output is None or _tag(other).get("output") == output)]
+    return [
+        other
+        for other in layers
+        if _tag(other).get("source") == tag.get("source")
+        and _tag(other).get("run") == tag.get("run")
+        and (output is None or _tag(other).get("output") == output)
+    ]
 
 
 def chosen_clusters_layer(layers, active=None):
@@ -365,8 +405,9 @@ def recolour_clusters(layer, random_colors: bool) -> None:
         tag["random_colors"] = bool(random_colors)
 
 
-def contrast_color(colors: np.ndarray, weights=None,
-                   candidates: tuple[str, ...] = tuple(CONTRAST_CANDIDATES)) -> np.ndarray:
+def contrast_color(
+    colors: np.ndarray, weights=None, candidates: tuple[str, ...] = tuple(CONTRAST_CANDIDATES)
+) -> np.ndarray:
     """RGBA of the candidate colour (names from ``CONTRAST_CANDIDATES``) that blends least
     into the cluster ``colors`` (RGB in [0, 1]).
 
@@ -402,17 +443,17 @@ def outline_colors(labels: np.ndarray, features: pd.DataFrame, mode: str) -> np.
         return np.asarray(random_colormap().map(labels)).reshape(-1, 4)
     cluster_labels, colours = feature_colors(features)
     if mode == "contrast":
-        weights = features["fraction"] if "fraction" in features else None
+        weights = features.get("fraction", None)
         return np.tile(contrast_color(colours[:, :3], weights), (len(labels), 1))
-    lookup = np.zeros((max(int(cluster_labels.max(initial=0)), int(labels.max(initial=0))) + 1,
-                       4))
+    lookup = np.zeros((max(int(cluster_labels.max(initial=0)), int(labels.max(initial=0))) + 1, 4))
     lookup[:, 3] = 1.0
     lookup[cluster_labels] = colours
     return lookup[labels]
 
 
-def style_outlines(outlines_layer, features: pd.DataFrame, mode: str,
-                   width: float | None = None) -> None:
+def style_outlines(
+    outlines_layer, features: pd.DataFrame, mode: str, width: float | None = None
+) -> None:
     """Colour an outlines Shapes layer in ``mode`` and optionally set its line ``width``.
 
     ``features`` is the clusters layer's table (``index`` = label, hex ``color``,

@@ -56,18 +56,26 @@ class SharedSettings:
 
     def features(self) -> dict:
         """The shared options as keyword arguments of ``segment``/``sweep``."""
-        return {"color_space": self.color_space, "spatial_weight": self.spatial_weight,
-                "standardize": self.standardize, "random_state": self.random_state}
+        return {
+            "color_space": self.color_space,
+            "spatial_weight": self.spatial_weight,
+            "standardize": self.standardize,
+            "random_state": self.random_state,
+        }
 
     def update(self, **values) -> None:
         """Set several fields (checked first); each changed one emits its event."""
         unknown = sorted(set(values) - set(self.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"{unknown[0]}: not a shared setting; use one of "
-                             f"{', '.join(self.__dataclass_fields__)}.")
+            raise ValueError(
+                f"{unknown[0]}: not a shared setting; use one of "
+                f"{', '.join(self.__dataclass_fields__)}."
+            )
         if values.get("color_space", "rgb") not in COLOR_SPACES:
-            raise ValueError(f"color_space: use one of {', '.join(COLOR_SPACES)}, got "
-                             f"{values['color_space']!r}.")
+            raise ValueError(
+                f"color_space: use one of {', '.join(COLOR_SPACES)}, got "
+                f"{values['color_space']!r}."
+            )
         for name, value in values.items():
             setattr(self, name, value)
 

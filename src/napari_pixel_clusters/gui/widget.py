@@ -34,8 +34,8 @@ from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
 from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
 from ._numbers import NumberBox
-from .docking import QtEventWatch
 from ._panel import RunPanel, is_result, large_image_levels
+from .docking import QtEventWatch
 from .layers import (
     METADATA_KEY,
     LayerRequest,
@@ -57,11 +57,11 @@ ADVANCED_OPEN = "\N{BLACK DOWN-POINTING SMALL TRIANGLE} advanced settings"
 #: Shown under the method when the image is a dask array or a pyramid.
 LARGE_IMAGE_NOTES = {
     None: "Large image: read chunk by chunk; results are lazy\n(computed as you view them); "
-          "no outlines.",
+    "no outlines.",
     "ward": "Large image: Ward is not defined chunk by chunk, so it\nclusters a downscaled "
-            "level (block averages; 'downscale'\nsets the level) and enlarges the labels.",
+    "level (block averages; 'downscale'\nsets the level) and enlarges the labels.",
     "canny": "Large image: edges per chunk with overlap, joined\nacross chunks: identical "
-             "to the whole image's.\nThresholds must be in image units (no quantiles).",
+    "to the whole image's.\nThresholds must be in image units (no quantiles).",
 }
 
 
@@ -72,26 +72,40 @@ def param_widget(param: Param, name: str | None = None):
     tolerances (small positive defaults) step by factors of 10, numbers without a
     maximum (in image units) step by a tenth of their order of magnitude.
     """
-    options: dict[str, Any] = {"name": name or param.name,
-                               "label": param.name.replace("_", " "), "tooltip": param.help}
+    options: dict[str, Any] = {
+        "name": name or param.name,
+        "label": param.name.replace("_", " "),
+        "tooltip": param.help,
+    }
     if param.choices is not None:
         value = param.default if param.default is not None else param.choices[0]
         return ComboBox(choices=param.choices, value=value, **options)
     if param.type is bool:
         return CheckBox(value=param.default, **options)
     if param.type is int:
-        return SpinBox(value=param.default if param.default is not None else 0,
-                       min=int(param.minimum or 0), max=int(min(param.maximum or 2**31 - 1,
-                                                               2**31 - 1)), **options)
+        return SpinBox(
+            value=param.default if param.default is not None else 0,
+            min=int(param.minimum or 0),
+            max=int(min(param.maximum or 2**31 - 1, 2**31 - 1)),
+            **options,
+        )
     lowest = float(param.minimum or 0.0)
     highest = float(param.maximum) if param.maximum is not None else 1e12
     step = 0.05 if highest <= 1 else 0.1 if highest <= 100 else 1.0
     optional = param.default is None
     if optional:
         options["tooltip"] += " 'auto' (below the lowest value) leaves it to the method."
-    return NumberBox(param.default, optional=optional, min=lowest, max=highest, step=step,
-                     decades=bool(param.default) and 0 < param.default < 0.01,
-                     adaptive=param.maximum is None, start=max(lowest, step), **options)
+    return NumberBox(
+        param.default,
+        optional=optional,
+        min=lowest,
+        max=highest,
+        step=step,
+        decades=bool(param.default) and 0 < param.default < 0.01,
+        adaptive=param.maximum is None,
+        start=max(lowest, step),
+        **options,
+    )
 
 
 def widget_value(widget, param: Param | None = None):
@@ -110,54 +124,87 @@ class PixelClustersWidget(RunPanel):
         self._started = 0.0  # perf_counter() when Run was pressed
         self._running_method = None  # the method of the run going or last started
         self._runs = RunNumbers()  # per image and method
-        self._method = ComboBox(name="method", label="method",
-                                choices=[(m.title, m.name) for m in METHODS.values()])
+        self._method = ComboBox(
+            name="method", label="method", choices=[(m.title, m.name) for m in METHODS.values()]
+        )
         self._summary = Label(name="summary", label=" ", value="")
         self._summary.native.setWordWrap(True)
-        self._summary.native.setSizePolicy(QSizePolicy.Policy.Expanding,
-                                           QSizePolicy.Policy.Preferred)
+        self._summary.native.setSizePolicy(
+            QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred
+        )
         self._large_image_note = Label(name="large_image_note", label=" ", value="")
         self._n_clusters = param_widget(N_CLUSTERS)
         #: method -> {parameter name: widget}; widget names are "<method>_<parameter>"
         self._method_params = {
-            name: {p.name: param_widget(p, f"{name}_{p.name}") for p in method.params
-                   if p.in_widget}
+            name: {
+                p.name: param_widget(p, f"{name}_{p.name}") for p in method.params if p.in_widget
+            }
             for name, method in METHODS.items()
         }
         self._feature_widgets = {p.name: param_widget(p) for p in FEATURE_PARAMS}
         self._random_state = param_widget(RANDOM_STATE)
-        self._stack_mode = ComboBox(name="stack", label="stack",
-                                    choices=[CURRENT_PLANE, WHOLE_STACK],
-                                    tooltip="Segment the plane on screen, or fit once on the "
-                                    "whole stack and label every plane.")
+        self._stack_mode = ComboBox(
+            name="stack",
+            label="stack",
+            choices=[CURRENT_PLANE, WHOLE_STACK],
+            tooltip="Segment the plane on screen, or fit once on the "
+            "whole stack and label every plane.",
+        )
         self._outputs = {
-            "clusters": CheckBox(value=True, text="clusters", name="out_clusters",
-                                 tooltip="A Labels layer: one label per cluster."),
-            "quantized": CheckBox(value=True, text="quantized", name="out_quantized",
-                                  tooltip="An Image layer: every pixel in its cluster's "
-                                  "mean colour."),
-            "outlines": CheckBox(value=False, text="outlines", name="out_outlines",
-                                 tooltip="A Shapes layer: one polygon per region."),
+            "clusters": CheckBox(
+                value=True,
+                text="clusters",
+                name="out_clusters",
+                tooltip="A Labels layer: one label per cluster.",
+            ),
+            "quantized": CheckBox(
+                value=True,
+                text="quantized",
+                name="out_quantized",
+                tooltip="An Image layer: every pixel in its cluster's mean colour.",
+            ),
+            "outlines": CheckBox(
+                value=False,
+                text="outlines",
+                name="out_outlines",
+                tooltip="A Shapes layer: one polygon per region.",
+            ),
         }
-        outputs = Container(name="outputs", label="add", layout="horizontal",
-                            widgets=list(self._outputs.values()))
+        outputs = Container(
+            name="outputs", label="add", layout="horizontal", widgets=list(self._outputs.values())
+        )
         outputs.margins = (0, 0, 0, 0)
-        self._min_area = NumberBox(None, optional=True, min=1, max=1e9, step=10,
-                                   name="min_area", label="min outline area",
-                                   tooltip="Regions smaller than this many pixels get no "
-                                   "outline; 'auto': 0.05% of the image.")
-        self._random_colors = CheckBox(name="random_colors", value=False,
-                                       text="random label colours",
-                                       tooltip="Show the chosen result's clusters in "
-                                       "napari's random colours instead of their mean "
-                                       "colours (new results too).")
-        self._replace = CheckBox(name="replace", value=False,
-                                 text="replace previous result",
-                                 tooltip="Remove this image's earlier layers from the same "
-                                 "method before adding the new ones.")
-        self._advanced_toggle = PushButton(name="advanced", text=ADVANCED_CLOSED,
-                                           tooltip="Solver settings: starts, iterations, "
-                                           "tolerances, random state.")
+        self._min_area = NumberBox(
+            None,
+            optional=True,
+            min=1,
+            max=1e9,
+            step=10,
+            name="min_area",
+            label="min outline area",
+            tooltip="Regions smaller than this many pixels get no "
+            "outline; 'auto': 0.05% of the image.",
+        )
+        self._random_colors = CheckBox(
+            name="random_colors",
+            value=False,
+            text="random label colours",
+            tooltip="Show the chosen result's clusters in "
+            "napari's random colours instead of their mean "
+            "colours (new results too).",
+        )
+        self._replace = CheckBox(
+            name="replace",
+            value=False,
+            text="replace previous result",
+            tooltip="Remove this image's earlier layers from the same "
+            "method before adding the new ones.",
+        )
+        self._advanced_toggle = PushButton(
+            name="advanced",
+            text=ADVANCED_CLOSED,
+            tooltip="Solver settings: starts, iterations, tolerances, random state.",
+        )
         self._advanced_toggle.native.setCheckable(True)
         self._advanced_toggle.native.setStyleSheet("text-align: left; border: none;")
         main, advanced = [], []
@@ -166,12 +213,25 @@ class PixelClustersWidget(RunPanel):
                 if param.in_widget:
                     widget = self._method_params[name][param.name]
                     (advanced if param.advanced else main).append(widget)
-        self.extend([
-            self._image, self._method, self._summary, self._large_image_note,
-            self._n_clusters, *main, *self._feature_widgets.values(), self._stack_mode,
-            outputs, self._min_area, self._random_colors, self._replace,
-            self._advanced_toggle, *advanced, self._random_state,
-        ])
+        self.extend(
+            [
+                self._image,
+                self._method,
+                self._summary,
+                self._large_image_note,
+                self._n_clusters,
+                *main,
+                *self._feature_widgets.values(),
+                self._stack_mode,
+                outputs,
+                self._min_area,
+                self._random_colors,
+                self._replace,
+                self._advanced_toggle,
+                *advanced,
+                self._random_state,
+            ]
+        )
         self._finish_layout()
         self._method.changed.connect(self._show_method)
         self._image.changed.connect(self._show_image_options)
@@ -183,19 +243,27 @@ class PixelClustersWidget(RunPanel):
     # ----------------------------------------------------------------- shared settings
     def _controls(self) -> dict:
         """Shared setting -> the control that shows it."""
-        return {**self._feature_widgets, "random_state": self._random_state,
-                "n_clusters": self._n_clusters}
+        return {
+            **self._feature_widgets,
+            "random_state": self._random_state,
+            "n_clusters": self._n_clusters,
+        }
 
     def _share_settings(self):
         """Show the shared settings, and keep them and the controls equal both ways (until
         the widget is closed)."""
         settings = self._settings
-        self._followers = [(settings.events.image, self._show_shared_image),
-                           (settings.k_chosen, self._k_chosen)]
+        self._followers = [
+            (settings.events.image, self._show_shared_image),
+            (settings.k_chosen, self._k_chosen),
+        ]
         for name, control in self._controls().items():
-            self._followers.append((getattr(settings.events, name),
-                                    lambda value, *_, control=control:
-                                    self._show_setting(control, value)))
+            self._followers.append(
+                (
+                    getattr(settings.events, name),
+                    lambda value, *_, control=control: self._show_setting(control, value),
+                )
+            )
             control.changed.connect(lambda value, name=name: self._set_setting(name, value))
             if getattr(settings, name) is None:  # nobody said yet: ours
                 self._set_setting(name, control.value)
@@ -286,14 +354,16 @@ class PixelClustersWidget(RunPanel):
         for name, widgets in self._method_params.items():
             for param in METHODS[name].params:
                 if param.in_widget:
-                    widgets[param.name].visible = (name == method.name
-                                                   and (advanced or not param.advanced))
+                    widgets[param.name].visible = name == method.name and (
+                        advanced or not param.advanced
+                    )
         self._n_clusters.visible = method.needs_n_clusters
         for widget in self._feature_widgets.values():
             widget.visible = method.uses_features
         self._random_state.visible = method.uses_random_state and advanced
         has_advanced = method.uses_random_state or any(
-            p.advanced and p.in_widget for p in method.params)
+            p.advanced and p.in_widget for p in method.params
+        )
         self._advanced_toggle.visible = has_advanced
         self._advanced_toggle.text = ADVANCED_OPEN if advanced else ADVANCED_CLOSED
         self._outputs["clusters"].text = "clusters" if method.needs_n_clusters else "edges"
@@ -303,7 +373,8 @@ class PixelClustersWidget(RunPanel):
     def _show_image_options(self, event=None):
         layer = self._image.value
         self._feature_widgets["color_space"].visible = bool(
-            self.method.uses_features and layer is not None and layer.rgb)
+            self.method.uses_features and layer is not None and layer.rgb
+        )
         large = layer is not None and (layer.multiscale or is_lazy(layer.data))
         self._stack_mode.visible = bool(layer is not None and layer.ndim > 2 and not large)
         outlines = self.method.needs_n_clusters and not large  # tracing needs every pixel
@@ -315,12 +386,18 @@ class PixelClustersWidget(RunPanel):
     # ----------------------------------------------------------------- reading choices
     def _options(self) -> dict:
         method = self.method
-        widgets = {p.name: (self._method_params[method.name][p.name], p)
-                   for p in method.params if p.in_widget}
+        widgets = {
+            p.name: (self._method_params[method.name][p.name], p)
+            for p in method.params
+            if p.in_widget
+        }
         if method.uses_features:
             colour = bool(self._image.value is not None and self._image.value.rgb)
-            widgets |= {p.name: (self._feature_widgets[p.name], p) for p in FEATURE_PARAMS
-                        if p.name != "color_space" or colour}
+            widgets |= {
+                p.name: (self._feature_widgets[p.name], p)
+                for p in FEATURE_PARAMS
+                if p.name != "color_space" or colour
+            }
         if method.uses_random_state:
             widgets["random_state"] = (self._random_state, RANDOM_STATE)
         return {name: widget_value(widget, param) for name, (widget, param) in widgets.items()}
@@ -339,13 +416,15 @@ class PixelClustersWidget(RunPanel):
             # one plane, kept as a stack of one (with length-1 axes before it for 4-D+
             # images) so that the results sit on that plane only
             data = data[index][np.newaxis]
-            translate = (*(t + i * s for t, i, s in zip(translate, index, scale)),
-                         *translate[len(index):])
+            translate = (
+                *(t + i * s for t, i, s in zip(translate, index, scale)),
+                *translate[len(index) :],
+            )
             return layer, data, layer.rgb, Placement(scale, translate, len(index) - 1), index
         return layer, data, layer.rgb, Placement(scale, translate), index
 
     def _current_index(self, layer) -> tuple[int, ...]:
-        point = self._viewer.dims.point[-layer.ndim:]
+        point = self._viewer.dims.point[-layer.ndim :]
         position = layer.world_to_data(point)[: layer.ndim - 2]
         shape = layer.data.shape[: layer.ndim - 2]
         return tuple(int(np.clip(round(p), 0, s - 1)) for p, s in zip(position, shape))
@@ -364,20 +443,26 @@ class PixelClustersWidget(RunPanel):
         offered = self._outputs if method.needs_n_clusters else ["clusters"]
         source_kwargs = {"rgb": layer.rgb}
         if not layer.rgb:
-            source_kwargs |= {"contrast_limits": layer.contrast_limits,
-                              "colormap": layer.colormap}
+            source_kwargs |= {"contrast_limits": layer.contrast_limits, "colormap": layer.colormap}
         plane = f" (plane {', '.join(map(str, index))})" if index else ""
         request = LayerRequest(
-            source=layer.name + plane, source_layer=layer.name, plane=index,
+            source=layer.name + plane,
+            source_layer=layer.name,
+            plane=index,
             placement=placement,
             run=self._runs.next(self._viewer.layers, layer.name, method.name),
             outputs={name for name in offered if self._outputs[name].value},
-            random_colors=self._random_colors.value, source_kwargs=source_kwargs,
+            random_colors=self._random_colors.value,
+            source_kwargs=source_kwargs,
             min_area=None if self._min_area.value is None else int(self._min_area.value),
             levels=levels or [],
         )
-        return self._launch(first, _segment_and_build(steps, request), layer,
-                            lambda result: self._add_layers(result, layer))
+        return self._launch(
+            first,
+            _segment_and_build(steps, request),
+            layer,
+            lambda result: self._add_layers(result, layer),
+        )
 
     def _busy_text(self, step) -> str | None:
         return self._running_method.busy_text(step) if self._running_method else None
@@ -402,13 +487,14 @@ class PixelClustersWidget(RunPanel):
         """What was found and how long the whole run took (fit, outlines, layers)."""
         fit = seg.params.get("seconds", 0)
         if not METHODS[seg.method].needs_n_clusters:
-            return (f"{METHODS[seg.method].title}: {int(seg.pixel_counts.sum()):,} edge "
-                    f"pixels in {total_seconds:.1f} s")
+            return (
+                f"{METHODS[seg.method].title}: {int(seg.pixel_counts.sum()):,} edge "
+                f"pixels in {total_seconds:.1f} s"
+            )
         timing = f"in {total_seconds:.1f} s (fit {fit:.1f} s)"
         level = seg.params.get("lazy_level")
         on_level = f" (on a level {1 / seg.params['downscale']:.0f}x smaller)" if level else ""
-        return (f"{METHODS[seg.method].title}: {seg.n_clusters} clusters {timing}"
-                f"{on_level}")
+        return f"{METHODS[seg.method].title}: {seg.n_clusters} clusters {timing}{on_level}"
 
     def _remove_previous(self, source: str, method: str):
         for layer in list(self._viewer.layers):
@@ -436,12 +522,20 @@ def _nothing_found(seg, image: str) -> str:
     """Why a run found nothing, with the thresholds and sigma it used if it has any, and
     what to change (the method's declared hint)."""
     params = seg.params
-    used = [f"{name.replace('_', ' ')} {params[key]:.4g}" for name, key in
-            (("low threshold", "low_threshold_used"), ("high threshold", "high_threshold_used"),
-             ("sigma", "sigma")) if isinstance(params.get(key), (int, float))]
+    used = [
+        f"{name.replace('_', ' ')} {params[key]:.4g}"
+        for name, key in (
+            ("low threshold", "low_threshold_used"),
+            ("high threshold", "high_threshold_used"),
+            ("sigma", "sigma"),
+        )
+        if isinstance(params.get(key), (int, float))
+    ]
     settings = f" ({', '.join(used)})" if used else ""
-    return (f"{METHODS[seg.method].title}: nothing found in '{image}'{settings}; no layer "
-            f"was added. {METHODS[seg.method].empty_hint}").strip()
+    return (
+        f"{METHODS[seg.method].title}: nothing found in '{image}'{settings}; no layer "
+        f"was added. {METHODS[seg.method].empty_hint}"
+    ).strip()
 
 
 def _segment_and_build(steps, request: LayerRequest):

@@ -22,5 +22,11 @@ from .image import as_dask, is_lazy, is_multiscale, read_lazy_image
 from .result import LazySegmentation
 from .segment import lazy_segment_steps
 
-__all__ = ["LazySegmentation", "as_dask", "is_lazy", "is_multiscale", "lazy_segment_steps",
-           "read_lazy_image"]
+__all__ = [
+    "LazySegmentation",
+    "as_dask",
+    "is_lazy",
+    "is_multiscale",
+    "lazy_segment_steps",
+    "read_lazy_image",
+]

@@ -20,9 +20,9 @@ from ..image import ImageData, usable_mask
 from ..means import ClusterSums
 from ..methods.canny import (
     canny_planes,
+    check_threshold_pair,
     check_thresholds,
     edges_2d,
-    check_threshold_pair,
     largest_magnitude,
     thresholds,
 )
@@ -37,30 +37,36 @@ def canny_steps(data: ImageData, params: dict):
     """Returns ``(MethodOutput, labeller, tally, found)``: label 1 on edges."""
     check_thresholds(params)
     if params["use_quantiles"]:
-        raise ValueError("use_quantiles: quantiles of the edge strength need the whole "
-                         "image at once; for a lazy (dask) image give low_threshold and "
-                         "high_threshold in image units.")
+        raise ValueError(
+            "use_quantiles: quantiles of the edge strength need the whole "
+            "image at once; for a lazy (dask) image give low_threshold and "
+            "high_threshold in image units."
+        )
     given = params["low_threshold"] is not None and params["high_threshold"] is not None
     value_max = 1.0 if given else (yield from _value_max_steps(data))  # given: not needed
     check_threshold_pair(params, value_max)
     low, high = thresholds(params, value_max)
-    settings = EdgeSettings(params["sigma"], low, high, value_max, data.kind,
-                            _n_planes(data))
+    settings = EdgeSettings(params["sigma"], low, high, value_max, data.kind, _n_planes(data))
     bits = settings.threshold_bits(data, scale=1.0)
     if bits.chunks != data.pixels.chunks:  # chunks merged (narrower than the overlap)
         data = ImageData(data.pixels.rechunk(bits.chunks), data.kind, None, data.channel_axis)
     runs = yield from _join_runs_steps(data, bits, settings)
     if runs.n_usable == 0:
-        raise ValueError("image: no pixel has data (all are NaN/inf or fully transparent); "
-                         "there are no edges to find.")
+        raise ValueError(
+            "image: no pixel has data (all are NaN/inf or fully transparent); "
+            "there are no edges to find."
+        )
     labeller = CannyLabeller(settings, bits, runs.lookups)
     tally = runs.tally
     if settings.n_planes > 1:  # an edge in any channel: count the union afterwards
         tally = drop_empty((yield from tally_steps(data, labeller.array(data), 1)), 0)
-    details = {"low_threshold_used": float(low), "high_threshold_used": float(high),
-               "planes": int(np.prod(data.spatial_shape[:-2], dtype=int)),
-               "lazy_edges": f"chunks overlap by {settings.depth} pixels; hysteresis "
-                             f"joined {runs.n_runs:,} runs across {runs.lookups.size} chunks"}
+    details = {
+        "low_threshold_used": float(low),
+        "high_threshold_used": float(high),
+        "planes": int(np.prod(data.spatial_shape[:-2], dtype=int)),
+        "lazy_edges": f"chunks overlap by {settings.depth} pixels; hysteresis "
+        f"joined {runs.n_runs:,} runs across {runs.lookups.size} chunks",
+    }
     edge_share = float(tally.counts.sum() / max(runs.n_usable, 1))
     output = MethodOutput(labels=None, score={"edge_fraction": edge_share}, details=details)
     return output, labeller, tally, np.arange(len(tally.counts))
@@ -74,8 +80,9 @@ def _value_max_steps(data: ImageData):
     """The largest magnitude, as :func:`grey_planes` finds it for the whole image (the
     automatic thresholds are relative to it): one pass over the chunks."""
     largest = []
-    yield from over_chunks("edges", [data.pixels], _chunk_largest,
-                           lambda _, value: largest.append(value), data.kind)
+    yield from over_chunks(
+        "edges", [data.pixels], _chunk_largest, lambda _, value: largest.append(value), data.kind
+    )
     return max(largest, default=0.0) or 1.0
 
 
@@ -103,14 +110,20 @@ class EdgeSettings:
         """
         pixels = data.pixels
         ndim = pixels.ndim
-        depth = {axis: 0 for axis in range(ndim)}
+        depth = dict.fromkeys(range(ndim), 0)
         for axis in (ndim - 3, ndim - 2):
             if pixels.shape[axis] <= self.depth or pixels.numblocks[axis] == 1:
                 pixels = pixels.rechunk({axis: -1})
             else:
                 depth[axis] = self.depth
-        return pixels.map_overlap(_threshold_chunk, depth=depth, boundary="none",
-                                  dtype=np.uint8, settings=self, scale=scale)
+        return pixels.map_overlap(
+            _threshold_chunk,
+            depth=depth,
+            boundary="none",
+            dtype=np.uint8,
+            settings=self,
+            scale=scale,
+        )
 
     def chunk_bits(self, pixels: np.ndarray, scale: float) -> np.ndarray:
         block = ImageData(pixels, self.kind, usable_mask(pixels, self.kind), None)
@@ -123,10 +136,14 @@ class EdgeSettings:
                 if not mask.any():
                     continue
                 for bit, threshold in ((LOW, self.low), (HIGH, self.high)):
-                    params = {"sigma": sigma, "low_threshold": threshold,
-                              "high_threshold": threshold, "use_quantiles": False}
+                    params = {
+                        "sigma": sigma,
+                        "low_threshold": threshold,
+                        "high_threshold": threshold,
+                        "use_quantiles": False,
+                    }
                     above = edges_2d(plane[index], mask, params, self.value_max)
-                    out[index + (Ellipsis, p)] |= above.astype(np.uint8) * bit
+                    out[(*index, Ellipsis, p)] |= above.astype(np.uint8) * bit
         return out
 
 
@@ -163,20 +180,29 @@ def _join_runs_steps(data: ImageData, bits, settings: EdgeSettings):
         np.minimum(low, piece.low, out=low)
         np.maximum(high, piece.high, out=high)
 
-    yield from over_chunks("edges", [bits, data.pixels], _chunk_runs, add, settings.n_planes,
-                           data.kind)
+    yield from over_chunks(
+        "edges", [bits, data.pixels], _chunk_runs, add, settings.n_planes, data.kind
+    )
     yield "edges", 1.0
     offsets = np.cumsum([0] + [len(piece.has_high) for piece in pieces])
     n_runs = int(offsets[-1])
-    keep = _strong_runs(n_runs, np.concatenate([p.has_high for p in pieces]),
-                        _touching_runs(blocks, dict(zip(blocks, offsets)),
-                                       {index: p.faces for index, p in zip(blocks, pieces)},
-                                       data.pixels.numblocks[:-1]))
+    keep = _strong_runs(
+        n_runs,
+        np.concatenate([p.has_high for p in pieces]),
+        _touching_runs(
+            blocks,
+            dict(zip(blocks, offsets)),
+            {index: p.faces for index, p in zip(blocks, pieces)},
+            data.pixels.numblocks[:-1],
+        ),
+    )
     lookups = np.empty(data.pixels.numblocks[:-1], dtype=object)
     for index, start, stop in zip(blocks, offsets, offsets[1:]):
         lookups[index] = np.concatenate([[False], keep[start:stop]])
-    runs = ClusterSums(np.concatenate([p.sums.counts for p in pieces]),
-                       np.concatenate([p.sums.sums for p in pieces]))
+    runs = ClusterSums(
+        np.concatenate([p.sums.counts for p in pieces]),
+        np.concatenate([p.sums.sums for p in pieces]),
+    )
     edges = runs.take(keep).total()  # every kept run is label 1
     tally = Tally(edges, low, high)
     if tally.counts[0] == 0:
@@ -209,10 +235,10 @@ def _touching_runs(blocks, offsets, faces, numblocks):
     pairs = []
     for index in blocks:
         *lead, i, j = index
-        top_face, bottom, left, right = faces[index]
+        _top_face, bottom, _left, right = faces[index]
         here = offsets[index]
 
-        def neighbour(di, dj):
+        def neighbour(di, dj, lead=lead, i=i, j=j):
             other = (*lead, i + di, j + dj)
             inside = 0 <= other[-2] < numblocks[-2] and 0 <= other[-1] < numblocks[-1]
             return (faces[other], offsets[other]) if inside else (None, None)
@@ -237,8 +263,8 @@ def _pairs_along(a, b, offset_a, offset_b):
     n = a.shape[-1]
     found = []
     for shift in (-1, 0, 1):
-        mine = a[..., max(0, -shift): n + min(0, -shift)]
-        theirs = b[..., max(0, shift): n + min(0, shift)]
+        mine = a[..., max(0, -shift) : n + min(0, -shift)]
+        theirs = b[..., max(0, shift) : n + min(0, shift)]
         found += _pairs(mine, theirs, offset_a, offset_b)
     return found
 
@@ -254,8 +280,9 @@ def _strong_runs(n_runs: int, has_high: np.ndarray, pairs: np.ndarray) -> np.nda
     """Runs joined (through touching pairs) with a run that holds a high pixel."""
     if n_runs == 0:
         return np.zeros(0, dtype=bool)
-    graph = sparse.coo_matrix((np.ones(pairs.shape[1]), (pairs[0], pairs[1])),
-                              shape=(n_runs, n_runs))
+    graph = sparse.coo_matrix(
+        (np.ones(pairs.shape[1]), (pairs[0], pairs[1])), shape=(n_runs, n_runs)
+    )
     _, component = connected_components(graph, directed=False)
     strong_component = np.zeros(component.max() + 1, dtype=bool)
     strong_component[component[has_high]] = True
@@ -278,13 +305,24 @@ class CannyLabeller:
         spatial = "".join(chr(ord("a") + i) for i in range(len(data.spatial_shape)))
         if scale is None or all(s == 1 for s in scale):
             lookups = da.from_array(self.lookups, chunks=1)
-            return da.blockwise(_edges_chunk, spatial, self.bits, spatial + "z", lookups,
-                                spatial, self.settings.n_planes, None, concatenate=True,
-                                align_arrays=False, dtype=np.int32)
+            return da.blockwise(
+                _edges_chunk,
+                spatial,
+                self.bits,
+                spatial + "z",
+                lookups,
+                spatial,
+                self.settings.n_planes,
+                None,
+                concatenate=True,
+                align_arrays=False,
+                dtype=np.int32,
+            )
         level_scale = float(np.mean(scale[-2:]))
         bits = self.settings.threshold_bits(data, level_scale)
-        return bits.map_blocks(_local_edges_chunk, self.settings.n_planes, dtype=np.int32,
-                               drop_axis=bits.ndim - 1)
+        return bits.map_blocks(
+            _local_edges_chunk, self.settings.n_planes, dtype=np.int32, drop_axis=bits.ndim - 1
+        )
 
 
 def _edges_chunk(bits, lookup, n_planes):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,8 +27,10 @@ def is_multiscale(image) -> bool:
     shapes = [level.shape for level in image]
     if not all(len(s) == len(shapes[0]) >= 2 for s in shapes):
         return False
-    return all(all(a >= b for a, b in zip(big, small)) and big != small
-               for big, small in zip(shapes, shapes[1:]))  # each level smaller
+    return all(
+        all(a >= b for a, b in zip(big, small)) and big != small
+        for big, small in itertools.pairwise(shapes)
+    )  # each level smaller
 
 
 def as_dask(image):
@@ -48,8 +51,9 @@ def _chunk_shape(image):
     chunks = getattr(image, "chunks", None)
     if not (hasattr(image, "shape") and hasattr(image, "dtype") and isinstance(chunks, tuple)):
         return None
-    if len(chunks) != len(image.shape) or not all(isinstance(c, (int, np.integer))
-                                                  for c in chunks):
+    if len(chunks) != len(image.shape) or not all(
+        isinstance(c, (int, np.integer)) for c in chunks
+    ):
         return None
     return chunks
 
@@ -64,8 +68,11 @@ def read_lazy_image(image, rgb: bool | None = None, channel_axis: int | None = N
 
 def read_level(level, like: ImageData) -> ImageData:
     """A pyramid level of the image ``like`` was read from, read the same way."""
-    return read_lazy_image(level, rgb=like.is_color,
-                           channel_axis=like.channel_axis if like.kind == "multichannel" else None)
+    return read_lazy_image(
+        level,
+        rgb=like.is_color,
+        channel_axis=like.channel_axis if like.kind == "multichannel" else None,
+    )
 
 
 def block_indices(data: ImageData) -> list[tuple[int, ...]]:
@@ -99,9 +106,8 @@ def over_chunks(stage: str, arrays: list, func, consume, *args):
     for start in range(0, len(blocks), CHUNK_BATCH):
         yield stage, start / len(blocks)
         tasks = []
-        for position, index in enumerate(blocks[start:start + CHUNK_BATCH], start=start):
-            chunks = [array.blocks[index + (0,) * (array.ndim - spatial_ndim)]
-                      for array in arrays]
+        for position, index in enumerate(blocks[start : start + CHUNK_BATCH], start=start):
+            chunks = [array.blocks[index + (0,) * (array.ndim - spatial_ndim)] for array in arrays]
             origin = tuple(int(sum(c[:i])) for c, i in zip(first.chunks, index))
             tasks.append(dask.delayed(func)(*chunks, position, origin, *args))
         for position, result in enumerate(dask.compute(*tasks), start=start):

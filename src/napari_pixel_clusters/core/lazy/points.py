@@ -36,16 +36,16 @@ MAX_HISTOGRAM_ROWS = 20_000_000
 DENSE_MAX_KEYS = 2**25
 #: Pixels drawn (over all chunks) to fit on when values cannot be counted exactly.
 SAMPLE_PIXELS = 200_000
-NO_DATA = ("image: no pixel has data (all are NaN/inf or fully transparent); nothing can be "
-           "clustered.")
+NO_DATA = (
+    "image: no pixel has data (all are NaN/inf or fully transparent); nothing can be clustered."
+)
 
 
 def point_steps(data: ImageData, spec, k: int, features: dict, params: dict):
     """Fit ``spec`` lazily; returns ``(MethodOutput, labeller, tally, found)``."""
     feature_set, lookup = yield from lazy_feature_steps(data, features)
     if lookup is not None:
-        return (yield from _fit_histogram(data, spec, k, features, params, feature_set,
-                                          *lookup))
+        return (yield from _fit_histogram(data, spec, k, features, params, feature_set, *lookup))
     return (yield from _fit_sample(data, spec, k, features, params, feature_set))
 
 
@@ -66,15 +66,17 @@ def lazy_feature_steps(data: ImageData, features: dict):
         raise ValueError(NO_DATA)
     rows = unpack_keys(keys, lows, spans, data.pixels.dtype)
     feature_set = _value_feature_set(data, rows, counts, features)
-    feature_set.compression = (f"lazy: distinct values: {len(rows):,} rows for "
-                               f"{int(counts.sum()):,} pixels in {n_blocks} chunks")
+    feature_set.compression = (
+        f"lazy: distinct values: {len(rows):,} rows for "
+        f"{int(counts.sum()):,} pixels in {n_blocks} chunks"
+    )
     return feature_set, (keys, lows, spans)
 
 
 def _countable(data: ImageData) -> bool:
     """Integer values can be counted (when their range allows, see _histogram_steps)."""
     dtype = data.pixels.dtype
-    return np.issubdtype(dtype, np.integer) or dtype == bool
+    return np.issubdtype(dtype, np.integer) or dtype.kind == "b"
 
 
 # ---------------------------------------------------------------------- histogram route
@@ -89,8 +91,7 @@ def _key_ranges(data: ImageData):
 
 def _merge(histograms):
     """Merge (keys, counts) pairs into one sorted histogram."""
-    merged, inverse = np.unique(np.concatenate([k for k, _ in histograms]),
-                                return_inverse=True)
+    merged, inverse = np.unique(np.concatenate([k for k, _ in histograms]), return_inverse=True)
     return merged, np.bincount(inverse, weights=np.concatenate([c for _, c in histograms]))
 
 
@@ -103,8 +104,12 @@ def _histogram_steps(data: ImageData):
     lows, spans = _key_ranges(data)
     if int(np.prod(spans, dtype=object)) >= 2**62:
         return None
-    histograms = [(np.zeros(0, np.uint32 if np.prod(spans, dtype=object) <= 2**32
-                            else np.int64), np.zeros(0))]
+    histograms = [
+        (
+            np.zeros(0, np.uint32 if np.prod(spans, dtype=object) <= 2**32 else np.int64),
+            np.zeros(0),
+        )
+    ]
 
     def add(position, histogram):
         histograms.append(histogram)
@@ -114,8 +119,9 @@ def _histogram_steps(data: ImageData):
                 raise _TooManyValues
 
     try:
-        yield from over_chunks("histogram", [data.pixels], _chunk_histogram, add, data.kind,
-                               lows, spans)
+        yield from over_chunks(
+            "histogram", [data.pixels], _chunk_histogram, add, data.kind, lows, spans
+        )
     except _TooManyValues:
         return None
     keys, counts = _merge(histograms)
@@ -141,11 +147,19 @@ def _fit_histogram(data, spec, k, features, params, feature_set, keys, lows, spa
     label_of_component = np.zeros(k, dtype=np.int32)
     label_of_component[found] = np.arange(1, len(found) + 1, dtype=np.int32)
     model = _labelling_model(spec.name, data, features, feature_set, fit.model, found)
-    labeller = LookupLabeller(keys, label_of_component[fit.labels], lows, spans, data.kind,
-                              fallback=ModelLabeller(model, data.kind))
-    tally = Tally(sums=row_sums(feature_set, fit.labels, k).take(found),
-                  low=rows.min(axis=0).astype(np.float64),
-                  high=rows.max(axis=0).astype(np.float64))
+    labeller = LookupLabeller(
+        keys,
+        label_of_component[fit.labels],
+        lows,
+        spans,
+        data.kind,
+        fallback=ModelLabeller(model, data.kind),
+    )
+    tally = Tally(
+        sums=row_sums(feature_set, fit.labels, k).take(found),
+        low=rows.min(axis=0).astype(np.float64),
+        high=rows.max(axis=0).astype(np.float64),
+    )
     return _output(fit, feature_set), labeller, tally, found
 
 
@@ -178,8 +192,11 @@ class LookupLabeller(ChunkLabeller):
     def chunk(self, pixels, origin, scale):
         values = pixels.reshape(-1, pixels.shape[-1])
         inside = self._inside(values)
-        in_range = values if inside is None else np.where(
-            inside[:, None], values, np.asarray(self.lows, values.dtype))
+        in_range = (
+            values
+            if inside is None
+            else np.where(inside[:, None], values, np.asarray(self.lows, values.dtype))
+        )
         packed = pack_keys(in_range, self.lows, self.spans)
         if self.n_keys <= DENSE_MAX_KEYS:
             labels = self._dense_table()[packed].astype(np.int32)
@@ -232,14 +249,14 @@ def _sample_steps(data: ImageData, random_state):
         values.append(sample[0])
         positions.append(sample[1])
 
-    yield from over_chunks("sampling", [data.pixels], _chunk_sample, add, data.kind, share,
-                           random_state)
+    yield from over_chunks(
+        "sampling", [data.pixels], _chunk_sample, add, data.kind, share, random_state
+    )
     return np.concatenate(values), np.concatenate(positions)
 
 
 def _chunk_sample(pixels, position, origin, kind, share, random_state):
-    rng = np.random.default_rng(None if random_state is None else [int(random_state),
-                                                                   position])
+    rng = np.random.default_rng(None if random_state is None else [int(random_state), position])
     usable = np.flatnonzero(usable_mask(pixels, kind))
     chosen = np.sort(rng.choice(usable, rng.binomial(len(usable), share), replace=False))
     where = np.stack(np.unravel_index(chosen, pixels.shape[:-1]), axis=1)
@@ -252,10 +269,16 @@ def _sample_feature_steps(data: ImageData, features: dict):
         raise ValueError(NO_DATA)
     sample = ImageData(values[:, None, :], data.kind, np.ones((len(values), 1), bool), None)
     feature_set = build_features(
-        sample, color_space=features["color_space"], spatial_weight=features["spatial_weight"],
-        standardize=features["standardize"], coordinates=positions)
-    feature_set.compression = (f"lazy: fitted on a sample of {len(values):,} pixels drawn "
-                               f"from every chunk; {feature_set.compression}")
+        sample,
+        color_space=features["color_space"],
+        spatial_weight=features["spatial_weight"],
+        standardize=features["standardize"],
+        coordinates=positions,
+    )
+    feature_set.compression = (
+        f"lazy: fitted on a sample of {len(values):,} pixels drawn "
+        f"from every chunk; {feature_set.compression}"
+    )
     return feature_set
 
 
@@ -276,14 +299,26 @@ def _labelling_model(method, data, features, feature_set, fitted, found) -> Mode
     return Model(
         method=method,
         image={"kind": data.kind, "n_channels": data.n_channels, "dtype": str(data.pixels.dtype)},
-        features={"color_space": check_color_space(data, features["color_space"]),
-                  "spatial_weight": features["spatial_weight"],
-                  "standardize": features["standardize"], "names": feature_set.names,
-                  "constants": constants},
-        parameters={key: value if isinstance(value, str) else np.asarray(value)
-                    for key, value in fitted.items()},
-        clusters=[{"label": label, "component": int(component), "name": f"cluster {label}",
-                   "color": "#000000"} for label, component in enumerate(found, start=1)],
+        features={
+            "color_space": check_color_space(data, features["color_space"]),
+            "spatial_weight": features["spatial_weight"],
+            "standardize": features["standardize"],
+            "names": feature_set.names,
+            "constants": constants,
+        },
+        parameters={
+            key: value if isinstance(value, str) else np.asarray(value)
+            for key, value in fitted.items()
+        },
+        clusters=[
+            {
+                "label": label,
+                "component": int(component),
+                "name": f"cluster {label}",
+                "color": "#000000",
+            }
+            for label, component in enumerate(found, start=1)
+        ],
     )
 
 
@@ -303,21 +338,30 @@ class ModelLabeller(ChunkLabeller):
     def rows(self, values: np.ndarray) -> np.ndarray:
         """Labels of pixel values ``(n, C)`` (models without positions only)."""
         pixels = values[:, None, :]
-        return self.model._labels(ImageData(pixels, self.kind, np.ones((len(values), 1), bool),
-                                            None))[0][:, 0]
+        return self.model._labels(
+            ImageData(pixels, self.kind, np.ones((len(values), 1), bool), None)
+        )[0][:, 0]
 
 
 # ---------------------------------------------------------------------- shared
 def _check_rows(k, feature_set, what) -> None:
     if k > len(feature_set.X):
-        raise ValueError(f"n_clusters: {k} clusters were asked for, but the image has only "
-                         f"{len(feature_set.X)} {what}; use n_clusters of at most "
-                         f"{len(feature_set.X)}.")
+        raise ValueError(
+            f"n_clusters: {k} clusters were asked for, but the image has only "
+            f"{len(feature_set.X)} {what}; use n_clusters of at most "
+            f"{len(feature_set.X)}."
+        )
 
 
 def _output(fit, feature_set) -> MethodOutput:
-    return MethodOutput(labels=None, score=fit.score,
-                        details={"compression": feature_set.compression,
-                                 "features": feature_set.names, **fit.details,
-                                 **feature_set.standardization},
-                        model=fit.model)
+    return MethodOutput(
+        labels=None,
+        score=fit.score,
+        details={
+            "compression": feature_set.compression,
+            "features": feature_set.names,
+            **fit.details,
+            **feature_set.standardization,
+        },
+        model=fit.model,
+    )

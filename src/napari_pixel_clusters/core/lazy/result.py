@@ -39,9 +39,14 @@ def tally_steps(data: ImageData, labels, n_clusters: int):
     ``labels`` is a lazy labels array of ``data`` (same chunks), e.g. ``labeller.array``.
     """
     totals = empty_totals(n_clusters + 1, data.n_channels, data.pixels.dtype)
-    yield from over_chunks("counting", [data.pixels, labels], _chunk_tally,
-                           lambda _, part: add_totals(totals, part), data.kind,
-                           n_clusters + 1)
+    yield from over_chunks(
+        "counting",
+        [data.pixels, labels],
+        _chunk_tally,
+        lambda _, part: add_totals(totals, part),
+        data.kind,
+        n_clusters + 1,
+    )
     return finish_tally(*totals)
 
 
@@ -52,8 +57,11 @@ def _chunk_tally(pixels, labels, position, origin, kind, size):
 
 def empty_totals(size: int, n_channels: int, dtype) -> list:
     """[sums, low, high] before anything is counted."""
-    return [ClusterSums.empty(size, n_channels, dtype), np.full(n_channels, np.inf),
-            np.full(n_channels, -np.inf)]
+    return [
+        ClusterSums.empty(size, n_channels, dtype),
+        np.full(n_channels, np.inf),
+        np.full(n_channels, -np.inf),
+    ]
 
 
 def chunk_totals(block: ImageData, labels, size: int) -> list:
@@ -130,10 +138,12 @@ class LazySegmentation(Segmentation):
 
     @property
     def colors(self) -> np.ndarray:
-        extremes = _in_dtype(np.stack([self._tally.low, self._tally.high]),
-                             self.image.pixels.dtype)
-        display = ImageData(extremes[:, None, :], self.image.kind,
-                            np.ones((2, 1), dtype=bool), None)
+        extremes = _in_dtype(
+            np.stack([self._tally.low, self._tally.high]), self.image.pixels.dtype
+        )
+        display = ImageData(
+            extremes[:, None, :], self.image.kind, np.ones((2, 1), dtype=bool), None
+        )
         return display_colors(self.palette, display)
 
     def quantized(self, labels=None, data: ImageData | None = None):
@@ -150,8 +160,14 @@ class LazySegmentation(Segmentation):
         colours = np.zeros((self.n_clusters + 1, data.n_channels), dtype=dtype)
         colours[1:] = self.cluster_sums.as_dtype(dtype, self._tally.low, self._tally.high)
         labels = labels.rechunk(data.pixels.chunks[:-1])
-        out = da.map_blocks(_quantize_chunk, labels[..., None], data.pixels, colours,
-                            dtype=dtype, chunks=data.pixels.chunks)
+        out = da.map_blocks(
+            _quantize_chunk,
+            labels[..., None],
+            data.pixels,
+            colours,
+            dtype=dtype,
+            chunks=data.pixels.chunks,
+        )
         if data.kind == "grey":
             return out[..., 0]
         if data.kind == "multichannel":
@@ -197,8 +213,9 @@ class ChunkLabeller:
 
     def array(self, data: ImageData, scale=None):
         scale = scale or (1.0,) * len(data.spatial_shape)
-        return data.pixels.map_blocks(_label_block, self, scale, dtype=np.int32,
-                                      drop_axis=data.pixels.ndim - 1)
+        return data.pixels.map_blocks(
+            _label_block, self, scale, dtype=np.int32, drop_axis=data.pixels.ndim - 1
+        )
 
 
 def _label_block(pixels, labeller, scale, block_info=None):

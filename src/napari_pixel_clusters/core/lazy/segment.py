@@ -13,8 +13,9 @@ from .result import LazySegmentation
 from .ward import ward_steps
 
 
-def lazy_segment_steps(image, method, n_clusters, rgb=None, channel_axis=None, levels=(),
-                       **options):
+def lazy_segment_steps(
+    image, method, n_clusters, rgb=None, channel_axis=None, levels=(), **options
+):
     """:func:`~..segment.segment_steps` for a dask array (see the package docstring);
     ``levels`` are the pyramid ``image`` is the full-size level of, if any."""
     from ..segment import _check_n_clusters, _provenance
@@ -31,9 +32,16 @@ def lazy_segment_steps(image, method, n_clusters, rgb=None, channel_axis=None, l
     else:
         route = point_steps(data, spec, k, features, params)
     output, labeller, tally, found = yield from route
-    provenance = _provenance(spec, data, k, features, params, output, found + 1,
-                             time.perf_counter() - started)
+    provenance = _provenance(
+        spec, data, k, features, params, output, found + 1, time.perf_counter() - started
+    )
     provenance["image"] |= {"lazy": True, "chunks": [list(c) for c in data.pixels.chunks]}
-    return LazySegmentation(labels=labeller.array(data), image=data, score=output.score,
-                            params=provenance, fitted=output.model, tally=tally,
-                            labeller=labeller)
+    return LazySegmentation(
+        labels=labeller.array(data),
+        image=data,
+        score=output.score,
+        params=provenance,
+        fitted=output.model,
+        tally=tally,
+        labeller=labeller,
+    )

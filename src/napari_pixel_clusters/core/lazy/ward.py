@@ -34,7 +34,7 @@ def ward_steps(data: ImageData, k: int, features: dict, params: dict, levels=())
         candidate_scale = level_scale(data, candidate)
         if candidate_scale[:-2] == scale[:-2] and max(candidate_scale[-2:]) <= factor:
             source, level_number, scale = candidate, number, candidate_scale
-    level_factor = max(1, int(round(factor / max(scale[-2:]))))
+    level_factor = max(1, round(factor / max(scale[-2:])))
     source = _aligned(source, level_factor)
     small = yield from _shrink_steps(source, level_factor)
     output = yield from ward.run(small, k, features, {"downscale": 1.0})
@@ -44,11 +44,13 @@ def ward_steps(data: ImageData, k: int, features: dict, params: dict, levels=())
     tally = yield from tally_steps(data, labeller.array(data), len(found))
     which = f"level {level_number} of the pyramid" if level_number else "the image"
     output.details |= {
-        "downscale": round(1.0 / max(block), 6), "downscale_requested": params["downscale"],
+        "downscale": round(1.0 / max(block), 6),
+        "downscale_requested": params["downscale"],
         "lazy_level": f"Ward clustered {which} shrunk to block averages of {level_factor}x"
-                      f"{level_factor} pixels (shape {list(small.spatial_shape)}, about "
-                      f"{max(block):.0f}x smaller than full size); every pixel takes its "
-                      "block's label"}
+        f"{level_factor} pixels (shape {list(small.spatial_shape)}, about "
+        f"{max(block):.0f}x smaller than full size); every pixel takes its "
+        "block's label",
+    }
     return output, labeller, tally, found - 1
 
 
@@ -58,14 +60,13 @@ def block_factor(spatial_shape, downscale: float | None) -> int:
         plane = spatial_shape[-2] * spatial_shape[-1]
         planes = int(np.prod(spatial_shape[:-2], dtype=np.int64))
         return max(1, math.ceil(math.sqrt(plane * planes / ward.AUTO_MAX_PIXELS)))
-    return max(1, int(round(1.0 / downscale)))
+    return max(1, round(1.0 / downscale))
 
 
 def _aligned(data: ImageData, factor: int) -> ImageData:
     """Chunks of y and x rechunked to multiples of ``factor`` (blocks never straddle)."""
     y, x = data.pixels.ndim - 3, data.pixels.ndim - 2
-    sides = {axis: factor * max(1, round(data.pixels.chunks[axis][0] / factor))
-             for axis in (y, x)}
+    sides = {axis: factor * max(1, round(data.pixels.chunks[axis][0] / factor)) for axis in (y, x)}
     pixels = data.pixels.rechunk(sides)
     return ImageData(pixels, data.kind, None, data.channel_axis)
 
@@ -73,8 +74,9 @@ def _aligned(data: ImageData, factor: int) -> ImageData:
 def _shrink_steps(data: ImageData, factor: int):
     """Block averages of the usable pixels, chunk by chunk -> an in-memory ImageData."""
     shape = tuple(data.spatial_shape[:-2]) + tuple(
-        math.ceil(side / factor) for side in data.spatial_shape[-2:])
-    sums = np.zeros(shape + (data.n_channels,))
+        math.ceil(side / factor) for side in data.spatial_shape[-2:]
+    )
+    sums = np.zeros((*shape, data.n_channels))
     weights = np.zeros(shape)
     sizes = np.zeros(shape)
 
@@ -82,15 +84,17 @@ def _shrink_steps(data: ImageData, factor: int):
         target, part_sums, part_weights, part_sizes = part
         sums[target], weights[target], sizes[target] = part_sums, part_weights, part_sizes
 
-    yield from over_chunks("shrinking", [data.pixels], _chunk_block_sums, place, data.kind,
-                           factor)
+    yield from over_chunks("shrinking", [data.pixels], _chunk_block_sums, place, data.kind, factor)
     mask = weights / sizes > 0.5
     if not weights.any():
-        raise ValueError("image: no pixel has data (all are NaN/inf or fully transparent); "
-                         "nothing can be clustered.")
+        raise ValueError(
+            "image: no pixel has data (all are NaN/inf or fully transparent); "
+            "nothing can be clustered."
+        )
     if not mask.any():
-        raise ValueError("downscale: no block of the shrunk image has data; use a larger "
-                         "downscale.")
+        raise ValueError(
+            "downscale: no block of the shrunk image has data; use a larger downscale."
+        )
     pixels = sums / np.maximum(weights, 1e-12)[..., None]
     return ImageData(pixels=pixels, kind=data.kind, mask=mask, channel_axis=data.channel_axis)
 
@@ -102,12 +106,17 @@ def _chunk_block_sums(pixels, position, origin, kind, factor):
     values = np.where(mask[..., None], values, 0.0)
     spatial = mask.shape
     target = tuple(slice(o, o + s) for o, s in zip(origin[:-2], spatial[:-2]))
-    target += tuple(slice(o // factor, o // factor + math.ceil(s / factor))
-                    for o, s in zip(origin[-2:], spatial[-2:]))
+    target += tuple(
+        slice(o // factor, o // factor + math.ceil(s / factor))
+        for o, s in zip(origin[-2:], spatial[-2:])
+    )
     y_axis = mask.ndim - 2
-    return (target, _block_sums(values, factor, y_axis),
-            _block_sums(mask.astype(float), factor, y_axis),
-            _block_sums(np.ones(spatial), factor, y_axis))
+    return (
+        target,
+        _block_sums(values, factor, y_axis),
+        _block_sums(mask.astype(float), factor, y_axis),
+        _block_sums(np.ones(spatial), factor, y_axis),
+    )
 
 
 def _block_sums(array: np.ndarray, factor: int, y_axis: int) -> np.ndarray:

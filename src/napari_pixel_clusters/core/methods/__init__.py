@@ -11,7 +11,6 @@ METHODS: dict[str, Method] = {m.METHOD.name: m.METHOD for m in (kmeans, gmm, war
 def get_method(name: str) -> Method:
     if not isinstance(name, str) or name not in METHODS:
         raise ValueError(
-            f"method: unknown method {name!r}; use one of "
-            f"{', '.join(map(repr, METHODS))}."
+            f"method: unknown method {name!r}; use one of {', '.join(map(repr, METHODS))}."
         )
     return METHODS[name]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -77,8 +77,12 @@ def run_on_rows(fit_rows: Callable):
             labels=pixel_labels(data, feature_set, fit.labels),
             cluster_sums=row_sums(feature_set, fit.labels, n_clusters),
             score=fit.score,
-            details={"compression": feature_set.compression, "features": feature_set.names,
-                     **fit.details, **feature_set.standardization},
+            details={
+                "compression": feature_set.compression,
+                "features": feature_set.names,
+                **fit.details,
+                **feature_set.standardization,
+            },
             model=fit.model,
         )
 

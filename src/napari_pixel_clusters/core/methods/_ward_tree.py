@@ -113,7 +113,7 @@ def _ward_dist(m_1, m_2, row, col):
 @njit(cache=True, nogil=True)
 def _grow(array, size):
     capacity = max(array.shape[0] + array.shape[0] // 2, 16)
-    bigger = np.empty((capacity,) + array.shape[1:], dtype=array.dtype)
+    bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
     bigger[:size] = array[:size]
     return bigger
 
@@ -168,8 +168,24 @@ def _start(X, indptr, indices, n_nodes):
 
 
 @njit(cache=True, nogil=True)
-def _merge(stop, n_samples, m_1, m_2, parent, root, used, visited, children, distance, pair,
-           links, head, tail, counters, new_neighbours):
+def _merge(
+    stop,
+    n_samples,
+    m_1,
+    m_2,
+    parent,
+    root,
+    used,
+    visited,
+    children,
+    distance,
+    pair,
+    links,
+    head,
+    tail,
+    counters,
+    new_neighbours,
+):
     """Merges until node ``stop`` exists (or the heap runs dry: counters[0] < stop)."""
     k, size, n_links, drop_at = counters[0], counters[1], counters[2], counters[3]
     while k < stop:
@@ -260,8 +276,7 @@ def tree_steps(X, connectivity, n_clusters=None, slice_size=None):
         raise ValueError(f"X: at most {MAX_SAMPLES:,} samples, got {n_samples:,}.")
     indptr, indices = symmetric_csr(connectivity)
     n_nodes = 2 * n_samples - (1 if n_clusters is None else n_clusters)
-    m_1, m_2, distance, pair, links, head, tail, counters = _start(
-        X, indptr, indices, n_nodes)
+    m_1, m_2, distance, pair, links, head, tail, counters = _start(X, indptr, indices, n_nodes)
     parent = np.arange(n_nodes, dtype=np.int64)
     root = parent.astype(np.int32)
     used = np.ones(n_nodes, dtype=np.bool_)
@@ -274,8 +289,23 @@ def tree_steps(X, connectivity, n_clusters=None, slice_size=None):
     while counters[0] < n_nodes:
         stop = min(n_nodes, counters[0] + slice_size)
         distance, pair, links = _merge(
-            stop, n_samples, m_1, m_2, parent, root, used, visited, children, distance, pair,
-            links, head, tail, counters, new_neighbours)
+            stop,
+            n_samples,
+            m_1,
+            m_2,
+            parent,
+            root,
+            used,
+            visited,
+            children,
+            distance,
+            pair,
+            links,
+            head,
+            tail,
+            counters,
+            new_neighbours,
+        )
         if counters[0] < stop:
             raise ValueError(
                 "connectivity: the graph has more than one connected component; join them "
@@ -294,7 +324,8 @@ def labels_steps(X, connectivity, n_clusters, slice_size=None):
     n_samples = len(X)
     full_tree = n_clusters < max(100, 0.02 * n_samples)  # scikit-learn's "auto"
     children, parent = yield from tree_steps(
-        X, connectivity, None if full_tree else n_clusters, slice_size)
+        X, connectivity, None if full_tree else n_clusters, slice_size
+    )
     if full_tree:
         return _hc_cut(n_clusters, children, n_samples)
     heads = parent.copy()  # hc_get_heads: each node's root (parents point to larger nodes)

@@ -52,7 +52,7 @@ def value_scale(planes: list, mask: np.ndarray) -> float:
 def read_as_float(dtype) -> bool:
     """Booleans and 64-bit integers, which scikit-image's canny refuses."""
     dtype = np.dtype(dtype)
-    return dtype == bool or (dtype.itemsize == 8 and dtype.kind in "iu")
+    return dtype.kind == "b" or (dtype.itemsize == 8 and dtype.kind in "iu")
 
 
 def largest_magnitude(planes: list, mask: np.ndarray) -> float:
@@ -112,16 +112,20 @@ def edges_2d(plane: np.ndarray, mask: np.ndarray, params: dict, value_max: float
     low, high = thresholds(params, value_max)
     from skimage.feature import canny
 
-    return canny(plane, sigma=params["sigma"], low_threshold=low, high_threshold=high,
-                 use_quantiles=params["use_quantiles"], mask=None if complete else mask)
+    return canny(
+        plane,
+        sigma=params["sigma"],
+        low_threshold=low,
+        high_threshold=high,
+        use_quantiles=params["use_quantiles"],
+        mask=None if complete else mask,
+    )
 
 
 def check_thresholds(params: dict) -> None:
     low, high = params["low_threshold"], params["high_threshold"]
     if low is not None and high is not None and high < low:
-        raise ValueError(
-            f"high_threshold: must not be below low_threshold ({high} < {low})."
-        )
+        raise ValueError(f"high_threshold: must not be below low_threshold ({high} < {low}).")
     if params["use_quantiles"] and any(t is not None and t > 1 for t in (low, high)):
         raise ValueError(
             "low_threshold/high_threshold: with use_quantiles=True they are quantiles "
@@ -143,8 +147,11 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     if not data.mask.all():
         labels[~data.mask] = 0
     low, high = thresholds(params, value_max)
-    used = {} if params["use_quantiles"] else {"low_threshold_used": float(low),
-                                                "high_threshold_used": float(high)}
+    used = (
+        {}
+        if params["use_quantiles"]
+        else {"low_threshold_used": float(low), "high_threshold_used": float(high)}
+    )
     return MethodOutput(
         labels=labels,
         score={"edge_fraction": float(labels.sum() / data.mask.sum())},
@@ -157,16 +164,38 @@ METHOD = Method(
     title="Canny edges",
     summary="Thin edge lines where intensity changes sharply (scikit-image canny).",
     params=(
-        Param("sigma", float, 1.0, "Blur (standard deviation, pixels) before finding edges.",
-              minimum=0.0, maximum=100.0),
-        Param("low_threshold", float, None,
-              "Weaker edges above this are kept when connected to strong ones (image units; "
-              "empty: 10% of the image's largest value).", minimum=0.0, allow_none=True),
-        Param("high_threshold", float, None,
-              "Edges above this are strong (image units; empty: 20% of the image's largest "
-              "value).", minimum=0.0, allow_none=True),
-        Param("use_quantiles", bool, False,
-              "Read the thresholds as quantiles (0-1) of the edge strength.", advanced=True),
+        Param(
+            "sigma",
+            float,
+            1.0,
+            "Blur (standard deviation, pixels) before finding edges.",
+            minimum=0.0,
+            maximum=100.0,
+        ),
+        Param(
+            "low_threshold",
+            float,
+            None,
+            "Weaker edges above this are kept when connected to strong ones (image units; "
+            "empty: 10% of the image's largest value).",
+            minimum=0.0,
+            allow_none=True,
+        ),
+        Param(
+            "high_threshold",
+            float,
+            None,
+            "Edges above this are strong (image units; empty: 20% of the image's largest value).",
+            minimum=0.0,
+            allow_none=True,
+        ),
+        Param(
+            "use_quantiles",
+            bool,
+            False,
+            "Read the thresholds as quantiles (0-1) of the edge strength.",
+            advanced=True,
+        ),
     ),
     run=run,
     needs_n_clusters=False,

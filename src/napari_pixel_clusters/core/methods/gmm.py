@@ -62,8 +62,12 @@ class Mixture:
 
     def n_parameters(self) -> int:
         k, d = self.means.shape
-        cov = {"full": k * d * (d + 1) / 2, "diag": k * d, "tied": d * (d + 1) / 2,
-               "spherical": k}[self.covariance_type]
+        cov = {
+            "full": k * d * (d + 1) / 2,
+            "diag": k * d,
+            "tied": d * (d + 1) / 2,
+            "spherical": k,
+        }[self.covariance_type]
         return int(cov + k * d + k - 1)
 
     def log_resp(self, X):
@@ -77,8 +81,9 @@ def log_gaussian_prob(X, mix: Mixture) -> np.ndarray:
     """(n, k) log N(x | mean_k, cov_k) for every row and component."""
     moments = Moments(X, np.ones(len(X)))
     coefficients = moments.coefficients(mix)
-    log_prob = np.hstack([moments.weighted_log_prob(z, coefficients, rows)
-                          for z, _, rows in moments])
+    log_prob = np.hstack(
+        [moments.weighted_log_prob(z, coefficients, rows) for z, _, rows in moments]
+    )
     return (log_prob - np.log(mix.weights)[:, None]).T
 
 
@@ -97,8 +102,13 @@ class Moments:
         cache = len(X) * n_columns * 8 <= CACHE_BYTES
         self._cached = [self._monomials(rows) for rows in self._chunks()] if cache else None
         #: Largest squared distance of a row from the centre (bounds rounding errors).
-        self.reach = max((float(np.max(np.sum((self.X[rows] - self.center) ** 2, axis=1),
-                                       initial=0.0)) for rows in self._chunks()), default=0.0)
+        self.reach = max(
+            (
+                float(np.max(np.sum((self.X[rows] - self.center) ** 2, axis=1), initial=0.0))
+                for rows in self._chunks()
+            ),
+            default=0.0,
+        )
 
     def _chunks(self):
         return [slice(start, start + CHUNK_ROWS) for start in range(0, len(self.X), CHUNK_ROWS)]
@@ -137,10 +147,12 @@ class Moments:
         tighter than its distance from the centre. Their densities are computed directly
         from ``x - m``, as scikit-learn does."""
         pc = mix.precisions_cholesky
-        scale = {"full": lambda: (pc**2).sum(axis=(1, 2)),
-                 "tied": lambda: np.full(len(mix.means), (pc**2).sum()),
-                 "diag": lambda: (pc**2).sum(axis=1),
-                 "spherical": lambda: mix.means.shape[1] * pc**2}[mix.covariance_type]()
+        scale = {
+            "full": lambda: (pc**2).sum(axis=(1, 2)),
+            "tied": lambda: np.full(len(mix.means), (pc**2).sum()),
+            "diag": lambda: (pc**2).sum(axis=1),
+            "spherical": lambda: mix.means.shape[1] * pc**2,
+        }[mix.covariance_type]()
         reach = self.reach + ((mix.means - self.center) ** 2).sum(axis=1)
         error = np.finfo(np.float64).eps * scale * reach
         return np.flatnonzero(~(error <= LOG_PROB_TOLERANCE))
@@ -154,8 +166,9 @@ class Moments:
             out[k] = offset[k] - 0.5 * _squared_mahalanobis(self.X[rows], mix, k)
         return out
 
-    def parameters(self, sums: np.ndarray, reg_covar: float, covariance_type: str,
-                   resp_of_chunk=None):
+    def parameters(
+        self, sums: np.ndarray, reg_covar: float, covariance_type: str, resp_of_chunk=None
+    ):
         """M-step from the weighted sums (scikit-learn's formulas).
 
         A covariance from moments about the centre, ``second / n - mean**2``, loses its
@@ -167,7 +180,7 @@ class Moments:
         d = self.X.shape[1]
         n_pairs = len(self.pairs[0])
         nk = sums[:, -1] + 10 * np.finfo(np.float64).eps
-        centred_means = sums[:, n_pairs:n_pairs + d] / nk[:, None]
+        centred_means = sums[:, n_pairs : n_pairs + d] / nk[:, None]
         second = np.zeros((len(nk), d, d))
         second[:, self.pairs[0], self.pairs[1]] = sums[:, :n_pairs]
         second[:, self.pairs[1], self.pairs[0]] = sums[:, :n_pairs]
@@ -187,10 +200,11 @@ class Moments:
             cov.flat[:: d + 1] += reg_covar
         else:
             full[:, np.arange(d), np.arange(d)] += reg_covar
-            cov = {"full": full,
-                   "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
-                   "spherical": np.diagonal(full, axis1=1, axis2=2).mean(axis=1)
-                   }[covariance_type]
+            cov = {
+                "full": full,
+                "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
+                "spherical": np.diagonal(full, axis1=1, axis2=2).mean(axis=1),
+            }[covariance_type]
         return nk, centred_means + self.center, cov
 
     def scatter(self, resp_of_chunk, means: np.ndarray, components) -> np.ndarray:
@@ -215,9 +229,12 @@ def _squared_mahalanobis(X: np.ndarray, mix: Mixture, k: int) -> np.ndarray:
     """``(x - m_k)' P_k (x - m_k)`` for every row, from the differences (no cancellation)."""
     diff = X - mix.means[k]
     pc = mix.precisions_cholesky
-    y = {"full": lambda: diff @ pc[k], "tied": lambda: diff @ pc,
-         "diag": lambda: diff * pc[k], "spherical": lambda: diff * pc[k]
-         }[mix.covariance_type]()
+    y = {
+        "full": lambda: diff @ pc[k],
+        "tied": lambda: diff @ pc,
+        "diag": lambda: diff * pc[k],
+        "spherical": lambda: diff * pc[k],
+    }[mix.covariance_type]()
     return np.sum(y**2, axis=1)
 
 
@@ -276,8 +293,11 @@ def _start(moments: Moments, n_components, params, rng) -> Mixture:
     if any(params[name] is None for name in starts):
         from sklearn.cluster import KMeans
 
-        labels = KMeans(n_clusters=n_components, n_init=START_KMEANS_RUNS,
-                        random_state=rng).fit(moments.X, sample_weight=moments.w).labels_
+        labels = (
+            KMeans(n_clusters=n_components, n_init=START_KMEANS_RUNS, random_state=rng)
+            .fit(moments.X, sample_weight=moments.w)
+            .labels_
+        )
     one_hot = np.eye(n_components)
 
     def assignments(z, rows):
@@ -308,10 +328,16 @@ def _em_step(moments: Moments, mix: Mixture, reg_covar: float):
         return _normalise(moments.weighted_log_prob(z, coefficients, rows))[1]
 
     sums = moments.sums(responsibilities)
-    nk, means, cov = moments.parameters(sums, reg_covar, mix.covariance_type,
-                                        responsibilities_again)
-    new = Mixture(mix.covariance_type, nk / nk.sum(), means,
-                  precision_cholesky(cov, mix.covariance_type), cov)
+    nk, means, cov = moments.parameters(
+        sums, reg_covar, mix.covariance_type, responsibilities_again
+    )
+    new = Mixture(
+        mix.covariance_type,
+        nk / nk.sum(),
+        means,
+        precision_cholesky(cov, mix.covariance_type),
+        cov,
+    )
     return new, float(log_likelihood / moments.w.sum())
 
 
@@ -357,8 +383,7 @@ def predict(X, w, mix: Mixture):
 
 
 def precision_shape(covariance_type: str, k: int, d: int) -> tuple[int, ...]:
-    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[
-        covariance_type]
+    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
 
 
 def check_starts(params: dict, k: int, d: int) -> None:
@@ -375,13 +400,17 @@ def check_starts(params: dict, k: int, d: int) -> None:
         return
     matrices = precisions if kind == "full" else precisions[None] if kind == "tied" else None
     if matrices is not None and not np.allclose(matrices, matrices.swapaxes(-1, -2)):
-        raise ValueError("precisions_init: the starting precision matrices must be "
-                         "symmetric.")
-    positive = (np.all(np.linalg.eigvalsh(matrices) > 0) if matrices is not None
-                else np.all(precisions > 0))
+        raise ValueError("precisions_init: the starting precision matrices must be symmetric.")
+    positive = (
+        np.all(np.linalg.eigvalsh(matrices) > 0)
+        if matrices is not None
+        else np.all(precisions > 0)
+    )
     if not positive:
-        raise ValueError(f"precisions_init: the starting precisions must be positive "
-                         f"(definite, for covariance_type={kind!r}).")
+        raise ValueError(
+            f"precisions_init: the starting precisions must be positive "
+            f"(definite, for covariance_type={kind!r})."
+        )
 
 
 def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
@@ -406,9 +435,12 @@ def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
         labels=row_labels,
         score=score,
         details={"start": f"best of {START_KMEANS_RUNS} weighted k-means runs"},
-        model={"covariance_type": mixture.covariance_type, "weights": mixture.weights,
-               "means": mixture.means,
-               "precisions_cholesky": mixture.precisions_cholesky},
+        model={
+            "covariance_type": mixture.covariance_type,
+            "weights": mixture.weights,
+            "means": mixture.means,
+            "precisions_cholesky": mixture.precisions_cholesky,
+        },
     )
 
 
@@ -427,24 +459,59 @@ METHOD = Method(
     summary="Models colours as k Gaussian blobs (scikit-learn GaussianMixture semantics); "
     "clusters may be elongated.",
     params=(
-        Param("covariance_type", str, "full",
-              "Shape of each cluster: 'full' (any ellipsoid), 'tied' (all the same), "
-              "'diag' (axis-aligned), 'spherical' (round).",
-              choices=COVARIANCE_TYPES),
-        Param("n_init", int, 1, "Number of starts; the most likely result is kept.",
-              minimum=1, maximum=100, advanced=True),
-        Param("max_iter", int, 100, "Maximum number of EM iterations per start.",
-              minimum=1, maximum=10_000, advanced=True),
-        Param("tol", float, 1e-3,
-              "Stop when the mean log-likelihood per pixel improves less than this.",
-              minimum=0.0, maximum=1.0, advanced=True),
-        Param("reg_covar", float, 1e-6,
-              "Added to the covariance diagonals so that they stay invertible.",
-              minimum=0.0, maximum=1e3, advanced=True),
+        Param(
+            "covariance_type",
+            str,
+            "full",
+            "Shape of each cluster: 'full' (any ellipsoid), 'tied' (all the same), "
+            "'diag' (axis-aligned), 'spherical' (round).",
+            choices=COVARIANCE_TYPES,
+        ),
+        Param(
+            "n_init",
+            int,
+            1,
+            "Number of starts; the most likely result is kept.",
+            minimum=1,
+            maximum=100,
+            advanced=True,
+        ),
+        Param(
+            "max_iter",
+            int,
+            100,
+            "Maximum number of EM iterations per start.",
+            minimum=1,
+            maximum=10_000,
+            advanced=True,
+        ),
+        Param(
+            "tol",
+            float,
+            1e-3,
+            "Stop when the mean log-likelihood per pixel improves less than this.",
+            minimum=0.0,
+            maximum=1.0,
+            advanced=True,
+        ),
+        Param(
+            "reg_covar",
+            float,
+            1e-6,
+            "Added to the covariance diagonals so that they stay invertible.",
+            minimum=0.0,
+            maximum=1e3,
+            advanced=True,
+        ),
         Param("weights_init", float, None, "Starting mixture weights (k,).", **_HIDDEN),
         Param("means_init", float, None, "Starting means (k, features).", **_HIDDEN),
-        Param("precisions_init", float, None,
-              "Starting precisions, shaped as scikit-learn's precisions_.", **_HIDDEN),
+        Param(
+            "precisions_init",
+            float,
+            None,
+            "Starting precisions, shaped as scikit-learn's precisions_.",
+            **_HIDDEN,
+        ),
     ),
     run=run_on_rows(fit_rows),
     fit_rows=fit_rows,

@@ -67,7 +67,8 @@ def check_size(n_pixels: int, downscale: float, spatial_shape: tuple[int, ...]) 
         warnings.warn(
             f"Ward on {n_pixels:,} pixels will take about {seconds / 60:.0f} minutes; "
             f"downscale={auto_downscale(spatial_shape)} would take about 10 seconds.",
-            UserWarning, stacklevel=4,
+            UserWarning,
+            stacklevel=4,
         )
 
 
@@ -81,7 +82,7 @@ def auto_downscale(spatial_shape: tuple[int, ...]) -> float:
 def shrunk_shape(spatial_shape: tuple[int, ...], downscale: float) -> tuple[int, ...]:
     """y and x shrink by ``downscale``; planes of a stack are all kept."""
     *planes, height, width = spatial_shape
-    return (*planes, *(max(1, int(round(s * downscale))) for s in (height, width)))
+    return (*planes, *(max(1, round(s * downscale)) for s in (height, width)))
 
 
 def shrink(data: ImageData, downscale: float) -> ImageData:
@@ -102,7 +103,7 @@ def shrink(data: ImageData, downscale: float) -> ImageData:
 
     # average of the usable pixels only: pixels without data do not leak into their neighbours
     small_weight = shrink_array(weight, small_shape)
-    small = shrink_array(values, small_shape + (data.n_channels,))
+    small = shrink_array(values, (*small_shape, data.n_channels))
     small /= np.maximum(small_weight, 1e-12)[..., None]
     small_mask = small_weight > 0.5
     if not small_mask.any():
@@ -118,12 +119,14 @@ def enlarge(labels: np.ndarray, data: ImageData) -> np.ndarray:
     from scipy import ndimage
     from skimage.transform import resize
 
-    full = resize(labels, data.spatial_shape, order=0, preserve_range=True,
-                  anti_aliasing=False).astype(np.int32)
+    full = resize(
+        labels, data.spatial_shape, order=0, preserve_range=True, anti_aliasing=False
+    ).astype(np.int32)
     holes = data.mask & (full == 0)
     if holes.any():
-        nearest = ndimage.distance_transform_edt(full == 0, return_distances=False,
-                                                 return_indices=True)
+        nearest = ndimage.distance_transform_edt(
+            full == 0, return_distances=False, return_indices=True
+        )
         full[holes] = full[tuple(index[holes] for index in nearest)]
     full[~data.mask] = 0
     return full
@@ -145,8 +148,9 @@ def pixel_graph(mask: np.ndarray) -> tuple[sparse.spmatrix, int, int]:
     if n_parts == 1:
         return graph, 1, 0
     pairs = gap_bridges(mask, part_of_row)
-    bridges = sparse.coo_matrix((np.ones(len(pairs), dtype=graph.dtype), pairs.T),
-                                shape=graph.shape)
+    bridges = sparse.coo_matrix(
+        (np.ones(len(pairs), dtype=graph.dtype), pairs.T), shape=graph.shape
+    )
     return (graph + bridges + bridges.T).tocoo(), n_parts, len(pairs)
 
 
@@ -164,8 +168,7 @@ def gap_bridges(mask: np.ndarray, part_of_row: np.ndarray) -> np.ndarray:
 
     row_of_pixel = np.full(mask.shape, -1, dtype=np.intp)
     row_of_pixel[mask] = np.arange(int(mask.sum()))
-    nearest = ndimage.distance_transform_edt(~mask, return_distances=False,
-                                             return_indices=True)
+    nearest = ndimage.distance_transform_edt(~mask, return_distances=False, return_indices=True)
     nearest_row = row_of_pixel[tuple(nearest)]
     pairs = []
     for axis in range(mask.ndim):
@@ -197,8 +200,11 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     downscale = params["downscale"] or auto_downscale(data.spatial_shape)
     small = shrink(data, downscale)
     feature_set = build_features(
-        small, color_space=features["color_space"], spatial_weight=features["spatial_weight"],
-        standardize=features["standardize"], compress=False,
+        small,
+        color_space=features["color_space"],
+        spatial_weight=features["spatial_weight"],
+        standardize=features["standardize"],
+        compress=False,
     )
     n_pixels = len(feature_set.X)
     if n_clusters > n_pixels:
@@ -225,10 +231,15 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     return MethodOutput(
         labels=enlarge(labels_small, data),
         score={"pixels_clustered": int(n_pixels)},
-        details={"downscale": downscale, "clustered_shape": list(small.spatial_shape),
-                 "separate_parts": n_parts, "bridges_across_gaps": n_bridges,
-                 "compression": feature_set.compression, "features": feature_set.names,
-                 **feature_set.standardization},
+        details={
+            "downscale": downscale,
+            "clustered_shape": list(small.spatial_shape),
+            "separate_parts": n_parts,
+            "bridges_across_gaps": n_bridges,
+            "compression": feature_set.compression,
+            "features": feature_set.names,
+            **feature_set.standardization,
+        },
     )
 
 
@@ -238,11 +249,17 @@ METHOD = Method(
     summary="Merges neighbouring pixels into k regions of similar colour "
     "(scikit-learn's coins example); regions are always connected.",
     params=(
-        Param("downscale", float, None,
-              "Fraction of the image size at which to cluster (like the coins example's "
-              "0.2); labels come back at full size. Empty: full size up to "
-              f"{AUTO_MAX_PIXELS:,} pixels (about 10 s), else shrunk to that many.",
-              minimum=0.001, maximum=1.0, allow_none=True),
+        Param(
+            "downscale",
+            float,
+            None,
+            "Fraction of the image size at which to cluster (like the coins example's "
+            "0.2); labels come back at full size. Empty: full size up to "
+            f"{AUTO_MAX_PIXELS:,} pixels (about 10 s), else shrunk to that many.",
+            minimum=0.001,
+            maximum=1.0,
+            allow_none=True,
+        ),
     ),
     run=run,
     uses_random_state=False,  # the merge tree has no random start
