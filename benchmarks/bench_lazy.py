@@ -11,7 +11,7 @@ multiples of 512. Each path runs in its own subprocess, so that its peak residen
 - in memory: the tiled image as a numpy array, ``npc.segment(image, "kmeans", 8,
   color_space="lab", random_state=0)``; the time of that call.
 - lazy: the tiled image as a dask array (never in memory as a whole; 20480² is 1.26 GB of
-  pixels). The same call fits k-means on the chunk-by-chunk colour histogram (timed:
+  pixels). The same call fits k-means on the chunk-by-chunk color histogram (timed:
   histogram + fit); then ``seg.labels.to_zarr`` computes every chunk of the labels and
   writes it to a zarr store (timed: labelling + zarr write). With ``--quantized`` the
   quantized image (``seg.quantized`` of the labels read back from the store) is written
@@ -19,7 +19,7 @@ multiples of 512. Each path runs in its own subprocess, so that its peak residen
 
 The stores live in a temporary directory, deleted at the end. The parent process then
 checks that the lazy labels in the store equal the in-memory labels on the first
-min(side, in-memory side)² pixels (the tiled images have the same colour histogram up to
+min(side, in-memory side)² pixels (the tiled images have the same color histogram up to
 a factor, so the fits agree), and prints a markdown table: time and peak memory of each
 path, and peak memory per GB of pixels. GB and MB are 10⁹ and 10⁶ bytes.
 """

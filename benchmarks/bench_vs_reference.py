@@ -12,9 +12,9 @@ difference in the quality score (k-means inertia: ours / reference - 1, lower is
 GMM mean log-likelihood per pixel: ours - reference, higher is better).
 
 "same init" k-means cases start both from the same k-means++ centres, which are pixel
-colours: in RGB a few pixels then lie exactly as far from two centres, and which one wins
+colors: in RGB a few pixels then lie exactly as far from two centres, and which one wins
 is decided by rounding, differently in the two programs (0.01 % of the pixels at 512²;
-start from centres off the colour lattice and the labels are identical).
+start from centres off the color lattice and the labels are identical).
 """
 
 from __future__ import annotations

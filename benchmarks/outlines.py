@@ -44,7 +44,7 @@ def former_contours(labels: np.ndarray, min_area: int) -> list:
             continue
         filled = ndimage.binary_fill_holes(region.image)
         outline = measure.find_contours(np.pad(filled, 1).astype(np.uint8), 0.5)[0]
-        outline = (*outline, region.bbox[0] - 1, region.bbox[1] - 1)
+        outline = outline + (region.bbox[0] - 1, region.bbox[1] - 1)
         outlines.append(measure.approximate_polygon(outline, tolerance=0.5))
     return outlines
 

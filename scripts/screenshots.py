@@ -77,7 +77,7 @@ def ward_coins():
     viewer.close()
 
 
-def gmm_random_colours():
+def gmm_random_colors():
     viewer, widget = new_viewer("immunohistochemistry")
     widget._method.value = "gmm"
     widget._n_clusters.value = 4
@@ -86,7 +86,7 @@ def gmm_random_colours():
     run_widget(widget)
     shot(
         viewer,
-        "gmm_random_colours.png",
+        "gmm_random_colors.png",
         {"immunohistochemistry", "immunohistochemistry GMM#1 clusters"},
     )
     viewer.close()
@@ -125,10 +125,10 @@ def clusters_then(sample, n_clusters, widget_name):
     return viewer, viewer.window.add_plugin_dock_widget("napari-pixel-clusters", widget_name)[1]
 
 
-def cluster_colours_astronaut():
-    viewer, colours = clusters_then("astronaut", 6, "Cluster colours")
-    colours.update()
-    shot(viewer, "cluster_colours.png", {"astronaut", "astronaut k-means#1 clusters"})
+def cluster_colors_astronaut():
+    viewer, colors = clusters_then("astronaut", 6, "Cluster colors")
+    colors.update()
+    shot(viewer, "cluster_colors.png", {"astronaut", "astronaut k-means#1 clusters"})
     viewer.close()
 
 
@@ -181,7 +181,7 @@ def all_widgets_astronaut():
     shared_settings(viewer).color_space = "lab"
     widget._outputs["outlines"].value = True
     run_widget(widget)
-    for name in ("Choose number of clusters", "Cluster colours", "Apply model", "Cluster table"):
+    for name in ("Choose number of clusters", "Cluster colors", "Apply model", "Cluster table"):
         _, dock = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", name)
         QApplication.processEvents()
     dock.select_rows([1])
@@ -203,10 +203,10 @@ if __name__ == "__main__":
     SHOTS = (
         kmeans_astronaut,
         ward_coins,
-        gmm_random_colours,
+        gmm_random_colors,
         canny_coins,
         choose_k_cat,
-        cluster_colours_astronaut,
+        cluster_colors_astronaut,
         cluster_table_ihc,
         all_widgets_astronaut,
         large_slide,

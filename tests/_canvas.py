@@ -30,12 +30,12 @@ def shown(viewer, mask: np.ndarray) -> np.ndarray:
     pixel is out of the canvas), in the order of ``np.nonzero(mask)``."""
     shot = viewer.screenshot(canvas_only=True, flash=False)
     r, c, rows, cols = screen_positions(viewer, mask, shot)
-    colours = np.full((*mask.shape, 3), np.nan)
-    colours[rows, cols] = shot[r, c, :3]
-    return colours[mask]
+    colors = np.full((*mask.shape, 3), np.nan)
+    colors[rows, cols] = shot[r, c, :3]
+    return colors[mask]
 
 
-def source_colours(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def source_colors(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(n, 3) RGB of an RGB uint8 ``image`` at the pixels of ``mask``, in the same order."""
     return image[mask].astype(float)
 

@@ -40,14 +40,14 @@ CASES = {
     ),
     "n_clusters for canny": (dict(image=GREY, method="canny", n_clusters=3), "n_clusters"),
     "unknown method": (dict(image=GREY, method="dbscan", n_clusters=3), "method"),
-    "unknown colour space": (dict(image=RGB, n_clusters=3, color_space="xyz"), "color_space"),
-    "colour space on grey": (dict(image=GREY, n_clusters=3, color_space="lab"), "color_space"),
-    "colour space on multichannel": (
+    "unknown color space": (dict(image=RGB, n_clusters=3, color_space="xyz"), "color_space"),
+    "color space on grey": (dict(image=GREY, n_clusters=3, color_space="lab"), "color_space"),
+    "color space on multichannel": (
         dict(image=RGB, channel_axis=2, n_clusters=3, color_space="hsv"),
         "color_space",
     ),
     "channel_axis out of range": (dict(image=RGB, n_clusters=3, channel_axis=3), "channel_axis"),
-    "rgb without colour axis": (dict(image=GREY, n_clusters=3, rgb=True), "image"),
+    "rgb without color axis": (dict(image=GREY, n_clusters=3, rgb=True), "image"),
     "unknown option": (dict(image=GREY, n_clusters=3, n_components=3), "n_components"),
     "option of another method": (dict(image=GREY, n_clusters=3, sigma=2.0), "sigma"),
     "wrong type": (dict(image=GREY, n_clusters=3, n_init="three"), "n_init"),

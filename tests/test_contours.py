@@ -30,7 +30,7 @@ def former_contours(labels, min_area):
                 continue
             filled = ndimage.binary_fill_holes(region.image)
             outline = measure.find_contours(np.pad(filled, 1).astype(np.uint8), 0.5)[0]
-            outline = (*outline, region.bbox[0] - 1, region.bbox[1] - 1)
+            outline = outline + (region.bbox[0] - 1, region.bbox[1] - 1)
             outline = measure.approximate_polygon(outline, tolerance=0.5)
             outline = outline[:-1] if len(outline) > 3 else outline
             prefix = np.broadcast_to(np.asarray(index, float), (len(outline), len(index)))

@@ -1,4 +1,4 @@
-"""Feature pipeline: distinct-value compression is exact, colour spaces, scaling, masks."""
+"""Feature pipeline: distinct-value compression is exact, color spaces, scaling, masks."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_large_key_range_uses_unique_and_stays_exact(monkeypatch):
     assert counts.sum() == 300
 
 
-def test_colour_conversion_runs_on_distinct_values_and_matches_per_pixel(photo):
+def test_color_conversion_runs_on_distinct_values_and_matches_per_pixel(photo):
     feature_set = build_features(read_image(photo), color_space="lab")
     assert feature_set.weights is not None and len(feature_set.X) < photo.shape[0] * photo.shape[1]
     per_pixel = color.rgb2lab(photo / 255.0).reshape(-1, 3)
@@ -59,9 +59,9 @@ def test_standardized_features_are_zscores_of_the_pixels(photo, space):
 def test_spatial_features_have_the_requested_weight(photo):
     feature_set = build_features(read_image(photo), spatial_weight=2.0)
     assert feature_set.inverse is None and feature_set.names == ["R", "G", "B", "y", "x"]
-    colour_var = feature_set.X[:, :3].var(axis=0).mean()
+    color_var = feature_set.X[:, :3].var(axis=0).mean()
     coord_var = feature_set.X[:, 3:].var(axis=0).mean()
-    assert coord_var / colour_var == pytest.approx(4.0)
+    assert coord_var / color_var == pytest.approx(4.0)
 
 
 def test_mostly_distinct_float_images_are_not_compressed():

@@ -1,4 +1,4 @@
-"""Weighted EM on distinct colours is scikit-learn's GaussianMixture on all pixels."""
+"""Weighted EM on distinct colors is scikit-learn's GaussianMixture on all pixels."""
 
 from __future__ import annotations
 

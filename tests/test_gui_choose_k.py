@@ -58,7 +58,7 @@ def test_sweep_is_plotted_with_the_suggested_k(choose_k, qtbot, method, top_scor
     marks = [line for line in top.get_lines() if line.get_marker() == "None"]
     assert [line.get_xdata()[0] for line in marks] == [4]
     legend = [text.get_text() for text in top.get_legend().get_texts()]
-    if method == "gmm":  # BIC and AIC: two colours, named in the legend
+    if method == "gmm":  # BIC and AIC: two colors, named in the legend
         assert legend[:2] == ["BIC", "AIC"]
         bic, aic = curves(top)
         assert to_hex(bic.get_color()) != to_hex(aic.get_color())

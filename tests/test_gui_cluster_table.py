@@ -1,4 +1,4 @@
-"""Drive the "Cluster table" widget: rename, recolour, select, hide, merge, paint, undo."""
+"""Drive the "Cluster table" widget: rename, recolor, select, hide, merge, paint, undo."""
 
 from __future__ import annotations
 
@@ -47,11 +47,11 @@ def test_selecting_rows_shows_that_cluster(table_widget):
     assert widget.selected_labels() == [1, 3] and not layer.show_selected_label
 
 
-def test_recolour_updates_labels_and_outlines(table_widget):
+def test_recolor_updates_labels_and_outlines(table_widget):
     viewer, widget, layer = table_widget
-    widget.style_outlines("cluster")  # outlines in their cluster's colour follow it
+    widget.style_outlines("cluster")  # outlines in their cluster's color follow it
     widget.select_rows([1])
-    widget.recolour("#00ff00")
+    widget.recolor("#00ff00")
     assert layer.features["color"][1] == "#00ff00"
     np.testing.assert_allclose(layer.colormap.map(2)[:3], (0, 1, 0))
     outlines = viewer.layers["a k-means#1 outlines"]
@@ -137,4 +137,4 @@ def test_painting_refreshes_the_counts(table_widget, qtbot):
     assert list(layer.features["pixels"]) == list(counts[1:5])
     assert int(layer.features["pixels"].sum()) == total
     assert widget.table.item(1, PIXELS).text() == f"{counts[2]:,}"
-    assert to_rgb(layer.features["color"][0])  # colours untouched
+    assert to_rgb(layer.features["color"][0])  # colors untouched

@@ -1,5 +1,5 @@
-"""Result layers: arrangement (quantized hidden, outlines on top), outline and edge colours,
-names with method and run, random colours for one result, and the visible selection."""
+"""Result layers: arrangement (quantized hidden, outlines on top), outline and edge colors,
+names with method and run, random colors for one result, and the visible selection."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from napari_pixel_clusters.gui.layers import (
     contrast_color,
     method_label,
     random_colormap,
-    recolour_clusters,
+    recolor_clusters,
     result_layers,
     style_outlines,
 )
@@ -69,12 +69,12 @@ def test_quantized_below_and_hidden_clusters_then_outlines_on_top(photo_result):
     assert only_quantized[0].layer.visible  # nothing would show otherwise
 
 
-def test_outlines_get_one_colour_that_contrasts_with_the_clusters(photo_result):
+def test_outlines_get_one_color_that_contrasts_with_the_clusters(photo_result):
     outlines = result_layers(photo_result, request(outputs=["outlines"]))[0].layer
-    colours = np.unique(outlines.edge_color, axis=0)
-    assert len(colours) == 1 and tuple(colours[0][:3]) in CONTRAST_CANDIDATES.values()
-    nearest = np.linalg.norm(photo_result.colors - colours[0][:3], axis=1).min()
-    assert nearest > 0.4  # far from every cluster's colour
+    colors = np.unique(outlines.edge_color, axis=0)
+    assert len(colors) == 1 and tuple(colors[0][:3]) in CONTRAST_CANDIDATES.values()
+    nearest = np.linalg.norm(photo_result.colors - colors[0][:3], axis=1).min()
+    assert nearest > 0.4  # far from every cluster's color
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_outlines_get_one_colour_that_contrasts_with_the_clusters(photo_result):
         (np.array([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]]), [0.5, 0.5], {"yellow", "cyan"}),
     ],
 )
-def test_contrast_colour_avoids_the_colours_of_large_clusters(colors, weights, not_expected):
+def test_contrast_color_avoids_the_colors_of_large_clusters(colors, weights, not_expected):
     chosen = tuple(contrast_color(colors, weights)[:3])
     assert chosen not in {CONTRAST_CANDIDATES[name] for name in not_expected}
 
@@ -114,17 +114,17 @@ def test_style_outlines_modes_and_width(photo_result):
         style_outlines(outlines, features, "cluster", width=0)
 
 
-def test_edges_are_one_bright_colour_fully_opaque():
+def test_edges_are_one_bright_color_fully_opaque():
     coins = data.coins()[::2, ::2]
     seg = npc.segment(coins, "canny", sigma=2.0, low_threshold=10, high_threshold=30)
     (edges,) = result_layers(seg, request(outputs=["clusters"]))
     layer = edges.layer
     assert layer.name == "astronaut Canny#2 edges" and layer.opacity == 1.0
     assert isinstance(layer.colormap, DirectLabelColormap)
-    colour = tuple(layer.colormap.map(1)[:3])
-    assert colour in BRIGHT.values()  # grey coins: a bright hue
-    hex_colour = "#{:02x}{:02x}{:02x}".format(*(int(255 * c) for c in colour))
-    assert layer.features["color"][0] == hex_colour
+    color = tuple(layer.colormap.map(1)[:3])
+    assert color in BRIGHT.values()  # grey coins: a bright hue
+    hex_color = "#{:02x}{:02x}{:02x}".format(*(int(255 * c) for c in color))
+    assert layer.features["color"][0] == hex_color
     np.testing.assert_array_equal(layer.colormap.map(0), [0, 0, 0, 0])
 
 
@@ -156,7 +156,7 @@ def test_run_numbers_count_per_image_and_method_above_results_in_the_viewer():
     assert numbers.next([], "a", "kmeans") == 6  # never given twice, even once removed
 
 
-def test_random_colours_act_on_the_chosen_result_only(photo_result):
+def test_random_colors_act_on_the_chosen_result_only(photo_result):
     first = result_layers(photo_result, request(outputs=["clusters", "outlines"], run=1))
     second = result_layers(photo_result, request(outputs=["clusters", "outlines"], run=2))
     layers = [spec.layer for spec in first + second]
@@ -164,12 +164,12 @@ def test_random_colours_act_on_the_chosen_result_only(photo_result):
     assert chosen_clusters_layer(layers) is clusters_2  # nothing selected: the newest
     assert chosen_clusters_layer(layers, outlines_1) is clusters_1  # the selected run's
     before = outlines_1.edge_color.copy()
-    recolour_clusters(clusters_1, True)
+    recolor_clusters(clusters_1, True)
     assert not isinstance(clusters_1.colormap, DirectLabelColormap)
     assert isinstance(clusters_2.colormap, DirectLabelColormap)
     assert clusters_1.metadata["napari_pixel_clusters"]["random_colors"]
     np.testing.assert_allclose(outlines_1.edge_color, before)
-    recolour_clusters(clusters_1, False)
+    recolor_clusters(clusters_1, False)
     np.testing.assert_allclose(
         clusters_1.colormap.map(1)[:3], photo_result.colors[0], atol=1 / 255
     )

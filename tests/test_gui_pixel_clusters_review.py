@@ -1,6 +1,6 @@
 """Pixel clusters as reviewed in issue 12: advanced section, spin boxes and "auto", fits
 small screens, right input image, Ward and Canny details, method summary, whole-run time,
-shared settings; Apply model keeps the names and colours typed in the cluster table."""
+shared settings; Apply model keeps the names and colors typed in the cluster table."""
 
 from __future__ import annotations
 
@@ -254,24 +254,24 @@ def test_shared_settings_both_ways(pixel_clusters, qtbot):
     assert clusters.metadata[METADATA_KEY]["source_layer"] == "flipped"
 
 
-def test_random_colours_act_on_the_chosen_result_only(pixel_clusters, qtbot):
-    """Regression (issue 12): "random label colours" recoloured every earlier result."""
+def test_random_colors_act_on_the_chosen_result_only(pixel_clusters, qtbot):
+    """Regression (issue 12): "random label colors" recolored every earlier result."""
     viewer, widget = pixel_clusters
     widget._n_clusters.value = 3
     press_run(widget, qtbot)
     press_run(widget, qtbot)
     first, second = results(viewer)
-    first_colours = first.colormap.map(np.arange(1, 4)).copy()
-    second_colours = second.colormap.map(np.arange(1, 4)).copy()
+    first_colors = first.colormap.map(np.arange(1, 4)).copy()
+    second_colors = second.colormap.map(np.arange(1, 4)).copy()
     viewer.layers.selection.active = first
     widget._random_colors.value = True
-    assert not np.allclose(first.colormap.map(np.arange(1, 4)), first_colours)
-    np.testing.assert_allclose(second.colormap.map(np.arange(1, 4)), second_colours)
+    assert not np.allclose(first.colormap.map(np.arange(1, 4)), first_colors)
+    np.testing.assert_allclose(second.colormap.map(np.arange(1, 4)), second_colors)
     widget._random_colors.value = False
-    np.testing.assert_allclose(first.colormap.map(np.arange(1, 4)), first_colours)
+    np.testing.assert_allclose(first.colormap.map(np.arange(1, 4)), first_colors)
 
 
-def test_apply_model_keeps_the_names_and_colours_of_the_table(pixel_clusters, qtbot):
+def test_apply_model_keeps_the_names_and_colors_of_the_table(pixel_clusters, qtbot):
     """Regression (issue 12): Apply model dropped the names typed in Cluster table (the
     model was read from the run's metadata, not from the layer's current table)."""
     viewer, widget = pixel_clusters
@@ -280,7 +280,7 @@ def test_apply_model_keeps_the_names_and_colours_of_the_table(pixel_clusters, qt
     [clusters] = results(viewer)
     features = clusters.features.copy()
     features.loc[features["index"] == 2, ["name", "color"]] = ["sky", "#ff00ff"]
-    clusters.features = features  # as Cluster table writes a rename and a recolour
+    clusters.features = features  # as Cluster table writes a rename and a recolor
     viewer.add_image(SMALL_PHOTO[:, ::-1].copy(), name="mirrored")
     _, apply_model = viewer.window.add_plugin_dock_widget(PLUGIN, "Apply model")
     apply_model._image.value = viewer.layers["mirrored"]

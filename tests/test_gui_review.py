@@ -1,5 +1,5 @@
 """Review in napari: selecting, hiding and picking clusters show on the canvas and in
-both review widgets at once (Cluster table, Cluster colours), linked both ways."""
+both review widgets at once (Cluster table, Cluster colors), linked both ways."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
 from skimage import data
 
-from _canvas import difference, interior, shown, source_colours
+from _canvas import difference, interior, shown, source_colors
 from conftest import run_pixel_clusters
-from napari_pixel_clusters.gui.cluster_colours import FADED
+from napari_pixel_clusters.gui.cluster_colors import FADED
 from napari_pixel_clusters.gui.cluster_selection import FADED_OUTLINES, cluster_selection
-from napari_pixel_clusters.gui.cluster_table import COLOUR, NAME, SHOW
+from napari_pixel_clusters.gui.cluster_table import COLOR, NAME, SHOW
 
 PLUGIN = "napari-pixel-clusters"
-#: Screen colours within this many levels (of 255) count as the same (rounding, blending).
+#: Screen colors within this many levels (of 255) count as the same (rounding, blending).
 SAME = 6
 
 
@@ -31,13 +31,13 @@ def review(make_napari_viewer, qtbot):
     run_pixel_clusters(viewer, qtbot, outlines=True)
     layer = next(layer for layer in viewer.layers if layer.name.endswith("clusters"))
     _, table = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
-    _, colours = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
-    colours._sample_size.value = 1000
-    colours.update()
+    _, colors = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
+    colors._sample_size.value = 1000
+    colors.update()
     viewer.window._qt_window.resize(1300, 860)
     qtbot.wait(20)
     viewer.reset_view()
-    return viewer, table, colours, layer, image
+    return viewer, table, colors, layer, image
 
 
 def regions(layer):
@@ -57,7 +57,7 @@ def assert_shows_only(viewer, layer, image, before, labels):
         if label in labels:
             assert difference(now, before[label]) <= SAME, f"cluster {label} changed"
         else:
-            assert difference(now, source_colours(image, mask)) <= SAME, (
+            assert difference(now, source_colors(image, mask)) <= SAME, (
                 f"cluster {label} does not show the image"
             )
             assert difference(now, before[label]) > SAME, f"cluster {label} did not change"
@@ -70,29 +70,29 @@ def canvas_before(viewer, layer):
 def test_the_result_covers_the_photo_before_any_selection(review):
     viewer, _, _, layer, image = review
     for mask in regions(layer).values():  # clusters drawn: the canvas is not the photo
-        assert difference(shown(viewer, mask), source_colours(image, mask)) > SAME
+        assert difference(shown(viewer, mask), source_colors(image, mask)) > SAME
 
 
 def test_selecting_a_table_row_shows_that_cluster_over_the_photo(review):
-    viewer, table, colours, layer, image = review
+    viewer, table, colors, layer, image = review
     before = canvas_before(viewer, layer)
     table.select_rows([2])
     assert layer.selected_label == 3 and layer.show_selected_label
     assert_shows_only(viewer, layer, image, before, {3})
-    # Cluster colours highlights the same cluster: outlined bar segment, others faded
-    patches = colours.bar_patches
+    # Cluster colors highlights the same cluster: outlined bar segment, others faded
+    patches = colors.bar_patches
     assert patches[2].get_linewidth() > 0 and patches[2].get_alpha() == 1.0
     assert all(
         p.get_linewidth() == 0 and p.get_alpha() == FADED for i, p in enumerate(patches) if i != 2
     )
     # over a veil that fades the scatter, the selected cluster's points are drawn again
-    assert all(veil.get_visible() and veil.get_alpha() == 1 - FADED for veil in colours.veils)
-    mine = colours.sample.labels == 3
+    assert all(veil.get_visible() and veil.get_alpha() == 1 - FADED for veil in colors.veils)
+    mine = colors.sample.labels == 3
     np.testing.assert_array_equal(
-        colours.selected_points[0].get_offsets(), colours.sample.coords[mine][:, :2]
+        colors.selected_points[0].get_offsets(), colors.sample.coords[mine][:, :2]
     )
-    assert all(artist in colours.highlighted() for artist in colours.selected_points)
-    sizes = colours.centre_marks[0].get_sizes()
+    assert all(artist in colors.highlighted() for artist in colors.selected_points)
+    sizes = colors.centre_marks[0].get_sizes()
     assert sizes[2] > max(np.delete(sizes, 2))
     # outlines of the other clusters fade, the selected cluster's stay
     outlines = next(layer for layer in viewer.layers if layer.name.endswith("outlines"))
@@ -102,31 +102,31 @@ def test_selecting_a_table_row_shows_that_cluster_over_the_photo(review):
     np.testing.assert_allclose(edge_alpha[~selected], FADED_OUTLINES)
     # clearing the selection shows every cluster again
     table.select_rows([])
-    assert not layer.show_selected_label and colours.bar_patches[0].get_alpha() == 1.0
-    assert not any(veil.get_visible() for veil in colours.veils)
+    assert not layer.show_selected_label and colors.bar_patches[0].get_alpha() == 1.0
+    assert not any(veil.get_visible() for veil in colors.veils)
     for label, mask in regions(layer).items():
         assert difference(shown(viewer, mask), before[label]) <= SAME
 
 
-def test_clicking_the_colour_bar_selects_shows_and_highlights(review):
-    viewer, table, colours, layer, image = review
+def test_clicking_the_color_bar_selects_shows_and_highlights(review):
+    viewer, table, colors, layer, image = review
     before = canvas_before(viewer, layer)
     ends = np.cumsum(layer.features["fraction"])
-    mouse(colours.canvas, "button_press_event", colours.bar_axes, (ends[0] + ends[1]) / 2, 0)
+    mouse(colors.canvas, "button_press_event", colors.bar_axes, (ends[0] + ends[1]) / 2, 0)
     assert table.selected_labels() == [2]
     assert_shows_only(viewer, layer, image, before, {2})
-    assert colours.bar_patches[1].get_linewidth() > 0
+    assert colors.bar_patches[1].get_linewidth() > 0
 
 
 def test_a_lasso_around_centres_shows_those_clusters_only(review):
-    viewer, table, colours, layer, image = review
+    viewer, table, colors, layer, image = review
     before = canvas_before(viewer, layer)
-    centres = colours.sample.centres[:, [1, 2]]
+    centres = colors.sample.centres[:, [1, 2]]
     pick = centres[[0, 3]]
     low, high = pick.min(axis=0) - 1e-3, pick.max(axis=0) + 1e-3
     inside = np.all((centres >= low) & (centres <= high), axis=1)
     expected = set(np.asarray(layer.features["index"])[inside])
-    colours._on_lasso(
+    colors._on_lasso(
         [(low[0], low[1]), (high[0], low[1]), (high[0], high[1]), (low[0], high[1])], 1, 2
     )
     assert set(table.selected_labels()) == expected and len(expected) >= 2
@@ -135,13 +135,13 @@ def test_a_lasso_around_centres_shows_those_clusters_only(review):
 
 
 def test_hide_shows_the_photo_there_and_marks_the_row(review, qtbot):
-    viewer, table, colours, layer, image = review
+    viewer, table, colors, layer, image = review
     before = canvas_before(viewer, layer)
     table.select_rows([0])
     table.hide_selected()
     assert table.hidden_labels() == [1] and table.selected_labels() == []
     masks = regions(layer)
-    assert difference(shown(viewer, masks[1]), source_colours(image, masks[1])) <= SAME
+    assert difference(shown(viewer, masks[1]), source_colors(image, masks[1])) <= SAME
     for label in (2, 3, 4):  # the others are drawn as before
         assert difference(shown(viewer, masks[label]), before[label]) <= SAME
     # the row is marked hidden: unticked, "hidden", grey italics; the bar segment hatched
@@ -149,7 +149,7 @@ def test_hide_shows_the_photo_there_and_marks_the_row(review, qtbot):
     assert show.checkState() == Qt.CheckState.Unchecked and show.text() == "hidden"
     assert table.table.item(0, NAME).font().italic()
     assert not table.table.item(1, NAME).font().italic()
-    assert colours.bar_patches[0].get_hatch() == "xx"
+    assert colors.bar_patches[0].get_hatch() == "xx"
     assert "1 hidden" in table._status.value
     # ticking "show" brings it back
     show.setCheckState(Qt.CheckState.Checked)
@@ -158,22 +158,22 @@ def test_hide_shows_the_photo_there_and_marks_the_row(review, qtbot):
 
 
 def test_picking_a_label_in_the_viewer_selects_its_row_everywhere(review):
-    _viewer, table, colours, layer, _image = review
+    _viewer, table, colors, layer, _image = review
     layer.selected_label = 4  # what napari's picker (or the label box) does
     assert table.selected_labels() == [4]
     assert layer.show_selected_label
-    assert colours.bar_patches[3].get_linewidth() > 0
+    assert colors.bar_patches[3].get_linewidth() > 0
     # unticking napari's "show selected" clears the selection
     layer.show_selected_label = False
     assert table.selected_labels() == []
-    assert colours.bar_patches[3].get_linewidth() == 0
+    assert colors.bar_patches[3].get_linewidth() == 0
 
 
 def test_selected_row_keeps_its_swatch_visible(review, qtbot):
-    _viewer, table, _colours, layer, _image = review
+    _viewer, table, _colors, layer, _image = review
     table.select_rows([1])
     qtbot.wait(50)
-    rect = table.table.visualItemRect(table.table.item(1, COLOUR))
+    rect = table.table.visualItemRect(table.table.item(1, COLOR))
     picture = table.table.viewport().grab().toImage()
     centre = QColor(picture.pixel(rect.center()))
     expected = [round(255 * c) for c in to_rgb(layer.features["color"][1])]
@@ -183,27 +183,27 @@ def test_selected_row_keeps_its_swatch_visible(review, qtbot):
     assert header.length() <= table.table.viewport().width() + 1
 
 
-def test_outline_style_controls_recolour_the_outlines_of_the_run(review):
+def test_outline_style_controls_recolor_the_outlines_of_the_run(review):
     viewer, table, _, layer, _ = review
     outlines = next(layer for layer in viewer.layers if layer.name.endswith("outlines"))
     assert table._outline_controls.visible
     table._outline_style.value = "cluster"
-    colours = {int(r["index"]): to_rgb(r["color"]) for _, r in layer.features.iterrows()}
-    expected = [colours[label] for label in outlines.features["label"]]
+    colors = {int(r["index"]): to_rgb(r["color"]) for _, r in layer.features.iterrows()}
+    expected = [colors[label] for label in outlines.features["label"]]
     np.testing.assert_allclose(np.asarray(outlines.edge_color)[:, :3], expected)
     table._outline_style.value = "contrast"
     edges = np.asarray(outlines.edge_color)[:, :3]
-    assert len(np.unique(edges, axis=0)) == 1  # one colour, far from the clusters' colours
-    assert min(np.abs(edges[0] - c).sum() for c in colours.values()) > 0.5
+    assert len(np.unique(edges, axis=0)) == 1  # one color, far from the clusters' colors
+    assert min(np.abs(edges[0] - c).sum() for c in colors.values()) > 0.5
     table._outline_width.value = 4.5
     np.testing.assert_allclose(outlines.edge_width, 4.5)
     assert outlines.metadata["napari_pixel_clusters"]["outline_mode"] == "contrast"
 
 
 def test_one_selection_per_layer_shared_by_both_widgets(review):
-    _viewer, table, colours, layer, _ = review
+    _viewer, table, colors, layer, _ = review
     selection = cluster_selection(layer)
-    assert table._selection is selection and colours._selection is selection
+    assert table._selection is selection and colors._selection is selection
     selection.select([2, 4])
     assert table.selected_labels() == [2, 4]
     np.testing.assert_array_equal(layer.colormap.map(np.array([1, 2, 3, 4]))[:, 3], [0, 1, 0, 1])

@@ -24,7 +24,7 @@ def test_docking_the_review_widgets_keeps_the_window_on_screen(make_napari_viewe
     pixel_clusters = run_pixel_clusters(viewer, qtbot, outlines=True)
     qtbot.wait(20)
     widgets = [pixel_clusters]
-    for name in ("Cluster colours", "Cluster table"):
+    for name in ("Cluster colors", "Cluster table"):
         _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
         widgets.append(widget)
         qtbot.wait(20)
@@ -42,12 +42,12 @@ def test_the_plots_scroll_inside_the_dock(make_napari_viewer, qtbot):
     viewer.window._qt_window.resize(1440, 900)
     viewer.add_image(np.ascontiguousarray(data.astronaut()[::4, ::4]), name="a")
     run_pixel_clusters(viewer, qtbot, color_space="lab")
-    _, colours = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
+    _, colors = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
     qtbot.wait(20)
     # the plots keep a readable size and scroll when the dock is smaller than them
-    assert colours.canvas.minimumHeight() > colours.scroll.minimumHeight()
-    assert colours.scroll.widget() is colours.canvas
-    assert colours.native.minimumSizeHint().height() <= MAX_MIN_HEIGHT
+    assert colors.canvas.minimumHeight() > colors.scroll.minimumHeight()
+    assert colors.scroll.widget() is colors.canvas
+    assert colors.native.minimumSizeHint().height() <= MAX_MIN_HEIGHT
 
 
 @pytest.mark.parametrize("size", [(1440, 900), (1366, 768)])
@@ -66,7 +66,7 @@ def test_all_five_widgets_opened_one_after_another_keep_the_window_on_screen(
     names = (
         "Pixel clusters",
         "Choose number of clusters",
-        "Cluster colours",
+        "Cluster colors",
         "Apply model",
         "Cluster table",
     )

@@ -35,8 +35,8 @@ def test_fields_emit_only_real_changes_and_k_chosen_carries_method_k_run():
     assert chosen == [("gmm", 4, True)] and settings.n_clusters == 4
     with pytest.raises(ValueError, match=r"^color_space: "):
         settings.update(color_space="xyz")
-    with pytest.raises(ValueError, match=r"^colour: "):
-        settings.update(colour="lab")
+    with pytest.raises(ValueError, match=r"^color: "):
+        settings.update(color="lab")
     assert settings.color_space == "hsv"
 
 

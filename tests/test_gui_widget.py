@@ -99,7 +99,7 @@ def test_kmeans_run_adds_the_three_result_layers(viewer_with_widget, qtbot):
     contours = expected.contours(min_area=default_min_area(expected.labels))
     assert len(outlines.data) == len(contours) > 10
     assert list(outlines.features["label"]) == [c.label for c in contours]
-    assert len(np.unique(outlines.edge_color, axis=0)) == 1  # one contrasting colour
+    assert len(np.unique(outlines.edge_color, axis=0)) == 1  # one contrasting color
     assert tuple(outlines.edge_color[0][:3]) in CONTRAST_CANDIDATES.values()
     assert not quantized.visible and viewer.layers.selection.active is clusters
     assert widget._run_button.text == "Run" and widget._method.enabled
@@ -219,7 +219,7 @@ def test_rerun_numbers_or_replaces_only_its_own_layers(viewer_with_widget, qtbot
     assert viewer.layers["coins k-means#3 clusters"].data.max() == 4
 
 
-def test_random_colour_toggle_recolours_only_the_chosen_result(viewer_with_widget, qtbot):
+def test_random_color_toggle_recolors_only_the_chosen_result(viewer_with_widget, qtbot):
     viewer, widget = viewer_with_widget(data.astronaut()[::4, ::4].copy(), name="a")
     widget._outputs["outlines"].value = True
     press_run(widget, qtbot)
@@ -227,13 +227,13 @@ def test_random_colour_toggle_recolours_only_the_chosen_result(viewer_with_widge
     press_run(widget, qtbot)
     first, newest = viewer.layers["a k-means#1 clusters"], viewer.layers["a k-means#2 clusters"]
     outlines = viewer.layers["a k-means#2 outlines"]
-    mean_colour, outline_colours = newest.colormap.map(1), outlines.edge_color.copy()
+    mean_color, outline_colors = newest.colormap.map(1), outlines.edge_color.copy()
     widget._random_colors.value = True  # no result selected: the newest one
     assert not isinstance(newest.colormap, DirectLabelColormap)
     assert isinstance(first.colormap, DirectLabelColormap)  # earlier results keep theirs
-    np.testing.assert_allclose(outlines.edge_color, outline_colours)  # outlines: own style
+    np.testing.assert_allclose(outlines.edge_color, outline_colors)  # outlines: own style
     widget._random_colors.value = False
-    np.testing.assert_allclose(newest.colormap.map(1), mean_colour)
+    np.testing.assert_allclose(newest.colormap.map(1), mean_color)
     viewer.layers.selection.active = first  # a selected result is the chosen one
     widget._random_colors.value = True
     assert not isinstance(first.colormap, DirectLabelColormap)

@@ -254,7 +254,7 @@ def test_zarr_arrays_and_pyramids_are_read_chunk_by_chunk(photo, tmp_path):
 
 
 def test_averaged_pyramid_levels_are_labelled_by_the_model_without_holes(photo):
-    """Averaging makes colours the fit never saw: the model labels them, none is left 0."""
+    """Averaging makes colors the fit never saw: the model labels them, none is left 0."""
     result = npc.segment(
         da.from_array(photo, chunks=(32, 32, 3)), "kmeans", 4, color_space="lab", random_state=0
     )

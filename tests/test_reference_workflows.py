@@ -152,20 +152,20 @@ def spatial_spread(labels: np.ndarray) -> float:
     "method, kwargs", [("kmeans", {}), ("gmm", {"covariance_type": "spherical"})]
 )
 def test_spatial_weight_makes_clusters_compact(photo, method, kwargs):
-    colour_only = npc.segment(photo, method, 6, random_state=0, **kwargs)
+    color_only = npc.segment(photo, method, 6, random_state=0, **kwargs)
     spatial = npc.segment(photo, method, 6, spatial_weight=2.0, random_state=0, **kwargs)
     assert spatial.params["compression"].startswith("none")
     assert spatial.params["features"][-2:] == ["y", "x"]
-    assert spatial_spread(spatial.labels) < 0.5 * spatial_spread(colour_only.labels)
-    regions = [measure.label(s.labels, connectivity=1).max() for s in (colour_only, spatial)]
+    assert spatial_spread(spatial.labels) < 0.5 * spatial_spread(color_only.labels)
+    regions = [measure.label(s.labels, connectivity=1).max() for s in (color_only, spatial)]
     assert regions[1] < 0.5 * regions[0]
 
 
 def test_spatial_gmm_with_full_covariance_is_more_compact(photo):
     """Full covariances learn their own scale, so position helps less, but it helps."""
-    colour_only = npc.segment(photo, "gmm", 6, random_state=0)
+    color_only = npc.segment(photo, "gmm", 6, random_state=0)
     spatial = npc.segment(photo, "gmm", 6, spatial_weight=1.0, random_state=0)
-    assert spatial_spread(spatial.labels) < 0.9 * spatial_spread(colour_only.labels)
+    assert spatial_spread(spatial.labels) < 0.9 * spatial_spread(color_only.labels)
 
 
 def test_ward_refuses_a_run_that_would_not_fit_in_memory(monkeypatch):

@@ -1,4 +1,4 @@
-"""Segmentation: table, palette, colours, provenance and outline polygons."""
+"""Segmentation: table, palette, colors, provenance and outline polygons."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_table_describes_each_cluster(photo):
     assert first["color"] == "#{:02x}{:02x}{:02x}".format(*tuple(round(v) for v in expected))
 
 
-def test_grey_table_and_colours_use_intensity():
+def test_grey_table_and_colors_use_intensity():
     seg = npc.segment(data.coins(), "kmeans", 3, random_state=0)
     assert "mean_intensity" in seg.table.columns
     assert seg.colors.shape == (3, 3)
@@ -386,7 +386,7 @@ def test_save_model_never_overwrites_another_file(small, tmp_path, content):
     assert _no_leftovers(tmp_path)
 
 
-def test_the_napari_folder_writer_saves_the_names_and_colours_typed_in_the_table(small, tmp_path):
+def test_the_napari_folder_writer_saves_the_names_and_colors_typed_in_the_table(small, tmp_path):
     """The saved model.json once kept the run's names ("cluster 1") whatever the table said."""
     from napari_pixel_clusters._writers import write_result_folder
 

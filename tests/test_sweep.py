@@ -16,23 +16,21 @@ PALETTE = np.array(
 )
 
 
-def blob_image(n_colours: int, seed: int = 0) -> np.ndarray:
-    """An RGB image of n well-separated colour regions (vertical bands) plus noise."""
+def blob_image(n_colors: int, seed: int = 0) -> np.ndarray:
+    """An RGB image of n well-separated color regions (vertical bands) plus noise."""
     rng = np.random.default_rng(seed)
-    bands = np.repeat(np.arange(n_colours), 120 // n_colours + 1)[:120]
-    image = PALETTE[:n_colours][np.tile(bands, (80, 1))]
+    bands = np.repeat(np.arange(n_colors), 120 // n_colors + 1)[:120]
+    image = PALETTE[:n_colors][np.tile(bands, (80, 1))]
     image += rng.normal(0, 12, image.shape)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm"])
-@pytest.mark.parametrize("n_colours", [2, 3, 4, 5, 6])
-def test_suggested_k_is_the_number_of_colour_blobs(method, n_colours):
-    result = npc.sweep(
-        blob_image(n_colours), method, range(2, 9), random_state=0, sample_size=2000
-    )
-    assert result.suggested_k == n_colours, result.table
-    assert f"k={n_colours}" in result.rule
+@pytest.mark.parametrize("n_colors", [2, 3, 4, 5, 6])
+def test_suggested_k_is_the_number_of_color_blobs(method, n_colors):
+    result = npc.sweep(blob_image(n_colors), method, range(2, 9), random_state=0, sample_size=2000)
+    assert result.suggested_k == n_colors, result.table
+    assert f"k={n_colors}" in result.rule
 
 
 def test_sweep_scores_match_sklearn_on_the_same_sample():
@@ -154,16 +152,16 @@ def test_suggested_k_is_the_marked_elbow_when_the_silhouette_prefers_another():
 
 
 @pytest.mark.parametrize(
-    "method, n_colours, k_values, edge",
+    "method, n_colors, k_values, edge",
     [
         ("gmm", 6, range(2, 5), "k=4 is the largest k tried; try a wider range."),
         ("kmeans", 6, range(2, 5), "k=4 is the largest k tried; try a wider range."),
         ("gmm", 2, range(3, 6), "k=3 is the smallest k tried; try a wider range."),
     ],
 )
-def test_a_suggestion_at_the_edge_of_the_range_says_to_widen_it(method, n_colours, k_values, edge):
-    result = npc.sweep(blob_image(n_colours), method, k_values, random_state=0, sample_size=1000)
+def test_a_suggestion_at_the_edge_of_the_range_says_to_widen_it(method, n_colors, k_values, edge):
+    result = npc.sweep(blob_image(n_colors), method, k_values, random_state=0, sample_size=1000)
     assert result.rule.endswith(edge), result.rule
     assert result.at_range_edge
-    if method == "kmeans":  # six colours seen up to k=4: no elbow yet, so no elbow marked
+    if method == "kmeans":  # six colors seen up to k=4: no elbow yet, so no elbow marked
         assert result.elbow_k is None and "no elbow between k=2 and k=4" in result.rule

@@ -31,7 +31,7 @@ from napari_pixel_clusters.core.model import MAX_MODEL_BYTES
 
 
 def _image() -> np.ndarray:
-    """32 x 32 RGB: three colour regions with some noise (distinct clusters)."""
+    """32 x 32 RGB: three color regions with some noise (distinct clusters)."""
     rng = np.random.default_rng(0)
     image = np.zeros((32, 32, 3), np.uint8)
     image[:, :12] = (200, 40, 40)
@@ -604,7 +604,7 @@ FOLDER_TAMPERINGS = [
     (
         "table.csv",
         _edit_table("table.csv", lambda t: t.assign(color=["red", "#000000", "#ffffff"])),
-        "color: expected hex colours",
+        "color: expected hex colors",
     ),
     ("table.csv", _write("table.csv", 'label,color\n"1,#000000\n'), "not a readable CSV"),
     ("table.csv", _write("table.csv", ""), "not a readable CSV"),

@@ -1,7 +1,7 @@
 """npe2 reader: a result folder back into napari, as the layers that were saved.
 
 Open the folder's ``params.json`` (File > Open): the clusters come back as a Labels layer
-with their table (names, counts, mean colours), colours, parameters and model (so "Apply
+with their table (names, counts, mean colors), colors, parameters and model (so "Apply
 model" and the Cluster table work on it), with the quantized image and the outlines.
 Zarr results (of large images) open lazily, as a pyramid.
 

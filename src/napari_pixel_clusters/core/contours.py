@@ -70,7 +70,7 @@ def plane_contours(
     for region in kept:
         box = boxes[region - 1]
         inside = regions[box] == region
-        outline = (*_outer_boundary(inside), box[0].start - 1, box[1].start - 1)
+        outline = _outer_boundary(inside) + (box[0].start - 1, box[1].start - 1)
         first = tuple(np.argwhere(inside)[0] + (box[0].start, box[1].start))
         found.append((int(plane[first]), int(areas[region]), outline))
     simplified = simplify_polygons([outline for _, _, outline in found], tolerance)

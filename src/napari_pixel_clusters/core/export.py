@@ -59,7 +59,7 @@ MAX_TABLE_BYTES = 16 * 2**20
 #: ``outlines.csv`` larger than this is refused unread.
 MAX_OUTLINES_BYTES = 256 * 2**20
 OUR_NAMES = frozenset(FILES.values()) | frozenset(ZARR_FILES.values())
-_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 
 
 def provenance(seg: Segmentation, source: str) -> dict:
@@ -240,7 +240,7 @@ def write_result(
     folder = Path(folder)
     with staged_folder(folder, overwrite=overwrite) as staging:
         info = provenance(seg, source)
-        if hasattr(seg, "labels_of"):  # lazy: chunk by chunk into zarr stores, no outlines
+        if seg.is_lazy:  # lazy: chunk by chunk into zarr stores, no outlines
             write_zarr(staging / ZARR_FILES["labels"], seg.labels, info)
             write_zarr(staging / ZARR_FILES["quantized"], seg.quantized(), info)
         else:
@@ -369,9 +369,9 @@ def _read_table(path: Path) -> pd.DataFrame:
     labels = table["label"]
     if not pd.api.types.is_integer_dtype(labels) or labels.min() < 1 or not labels.is_unique:
         _fail(path, "label: expected different whole numbers of 1 or more.")
-    colours = table["color"]
-    if not all(isinstance(c, str) and _HEX_COLOUR.fullmatch(c) for c in colours):
-        _fail(path, "color: expected hex colours like '#1f77b4'.")
+    colors = table["color"]
+    if not all(isinstance(c, str) and _HEX_COLOR.fullmatch(c) for c in colors):
+        _fail(path, "color: expected hex colors like '#1f77b4'.")
     return table
 
 

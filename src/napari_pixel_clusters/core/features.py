@@ -1,4 +1,4 @@
-"""Image -> feature matrix: colour spaces, standardisation, spatial coordinates.
+"""Image -> feature matrix: color spaces, standardisation, spatial coordinates.
 
 Features that depend only on a pixel's value are computed once per *distinct* value: the
 rows of :class:`FeatureSet` are then the distinct values, ``weights`` are their pixel
@@ -66,12 +66,12 @@ class FeatureSet:
 
 
 def check_color_space(data: ImageData, color_space: str | None) -> str | None:
-    """Return the colour space to use (None = raw channels), or raise ValueError."""
+    """Return the color space to use (None = raw channels), or raise ValueError."""
     if color_space is None:
         return "rgb" if data.is_color else None
     if color_space not in COLOR_SPACES:
         raise ValueError(
-            f"color_space: unknown colour space {color_space!r}; use one of "
+            f"color_space: unknown color space {color_space!r}; use one of "
             f"{', '.join(map(repr, COLOR_SPACES))} (or None)."
         )
     if not data.is_color:
@@ -238,10 +238,10 @@ def rgb_to_unit_range(values: np.ndarray) -> np.ndarray:
 def _value_features(values: np.ndarray, data: ImageData, color_space: str | None):
     if color_space is None:
         return values.astype(np.float64), data.channel_names[: values.shape[1]]
-    return colour_coordinates(values, color_space)
+    return color_coordinates(values, color_space)
 
 
-def colour_coordinates(rgb_values: np.ndarray, color_space: str):
+def color_coordinates(rgb_values: np.ndarray, color_space: str):
     """(N, 3) RGB values in the image's units -> coordinates in ``color_space``, names."""
     rgb = rgb_to_unit_range(rgb_values)
     if color_space == "rgb":

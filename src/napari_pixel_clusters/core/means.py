@@ -1,6 +1,6 @@
 """Pixel counts and value sums per cluster: exact for integer images, never wrapping.
 
-The mean colour of a cluster (the palette, the table's means, the quantized image) is a
+The mean color of a cluster (the palette, the table's means, the quantized image) is a
 sum divided by a count. Summed in float64, integers above 2**53 lose digits and a cast
 back to the image's dtype can wrap (2**64 - 1 rounds to 2**64, which is 0 as uint64).
 So integer values are summed exactly: each value (minus the smallest) is cut into limbs

@@ -1,8 +1,8 @@
 """Fitted models that label other images the same way, saved as plain JSON.
 
 A :class:`Model` is the fitted method (k-means centres or mixture parameters) together
-with its whole feature pipeline (image kind and channels, colour space, scaling
-constants, spatial weight) and the clusters' numbering, names and colours. Files are
+with its whole feature pipeline (image kind and channels, color space, scaling
+constants, spatial weight) and the clusters' numbering, names and colors. Files are
 human-readable JSON, validated on load (see :mod:`.model_check`); nothing is ever
 unpickled or executed. A model file over :data:`MAX_MODEL_BYTES` is refused unread.
 """
@@ -90,7 +90,7 @@ class Model:
 
     # ------------------------------------------------------------------ using
     def predict(self, image, rgb=None, channel_axis=None) -> Segmentation:
-        """Label ``image`` with this model: same cluster numbering, names and colours.
+        """Label ``image`` with this model: same cluster numbering, names and colors.
 
         A dask array is labelled lazily (labels as a dask array, chunk by chunk). The
         model is validated again first (its fields may have been changed since it was
@@ -235,10 +235,10 @@ class Model:
 
     def _check_fits(self, data) -> None:
         fitted = self.image
-        colour = {"rgb", "rgba"}
-        same_kind = data.kind == fitted["kind"] or {data.kind, fitted["kind"]} <= colour
+        color = {"rgb", "rgba"}
+        same_kind = data.kind == fitted["kind"] or {data.kind, fitted["kind"]} <= color
         channels = data.color_channels.shape[-1]
-        expected = 3 if fitted["kind"] in colour else fitted["n_channels"]
+        expected = 3 if fitted["kind"] in color else fitted["n_channels"]
         if not same_kind or channels != expected:
             raise ValueError(
                 f"image: this model was fitted on a {fitted['kind']} image with {expected} "

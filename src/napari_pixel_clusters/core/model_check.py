@@ -24,7 +24,7 @@ METHODS_WITH_MODELS = ("kmeans", "gmm")
 IMAGE_KINDS = ("grey", "rgb", "rgba", "multichannel")
 #: Most components (k-means centres, mixture components) a model may have.
 MAX_COMPONENTS = N_CLUSTERS.maximum
-_HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
+_HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 _INTEGERS = (int, np.integer)
 _NUMBERS = (int, float, np.integer, np.floating)
 _BOOLS = (bool, np.bool_)
@@ -175,9 +175,9 @@ def _check_image(check: _Checker, image) -> dict:
 def _check_features(check: _Checker, features, image: dict) -> int:
     """Check the feature pipeline; return the number of features."""
     check.mapping(features, "features")
-    colour = image["kind"] in ("rgb", "rgba")
+    color = image["kind"] in ("rgb", "rgba")
     color_space = check.key(features, "color_space", "features")
-    if color_space is not None and not colour:
+    if color_space is not None and not color:
         check.fail(
             "features.color_space",
             f"a {image['kind']} image is clustered on its raw "
@@ -197,7 +197,7 @@ def _check_features(check: _Checker, features, image: dict) -> int:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         check.fail("features.names", f"expected a list of texts, got {_describe(names)}.")
     constants = check.mapping(check.key(features, "constants", "features"), "features.constants")
-    n_values = 3 if colour else image["n_channels"]
+    n_values = 3 if color else image["n_channels"]
     n_axes = _check_coordinates(check, constants, spatial_weight)
     if standardize:
         for key in ("mean", "scale"):
@@ -325,9 +325,9 @@ def _check_clusters(check: _Checker, clusters, n_components: int) -> None:
         )
         check.text(check.key(cluster, "name", field), f"{field}.name")
         color = check.text(check.key(cluster, "color", field), f"{field}.color")
-        if not _HEX_COLOUR.fullmatch(color):
+        if not _HEX_COLOR.fullmatch(color):
             check.fail(
-                f"{field}.color", f"expected a hex colour like '#1f77b4', got {color[:20]!r}."
+                f"{field}.color", f"expected a hex color like '#1f77b4', got {color[:20]!r}."
             )
         if label in labels or component in components:
             what = "label" if label in labels else "component"

@@ -125,6 +125,22 @@ class Method:
     busy_steps: tuple = ()
     #: what to change when a run labels no pixel at all (e.g. no edge above thresholds)
     empty_hint: str = ""
+    #: what its labels are: "clusters" (regions with a table and a quantized image) or
+    #: "edges" (label 1 on edge pixels)
+    output: str = "clusters"
+    #: the sentence the widget shows when the image is larger than memory (dask, pyramid)
+    large_image_note: str = (
+        "Large image: read chunk by chunk; results are lazy\n(computed as you view them); "
+        "no outlines."
+    )
+    #: the scores a sweep over k plots for this method (besides silhouette), e.g.
+    #: ``("inertia",)``; empty for methods that cannot be swept
+    sweep_scores: tuple[str, ...] = ()
+
+    @property
+    def sweepable(self) -> bool:
+        """Whether :func:`~.sweep.sweep` (and the Choose k widget) can sweep k with it."""
+        return self.fit_rows is not None and bool(self.sweep_scores)
 
     def busy_text(self, step) -> str | None:
         """What the method is doing after ``step``, when it cannot report progress."""
@@ -169,7 +185,7 @@ FEATURE_PARAMS = (
         "color_space",
         str,
         None,
-        "Colour space for RGB images: 'rgb', 'lab' (perceptual: distances match what the "
+        "Color space for RGB images: 'rgb', 'lab' (perceptual: distances match what the "
         "eye sees) or 'hsv' (hue first). Grey and multichannel images use their raw values.",
         choices=("rgb", "lab", "hsv"),
         allow_none=True,
@@ -178,8 +194,8 @@ FEATURE_PARAMS = (
         "spatial_weight",
         float,
         0.0,
-        "0 clusters on colour only; above 0 adds each pixel's position, scaled so that 1 "
-        "weighs position as much as colour. Larger values give more compact regions.",
+        "0 clusters on color only; above 0 adds each pixel's position, scaled so that 1 "
+        "weighs position as much as color. Larger values give more compact regions.",
         minimum=0.0,
         maximum=100.0,
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def display_colors(palette: np.ndarray, data: ImageData) -> np.ndarray:
-    """Cluster colours as RGB in [0, 1], for hex codes and label colormaps."""
+    """Cluster colors as RGB in [0, 1], for hex codes and label colormaps."""
     if len(palette) == 0:
         return np.zeros((0, 3))
     if data.is_color:
@@ -77,6 +78,9 @@ class Segmentation:
     model : Model or None
         The fitted method with its whole feature pipeline: ``seg.model.predict(other)``.
     """
+
+    #: True for results of images larger than memory (labels as a dask array)
+    is_lazy: ClassVar[bool] = False
 
     labels: np.ndarray
     image: ImageData = field(repr=False)
@@ -127,12 +131,12 @@ class Segmentation:
 
     @property
     def colors(self) -> np.ndarray:
-        """(k, 3) display colours in [0, 1] (mean colour; grey levels for grey images)."""
+        """(k, 3) display colors in [0, 1] (mean color; grey levels for grey images)."""
         return display_colors(self.palette, self.image)
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per cluster: label, pixels, fraction, mean of each channel, hex colour."""
+        """One row per cluster: label, pixels, fraction, mean of each channel, hex color."""
         counts = self.pixel_counts
         table = pd.DataFrame(
             {
@@ -147,16 +151,16 @@ class Segmentation:
         return table
 
     def quantized(self) -> np.ndarray:
-        """The input image with each pixel replaced by its cluster's mean colour.
+        """The input image with each pixel replaced by its cluster's mean color.
 
         Same shape and dtype as the input; pixels without data keep their values. Integer
         means are exact, rounded half to even (a cluster of identical values keeps them,
         even 2**64 - 1); float means never leave the image's range.
         """
         pixels = self.image.pixels
-        colours = np.zeros((self.n_clusters + 1, pixels.shape[-1]), dtype=pixels.dtype)
-        colours[1:] = self.cluster_sums.as_dtype(pixels.dtype, *_value_range_of(self.image))
-        out = colours[self.labels]
+        colors = np.zeros((self.n_clusters + 1, pixels.shape[-1]), dtype=pixels.dtype)
+        colors[1:] = self.cluster_sums.as_dtype(pixels.dtype, *_value_range_of(self.image))
+        out = colors[self.labels]
         unlabelled = self.labels == 0
         if unlabelled.any():
             out[unlabelled] = pixels[unlabelled]

@@ -75,7 +75,7 @@ def sweep(
     Parameters
     ----------
     image, rgb, channel_axis, **options
-        As for :func:`segment` (colour space, spatial weight, the method's parameters...).
+        As for :func:`segment` (color space, spatial weight, the method's parameters...).
     method : {"kmeans", "gmm"}
     k_values : iterable of int
         Numbers of clusters to try (at least two values; each at least 1).

@@ -1,6 +1,6 @@
 """The "Apply model" dock widget: label another image (or every plane of a stack) with a
 model fitted earlier, taken from a clusters layer or from a saved JSON file. Nothing is
-refitted: the clusters keep their numbering, names and colours."""
+refitted: the clusters keep their numbering, names and colors."""
 
 from __future__ import annotations
 
@@ -112,21 +112,21 @@ class ApplyModelWidget(RunPanel):
 
 
 def layer_model(layer) -> Model:
-    """The model of a clusters layer, with the cluster names and colours its table shows
+    """The model of a clusters layer, with the cluster names and colors its table shows
     now (as typed in Cluster table), not those of the run that made it."""
     model = Model.from_dict(layer.metadata[METADATA_KEY]["model"], what="model")
     return model.with_cluster_names(table_names_and_colors(layer.features))
 
 
 def model_layer(seg, request: LayerRequest, model: Model):
-    """The clusters layer, named and coloured like the model's clusters."""
+    """The clusters layer, named and colored like the model's clusters."""
     spec = clusters_layer(seg, request)
     features = spec.kwargs["features"]
     by_label = {c["label"]: c for c in model.clusters}
     features["name"] = [by_label.get(i, {}).get("name", f"cluster {i}") for i in features["index"]]
     features["color"] = [
-        by_label.get(i, {}).get("color", colour)
-        for i, colour in zip(features["index"], features["color"])
+        by_label.get(i, {}).get("color", color)
+        for i, color in zip(features["index"], features["color"])
     ]
     spec.kwargs["colormap"] = table_colormap(features)
     return spec

@@ -1,8 +1,8 @@
 """The "Choose number of clusters" dock widget: a sweep over k, plotted in the dock.
 
 Runs :func:`sweep_steps` in a worker (one progress step per k, Cancel between them) and
-plots the scores against k in napari's colours: inertia (with its elbow marked) and
-silhouette for k-means, BIC and AIC (two colours, a legend) and silhouette for Gaussian
+plots the scores against k in napari's colors: inertia (with its elbow marked) and
+silhouette for k-means, BIC and AIC (two colors, a legend) and silhouette for Gaussian
 mixtures, with the suggested k marked.
 
 The image, features and random state are the viewer's shared settings
@@ -53,8 +53,8 @@ PANELS = {  # method -> the scores plotted, top and bottom
 }
 LABELS = {"inertia": "inertia", "bic": "BIC", "aic": "AIC", "silhouette": "silhouette"}
 #: Second curve of a panel (AIC) and the elbow mark: an orange that reads on dark and
-#: light themes alike (the first curve is in the theme's text colour).
-SECOND_COLOUR = "#f28e2b"
+#: light themes alike (the first curve is in the theme's text color).
+SECOND_COLOR = "#f28e2b"
 #: The plot's height: it scrolls with the controls when the dock is shorter.
 PLOT_HEIGHT = 340
 #: Docked under other widgets, the dock asks for this share of the window's height (Qt
@@ -305,51 +305,49 @@ class ChooseKWidget(RunPanel):
             self._save_plot.enabled = self._save_table.enabled = self.sweep is not None
 
     # ----------------------------------------------------------------- plotting
-    def _colours(self) -> dict:
+    def _colors(self) -> dict:
         theme = get_theme(self._viewer.theme)
         return {
             "background": theme.background.as_hex(),
             "text": theme.text.as_hex(),
-            "second": SECOND_COLOUR,
+            "second": SECOND_COLOR,
             "mark": theme.current.as_hex(),
         }
 
     def _draw(self):
-        colours = self._colours()
+        colors = self._colors()
         self.figure.clear()
-        self.figure.set_facecolor(colours["background"])
+        self.figure.set_facecolor(colors["background"])
         method = self.sweep.method if self.sweep is not None else self._method.value
         self.axes = self.figure.subplots(2, 1, sharex=True)
         for axes, scores in zip(self.axes, PANELS[method]):
-            self._style_axes(axes, scores, colours)
+            self._style_axes(axes, scores, colors)
             if self.sweep is not None:
-                self._plot_scores(axes, scores, colours)
-        self.axes[-1].set_xlabel("number of clusters k", color=colours["text"])
+                self._plot_scores(axes, scores, colors)
+        self.axes[-1].set_xlabel("number of clusters k", color=colors["text"])
         if self.sweep is None:
             title = "Run to compare numbers of clusters"
         else:
             edge = ", the edge: try a wider range" if self.sweep.at_range_edge else ""
             title = f"suggested k = {self.sweep.suggested_k}{edge}\nclick a k to use it"
-        self.axes[0].set_title(title, color=colours["text"], fontsize="medium")
+        self.axes[0].set_title(title, color=colors["text"], fontsize="medium")
         self.canvas.draw_idle()
 
     @staticmethod
-    def _style_axes(axes, scores, colours):
-        axes.set_facecolor(colours["background"])
+    def _style_axes(axes, scores, colors):
+        axes.set_facecolor(colors["background"])
         for spine in axes.spines.values():
-            spine.set_color(colours["text"])
-        axes.tick_params(colors=colours["text"])
-        axes.set_ylabel(" / ".join(LABELS[s] for s in scores), color=colours["text"])
+            spine.set_color(colors["text"])
+        axes.tick_params(colors=colors["text"])
+        axes.set_ylabel(" / ".join(LABELS[s] for s in scores), color=colors["text"])
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
-    def _plot_scores(self, axes, scores, colours):
-        """The scores' curves (first in the text colour, second in orange), the elbow on
+    def _plot_scores(self, axes, scores, colors):
+        """The scores' curves (first in the text color, second in orange), the elbow on
         the inertia curve and the suggested k; a legend when there is more than a curve."""
         table, sweep = self.sweep.table, self.sweep
-        for score, style, colour in zip(
-            scores, ("o-", "s--"), (colours["text"], colours["second"])
-        ):
-            axes.plot(table["k"], table[score], style, color=colour, label=LABELS[score], picker=5)
+        for score, style, color in zip(scores, ("o-", "s--"), (colors["text"], colors["second"])):
+            axes.plot(table["k"], table[score], style, color=color, label=LABELS[score], picker=5)
         if "inertia" in scores and sweep.elbow_k is not None:
             value = table.loc[table["k"] == sweep.elbow_k, "inertia"].iloc[0]
             axes.plot(
@@ -359,20 +357,20 @@ class ChooseKWidget(RunPanel):
                 markersize=13,
                 markerfacecolor="none",
                 markeredgewidth=2,
-                color=colours["second"],
+                color=colors["second"],
                 label=f"elbow (k={sweep.elbow_k})",
             )
         axes.axvline(
             sweep.suggested_k,
-            color=colours["mark"],
+            color=colors["mark"],
             linewidth=2,
             label=f"suggested k={sweep.suggested_k}",
         )
         if axes is self.axes[0]:
             axes.legend(
-                facecolor=colours["background"],
-                labelcolor=colours["text"],
-                edgecolor=colours["text"],
+                facecolor=colors["background"],
+                labelcolor=colors["text"],
+                edgecolor=colors["text"],
                 fontsize="small",
             )
 

@@ -1,7 +1,7 @@
 """Which clusters of a clusters layer are selected and which are hidden, shown on the canvas.
 
 One :class:`ClusterSelection` per clusters Labels layer (``cluster_selection(layer)``) is
-the single place where the selection lives: Cluster table and Cluster colours both change
+the single place where the selection lives: Cluster table and Cluster colors both change
 it and both follow its ``changed`` signal, and it follows the layer too (picking or
 choosing a label in napari selects that cluster; ticking napari's "show selected" shows
 the label the layer has selected). What the user sees:
@@ -13,7 +13,7 @@ the label the layer has selected). What the user sees:
 so the image under the clusters layer shows wherever a cluster is not drawn. The outlines
 of the same run follow: those of hidden clusters disappear and, while some clusters are
 selected, the others' outlines are faded, so the selected regions stand out even where
-their mean colour looks like the photo.
+their mean color looks like the photo.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class ClusterSelection:
         self._viewer = None
         self.selected: tuple[int, ...] = ()
         self.hidden: frozenset[int] = frozenset()
-        self._base = _without_selection(layer.colormap)  # the colours, nothing filtered
+        self._base = _without_selection(layer.colormap)  # the colors, nothing filtered
         self._applied = None  # the colormap we set last
         self._applying = False
         self._label = layer.selected_label
@@ -124,14 +124,14 @@ class ClusterSelection:
         self.hidden = frozenset() if labels is None else self.hidden - {int(x) for x in labels}
         self.apply()
 
-    def use_colours(self, colormap) -> None:
-        """New colours for the clusters (e.g. after recolouring), keeping what is hidden."""
+    def use_colors(self, colormap) -> None:
+        """New colors for the clusters (e.g. after recoloring), keeping what is hidden."""
         self._base = _without_selection(colormap)
         self.apply()
 
     # ----------------------------------------------------------------- the canvas
     def colormap(self):
-        """The colormap that shows this selection: the base colours, hidden or unselected
+        """The colormap that shows this selection: the base colors, hidden or unselected
         clusters transparent; napari's ``use_selection`` for a single selected cluster."""
         labels = np.asarray(self.labels(), dtype=int)
         hidden = np.isin(labels, list(self.hidden)) & ~np.isin(labels, self.selected)
@@ -139,13 +139,13 @@ class ClusterSelection:
         if not hidden.any() and not np.any(unselected):
             colormap = _without_selection(self._base)
         else:
-            colours = np.asarray(self._base.map(labels), dtype=float).reshape(-1, 4)
-            colours[hidden | unselected] = TRANSPARENT
+            colors = np.asarray(self._base.map(labels), dtype=float).reshape(-1, 4)
+            colors[hidden | unselected] = TRANSPARENT
             colormap = DirectLabelColormap(
                 color_dict={
                     None: TRANSPARENT,
                     0: TRANSPARENT,
-                    **{int(label): colour for label, colour in zip(labels, colours)},
+                    **{int(label): color for label, color in zip(labels, colors)},
                 }
             )
         colormap.use_selection = len(self.selected) == 1
@@ -184,11 +184,11 @@ class ClusterSelection:
                 continue
             mode = outlines.metadata[METADATA_KEY].get("outline_mode", DEFAULT_OUTLINE_MODE)
             labels = np.asarray(outlines.features["label"], dtype=int)
-            colours = np.array(outline_colors(labels, layer.features, mode), dtype=float)
+            colors = np.array(outline_colors(labels, layer.features, mode), dtype=float)
             if self.selected:
-                colours[~np.isin(labels, self.selected), 3] *= FADED_OUTLINES
-            colours[np.isin(labels, list(self.hidden)) & ~np.isin(labels, self.selected), 3] = 0.0
-            outlines.edge_color = colours
+                colors[~np.isin(labels, self.selected), 3] *= FADED_OUTLINES
+            colors[np.isin(labels, list(self.hidden)) & ~np.isin(labels, self.selected), 3] = 0.0
+            outlines.edge_color = colors
 
     # ----------------------------------------------------------------- the layer
     def _on_selected_label(self, event=None):
@@ -211,7 +211,7 @@ class ClusterSelection:
             self.select([])
 
     def _on_colormap(self, event=None):
-        """Someone else set the layer's colours (e.g. random label colours): keep them
+        """Someone else set the layer's colors (e.g. random label colors): keep them
         as the base and show the selection and hidden clusters again on top of them."""
         layer = self.layer
         if self._applying or layer is None or layer.colormap is self._applied:

@@ -1,15 +1,15 @@
-"""The "Cluster table" dock widget: name, recolour, hide and merge the clusters of a
+"""The "Cluster table" dock widget: name, recolor, hide and merge the clusters of a
 clusters layer, keeping every layer of the same run consistent.
 
 The table is the layer's own ``features`` (so names show in the status bar on hover);
 painting on the layer refreshes the pixel counts. Selecting rows selects those clusters
-(see ``cluster_selection``: the canvas shows only them, and Cluster colours highlights
+(see ``cluster_selection``: the canvas shows only them, and Cluster colors highlights
 them); picking a label in napari selects its row. Hidden clusters are unticked in the
 "show" column, in grey italics. Merging relabels the pixels with napari's own
 ``data_setitem`` (undoable with the Labels layer's undo), and updates the table, the
-colours, the quantized image and the outlines of the same run; when napari's undo brings
+colors, the quantized image and the outlines of the same run; when napari's undo brings
 the merged labels back, all of these are restored too. The outlines of the run can be
-drawn in a contrasting colour, their cluster's colour or random colours, at any width.
+drawn in a contrasting color, their cluster's color or random colors, at any width.
 """
 
 from __future__ import annotations
@@ -51,33 +51,33 @@ from .layers import (
 if TYPE_CHECKING:
     import napari
 
-COLUMNS = ("show", "colour", "name", "pixels", "fraction", "mean colour")
-SHOW, COLOUR, NAME, PIXELS, FRACTION, MEAN = range(len(COLUMNS))
-#: Item data role holding a row's swatch colour (painted by ``SwatchDelegate``).
+COLUMNS = ("show", "color", "name", "pixels", "fraction", "mean color")
+SHOW, COLOR, NAME, PIXELS, FRACTION, MEAN = range(len(COLUMNS))
+#: Item data role holding a row's swatch color (painted by ``SwatchDelegate``).
 SWATCH_ROLE = Qt.ItemDataRole.UserRole + 1
 #: Item data role saying the row's cluster is hidden (its swatch is drawn hatched).
 HIDDEN_ROLE = Qt.ItemDataRole.UserRole + 2
 HIDDEN_TEXT = QColor(128, 128, 128)
 #: Outline styles offered: (shown as, ``style_outlines`` mode).
-OUTLINE_STYLES = (("contrast", "contrast"), ("cluster colour", "cluster"), ("random", "random"))
+OUTLINE_STYLES = (("contrast", "contrast"), ("cluster color", "cluster"), ("random", "random"))
 #: The table asks for room for about this many rows at least; the rest scrolls.
 MIN_TABLE_HEIGHT = 84
 
 
 class SwatchDelegate(QStyledItemDelegate):
-    """Paints a row's colour swatch over the cell, inside the selection highlight, so a
-    selected row still shows its colour (a cell background would be painted over)."""
+    """Paints a row's color swatch over the cell, inside the selection highlight, so a
+    selected row still shows its color (a cell background would be painted over)."""
 
     def paint(self, painter, option, index):
         super().paint(painter, option, index)
-        colour = index.data(SWATCH_ROLE)
-        if not colour:
+        color = index.data(SWATCH_ROLE)
+        if not color:
             return
         rect = option.rect.adjusted(4, 3, -4, -3)
         painter.save()
         hidden = bool(index.data(HIDDEN_ROLE))
         brush = QBrush(
-            QColor(colour), Qt.BrushStyle.BDiagPattern if hidden else Qt.BrushStyle.SolidPattern
+            QColor(color), Qt.BrushStyle.BDiagPattern if hidden else Qt.BrushStyle.SolidPattern
         )
         painter.fillRect(rect, brush)
         painter.setPen(QPen(QColor(HIDDEN_TEXT if hidden else "#808080"), 1))
@@ -113,7 +113,7 @@ class ClusterTableWidget(Container):
             name="hide", text="Hide", tooltip='Hide the selected clusters (untick "show").'
         )
         self._show_all = PushButton(name="show_all", text="Show all")
-        self._recolour = PushButton(name="recolour", text="Recolour...")
+        self._recolor = PushButton(name="recolor", text="Recolor...")
         self._refresh = PushButton(
             name="refresh",
             text="Refresh",
@@ -124,8 +124,8 @@ class ClusterTableWidget(Container):
             label="outlines",
             choices=OUTLINE_STYLES,
             value=DEFAULT_OUTLINE_MODE,
-            tooltip="Colour of the outlines of this result: one colour that contrasts with "
-            "every cluster, each cluster's own colour, or random colours.",
+            tooltip="Color of the outlines of this result: one color that contrasts with "
+            "every cluster, each cluster's own color, or random colors.",
         )
         self._outline_width = FloatSpinBox(
             name="outline_width",
@@ -147,7 +147,7 @@ class ClusterTableWidget(Container):
         self._status = Label(name="status", label=" ", value="")
         buttons = Container(
             layout="horizontal",
-            widgets=[self._merge, self._hide, self._show_all, self._recolour, self._refresh],
+            widgets=[self._merge, self._hide, self._show_all, self._recolor, self._refresh],
         )
         buttons.margins = (0, 0, 0, 0)
         self.extend([self._layer, buttons, self._outline_controls, self._status])
@@ -161,7 +161,7 @@ class ClusterTableWidget(Container):
         self._merge.changed.connect(lambda: self.merge_selected())
         self._hide.changed.connect(lambda: self.hide_selected())
         self._show_all.changed.connect(lambda: self.show_all())
-        self._recolour.changed.connect(lambda: self.recolour())
+        self._recolor.changed.connect(lambda: self.recolor())
         self._refresh.changed.connect(lambda: self.refresh_counts())
         self._outline_style.changed.connect(lambda: self.style_outlines())
         self._outline_width.changed.connect(lambda: self.style_outlines())
@@ -175,7 +175,7 @@ class ClusterTableWidget(Container):
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setMinimumHeight(MIN_TABLE_HEIGHT)
         table.verticalHeader().setVisible(False)
-        table.setItemDelegateForColumn(COLOUR, SwatchDelegate(table))
+        table.setItemDelegateForColumn(COLOR, SwatchDelegate(table))
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
@@ -183,7 +183,7 @@ class ClusterTableWidget(Container):
         table.itemSelectionChanged.connect(self._rows_selected)
         table.itemChanged.connect(self._item_changed)
         table.cellDoubleClicked.connect(
-            lambda row, column: self.recolour() if column == COLOUR else None
+            lambda row, column: self.recolor() if column == COLOR else None
         )
         return table
 
@@ -248,9 +248,9 @@ class ClusterTableWidget(Container):
             self.table.setItem(row, SHOW, show)
             swatch = QTableWidgetItem("")
             swatch.setData(SWATCH_ROLE, values["color"])
-            swatch.setToolTip(f"{values['color']} (double-click to recolour)")
+            swatch.setToolTip(f"{values['color']} (double-click to recolor)")
             swatch.setFlags(swatch.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            self.table.setItem(row, COLOUR, swatch)
+            self.table.setItem(row, COLOR, swatch)
             self.table.setItem(row, NAME, QTableWidgetItem(str(values["name"])))
             mean = ", ".join(f"{values[c]:.3g}" for c in means)
             for column, text in (
@@ -348,7 +348,7 @@ class ClusterTableWidget(Container):
             return
         show.setCheckState(Qt.CheckState.Unchecked if hidden else Qt.CheckState.Checked)
         show.setText("hidden" if hidden else "")
-        self.table.item(row, COLOUR).setData(HIDDEN_ROLE, hidden)
+        self.table.item(row, COLOR).setData(HIDDEN_ROLE, hidden)
         for column in (SHOW, NAME, PIXELS, FRACTION, MEAN):
             item = self.table.item(row, column)
             font = item.font()
@@ -439,21 +439,21 @@ class ClusterTableWidget(Container):
         layer.features = features
         self._fill()
 
-    def recolour(self, colour: str | None = None):
-        """Give the selected cluster a new colour (a colour dialog when none is given)."""
+    def recolor(self, color: str | None = None):
+        """Give the selected cluster a new color (a color dialog when none is given)."""
         labels = self.selected_labels()
         if not labels:
-            _panel.notify_error("Select the cluster to recolour in the table first.")
+            _panel.notify_error("Select the cluster to recolor in the table first.")
             return
-        if colour is None:
-            chosen = QColorDialog.getColor(QColor(self._colour_of(labels[0])), self.native)
+        if color is None:
+            chosen = QColorDialog.getColor(QColor(self._color_of(labels[0])), self.native)
             if not chosen.isValid():
                 return
-            colour = chosen.name()
+            color = chosen.name()
         features = self.features.copy()
-        features.loc[features["index"].isin(labels), "color"] = to_hex(colour)
+        features.loc[features["index"].isin(labels), "color"] = to_hex(color)
         self._layer.value.features = features
-        self._selection.use_colours(table_colormap(features))
+        self._selection.use_colors(table_colormap(features))
         self._fill()
 
     def hide_selected(self):
@@ -476,7 +476,7 @@ class ClusterTableWidget(Container):
         if layer.multiscale or is_lazy(layer.data):
             _panel.notify_error(
                 f"'{layer.name}' is a lazy result of a large image and cannot "
-                "be edited; rename, recolour or hide its clusters instead."
+                "be edited; rename, recolor or hide its clusters instead."
             )
             return
         data = np.asarray(layer.data)
@@ -503,7 +503,7 @@ class ClusterTableWidget(Container):
         self._status.value = f"merged {len(labels)} clusters into label {target}"
 
     def _apply_merge(self, merge: Merge, data: np.ndarray):
-        """Table, quantized colours and outlines after ``merge`` (its pixels relabelled)."""
+        """Table, quantized colors and outlines after ``merge`` (its pixels relabelled)."""
         target, others = merge.target["index"], list(merge.merged_away)
         rows = [merge.target, *merge.merged_away.values()]
         features = self.features.set_index("index")
@@ -518,7 +518,7 @@ class ClusterTableWidget(Container):
         self._fill()
 
     def _undo_merge(self, merge: Merge, features: pd.DataFrame, data: np.ndarray):
-        """The table rows, quantized colours and outline labels from before ``merge``."""
+        """The table rows, quantized colors and outline labels from before ``merge``."""
         rows = pd.DataFrame([merge.target, *merge.merged_away.values()])
         features = features[~features["index"].isin(rows["index"])]
         features = pd.concat([features, rows], ignore_index=True).sort_values("index")
@@ -566,7 +566,7 @@ class ClusterTableWidget(Container):
             polygons = [p for p, keep in zip(outlines.data, kept) if keep]
             _set_polygons(outlines, polygons + [c.vertices for c in traced], features)
 
-    def _colour_of(self, label: int) -> str:
+    def _color_of(self, label: int) -> str:
         return self.features.set_index("index").loc[label, "color"]
 
 
@@ -576,7 +576,7 @@ def _history_lengths(layer) -> tuple[int, int]:
 
 
 def _set_polygons(outlines, polygons: list, features: pd.DataFrame) -> None:
-    """Replace an outlines layer's polygons and their features (colours follow later),
+    """Replace an outlines layer's polygons and their features (colors follow later),
     keeping the layer's line width."""
     width = outlines.metadata.get(METADATA_KEY, {}).get("outline_width")
     if width is None:

@@ -7,9 +7,9 @@ the cluster table in ``features`` and the run's provenance in
 ``metadata["napari_pixel_clusters"]``.
 
 Arrangement, bottom to top: the quantized image (hidden when the clusters layer is added:
-it would show the same colours as the clusters and hide every selection), the clusters
+it would show the same colors as the clusters and hide every selection), the clusters
 (70 % opaque over the source image, so a cluster that is hidden or not selected shows the
-image), the outlines (one bright colour that contrasts with the clusters' colours).
+image), the outlines (one bright color that contrasts with the clusters' colors).
 Layer names say the image, the method and the run: ``astronaut k-means#2 clusters``.
 """
 
@@ -36,11 +36,11 @@ OUTLINE_WIDTH = 2.0
 #: Opacity of a clusters layer: the source image shows a little through it, and fully
 #: where a cluster is hidden or not selected.
 CLUSTERS_OPACITY = 0.7
-#: How outlines can be coloured: one colour that contrasts with every cluster's colour,
-#: each region in its cluster's colour, or napari's random label colours.
+#: How outlines can be colored: one color that contrasts with every cluster's color,
+#: each region in its cluster's color, or napari's random label colors.
 OUTLINE_MODES = ("contrast", "cluster", "random")
 DEFAULT_OUTLINE_MODE = "contrast"
-#: Bright colours an outline may take in "contrast" mode, the first best one wins.
+#: Bright colors an outline may take in "contrast" mode, the first best one wins.
 CONTRAST_CANDIDATES = {
     "yellow": (1.0, 1.0, 0.0),
     "cyan": (0.0, 1.0, 1.0),
@@ -50,7 +50,7 @@ CONTRAST_CANDIDATES = {
 }
 #: The candidates that stand out on both dark and bright pixels (for edges).
 BRIGHT_HUES = ("yellow", "cyan", "magenta")
-#: RGB distance over which a cluster colour stops hiding a candidate outline colour.
+#: RGB distance over which a cluster color stops hiding a candidate outline color.
 CONTRAST_FALLOFF = 0.25
 
 
@@ -174,8 +174,8 @@ def cluster_names(seg: Segmentation) -> list[str]:
 def cluster_features(seg: Segmentation) -> pd.DataFrame:
     """The cluster table as napari Labels features: ``index`` is the label value.
 
-    Edges get one bright colour (the candidate farthest from the edge pixels' mean), so
-    that edges on a grey image stand out; clusters keep their mean colours."""
+    Edges get one bright color (the candidate farthest from the edge pixels' mean), so
+    that edges on a grey image stand out; clusters keep their mean colors."""
     table = seg.table.rename(columns={"label": "index"})
     table.insert(1, "name", cluster_names(seg))
     table["fraction"] = table["fraction"].round(4)
@@ -192,26 +192,26 @@ def hex_color(rgba) -> str:
 
 def table_names_and_colors(features) -> dict[int, dict]:
     """``{label: {"name", "color" (hex)}}`` of a clusters layer's table as it is now (names
-    and colours typed in Cluster table); empty for a table without those columns."""
+    and colors typed in Cluster table); empty for a table without those columns."""
     features = pd.DataFrame(features)
     if not {"index", "name", "color"} <= set(features.columns):
         return {}
     return {
-        int(label): {"name": str(name), "color": hex_color(transform_color(colour)[0])}
-        for label, name, colour in zip(features["index"], features["name"], features["color"])
+        int(label): {"name": str(name), "color": hex_color(transform_color(color)[0])}
+        for label, name, color in zip(features["index"], features["name"], features["color"])
     }
 
 
 def table_colormap(table: pd.DataFrame) -> DirectLabelColormap:
     """Each label painted with the hex ``color`` of its row (``index`` = label); 0 clear."""
-    colours = {None: TRANSPARENT, 0: TRANSPARENT}
+    colors = {None: TRANSPARENT, 0: TRANSPARENT}
     for label, hex_color in zip(table["index"], table["color"]):
-        colours[int(label)] = transform_color(hex_color)[0]
-    return DirectLabelColormap(color_dict=colours)
+        colors[int(label)] = transform_color(hex_color)[0]
+    return DirectLabelColormap(color_dict=colors)
 
 
 def random_colormap():
-    """napari's own random label colours (tell clusters apart regardless of colour)."""
+    """napari's own random label colors (tell clusters apart regardless of color)."""
     return label_colormap(num_colors=49, seed=0.5)
 
 
@@ -234,7 +234,7 @@ def provenance(seg: Segmentation, request: LayerRequest, output: str) -> dict:
 
 
 def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
-    """Clusters (Labels) in their mean colours, 70 % opaque; edges in one bright colour,
+    """Clusters (Labels) in their mean colors, 70 % opaque; edges in one bright color,
     fully opaque (thin lines must stand out on any image)."""
     output = output_of(seg)
     features = cluster_features(seg)
@@ -257,7 +257,7 @@ def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
 
 
 def quantized_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
-    """The quantized image; hidden when the clusters layer comes with it (same colours:
+    """The quantized image; hidden when the clusters layer comes with it (same colors:
     it would cover the source image that shows through unselected clusters)."""
     kwargs = {
         k: v
@@ -324,7 +324,7 @@ def result_layers(seg: Segmentation, request: LayerRequest, build: bool = True) 
     get no outlines: tracing them would compute every pixel.
     """
     specs = []
-    lazy = hasattr(seg, "labels_of")
+    lazy = seg.is_lazy
     if "quantized" in request.outputs:
         specs.append(quantized_layer(seg, request))
     if "clusters" in request.outputs:
@@ -396,8 +396,8 @@ def chosen_clusters_layer(layers, active=None):
     return ours[-1] if ours else None
 
 
-def recolour_clusters(layer, random_colors: bool) -> None:
-    """Show one clusters layer in napari's random colours or in its table's colours (the
+def recolor_clusters(layer, random_colors: bool) -> None:
+    """Show one clusters layer in napari's random colors or in its table's colors (the
     other results keep theirs); remembered in its tag as ``random_colors``."""
     layer.colormap = random_colormap() if random_colors else table_colormap(layer.features)
     tag = _tag(layer)
@@ -408,11 +408,11 @@ def recolour_clusters(layer, random_colors: bool) -> None:
 def contrast_color(
     colors: np.ndarray, weights=None, candidates: tuple[str, ...] = tuple(CONTRAST_CANDIDATES)
 ) -> np.ndarray:
-    """RGBA of the candidate colour (names from ``CONTRAST_CANDIDATES``) that blends least
+    """RGBA of the candidate color (names from ``CONTRAST_CANDIDATES``) that blends least
     into the cluster ``colors`` (RGB in [0, 1]).
 
     Each cluster pulls a candidate in by exp(-distance / ``CONTRAST_FALLOFF``), weighted
-    by ``weights`` (e.g. pixel fractions): a colour close only to a tiny cluster still
+    by ``weights`` (e.g. pixel fractions): a color close only to a tiny cluster still
     wins over one close to the background. Ties go to the first candidate.
     """
     candidates = np.array([CONTRAST_CANDIDATES[name] for name in candidates])
@@ -421,7 +421,7 @@ def contrast_color(
         return np.array([*candidates[0], 1.0])
     weights = np.ones(len(colors)) if weights is None else np.asarray(weights, float)
     distance = np.linalg.norm(candidates[:, None, :] - colors[None, :, :], axis=-1)
-    # how much of the image each candidate blends into (near colours count most)
+    # how much of the image each candidate blends into (near colors count most)
     blending = (np.exp(-distance / CONTRAST_FALLOFF) * weights[None, :]).sum(axis=1)
     best = int(np.flatnonzero(blending <= blending.min() * (1 + 1e-9) + 1e-12)[0])
     return np.array([*candidates[best], 1.0])
@@ -441,25 +441,25 @@ def outline_colors(labels: np.ndarray, features: pd.DataFrame, mode: str) -> np.
     labels = np.asarray(labels, int)
     if mode == "random":
         return np.asarray(random_colormap().map(labels)).reshape(-1, 4)
-    cluster_labels, colours = feature_colors(features)
+    cluster_labels, colors = feature_colors(features)
     if mode == "contrast":
         weights = features.get("fraction", None)
-        return np.tile(contrast_color(colours[:, :3], weights), (len(labels), 1))
+        return np.tile(contrast_color(colors[:, :3], weights), (len(labels), 1))
     lookup = np.zeros((max(int(cluster_labels.max(initial=0)), int(labels.max(initial=0))) + 1, 4))
     lookup[:, 3] = 1.0
-    lookup[cluster_labels] = colours
+    lookup[cluster_labels] = colors
     return lookup[labels]
 
 
 def style_outlines(
     outlines_layer, features: pd.DataFrame, mode: str, width: float | None = None
 ) -> None:
-    """Colour an outlines Shapes layer in ``mode`` and optionally set its line ``width``.
+    """Color an outlines Shapes layer in ``mode`` and optionally set its line ``width``.
 
     ``features`` is the clusters layer's table (``index`` = label, hex ``color``,
-    ``fraction``): "contrast" draws every outline in the one bright colour farthest from
-    the clusters' colours, "cluster" each in its cluster's colour, "random" in napari's
-    random label colours (those of a clusters layer shown in random colours). The mode is
+    ``fraction``): "contrast" draws every outline in the one bright color farthest from
+    the clusters' colors, "cluster" each in its cluster's color, "random" in napari's
+    random label colors (those of a clusters layer shown in random colors). The mode is
     remembered in the layer's metadata (``outline_mode``).
     """
     if width is not None and not width > 0:

@@ -1,6 +1,6 @@
 """Settings shared by the plugin's widgets of one viewer (issue 12, item 4).
 
-Pixel clusters and Choose number of clusters both show the features (colour space,
+Pixel clusters and Choose number of clusters both show the features (color space,
 spatial weight, standardise), the random state, the input image and the number of
 clusters; they read and write them here, so changing one widget changes the other::
 

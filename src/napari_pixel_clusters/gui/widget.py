@@ -43,7 +43,7 @@ from .layers import (
     RunNumbers,
     add_result_layers,
     chosen_clusters_layer,
-    recolour_clusters,
+    recolor_clusters,
     result_layers,
 )
 from .state import shared_settings
@@ -161,7 +161,7 @@ class PixelClustersWidget(RunPanel):
                 value=True,
                 text="quantized",
                 name="out_quantized",
-                tooltip="An Image layer: every pixel in its cluster's mean colour.",
+                tooltip="An Image layer: every pixel in its cluster's mean color.",
             ),
             "outlines": CheckBox(
                 value=False,
@@ -188,10 +188,10 @@ class PixelClustersWidget(RunPanel):
         self._random_colors = CheckBox(
             name="random_colors",
             value=False,
-            text="random label colours",
+            text="random label colors",
             tooltip="Show the chosen result's clusters in "
-            "napari's random colours instead of their mean "
-            "colours (new results too).",
+            "napari's random colors instead of their mean "
+            "colors (new results too).",
         )
         self._replace = CheckBox(
             name="replace",
@@ -236,7 +236,7 @@ class PixelClustersWidget(RunPanel):
         self._method.changed.connect(self._show_method)
         self._image.changed.connect(self._show_image_options)
         self._advanced_toggle.changed.connect(self._show_method)
-        self._random_colors.changed.connect(self._recolour_results)
+        self._random_colors.changed.connect(self._recolor_results)
         self._share_settings()
         self._show_method()
 
@@ -392,11 +392,11 @@ class PixelClustersWidget(RunPanel):
             if p.in_widget
         }
         if method.uses_features:
-            colour = bool(self._image.value is not None and self._image.value.rgb)
+            color = bool(self._image.value is not None and self._image.value.rgb)
             widgets |= {
                 p.name: (self._feature_widgets[p.name], p)
                 for p in FEATURE_PARAMS
-                if p.name != "color_space" or colour
+                if p.name != "color_space" or color
             }
         if method.uses_random_state:
             widgets["random_state"] = (self._random_state, RANDOM_STATE)
@@ -504,12 +504,12 @@ class PixelClustersWidget(RunPanel):
             if tag.get("method") == method and same_source:
                 self._viewer.layers.remove(layer)
 
-    def _recolour_results(self, random_colors: bool):
-        """Switch the chosen result's clusters between mean and random colours: the run
+    def _recolor_results(self, random_colors: bool):
+        """Switch the chosen result's clusters between mean and random colors: the run
         of the selected layer, else the newest result (earlier results keep theirs)."""
         layer = chosen_clusters_layer(self._viewer.layers, self._viewer.layers.selection.active)
         if layer is not None:
-            recolour_clusters(layer, random_colors)
+            recolor_clusters(layer, random_colors)
 
 
 def _found_anything(seg) -> bool:

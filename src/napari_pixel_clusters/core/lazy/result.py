@@ -104,6 +104,8 @@ class LazySegmentation(Segmentation):
     ``scale`` times smaller); the table comes from an exact count over every chunk.
     """
 
+    is_lazy = True
+
     def __init__(self, *, tally: Tally, labeller, **fields):
         super().__init__(known_sums=tally.sums, **fields)
         self._tally = tally
@@ -147,7 +149,7 @@ class LazySegmentation(Segmentation):
         return display_colors(self.palette, display)
 
     def quantized(self, labels=None, data: ImageData | None = None):
-        """The image with each pixel its cluster's mean colour, as a dask array.
+        """The image with each pixel its cluster's mean color, as a dask array.
 
         Pixels without data keep their values. ``labels`` and ``data`` default to this
         result's; give a pyramid level's with :meth:`quantized_of`.
@@ -157,14 +159,14 @@ class LazySegmentation(Segmentation):
         labels = self.labels if labels is None else labels
         data = self.image if data is None else data
         dtype = data.pixels.dtype
-        colours = np.zeros((self.n_clusters + 1, data.n_channels), dtype=dtype)
-        colours[1:] = self.cluster_sums.as_dtype(dtype, self._tally.low, self._tally.high)
+        colors = np.zeros((self.n_clusters + 1, data.n_channels), dtype=dtype)
+        colors[1:] = self.cluster_sums.as_dtype(dtype, self._tally.low, self._tally.high)
         labels = labels.rechunk(data.pixels.chunks[:-1])
         out = da.map_blocks(
             _quantize_chunk,
             labels[..., None],
             data.pixels,
-            colours,
+            colors,
             dtype=dtype,
             chunks=data.pixels.chunks,
         )
@@ -194,8 +196,8 @@ def _in_dtype(values: np.ndarray, dtype) -> np.ndarray:
     return np.clip(values, float(info.min), top).astype(dtype)
 
 
-def _quantize_chunk(labels, pixels, colours):
-    out = colours[labels[..., 0]]
+def _quantize_chunk(labels, pixels, colors):
+    out = colors[labels[..., 0]]
     unlabelled = labels[..., 0] == 0
     out[unlabelled] = pixels[unlabelled]
     return out

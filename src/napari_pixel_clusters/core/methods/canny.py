@@ -199,6 +199,11 @@ METHOD = Method(
     ),
     run=run,
     needs_n_clusters=False,
+    output="edges",
+    large_image_note=(
+        "Large image: edges per chunk with overlap, joined\nacross chunks: identical "
+        "to the whole image's.\nThresholds must be in image units (no quantiles)."
+    ),
     uses_features=False,
     uses_random_state=False,
     empty_hint="Lower the thresholds (or leave them 'auto': 10% and 20% of the image's "

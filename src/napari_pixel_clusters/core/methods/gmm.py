@@ -445,7 +445,7 @@ def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
 
 
 _DEGENERATE = (
-    "n_clusters: a cluster of the Gaussian mixture collapsed (to a single colour, or flat "
+    "n_clusters: a cluster of the Gaussian mixture collapsed (to a single color, or flat "
     "along a feature), so its covariance cannot be inverted; use fewer clusters, a larger "
     "reg_covar, covariance_type='diag', or standardize=True when the features' scale is "
     "very large or very small."
@@ -456,7 +456,7 @@ _HIDDEN = dict(allow_array=True, allow_scalar=False, in_widget=False)
 METHOD = Method(
     name="gmm",
     title="Gaussian mixture",
-    summary="Models colours as k Gaussian blobs (scikit-learn GaussianMixture semantics); "
+    summary="Models colors as k Gaussian blobs (scikit-learn GaussianMixture semantics); "
     "clusters may be elongated.",
     params=(
         Param(
@@ -515,4 +515,5 @@ METHOD = Method(
     ),
     run=run_on_rows(fit_rows),
     fit_rows=fit_rows,
+    sweep_scores=("bic", "aic"),
 )

@@ -50,7 +50,7 @@ def fit_rows(feature_set: FeatureSet, n_clusters: int, params: dict, random_stat
 METHOD = Method(
     name="kmeans",
     title="k-means",
-    summary="Groups pixels around k centre colours (scikit-learn KMeans); fast and exact.",
+    summary="Groups pixels around k centre colors (scikit-learn KMeans); fast and exact.",
     params=(
         Param(
             "init",
@@ -92,4 +92,5 @@ METHOD = Method(
     ),
     run=run_on_rows(fit_rows),
     fit_rows=fit_rows,
+    sweep_scores=("inertia",),
 )

@@ -246,7 +246,7 @@ def run(data, n_clusters, features, params) -> MethodOutput:
 METHOD = Method(
     name="ward",
     title="Ward (pixel grid)",
-    summary="Merges neighbouring pixels into k regions of similar colour "
+    summary="Merges neighbouring pixels into k regions of similar color "
     "(scikit-learn's coins example); regions are always connected.",
     params=(
         Param(
@@ -263,4 +263,8 @@ METHOD = Method(
     ),
     run=run,
     uses_random_state=False,  # the merge tree has no random start
+    large_image_note=(
+        "Large image: Ward is not defined chunk by chunk, so it\nclusters a downscaled "
+        "level (block averages; 'downscale'\nsets the level) and enlarges the labels."
+    ),
 )

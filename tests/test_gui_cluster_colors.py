@@ -1,4 +1,4 @@
-"""Drive the "Cluster colours" widget on a clusters layer made by Pixel clusters."""
+"""Drive the "Cluster colors" widget on a clusters layer made by Pixel clusters."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from matplotlib.colors import to_hex
 from skimage import color, data
 
 from conftest import run_pixel_clusters
-from napari_pixel_clusters.gui.cluster_colours import CLUSTER_COLOUR
+from napari_pixel_clusters.gui.cluster_colors import CLUSTER_COLOR
 
 PLUGIN = "napari-pixel-clusters"
 
 
 @pytest.fixture
-def colours_widget(make_napari_viewer, qtbot):
+def colors_widget(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(data.astronaut()[::4, ::4].copy(), name="astronaut")
     run_pixel_clusters(viewer, qtbot, color_space="lab", quantized=False)
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
     widget._sample_size.value = 1000
     widget.update()
     return viewer, widget, viewer.layers["astronaut k-means#1 clusters"]
@@ -30,8 +30,8 @@ def mouse(canvas, kind, axes, x, y):
     MouseEvent(kind, canvas, px, py, MouseButton.LEFT)._process()
 
 
-def test_bar_shows_each_cluster_as_wide_as_its_share(colours_widget):
-    _, widget, layer = colours_widget
+def test_bar_shows_each_cluster_as_wide_as_its_share(colors_widget):
+    _, widget, layer = colors_widget
     assert widget._layer.value is layer
     widths = [patch.get_width() for patch in widget.bar_patches]
     np.testing.assert_allclose(widths, layer.features["fraction"])
@@ -41,8 +41,8 @@ def test_bar_shows_each_cluster_as_wide_as_its_share(colours_widget):
     assert widget.hover_text.get_visible() and widget.hover_text.get_text() == expected
 
 
-def test_scatter_shows_the_sample_in_lab_with_centres(colours_widget):
-    _, widget, layer = colours_widget
+def test_scatter_shows_the_sample_in_lab_with_centres(colors_widget):
+    _, widget, layer = colors_widget
     assert len(widget.scatter_axes) == 3
     assert [a.get_xlabel() + a.get_ylabel() for a in widget.scatter_axes] == ["La", "Lb", "ab"]
     assert all(len(points.get_offsets()) == 1000 for points in widget.points)
@@ -55,17 +55,17 @@ def test_scatter_shows_the_sample_in_lab_with_centres(colours_widget):
     assert set(np.unique(sample.labels)) <= set(np.unique(labelled[labelled > 0]))
 
 
-def test_points_coloured_by_own_or_cluster_colour(colours_widget):
-    _, widget, _layer = colours_widget
+def test_points_colored_by_own_or_cluster_color(colors_widget):
+    _, widget, _layer = colors_widget
     own = widget.points[0].get_facecolors()[:, :3].copy()
-    widget._colour_by.value = CLUSTER_COLOUR
+    widget._color_by.value = CLUSTER_COLOR
     by_cluster = widget.points[0].get_facecolors()[:, :3]
     assert len(np.unique(np.round(by_cluster, 4), axis=0)) <= 4
     assert len(np.unique(np.round(own, 4), axis=0)) > 4
 
 
-def test_clicking_a_centre_or_the_bar_selects_the_cluster(colours_widget):
-    _, widget, layer = colours_widget
+def test_clicking_a_centre_or_the_bar_selects_the_cluster(colors_widget):
+    _, widget, layer = colors_widget
     axes, centres = widget.scatter_axes[2], widget.centre_marks[2].get_offsets()
     mouse(widget.canvas, "button_press_event", axes, *centres[2])
     assert layer.selected_label == 3 and layer.show_selected_label
@@ -74,8 +74,8 @@ def test_clicking_a_centre_or_the_bar_selects_the_cluster(colours_widget):
     assert layer.selected_label == 2
 
 
-def test_lasso_selects_the_clusters_around_it(colours_widget):
-    _, widget, layer = colours_widget
+def test_lasso_selects_the_clusters_around_it(colors_widget):
+    _, widget, layer = colors_widget
     centres = widget.sample.centres[:, [1, 2]]
     first = centres[0]
     box = [
@@ -92,17 +92,17 @@ def test_lasso_selects_the_clusters_around_it(colours_widget):
     assert widget._status.value.startswith("lasso:")
 
 
-def test_painting_shows_after_update(colours_widget):
-    _, widget, layer = colours_widget
+def test_painting_shows_after_update(colors_widget):
+    _, widget, layer = colors_widget
     layer.data = np.where(layer.data > 0, 1, 0).astype(layer.data.dtype)
     widget.update()
     assert set(np.unique(widget.sample.labels)) == {1}
 
 
-def test_open_3d_view(colours_widget, make_napari_viewer, monkeypatch):
+def test_open_3d_view(colors_widget, make_napari_viewer, monkeypatch):
     import napari
 
-    _, widget, _ = colours_widget
+    _, widget, _ = colors_widget
     monkeypatch.setattr(napari, "Viewer", lambda **kwargs: make_napari_viewer(**kwargs))
     viewer3d = widget.open_3d()
     assert viewer3d.dims.ndisplay == 3
@@ -119,7 +119,7 @@ def test_a_large_pyramid_is_plotted_from_a_small_level(make_napari_viewer, qtbot
     levels = [da.from_array(photo[::s, ::s], chunks=(128, 128, 3)) for s in (1, 2, 4, 8)]
     viewer.add_image(levels, name="slide", rgb=True, multiscale=True)
     run_pixel_clusters(viewer, qtbot, color_space="lab", quantized=False)
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
     widget._sample_size.value = 1000
     widget.update()
     layer = viewer.layers["slide k-means#1 clusters"]
@@ -130,10 +130,10 @@ def test_a_large_pyramid_is_plotted_from_a_small_level(make_napari_viewer, qtbot
     assert [to_hex(p.get_facecolor()) for p in widget.bar_patches] == list(layer.features["color"])
 
 
-def test_open_3d_is_offered_for_rgb_images(colours_widget):
-    _, widget, _ = colours_widget
+def test_open_3d_is_offered_for_rgb_images(colors_widget):
+    _, widget, _ = colors_widget
     assert not widget._open_3d.native.isHidden()
-    assert not widget._colour_by.native.isHidden()
+    assert not widget._color_by.native.isHidden()
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def grey_widget(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(data.coins()[::4, ::4].copy(), name="coins")
     run_pixel_clusters(viewer, qtbot, n_clusters=3, quantized=False)
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colours")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
     layer = next(layer for layer in viewer.layers if layer.name.endswith("clusters"))
     return viewer, widget, layer
 
@@ -157,13 +157,13 @@ def test_a_grey_image_gets_a_histogram_stacked_by_cluster(grey_widget):
     for label, bars in zip(layer.features["index"], widget.hist_bars):  # each in its cluster
         mine, _ = np.histogram(image[layer.data == label], bins=edges)
         np.testing.assert_array_equal([bar.get_height() for bar in bars], mine)
-        colour = layer.features.set_index("index").loc[label, "color"]
-        assert {to_hex(bar.get_facecolor()) for bar in bars} == {colour}
+        color = layer.features.set_index("index").loc[label, "color"]
+        assert {to_hex(bar.get_facecolor()) for bar in bars} == {color}
     # the cluster centres are marked at each cluster's mean grey level
     centres = widget.centre_marks[0].get_offsets()[:, 0]
     np.testing.assert_allclose(centres, layer.features["mean_intensity"])
-    # no 3-D colour space and no point colours for a grey image
-    assert widget._open_3d.native.isHidden() and widget._colour_by.native.isHidden()
+    # no 3-D color space and no point colors for a grey image
+    assert widget._open_3d.native.isHidden() and widget._color_by.native.isHidden()
 
 
 def test_clicking_the_histogram_selects_the_cluster_under_the_mouse(grey_widget):

@@ -1,14 +1,14 @@
-"""The "Cluster colours" dock widget: what the clusters of a clusters layer are in colour.
+"""The "Cluster colors" dock widget: what the clusters of a clusters layer are in color.
 
-- A dominant-colour bar: each cluster's mean colour, as wide as its share of the pixels
+- A dominant-color bar: each cluster's mean color, as wide as its share of the pixels
   (hover for the percentage; click to select the cluster).
-- RGB images: the pixels in colour space, a reproducible sample in the three 2-D
+- RGB images: the pixels in color space, a reproducible sample in the three 2-D
   projections of the feature space the clusters were made in (R-G, R-B, G-B or L-a, L-b,
-  a-b), coloured by their own colour or their cluster's, with the cluster centres marked.
+  a-b), colored by their own color or their cluster's, with the cluster centres marked.
   Clicking a centre, or drawing a lasso around centres, selects those clusters.
 - Grey images: a grey-level histogram, each bar stacked by cluster in the cluster's
-  colour, the cluster centres marked; clicking a bar or a centre selects its cluster.
-- "Open 3-D view" (RGB images only): the sample as napari Points in colour-space
+  color, the cluster centres marked; clicking a bar or a centre selects its cluster.
+- "Open 3-D view" (RGB images only): the sample as napari Points in color-space
   coordinates.
 
 The selection is the layer's shared one (``cluster_selection``): it shows on the canvas,
@@ -35,7 +35,7 @@ from napari.layers import Labels
 from napari.utils.theme import get_theme
 from qtpy.QtWidgets import QFrame, QScrollArea
 
-from ..core.features import colour_coordinates, rgb_to_unit_range
+from ..core.features import color_coordinates, rgb_to_unit_range
 from ..core.lazy import is_lazy
 from . import _panel
 from ._panel import clusters_layer_choice
@@ -46,10 +46,10 @@ from .layers import METADATA_KEY
 if TYPE_CHECKING:
     import napari
 
-PIXEL_COLOUR, CLUSTER_COLOUR = "own colour", "cluster colour"
+PIXEL_COLOR, CLUSTER_COLOR = "own color", "cluster color"
 PAIRS = ((0, 1), (0, 2), (1, 2))
 #: Height of the plots, in pixels: they scroll inside the dock when it is smaller.
-PLOTS_HEIGHT = {"colour": 560, "grey": 320}
+PLOTS_HEIGHT = {"color": 560, "grey": 320}
 #: The scrolled plots ask for at least this much of the dock.
 MIN_PLOTS_HEIGHT = 100
 #: Opacity of what is not selected, while something is.
@@ -72,7 +72,7 @@ def _in_memory_level(layer: Labels, source, size: int):
     if not (source.multiscale and layer.multiscale and len(source.data) == len(layer.data)):
         raise ValueError(
             f"'{source.name}' is a large image that is not a pyramid; its "
-            f"colours are plotted from a small level, which it does not have "
+            f"colors are plotted from a small level, which it does not have "
             f"(the cluster table of '{layer.name}' has them)."
         )
     spatial = [np.prod(level.shape[:-1] if source.rgb else level.shape) for level in source.data]
@@ -81,7 +81,7 @@ def _in_memory_level(layer: Labels, source, size: int):
     return np.asarray(source.data[level]), np.asarray(layer.data[level])
 
 
-class ColourSample:
+class ColorSample:
     """A reproducible sample of a clusters layer's pixels, in its feature space."""
 
     def __init__(self, layer: Labels, source, size: int):
@@ -102,29 +102,29 @@ class ColourSample:
         self.space = params.get("color_space") or ("rgb" if source.rgb else None)
         means = self.table[[c for c in self.table.columns if c.startswith("mean_")]]
         if self.space is not None:
-            self.coords, self.names = colour_coordinates(pixels[chosen, :3], self.space)
+            self.coords, self.names = color_coordinates(pixels[chosen, :3], self.space)
             mean_rgb = means.to_numpy()[:, :3].astype(np.float64)
             if np.issubdtype(pixels.dtype, np.integer):
                 mean_rgb /= np.iinfo(pixels.dtype).max  # floats are read as 0..1
-            self.centres = colour_coordinates(mean_rgb, self.space)[0]
-            self.own_colours = np.clip(rgb_to_unit_range(pixels[chosen, :3]), 0, 1)
+            self.centres = color_coordinates(mean_rgb, self.space)[0]
+            self.own_colors = np.clip(rgb_to_unit_range(pixels[chosen, :3]), 0, 1)
         else:
             self.coords = np.column_stack([pixels[chosen, 0], np.zeros(len(chosen))])
             self.names = ["grey level", "pixels"]
             self.centres = np.column_stack([means.to_numpy()[:, 0], np.zeros(len(means))])
             values = self.coords[:, 0]
             grey = (values - values.min()) / max(np.ptp(values), 1e-12)
-            self.own_colours = np.repeat(grey[:, None], 3, axis=1)
+            self.own_colors = np.repeat(grey[:, None], 3, axis=1)
             if len(labelled) > HISTOGRAM_PIXELS:
                 labelled = np.sort(rng.choice(labelled, HISTOGRAM_PIXELS, replace=False))
             self.values = pixels[labelled, 0]
             self.value_labels = labels[labelled]
-        self.cluster_colours = np.array([to_rgb(c) for c in self.table["color"]])
+        self.cluster_colors = np.array([to_rgb(c) for c in self.table["color"]])
         self.centre_labels = self.table.index.to_numpy()
 
     @property
     def is_grey(self) -> bool:
-        """A grey image: one value per pixel (a histogram, no colour space)."""
+        """A grey image: one value per pixel (a histogram, no color space)."""
         return self.space is None
 
     def histogram(self, bins: int = HISTOGRAM_BINS):
@@ -145,11 +145,11 @@ class ColourSample:
         np.add.at(counts, (which[kept], bin_of), 1)
         return edges, counts
 
-    def colours(self, mode: str) -> np.ndarray:
-        if mode == PIXEL_COLOUR:
-            return self.own_colours
+    def colors(self, mode: str) -> np.ndarray:
+        if mode == PIXEL_COLOR:
+            return self.own_colors
         row = {label: i for i, label in enumerate(self.centre_labels)}
-        return self.cluster_colours[[row[label] for label in self.labels]]
+        return self.cluster_colors[[row[label] for label in self.labels]]
 
 
 class _PlotCanvas(FigureCanvasQTAgg):
@@ -159,8 +159,8 @@ class _PlotCanvas(FigureCanvasQTAgg):
         event.ignore()
 
 
-class ClusterColoursWidget(Container):
-    """Colour bar and colour-space scatter (or grey-level histogram) of a clusters layer
+class ClusterColorsWidget(Container):
+    """Color bar and color-space scatter (or grey-level histogram) of a clusters layer
     made by this plugin."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
@@ -177,20 +177,19 @@ class ClusterColoursWidget(Container):
             value=5_000,
             min=100,
             max=200_000,
-            tooltip="Pixels drawn in the colour-space plots.",
+            tooltip="Pixels drawn in the color-space plots.",
         )
         # wide enough for "200000" between its buttons (napari's style sheet sets 70 px)
         self._sample_size.native.setStyleSheet("QAbstractSpinBox { min-width: 100px; }")
-        self._colour_by = ComboBox(
-            name="colour_by", label="points in", choices=[PIXEL_COLOUR, CLUSTER_COLOUR]
+        self._color_by = ComboBox(
+            name="color_by", label="points in", choices=[PIXEL_COLOR, CLUSTER_COLOR]
         )
         self._update = PushButton(name="update", text="Update")
         self._open_3d = PushButton(
             name="open_3d",
             text="Open 3-D view",
             visible=False,
-            tooltip="The pixel sample as points in colour space, in a "
-            "new 3-D viewer (RGB images).",
+            tooltip="The pixel sample as points in color space, in a new 3-D viewer (RGB images).",
         )
         self._status = Label(name="status", label=" ", value="")
         options = Container(
@@ -198,7 +197,7 @@ class ClusterColoursWidget(Container):
             label=" ",
             layout="horizontal",
             labels=True,
-            widgets=[self._sample_size, self._colour_by],
+            widgets=[self._sample_size, self._color_by],
         )
         buttons = Container(
             name="buttons", label=" ", layout="horizontal", widgets=[self._update, self._open_3d]
@@ -211,7 +210,7 @@ class ClusterColoursWidget(Container):
         self.figure = Figure(figsize=(4, 7))
         self._background = None  # the plots without highlights, for blitting
         self.canvas = _PlotCanvas(self.figure)
-        self.canvas.setMinimumHeight(PLOTS_HEIGHT["colour"])
+        self.canvas.setMinimumHeight(PLOTS_HEIGHT["color"])
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -225,7 +224,7 @@ class ClusterColoursWidget(Container):
         self.canvas.mpl_connect("resize_event", lambda event: self._fit_layout())
         self._update.changed.connect(self.update)
         self._open_3d.changed.connect(lambda: self.open_3d())
-        self._colour_by.changed.connect(self._recolour)
+        self._color_by.changed.connect(self._recolor)
         self._layer.changed.connect(self.update)
         viewer.events.theme.connect(lambda event: self.update())
         self.update()
@@ -241,18 +240,18 @@ class ClusterColoursWidget(Container):
             if source_name not in self._viewer.layers:
                 _panel.notify_error(
                     f"The image '{source_name}' that '{layer.name}' was made "
-                    "from is not open; its colours cannot be shown."
+                    "from is not open; its colors cannot be shown."
                 )
             else:
                 try:
-                    self.sample = ColourSample(
+                    self.sample = ColorSample(
                         layer, self._viewer.layers[source_name], self._sample_size.value
                     )
                 except ValueError as error:
                     _panel.notify_error(str(error))
-        colour = self.sample is not None and not self.sample.is_grey
-        self._open_3d.visible = colour  # a 3-D colour space needs three colour channels
-        self._colour_by.visible = colour
+        color = self.sample is not None and not self.sample.is_grey
+        self._open_3d.visible = color  # a 3-D color space needs three color channels
+        self._color_by.visible = color
         self._draw()
 
     def _follow_selection(self, layer):
@@ -283,12 +282,12 @@ class ClusterColoursWidget(Container):
 
     def _draw(self):
         background, text = self._theme()
-        self._text_colour, self._background_colour = text, background
+        self._text_color, self._background_color = text, background
         self.figure.clear()
         self._background = None
         self.figure.set_facecolor(background)
         grey = self.sample is not None and self.sample.is_grey
-        self.canvas.setMinimumHeight(PLOTS_HEIGHT["grey" if grey else "colour"])
+        self.canvas.setMinimumHeight(PLOTS_HEIGHT["grey" if grey else "color"])
         rows = (0.45, 1.6) if grey else (0.45, 1, 1, 1)
         grid = self.figure.add_gridspec(len(rows), 1, height_ratios=rows)
         self.bar_axes = self.figure.add_subplot(grid[0])
@@ -316,13 +315,13 @@ class ClusterColoursWidget(Container):
         self.canvas.draw_idle()
 
     def _veil(self, axes):
-        """A sheet of the background colour over ``axes``: fades what is under it."""
+        """A sheet of the background color over ``axes``: fades what is under it."""
         veil = Rectangle(
             (0, 0),
             1,
             1,
             transform=axes.transAxes,
-            facecolor=self._background_colour,
+            facecolor=self._background_color,
             alpha=1 - FADED,
             edgecolor="none",
             animated=True,
@@ -349,7 +348,7 @@ class ClusterColoursWidget(Container):
         self.bar_axes.set_ylim(-0.5, 0.5)
         self.bar_axes.set_yticks([])
         self.bar_axes.set_title(
-            "dominant colours (width = share of pixels)", color=text, fontsize=9
+            "dominant colors (width = share of pixels)", color=text, fontsize=9
         )
         self.hover_text = self.bar_axes.annotate(
             "",
@@ -370,7 +369,7 @@ class ClusterColoursWidget(Container):
             sample.coords[:, i],
             sample.coords[:, j],
             s=3,
-            c=sample.colours(self._colour_by.value),
+            c=sample.colors(self._color_by.value),
             linewidths=0,
         )
         self._veil(axes)
@@ -381,7 +380,7 @@ class ClusterColoursWidget(Container):
             sample.centres[:, i],
             sample.centres[:, j],
             s=90,
-            c=sample.cluster_colours,
+            c=sample.cluster_colors,
             marker="X",
             edgecolors=text,
             linewidths=1.2,
@@ -400,12 +399,12 @@ class ClusterColoursWidget(Container):
         )
 
     def _draw_histogram(self, axes, text):
-        """Grey levels stacked by cluster, each in its colour; centres marked above."""
+        """Grey levels stacked by cluster, each in its color; centres marked above."""
         sample = self.sample
         self.hist_edges, self.hist_counts = sample.histogram()
         widths = np.diff(self.hist_edges)
         bottom = np.zeros(len(widths))
-        for counts, colour in zip(self.hist_counts, sample.cluster_colours):
+        for counts, color in zip(self.hist_counts, sample.cluster_colors):
             self.hist_bars.append(
                 list(
                     axes.bar(
@@ -414,21 +413,21 @@ class ClusterColoursWidget(Container):
                         width=widths,
                         bottom=bottom,
                         align="edge",
-                        color=colour,
+                        color=color,
                         edgecolor="none",
                     )
                 )
             )
             bottom = bottom + counts
         top = max(float(bottom.max(initial=0)), 1.0)
-        for centre, colour in zip(sample.centres[:, 0], sample.cluster_colours):
-            axes.axvline(centre, color=colour, linestyle="--", linewidth=1, zorder=2)
+        for centre, color in zip(sample.centres[:, 0], sample.cluster_colors):
+            axes.axvline(centre, color=color, linestyle="--", linewidth=1, zorder=2)
         self._veil(axes)
         marks = axes.scatter(
             sample.centres[:, 0],
             np.full(len(sample.centres), top * 1.06),
             s=90,
-            c=sample.cluster_colours,
+            c=sample.cluster_colors,
             marker="v",
             edgecolors=text,
             linewidths=1.2,
@@ -444,11 +443,11 @@ class ClusterColoursWidget(Container):
         axes.set_title("grey levels by cluster (\u25bc = cluster centre)", color=text, fontsize=9)
         self.centre_marks.append(marks)
 
-    def _recolour(self, event=None):
+    def _recolor(self, event=None):
         if self.sample is None:
             return
         for points in self.points:
-            points.set_facecolors(self.sample.colours(self._colour_by.value))
+            points.set_facecolors(self.sample.colors(self._color_by.value))
         self._set_highlights()
         self.canvas.draw_idle()
 
@@ -483,20 +482,20 @@ class ClusterColoursWidget(Container):
         alpha = np.where(chosen | (not selected), 1.0, FADED)
         for patch, is_chosen, label, opacity in zip(self.bar_patches, chosen, labels, alpha):
             patch.set_alpha(opacity)
-            patch.set_edgecolor(self._text_colour if is_chosen else "none")
+            patch.set_edgecolor(self._text_color if is_chosen else "none")
             patch.set_linewidth(2.5 if is_chosen else 0.0)
             patch.set_hatch("xx" if label in hidden else None)
             patch.set_zorder(3 if is_chosen else 1)
         for veil in self.veils:
             veil.set_visible(bool(selected))
         in_selection = np.isin(sample.labels, list(selected))
-        colours = sample.colours(self._colour_by.value)[in_selection]
+        colors = sample.colors(self._color_by.value)[in_selection]
         for points, (i, j) in zip(self.selected_points, PAIRS):
             points.set_offsets(sample.coords[in_selection][:, [i, j]])
-            points.set_facecolors(colours)
-        edge = np.array([to_rgba(self._text_colour, a) for a in alpha]).reshape(-1, 4)
+            points.set_facecolors(colors)
+        edge = np.array([to_rgba(self._text_color, a) for a in alpha]).reshape(-1, 4)
         for marks in self.centre_marks:
-            marks.set_facecolors(np.column_stack([sample.cluster_colours, alpha]))
+            marks.set_facecolors(np.column_stack([sample.cluster_colors, alpha]))
             marks.set_edgecolors(edge)
             marks.set_sizes(np.where(chosen, 220.0, 90.0))
             marks.set_linewidths(np.where(chosen, 2.5, 1.2))
@@ -603,7 +602,7 @@ class ClusterColoursWidget(Container):
         self._selection.select(self._announced)
 
     def open_3d(self):
-        """The sample as points in colour space, in a new 3-D napari viewer."""
+        """The sample as points in color space, in a new 3-D napari viewer."""
         import napari
 
         if self.sample is None or self.sample.is_grey:
@@ -615,14 +614,14 @@ class ClusterColoursWidget(Container):
         spread = max(float(np.ptp(self.sample.coords, axis=0).max()), 1e-6)
         viewer.add_points(
             self.sample.coords,
-            face_color=self.sample.own_colours,
+            face_color=self.sample.own_colors,
             size=spread / 80,
             border_width=0,
             name="pixels",
         )
         viewer.add_points(
             self.sample.centres,
-            face_color=self.sample.cluster_colours,
+            face_color=self.sample.cluster_colors,
             size=spread / 25,
             symbol="cross",
             name="cluster centres",
