@@ -1,6 +1,7 @@
 """Fitted models that label other images the same way, saved as plain JSON.
 
-A :class:`Model` is the fitted method (k-means centres or mixture parameters) together
+A :class:`Model` is the fitted method (k-means centres, mixture parameters: whatever its
+:class:`~.registry.Predictor` reads) together
 with its whole feature pipeline (image kind and channels, color space, scaling
 constants, spatial weight) and the clusters' numbering, names and colors. Files are
 human-readable JSON, validated on load (see :mod:`.model_check`); nothing is ever
@@ -22,9 +23,9 @@ import numpy as np
 from .features import build_features
 from .files import read_json
 from .image import ImageData, read_image
-from .methods.gmm import Mixture, predict
-from .model_check import FORMAT, VERSION, check_model_dict
-from .registry import drain
+from .methods import METHODS, get_method
+from .model_check import FORMAT, VERSION, check_model_dict, word_list
+from .registry import Predictor, drain
 from .result import Segmentation
 from .segment import package_versions
 
@@ -39,7 +40,7 @@ class Model:
     method: str
     image: dict  # kind, n_channels, dtype of the image it was fitted on
     features: dict  # color_space, spatial_weight, standardize, names, constants
-    parameters: dict  # kmeans: centers; gmm: covariance_type, weights, means, precisions_cholesky
+    parameters: dict  # what the method fitted (its predictor reads them), e.g. centers
     clusters: list  # {"label", "component", "name", "color"} per cluster
     provenance: dict = field(default_factory=dict)
 
@@ -195,28 +196,13 @@ class Model:
         result.__dict__["model"] = self  # its model is this one (cached_property slot)
         return result
 
-    def _row_components(self, feature_set) -> np.ndarray:
-        X = feature_set.X
-        if self.method == "kmeans":
-            from sklearn.metrics import pairwise_distances_argmin
+    @property
+    def predictor(self) -> Predictor:
+        """How the model's method labels feature rows."""
+        return get_method(self.method).predictor
 
-            return pairwise_distances_argmin(X, np.asarray(self.parameters["centers"]))
-        p = self.parameters
-        mixture = Mixture(
-            p["covariance_type"],
-            np.asarray(p["weights"], dtype=np.float64),
-            np.asarray(p["means"], dtype=np.float64),
-            np.asarray(p["precisions_cholesky"], dtype=np.float64),
-        )
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            components, mean_log_likelihood = predict(X, feature_set.pixel_weights(), mixture)
-        if len(X) and not np.isfinite(mean_log_likelihood):
-            raise ValueError(
-                "model: its Gaussian parameters give no finite likelihood for "
-                "this image's pixels (values too large for them); apply it to "
-                "images like the one it was made from."
-            )
-        return components
+    def _row_components(self, feature_set) -> np.ndarray:
+        return self.predictor.predict_rows(self.parameters, feature_set)
 
     def _label_of_component(self) -> np.ndarray:
         """Label per component; components that found no pixels get the next labels."""
@@ -230,8 +216,7 @@ class Model:
 
     @property
     def n_components(self) -> int:
-        key = "centers" if self.method == "kmeans" else "means"
-        return len(self.parameters[key])
+        return len(self.parameters[self.predictor.components_key])
 
     def _check_fits(self, data) -> None:
         fitted = self.image
@@ -297,9 +282,10 @@ def save_model(seg_or_model, path, overwrite: bool = False) -> Path:
     file is written under a temporary name first)."""
     model = seg_or_model.model if isinstance(seg_or_model, Segmentation) else seg_or_model
     if model is None:
+        titles = [m.title for m in METHODS.values() if m.predictor is not None]
         raise ValueError(
             f"model: a {seg_or_model.method!r} result has no model to save; "
-            "only k-means and Gaussian mixture results do."
+            f"only {word_list(titles, 'and')} results do."
         )
     model.check()
     path = Path(path)

@@ -1,9 +1,11 @@
 """Validation of a model's content (a saved model file is untrusted input).
 
 :func:`check_model_dict` checks every field a :class:`~.model.Model` uses before it is
-used: types (a ``bool`` is not a number), shapes that agree with each other, finite
-numbers, positive mixture weights and precisions, cluster labels 1..n, and at most
-``n_clusters``' maximum of components. Each problem is one ``ValueError`` naming the
+used: a method that can label new images (one with a
+:class:`~.registry.Predictor`), types (a ``bool`` is not a number), shapes that agree with
+each other, finite numbers, cluster labels 1..n, at most ``n_clusters``' maximum of
+components, and what the method's predictor checks of its own parameters (e.g. positive
+mixture weights and precisions). Each problem is one ``ValueError`` naming the
 file (when there is one) and the field, e.g. ``model file: m.json: parameters.weights:
 must be positive numbers that sum to 1.``
 """
@@ -15,12 +17,11 @@ import re
 import numpy as np
 
 from .features import COLOR_SPACES
-from .methods.gmm import COVARIANCE_TYPES, precision_shape
-from .registry import N_CLUSTERS
+from .methods import METHODS
+from .registry import N_CLUSTERS, Predictor
 
 FORMAT = "napari-pixel-clusters model"
 VERSION = 1
-METHODS_WITH_MODELS = ("kmeans", "gmm")
 IMAGE_KINDS = ("grey", "rgb", "rgba", "multichannel")
 #: Most components (k-means centres, mixture components) a model may have.
 MAX_COMPONENTS = N_CLUSTERS.maximum
@@ -30,7 +31,17 @@ _NUMBERS = (int, float, np.integer, np.floating)
 _BOOLS = (bool, np.bool_)
 
 
-class _Checker:
+def predictors() -> dict[str, Predictor]:
+    """The methods whose models can label new images, by name, with their predictors."""
+    return {name: m.predictor for name, m in METHODS.items() if m.predictor is not None}
+
+
+def word_list(words: list[str], conjunction: str) -> str:
+    """``a``, ``a or b``, ``a, b or c`` (or ``and``)."""
+    return f" {conjunction} ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
+class FieldCheck:
     """Raise ``ValueError("<what>: <path>: <field>: <problem>")`` for the first problem."""
 
     def __init__(self, what: str, path=None):
@@ -133,7 +144,7 @@ def _nested_numbers(value, ndim: int) -> bool:
 def check_model_dict(content, what: str = "model file", path=None) -> None:
     """Raise ValueError saying what is wrong with a model's content (``Model.to_dict()``
     form, as read from a model file); the message starts with ``what`` and ``path``."""
-    check = _Checker(what, path)
+    check = FieldCheck(what, path)
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         found = (
             f"its 'format' is {content.get('format')!r}"
@@ -152,17 +163,19 @@ def check_model_dict(content, what: str = "model file", path=None) -> None:
     if missing:
         check.fail("", f"missing {', '.join(missing)}.")
     method = content["method"]
-    if not isinstance(method, str) or method not in METHODS_WITH_MODELS:
-        check.fail("method", f"{method!r} cannot label new images; use 'kmeans' or 'gmm'.")
+    predictor = predictors().get(method) if isinstance(method, str) else None
+    if predictor is None:
+        usable = word_list(list(map(repr, predictors())), "or")
+        check.fail("method", f"{method!r} cannot label new images; use {usable}.")
     image = _check_image(check, content["image"])
     n_features = _check_features(check, content["features"], image)
-    n_components = _check_parameters(check, method, content["parameters"], n_features)
+    n_components = _check_parameters(check, predictor, content["parameters"], n_features)
     _check_clusters(check, content["clusters"], n_components)
     if "provenance" in content:
         check.mapping(content["provenance"], "provenance")
 
 
-def _check_image(check: _Checker, image) -> dict:
+def _check_image(check: FieldCheck, image) -> dict:
     check.mapping(image, "image")
     kind = check.text(check.key(image, "kind", "image"), "image.kind", IMAGE_KINDS)
     channels = {"grey": (1, 1), "rgb": (3, 3), "rgba": (4, 4)}.get(kind, (1, None))
@@ -172,7 +185,7 @@ def _check_image(check: _Checker, image) -> dict:
     return image
 
 
-def _check_features(check: _Checker, features, image: dict) -> int:
+def _check_features(check: FieldCheck, features, image: dict) -> int:
     """Check the feature pipeline; return the number of features."""
     check.mapping(features, "features")
     color = image["kind"] in ("rgb", "rgba")
@@ -216,7 +229,7 @@ def _check_features(check: _Checker, features, image: dict) -> int:
     return len(names)
 
 
-def _check_coordinates(check: _Checker, constants: dict, spatial_weight: float) -> int:
+def _check_coordinates(check: FieldCheck, constants: dict, spatial_weight: float) -> int:
     """Check the positions' scaling constants; return the number of position features."""
     field = "features.constants"
     if spatial_weight == 0:
@@ -239,73 +252,31 @@ def _check_coordinates(check: _Checker, constants: dict, spatial_weight: float) 
     return len(centre)
 
 
-def _check_parameters(check: _Checker, method: str, parameters, n_features: int) -> int:
+def _check_parameters(check: FieldCheck, predictor: Predictor, parameters, n_features: int) -> int:
     """Check the fitted parameters; return the number of components."""
     check.mapping(parameters, "parameters")
-    key = "centers" if method == "kmeans" else "means"
-    centres = check.key(parameters, key, "parameters")
+    key = predictor.components_key
+    components = check.key(parameters, key, "parameters")
     field = f"parameters.{key}"
-    if isinstance(centres, (list, tuple, np.ndarray)) and len(centres) > MAX_COMPONENTS:
+    if isinstance(components, (list, tuple, np.ndarray)) and len(components) > MAX_COMPONENTS:
         check.fail(
             field,
-            f"{len(centres)} components; at most {MAX_COMPONENTS} (the most "
+            f"{len(components)} components; at most {MAX_COMPONENTS} (the most "
             "n_clusters allows) are read.",
         )
-    centres = check.array(centres, field, 2)
-    k = len(centres)
-    check.shape(centres, field, (max(k, 1), n_features), "components x features")
+    components = check.array(components, field, 2)
+    k = len(components)
+    check.shape(components, field, (max(k, 1), n_features), "components x features")
     with np.errstate(over="ignore"):
-        too_large = not np.isfinite(np.square(centres).sum(axis=1)).all()
+        too_large = not np.isfinite(np.square(components).sum(axis=1)).all()
     if too_large:
         check.fail(field, "values too large to measure distances.")
-    if method == "gmm":
-        _check_mixture(check, parameters, k, n_features)
+    if predictor.check_parameters is not None:
+        predictor.check_parameters(check, parameters, k, n_features)
     return k
 
 
-def _check_mixture(check: _Checker, parameters: dict, k: int, d: int) -> None:
-    kind = check.text(
-        check.key(parameters, "covariance_type", "parameters"),
-        "parameters.covariance_type",
-        COVARIANCE_TYPES,
-    )
-    weights = check.array(check.key(parameters, "weights", "parameters"), "parameters.weights", 1)
-    check.shape(weights, "parameters.weights", (k,), "one per component")
-    if not (np.all(weights > 0) and abs(weights.sum() - 1) <= 1e-6):
-        check.fail("parameters.weights", "expected positive numbers that sum to 1.")
-    field = "parameters.precisions_cholesky"
-    shape = precision_shape(kind, k, d)
-    factors = check.array(
-        check.key(parameters, "precisions_cholesky", "parameters"), field, len(shape)
-    )
-    check.shape(factors, field, shape, f"as scikit-learn's for covariance_type={kind!r}")
-    if kind in ("full", "tied"):
-        matrices = factors if kind == "full" else factors[None]
-        diagonals = np.diagonal(matrices, axis1=1, axis2=2)
-        triangular = all(_triangular(m) for m in matrices)
-        if not triangular or not np.all(diagonals > 0):
-            check.fail(field, "expected triangular Cholesky factors with a positive diagonal.")
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = np.isfinite(matrices @ matrices.transpose(0, 2, 1)).all()
-    else:
-        if not np.all(factors > 0):
-            check.fail(field, "expected numbers above 0.")
-        with np.errstate(over="ignore"):
-            finite = np.isfinite(np.square(factors)).all()
-    if not finite:
-        check.fail(field, "values too large: the precisions overflow.")
-
-
-def _triangular(matrix: np.ndarray) -> bool:
-    """Upper or lower triangular, up to rounding (a solver leaves ~1e-15 in the zeros)."""
-    tolerance = 1e-9 * np.abs(matrix).max()
-    return bool(
-        np.abs(np.tril(matrix, -1)).max(initial=0) <= tolerance
-        or np.abs(np.triu(matrix, 1)).max(initial=0) <= tolerance
-    )
-
-
-def _check_clusters(check: _Checker, clusters, n_components: int) -> None:
+def _check_clusters(check: FieldCheck, clusters, n_components: int) -> None:
     if not isinstance(clusters, list):
         check.fail("clusters", f"expected a list, got {_describe(clusters)}.")
     if len(clusters) > n_components:

@@ -1,7 +1,10 @@
 """The one declaration of every method and parameter.
 
 ``segment`` validates against it, and the widgets and the command line are generated from
-it: adding a method is adding one module under ``methods/`` and one entry in ``METHODS``.
+it. A method is one module under ``methods/`` that declares a :class:`Method` as
+``METHOD``: everything about the method (its routes in memory and for images larger than
+memory, its output, its predictor for saved models, its sweep scores, its texts) is there,
+and no code elsewhere asks for a method by name.
 """
 
 from __future__ import annotations
@@ -101,14 +104,44 @@ def _short_repr(value, limit: int = 80) -> str:
 
 
 @dataclass(frozen=True)
+class Predictor:
+    """How a fitted point-wise method labels new pixels: what a saved model runs.
+
+    ``components_key``
+        The fitted parameter that holds one row per component in feature space (k-means
+        ``"centers"``, mixtures ``"means"``): a model counts its components there, and a
+        model file's must be a finite (components x features) table.
+    ``predict_rows(parameters, feature_set)``
+        The component (0-based) of every row of a :class:`~.features.FeatureSet`, from
+        the fitted ``parameters`` (as saved: lists of numbers, or arrays).
+    ``check_parameters(check, parameters, n_components, n_features)``
+        Checks of a model file's other parameters (``check`` is the file's field checker,
+        :class:`~.model_check.FieldCheck`: its ``key``, ``text``, ``array``, ``shape``
+        and ``fail`` raise a ``ValueError`` naming the file and the field); None when
+        the components are all there is.
+    """
+
+    components_key: str
+    predict_rows: Callable
+    check_parameters: Callable | None = None
+
+
+@dataclass(frozen=True)
 class Method:
     """A segmentation method as the API, the widget and the CLI see it.
 
-    ``run(data, n_clusters, features, params)`` gets an :class:`ImageData`, the checked
-    number of clusters (None for methods that do not take one), the feature options
-    (``color_space``, ``spatial_weight``, ``standardize``, ``random_state``) and its own
-    checked parameters. It is a generator: it yields ``(stage, fraction)`` as it goes
-    (each yield is a point where a caller may stop it) and returns a :class:`MethodOutput`.
+    ``run(data, n_clusters, feature_options, params)`` gets an :class:`ImageData`, the
+    checked number of clusters (None for methods that do not take one), the feature
+    options (``color_space``, ``spatial_weight``, ``standardize``, ``random_state``) and
+    its own checked parameters. It is a generator: it yields ``(stage, fraction)`` as it
+    goes (each yield is a point where a caller may stop it) and returns a
+    :class:`MethodOutput`.
+
+    ``lazy_run(data, n_clusters, feature_options, params, levels)`` does the same for an
+    image larger than memory: ``data`` holds dask arrays, ``levels`` the pyramid it is the
+    full-size level of (or ``()``); it reads the image chunk by chunk (see
+    :mod:`.lazy.chunks`) and returns a :class:`LazyOutput`. None when the method cannot
+    work chunk by chunk: ``segment`` then refuses dask images with a ``ValueError``.
     """
 
     name: str
@@ -116,7 +149,10 @@ class Method:
     summary: str
     params: tuple[Param, ...]
     run: Callable
+    lazy_run: Callable | None = None
     fit_rows: Callable | None = None  # methods that cluster feature rows (sweeps reuse it)
+    #: how a fitted model labels other images (methods whose results have a ``model``)
+    predictor: Predictor | None = None
     needs_n_clusters: bool = True
     uses_features: bool = True
     uses_random_state: bool = True
@@ -164,7 +200,8 @@ def drain(steps):
 
 @dataclass
 class MethodOutput:
-    """What a method returns: labels 0..k over the spatial shape, scores and details.
+    """What a method's ``run`` returns: labels 0..k over the spatial shape, scores and
+    details.
 
     ``cluster_sums`` (pixel count and value sums per label 1..k, a
     :class:`~.means.ClusterSums`) may be given when the method can compute them cheaply
@@ -173,6 +210,25 @@ class MethodOutput:
 
     labels: np.ndarray
     cluster_sums: Any = None
+    score: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+
+
+@dataclass
+class LazyOutput:
+    """What a method's ``lazy_run`` returns: a labeller and an exact count instead of labels.
+
+    ``labeller`` labels any chunk of the image on demand (a
+    :class:`~.lazy.chunks.ChunkLabeller`, or anything with its ``array(data, scale)``);
+    ``tally`` holds the pixel counts, value sums and value ranges of labels 1..k (a
+    :class:`~.lazy.chunks.Tally`); ``components`` the method's component (0-based) behind
+    each label.
+    """
+
+    labeller: Any
+    tally: Any
+    components: np.ndarray
     score: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)
@@ -236,8 +292,8 @@ def check_options(method: Method, options: dict[str, Any]):
                 f"{used[0]}: method {method.name!r} does not use feature options "
                 "(color_space, spatial_weight, standardize); leave them at their defaults."
             )
-    features = {
+    feature_options = {
         p.name: p.check(options.get(p.name, p.default)) for p in (*FEATURE_PARAMS, RANDOM_STATE)
     }
     params = {p.name: p.check(options.get(p.name, p.default)) for p in method.params}
-    return features, params
+    return feature_options, params

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..registry import Method, Param, drain
+from ..registry import Method, Param, Predictor, drain
 from ._pointwise import RowFit, check_start_array, run_on_rows
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -444,6 +444,75 @@ def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
     )
 
 
+def predict_rows(parameters: dict, feature_set) -> np.ndarray:
+    """The most likely component of every feature row (a saved model's prediction)."""
+    mixture = Mixture(
+        parameters["covariance_type"],
+        np.asarray(parameters["weights"], dtype=np.float64),
+        np.asarray(parameters["means"], dtype=np.float64),
+        np.asarray(parameters["precisions_cholesky"], dtype=np.float64),
+    )
+    X = feature_set.X
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        components, mean_log_likelihood = predict(X, feature_set.pixel_weights(), mixture)
+    if len(X) and not np.isfinite(mean_log_likelihood):
+        raise ValueError(
+            "model: its Gaussian parameters give no finite likelihood for "
+            "this image's pixels (values too large for them); apply it to "
+            "images like the one it was made from."
+        )
+    return components
+
+
+def check_model_parameters(check, parameters: dict, k: int, d: int) -> None:
+    """A model file's mixture parameters besides the means (``check``: its field checker)."""
+    kind = check.text(
+        check.key(parameters, "covariance_type", "parameters"),
+        "parameters.covariance_type",
+        COVARIANCE_TYPES,
+    )
+    weights = check.array(check.key(parameters, "weights", "parameters"), "parameters.weights", 1)
+    check.shape(weights, "parameters.weights", (k,), "one per component")
+    if not (np.all(weights > 0) and abs(weights.sum() - 1) <= 1e-6):
+        check.fail("parameters.weights", "expected positive numbers that sum to 1.")
+    field = "parameters.precisions_cholesky"
+    shape = precision_shape(kind, k, d)
+    factors = check.array(
+        check.key(parameters, "precisions_cholesky", "parameters"), field, len(shape)
+    )
+    check.shape(factors, field, shape, f"as scikit-learn's for covariance_type={kind!r}")
+    if kind in ("full", "tied"):
+        matrices = factors if kind == "full" else factors[None]
+        diagonals = np.diagonal(matrices, axis1=1, axis2=2)
+        triangular = all(_triangular(m) for m in matrices)
+        if not triangular or not np.all(diagonals > 0):
+            check.fail(field, "expected triangular Cholesky factors with a positive diagonal.")
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(matrices @ matrices.transpose(0, 2, 1)).all()
+    else:
+        if not np.all(factors > 0):
+            check.fail(field, "expected numbers above 0.")
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(np.square(factors)).all()
+    if not finite:
+        check.fail(field, "values too large: the precisions overflow.")
+
+
+def _triangular(matrix: np.ndarray) -> bool:
+    """Upper or lower triangular, up to rounding (a solver leaves ~1e-15 in the zeros)."""
+    tolerance = 1e-9 * np.abs(matrix).max()
+    return bool(
+        np.abs(np.tril(matrix, -1)).max(initial=0) <= tolerance
+        or np.abs(np.triu(matrix, 1)).max(initial=0) <= tolerance
+    )
+
+
+PREDICTOR = Predictor(
+    components_key="means",
+    predict_rows=predict_rows,
+    check_parameters=check_model_parameters,
+)
+
 _DEGENERATE = (
     "n_clusters: a cluster of the Gaussian mixture collapsed (to a single color, or flat "
     "along a feature), so its covariance cannot be inverted; use fewer clusters, a larger "
@@ -515,5 +584,6 @@ METHOD = Method(
     ),
     run=run_on_rows(fit_rows),
     fit_rows=fit_rows,
+    predictor=PREDICTOR,
     sweep_scores=("bic", "aic"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..features import FeatureSet, weighted_mean_var
-from ..registry import Method, Param
+from ..registry import Method, Param, Predictor
 from ._pointwise import RowFit, check_start_array, run_on_rows
 
 
@@ -46,6 +46,15 @@ def fit_rows(feature_set: FeatureSet, n_clusters: int, params: dict, random_stat
         model={"centers": model.cluster_centers_},
     )
 
+
+def predict_rows(parameters: dict, feature_set: FeatureSet) -> np.ndarray:
+    """The nearest centre of every feature row (a saved model's prediction)."""
+    from sklearn.metrics import pairwise_distances_argmin
+
+    return pairwise_distances_argmin(feature_set.X, np.asarray(parameters["centers"]))
+
+
+PREDICTOR = Predictor(components_key="centers", predict_rows=predict_rows)
 
 METHOD = Method(
     name="kmeans",
@@ -92,5 +101,6 @@ METHOD = Method(
     ),
     run=run_on_rows(fit_rows),
     fit_rows=fit_rows,
+    predictor=PREDICTOR,
     sweep_scores=("inertia",),
 )
