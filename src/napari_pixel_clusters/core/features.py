@@ -98,6 +98,7 @@ def build_features(
     compress: bool = True,
     fixed: dict | None = None,
     coordinates: np.ndarray | None = None,
+    counts: np.ndarray | None = None,
 ) -> FeatureSet:
     """Feature vectors for the usable pixels of ``data`` (see :class:`FeatureSet`).
 
@@ -105,16 +106,23 @@ def build_features(
     of a fitted model): they are applied instead of being measured on this image.
     ``coordinates`` ``(n_usable, ndim)`` are the usable pixels' positions when ``data`` is
     a piece of a larger image (a chunk, or a sample of pixels); default their indices.
+    ``counts`` ``(n_usable,)`` say that the pixels of ``data`` are already the distinct
+    values of a larger image (a lazy image's histogram), each standing for that many
+    pixels: they are the rows, weighted by their counts.
     """
     fixed = fixed or {}
     color_space = check_color_space(data, color_space)
     values = usable_values(data)
     weights = inverse = raw = None
-    compression = _compression_route(values, spatial_weight, compress)
-    if compression.startswith("distinct"):
-        raw, weights, inverse = distinct_rows(values)
-        values = raw
-        compression = f"distinct values: {len(raw):,} rows for {len(inverse):,} pixels"
+    if counts is not None:
+        raw, weights = values, counts
+        compression = f"distinct values: {len(raw):,} rows given with their counts"
+    else:
+        compression = _compression_route(values, spatial_weight, compress)
+        if compression.startswith("distinct"):
+            raw, weights, inverse = distinct_rows(values)
+            values = raw
+            compression = f"distinct values: {len(raw):,} rows for {len(inverse):,} pixels"
     X, names = _value_features(values[:, : data.color_channels.shape[-1]], data, color_space)
     standardization = {}
     if standardize:

@@ -17,6 +17,10 @@ RGB_MIN_SIDE = 30
 #: limit (1.8e308); beyond it they would overflow to inf and NaN. Only float64 (and
 #: longer) images can hold such values: float32 stops at 3.4e38, uint64 at 1.8e19.
 MAX_ABS_VALUE = 1e100
+#: What every route says of an image without a usable pixel.
+NO_DATA = (
+    "image: no pixel has data (all are NaN/inf or fully transparent); nothing can be clustered."
+)
 
 
 @dataclass(frozen=True)
@@ -229,8 +233,5 @@ def check_magnitude(pixels: np.ndarray, mask: np.ndarray) -> None:
 def _usable_pixels(pixels: np.ndarray, kind: str) -> np.ndarray:
     mask = usable_mask(pixels, kind)
     if not mask.any():
-        raise ValueError(
-            "image: no pixel has data (all are NaN/inf or fully transparent); "
-            "nothing can be clustered."
-        )
+        raise ValueError(NO_DATA)
     return mask

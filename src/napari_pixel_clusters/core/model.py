@@ -20,19 +20,26 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import build_features
 from .files import read_json
 from .image import ImageData, read_image
+from .labelling import (
+    PIPELINE_KEYS,
+    FittedLabeller,
+    Labelling,
+    feature_pipeline,
+    label_of_component,
+)
+from .lazy import LazySegmentation, is_lazy, read_lazy_image
+from .lazy.chunks import drop_empty, tally_steps
 from .methods import METHODS, get_method
 from .model_check import FORMAT, VERSION, check_model_dict, word_list
+from .provenance import package_versions
 from .registry import Predictor, drain
 from .result import Segmentation
-from .segment import package_versions
 
 #: Model files larger than this are refused before they are read (a model with the
 #: most components n_clusters allows, full covariances and a few dozen features fits).
 MAX_MODEL_BYTES = 64 * 2**20
-PIPELINE_KEYS = ("color_space", "spatial_weight", "standardize")
 
 
 @dataclass
@@ -60,11 +67,6 @@ class Model:
                 table["label"], params["cluster_components"], table["color"]
             )
         ]
-        constants = {
-            key: params[key]
-            for key in ("mean", "scale", "coordinate_mean", "coordinate_scale")
-            if key in params
-        }
         return cls(
             method=seg.method,
             image={
@@ -72,11 +74,7 @@ class Model:
                 "n_channels": seg.image.n_channels,
                 "dtype": str(seg.image.pixels.dtype),
             },
-            features={
-                **{key: params[key] for key in PIPELINE_KEYS},
-                "names": params["features"],
-                "constants": constants,
-            },
+            features=feature_pipeline(params, params["features"], params),
             parameters={
                 key: np.asarray(value).tolist() if not isinstance(value, str) else value
                 for key, value in seg.fitted.items()
@@ -105,16 +103,15 @@ class Model:
         one step per plane: each a point where a caller may stop. A dask array gives lazy
         labels after one counting pass over its chunks (one step per chunk).
         """
-        from .lazy import is_lazy
-
         self.check()
         if is_lazy(image):
             return (yield from self._predict_lazy_steps(image, rgb, channel_axis))
         data = read_image(image, rgb=rgb, channel_axis=channel_axis)
         self._check_fits(data)
+        labelling = self.labelling
         if not per_plane or len(data.spatial_shape) < 3:
             yield "predict", 0.0
-            labels, compression = self._labels(data)
+            labels, compression = labelling.labels(data)
             return self._segmentation(labels, data, compression)
         labels = np.zeros(data.spatial_shape, dtype=np.int32)
         planes = list(np.ndindex(data.spatial_shape[:-2]))
@@ -126,40 +123,13 @@ class Model:
                 mask=data.mask[index],
                 channel_axis=data.channel_axis,
             )
-            labels[index], compression = self._labels(plane)
+            labels[index], compression = labelling.labels(plane)
         return self._segmentation(labels, data, f"per plane; {compression}")
 
-    def _labels(self, data: ImageData, coordinates=None):
-        """Labels of ``data``; ``coordinates`` place a piece of a larger image (a chunk)."""
-        spec = self.features
-        fitted_axes = len(spec["constants"].get("coordinate_mean", data.spatial_shape))
-        if fitted_axes != len(data.spatial_shape):
-            raise ValueError(
-                f"image: this model uses the features {', '.join(spec['names'])}, which this "
-                f"image does not give (positions of a {len(data.spatial_shape)}-D image); "
-                "apply it to images of the same kind."
-            )
-        feature_set = build_features(
-            data,
-            color_space=spec["color_space"],
-            spatial_weight=spec["spatial_weight"],
-            standardize=spec["standardize"],
-            fixed=spec["constants"],
-            coordinates=coordinates,
-        )
-        components = self._row_components(feature_set)
-        labels = np.zeros(data.spatial_shape, dtype=np.int32)
-        labels[data.mask] = feature_set.to_pixels(self._label_of_component()[components])
-        return labels, feature_set.compression
-
     def _predict_lazy_steps(self, image, rgb, channel_axis):
-        from .lazy import LazySegmentation, read_lazy_image
-        from .lazy.points import ModelLabeller
-        from .lazy.result import drop_empty, tally_steps
-
         data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis)
         self._check_fits(data)
-        labeller = ModelLabeller(self, data.kind)
+        labeller = FittedLabeller(self.labelling, data.kind)
         tally = yield from tally_steps(data, labeller.array(data), self.n_components)
         result = LazySegmentation(
             labels=labeller.array(data),
@@ -174,12 +144,12 @@ class Model:
         return result
 
     def _params(self, compression: str) -> dict:
-        spec = self.features
+        pipeline = self.features
         return {
             "method": self.method,
             "model": True,
-            **{k: spec[k] for k in PIPELINE_KEYS},
-            "features": spec["names"],
+            **{key: pipeline[key] for key in PIPELINE_KEYS},
+            "features": pipeline["names"],
             "compression": compression,
             "cluster_names": [c["name"] for c in self.clusters],
             "versions": package_versions(),
@@ -201,18 +171,19 @@ class Model:
         """How the model's method labels feature rows."""
         return get_method(self.method).predictor
 
-    def _row_components(self, feature_set) -> np.ndarray:
-        return self.predictor.predict_rows(self.parameters, feature_set)
-
-    def _label_of_component(self) -> np.ndarray:
-        """Label per component; components that found no pixels get the next labels."""
-        n_components = self.n_components
-        label_of = np.zeros(n_components, dtype=np.int32)
-        for cluster in self.clusters:
-            label_of[cluster["component"]] = cluster["label"]
-        unused = np.flatnonzero(label_of == 0)
-        label_of[unused] = len(self.clusters) + 1 + np.arange(len(unused))
-        return label_of
+    @property
+    def labelling(self) -> Labelling:
+        """What labels images: the feature pipeline, predictor and cluster numbering."""
+        return Labelling(
+            self.predictor,
+            self.features,
+            self.parameters,
+            label_of_component(
+                self.n_components,
+                [cluster["component"] for cluster in self.clusters],
+                [cluster["label"] for cluster in self.clusters],
+            ),
+        )
 
     @property
     def n_components(self) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -76,7 +77,8 @@ class Segmentation:
     fitted : dict
         What the method fitted (k-means centres, mixture parameters) in feature space.
     model : Model or None
-        The fitted method with its whole feature pipeline: ``seg.model.predict(other)``.
+        The fitted method with its whole feature pipeline: ``seg.model.predict(other)``;
+        None for methods without a predictor (see ``Method.predictor``).
     """
 
     #: True for results of images larger than memory (labels as a dask array)
@@ -88,13 +90,15 @@ class Segmentation:
     params: dict
     fitted: dict = field(default_factory=dict, repr=False)
     known_sums: ClusterSums | None = field(default=None, repr=False)
+    #: makes :attr:`model` from this result when it is first asked for (``segment`` gives
+    #: ``Model.from_segmentation`` for methods with a predictor)
+    make_model: Callable[[Segmentation], Any] | None = field(default=None, repr=False)
 
     @cached_property
     def model(self):
-        """A :class:`Model` that labels other images the same way (k-means and GMM only)."""
-        from .model import Model
-
-        return Model.from_segmentation(self) if self.fitted else None
+        """A :class:`~.model.Model` that labels other images the same way (methods with a
+        predictor: k-means and Gaussian mixtures), or None."""
+        return self.make_model(self) if self.make_model is not None and self.fitted else None
 
     @property
     def method(self) -> str:

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import platform
 import time
-from importlib import metadata
 
-import numpy as np
-
-from .image import read_image
+from .image import ImageData, read_image
+from .lazy import LazySegmentation, is_lazy, is_multiscale, read_lazy_image
 from .methods import get_method
-from .registry import N_CLUSTERS, check_options, drain
+from .model import Model
+from .provenance import package_versions, plain
+from .registry import N_CLUSTERS, Method, check_options, drain
 from .result import Segmentation, compact_labels
-
-PACKAGES = ("napari-pixel-clusters", "numpy", "scikit-learn", "scikit-image", "scipy")
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def segment(
@@ -99,74 +86,123 @@ def segment_steps(
     Everything is validated before the first yield, so bad input raises at once. Closing
     the generator between steps abandons the run (how the napari widget cancels).
     """
-    from .lazy import is_lazy, is_multiscale, lazy_segment_steps
-
     if is_multiscale(image):  # a pyramid: fitted on the full-size level, lazily
-        result = yield from lazy_segment_steps(
-            image[0],
-            method,
-            n_clusters,
-            rgb=rgb,
-            channel_axis=channel_axis,
-            levels=image,
-            **options,
+        result = yield from _lazy_steps(
+            image[0], get_method(method), n_clusters, rgb, channel_axis, options, levels=image
         )
         result.levels = list(image)
         return result
     if is_lazy(image):  # larger than memory: chunk by chunk, labels as a dask array
         return (
-            yield from lazy_segment_steps(
-                image, method, n_clusters, rgb=rgb, channel_axis=channel_axis, **options
+            yield from _lazy_steps(
+                image, get_method(method), n_clusters, rgb, channel_axis, options
             )
         )
-    spec = get_method(method)
+    return (
+        yield from _in_memory_steps(
+            image, get_method(method), n_clusters, rgb, channel_axis, options
+        )
+    )
+
+
+def _in_memory_steps(image, method: Method, n_clusters, rgb, channel_axis, options: dict):
     image_data = read_image(image, rgb=rgb, channel_axis=channel_axis)
-    k = _check_n_clusters(spec, n_clusters)
-    features, params = check_options(spec, options)
+    k = _check_n_clusters(method, n_clusters)
+    feature_options, params = check_options(method, options)
     started = time.perf_counter()
     yield "features", 0.0
-    output = yield from spec.run(image_data, k, features, params)
+    output = yield from method.run(image_data, k, feature_options, params)
     labels, kept = compact_labels(output.labels)
+    seconds = time.perf_counter() - started
     return Segmentation(
         labels=labels,
         image=image_data,
         score=output.score,
         params=_provenance(
-            spec, image_data, k, features, params, output, kept, time.perf_counter() - started
+            method, image_data, k, feature_options, params, output.details, kept, seconds
         ),
         fitted=output.model,
         known_sums=None if output.cluster_sums is None else output.cluster_sums.take(kept - 1),
+        make_model=_model_maker(method),
     )
 
 
-def _check_n_clusters(spec, n_clusters):
-    if not spec.needs_n_clusters:
+def _lazy_steps(image, method: Method, n_clusters, rgb, channel_axis, options: dict, levels=()):
+    """A dask image (``levels``: the pyramid it is the full-size level of, if any)."""
+    if method.lazy_run is None:
+        raise ValueError(
+            f"method: {method.name!r} needs the whole image in memory and cannot segment "
+            "an image larger than memory (a dask or zarr array, or a pyramid); load it "
+            "(or a part of it) with numpy.asarray first, or use another method."
+        )
+    data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis)
+    k = _check_n_clusters(method, n_clusters)
+    feature_options, params = check_options(method, options)
+    started = time.perf_counter()
+    output = yield from method.lazy_run(data, k, feature_options, params, levels)
+    kept = output.components + 1
+    seconds = time.perf_counter() - started
+    provenance = _provenance(
+        method, data, k, feature_options, params, output.details, kept, seconds
+    )
+    provenance["image"] |= {"lazy": True, "chunks": [list(c) for c in data.pixels.chunks]}
+    return LazySegmentation(
+        labels=output.labeller.array(data),
+        image=data,
+        score=output.score,
+        params=provenance,
+        fitted=output.model,
+        tally=output.tally,
+        labeller=output.labeller,
+        make_model=_model_maker(method),
+    )
+
+
+def _model_maker(method: Method):
+    """What makes a result's model: methods with a predictor have one."""
+    return Model.from_segmentation if method.predictor is not None else None
+
+
+def _check_n_clusters(method: Method, n_clusters):
+    if not method.needs_n_clusters:
         if n_clusters is not None:
+            finds = (
+                "finds edges" if method.output == "edges" else "chooses how many clusters it finds"
+            )
             raise ValueError(
-                f"n_clusters: method {spec.name!r} finds edges and takes no number of "
+                f"n_clusters: method {method.name!r} {finds} and takes no number of "
                 "clusters; leave n_clusters out."
             )
         return None
     if n_clusters is None:
         raise ValueError(
-            f"n_clusters: method {spec.name!r} needs the number of clusters, e.g. n_clusters=5."
+            f"n_clusters: method {method.name!r} needs the number of clusters, e.g. n_clusters=5."
         )
     return N_CLUSTERS.check(n_clusters)
 
 
-def _provenance(spec, image_data, k, features, params, output, kept, seconds) -> dict:
-    used = dict(features) if spec.uses_features else {}
-    if not spec.uses_random_state:
+def _provenance(
+    method: Method,
+    image_data: ImageData,
+    k,
+    feature_options: dict,
+    params: dict,
+    details: dict,
+    kept,
+    seconds: float,
+) -> dict:
+    used = dict(feature_options) if method.uses_features else {}
+    if not method.uses_random_state:
         used.pop("random_state", None)
     return {
-        "method": spec.name,
+        "method": method.name,
         "n_clusters_requested": k,
         "n_clusters_found": len(kept),
         "cluster_components": [int(c) - 1 for c in kept],  # label i+1 <- component
         **used,
-        **{name: _plain(value) for name, value in params.items()},
-        **{name: _plain(value) for name, value in output.details.items()},
-        "image": _plain(
+        **{name: plain(value) for name, value in params.items()},
+        **{name: plain(value) for name, value in details.items()},
+        "image": plain(
             {
                 "shape": list(image_data.pixels.shape),
                 "dtype": str(image_data.pixels.dtype),
@@ -177,15 +213,3 @@ def _provenance(spec, image_data, k, features, params, output, kept, seconds) ->
         "seconds": round(seconds, 4),
         "versions": package_versions(),
     }
-
-
-def _plain(value):
-    """Arrays -> lists, numpy scalars -> Python numbers, so that params can be stored as
-    JSON (layer metadata, files)."""
-    if isinstance(value, (np.ndarray, np.generic)):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value

@@ -16,8 +16,10 @@ import pandas as pd
 
 from .features import FeatureSet, build_features
 from .image import read_image
-from .methods import get_method
-from .registry import N_CLUSTERS, check_options, drain
+from .lazy import is_lazy, is_multiscale, read_lazy_image
+from .methods import METHODS, get_method
+from .methods._pointwise_lazy import lazy_feature_steps
+from .registry import N_CLUSTERS, Method, check_options, drain
 
 DEFAULT_K_VALUES = range(2, 11)
 DEFAULT_SAMPLE_SIZE = 5_000
@@ -121,33 +123,38 @@ def sweep_steps(
     Dask and zarr arrays (and pyramids) are read chunk by chunk first, as by
     :func:`segment`: their distinct values are counted exactly (or sampled).
     """
-    spec = get_method(method)
-    if spec.fit_rows is None:
-        raise ValueError(
-            f"method: a sweep compares numbers of clusters for 'kmeans' or 'gmm', not {method!r}."
+    return (
+        yield from _sweep_steps(
+            image,
+            _check_sweepable(get_method(method)),
+            _check_k_values(k_values),
+            rgb,
+            channel_axis,
+            sample_size,
+            options,
         )
-    ks = _check_k_values(k_values)
-    from .lazy import is_lazy, is_multiscale, read_lazy_image
-    from .lazy.points import lazy_feature_steps
+    )
 
+
+def _sweep_steps(image, method: Method, ks, rgb, channel_axis, sample_size, options: dict):
     if is_multiscale(image):  # a pyramid: its full-size level
         image = image[0]
     lazy = is_lazy(image)
     data = (read_lazy_image if lazy else read_image)(image, rgb=rgb, channel_axis=channel_axis)
-    features, params = check_options(spec, options)
+    feature_options, params = check_options(method, options)
     _check_no_start_arrays(params)
     if not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
         raise ValueError(
             f"sample_size: must be a whole number of at least 10, got {sample_size!r}."
         )
     if lazy:  # larger than memory: distinct values counted chunk by chunk, or a sample
-        feature_set, _ = yield from lazy_feature_steps(data, features)
+        feature_set, _ = yield from lazy_feature_steps(data, feature_options)
     else:
         feature_set = build_features(
             data,
-            color_space=features["color_space"],
-            spatial_weight=features["spatial_weight"],
-            standardize=features["standardize"],
+            color_space=feature_options["color_space"],
+            spatial_weight=feature_options["spatial_weight"],
+            standardize=feature_options["standardize"],
         )
     if ks[-1] > len(feature_set.X):
         raise ValueError(
@@ -155,11 +162,12 @@ def sweep_steps(
             f"{len(feature_set.X)} distinct feature vectors; use k of at most "
             f"{len(feature_set.X)}."
         )
-    sample = _sample_rows(feature_set, sample_size, features["random_state"])
+    random_state = feature_options["random_state"]
+    sample = _sample_rows(feature_set, sample_size, random_state)
     rows = []
     for i, k in enumerate(ks):
         yield f"k={k}", i / len(ks)
-        rows.append(_score_k(spec, feature_set, k, params, features["random_state"], sample))
+        rows.append(_score_k(method, feature_set, k, params, random_state, sample))
     yield "done", 1.0
     table = pd.DataFrame(rows)
     total = total_inertia(feature_set) if "inertia" in table and ks[0] > 1 else None
@@ -168,9 +176,9 @@ def sweep_steps(
         table,
         suggested_k,
         rule,
-        method,
+        method.name,
         {
-            **features,
+            **feature_options,
             **params,
             "k_values": ks,
             "sample_size": len(sample),
@@ -178,6 +186,15 @@ def sweep_steps(
         },
         elbow,
     )
+
+
+def _check_sweepable(method: Method) -> Method:
+    if not method.sweepable:
+        names = " or ".join(repr(m.name) for m in METHODS.values() if m.sweepable)
+        raise ValueError(
+            f"method: a sweep compares numbers of clusters for {names}, not {method.name!r}."
+        )
+    return method
 
 
 def _check_k_values(k_values) -> list[int]:
@@ -215,9 +232,9 @@ def _sample_rows(feature_set: FeatureSet, size: int, random_state) -> np.ndarray
     return pixels if feature_set.inverse is None else feature_set.inverse[pixels]
 
 
-def _score_k(spec, feature_set, k, params, random_state, sample) -> dict:
+def _score_k(method: Method, feature_set, k, params, random_state, sample) -> dict:
     started = time.perf_counter()
-    fit = drain(spec.fit_rows(feature_set, k, params, random_state))
+    fit = drain(method.fit_rows(feature_set, k, params, random_state))
     seconds = time.perf_counter() - started
     X, labels = feature_set.X[sample], fit.labels[sample]
     scores = {

@@ -75,40 +75,6 @@ def read_level(level, like: ImageData) -> ImageData:
     )
 
 
-def block_indices(data: ImageData) -> list[tuple[int, ...]]:
-    """Index of every chunk over the spatial axes, in C order."""
-    return list(np.ndindex(data.pixels.numblocks[:-1]))
-
-
 def level_scale(data: ImageData, level: ImageData) -> tuple[float, ...]:
     """Full-resolution pixels per pixel of ``level``, per spatial axis."""
     return tuple(full / part for full, part in zip(data.spatial_shape, level.spatial_shape))
-
-
-#: Chunks handed to dask at once: processed in parallel (dask's threads, or the workers
-#: of a ``dask.distributed`` Client); a caller may stop between batches.
-CHUNK_BATCH = 16
-
-
-def over_chunks(stage: str, arrays: list, func, consume, *args):
-    """Run ``func(chunk, ..., position, origin, *args)`` on every chunk, batch by batch.
-
-    ``arrays`` share their chunks over the spatial axes (the first sets the order);
-    ``position`` is the chunk's number in C order and ``origin`` its first pixel. Yields
-    ``(stage, fraction)`` before each batch; ``consume(position, result)`` receives the
-    results in order, so only a batch of results is held at a time.
-    """
-    import dask
-
-    first = arrays[0]
-    spatial_ndim = first.ndim - 1
-    blocks = list(np.ndindex(first.numblocks[:spatial_ndim]))
-    for start in range(0, len(blocks), CHUNK_BATCH):
-        yield stage, start / len(blocks)
-        tasks = []
-        for position, index in enumerate(blocks[start : start + CHUNK_BATCH], start=start):
-            chunks = [array.blocks[index + (0,) * (array.ndim - spatial_ndim)] for array in arrays]
-            origin = tuple(int(sum(c[:i])) for c, i in zip(first.chunks, index))
-            tasks.append(dask.delayed(func)(*chunks, position, origin, *args))
-        for position, result in enumerate(dask.compute(*tasks), start=start):
-            consume(position, result)

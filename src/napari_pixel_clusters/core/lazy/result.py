@@ -1,100 +1,16 @@
-"""What lazy routes return: labels and quantized images as dask arrays, an exact table."""
+"""The result of a lazy route: labels and quantized images as dask arrays, an exact table."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-from ..image import ImageData, usable_mask
-from ..means import ClusterSums
+from ..contours import check_min_area, region_contours
+from ..image import ImageData
 from ..result import Segmentation, display_colors
-from .image import level_scale, over_chunks, read_level
-
-
-@dataclass
-class Tally:
-    """Per-cluster pixel counts and value sums, and each channel's lowest/highest value."""
-
-    sums: ClusterSums  # (k,) counts and (k, C) sums, exact for integer images
-    low: np.ndarray  # (C,)
-    high: np.ndarray  # (C,)
-
-    @property
-    def counts(self) -> np.ndarray:
-        return self.sums.counts.astype(np.int64)
-
-    @property
-    def palette(self) -> np.ndarray:
-        return self.sums.means()
-
-    def take(self, index) -> Tally:
-        return Tally(self.sums.take(index), self.low, self.high)
-
-
-def tally_steps(data: ImageData, labels, n_clusters: int):
-    """Count every label chunk by chunk (yields ``("counting", fraction)``) -> Tally.
-
-    ``labels`` is a lazy labels array of ``data`` (same chunks), e.g. ``labeller.array``.
-    """
-    totals = empty_totals(n_clusters + 1, data.n_channels, data.pixels.dtype)
-    yield from over_chunks(
-        "counting",
-        [data.pixels, labels],
-        _chunk_tally,
-        lambda _, part: add_totals(totals, part),
-        data.kind,
-        n_clusters + 1,
-    )
-    return finish_tally(*totals)
-
-
-def _chunk_tally(pixels, labels, position, origin, kind, size):
-    block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
-    return chunk_totals(block, labels.ravel(), size)
-
-
-def empty_totals(size: int, n_channels: int, dtype) -> list:
-    """[sums, low, high] before anything is counted."""
-    return [
-        ClusterSums.empty(size, n_channels, dtype),
-        np.full(n_channels, np.inf),
-        np.full(n_channels, -np.inf),
-    ]
-
-
-def chunk_totals(block: ImageData, labels, size: int) -> list:
-    """[sums, low, high] of one chunk: ``labels`` flat, one per pixel, below ``size``
-    (0 where a pixel has no data)."""
-    totals = empty_totals(size, block.n_channels, block.pixels.dtype)
-    values = block.pixels.reshape(-1, block.n_channels)
-    usable = block.mask.ravel()
-    if not usable.any():
-        return totals
-    labels = np.where(usable, labels, 0)
-    totals[0] = ClusterSums.of(labels, values, size)
-    totals[1][:] = values[usable].min(axis=0)
-    totals[2][:] = values[usable].max(axis=0)
-    return totals
-
-
-def add_totals(totals: list, part: list) -> None:
-    totals[0] = totals[0] + part[0]
-    np.minimum(totals[1], part[1], out=totals[1])
-    np.maximum(totals[2], part[2], out=totals[2])
-
-
-def finish_tally(sums: ClusterSums, low, high) -> Tally:
-    """Totals with label 0 (no cluster) -> Tally of labels 1..k."""
-    return Tally(sums.take(slice(1, None)), low, high)
-
-
-def drop_empty(tally: Tally, n_found: int) -> Tally:
-    """The first ``n_found`` clusters, and any later one that has pixels (trailing empty
-    clusters dropped)."""
-    keep = max(n_found, int(np.flatnonzero(tally.counts).max(initial=-1)) + 1)
-    return tally.take(slice(0, keep))
+from .chunks import Tally
+from .image import level_scale, read_level
 
 
 class LazySegmentation(Segmentation):
@@ -177,10 +93,7 @@ class LazySegmentation(Segmentation):
         return out
 
     def contours(self, min_area: int = 20):
-        from ..contours import check_min_area, region_contours
-
         min_area = check_min_area(min_area)  # before the labels are computed
-
         return region_contours(np.asarray(self.labels), min_area)
 
 
@@ -201,25 +114,3 @@ def _quantize_chunk(labels, pixels, colors):
     unlabelled = labels[..., 0] == 0
     out[unlabelled] = pixels[unlabelled]
     return out
-
-
-class ChunkLabeller:
-    """Labels a chunk from its own pixels and position (no neighbours needed).
-
-    Subclasses implement ``chunk(pixels, origin, scale)``; instances are small and
-    picklable, so dask workers anywhere can label chunks.
-    """
-
-    def chunk(self, pixels: np.ndarray, origin, scale) -> np.ndarray:
-        raise NotImplementedError
-
-    def array(self, data: ImageData, scale=None):
-        scale = scale or (1.0,) * len(data.spatial_shape)
-        return data.pixels.map_blocks(
-            _label_block, self, scale, dtype=np.int32, drop_axis=data.pixels.ndim - 1
-        )
-
-
-def _label_block(pixels, labeller, scale, block_info=None):
-    origin = tuple(start for start, _ in block_info[0]["array-location"][:-1])
-    return labeller.chunk(pixels, origin, scale).astype(np.int32, copy=False)

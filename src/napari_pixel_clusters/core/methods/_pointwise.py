@@ -1,4 +1,10 @@
-"""Shared steps of the methods that cluster feature vectors (k-means, Gaussian mixtures)."""
+"""Shared steps of the methods that cluster feature vectors (k-means, Gaussian mixtures).
+
+Such a method declares ``fit_rows(feature_set, n_clusters, params, random_state)`` (a
+generator that returns a :class:`RowFit`) and a :class:`~..registry.Predictor`; its
+``run`` is :func:`run_on_rows` and its ``lazy_run``
+:func:`~._pointwise_lazy.lazy_run_on_rows` of them.
+"""
 
 from __future__ import annotations
 
@@ -13,23 +19,27 @@ from ..means import ClusterSums
 from ..registry import MethodOutput
 
 
-def point_features(data: ImageData, n_clusters: int, features: dict) -> FeatureSet:
+def point_features(data: ImageData, n_clusters: int, feature_options: dict) -> FeatureSet:
     """Build the (possibly compressed) feature set and check ``n_clusters`` fits it."""
     feature_set = build_features(
         data,
-        color_space=features["color_space"],
-        spatial_weight=features["spatial_weight"],
-        standardize=features["standardize"],
+        color_space=feature_options["color_space"],
+        spatial_weight=feature_options["spatial_weight"],
+        standardize=feature_options["standardize"],
     )
-    n_distinct = len(feature_set.X) if feature_set.weights is not None else None
+    compressed = feature_set.weights is not None
+    check_rows(n_clusters, feature_set, "distinct pixel values" if compressed else "usable pixels")
+    return feature_set
+
+
+def check_rows(n_clusters: int, feature_set: FeatureSet, what: str) -> None:
+    """``n_clusters`` must not exceed the rows to fit on (``what`` they are, in words)."""
     n_rows = len(feature_set.X)
     if n_clusters > n_rows:
-        what = "distinct pixel values" if n_distinct is not None else "usable pixels"
         raise ValueError(
             f"n_clusters: {n_clusters} clusters were asked for, but the image has only "
             f"{n_rows} {what}; use n_clusters of at most {n_rows}."
         )
-    return feature_set
 
 
 def pixel_labels(data: ImageData, feature_set: FeatureSet, row_labels: np.ndarray) -> np.ndarray:
@@ -63,27 +73,34 @@ class RowFit:
     model: dict = field(default_factory=dict)
 
 
+def fit_summary(fit: RowFit, feature_set: FeatureSet) -> dict:
+    """The ``score``, ``details`` and ``model`` of a method's output, from its fit."""
+    return {
+        "score": fit.score,
+        "details": {
+            "compression": feature_set.compression,
+            "features": feature_set.names,
+            **fit.details,
+            **feature_set.standardization,
+        },
+        "model": fit.model,
+    }
+
+
 def run_on_rows(fit_rows: Callable):
     """A method's ``run`` from its ``fit_rows(feature_set, k, params, random_state)``.
 
     Features are built (compressed where exact), fitted on, and mapped back to pixels.
     """
 
-    def run(data, n_clusters, features, params):
-        feature_set = point_features(data, n_clusters, features)
-        fit = yield from fit_rows(feature_set, n_clusters, params, features["random_state"])
+    def run(data, n_clusters, feature_options, params):
+        feature_set = point_features(data, n_clusters, feature_options)
+        fit = yield from fit_rows(feature_set, n_clusters, params, feature_options["random_state"])
         yield "predict", 1.0
         return MethodOutput(
             labels=pixel_labels(data, feature_set, fit.labels),
             cluster_sums=row_sums(feature_set, fit.labels, n_clusters),
-            score=fit.score,
-            details={
-                "compression": feature_set.compression,
-                "features": feature_set.names,
-                **fit.details,
-                **feature_set.standardization,
-            },
-            model=fit.model,
+            **fit_summary(fit, feature_set),
         )
 
     return run

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..registry import Method, Param, Predictor, drain
 from ._pointwise import RowFit, check_start_array, run_on_rows
+from ._pointwise_lazy import lazy_run_on_rows
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 #: The k-means partition that starts EM keeps the best of this many weighted k-means runs
@@ -583,6 +584,7 @@ METHOD = Method(
         ),
     ),
     run=run_on_rows(fit_rows),
+    lazy_run=lazy_run_on_rows(fit_rows, PREDICTOR),
     fit_rows=fit_rows,
     predictor=PREDICTOR,
     sweep_scores=("bic", "aic"),

@@ -7,6 +7,7 @@ import numpy as np
 from ..features import FeatureSet, weighted_mean_var
 from ..registry import Method, Param, Predictor
 from ._pointwise import RowFit, check_start_array, run_on_rows
+from ._pointwise_lazy import lazy_run_on_rows
 
 
 def sklearn_equivalent_tol(tol: float, feature_set: FeatureSet) -> float:
@@ -100,6 +101,7 @@ METHOD = Method(
         ),
     ),
     run=run_on_rows(fit_rows),
+    lazy_run=lazy_run_on_rows(fit_rows, PREDICTOR),
     fit_rows=fit_rows,
     predictor=PREDICTOR,
     sweep_scores=("inertia",),

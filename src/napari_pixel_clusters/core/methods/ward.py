@@ -16,10 +16,16 @@ are joined across the gaps between them instead (see :func:`gap_bridges`): at mo
 many joins as the grid has neighbour pairs, and regions stay spatially coherent. A
 connected grid is passed to scikit-learn unchanged, so the result is exactly
 scikit-learn's.
+
+Ward's merge tree needs every pixel at once, so it is not defined chunk by chunk: on a
+lazy image (:func:`lazy_run`) it clusters block averages of ``factor`` x ``factor`` pixels
+(only usable pixels count), read chunk by chunk, and every full-resolution pixel takes the
+label of its block.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from typing import TYPE_CHECKING
@@ -28,7 +34,8 @@ import numpy as np
 
 from ..features import build_features, rgb_to_unit_range
 from ..image import ImageData
-from ..registry import Method, MethodOutput, Param
+from ..lazy.chunks import GridLabeller, block_average_steps, nearest_filled, tally_steps
+from ..registry import LazyOutput, Method, MethodOutput, Param
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -190,7 +197,7 @@ def fit_steps(merging, start: float, end: float):
         yield "fit", start + (end - start) * done
 
 
-def run(data, n_clusters, features, params) -> MethodOutput:
+def run(data, n_clusters, feature_options, params) -> MethodOutput:
     if len(data.spatial_shape) > 3:
         raise ValueError(
             f"image: Ward's pixel grid connects neighbours in 2-D and 3-D images, but this "
@@ -201,9 +208,9 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     small = shrink(data, downscale)
     feature_set = build_features(
         small,
-        color_space=features["color_space"],
-        spatial_weight=features["spatial_weight"],
-        standardize=features["standardize"],
+        color_space=feature_options["color_space"],
+        spatial_weight=feature_options["spatial_weight"],
+        standardize=feature_options["standardize"],
         compress=False,
     )
     n_pixels = len(feature_set.X)
@@ -243,6 +250,40 @@ def run(data, n_clusters, features, params) -> MethodOutput:
     )
 
 
+def lazy_run(data, n_clusters, feature_options, params, levels=()):
+    """Ward on block averages of a lazy image (or of the pyramid level nearest their size);
+    every pixel takes its block's label."""
+    factor = block_factor(data.spatial_shape, params["downscale"])
+    blocks = yield from block_average_steps(data, factor, levels)
+    if not blocks.image.mask.any():
+        raise ValueError(
+            "downscale: no block of the shrunk image has data; use a larger downscale."
+        )
+    output = yield from run(blocks.image, n_clusters, feature_options, {"downscale": 1.0})
+    labeller = GridLabeller(nearest_filled(output.labels), blocks.block, data.kind)
+    found = np.unique(output.labels[output.labels > 0])
+    tally = yield from tally_steps(data, labeller.array(data), len(found))
+    which = f"level {blocks.level} of the pyramid" if blocks.level else "the image"
+    side = max(blocks.block)
+    details = output.details | {
+        "downscale": round(1.0 / side, 6),
+        "downscale_requested": params["downscale"],
+        "lazy_level": f"Ward clustered {which} shrunk to block averages of {blocks.factor}x"
+        f"{blocks.factor} pixels (shape {list(blocks.image.spatial_shape)}, about "
+        f"{side:.0f}x smaller than full size); every pixel takes its block's label",
+    }
+    return LazyOutput(labeller, tally, found - 1, output.score, details, output.model)
+
+
+def block_factor(spatial_shape, downscale: float | None) -> int:
+    """Block side for ``downscale`` (empty: about ``AUTO_MAX_PIXELS`` pixels clustered)."""
+    if downscale is None:
+        plane = spatial_shape[-2] * spatial_shape[-1]
+        planes = int(np.prod(spatial_shape[:-2], dtype=np.int64))
+        return max(1, math.ceil(math.sqrt(plane * planes / AUTO_MAX_PIXELS)))
+    return max(1, round(1.0 / downscale))
+
+
 METHOD = Method(
     name="ward",
     title="Ward (pixel grid)",
@@ -262,6 +303,7 @@ METHOD = Method(
         ),
     ),
     run=run,
+    lazy_run=lazy_run,
     uses_random_state=False,  # the merge tree has no random start
     large_image_note=(
         "Large image: Ward is not defined chunk by chunk, so it\nclusters a downscaled "

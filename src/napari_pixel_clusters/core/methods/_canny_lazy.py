@@ -16,9 +16,18 @@ import numpy as np
 from scipy import ndimage, sparse
 from scipy.sparse.csgraph import connected_components
 
-from ..image import ImageData, usable_mask
+from ..image import NO_DATA, ImageData, usable_mask
+from ..lazy.chunks import (
+    Tally,
+    block_indices,
+    chunk_totals,
+    drop_empty,
+    over_chunks,
+    tally_steps,
+)
 from ..means import ClusterSums
-from ..methods.canny import (
+from ..registry import LazyOutput
+from ._canny_planes import (
     canny_planes,
     check_threshold_pair,
     check_thresholds,
@@ -26,15 +35,12 @@ from ..methods.canny import (
     largest_magnitude,
     thresholds,
 )
-from ..registry import MethodOutput
-from .image import block_indices, over_chunks
-from .result import Tally, chunk_totals, drop_empty, tally_steps
 
 LOW, HIGH = 1, 2  # bits of the threshold masks
 
 
-def canny_steps(data: ImageData, params: dict):
-    """Returns ``(MethodOutput, labeller, tally, found)``: label 1 on edges."""
+def lazy_run(data: ImageData, n_clusters, feature_options, params: dict, levels=()):
+    """Canny's ``lazy_run``: label 1 on edges (see the module's docstring)."""
     check_thresholds(params)
     if params["use_quantiles"]:
         raise ValueError(
@@ -52,10 +58,7 @@ def canny_steps(data: ImageData, params: dict):
         data = ImageData(data.pixels.rechunk(bits.chunks), data.kind, None, data.channel_axis)
     runs = yield from _join_runs_steps(data, bits, settings)
     if runs.n_usable == 0:
-        raise ValueError(
-            "image: no pixel has data (all are NaN/inf or fully transparent); "
-            "there are no edges to find."
-        )
+        raise ValueError(NO_DATA)
     labeller = CannyLabeller(settings, bits, runs.lookups)
     tally = runs.tally
     if settings.n_planes > 1:  # an edge in any channel: count the union afterwards
@@ -68,8 +71,8 @@ def canny_steps(data: ImageData, params: dict):
         f"joined {runs.n_runs:,} runs across {runs.lookups.size} chunks",
     }
     edge_share = float(tally.counts.sum() / max(runs.n_usable, 1))
-    output = MethodOutput(labels=None, score={"edge_fraction": edge_share}, details=details)
-    return output, labeller, tally, np.arange(len(tally.counts))
+    score = {"edge_fraction": edge_share}
+    return LazyOutput(labeller, tally, np.arange(len(tally.counts)), score, details)
 
 
 def _n_planes(data: ImageData) -> int:

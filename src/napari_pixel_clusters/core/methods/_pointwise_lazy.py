@@ -5,28 +5,30 @@ summed chunk by chunk and the method is fitted on them, exactly as in memory; ea
 is labelled by looking its values up. Otherwise (float values, spatial features, more
 distinct values than fit in memory) the method is fitted on a reproducible sample drawn
 chunk by chunk and the fitted model labels each chunk.
+
+The steps after the features are the in-memory ones (:mod:`._pointwise`): the same
+checks, the same fit, the same output; a :class:`~..labelling.Labelling`, as a saved
+model's, labels the chunks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..features import (
-    FeatureSet,
-    _standardize,
-    _value_features,
     build_features,
     channel_ranges,
     check_color_space,
     pack_keys,
     unpack_keys,
 )
-from ..image import ImageData, usable_mask
-from ..methods._pointwise import row_sums
-from ..model import Model
-from ..registry import MethodOutput
-from .image import over_chunks
-from .result import ChunkLabeller, Tally, drop_empty, tally_steps
+from ..image import NO_DATA, ImageData, usable_mask
+from ..labelling import FittedLabeller, Labelling, feature_pipeline, label_of_component
+from ..lazy.chunks import ChunkLabeller, Tally, drop_empty, over_chunks, tally_steps
+from ..registry import LazyOutput, Predictor
+from ._pointwise import check_rows, fit_summary, row_sums
 
 #: Per-chunk histograms are merged in batches of this many chunks (one sort per batch).
 MERGE_EVERY = 16
@@ -36,41 +38,54 @@ MAX_HISTOGRAM_ROWS = 20_000_000
 DENSE_MAX_KEYS = 2**25
 #: Pixels drawn (over all chunks) to fit on when values cannot be counted exactly.
 SAMPLE_PIXELS = 200_000
-NO_DATA = (
-    "image: no pixel has data (all are NaN/inf or fully transparent); nothing can be clustered."
-)
 
 
-def point_steps(data: ImageData, spec, k: int, features: dict, params: dict):
-    """Fit ``spec`` lazily; returns ``(MethodOutput, labeller, tally, found)``."""
-    feature_set, lookup = yield from lazy_feature_steps(data, features)
-    if lookup is not None:
-        return (yield from _fit_histogram(data, spec, k, features, params, feature_set, *lookup))
-    return (yield from _fit_sample(data, spec, k, features, params, feature_set))
+def lazy_run_on_rows(fit_rows: Callable, predictor: Predictor):
+    """A method's ``lazy_run`` from its ``fit_rows`` and its predictor (see
+    :func:`~._pointwise.run_on_rows`)."""
+
+    def lazy_run(data, n_clusters, feature_options, params, levels=()):
+        feature_set, lookup = yield from lazy_feature_steps(data, feature_options)
+        fit = (fit_rows, predictor, data, n_clusters, feature_options, params, feature_set)
+        if lookup is not None:
+            return (yield from _histogram_route(*fit, lookup))
+        return (yield from _sample_route(*fit))
+
+    return lazy_run
 
 
-def lazy_feature_steps(data: ImageData, features: dict):
+def lazy_feature_steps(data: ImageData, feature_options: dict):
     """The rows to fit on: distinct values and counts (exact) or a sample of pixels.
 
     Returns ``(FeatureSet, lookup)``; ``lookup`` is ``(keys, lows, spans)`` of the
     distinct values, or None for a sample (its rows are pixels, with their positions).
     """
-    check_color_space(data, features["color_space"])
+    check_color_space(data, feature_options["color_space"])
     histogram = None
-    if features["spatial_weight"] == 0 and _countable(data):
+    if feature_options["spatial_weight"] == 0 and _countable(data):
         histogram = yield from _histogram_steps(data)
     if histogram is None:
-        return (yield from _sample_feature_steps(data, features)), None
+        return (yield from _sample_feature_steps(data, feature_options)), None
     keys, counts, lows, spans, n_blocks = histogram
     if len(keys) == 0:
         raise ValueError(NO_DATA)
     rows = unpack_keys(keys, lows, spans, data.pixels.dtype)
-    feature_set = _value_feature_set(data, rows, counts, features)
+    feature_set = build_features(
+        _as_image(rows, data.kind),
+        color_space=feature_options["color_space"],
+        standardize=feature_options["standardize"],
+        counts=counts,
+    )
     feature_set.compression = (
         f"lazy: distinct values: {len(rows):,} rows for "
         f"{int(counts.sum()):,} pixels in {n_blocks} chunks"
     )
     return feature_set, (keys, lows, spans)
+
+
+def _as_image(values: np.ndarray, kind: str) -> ImageData:
+    """Pixel values ``(n, C)`` as an image of n x 1 usable pixels."""
+    return ImageData(values[:, None, :], kind, np.ones((len(values), 1), bool), None)
 
 
 def _countable(data: ImageData) -> bool:
@@ -138,40 +153,55 @@ def _chunk_histogram(pixels, position, origin, kind, lows, spans):
     return np.unique(keys, return_counts=True)
 
 
-def _fit_histogram(data, spec, k, features, params, feature_set, keys, lows, spans):
-    rows = feature_set.raw
-    _check_rows(k, feature_set, "distinct pixel values")
-    fit = yield from spec.fit_rows(feature_set, k, params, features["random_state"])
+def _fit_steps(fit_rows, predictor, n_clusters, feature_options, params, feature_set, what):
+    """Fit on the rows as in memory; returns the fit, the components that found rows
+    (label i + 1 is component ``found[i]``) and the :class:`Labelling` they make."""
+    check_rows(n_clusters, feature_set, what)
+    fit = yield from fit_rows(feature_set, n_clusters, params, feature_options["random_state"])
     yield "predict", 1.0
     found = np.unique(fit.labels)
-    label_of_component = np.zeros(k, dtype=np.int32)
-    label_of_component[found] = np.arange(1, len(found) + 1, dtype=np.int32)
-    model = _labelling_model(spec.name, data, features, feature_set, fit.model, found)
+    labelling = Labelling(
+        predictor,
+        feature_pipeline(feature_options, feature_set.names, feature_set.standardization),
+        {
+            key: value if isinstance(value, str) else np.asarray(value)
+            for key, value in fit.model.items()
+        },
+        label_of_component(n_clusters, found),
+    )
+    return fit, found, labelling
+
+
+def _histogram_route(
+    fit_rows, predictor, data, n_clusters, feature_options, params, feature_set, lookup
+):
+    """Fitted on the distinct values: chunks are labelled by looking their values up,
+    and the table comes from the counts (no second pass over the chunks)."""
+    fit, found, labelling = yield from _fit_steps(
+        fit_rows,
+        predictor,
+        n_clusters,
+        feature_options,
+        params,
+        feature_set,
+        "distinct pixel values",
+    )
+    keys, lows, spans = lookup
     labeller = LookupLabeller(
         keys,
-        label_of_component[fit.labels],
+        labelling.label_of_component[fit.labels],
         lows,
         spans,
         data.kind,
-        fallback=ModelLabeller(model, data.kind),
+        fallback=FittedLabeller(labelling, data.kind),
     )
+    rows = feature_set.raw
     tally = Tally(
-        sums=row_sums(feature_set, fit.labels, k).take(found),
+        sums=row_sums(feature_set, fit.labels, n_clusters).take(found),
         low=rows.min(axis=0).astype(np.float64),
         high=rows.max(axis=0).astype(np.float64),
     )
-    return _output(fit, feature_set), labeller, tally, found
-
-
-def _value_feature_set(data, rows, counts, features) -> FeatureSet:
-    """Features of the distinct values (rows) of ``data``, each counted ``counts`` times."""
-    like = ImageData(rows[:, None, :], data.kind, np.ones((len(rows), 1), bool), None)
-    color_space = check_color_space(like, features["color_space"])
-    X, names = _value_features(rows[:, : like.color_channels.shape[-1]], like, color_space)
-    standardization = {}
-    if features["standardize"]:
-        X, standardization = _standardize(X, counts, {})
-    return FeatureSet(X, counts, None, rows, names, "", standardization)
+    return LazyOutput(labeller, tally, found, **fit_summary(fit, feature_set))
 
 
 class LookupLabeller(ChunkLabeller):
@@ -210,7 +240,7 @@ class LookupLabeller(ChunkLabeller):
             labels[~usable] = 0
         unseen = labels == 0 if usable is None else (labels == 0) & usable
         if self.fallback is not None and unseen.any():
-            labels[unseen] = self.fallback.rows(values[unseen])
+            labels[unseen] = self.fallback.values(values[unseen])
         return labels.reshape(pixels.shape[:-1])
 
     def _inside(self, values):
@@ -263,16 +293,15 @@ def _chunk_sample(pixels, position, origin, kind, share, random_state):
     return pixels.reshape(-1, pixels.shape[-1])[chosen], where + np.asarray(origin)
 
 
-def _sample_feature_steps(data: ImageData, features: dict):
-    values, positions = yield from _sample_steps(data, features["random_state"])
+def _sample_feature_steps(data: ImageData, feature_options: dict):
+    values, positions = yield from _sample_steps(data, feature_options["random_state"])
     if len(values) == 0:
         raise ValueError(NO_DATA)
-    sample = ImageData(values[:, None, :], data.kind, np.ones((len(values), 1), bool), None)
     feature_set = build_features(
-        sample,
-        color_space=features["color_space"],
-        spatial_weight=features["spatial_weight"],
-        standardize=features["standardize"],
+        _as_image(values, data.kind),
+        color_space=feature_options["color_space"],
+        spatial_weight=feature_options["spatial_weight"],
+        standardize=feature_options["standardize"],
         coordinates=positions,
     )
     feature_set.compression = (
@@ -282,86 +311,14 @@ def _sample_feature_steps(data: ImageData, features: dict):
     return feature_set
 
 
-def _fit_sample(data, spec, k, features, params, feature_set):
-    _check_rows(k, feature_set, "sampled pixels")
-    fit = yield from spec.fit_rows(feature_set, k, params, features["random_state"])
-    yield "predict", 1.0
-    found = np.unique(fit.labels)
-    model = _labelling_model(spec.name, data, features, feature_set, fit.model, found)
-    labeller = ModelLabeller(model, data.kind)
-    tally = yield from tally_steps(data, labeller.array(data), model.n_components)
-    return _output(fit, feature_set), labeller, drop_empty(tally, len(found)), found
-
-
-def _labelling_model(method, data, features, feature_set, fitted, found) -> Model:
-    """The fitted model with its feature pipeline, clusters numbered like the labels."""
-    constants = dict(feature_set.standardization)
-    return Model(
-        method=method,
-        image={"kind": data.kind, "n_channels": data.n_channels, "dtype": str(data.pixels.dtype)},
-        features={
-            "color_space": check_color_space(data, features["color_space"]),
-            "spatial_weight": features["spatial_weight"],
-            "standardize": features["standardize"],
-            "names": feature_set.names,
-            "constants": constants,
-        },
-        parameters={
-            key: value if isinstance(value, str) else np.asarray(value)
-            for key, value in fitted.items()
-        },
-        clusters=[
-            {
-                "label": label,
-                "component": int(component),
-                "name": f"cluster {label}",
-                "color": "#000000",
-            }
-            for label, component in enumerate(found, start=1)
-        ],
+def _sample_route(fit_rows, predictor, data, n_clusters, feature_options, params, feature_set):
+    """Fitted on a sample: the fitted labelling labels every chunk, then every label is
+    counted (one more pass over the chunks)."""
+    fit, found, labelling = yield from _fit_steps(
+        fit_rows, predictor, n_clusters, feature_options, params, feature_set, "sampled pixels"
     )
-
-
-class ModelLabeller(ChunkLabeller):
-    """Labels each chunk with a fitted :class:`Model` (positions offset to the chunk's)."""
-
-    def __init__(self, model: Model, kind: str):
-        self.model, self.kind = model, kind
-
-    def chunk(self, pixels, origin, scale):
-        block = ImageData(pixels, self.kind, usable_mask(pixels, self.kind), None)
-        if not block.mask.any():
-            return np.zeros(block.spatial_shape, dtype=np.int32)
-        positions = np.stack(np.nonzero(block.mask), axis=1) + np.asarray(origin)
-        return self.model._labels(block, positions * np.asarray(scale))[0]
-
-    def rows(self, values: np.ndarray) -> np.ndarray:
-        """Labels of pixel values ``(n, C)`` (models without positions only)."""
-        pixels = values[:, None, :]
-        return self.model._labels(
-            ImageData(pixels, self.kind, np.ones((len(values), 1), bool), None)
-        )[0][:, 0]
-
-
-# ---------------------------------------------------------------------- shared
-def _check_rows(k, feature_set, what) -> None:
-    if k > len(feature_set.X):
-        raise ValueError(
-            f"n_clusters: {k} clusters were asked for, but the image has only "
-            f"{len(feature_set.X)} {what}; use n_clusters of at most "
-            f"{len(feature_set.X)}."
-        )
-
-
-def _output(fit, feature_set) -> MethodOutput:
-    return MethodOutput(
-        labels=None,
-        score=fit.score,
-        details={
-            "compression": feature_set.compression,
-            "features": feature_set.names,
-            **fit.details,
-            **feature_set.standardization,
-        },
-        model=fit.model,
+    labeller = FittedLabeller(labelling, data.kind)
+    tally = yield from tally_steps(data, labeller.array(data), n_clusters)
+    return LazyOutput(
+        labeller, drop_empty(tally, len(found)), found, **fit_summary(fit, feature_set)
     )
