@@ -3,7 +3,8 @@
     xvfb-run -a python scripts/screenshots.py      # on a machine without a display
     xvfb-run -a python scripts/screenshots.py canny_coins   # only some shots
 
-Each shot opens a sample, sets the widget's choices, presses Run, waits for the worker,
+Each shot opens a sample, sets the widget's choices (the shared ones through
+the viewer's shared settings, as another widget would), presses Run, waits for the worker,
 hides what would clutter the view and saves the whole window to docs/images/.
 """
 
@@ -53,8 +54,7 @@ def new_viewer(sample):
 
 def kmeans_astronaut():
     viewer, widget = new_viewer("astronaut")
-    widget._n_clusters.value = 6
-    shared_settings(viewer).color_space = "lab"
+    shared_settings(viewer).update(n_clusters=6, color_space="lab")
     widget._outputs["outlines"].value = True
     run_widget(widget)
     viewer.layers["astronaut k-means#1 clusters"].opacity = 1.0
@@ -66,8 +66,7 @@ def kmeans_astronaut():
 
 def ward_coins():
     viewer, widget = new_viewer("coins")
-    widget._method.value = "ward"
-    widget._n_clusters.value = 27
+    shared_settings(viewer).update(method="ward", n_clusters=27)
     widget._method_params["ward"]["downscale"].value = 0.2
     widget._outputs["quantized"].value = False
     widget._outputs["outlines"].value = True
@@ -79,8 +78,7 @@ def ward_coins():
 
 def gmm_random_colors():
     viewer, widget = new_viewer("immunohistochemistry")
-    widget._method.value = "gmm"
-    widget._n_clusters.value = 4
+    shared_settings(viewer).update(method="gmm", n_clusters=4)
     widget._outputs["quantized"].value = False
     widget._random_colors.value = True
     run_widget(widget)
@@ -94,7 +92,7 @@ def gmm_random_colors():
 
 def canny_coins():
     viewer, widget = new_viewer("coins")
-    widget._method.value = "canny"
+    shared_settings(viewer).method = "canny"
     widget._method_params["canny"]["sigma"].value = 2.0
     run_widget(widget)
     shot(viewer, "canny_edges.png", {"coins", "coins Canny#1 edges"})
@@ -117,8 +115,7 @@ def choose_k_cat():
 def clusters_then(sample, n_clusters, widget_name):
     """Cluster a sample in Lab with Pixel clusters, then open another widget alone."""
     viewer, widget = new_viewer(sample)
-    widget._n_clusters.value = n_clusters
-    shared_settings(viewer).color_space = "lab"
+    shared_settings(viewer).update(n_clusters=n_clusters, color_space="lab")
     widget._outputs["quantized"].value = False
     run_widget(widget)
     viewer.window.remove_dock_widget("all")
@@ -158,8 +155,7 @@ def large_slide():
         [slide[:: 2**i, :: 2**i] for i in range(4)], name="slide", rgb=True, multiscale=True
     )
     _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
-    widget._n_clusters.value = 4
-    shared_settings(viewer).color_space = "lab"
+    shared_settings(viewer).update(n_clusters=4, color_space="lab")
     run_widget(widget, timeout=600)
     viewer.layers["slide k-means#1 clusters"].opacity = 1.0
     viewer.layers["slide k-means#1 quantized"].visible = False
@@ -177,8 +173,7 @@ def all_widgets_astronaut():
     """A 1440x900 window with all five widgets docked after a k-means run with outlines,
     one cluster selected in the Cluster table: what a reviewer works with."""
     viewer, widget = new_viewer("astronaut")
-    widget._n_clusters.value = 6
-    shared_settings(viewer).color_space = "lab"
+    shared_settings(viewer).update(n_clusters=6, color_space="lab")
     widget._outputs["outlines"].value = True
     run_widget(widget)
     for name in ("Choose number of clusters", "Cluster colors", "Apply model", "Cluster table"):

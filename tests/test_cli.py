@@ -245,6 +245,35 @@ def test_a_result_folder_opens_in_napari_as_the_layers_it_came_from(images, make
     assert apply._model_source.value is clusters
 
 
+@pytest.mark.parametrize(
+    "method, saved_as, output",
+    [
+        ("kmeans", "a_retired_method", "clusters"),  # a method since removed: clusters
+        ("canny", "canny", "edges"),  # the method's declared output
+    ],
+)
+def test_a_result_folder_opens_by_the_declared_output_or_as_clusters_if_unknown(
+    tmp_path, make_napari_viewer, method, saved_as, output
+):
+    import json
+
+    coins = data.coins()[::4, ::4]
+    seg = npc.segment(coins, method, 3 if method == "kmeans" else None)
+    folder = write_result(seg, tmp_path / "old")
+    if saved_as != method:  # a folder written by a method this version does not have
+        params = json.loads((folder / "params.json").read_text())
+        params["params"]["method"] = saved_as
+        (folder / "params.json").write_text(json.dumps(params))
+        (folder / "model.json").unlink()  # its model could not be read: it has none
+    viewer = make_napari_viewer()
+    viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
+    labels = viewer.layers[f"old {output}"]
+    np.testing.assert_array_equal(labels.data, seg.labels)
+    tag = labels.metadata["napari_pixel_clusters"]
+    assert (tag["method"], tag["output"]) == (saved_as, output)
+    assert list(labels.features["index"]) == list(seg.table["label"])
+
+
 def test_a_lazy_result_folder_opens_as_a_lazy_pyramid(tmp_path, make_napari_viewer):
     import dask.array as da
 
@@ -357,6 +386,34 @@ def test_every_help_runs_and_lists_its_options(command):
     text = " ".join(shown.stdout.split())
     for option in expected:
         assert option in text
+
+
+def test_method_choices_and_options_come_from_the_registry(monkeypatch):
+    """segment offers every registered method and its parameters, sweep every sweepable
+    one: a method registered the documented way appears in both, with its options."""
+    import dataclasses
+
+    made_up = dataclasses.replace(
+        npc.METHODS["kmeans"],
+        name="made_up_sweeper",
+        params=(npc.Param("made_up_level", int, 2, "A made-up level.", minimum=1),),
+    )
+    no_sweep = dataclasses.replace(npc.METHODS["kmeans"], name="made_up_fixed", sweep_scores=())
+    for method in (made_up, no_sweep):
+        monkeypatch.setitem(npc.METHODS, method.name, method)
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
+
+    def method_choices(command):
+        return next(a for a in subparsers[command]._actions if a.dest == "method").choices
+
+    assert method_choices("segment") == list(npc.METHODS)
+    sweepable = [m.name for m in npc.METHODS.values() if m.sweepable]
+    assert method_choices("sweep") == sweepable
+    assert {"kmeans", "gmm", "made_up_sweeper"} <= set(sweepable)
+    assert not {"canny", "ward", "made_up_fixed"} & set(sweepable)
+    text = " ".join(subparsers["segment"].format_help().split())
+    assert "made_up_sweeper" in text and "made_up_fixed" in text
+    assert "--made-up-level MADE_UP_LEVEL A made-up level. [made_up_sweeper; default: 2]" in text
 
 
 def test_every_option_has_help_and_says_its_default():

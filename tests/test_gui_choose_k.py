@@ -217,3 +217,63 @@ def test_docked_under_pixel_clusters_the_window_keeps_its_height(make_napari_vie
     scroll = widget.root_native_widget
     top = widget.canvas.mapTo(scroll.widget(), widget.canvas.rect().topLeft()).y()
     assert scroll.verticalScrollBar().value() > 0 or top < dock.height()  # the plot in view
+
+
+def test_a_chosen_k_reaches_pixel_clusters_through_the_shared_settings_only(
+    choose_k, qtbot, monkeypatch
+):
+    """Choose k knows Pixel clusters only through the shared settings: with the widget it
+    opens replaced by an object without attributes, the k still arrives (method, k and
+    the sweep's features) when Pixel clusters is opened after the choice."""
+    viewer, widget = choose_k
+    settings = shared_settings(viewer)
+    widget._method.value = "gmm"
+    widget._controls["color_space"].value = "lab"
+    widget._k_min.value, widget._k_max.value = 2, 4
+    widget._sample_size.value = 500
+    run_sweep(widget, qtbot)
+    assert widget.sweep.method == "gmm"
+    settings.color_space = "hsv"  # changed since the sweep
+    opened = []
+    real_open = viewer.window.add_plugin_dock_widget
+
+    def open_nothing(plugin, name=None, **kwargs):  # any attribute use would fail
+        opened.append(name)
+        return None, object()
+
+    monkeypatch.setattr(viewer.window, "add_plugin_dock_widget", open_nothing)
+    widget.choose_k(3)
+    assert opened == ["Pixel clusters"]
+    assert (settings.method, settings.n_clusters, settings.color_space) == ("gmm", 3, "lab")
+    monkeypatch.setattr(viewer.window, "add_plugin_dock_widget", real_open)
+    _, pixel_clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    assert (pixel_clusters._method.value, pixel_clusters._n_clusters.value) == ("gmm", 3)
+    assert pixel_clusters._feature_widgets["color_space"].value == "lab"
+
+
+def test_the_methods_offered_and_their_plots_come_from_the_registry(
+    make_napari_viewer, monkeypatch
+):
+    """Every sweepable method (and only those) is offered, each plotting its declared
+    scores on top: a method registered the documented way appears with its scores."""
+    import dataclasses
+
+    made_up = dataclasses.replace(
+        npc.METHODS["gmm"], name="made_up_mixture", title="Made-up mixture"
+    )
+    not_sweepable = dataclasses.replace(npc.METHODS["kmeans"], name="no_sweep", sweep_scores=())
+    monkeypatch.setitem(npc.METHODS, made_up.name, made_up)
+    monkeypatch.setitem(npc.METHODS, not_sweepable.name, not_sweepable)
+    viewer = make_napari_viewer()
+    viewer.add_image(blob_image(4), name="blobs", rgb=True)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Choose number of clusters")
+    sweepable = [m.name for m in npc.METHODS.values() if m.sweepable]
+    assert list(widget._method.choices) == sweepable
+    assert "made_up_mixture" in sweepable and "no_sweep" not in sweepable
+    assert {"kmeans", "gmm"} <= set(sweepable) and "canny" not in sweepable
+    for name in sweepable:
+        widget._method.value = name  # before a sweep: the axes of its scores
+        top, bottom = (axes.get_ylabel() for axes in widget.axes)
+        shown = {"inertia": "inertia", "bic": "BIC", "aic": "AIC"}
+        assert top == " / ".join(shown[s] for s in npc.METHODS[name].sweep_scores)
+        assert bottom == "silhouette"

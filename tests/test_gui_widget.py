@@ -555,3 +555,53 @@ def test_large_images_give_lazy_pyramids_read_chunk_by_chunk(
             in layer.metadata["napari_pixel_clusters"]["params"]["lazy_level"]
         )
     np.testing.assert_array_equal(layer.data[0].compute(), expected)
+
+
+def made_up_method(**changes):
+    """A method registered the documented way (a ``Method`` in ``METHODS``) under a name
+    no code knows: what the widgets show of it must come from its declaration."""
+    import dataclasses
+
+    return dataclasses.replace(npc.METHODS["kmeans"], **changes)
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """Register ``method`` in the registry for the test (removed afterwards)."""
+
+    def register(method):
+        monkeypatch.setitem(npc.METHODS, method.name, method)
+        return method
+
+    return register
+
+
+EDGE_FINDER = {
+    "name": "made_up_edges",
+    "title": "Made-up edges",
+    "output": "edges",
+    "needs_n_clusters": False,
+    "large_image_note": "Large image: a made-up note of the made-up edge finder.",
+}
+
+
+@pytest.mark.parametrize("name", [*npc.METHODS, "made_up_edges"])
+def test_large_image_note_and_outputs_are_the_methods_own(viewer_with_widget, registered, name):
+    """The note under the method for a dask image is the method's ``large_image_note``; an
+    edge finder offers edges and no quantized image or outlines, whatever its name."""
+    if name == "made_up_edges":
+        registered(made_up_method(**EDGE_FINDER))
+    method = npc.METHODS[name]
+    image = da.from_array(data.coins()[::4, ::4], chunks=32)
+    viewer, widget = viewer_with_widget(image, name="lazy coins")
+    widget._method.value = name
+    assert offered(widget._large_image_note)
+    assert widget._large_image_note.value == method.large_image_note
+    edges = method.output == "edges"
+    assert widget._outputs["clusters"].text == ("edges" if edges else "clusters")
+    assert offered(widget._outputs["quantized"]) is not edges
+    assert not offered(widget._outputs["outlines"])  # large: never outlines
+    assert offered(widget._n_clusters) is method.needs_n_clusters
+    viewer.add_image(data.coins()[::4, ::4], name="coins in memory")
+    assert not offered(widget._large_image_note)  # in memory: no note
+    assert offered(widget._outputs["outlines"]) is not edges

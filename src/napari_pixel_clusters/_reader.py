@@ -26,6 +26,7 @@ from .gui.layers import (
     METADATA_KEY,
     OUTLINE_WIDTH,
     outline_colors,
+    output_kind,
     table_colormap,
 )
 
@@ -56,7 +57,7 @@ def read_result_folder(path) -> list[tuple]:
     saved = read_result(folder)
     info = saved.params
     params = info.get("params", {})
-    output = "edges" if params.get("method") == "canny" else "clusters"
+    output = output_kind(params.get("method"))  # "clusters" for a method we do not know
     tag = {
         "source": info.get("source") or folder.name,
         "source_layer": "",

@@ -23,6 +23,15 @@ from .core.export import write_result
 from .core.registry import RANDOM_STATE
 
 COMMANDS = ("segment", "apply", "sweep")
+#: The method used when --method is not given: the registry's first (k-means).
+DEFAULT_METHOD = next(iter(METHODS))
+
+
+def sweepable_methods() -> list[str]:
+    """Names of the methods ``sweep`` can use (those that declare sweep scores)."""
+    return [method.name for method in METHODS.values() if method.sweepable]
+
+
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
 
 
@@ -122,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help=IMAGES_HELP)
     seg.add_argument(
-        "--method", choices=list(METHODS), default="kmeans", help="segmentation method"
+        "--method", choices=list(METHODS), default=DEFAULT_METHOD, help="segmentation method"
     )
     needs_k = [m.name for m in METHODS.values() if m.needs_n_clusters]
     no_k = [m.name for m in METHODS.values() if not m.needs_n_clusters]
@@ -169,10 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IMAGE",
         help="image file or zarr store to compare numbers of clusters on",
     )
+    sweepable = sweepable_methods()
     choose.add_argument(
         "--method",
-        default="kmeans",
-        choices=[m.name for m in METHODS.values() if m.fit_rows is not None],
+        default=DEFAULT_METHOD if DEFAULT_METHOD in sweepable else sweepable[0],
+        choices=sweepable,
         help="clustering method",
     )
     choose.add_argument(
@@ -185,8 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for param, users, defaults in _declared_params():
         if param.name in {p.name for p in FEATURE_PARAMS} | {RANDOM_STATE.name}:
-            sweepable = [name for name in users if METHODS[name].fit_rows is not None]
-            _option(choose, param, sweepable, {name: defaults[name] for name in sweepable})
+            swept_by = [name for name in users if name in sweepable]
+            _option(choose, param, swept_by, {name: defaults[name] for name in swept_by})
     return parser
 
 
@@ -292,7 +302,7 @@ def _options(args, exclude=()) -> dict:
 def _summary(seg) -> str:
     """What was found: edges for a method that finds edges, else the number of clusters."""
     method = METHODS.get(seg.method)
-    if method is not None and not method.needs_n_clusters:
+    if method is not None and method.output == "edges":
         return "edges"
     return f"{seg.n_clusters} clusters"
 

@@ -1,15 +1,17 @@
 """The "Choose number of clusters" dock widget: a sweep over k, plotted in the dock.
 
 Runs :func:`sweep_steps` in a worker (one progress step per k, Cancel between them) and
-plots the scores against k in napari's colors: inertia (with its elbow marked) and
-silhouette for k-means, BIC and AIC (two colors, a legend) and silhouette for Gaussian
-mixtures, with the suggested k marked.
+plots the scores against k in napari's colors, with the suggested k marked: on top the
+scores the method declares (``Method.sweep_scores``: inertia with its elbow marked for
+k-means, BIC and AIC in two colors with a legend for Gaussian mixtures), below the
+silhouette. Only methods that can be swept (``Method.sweepable``) are offered.
 
 The image, features and random state are the viewer's shared settings
 (:mod:`.state`): Pixel clusters shows what is set here and the other way round.
 Clicking a k puts the sweep's own settings back into the shared settings, sets
 ``n_clusters`` and emits ``k_chosen`` (see :meth:`ChooseKWidget.choose_k`), so Pixel
-clusters uses the k with the features it was swept with.
+clusters uses the k with the features it was swept with. The two widgets never touch
+each other's controls: the shared settings are all they know of each other.
 The controls and the plot scroll inside the dock, which stays short on small screens.
 """
 
@@ -20,15 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FloatSpinBox,
-    Label,
-    PushButton,
-    SpinBox,
-)
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, SpinBox
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -40,17 +34,17 @@ from ..core import FEATURE_PARAMS, METHODS, sweep_steps
 from ..core.registry import N_CLUSTERS, RANDOM_STATE
 from ..core.sweep import DEFAULT_SAMPLE_SIZE
 from . import _panel
+from ._controls import method_choices, param_widget, sweepable_methods
 from ._panel import RunPanel, is_result, large_image_levels
 from .docking import QtEventWatch
-from .state import COLOR_SPACES, shared_settings
+from .state import shared_settings
 
 if TYPE_CHECKING:
     import napari
 
-PANELS = {  # method -> the scores plotted, top and bottom
-    "kmeans": (("inertia",), ("silhouette",)),
-    "gmm": (("bic", "aic"), ("silhouette",)),
-}
+#: The scores plotted below each method's own (``Method.sweep_scores``, on top).
+BOTTOM_SCORES = ("silhouette",)
+#: How score names read on the plot (a score not listed reads as its name).
 LABELS = {"inertia": "inertia", "bic": "BIC", "aic": "AIC", "silhouette": "silhouette"}
 #: Second curve of a panel (AIC) and the elbow mark: an orange that reads on dark and
 #: light themes alike (the first curve is in the theme's text color).
@@ -60,12 +54,11 @@ PLOT_HEIGHT = 340
 #: Docked under other widgets, the dock asks for this share of the window's height (Qt
 #: gives a new dock its minimum otherwise): the plot shows without scrolling far.
 DOCK_SHARE = 0.55
-FEATURE_HELP = {p.name: p.help for p in FEATURE_PARAMS}
 SHARED = ("color_space", "spatial_weight", "standardize", "random_state")
 
 
 class ChooseKWidget(RunPanel):
-    """Sweep k for k-means or a Gaussian mixture and pick the number of clusters."""
+    """Sweep k with a method that can be swept and pick the number of clusters."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(viewer, scrollable=True)
@@ -74,7 +67,7 @@ class ChooseKWidget(RunPanel):
         self._settings = shared_settings(viewer)
         self._syncing = False  # True while controls are set from the shared settings
         self._method = ComboBox(
-            name="method", label="method", choices=[(METHODS[m].title, m) for m in PANELS]
+            name="method", label="method", choices=method_choices(sweepable_methods())
         )
         self._k_min = SpinBox(
             name="k_min",
@@ -98,32 +91,8 @@ class ChooseKWidget(RunPanel):
             widgets=[self._k_min, Label(value="to"), self._k_max],
         )
         self._k_range.margins = (0, 0, 0, 0)
-        self._controls = {
-            "color_space": ComboBox(
-                name="color_space",
-                label="color space",
-                choices=COLOR_SPACES,
-                tooltip=FEATURE_HELP["color_space"],
-            ),
-            "spatial_weight": FloatSpinBox(
-                name="spatial_weight",
-                label="spatial weight",
-                min=0.0,
-                max=100.0,
-                step=0.1,
-                tooltip=FEATURE_HELP["spatial_weight"],
-            ),
-            "standardize": CheckBox(
-                name="standardize", label="standardize", tooltip=FEATURE_HELP["standardize"]
-            ),
-            "random_state": SpinBox(
-                name="random_state",
-                label="random state",
-                min=0,
-                max=2**31 - 1,
-                tooltip=RANDOM_STATE.help,
-            ),
-        }
+        #: the shared settings' controls, made as Pixel clusters makes them
+        self._controls = {p.name: param_widget(p) for p in (*FEATURE_PARAMS, RANDOM_STATE)}
         self._sample_size = SpinBox(
             name="sample_size",
             label="pixel sample",
@@ -162,6 +131,7 @@ class ChooseKWidget(RunPanel):
         self.canvas.mpl_connect("button_press_event", self._on_click)
         self._inner_layout().addWidget(self.canvas)
         self.extend([self._run_on_click, self._saves])
+        self._method.changed.connect(lambda *_: self._draw())  # its scores' axes
         self._save_plot.changed.connect(lambda: self.save_plot())
         self._save_table.changed.connect(lambda: self.save_table())
         self._follow_shared_settings()
@@ -320,7 +290,7 @@ class ChooseKWidget(RunPanel):
         self.figure.set_facecolor(colors["background"])
         method = self.sweep.method if self.sweep is not None else self._method.value
         self.axes = self.figure.subplots(2, 1, sharex=True)
-        for axes, scores in zip(self.axes, PANELS[method]):
+        for axes, scores in zip(self.axes, (METHODS[method].sweep_scores, BOTTOM_SCORES)):
             self._style_axes(axes, scores, colors)
             if self.sweep is not None:
                 self._plot_scores(axes, scores, colors)
@@ -339,7 +309,7 @@ class ChooseKWidget(RunPanel):
         for spine in axes.spines.values():
             spine.set_color(colors["text"])
         axes.tick_params(colors=colors["text"])
-        axes.set_ylabel(" / ".join(LABELS[s] for s in scores), color=colors["text"])
+        axes.set_ylabel(" / ".join(LABELS.get(s, s) for s in scores), color=colors["text"])
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     def _plot_scores(self, axes, scores, colors):
@@ -347,7 +317,14 @@ class ChooseKWidget(RunPanel):
         the inertia curve and the suggested k; a legend when there is more than a curve."""
         table, sweep = self.sweep.table, self.sweep
         for score, style, color in zip(scores, ("o-", "s--"), (colors["text"], colors["second"])):
-            axes.plot(table["k"], table[score], style, color=color, label=LABELS[score], picker=5)
+            axes.plot(
+                table["k"],
+                table[score],
+                style,
+                color=color,
+                label=LABELS.get(score, score),
+                picker=5,
+            )
         if "inertia" in scores and sweep.elbow_k is not None:
             value = table.loc[table["k"] == sweep.elbow_k, "inertia"].iloc[0]
             axes.plot(

@@ -24,7 +24,7 @@ from napari.layers import Layer
 from napari.utils.colormaps import DirectLabelColormap, label_colormap
 from napari.utils.colormaps.standardize_color import transform_color
 
-from ..core.methods import METHODS
+from ..core import METHODS
 from ..core.result import Segmentation
 
 METADATA_KEY = "napari_pixel_clusters"
@@ -133,10 +133,17 @@ def _tag(layer) -> dict:
     return tag if isinstance(tag, dict) else {}
 
 
+def output_kind(method: object) -> str:
+    """What the labels of the method named ``method`` are: its declared ``output``
+    ("clusters" or "edges"); "clusters" for a name no registered method has (a result
+    folder saved by a method since removed, or by a newer version of the plugin)."""
+    known = METHODS.get(method) if isinstance(method, str) else None
+    return known.output if known is not None else "clusters"
+
+
 def makes_edges(seg: Segmentation) -> bool:
-    """True for methods that find edges rather than clusters (no number of clusters)."""
-    method = METHODS.get(seg.method)
-    return method is not None and not method.needs_n_clusters
+    """True for results of methods that find edges rather than clusters."""
+    return output_kind(seg.method) == "edges"
 
 
 def method_label(method: str, output: str = "") -> str:
@@ -157,7 +164,8 @@ def run_tag(seg: Segmentation, request: LayerRequest) -> str:
 
 
 def output_of(seg: Segmentation) -> str:
-    return "edges" if makes_edges(seg) else "clusters"
+    """The output name of ``seg``'s labels: "clusters" or "edges"."""
+    return output_kind(seg.method)
 
 
 def layer_name(seg: Segmentation, request: LayerRequest, output: str) -> str:

@@ -1,8 +1,9 @@
 """Settings shared by the plugin's widgets of one viewer (issue 12, item 4).
 
 Pixel clusters and Choose number of clusters both show the features (color space,
-spatial weight, standardise), the random state, the input image and the number of
-clusters; they read and write them here, so changing one widget changes the other::
+spatial weight, standardize), the random state, the input image and the number of
+clusters; they read and write them here, so changing one widget changes the other.
+Widgets never reach into each other: everything one tells another goes through here::
 
     from napari_pixel_clusters.gui.state import shared_settings
     settings = shared_settings(viewer)        # one object per viewer
@@ -18,12 +19,16 @@ the field" does not loop):
 - ``color_space``: "rgb", "lab" or "hsv" (used for RGB images only);
 - ``spatial_weight``: float; ``standardize``: bool;
 - ``random_state``: int (or None: a new random start every run);
-- ``n_clusters``: int or None (None: no widget has said yet; Pixel clusters keeps its own).
+- ``n_clusters``: int or None (None: no widget has said yet; Pixel clusters keeps its own);
+- ``method``: the name of the method to segment with, or None (no widget has said yet).
+  Pixel clusters shows it and sets it; Choose number of clusters sets it when a k is
+  chosen (it sweeps only the methods that can be swept, so it keeps its own choice).
 
 Besides the fields, ``settings.k_chosen`` is a signal ``(method, k, run)`` emitted by
 :meth:`SharedSettings.choose_k` when the user picks a k in a sweep: the sweep's features,
-random state and image are already in the fields when it fires, and ``n_clusters`` is
-``k``. Pixel clusters connects to it, selects ``method``, and runs if ``run`` is True.
+random state and image are already in the fields when it fires, ``method`` is the sweep's
+method and ``n_clusters`` is ``k`` (so a Pixel clusters widget opened later shows them
+too). Pixel clusters connects to it and runs if ``run`` is True.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class SharedSettings:
     standardize: bool = False
     random_state: int | None = 0
     n_clusters: int | None = None
+    method: str | None = None
 
     k_chosen = Signal(str, int, bool)  # (method, k, run): not a field
 
@@ -80,7 +86,9 @@ class SharedSettings:
             setattr(self, name, value)
 
     def choose_k(self, method: str, k: int, run: bool = False) -> None:
-        """Set ``n_clusters`` to ``k``, then tell the followers to use ``method`` (and run)."""
+        """Set ``method`` and ``n_clusters`` to ``k``, then tell the followers (to run,
+        if ``run``)."""
+        self.method = method
         self.n_clusters = int(k)
         self.k_chosen.emit(method, int(k), bool(run))
 

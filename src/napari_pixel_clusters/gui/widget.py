@@ -15,24 +15,18 @@ leaves the viewer as it was.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    Label,
-    PushButton,
-    SpinBox,
-)
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QSizePolicy
 
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
-from ..core.registry import N_CLUSTERS, RANDOM_STATE, Param
+from ..core.registry import N_CLUSTERS, RANDOM_STATE
+from ._controls import method_choices, param_widget
 from ._numbers import NumberBox
 from ._panel import RunPanel, is_result, large_image_levels
 from .docking import QtEventWatch
@@ -54,63 +48,6 @@ if TYPE_CHECKING:
 CURRENT_PLANE, WHOLE_STACK = "current plane", "whole stack"
 ADVANCED_CLOSED = "\N{BLACK RIGHT-POINTING SMALL TRIANGLE} advanced settings"
 ADVANCED_OPEN = "\N{BLACK DOWN-POINTING SMALL TRIANGLE} advanced settings"
-#: Shown under the method when the image is a dask array or a pyramid.
-LARGE_IMAGE_NOTES = {
-    None: "Large image: read chunk by chunk; results are lazy\n(computed as you view them); "
-    "no outlines.",
-    "ward": "Large image: Ward is not defined chunk by chunk, so it\nclusters a downscaled "
-    "level (block averages; 'downscale'\nsets the level) and enlarges the labels.",
-    "canny": "Large image: edges per chunk with overlap, joined\nacross chunks: identical "
-    "to the whole image's.\nThresholds must be in image units (no quantiles).",
-}
-
-
-def param_widget(param: Param, name: str | None = None):
-    """A magicgui widget for one declared parameter, its help text as tooltip.
-
-    Numbers are spin boxes: optional ones read "auto" (None) at their lowest value,
-    tolerances (small positive defaults) step by factors of 10, numbers without a
-    maximum (in image units) step by a tenth of their order of magnitude.
-    """
-    options: dict[str, Any] = {
-        "name": name or param.name,
-        "label": param.name.replace("_", " "),
-        "tooltip": param.help,
-    }
-    if param.choices is not None:
-        value = param.default if param.default is not None else param.choices[0]
-        return ComboBox(choices=param.choices, value=value, **options)
-    if param.type is bool:
-        return CheckBox(value=param.default, **options)
-    if param.type is int:
-        return SpinBox(
-            value=param.default if param.default is not None else 0,
-            min=int(param.minimum or 0),
-            max=int(min(param.maximum or 2**31 - 1, 2**31 - 1)),
-            **options,
-        )
-    lowest = float(param.minimum or 0.0)
-    highest = float(param.maximum) if param.maximum is not None else 1e12
-    step = 0.05 if highest <= 1 else 0.1 if highest <= 100 else 1.0
-    optional = param.default is None
-    if optional:
-        options["tooltip"] += " 'auto' (below the lowest value) leaves it to the method."
-    return NumberBox(
-        param.default,
-        optional=optional,
-        min=lowest,
-        max=highest,
-        step=step,
-        decades=bool(param.default) and 0 < param.default < 0.01,
-        adaptive=param.maximum is None,
-        start=max(lowest, step),
-        **options,
-    )
-
-
-def widget_value(widget, param: Param | None = None):
-    """The widget's value as the parameter's type (None for "auto")."""
-    return widget.value
 
 
 class PixelClustersWidget(RunPanel):
@@ -124,9 +61,7 @@ class PixelClustersWidget(RunPanel):
         self._started = 0.0  # perf_counter() when Run was pressed
         self._running_method = None  # the method of the run going or last started
         self._runs = RunNumbers()  # per image and method
-        self._method = ComboBox(
-            name="method", label="method", choices=[(m.title, m.name) for m in METHODS.values()]
-        )
+        self._method = ComboBox(name="method", label="method", choices=method_choices())
         self._summary = Label(name="summary", label=" ", value="")
         self._summary.native.setWordWrap(True)
         self._summary.native.setSizePolicy(
@@ -244,6 +179,7 @@ class PixelClustersWidget(RunPanel):
     def _controls(self) -> dict:
         """Shared setting -> the control that shows it."""
         return {
+            "method": self._method,
             **self._feature_widgets,
             "random_state": self._random_state,
             "n_clusters": self._n_clusters,
@@ -328,12 +264,12 @@ class PixelClustersWidget(RunPanel):
                 self._syncing = False
 
     def _k_chosen(self, method: str, k: int, run: bool):
-        """A k clicked in a sweep: its method and k (the features and image came with
-        the shared settings), and a run if asked."""
+        """A k clicked in a sweep: its method and k (they, the features and the image
+        came with the shared settings; shown again in case a control differed), and a
+        run if asked."""
         if self._worker is not None or self._closed_now():
             return
-        if method in METHODS:
-            self._method.value = method
+        self._show_setting(self._method, method)
         self._show_setting(self._n_clusters, k)
         if run:
             self.run()
@@ -366,8 +302,8 @@ class PixelClustersWidget(RunPanel):
         )
         self._advanced_toggle.visible = has_advanced
         self._advanced_toggle.text = ADVANCED_OPEN if advanced else ADVANCED_CLOSED
-        self._outputs["clusters"].text = "clusters" if method.needs_n_clusters else "edges"
-        self._outputs["quantized"].visible = method.needs_n_clusters
+        self._outputs["clusters"].text = method.output  # "clusters" or "edges"
+        self._outputs["quantized"].visible = method.output == "clusters"
         self._show_image_options()
 
     def _show_image_options(self, event=None):
@@ -377,10 +313,10 @@ class PixelClustersWidget(RunPanel):
         )
         large = layer is not None and (layer.multiscale or is_lazy(layer.data))
         self._stack_mode.visible = bool(layer is not None and layer.ndim > 2 and not large)
-        outlines = self.method.needs_n_clusters and not large  # tracing needs every pixel
+        # outlines of regions (not of edges); tracing them needs every pixel
+        outlines = self.method.output == "clusters" and not large
         self._outputs["outlines"].visible = self._min_area.visible = outlines
-        note = LARGE_IMAGE_NOTES.get(self.method.name, LARGE_IMAGE_NOTES[None])
-        self._large_image_note.value = note if large else ""
+        self._large_image_note.value = self.method.large_image_note if large else ""
         self._large_image_note.visible = bool(large)
 
     # ----------------------------------------------------------------- reading choices
@@ -400,7 +336,7 @@ class PixelClustersWidget(RunPanel):
             }
         if method.uses_random_state:
             widgets["random_state"] = (self._random_state, RANDOM_STATE)
-        return {name: widget_value(widget, param) for name, (widget, param) in widgets.items()}
+        return {name: widget.value for name, (widget, _) in widgets.items()}
 
     def _source(self):
         """(layer, array, rgb, placement, plane index) of what to segment, or ValueError."""
@@ -440,7 +376,7 @@ class PixelClustersWidget(RunPanel):
         source = (levels if len(levels) > 1 else levels[0]) if levels else data
         steps = segment_steps(source, method.name, k, rgb=rgb, **self._options())
         first = next(steps)  # validates everything before any thread starts
-        offered = self._outputs if method.needs_n_clusters else ["clusters"]
+        offered = self._outputs if method.output == "clusters" else ["clusters"]
         source_kwargs = {"rgb": layer.rgb}
         if not layer.rgb:
             source_kwargs |= {"contrast_limits": layer.contrast_limits, "colormap": layer.colormap}
@@ -486,7 +422,7 @@ class PixelClustersWidget(RunPanel):
     def _summary_of(seg, total_seconds: float) -> str:
         """What was found and how long the whole run took (fit, outlines, layers)."""
         fit = seg.params.get("seconds", 0)
-        if not METHODS[seg.method].needs_n_clusters:
+        if METHODS[seg.method].output == "edges":
             return (
                 f"{METHODS[seg.method].title}: {int(seg.pixel_counts.sum()):,} edge "
                 f"pixels in {total_seconds:.1f} s"
