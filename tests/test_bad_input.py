@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import dask.array as da
@@ -265,3 +266,17 @@ def test_canny_of_an_all_negative_64_bit_image_has_positive_default_thresholds()
     )
     np.testing.assert_array_equal(seg.labels, expected)
     assert expected.any()
+
+
+def test_n_clusters_for_a_method_without_k_says_what_the_method_finds(monkeypatch):
+    """The wording comes from the method's declared output, not from its name."""
+    from napari_pixel_clusters.core.methods import METHODS
+
+    with pytest.raises(ValueError, match=r"^n_clusters: method 'canny' finds edges and takes"):
+        npc.segment(GREY, "canny", 3)
+    regions = dataclasses.replace(METHODS["canny"], name="regions", output="clusters")
+    monkeypatch.setitem(METHODS, "regions", regions)
+    with pytest.raises(
+        ValueError, match=r"^n_clusters: method 'regions' chooses how many clusters it finds"
+    ):
+        npc.segment(GREY, "regions", 3)

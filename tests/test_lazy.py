@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -368,3 +370,18 @@ def test_lazy_quantized_and_table_of_64_bit_extremes_are_exact():
     np.testing.assert_array_equal(quantized, expected.quantized())
     assert quantized.max() == 2**64 - 1 and quantized.dtype == np.uint64
     pd.testing.assert_frame_equal(result.table, expected.table)
+
+
+def test_a_method_without_a_lazy_route_refuses_dask_images_by_name(monkeypatch):
+    """A method registered without ``lazy_run`` works in memory; on a dask image it is a
+    ValueError naming it (it was "TypeError: 'NoneType' object is not callable")."""
+    from napari_pixel_clusters.core.methods import METHODS
+
+    in_memory_only = dataclasses.replace(METHODS["kmeans"], name="memory_only", lazy_run=None)
+    monkeypatch.setitem(METHODS, "memory_only", in_memory_only)
+    image = data.coins()[::8, ::8]
+    assert npc.segment(image, "memory_only", 3, random_state=0).n_clusters == 3
+    with pytest.raises(ValueError, match=r"^method: 'memory_only' needs the whole image"):
+        npc.segment(da.from_array(image, chunks=16), "memory_only", 3)
+    with pytest.raises(ValueError, match=r"^method: 'memory_only' needs the whole image"):
+        npc.segment([image, image[::2, ::2]], "memory_only", 3)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 
+import dask.array as da
 import numpy as np
 import pytest
 from skimage import data
 
 import napari_pixel_clusters as npc
 from conftest import collect_steps
+from napari_pixel_clusters.core.methods import METHODS
+from napari_pixel_clusters.core.methods._pointwise import RowFit, run_on_rows
+from napari_pixel_clusters.core.methods._pointwise_lazy import lazy_run_on_rows
+from napari_pixel_clusters.core.registry import Method, Predictor
 
 
 @pytest.mark.parametrize(
@@ -118,3 +123,71 @@ def test_spatial_model_on_an_image_of_other_dimensions_is_a_clear_error():
     model = npc.segment(coins, "kmeans", 3, spatial_weight=1.0).model
     with pytest.raises(ValueError, match=r"^image: this model uses the features"):
         model.predict(np.stack([coins, coins]))
+
+
+# ------------------------------------------------------------------ a method added later
+def _nearest(X: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    return np.argmin(((X[:, None, :] - anchors[None]) ** 2).sum(axis=2), axis=1)
+
+
+def _fit_anchors(feature_set, n_clusters, params, random_state):
+    """k distinct rows drawn at random; every row joins the nearest (a generator)."""
+    yield "fit", 0.5
+    rng = np.random.default_rng(random_state)
+    anchors = feature_set.X[rng.choice(len(feature_set.X), n_clusters, replace=False)]
+    return RowFit(labels=_nearest(feature_set.X, anchors), score={}, model={"anchors": anchors})
+
+
+def _predict_anchors(parameters, feature_set):
+    return _nearest(feature_set.X, np.asarray(parameters["anchors"], dtype=np.float64))
+
+
+_ANCHORS_PREDICTOR = Predictor(components_key="anchors", predict_rows=_predict_anchors)
+ANCHORS = Method(
+    name="anchors",
+    title="Nearest anchor",
+    summary="Every pixel joins the nearest of k pixel values drawn at random.",
+    params=(),
+    run=run_on_rows(_fit_anchors),
+    lazy_run=lazy_run_on_rows(_fit_anchors, _ANCHORS_PREDICTOR),
+    fit_rows=_fit_anchors,
+    predictor=_ANCHORS_PREDICTOR,
+)
+
+
+@pytest.fixture
+def anchors_method(monkeypatch):
+    """The method registered as a module under core/methods/ would register it."""
+    monkeypatch.setitem(METHODS, "anchors", ANCHORS)
+
+
+def test_a_new_point_wise_method_predicts_saves_and_loads_its_model(
+    anchors_method, photo, tmp_path
+):
+    seg = npc.segment(photo, "anchors", 4, random_state=0)
+    assert seg.n_clusters == 4
+    np.testing.assert_array_equal(seg.model.predict(photo).labels, seg.labels)
+    path = npc.save_model(seg, tmp_path / "anchors.json")
+    model = npc.load_model(path)
+    assert model.method == "anchors" and model.n_components == 4
+    np.testing.assert_array_equal(model.predict(photo).labels, seg.labels)
+    lazy = npc.segment(da.from_array(photo, chunks=(48, 40, 3)), "anchors", 4, random_state=0)
+    np.testing.assert_array_equal(lazy.labels.compute(), seg.labels)
+    np.testing.assert_array_equal(lazy.model.predict(photo).labels, seg.labels)
+
+
+def test_a_new_method_s_model_file_is_checked_through_its_predictor(
+    anchors_method, photo, tmp_path
+):
+    path = npc.save_model(npc.segment(photo, "anchors", 3), tmp_path / "anchors.json")
+    content = json.loads(path.read_text())
+    content["parameters"]["anchors"] = [[1.0, 2.0]]
+    path.write_text(json.dumps(content))
+    with pytest.raises(
+        ValueError, match=rf"^model file: {path}: parameters.anchors: expected shape"
+    ):
+        npc.load_model(path)
+    content["method"] = "ward"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValueError, match="use 'kmeans', 'gmm' or 'anchors'"):
+        npc.load_model(path)
