@@ -17,7 +17,8 @@ def test_fields_emit_only_real_changes_and_k_chosen_carries_method_k_run():
         settings.standardize,
         settings.random_state,
         settings.n_clusters,
-    ) == (None, "rgb", 0.0, False, 0, None)
+        settings.method,
+    ) == (None, "rgb", 0.0, False, 0, None, None)
     heard, chosen = [], []
     settings.events.color_space.connect(lambda new, old: heard.append((new, old)))
     settings.k_chosen.connect(lambda *args: chosen.append(args))
@@ -32,7 +33,7 @@ def test_fields_emit_only_real_changes_and_k_chosen_carries_method_k_run():
         "random_state": 0,
     }
     settings.choose_k("gmm", 4, True)
-    assert chosen == [("gmm", 4, True)] and settings.n_clusters == 4
+    assert chosen == [("gmm", 4, True)] and (settings.method, settings.n_clusters) == ("gmm", 4)
     with pytest.raises(ValueError, match=r"^color_space: "):
         settings.update(color_space="xyz")
     with pytest.raises(ValueError, match=r"^color: "):

@@ -3,8 +3,11 @@
 The user picks an image layer and a method (its one-line summary shows below it), sets
 that method's parameters and presses Run. Solver settings the registry marks
 ``advanced`` fold under "advanced settings"; numbers are spin boxes, and optional ones
-read "auto" when left to the method. Features, random state, k and the image are shared
-with "Choose number of clusters" through :func:`~.state.shared_settings`.
+read "auto" when left to the method. Everything about a method (its parameters, whether
+it takes k, what it outputs, the note shown for large images) comes from its registry
+entry, never from its name. The method, features, random state, k and the image are
+shared with "Choose number of clusters" through :func:`~.state.shared_settings` (the
+only way the two widgets know of each other).
 
 The work runs in the panel's worker thread (see ``_panel``), which walks
 :func:`segment_steps`: every step moves the progress bar and is a point where Cancel stops
