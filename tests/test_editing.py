@@ -332,6 +332,8 @@ def test_outlines_traced_again_after_a_merge_and_restored_on_undo(photo_result):
     assert all(np.array_equal(a, b) for a, b in zip(before.polygons, outlines.polygons))
     assert len(before.polygons) == len(outlines.polygons)
     assert change.nbytes > 0
+    with pytest.raises(ValueError, match=r"^outlines: \d+ polygons, not the \d+ there were after"):
+        change.revert(Outlines(after.polygons[1:], after.table.iloc[1:]))  # one deleted since
 
 
 # ----------------------------------------------------------------------------- bad input

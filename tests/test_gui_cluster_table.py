@@ -1,14 +1,18 @@
-"""Drive the "Cluster table" widget: rename, recolor, select, hide, merge, paint, undo."""
+"""Drive the "Cluster table" widget: rename, recolor, select, hide, merge, paint, and undo
+and redo them (buttons, Ctrl+Z on the layer) across every layer of the run."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgb
+from napari.utils.key_bindings import coerce_keybinding
+from pandas.testing import assert_frame_equal
 from skimage import data
 
 from conftest import run_pixel_clusters
-from napari_pixel_clusters.gui.cluster_table import NAME, PIXELS
+from napari_pixel_clusters.core.contours import region_contours
+from napari_pixel_clusters.gui.cluster_table import NAME, PIXELS, REDO_KEY, UNDO_KEY
 
 PLUGIN = "napari-pixel-clusters"
 
@@ -92,8 +96,6 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     assert len(np.unique(quantized[layer.data == 1], axis=0)) == 1
     assert 3 not in set(outlines.features["label"])
     # the merged cluster's regions are traced again: one outline per merged region
-    from napari_pixel_clusters.core.contours import region_contours
-
     min_area = outlines.metadata["napari_pixel_clusters"]["min_area"]
     traced = region_contours(np.where(layer.data == 1, 1, 0), min_area)
     assert list(outlines.features["label"]).count(1) == len(traced)
@@ -102,9 +104,9 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
         outlines.edge_color[list(outlines.features["label"]).index(1)],
         [*to_rgb(merged.loc[1, "color"]), 1.0],
     )
-    layer.undo()  # napari's own undo: the table, quantized image and outlines follow
+    widget._undo.native.click()  # Undo: the labels, table, quantized image and outlines
     np.testing.assert_array_equal(layer.data, before)
-    qtbot.waitUntil(lambda: widget.table.rowCount() == 4, timeout=5_000)
+    assert widget.table.rowCount() == 4
     assert list(layer.features["index"]) == [1, 2, 3, 4]
     assert list(layer.features["pixels"]) == list(np.bincount(before.ravel())[1:5])
     assert layer.features["color"][2] == features.loc[3, "color"]
@@ -113,8 +115,8 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     assert list(outlines.features["label"]) == outline_labels
     assert all(np.array_equal(a, b) for a, b in zip(outlines.data, polygons_before))
     assert widget._status.value.startswith("undone")
-    layer.redo()  # and napari's redo merges them again, everywhere
-    qtbot.waitUntil(lambda: widget.table.rowCount() == 3, timeout=5_000)
+    widget._redo.native.click()  # and Redo merges them again, everywhere
+    assert widget.table.rowCount() == 3
     assert list(layer.features["index"]) == [1, 2, 4]
     assert layer.features["mean_R"][0] == pytest.approx(expected_mean)
     assert (
@@ -138,3 +140,140 @@ def test_painting_refreshes_the_counts(table_widget, qtbot):
     assert int(layer.features["pixels"].sum()) == total
     assert widget.table.item(1, PIXELS).text() == f"{counts[2]:,}"
     assert to_rgb(layer.features["color"][0])  # colors untouched
+
+
+def run_state(viewer, layer):
+    """Everything an edit may change: labels, table, quantized image, outlines."""
+    outlines = viewer.layers["a k-means#1 outlines"]
+    return {
+        "labels": layer.data.copy(),
+        "table": layer.features.copy(),
+        "quantized": viewer.layers["a k-means#1 quantized"].data.copy(),
+        "outlines": [p.copy() for p in outlines.data],
+        "outline table": outlines.features.copy(),
+    }
+
+
+def assert_same_state(now, expected):
+    np.testing.assert_array_equal(now["labels"], expected["labels"])
+    assert_frame_equal(now["table"], expected["table"])
+    np.testing.assert_array_equal(now["quantized"], expected["quantized"])
+    assert len(now["outlines"]) == len(expected["outlines"])
+    assert all(np.array_equal(a, b) for a, b in zip(now["outlines"], expected["outlines"]))
+    assert_frame_equal(now["outline table"], expected["outline table"])
+
+
+def test_merge_undo_redo_with_the_buttons_as_a_person_does(table_widget):
+    viewer, widget, layer = table_widget
+    assert not widget._undo.enabled and not widget._redo.enabled  # nothing to undo yet
+    before = run_state(viewer, layer)
+    widget.select_rows([1, 3])  # ctrl-click two rows, press Merge
+    widget._merge.native.click()
+    merged = run_state(viewer, layer)
+    assert set(np.unique(merged["labels"])) == {1, 2, 3}
+    assert list(merged["table"]["index"]) == [1, 2, 3]
+    assert widget._undo.enabled and "merge of 4 into 2" in widget._undo.tooltip
+    # the merged cluster's mean is that of its pixels in the image, exactly
+    image = viewer.layers["a"].data
+    region = merged["labels"] == 2
+    expected = image[region].astype(np.int64).sum(axis=0) / region.sum()
+    row = merged["table"].set_index("index").loc[2]
+    np.testing.assert_array_equal(row[["mean_R", "mean_G", "mean_B"]].to_numpy(float), expected)
+    assert len(np.unique(merged["quantized"][region], axis=0)) == 1
+    outlines = merged["outline table"]
+    min_area = viewer.layers["a k-means#1 outlines"].metadata["napari_pixel_clusters"]["min_area"]
+    assert list(outlines["label"]).count(2) == len(
+        region_contours(np.where(region, 2, 0), min_area)
+    )
+    assert 4 not in set(outlines["label"])
+
+    widget._undo.native.click()
+    assert_same_state(run_state(viewer, layer), before)
+    assert widget.table.rowCount() == 4 and widget._status.value.startswith("undone: merge")
+    assert widget._redo.enabled and not widget._undo.enabled
+
+    widget._redo.native.click()
+    assert_same_state(run_state(viewer, layer), merged)
+    assert widget.table.rowCount() == 3 and widget._status.value.startswith("redone: merge")
+
+
+def test_rename_and_recolor_are_undone_and_redone(table_widget):
+    viewer, widget, layer = table_widget
+    before = run_state(viewer, layer)
+    widget.table.item(0, NAME).setText("skin")  # typed in the table
+    widget.select_rows([2])
+    widget.recolor("#00ff00")
+    edited = run_state(viewer, layer)
+    assert layer.features["name"][0] == "skin" and layer.features["color"][2] == "#00ff00"
+    widget.undo()  # the recolor
+    assert layer.features["color"][2] == before["table"]["color"][2]
+    np.testing.assert_allclose(layer.colormap.map(3)[:3], to_rgb(before["table"]["color"][2]))
+    assert layer.features["name"][0] == "skin" and widget.table.item(0, NAME).text() == "skin"
+    widget.undo()  # the rename
+    assert_same_state(run_state(viewer, layer), before)
+    assert widget.table.item(0, NAME).text() == "cluster 1"
+    widget.redo()
+    widget.redo()
+    assert_same_state(run_state(viewer, layer), edited)
+
+
+def test_ctrl_z_on_the_layer_undoes_painting_and_merges_in_order(table_widget, qtbot):
+    viewer, widget, layer = table_widget
+    keys = viewer.window._qt_viewer._key_map_handler  # the canvas's key presses go here
+    viewer.layers.selection.active = layer
+    before = run_state(viewer, layer)
+    layer.selected_label = 2
+    layer.brush_size = 9
+    layer.paint((20, 20), 2)  # a stroke with napari's brush: napari records it
+    qtbot.waitUntil(lambda: widget.history.can_undo, timeout=5_000)
+    painted = run_state(viewer, layer)
+    assert list(painted["table"]["pixels"]) == list(np.bincount(painted["labels"].ravel())[1:])
+    widget.select_rows([0, 2])
+    widget.merge_selected()
+    merged = run_state(viewer, layer)
+    keys.press_key(UNDO_KEY)  # Ctrl+Z: the merge first...
+    assert_same_state(run_state(viewer, layer), painted)
+    keys.press_key(UNDO_KEY)  # ...then the stroke, with napari's own undo
+    assert_same_state(run_state(viewer, layer), before)
+    keys.press_key(REDO_KEY)
+    keys.press_key(REDO_KEY)
+    assert_same_state(run_state(viewer, layer), merged)
+    # the widget lets go of the layer (here: it is removed): the keys are napari's again
+    assert coerce_keybinding(UNDO_KEY) in layer.keymap
+    viewer.layers.remove(layer)
+    assert widget._layer.value is None
+    assert coerce_keybinding(UNDO_KEY) not in layer.keymap
+    assert coerce_keybinding(REDO_KEY) not in layer.keymap
+
+
+def test_closing_the_widget_gives_the_layer_its_undo_keys_back(table_widget, qtbot):
+    viewer, widget, layer = table_widget
+    assert coerce_keybinding(UNDO_KEY) in layer.keymap
+    viewer.window.remove_dock_widget(widget.native)  # undocked: it could come back
+    assert coerce_keybinding(UNDO_KEY) in layer.keymap
+    widget.native.deleteLater()  # closed for good
+    qtbot.waitUntil(lambda: coerce_keybinding(UNDO_KEY) not in layer.keymap, timeout=5_000)
+    assert coerce_keybinding(REDO_KEY) not in layer.keymap
+    before = layer.data.copy()
+    layer.paint((20, 20), 3)
+    viewer.layers.selection.active = layer
+    viewer.window._qt_viewer._key_map_handler.press_key(UNDO_KEY)  # napari's own undo
+    np.testing.assert_array_equal(layer.data, before)
+
+
+def test_undo_traces_outlines_again_where_someone_edited_them(table_widget):
+    viewer, widget, layer = table_widget
+    outlines = viewer.layers["a k-means#1 outlines"]
+    before = run_state(viewer, layer)
+    widget.select_rows([0, 2])
+    widget.merge_selected()
+    outlines.selected_data = {0}  # a person deletes an outline polygon
+    outlines.remove_selected()
+    widget.undo()
+    np.testing.assert_array_equal(layer.data, before["labels"])
+    assert len(outlines.data) == len(outlines.features)
+    # the merged clusters' outlines are those of the labels, traced again
+    min_area = outlines.metadata["napari_pixel_clusters"]["min_area"]
+    for label in (1, 3):
+        traced = region_contours(np.where(layer.data == label, label, 0), min_area)
+        assert list(outlines.features["label"]).count(label) == len(traced)

@@ -391,11 +391,17 @@ class Outlines:
 @dataclass(frozen=True, eq=False)
 class OutlinesChange:
     """Outlines an edit removed (their positions, polygons and rows) and added (at the
-    end): :meth:`apply` and :meth:`revert` give the outlines after and before, exactly."""
+    end): :meth:`apply` and :meth:`revert` give the outlines after and before, exactly.
+    ``n_before`` outlines were there before (ValueError for outlines changed since)."""
 
     positions: np.ndarray
     removed: Outlines
     added: Outlines
+    n_before: int
+
+    @property
+    def n_after(self) -> int:
+        return self.n_before - len(self.positions) + len(self.added.polygons)
 
     @property
     def nbytes(self) -> int:
@@ -409,6 +415,7 @@ class OutlinesChange:
 
     def apply(self, outlines: Outlines) -> Outlines:
         """The outlines after the edit (from those before it)."""
+        self._check(outlines, self.n_before, "before")
         kept = np.ones(len(outlines.polygons), dtype=bool)
         kept[self.positions] = False
         return _joined(
@@ -418,13 +425,8 @@ class OutlinesChange:
 
     def revert(self, outlines: Outlines) -> Outlines:
         """The outlines before the edit (from those after it)."""
-        n_added = len(self.added.polygons)
-        n_kept = len(outlines.polygons) - n_added
-        if n_kept < 0:
-            raise ValueError(
-                f"outlines: {len(outlines.polygons)} polygons, fewer than the {n_added} this "
-                "edit added."
-            )
+        self._check(outlines, self.n_after, "after")
+        n_kept = len(outlines.polygons) - len(self.added.polygons)
         total = n_kept + len(self.positions)
         order = np.empty(total, dtype=np.intp)
         slots = np.ones(total, dtype=bool)
@@ -437,6 +439,14 @@ class OutlinesChange:
             [joined.polygons[i] for i in order],
             joined.table.iloc[order].reset_index(drop=True),
         )
+
+    @staticmethod
+    def _check(outlines: Outlines, expected: int, when: str) -> None:
+        if len(outlines.polygons) != expected:
+            raise ValueError(
+                f"outlines: {len(outlines.polygons)} polygons, not the {expected} there were "
+                f"{when} the edit (they changed since)."
+            )
 
 
 def _joined(polygons: list, tables: list[pd.DataFrame]) -> Outlines:
@@ -475,6 +485,7 @@ def retrace_outlines(
         positions,
         Outlines([outlines.polygons[i] for i in positions], removed_table),
         Outlines([c.vertices for c in traced], added_table),
+        len(outlines.polygons),
     )
 
 

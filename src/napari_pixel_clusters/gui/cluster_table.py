@@ -5,20 +5,29 @@ The table is the layer's own ``features`` (so names show in the status bar on ho
 painting on the layer refreshes the pixel counts. Selecting rows selects those clusters
 (see ``cluster_selection``: the canvas shows only them, and Cluster colors highlights
 them); picking a label in napari selects its row. Hidden clusters are unticked in the
-"show" column, in grey italics. Merging relabels the pixels with napari's own
-``data_setitem`` (undoable with the Labels layer's undo), and updates the table, the
-colors, the quantized image and the outlines of the same run; when napari's undo brings
-the merged labels back, all of these are restored too. The outlines of the run can be
-drawn in a contrasting color, their cluster's color or random colors, at any width.
+"show" column, in grey italics. The outlines of the run can be drawn in a contrasting
+color, their cluster's color or random colors, at any width.
+
+Every edit is domain work of ``core.editing`` (merge, recount, rename, recolor, outlines
+traced again); this widget applies it to the layers of the run and records it in an
+:class:`~napari_pixel_clusters.core.editing.EditHistory`. Undo and Redo (the buttons, or
+Ctrl+Z and Ctrl+Shift+Z on the clusters layer) go back and forth through merges, renames,
+recolors and painting in the order they were made, restoring the labels, the table, the
+colors, the quantized image and the outlines: napari records painting (its own undo
+restores those pixels), the history records the rest. napari offers no public way to add
+other edits to its undo history or to hear about its undo, hence the history here.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from app_model.types import KeyCode, KeyMod
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
 from matplotlib.colors import to_hex
 from qtpy.QtCore import Qt, QTimer
@@ -33,8 +42,21 @@ from qtpy.QtWidgets import (
     QTableWidgetSelectionRange,
 )
 
-from ..core.contours import region_contours
-from ..core.lazy import is_lazy
+from ..core.editing import (
+    Edit,
+    EditHistory,
+    Outlines,
+    OutlinesChange,
+    plan_merge,
+    quantized_colors,
+    recolor_clusters,
+    recount,
+    rename_cluster,
+    retrace_outlines,
+    table_edit,
+    table_labels,
+    with_extra,
+)
 from . import _panel
 from ._panel import clusters_layer_choice
 from .cluster_selection import cluster_selection, run_layers
@@ -62,6 +84,10 @@ HIDDEN_TEXT = QColor(128, 128, 128)
 OUTLINE_STYLES = (("contrast", "contrast"), ("cluster color", "cluster"), ("random", "random"))
 #: The table asks for room for about this many rows at least; the rest scrolls.
 MIN_TABLE_HEIGHT = 84
+#: Keys of napari's own undo and redo on a Labels layer: on the chosen clusters layer they
+#: go through this widget's history (which undoes painting with napari's undo).
+UNDO_KEY = KeyMod.CtrlCmd | KeyCode.KeyZ
+REDO_KEY = KeyMod.CtrlCmd | KeyMod.Shift | KeyCode.KeyZ
 
 
 class SwatchDelegate(QStyledItemDelegate):
@@ -86,13 +112,17 @@ class SwatchDelegate(QStyledItemDelegate):
 
 
 @dataclass
-class Merge:
-    """What a merge changed, to restore when napari's undo brings the labels back."""
+class LayerEdits:
+    """What an edit did besides the labels and the table (kept as the edit's ``extra``):
+    the outlines it traced again, and how many napari paint strokes it stands for (those
+    pixels are restored with napari's own undo and redo)."""
 
-    target: dict  # the target's table row before the merge
-    merged_away: dict[int, dict]  # label -> its table row
-    new_mean: np.ndarray  # the merged cluster's mean value per channel
-    outlines: list = field(default_factory=list)  # (outlines layer, polygons, features)
+    outlines: list[tuple[object, OutlinesChange]] = field(default_factory=list)
+    napari_paints: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return sum(change.nbytes for _, change in self.outlines)
 
 
 class ClusterTableWidget(Container):
@@ -117,7 +147,18 @@ class ClusterTableWidget(Container):
         self._refresh = PushButton(
             name="refresh",
             text="Refresh",
-            tooltip="Recount pixels from the layer (e.g. after undo).",
+            tooltip="Recount pixels from the layer (e.g. after a script changed it).",
+        )
+        self._undo = PushButton(
+            name="undo",
+            text="Undo",
+            tooltip="Undo the last merge, rename, recolor or painting "
+            "(Ctrl+Z on the clusters layer).",
+        )
+        self._redo = PushButton(
+            name="redo",
+            text="Redo",
+            tooltip="Redo what Undo undid (Ctrl+Shift+Z on the clusters layer).",
         )
         self._outline_style = ComboBox(
             name="outline_style",
@@ -147,15 +188,24 @@ class ClusterTableWidget(Container):
         self._status = Label(name="status", label=" ", value="")
         buttons = Container(
             layout="horizontal",
-            widgets=[self._merge, self._hide, self._show_all, self._recolor, self._refresh],
+            widgets=[
+                self._merge,
+                self._hide,
+                self._show_all,
+                self._recolor,
+                self._refresh,
+                self._undo,
+                self._redo,
+            ],
         )
         buttons.margins = (0, 0, 0, 0)
         self.extend([self._layer, buttons, self._outline_controls, self._status])
         self.margins = (4, 4, 4, 4)  # compact: the dock shares a laptop screen's height
         self.native.layout().setSpacing(3)
-        self._merges: list[Merge] = []  # newest last, for napari's undo
-        self._undone: list[Merge] = []  # merges undone, for napari's redo
-        self._history = None  # lengths of the layer's undo/redo stacks
+        self.history = EditHistory()  # the chosen layer's edits, for Undo and Redo
+        self._pending_paints = 0  # napari paint strokes not recorded yet
+        self._painted_from: pd.DataFrame | None = None  # the table before them
+        self._keys: dict = {}  # key -> the layer's own binding we replaced
         self.table = self._make_table()
         self.native.layout().addWidget(self.table)
         self._merge.changed.connect(lambda: self.merge_selected())
@@ -163,9 +213,14 @@ class ClusterTableWidget(Container):
         self._show_all.changed.connect(lambda: self.show_all())
         self._recolor.changed.connect(lambda: self.recolor())
         self._refresh.changed.connect(lambda: self.refresh_counts())
+        self._undo.changed.connect(lambda: self.undo())
+        self._redo.changed.connect(lambda: self.redo())
         self._outline_style.changed.connect(lambda: self.style_outlines())
         self._outline_width.changed.connect(lambda: self.style_outlines())
         self._layer.changed.connect(self._connect_layer)
+        # the choice empties without a word when its layer is removed
+        viewer.layers.events.removed.connect(self._layer_removed)
+        self.native.destroyed.connect(partial(_let_go, weakref.ref(self)))
         self._connected = None
         self._connect_layer()
 
@@ -189,35 +244,49 @@ class ClusterTableWidget(Container):
 
     # ----------------------------------------------------------------- the layer
     def _connect_layer(self, event=None):
+        """Follow the chosen layer (its paint strokes, its undo keys); a new history."""
         if self._connected is not None:
             self._connected.events.paint.disconnect(self._painted)
-            self._connected.events.set_data.disconnect(self._data_set)
+            self._release_keys(self._connected)
         if self._selection is not None:
             self._selection.changed.disconnect(self._show_selection)
-        self._connected = self._layer.value
+        chosen = self._layer.value
+        self._connected = chosen if chosen in self._viewer.layers else None
         self._selection = None
-        self._merges, self._undone = [], []
+        self.history = EditHistory()
+        self._pending_paints, self._painted_from = 0, None
         if self._connected is not None:
             self._connected.events.paint.connect(self._painted)
-            self._connected.events.set_data.connect(self._data_set)
-            self._history = _history_lengths(self._connected)
+            self._take_keys(self._connected)
             self._selection = cluster_selection(self._connected, self._viewer)
             self._selection.changed.connect(self._show_selection)
         self._read_outline_style()
         self._fill()
+        self._update_buttons()
+
+    def _layer_removed(self, event=None):
+        if self._connected is not None and self._connected not in self._viewer.layers:
+            self._connect_layer()
+
+    def _take_keys(self, layer):
+        """Ctrl+Z and Ctrl+Shift+Z on ``layer`` undo and redo through this widget."""
+        me = weakref.ref(self)
+        for key, action in ((UNDO_KEY, "undo"), (REDO_KEY, "redo")):
+            self._keys[key] = layer.bind_key(key, _key_action(me, action), overwrite=True)
+
+    def _release_keys(self, layer):
+        """Give ``layer`` back the key bindings it had (napari's own undo and redo)."""
+        for key, previous in self._keys.items():
+            layer.bind_key(key, previous, overwrite=True)
+        self._keys = {}
 
     def _painted(self, event=None):
-        # napari announces a stroke before writing it: count once the event loop is free
-        self._history = _history_lengths(self._connected)
-        QTimer.singleShot(0, self.refresh_counts)
-
-    def _data_set(self, event=None):
-        """napari's undo and redo announce only new data: recount when the history moved
-        (not on every redraw)."""
-        history = _history_lengths(self._connected)
-        if history != self._history:
-            self._history = history
-            QTimer.singleShot(0, self.refresh_counts)
+        """napari recorded a paint stroke (it announces it before writing the pixels):
+        recount and record it once the event loop is free."""
+        if self._pending_paints == 0:
+            self._painted_from = self.features.copy()
+        self._pending_paints += 1
+        QTimer.singleShot(0, self._record_paints)
 
     @property
     def features(self) -> pd.DataFrame:
@@ -322,6 +391,7 @@ class ClusterTableWidget(Container):
         if selection is None:
             return
         labels = self._row_labels()
+        was = self._syncing, self._filling  # restored after (this may run inside _fill)
         self._syncing, self._filling = True, True
         try:
             if self.selected_labels() != sorted(selection.selected):
@@ -339,7 +409,7 @@ class ClusterTableWidget(Container):
             for row, label in enumerate(labels):
                 self._mark_hidden(row, label in selection.hidden)
         finally:
-            self._syncing, self._filling = False, False
+            self._syncing, self._filling = was
 
     def _mark_hidden(self, row: int, hidden: bool):
         """A hidden cluster's row: unticked "show", "hidden", grey italics, hatched swatch."""
@@ -369,9 +439,17 @@ class ClusterTableWidget(Container):
             else:
                 self._selection.hide([label])
         elif item.column() == NAME:
-            features = self.features.copy()
-            features.loc[features.index[item.row()], "name"] = item.text()
-            self._layer.value.features = features
+            self._record_paints()
+            label = self._row_labels()[item.row()]
+            before = self.features
+            if str(before["name"].iloc[item.row()]) == item.text():
+                return  # not a new name
+            edit = table_edit(
+                f"rename of cluster {label}", before, rename_cluster(before, label, item.text())
+            )
+            self.history.record(edit)
+            self._layer.value.features = edit.table_after.copy()
+            self._update_buttons()
 
     # ----------------------------------------------------------------- outlines
     def _read_outline_style(self):
@@ -405,39 +483,37 @@ class ClusterTableWidget(Container):
         self._selection.style_outlines()  # hidden and unselected clusters' outlines
 
     # ----------------------------------------------------------------- editing
-    def refresh_counts(self, event=None):
-        """Pixel counts and fractions from the layer's current data (after painting)."""
+    def _editable_labels(self) -> np.ndarray | None:
+        """The chosen layer's labels array (edited in place), or None for a lazy or
+        multiscale result (counted exactly by its run; not editable)."""
         layer = self._layer.value
-        if layer is None or layer not in self._viewer.layers:
-            return
-        if layer.multiscale or is_lazy(layer.data):  # counted exactly by the run; not editable
-            return
-        data = np.asarray(layer.data)
-        features = layer.features.copy()
-        merged_away = [label for merge in self._merges for label in merge.merged_away]
-        counts = np.bincount(
-            data.ravel(),
-            minlength=int(max(features["index"].max(), max(merged_away, default=0))) + 1,
-        )
+        if layer is None or layer not in self._viewer.layers or layer.multiscale:
+            return None
+        return layer.data if isinstance(layer.data, np.ndarray) else None
 
-        def present(label):
-            return label < len(counts) and counts[label] > 0
-
-        while self._merges and any(map(present, self._merges[-1].merged_away)):
-            self._undone.append(self._merges.pop())  # undo brought the labels back
-            features = self._undo_merge(self._undone[-1], features, data)
-        while (
-            self._undone
-            and present(self._undone[-1].target["index"])
-            and not any(map(present, self._undone[-1].merged_away))
-        ):  # redo merged them again
-            self._merges.append(self._undone.pop())
-            self._apply_merge(self._merges[-1], data)
-            features = layer.features.copy()
-        features["pixels"] = counts[features["index"].to_numpy()]
-        features["fraction"] = (features["pixels"] / max(features["pixels"].sum(), 1)).round(4)
-        layer.features = features
+    def refresh_counts(self, event=None):
+        """Pixel counts and fractions from the layer's current data (after a script or
+        napari's own undo changed it; painting is counted by itself)."""
+        data = self._editable_labels()
+        if data is None:
+            return
+        self._layer.value.features = recount(self.features, data)
         self._fill()
+
+    def _record_paints(self):
+        """Record the paint strokes napari announced as one edit: the counts after them."""
+        strokes, self._pending_paints = self._pending_paints, 0
+        data = self._editable_labels()
+        if not strokes or data is None:
+            return
+        before = self._painted_from
+        edit = table_edit(
+            "painting", before, recount(before, data), extra=LayerEdits(napari_paints=strokes)
+        )
+        self.history.record(edit)
+        self._layer.value.features = edit.table_after.copy()
+        self._fill()
+        self._update_buttons()
 
     def recolor(self, color: str | None = None):
         """Give the selected cluster a new color (a color dialog when none is given)."""
@@ -450,11 +526,12 @@ class ClusterTableWidget(Container):
             if not chosen.isValid():
                 return
             color = chosen.name()
-        features = self.features.copy()
-        features.loc[features["index"].isin(labels), "color"] = to_hex(color)
-        self._layer.value.features = features
-        self._selection.use_colors(table_colormap(features))
-        self._fill()
+        self._record_paints()
+        before = self.features
+        after = recolor_clusters(before, labels, to_hex(color))
+        edit = table_edit(f"recolor of {', '.join(map(str, labels))}", before, after)
+        self.history.record(edit)
+        self._apply(edit, undo=False)
 
     def hide_selected(self):
         """Hide the selected clusters on the canvas (they leave the selection)."""
@@ -472,117 +549,189 @@ class ClusterTableWidget(Container):
         if len(labels) < 2:
             _panel.notify_error("Select two or more clusters to merge.")
             return
-        layer, target, others = self._layer.value, labels[0], labels[1:]
-        if layer.multiscale or is_lazy(layer.data):
+        layer = self._layer.value
+        data = self._editable_labels()
+        if data is None:
             _panel.notify_error(
                 f"'{layer.name}' is a lazy result of a large image and cannot "
                 "be edited; rename, recolor or hide its clusters instead."
             )
             return
-        data = np.asarray(layer.data)
-        features = self.features.set_index("index")
-        merged = features.loc[labels]
-        weights = merged["pixels"].to_numpy(dtype=float)
-        means = [c for c in features.columns if c.startswith("mean_")]
-        merge = Merge(
-            target=features.loc[target].to_dict() | {"index": target},
-            merged_away={
-                label: features.loc[label].to_dict() | {"index": label} for label in others
-            },
-            new_mean=(merged[means].to_numpy() * weights[:, None]).sum(0) / max(weights.sum(), 1),
-            outlines=[
-                (outlines, list(outlines.data), outlines.features.copy())
-                for outlines in self._run_layers("outlines")
-            ],
-        )
-        layer.data_setitem(np.nonzero(np.isin(data, others)), target)  # undoable, like paint
-        self._history = _history_lengths(layer)
-        self._merges.append(merge)
-        self._undone = []
-        self._apply_merge(merge, np.asarray(layer.data))
-        self._status.value = f"merged {len(labels)} clusters into label {target}"
-
-    def _apply_merge(self, merge: Merge, data: np.ndarray):
-        """Table, quantized colors and outlines after ``merge`` (its pixels relabelled)."""
-        target, others = merge.target["index"], list(merge.merged_away)
-        rows = [merge.target, *merge.merged_away.values()]
-        features = self.features.set_index("index")
-        means = [c for c in features.columns if c.startswith("mean_")]
-        features.loc[target, means] = merge.new_mean
-        features.loc[target, "pixels"] = int(sum(row["pixels"] for row in rows))
-        features.loc[target, "fraction"] = round(float(sum(row["fraction"] for row in rows)), 4)
-        self._layer.value.features = features.drop(index=others, errors="ignore").reset_index()
-        self._merge_in_quantized(data == target, merge.new_mean)
-        self._merge_in_outlines(target, others, data)
-        self._selection.apply()
-        self._fill()
-
-    def _undo_merge(self, merge: Merge, features: pd.DataFrame, data: np.ndarray):
-        """The table rows, quantized colors and outline labels from before ``merge``."""
-        rows = pd.DataFrame([merge.target, *merge.merged_away.values()])
-        features = features[~features["index"].isin(rows["index"])]
-        features = pd.concat([features, rows], ignore_index=True).sort_values("index")
-        features = features.reset_index(drop=True)
-        means = [c for c in features.columns if c.startswith("mean_")]
-        for _, row in rows.iterrows():
-            self._merge_in_quantized(data == row["index"], row[means].to_numpy(dtype=float))
-        for outlines, polygons, outline_features in merge.outlines:
-            if outlines in self._viewer.layers:
-                _set_polygons(outlines, polygons, outline_features)
-        self._layer.value.features = features
-        self._selection.apply()
-        self._status.value = f"undone: merge into label {merge.target['index']}"
-        return self._layer.value.features.copy()
-
-    def _merge_in_quantized(self, region: np.ndarray, mean: np.ndarray):
-        for quantized in self._run_layers("quantized"):
-            data = np.array(quantized.data)
-            pixels = data if quantized.rgb else data[..., np.newaxis]
-            value = np.rint(mean) if np.issubdtype(data.dtype, np.integer) else mean
-            pixels[region] = value.astype(data.dtype)[: pixels.shape[-1]]
-            quantized.data = data
-
-    def _merge_in_outlines(self, target: int, others: list[int], labels: np.ndarray):
-        """Outlines of the merged cluster traced again (one region where there were two)."""
-        names = self.features.set_index("index")["name"]
-        for outlines in self._run_layers("outlines"):
-            tag = outlines.metadata[METADATA_KEY]
-            min_area = tag.get("min_area") or default_min_area(labels)
-            kept = ~outlines.features["label"].isin([target, *others]).to_numpy()
-            traced = region_contours(np.where(labels == target, target, 0), min_area)
-            features = pd.concat(
-                [
-                    outlines.features[kept],
-                    pd.DataFrame(
-                        {
-                            "label": [c.label for c in traced],
-                            "name": names[target],
-                            "area": [c.area for c in traced],
-                        }
-                    ),
-                ],
-                ignore_index=True,
+        self._record_paints()
+        try:
+            edit = plan_merge(data, self.features, labels, dtype=self._image_dtype())
+        except ValueError as error:
+            _panel.notify_error(str(error))
+            return
+        edit.apply_in_place(data)  # the labels now; the other layers in _apply
+        outlines = [
+            (
+                shapes,
+                retrace_outlines(
+                    _outlines_of(shapes),
+                    data,
+                    labels,
+                    edit.table_after,
+                    shapes.metadata[METADATA_KEY].get("min_area") or default_min_area(data),
+                ),
             )
-            polygons = [p for p, keep in zip(outlines.data, kept) if keep]
-            _set_polygons(outlines, polygons + [c.vertices for c in traced], features)
+            for shapes in self._run_layers("outlines")
+        ]
+        edit = with_extra(edit, LayerEdits(outlines=outlines))
+        self.history.record(edit)
+        self._apply(edit, undo=False)
+        self._status.value = f"merged {len(labels)} clusters into label {labels[0]}"
+
+    def undo(self):
+        """Undo the last edit (merge, rename, recolor or painting) in every layer of the
+        run; with nothing left here, napari's own undo (painting before this widget)."""
+        self._record_paints()
+        layer, data = self._layer.value, self._editable_labels()
+        if layer is None:
+            return
+        if not self.history.can_undo:
+            if self.history.forgotten == 0 and data is not None:
+                layer.undo()
+                self.history.forget_redo()  # the labels moved underneath what was undone
+                self.refresh_counts()
+                self._update_buttons()
+            return
+        edit = self.history.undo(data)
+        for _ in range(_layer_edits(edit).napari_paints):
+            layer.undo()
+        self._apply(edit, undo=True)
+        self._status.value = f"undone: {edit.description}"
+
+    def redo(self):
+        """Redo the last edit Undo undid, in every layer of the run."""
+        self._record_paints()
+        layer, data = self._layer.value, self._editable_labels()
+        if layer is None or not self.history.can_redo:
+            return
+        edit = self.history.redo(data)
+        for _ in range(_layer_edits(edit).napari_paints):
+            layer.redo()
+        self._apply(edit, undo=False)
+        self._status.value = f"redone: {edit.description}"
+
+    def _apply(self, edit: Edit, undo: bool):
+        """Show ``edit`` (its labels already changed) in the table and the other layers of
+        the run, as before it (``undo``) or after it."""
+        layer = self._layer.value
+        table = (edit.table_before if undo else edit.table_after).copy()
+        layer.features = table
+        for shapes, change in _layer_edits(edit).outlines:
+            if shapes in self._viewer.layers:
+                self._change_outlines(shapes, change, undo, table)
+        if edit.labels is not None:
+            layer.refresh()
+            changed = edit.labels.labels_before() | edit.labels.labels_after()
+            self._paint_quantized(sorted(changed), table)
+        other = edit.table_after if undo else edit.table_before
+        if "color" in table and not table["color"].equals(other["color"]):
+            self._selection.use_colors(table_colormap(table))
+        else:
+            self._selection.apply()
+        self._fill()
+        self._update_buttons()
+
+    def _change_outlines(self, shapes, change: OutlinesChange, undo: bool, table):
+        """Outlines as before or after an edit; traced again where someone edited them."""
+        outlines = _outlines_of(shapes)
+        try:
+            _set_outlines(shapes, change.revert(outlines) if undo else change.apply(outlines))
+        except ValueError:  # polygons added or deleted by hand since: trace those clusters
+            clusters = sorted(
+                set(change.removed.table["label"]) | set(change.added.table["label"])
+            )
+            labels = self._layer.value.data
+            min_area = shapes.metadata[METADATA_KEY].get("min_area") or default_min_area(labels)
+            retraced = retrace_outlines(outlines, labels, clusters, table, min_area)
+            _set_outlines(shapes, retraced.apply(outlines))
+
+    def _update_buttons(self):
+        """Undo and Redo enabled when there is something to undo or redo, which they name."""
+        for button, verb, edit, key in (
+            (self._undo, "Undo", self.history.peek_undo(), "Ctrl+Z"),
+            (self._redo, "Redo", self.history.peek_redo(), "Ctrl+Shift+Z"),
+        ):
+            button.enabled = edit is not None
+            what = f"the {edit.description}" if edit is not None else "the last edit"
+            button.tooltip = f"{verb} {what} ({key} on the clusters layer)."
+
+    def _image_dtype(self):
+        """The dtype of the image the result was made from (its integer means are exact),
+        from the run's provenance or its quantized image; None when unknown."""
+        tag = self._layer.value.metadata.get(METADATA_KEY, {})
+        dtype = ((tag.get("params") or {}).get("image") or {}).get("dtype")
+        if dtype is None:
+            quantized = self._run_layers("quantized")
+            dtype = getattr(quantized[0].data, "dtype", None) if quantized else None
+        try:
+            return None if dtype is None else np.dtype(dtype)
+        except TypeError:
+            return None
+
+    def _paint_quantized(self, clusters: list[int], table: pd.DataFrame):
+        """The quantized images of the run: ``clusters``' pixels in their mean color."""
+        labels = self._layer.value.data
+        present = [label for label in clusters if label in set(table_labels(table))]
+        for quantized in self._run_layers("quantized"):
+            data = quantized.data
+            if not isinstance(data, np.ndarray) or data.shape[: labels.ndim] != labels.shape:
+                continue  # lazy, or channels not last: left as they are
+            pixels = data if data.ndim > labels.ndim else data[..., np.newaxis]
+            colors = quantized_colors(table, present, data.dtype)
+            if colors.shape[-1] < pixels.shape[-1]:
+                continue
+            for label, color in zip(present, colors):
+                pixels[labels == label] = color[: pixels.shape[-1]]
+            quantized.refresh()
 
     def _color_of(self, label: int) -> str:
         return self.features.set_index("index").loc[label, "color"]
 
 
-def _history_lengths(layer) -> tuple[int, int]:
-    """Lengths of a Labels layer's undo and redo stacks ((0, 0) where napari hides them)."""
-    return (len(getattr(layer, "_undo_history", ())), len(getattr(layer, "_redo_history", ())))
+def _let_go(widget_ref, *args):
+    """The widget is closed: its layer gets napari's own undo keys back."""
+    widget = widget_ref()
+    if widget is not None and widget._connected is not None:
+        widget._connected.events.paint.disconnect(widget._painted)
+        widget._release_keys(widget._connected)
+        widget._connected = None
 
 
-def _set_polygons(outlines, polygons: list, features: pd.DataFrame) -> None:
+def _key_action(widget_ref, action: str):
+    """A key binding that runs ``action`` ("undo", "redo") of the widget, or the layer's
+    own when the widget is gone or follows another layer."""
+
+    def on_key(layer):
+        widget = widget_ref()
+        if widget is None or widget._connected is not layer:
+            getattr(layer, action)()
+        else:
+            getattr(widget, action)()
+
+    return on_key
+
+
+def _layer_edits(edit: Edit) -> LayerEdits:
+    return edit.extra if isinstance(edit.extra, LayerEdits) else LayerEdits()
+
+
+def _outlines_of(shapes) -> Outlines:
+    """The polygons and table of an outlines Shapes layer."""
+    return Outlines(list(shapes.data), shapes.features.copy())
+
+
+def _set_outlines(shapes, outlines: Outlines) -> None:
     """Replace an outlines layer's polygons and their features (colors follow later),
     keeping the layer's line width."""
-    width = outlines.metadata.get(METADATA_KEY, {}).get("outline_width")
+    width = shapes.metadata.get(METADATA_KEY, {}).get("outline_width")
     if width is None:
-        width = float(np.asarray(outlines.edge_width)[0]) if len(outlines.data) else OUTLINE_WIDTH
-    outlines.data = [(polygon, "polygon") for polygon in polygons]
-    outlines.features = features.reset_index(drop=True)
-    if len(polygons):
-        outlines.edge_width = width
-        outlines.face_color = "transparent"
+        width = float(np.asarray(shapes.edge_width)[0]) if len(shapes.data) else OUTLINE_WIDTH
+    shapes.data = [(polygon, "polygon") for polygon in outlines.polygons]
+    shapes.features = outlines.table.reset_index(drop=True)
+    if len(outlines.polygons):
+        shapes.edge_width = width
+        shapes.face_color = "transparent"
