@@ -76,3 +76,21 @@ def test_widget_is_offered_in_the_layer_context_menu(make_napari_viewer):
     items = get_app_model().menus.get_menu("napari/layers/segment")
     commands = [getattr(item, "command", None) for item in items]
     assert any(c is not None and c.id == "napari-pixel-clusters.pixel_clusters" for c in commands)
+
+
+def test_every_method_module_is_registered_without_a_list_to_edit():
+    """A module under core/methods/ (not starting with "_") is a method: found on import."""
+    import importlib
+    from pathlib import Path
+
+    from napari_pixel_clusters.core import methods
+
+    modules = sorted(
+        path.stem
+        for path in Path(methods.__file__).parent.glob("*.py")
+        if not path.stem.startswith("_")
+    )
+    declared = [importlib.import_module(f"{methods.__name__}.{name}").METHOD for name in modules]
+    assert sorted(methods.METHODS) == sorted(method.name for method in declared)
+    assert all(methods.METHODS[method.name] is method for method in declared)
+    assert next(iter(methods.METHODS)) == "kmeans"  # the default comes first

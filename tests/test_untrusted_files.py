@@ -440,7 +440,7 @@ def test_good_model_files_round_trip_exactly(segs, tmp_path, method):
         (lambda m: m.parameters.update(weights=[float("nan")] * 3), r"parameters\.weights: "),
         (lambda m: m.parameters.update(weights=np.array([0.0, 0.5, 0.5])), r"parameters\.weights"),
         (lambda m: m.clusters[0].update(label=0), r"clusters\[0\]\.label: "),
-        (lambda m: m.features.update(standardize=True), r"features\.constants\.mean: missing"),
+        (lambda m: m.pipeline.update(standardize=True), r"features\.constants\.mean: missing"),
         (
             lambda m: m.parameters.update(means=np.full((3, 3), 1e200)),
             r"parameters\.means: "

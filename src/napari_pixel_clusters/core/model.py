@@ -44,9 +44,14 @@ MAX_MODEL_BYTES = 64 * 2**20
 
 @dataclass
 class Model:
+    """A fitted method that labels other images the same way (see the module docstring).
+
+    Its fields are the model file's, except ``pipeline``: the file's ``"features"``.
+    """
+
     method: str
     image: dict  # kind, n_channels, dtype of the image it was fitted on
-    features: dict  # color_space, spatial_weight, standardize, names, constants
+    pipeline: dict  # color_space, spatial_weight, standardize, names, constants
     parameters: dict  # what the method fitted (its predictor reads them), e.g. centers
     clusters: list  # {"label", "component", "name", "color"} per cluster
     provenance: dict = field(default_factory=dict)
@@ -74,7 +79,7 @@ class Model:
                 "n_channels": seg.image.n_channels,
                 "dtype": str(seg.image.pixels.dtype),
             },
-            features=feature_pipeline(params, params["features"], params),
+            pipeline=feature_pipeline(params, params["features"], params),
             parameters={
                 key: np.asarray(value).tolist() if not isinstance(value, str) else value
                 for key, value in seg.fitted.items()
@@ -144,7 +149,7 @@ class Model:
         return result
 
     def _params(self, compression: str) -> dict:
-        pipeline = self.features
+        pipeline = self.pipeline
         return {
             "method": self.method,
             "model": True,
@@ -176,7 +181,7 @@ class Model:
         """What labels images: the feature pipeline, predictor and cluster numbering."""
         return Labelling(
             self.predictor,
-            self.features,
+            self.pipeline,
             self.parameters,
             label_of_component(
                 self.n_components,
@@ -209,7 +214,7 @@ class Model:
             "version": VERSION,
             "method": self.method,
             "image": self.image,
-            "features": self.features,
+            "features": self.pipeline,
             "parameters": self.parameters,
             "clusters": self.clusters,
             "provenance": self.provenance,
@@ -236,10 +241,11 @@ class Model:
         errors start with ``what`` and ``path``."""
         check_model_dict(content, what=what, path=path)
         return cls(
-            **{
-                key: content[key]
-                for key in ("method", "image", "features", "parameters", "clusters")
-            },
+            method=content["method"],
+            image=content["image"],
+            pipeline=content["features"],
+            parameters=content["parameters"],
+            clusters=content["clusters"],
             provenance=content.get("provenance", {}),
         )
 

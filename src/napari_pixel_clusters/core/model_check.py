@@ -185,11 +185,11 @@ def _check_image(check: FieldCheck, image) -> dict:
     return image
 
 
-def _check_features(check: FieldCheck, features, image: dict) -> int:
+def _check_features(check: FieldCheck, pipeline, image: dict) -> int:
     """Check the feature pipeline; return the number of features."""
-    check.mapping(features, "features")
+    check.mapping(pipeline, "features")
     color = image["kind"] in ("rgb", "rgba")
-    color_space = check.key(features, "color_space", "features")
+    color_space = check.key(pipeline, "color_space", "features")
     if color_space is not None and not color:
         check.fail(
             "features.color_space",
@@ -199,17 +199,17 @@ def _check_features(check: FieldCheck, features, image: dict) -> int:
     if color_space is not None:
         check.text(color_space, "features.color_space", COLOR_SPACES)
     spatial_weight = check.number(
-        check.key(features, "spatial_weight", "features"), "features.spatial_weight", 0.0, 100.0
+        check.key(pipeline, "spatial_weight", "features"), "features.spatial_weight", 0.0, 100.0
     )
-    standardize = check.key(features, "standardize", "features")
+    standardize = check.key(pipeline, "standardize", "features")
     if not isinstance(standardize, _BOOLS):
         check.fail(
             "features.standardize", f"expected true or false, got {_describe(standardize)}."
         )
-    names = check.key(features, "names", "features")
+    names = check.key(pipeline, "names", "features")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         check.fail("features.names", f"expected a list of texts, got {_describe(names)}.")
-    constants = check.mapping(check.key(features, "constants", "features"), "features.constants")
+    constants = check.mapping(check.key(pipeline, "constants", "features"), "features.constants")
     n_values = 3 if color else image["n_channels"]
     n_axes = _check_coordinates(check, constants, spatial_weight)
     if standardize:

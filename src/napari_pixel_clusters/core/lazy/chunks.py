@@ -72,10 +72,6 @@ class Tally:
     def counts(self) -> np.ndarray:
         return self.sums.counts.astype(np.int64)
 
-    @property
-    def palette(self) -> np.ndarray:
-        return self.sums.means()
-
     def take(self, index) -> Tally:
         return Tally(self.sums.take(index), self.low, self.high)
 
