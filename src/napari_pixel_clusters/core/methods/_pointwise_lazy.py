@@ -41,17 +41,37 @@ SAMPLE_PIXELS = 200_000
 
 
 def lazy_run_on_rows(fit_rows: Callable, predictor: Predictor):
-    """A method's ``lazy_run`` from its ``fit_rows`` and its predictor (see
-    :func:`~._pointwise.run_on_rows`)."""
+    """A method's ``lazy_run`` from its ``fit_rows`` and its predictor: the same fit as
+    :func:`~._pointwise.run_on_rows`, on the rows :func:`lazy_feature_steps` gathers."""
 
     def lazy_run(data, n_clusters, feature_options, params, levels=()):
         feature_set, lookup = yield from lazy_feature_steps(data, feature_options)
-        fit = (fit_rows, predictor, data, n_clusters, feature_options, params, feature_set)
+        rows = "distinct pixel values" if lookup is not None else "sampled pixels"
+        check_rows(n_clusters, feature_set, rows)
+        fit = yield from fit_rows(feature_set, n_clusters, params, feature_options["random_state"])
+        yield "predict", 1.0
+        found = np.unique(fit.labels)  # label i + 1 is component found[i]
+        labelling = _fitted_labelling(predictor, feature_options, feature_set, fit, found)
         if lookup is not None:
-            return (yield from _histogram_route(*fit, lookup))
-        return (yield from _sample_route(*fit))
+            labeller, tally = _looked_up(data, feature_set, fit, found, labelling, lookup)
+        else:
+            labeller, tally = yield from _predicted_steps(data, n_clusters, found, labelling)
+        return LazyOutput(labeller, tally, found, **fit_summary(fit, feature_set))
 
     return lazy_run
+
+
+def _fitted_labelling(predictor, feature_options, feature_set, fit, found) -> Labelling:
+    """What labels pixels as the fit did, clusters numbered like the labels."""
+    return Labelling(
+        predictor,
+        feature_pipeline(feature_options, feature_set.names, feature_set.standardization),
+        {
+            key: value if isinstance(value, str) else np.asarray(value)
+            for key, value in fit.model.items()
+        },
+        label_of_component(len(fit.model[predictor.components_key]), found),
+    )
 
 
 def lazy_feature_steps(data: ImageData, feature_options: dict):
@@ -153,39 +173,9 @@ def _chunk_histogram(pixels, position, origin, kind, lows, spans):
     return np.unique(keys, return_counts=True)
 
 
-def _fit_steps(fit_rows, predictor, n_clusters, feature_options, params, feature_set, what):
-    """Fit on the rows as in memory; returns the fit, the components that found rows
-    (label i + 1 is component ``found[i]``) and the :class:`Labelling` they make."""
-    check_rows(n_clusters, feature_set, what)
-    fit = yield from fit_rows(feature_set, n_clusters, params, feature_options["random_state"])
-    yield "predict", 1.0
-    found = np.unique(fit.labels)
-    labelling = Labelling(
-        predictor,
-        feature_pipeline(feature_options, feature_set.names, feature_set.standardization),
-        {
-            key: value if isinstance(value, str) else np.asarray(value)
-            for key, value in fit.model.items()
-        },
-        label_of_component(n_clusters, found),
-    )
-    return fit, found, labelling
-
-
-def _histogram_route(
-    fit_rows, predictor, data, n_clusters, feature_options, params, feature_set, lookup
-):
+def _looked_up(data, feature_set, fit, found, labelling, lookup):
     """Fitted on the distinct values: chunks are labelled by looking their values up,
     and the table comes from the counts (no second pass over the chunks)."""
-    fit, found, labelling = yield from _fit_steps(
-        fit_rows,
-        predictor,
-        n_clusters,
-        feature_options,
-        params,
-        feature_set,
-        "distinct pixel values",
-    )
     keys, lows, spans = lookup
     labeller = LookupLabeller(
         keys,
@@ -197,11 +187,11 @@ def _histogram_route(
     )
     rows = feature_set.raw
     tally = Tally(
-        sums=row_sums(feature_set, fit.labels, n_clusters).take(found),
+        sums=row_sums(feature_set, fit.labels, len(labelling.label_of_component)).take(found),
         low=rows.min(axis=0).astype(np.float64),
         high=rows.max(axis=0).astype(np.float64),
     )
-    return LazyOutput(labeller, tally, found, **fit_summary(fit, feature_set))
+    return labeller, tally
 
 
 class LookupLabeller(ChunkLabeller):
@@ -311,14 +301,9 @@ def _sample_feature_steps(data: ImageData, feature_options: dict):
     return feature_set
 
 
-def _sample_route(fit_rows, predictor, data, n_clusters, feature_options, params, feature_set):
+def _predicted_steps(data, n_clusters, found, labelling):
     """Fitted on a sample: the fitted labelling labels every chunk, then every label is
     counted (one more pass over the chunks)."""
-    fit, found, labelling = yield from _fit_steps(
-        fit_rows, predictor, n_clusters, feature_options, params, feature_set, "sampled pixels"
-    )
     labeller = FittedLabeller(labelling, data.kind)
     tally = yield from tally_steps(data, labeller.array(data), n_clusters)
-    return LazyOutput(
-        labeller, drop_empty(tally, len(found)), found, **fit_summary(fit, feature_set)
-    )
+    return labeller, drop_empty(tally, len(found))
