@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from ..features import rgb_to_unit_range
 from ..image import NO_DATA, ImageData, usable_mask
@@ -256,6 +255,8 @@ def _block_sums(array: np.ndarray, factor: int, y_axis: int) -> np.ndarray:
 
 def nearest_filled(labels: np.ndarray) -> np.ndarray:
     """Blocks without data take the label of the nearest block with one."""
+    from scipy import ndimage
+
     holes = labels == 0
     if not holes.any():
         return labels

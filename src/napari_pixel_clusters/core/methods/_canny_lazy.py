@@ -13,8 +13,6 @@ the joined runs on demand.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, sparse
-from scipy.sparse.csgraph import connected_components
 
 from ..image import NO_DATA, ImageData, usable_mask
 from ..lazy.chunks import (
@@ -163,6 +161,8 @@ def in_plane_structure(ndim_spatial: int) -> np.ndarray:
 
 def local_runs(bits: np.ndarray, n_planes: int):
     """Runs of low pixels in one chunk: labels (plane, *spatial) and how many."""
+    from scipy import ndimage
+
     planes = np.moveaxis(bits[..., :n_planes], -1, 0)
     return ndimage.label(planes & LOW, in_plane_structure(bits.ndim - 1))
 
@@ -283,6 +283,9 @@ def _strong_runs(n_runs: int, has_high: np.ndarray, pairs: np.ndarray) -> np.nda
     """Runs joined (through touching pairs) with a run that holds a high pixel."""
     if n_runs == 0:
         return np.zeros(0, dtype=bool)
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
     graph = sparse.coo_matrix(
         (np.ones(pairs.shape[1]), (pairs[0], pairs[1])), shape=(n_runs, n_runs)
     )
