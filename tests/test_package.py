@@ -20,6 +20,19 @@ def test_core_imports_no_qt_and_no_napari():
     assert out.stdout.strip() == ""
 
 
+def test_importing_the_package_leaves_the_heavy_libraries_for_later():
+    """scipy, scikit-learn, scikit-image, dask and numba are imported where a route uses
+    them: the command line's --help and napari's plugin scan stay quick."""
+    code = (
+        "import sys, napari_pixel_clusters as npc; "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'scipy', 'sklearn', 'skimage', 'dask', 'numba'}); "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_registry_declares_every_parameter():
     import napari_pixel_clusters as npc
 
