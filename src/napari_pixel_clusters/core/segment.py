@@ -35,10 +35,11 @@ def segment(
         arrays, and pyramids (a
         list of levels, full size first), are read chunk by chunk and give lazy results
         (``labels`` as a dask array; ``labels_pyramid()`` for a pyramid).
-    method : {"kmeans", "gmm", "ward", "canny"}
-        See ``METHODS`` for each one's parameters, defaults and limits.
+    method : str
+        A method of ``METHODS`` (``"kmeans"``, ``"gmm"``, ``"ward"``, ``"canny"``, ...):
+        see there for each one's parameters, defaults and limits.
     n_clusters : int
-        Number of clusters; required by every method but ``"canny"``.
+        Number of clusters; required by every method that takes one (not ``"canny"``).
     rgb : bool or None
         Whether the last axis holds RGB(A); None guesses like napari.
     channel_axis : int or None

@@ -78,7 +78,8 @@ def sweep(
     ----------
     image, rgb, channel_axis, **options
         As for :func:`segment` (color space, spatial weight, the method's parameters...).
-    method : {"kmeans", "gmm"}
+    method : str
+        A method with sweep scores (``Method.sweepable``: ``"kmeans"``, ``"gmm"``).
     k_values : iterable of int
         Numbers of clusters to try (at least two values; each at least 1).
     sample_size : int
