@@ -1,253 +1,523 @@
-"""scikit-learn's Ward merge loop with connectivity (``sklearn.cluster.ward_tree``), compiled.
+"""scikit-learn's Ward tree with connectivity (``sklearn.cluster.ward_tree``), compiled.
 
-The loop reproduces ``ward_tree(X, connectivity=..., n_clusters=...)`` step by step:
+What scikit-learn computes
+--------------------------
+``ward_tree(X, connectivity=...)`` keeps a heap of triples ``(distance, i, j)``, one per
+pair of neighbouring clusters (``i`` the larger node number), and merges the pair it pops
+first, skipping pairs of which a node is already merged. Every pair of neighbouring live
+clusters is pushed exactly once (when the younger of the two is made) and the moments of a
+live cluster never change, so the pair merged at each step is the live neighbouring pair
+with the smallest ``(distance, i, j)``; the triples are all distinct, so equal distances
+are ordered by the node numbers. The distance is ``compute_ward_dist``'s, whose arithmetic
+is symmetric in the two clusters (``x - y`` is exactly ``-(y - x)``).
 
-* the same initial pairs (for each row of the symmetrised connectivity, in column order,
-  the neighbours with a smaller index) and the same distance arithmetic, in the same order,
-  as ``_hierarchical_fast.compute_ward_dist``;
-* the same heap order: pop the smallest (distance, i, j) and skip pairs whose nodes are
-  already merged. The triples are all distinct, so any correct min-heap over that
-  lexicographic order pops them in the same order as ``heapq``;
-* the same neighbour lists of a new node (the heads of the old nodes' neighbours, first
-  those of ``i`` then those of ``j``, each once) and the same pushes.
+How it is computed here
+-----------------------
+The same pair, with the same distance, is merged at every step; only the bookkeeping
+differs. Each live cluster keeps the list of its live neighbours (sorted by node number)
+with their distances, each computed once by the same formula in the same order, and its
+*best pair*: the smallest ``(distance, i, j)`` among its own pairs. An indexed heap holds
+one entry per live cluster keyed by its best pair, so its top is the smallest pair of all.
+When ``i`` and ``j`` merge into ``k``, k's neighbours are the union of theirs; each
+neighbour ``c`` replaces ``i`` and ``j`` in its list by ``k`` (appended: ``k`` is the
+largest number) and keeps its best pair unless that pair was with ``i`` or ``j`` (then it
+is found again in its list) or ``(d(k, c), k, c)`` is smaller. This replaces scikit-learn's
+heap of every pair ever made (most of them stale when popped) by a heap of live clusters,
+and its lists of dead nodes (followed to their roots) by lists of live ones.
 
-Equal distances are therefore broken exactly as scikit-learn breaks them and the tree, and
-the labels cut from it, are identical. Arrays replace the Python lists: neighbour lists are
-linked lists in one growing pool, the heap is two growing arrays, and a union-find array
-with path halving finds the heads (``parent`` itself is kept as scikit-learn's).
-
-The loop runs in slices of merges (:func:`cluster` yields the fraction done between slices),
-so a caller can show progress and stop.
+Storage: a cluster's moments, best pair and list live in a *slot* (a merged cluster takes
+over the slot of the child on top of the heap), so memory scales with the pixels, not the
+nodes: one float64 row per slot ``[m_1, m_2 ..., best distance, best partner, list start,
+list length]``. Lists are segments of one pool, each behind a header (owner, size); a list
+never grows (a neighbour of ``k`` lost ``i`` or ``j``), so dead segments are the only waste,
+dropped when the pool fills. The heap is int64 rows ``[distance bits, pair, slot]``
+(non-negative float64s order as their bit patterns do). The loop runs in slices of merges
+(:func:`tree_steps` yields the fraction done between slices), so a caller can show
+progress and stop.
 """
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 INDEX = np.int64
-#: Neighbour lists hold node numbers and links as int32 (half the memory): enough for
-#: this many samples (a 2-D grid makes about 22 links per sample, a 3-D grid about 30).
-MAX_SAMPLES = 2**31 // 64
-
-
-# The heap is two arrays: distances (float64) and pairs (int64, i * 2**32 + j: node numbers
-# are below 2**31, so comparing pairs compares (i, j) lexicographically). Comparisons read
-# the pairs only on equal distances. It is a 4-ary heap (children of p: 4p+1 .. 4p+4): half
-# the depth of a binary heap, and the four children's distances share one cache line.
-# A neighbour list is a chain of links in one pool: rows (node, next link or -1).
+#: Node numbers (2n - 1 for n samples) must fit in 30 bits: at most this many samples.
+MAX_SAMPLES = 2**29 - 1
 
 SHIFT = np.int64(32)
+LOW = np.int64(0xFFFFFFFF)
+NO_PAIR = np.int64(2**62)  # larger than any pair: the start of a search for the smallest
+INF_BITS = np.int64(0x7FF0000000000000)  # bits of float64 +inf
+# columns of the slot rows after the moments (m_1, then m_2 for each feature)
+BEST, PARTNER, START, LENGTH = 1, 2, 3, 4  # offsets from n_features
+# columns of the heap rows
+KEY, PAIR = 0, 1
+# entries of ``counters``
+NEXT_NODE, HEAP_SIZE, POOL_TOP = 0, 1, 2
 
 
-@njit(cache=True, nogil=True)
-def _less(distance, pair, a, b):
-    if distance[a] != distance[b]:
-        return distance[a] < distance[b]
-    return pair[a] < pair[b]
+@intrinsic
+def _bits(typingctx, value):
+    """The bit pattern of a float64 as an int64 (same order for non-negative floats)."""
+    signature = types.int64(types.float64)
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return signature, codegen
 
 
-@njit(cache=True, nogil=True)
-def _swap(distance, pair, a, b):
-    distance[a], distance[b] = distance[b], distance[a]
-    pair[a], pair[b] = pair[b], pair[a]
+@intrinsic
+def _float(typingctx, bits):
+    """The float64 whose bit pattern is an int64 (inverse of ``_bits``)."""
+    signature = types.float64(types.int64)
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return signature, codegen
 
 
-@njit(cache=True, nogil=True)
-def _sift_down(distance, pair, position, size):
-    while True:
-        smallest = position
-        first = 4 * position + 1
-        for child in range(first, min(first + 4, size)):
-            if _less(distance, pair, child, smallest):
-                smallest = child
-        if smallest == position:
-            return
-        _swap(distance, pair, position, smallest)
-        position = smallest
+@intrinsic
+def _prefetch(typingctx, array, row):
+    """Asks the CPU to fetch ``array[row]`` into its caches (the loop does not wait)."""
+    signature = types.void(array, row)
+
+    def codegen(context, builder, sig, args):
+        array_type = sig.args[0]
+        array = context.make_array(array_type)(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        pointer = cgutils.get_item_pointer2(
+            context,
+            builder,
+            data=array.data,
+            shape=cgutils.unpack_tuple(builder, array.shape),
+            strides=cgutils.unpack_tuple(builder, array.strides),
+            layout=array_type.layout,
+            inds=[context.cast(builder, args[1], sig.args[1], types.intp)]
+            + [zero] * (array_type.ndim - 1),
+            wraparound=False,
+            boundscheck=False,
+        )
+        byte_pointer = ir.IntType(8).as_pointer()
+        int32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32]),
+            "llvm.prefetch.p0i8",
+        )
+        # read, keep in all cache levels, data
+        constants = [ir.Constant(int32, value) for value in (0, 3, 1)]
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), *constants])
+        return context.get_dummy_value()
+
+    return signature, codegen
 
 
-@njit(cache=True, nogil=True)
-def _sift_up(distance, pair, position):
-    while position > 0:
-        up = (position - 1) // 4
-        if not _less(distance, pair, position, up):
-            return
-        _swap(distance, pair, position, up)
-        position = up
+@njit(cache=True, nogil=True, inline="always")
+def _pair(a, b):
+    """scikit-learn's tie-break (i, j), larger node number first, packed in one int64."""
+    if a > b:
+        return (np.int64(a) << SHIFT) | b
+    return (np.int64(b) << SHIFT) | a
 
 
-@njit(cache=True, nogil=True)
-def _heapify(distance, pair, size):
-    for position in range(size // 4, -1, -1):
-        _sift_down(distance, pair, position, size)
+@njit(cache=True, nogil=True, inline="always")
+def _less(key_a, pair_a, key_b, pair_b):
+    return key_a < key_b or (key_a == key_b and pair_a < pair_b)
 
 
-@njit(cache=True, nogil=True)
-def _drop_merged(distance, pair, size, used):
-    """Removes the pairs of merged nodes (never popped as merges) and re-heapifies.
-
-    The heap then holds only pairs that can still be popped; their order is unchanged.
-    """
-    kept = 0
-    for position in range(size):
-        if used[pair[position] >> SHIFT] and used[pair[position] & 0xFFFFFFFF]:
-            distance[kept] = distance[position]
-            pair[kept] = pair[position]
-            kept += 1
-    _heapify(distance, pair, kept)
-    return kept
-
-
-@njit(cache=True, nogil=True)
-def _ward_dist(m_1, m_2, row, col):
-    """``compute_ward_dist`` for one pair, same operations in the same order."""
-    n = (m_1[row] * m_1[col]) / (m_1[row] + m_1[col])
+@njit(cache=True, nogil=True, inline="always")
+def _ward_dist(rec, row, col, n_features):
+    """``compute_ward_dist`` for one pair of slots: the same operations in the same order."""
+    m_row, m_col = rec[row, 0], rec[col, 0]
+    n = (m_row * m_col) / (m_row + m_col)
     pa = 0.0
-    for f in range(m_2.shape[1]):
-        difference = m_2[row, f] / m_1[row] - m_2[col, f] / m_1[col]
+    for f in range(1, n_features + 1):
+        difference = rec[row, f] / m_row - rec[col, f] / m_col
         pa += difference * difference
     return pa * n
 
 
-@njit(cache=True, nogil=True)
-def _grow(array, size):
-    capacity = max(array.shape[0] + array.shape[0] // 2, 16)
-    bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
-    bigger[:size] = array[:size]
-    return bigger
+# --- the indexed heap of live clusters: a 4-ary heap of int64 rows [distance bits, entry
+# pair]; the entry pair is (i << 33) | (j << 1) | (1 if the entry is i's else 0), i > j, so
+# it orders as scikit-learn's (i, j) and names the node owning the entry. The children of
+# position p are 4p + 1 .. 4p + 4: with 16-byte rows and the array placed so that row 1
+# starts a 64-byte cache line, they share one line.
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _entry_pair(owner, partner):
+    if owner > partner:
+        return (np.int64(owner) << 33) | (np.int64(partner) << 1) | 1
+    return (np.int64(partner) << 33) | (np.int64(owner) << 1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _no_pair(owner):
+    """The entry pair of a cluster without neighbours (with an infinite distance key)."""
+    return (np.int64(owner) << 33) | (np.int64(owner) << 1) | 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _owner(entry_pair):
+    if entry_pair & 1:
+        return entry_pair >> 33
+    return (entry_pair >> 1) & 0xFFFFFFFF
 
 
 @njit(cache=True, nogil=True)
-def _append(links, n_links, head, tail, owner, node):
-    """``A[owner].append(node)``; returns the new number of links."""
-    links[n_links, 0] = node
-    links[n_links, 1] = -1
-    if tail[owner] == -1:
-        head[owner] = n_links
-    else:
-        links[tail[owner], 1] = n_links
-    tail[owner] = n_links
-    return n_links + 1
-
-
-@njit(cache=True, nogil=True)
-def _start(X, indptr, indices, n_nodes):
-    """Moments, neighbour lists and the heap of the first pairs (scikit-learn's set-up)."""
-    n_samples, n_features = X.shape
-    m_1 = np.zeros(n_nodes)
-    m_1[:n_samples] = 1.0
-    m_2 = np.zeros((n_nodes, n_features))
-    m_2[:n_samples] = X
-    n_pairs = 0
-    for row in range(n_samples):
-        for p in range(indptr[row], indptr[row + 1]):
-            if indices[p] < row:
-                n_pairs += 1
-    distance = np.empty(n_pairs + 4 * n_samples + 16)
-    pair = np.empty(distance.shape[0], dtype=np.int64)
-    size = 0
-    for row in range(n_samples):
-        for p in range(indptr[row], indptr[row + 1]):
-            col = indices[p]
-            if col < row:
-                distance[size] = _ward_dist(m_1, m_2, row, col)
-                pair[size] = (np.int64(row) << SHIFT) | col
-                size += 1
-    _heapify(distance, pair, size)
-    links = np.empty((indptr[n_samples] + 18 * n_samples + 16, 2), dtype=np.int32)
-    head = np.full(n_nodes, -1, dtype=np.int32)
-    tail = np.full(n_nodes, -1, dtype=np.int32)
-    n_links = 0
-    for row in range(n_samples):
-        for p in range(indptr[row], indptr[row + 1]):
-            n_links = _append(links, n_links, head, tail, row, indices[p])
-    # next node, heap size, links used, heap size at which merged pairs are dropped
-    counters = np.array([n_samples, size, n_links, 2 * size + 1024], dtype=np.int64)
-    return m_1, m_2, distance, pair, links, head, tail, counters
-
-
-@njit(cache=True, nogil=True)
-def _merge(
-    stop,
-    n_samples,
-    m_1,
-    m_2,
-    parent,
-    root,
-    used,
-    visited,
-    children,
-    distance,
-    pair,
-    links,
-    head,
-    tail,
-    counters,
-    new_neighbours,
-):
-    """Merges until node ``stop`` exists (or the heap runs dry: counters[0] < stop)."""
-    k, size, n_links, drop_at = counters[0], counters[1], counters[2], counters[3]
-    while k < stop:
-        if size > drop_at:
-            size = _drop_merged(distance, pair, size, used)
-            drop_at = 2 * size + 1024
-        found = False
-        while size > 0:
-            i, j = pair[0] >> SHIFT, pair[0] & 0xFFFFFFFF
-            size -= 1
-            if size > 0:
-                distance[0], pair[0] = distance[size], pair[size]
-                _sift_down(distance, pair, 0, size)
-            if used[i] and used[j]:
-                found = True
-                break
-        if not found:
+def _sift_up(heap, position_of, position):
+    key, pair = heap[position, KEY], heap[position, PAIR]
+    while position > 0:
+        up = (position - 1) >> 2
+        if not _less(key, pair, heap[up, KEY], heap[up, PAIR]):
             break
-        parent[i] = k
-        parent[j] = k
-        root[i] = k
-        root[j] = k
+        heap[position, KEY], heap[position, PAIR] = heap[up, KEY], heap[up, PAIR]
+        position_of[_owner(heap[position, PAIR])] = position
+        position = up
+    heap[position, KEY], heap[position, PAIR] = key, pair
+    position_of[_owner(pair)] = position
+    return position
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(heap, position_of, position, size):
+    key, pair = heap[position, KEY], heap[position, PAIR]
+    while True:
+        first = 4 * position + 1
+        if first >= size:
+            break
+        best, best_key, best_pair = first, heap[first, KEY], heap[first, PAIR]
+        for child in range(first + 1, min(first + 4, size)):
+            if _less(heap[child, KEY], heap[child, PAIR], best_key, best_pair):
+                best, best_key, best_pair = child, heap[child, KEY], heap[child, PAIR]
+        if not _less(best_key, best_pair, key, pair):
+            break
+        heap[position, KEY], heap[position, PAIR] = best_key, best_pair
+        position_of[_owner(best_pair)] = position
+        position = best
+    heap[position, KEY], heap[position, PAIR] = key, pair
+    position_of[_owner(pair)] = position
+
+
+@njit(cache=True, nogil=True)
+def _rekey(heap, position_of, position, size, key, pair):
+    """Gives the entry at ``position`` the key (key, pair); restores the heap order."""
+    heap[position, KEY], heap[position, PAIR] = key, pair
+    if _sift_up(heap, position_of, position) == position:
+        _sift_down(heap, position_of, position, size)
+
+
+@njit(cache=True, nogil=True)
+def _remove(heap, position_of, node, size):
+    """Removes ``node``'s entry from a heap of ``size`` entries (size - 1 are left)."""
+    position = position_of[node]
+    last = size - 1
+    position_of[node] = -1
+    if position < last:
+        _rekey(heap, position_of, position, last, heap[last, KEY], heap[last, PAIR])
+
+
+# --- the pool of neighbour lists: int64 rows [node | slot << 32, distance bits], each list
+# behind a header row [owner slot, rows]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _entry(node, slot):
+    return (np.int64(slot) << SHIFT) | node
+
+
+@njit(cache=True, nogil=True)
+def _compact_pool(pool, top, rec, start, length):
+    """Moves the live lists down over the dead ones (order kept); returns the new top."""
+    read = 0
+    write = 0
+    while read < top:
+        owner, extent = pool[read, 0], pool[read, 1]
+        if np.int64(rec[owner, start]) == read + 1:  # the owner's current list
+            size = np.int64(rec[owner, length])
+            pool[write, 0], pool[write, 1] = owner, size
+            for e in range(1, size + 1):
+                pool[write + e, 0], pool[write + e, 1] = pool[read + e, 0], pool[read + e, 1]
+            rec[owner, start] = write + 1
+            write += 1 + size
+        read += 1 + extent
+    return write
+
+
+@njit(cache=True, nogil=True)
+def _reserve(pool, top, need, rec, start, length):
+    """Room for ``need`` more pool rows: compacts, and grows the pool if still short.
+
+    After a compaction at least a quarter of the live rows stay free, so that compactions
+    cost O(1) per row written (lists never grow: on a grid the pool never needs to).
+    """
+    if top + need <= pool.shape[0]:
+        return pool, top
+    top = _compact_pool(pool, top, rec, start, length)
+    if top + need + top // 4 > pool.shape[0]:
+        bigger = np.empty(((top + need) * 3 // 2 + 64, 2), dtype=pool.dtype)
+        bigger[:top] = pool[:top]
+        return bigger, top
+    return pool, top
+
+
+# --- set-up: the first lists, their distances, best pairs and the heap
+
+
+@njit(cache=True, nogil=True)
+def _grid_neighbours(index, shape, row_of, out):
+    """Rows of the usable grid neighbours of flat grid position ``index``, ascending."""
+    n_y, n_x = shape[1], shape[2]
+    plane = n_x * n_y
+    x = index % n_x
+    y = (index // n_x) % n_y
+    z = index // plane
+    count = 0
+    for neighbour, inside in (
+        (index - plane, z > 0),
+        (index - n_x, y > 0),
+        (index - 1, x > 0),
+        (index + 1, x < n_x - 1),
+        (index + n_x, y < n_y - 1),
+        (index + plane, z < shape[0] - 1),
+    ):
+        if inside and row_of[neighbour] >= 0:
+            out[count] = row_of[neighbour]
+            count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _new_state(X, n_nodes, pool_size):
+    n_samples, n_features = X.shape
+    rec = np.empty((n_samples, n_features + 5))
+    rec[:, 0] = 1.0
+    rec[:, 1 : n_features + 1] = X
+    slot_of = np.full(n_nodes, -1, dtype=np.int32)
+    slot_of[:n_samples] = np.arange(n_samples, dtype=np.int32)
+    return rec, slot_of, np.empty((pool_size, 2), dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _add_list(pool, top, rec, row, nodes, count):
+    """The first list of ``row`` (leaves: node = slot) at ``top``; returns the new top."""
+    n_features = rec.shape[1] - 5
+    pool[top, 0], pool[top, 1] = row, count
+    for e in range(count):
+        pool[top + 1 + e, 0] = _entry(nodes[e], nodes[e])
+    rec[row, n_features + START] = top + 1
+    rec[row, n_features + LENGTH] = count
+    return top + 1 + count
+
+
+@njit(cache=True, nogil=True)
+def _aligned_heap(size):
+    """A (size, 2) int64 array whose row 1 starts a 64-byte cache line."""
+    room = np.empty((size + 7, 2), dtype=np.int64)
+    shift = (4 - (room.ctypes.data // 16) % 4 + 3) % 4  # rows before a 64-byte boundary, - 1
+    return room[shift : shift + size]
+
+
+@njit(cache=True, nogil=True)
+def _finish_start(rec, pool, top, n_nodes):
+    """Distances of every first pair, best pairs and the heap."""
+    n_samples = rec.shape[0]
+    n_features = rec.shape[1] - 5
+    heap = _aligned_heap(n_samples)
+    position_of = np.full(n_nodes, -1, dtype=np.int32)
+    for row in range(n_samples):
+        best_d, best_key, best_pair, partner = np.inf, INF_BITS, NO_PAIR, -1
+        start = np.int64(rec[row, n_features + START])
+        for e in range(start, start + np.int64(rec[row, n_features + LENGTH])):
+            col = pool[e, 0] & LOW
+            d = _ward_dist(rec, max(row, col), min(row, col), n_features)
+            key, pair = _bits(d), _pair(row, col)
+            pool[e, 1] = key
+            if _less(key, pair, best_key, best_pair):
+                best_d, best_key, best_pair, partner = d, key, pair, col
+        rec[row, n_features + BEST] = best_d
+        rec[row, n_features + PARTNER] = partner
+        heap[row, KEY] = best_key
+        heap[row, PAIR] = _no_pair(row) if partner < 0 else _entry_pair(row, partner)
+        position_of[row] = row
+    for position in range(n_samples // 2, -1, -1):
+        if position < n_samples:
+            _sift_down(heap, position_of, position, n_samples)
+    counters = np.array([n_samples, n_samples, top], dtype=np.int64)
+    return heap, position_of, counters
+
+
+@njit(cache=True, nogil=True)
+def _start_grid(X, mask, shape, n_nodes):
+    """Set-up for the grid graph of ``mask`` (flat, C order, of a (z, y, x) ``shape``)."""
+    row_of = np.full(mask.shape[0], -1, dtype=np.int32)
+    out = np.empty(6, dtype=np.int32)
+    n_rows = 0
+    for index in range(mask.shape[0]):
+        if mask[index]:
+            row_of[index] = n_rows
+            n_rows += 1
+    n_entries = 0
+    for index in range(mask.shape[0]):
+        if mask[index]:
+            n_entries += 1 + _grid_neighbours(index, shape, row_of, out)
+    rec, slot_of, pool = _new_state(X, n_nodes, n_entries * 5 // 4 + 64)
+    top = 0
+    for index in range(mask.shape[0]):
+        if mask[index]:
+            count = _grid_neighbours(index, shape, row_of, out)
+            top = _add_list(pool, top, rec, row_of[index], out, count)
+    return (rec, slot_of, pool) + _finish_start(rec, pool, top, n_nodes)
+
+
+@njit(cache=True, nogil=True)
+def _start_graph(X, indptr, indices, n_nodes):
+    """Set-up for a symmetric graph in sorted CSR form (self loops are ignored)."""
+    n_samples = X.shape[0]
+    n_entries = n_samples + indptr[n_samples]
+    rec, slot_of, pool = _new_state(X, n_nodes, n_entries * 5 // 4 + 64)
+    top = 0
+    out = np.empty(n_samples, dtype=np.int32)
+    for row in range(n_samples):
+        count = 0
+        for p in range(indptr[row], indptr[row + 1]):
+            if indices[p] != row:
+                out[count] = indices[p]
+                count += 1
+        top = _add_list(pool, top, rec, row, out, count)
+    return (rec, slot_of, pool) + _finish_start(rec, pool, top, n_nodes)
+
+
+# --- the merge loop
+
+
+@njit(cache=True, nogil=True)
+def _merge(stop, n_samples, rec, slot_of, pool, heap, position_of, counters, children, new):
+    """Merges until node ``stop`` exists (or no pair is left: counters[0] < stop)."""
+    k, size, top = counters[NEXT_NODE], counters[HEAP_SIZE], counters[POOL_TOP]
+    n_features = rec.shape[1] - 5
+    best_, partner_ = n_features + BEST, n_features + PARTNER
+    start_, length_ = n_features + START, n_features + LENGTH
+    while k < stop:
+        if size == 0:
+            break
+        top_pair = heap[0, PAIR]
+        i, j = top_pair >> 33, (top_pair >> 1) & 0xFFFFFFFF
+        if i == j:  # no pair left: the graph is not connected
+            break
         children[k - n_samples, 0] = j  # scikit-learn stores each pair reversed
         children[k - n_samples, 1] = i
-        used[i] = False
-        used[j] = False
-        m_1[k] = m_1[i] + m_1[j]
-        for f in range(m_2.shape[1]):
-            m_2[k, f] = m_2[i, f] + m_2[j, f]
-        # heads of i's neighbours, then j's, each once (scikit-learn's _get_parents)
-        visited[k] = k
+        s_i, s_j = slot_of[i], slot_of[j]
+        _prefetch(rec, s_i)
+        _prefetch(rec, s_j)
+        on_top = _owner(top_pair)  # k takes over the slot and heap row of the node on top
+        s_k = s_i if on_top == i else s_j
+        slot_of[i] = -1
+        slot_of[j] = -1
+        slot_of[k] = s_k
+        _remove(heap, position_of, i + j - on_top, size)
+        size -= 1
+        a, b = np.int64(rec[s_i, start_]), np.int64(rec[s_j, start_])
+        a_end, b_end = a + np.int64(rec[s_i, length_]), b + np.int64(rec[s_j, length_])
+        _prefetch(pool, a)
+        _prefetch(pool, b)
+        m_1 = rec[s_i, 0] + rec[s_j, 0]
+        for f in range(1, n_features + 1):
+            rec[s_k, f] = rec[s_i, f] + rec[s_j, f]
+        rec[s_k, 0] = m_1
+        # k's neighbours: the sorted union of i's and j's lists, without i and j
+        if a_end - a + b_end - b > new.shape[0]:
+            new = np.empty((2 * (a_end - a + b_end - b), 2), dtype=new.dtype)
         n_new = 0
-        for start in (i, j):
-            link = head[start]
-            while link != -1:
-                node = links[link, 0]
-                while root[node] != node:  # path halving; roots are parent's roots
-                    root[node] = root[root[node]]
-                    node = root[node]
-                if visited[node] != k:
-                    visited[node] = k
-                    new_neighbours[n_new] = node
-                    n_new += 1
-                link = links[link, 1]
-        while n_links + 2 * n_new > links.shape[0]:
-            links = _grow(links, n_links)
-        while size + n_new > distance.shape[0]:
-            distance = _grow(distance, size)
-            pair = _grow(pair, size)
+        while a < a_end or b < b_end:
+            if b == b_end or (a < a_end and (pool[a, 0] & LOW) < (pool[b, 0] & LOW)):
+                entry = pool[a, 0]
+                a += 1
+            elif a == a_end or (pool[b, 0] & LOW) < (pool[a, 0] & LOW):
+                entry = pool[b, 0]
+                b += 1
+            else:
+                entry = pool[a, 0]
+                a += 1
+                b += 1
+            node = entry & LOW
+            if node != i and node != j:
+                new[n_new, 0] = entry
+                n_new += 1
+        rec[s_i, start_] = -1  # both lists are dead
+        rec[s_j, start_] = -1
+        best_d, best_key, best_pair, best_partner = np.inf, INF_BITS, NO_PAIR, -1
+        k_entry = _entry(k, s_k)
+        # the neighbours' rows and lists are far apart in memory: ask for them ahead of use
         for q in range(n_new):
-            col = new_neighbours[q]
-            n_links = _append(links, n_links, head, tail, col, k)  # A[col].append(k)
-            n_links = _append(links, n_links, head, tail, k, col)  # A[k]: the new neighbours
+            _prefetch(rec, new[q, 0] >> SHIFT)
+        for q in range(min(n_new, 2)):
+            _prefetch(pool, np.int64(rec[new[q, 0] >> SHIFT, start_]))
         for q in range(n_new):
-            col = new_neighbours[q]
-            distance[size] = _ward_dist(m_1, m_2, k, col)
-            pair[size] = (np.int64(k) << SHIFT) | col
-            _sift_up(distance, pair, size)
-            size += 1
+            if q + 2 < n_new:
+                _prefetch(pool, np.int64(rec[new[q + 2, 0] >> SHIFT, start_]))
+            col, slot = new[q, 0] & LOW, new[q, 0] >> SHIFT
+            d = _ward_dist(rec, s_k, slot, n_features)
+            key, pair = _bits(d), (np.int64(k) << SHIFT) | col
+            new[q, 1] = key
+            if _less(key, pair, best_key, best_pair):
+                best_d, best_key, best_pair, best_partner = d, key, pair, col
+            # col's list: i and j out, k in at the end (k is the largest node number)
+            start = np.int64(rec[slot, start_])
+            end = start + np.int64(rec[slot, length_])
+            write = start
+            for e in range(start, end):
+                node = pool[e, 0] & LOW
+                if node != i and node != j:
+                    pool[write, 0], pool[write, 1] = pool[e, 0], pool[e, 1]
+                    write += 1
+            pool[write, 0], pool[write, 1] = k_entry, key
+            rec[slot, length_] = write + 1 - start
+            # col's best pair: found again if it was with i or j, else maybe (k, col)
+            partner = np.int64(rec[slot, partner_])
+            if partner in (i, j):
+                c_key, c_pair, c_partner = INF_BITS, NO_PAIR, -1
+                for e in range(start, write + 1):
+                    e_key, e_pair = pool[e, 1], _pair(col, pool[e, 0] & LOW)
+                    if _less(e_key, e_pair, c_key, c_pair):
+                        c_key, c_pair, c_partner = e_key, e_pair, pool[e, 0] & LOW
+                rec[slot, best_] = _float(c_key)
+                rec[slot, partner_] = c_partner
+                c_pair = _no_pair(col) if c_partner < 0 else _entry_pair(col, c_partner)
+                _rekey(heap, position_of, position_of[col], size, c_key, c_pair)
+            elif _less(key, pair, _bits(rec[slot, best_]), _pair(col, partner)):
+                rec[slot, best_] = d
+                rec[slot, partner_] = k
+                position = position_of[col]
+                heap[position, KEY], heap[position, PAIR] = key, _entry_pair(col, k)
+                _sift_up(heap, position_of, position)
+        # k's list and heap entry
+        pool, top = _reserve(pool, top, n_new + 1, rec, start_, length_)
+        pool[top, 0], pool[top, 1] = s_k, n_new
+        pool[top + 1 : top + 1 + n_new] = new[:n_new]
+        rec[s_k, start_] = top + 1
+        rec[s_k, length_] = n_new
+        rec[s_k, best_] = best_d
+        rec[s_k, partner_] = best_partner
+        top += 1 + n_new
+        position_of[k] = position_of[on_top]
+        position_of[on_top] = -1
+        k_pair = _no_pair(k) if best_partner < 0 else _entry_pair(k, best_partner)
+        _rekey(heap, position_of, position_of[k], size, best_key, k_pair)
         k += 1
-    counters[0], counters[1], counters[2], counters[3] = k, size, n_links, drop_at
-    return distance, pair, links
+    counters[NEXT_NODE], counters[HEAP_SIZE], counters[POOL_TOP] = k, size, top
+    return pool, new
+
+
+# --- Python side: set-up, slices, the cut
 
 
 def symmetric_csr(connectivity):
@@ -259,14 +529,36 @@ def symmetric_csr(connectivity):
     graph.sum_duplicates()
     graph.eliminate_zeros()
     graph.sort_indices()
-    return graph.indptr.astype(INDEX), graph.indices.astype(INDEX)
+    return graph.indptr.astype(INDEX), graph.indices.astype(np.int32)
 
 
-def tree_steps(X, connectivity, n_clusters=None, slice_size=None):
-    """Generator: yields the fraction of merges done; returns ``(children, parent)``.
+def _start(X, connectivity, n_nodes):
+    """The loop's state for a sparse graph, or for the grid of a boolean mask."""
+    if isinstance(connectivity, np.ndarray):
+        mask = connectivity
+        if mask.dtype != np.bool_ or not 1 <= mask.ndim <= 3:
+            raise ValueError("connectivity: a grid is given as a 1-D to 3-D boolean mask.")
+        if int(np.count_nonzero(mask)) != len(X):
+            raise ValueError(
+                f"connectivity: the mask has {np.count_nonzero(mask):,} usable pixels "
+                f"but X has {len(X):,} rows."
+            )
+        shape = np.array((1,) * (3 - mask.ndim) + mask.shape, dtype=np.int64)
+        return _start_grid(X, np.ascontiguousarray(mask).ravel(), shape, n_nodes)
+    if connectivity.shape != (len(X), len(X)):
+        raise ValueError(
+            f"connectivity: a graph of {len(X):,} samples must be {len(X)} x {len(X)}, "
+            f"got {connectivity.shape[0]} x {connectivity.shape[1]}."
+        )
+    indptr, indices = symmetric_csr(connectivity)
+    return _start_graph(X, indptr, indices, n_nodes)
 
-    As ``sklearn.cluster.ward_tree(X, connectivity=connectivity, n_clusters=n_clusters)``
-    for a connected graph (the returned arrays are equal).
+
+def merge_steps(X, connectivity, n_clusters=None, slice_size=None):
+    """Generator: yields the fraction of merges done; returns the merges as int32 children.
+
+    ``children[m]`` are the two nodes merged into node ``n_samples + m`` (the smaller
+    first), as ``ward_tree``'s ``children``. Stops at ``n_clusters`` clusters (None: one).
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     if X.ndim == 1:
@@ -274,65 +566,126 @@ def tree_steps(X, connectivity, n_clusters=None, slice_size=None):
     n_samples = len(X)
     if n_samples > MAX_SAMPLES:
         raise ValueError(f"X: at most {MAX_SAMPLES:,} samples, got {n_samples:,}.")
-    indptr, indices = symmetric_csr(connectivity)
+    if not np.isfinite(X).all():
+        raise ValueError("X: features must be finite (no NaN or infinity).")
     n_nodes = 2 * n_samples - (1 if n_clusters is None else n_clusters)
-    m_1, m_2, distance, pair, links, head, tail, counters = _start(X, indptr, indices, n_nodes)
-    parent = np.arange(n_nodes, dtype=np.int64)
-    root = parent.astype(np.int32)
-    used = np.ones(n_nodes, dtype=np.bool_)
-    visited = np.full(n_nodes, -1, dtype=np.int32)
-    children = np.empty((n_nodes - n_samples, 2), dtype=np.int64)
-    new_neighbours = np.empty(n_nodes, dtype=np.int32)
     n_merges = n_nodes - n_samples
-    # 1 % of the merges per slice, at most 20,000 (about 0.2 s here): Cancel stops quickly
-    slice_size = slice_size or max(1000, min(n_merges // 100, 20_000))
-    while counters[0] < n_nodes:
-        stop = min(n_nodes, counters[0] + slice_size)
-        distance, pair, links = _merge(
-            stop,
-            n_samples,
-            m_1,
-            m_2,
-            parent,
-            root,
-            used,
-            visited,
-            children,
-            distance,
-            pair,
-            links,
-            head,
-            tail,
-            counters,
-            new_neighbours,
-        )
-        if counters[0] < stop:
+    state = list(_start(X, connectivity, n_nodes))  # rec, slot_of, pool, heap, positions, ...
+    counters = state[-1]
+    children = np.empty((n_merges, 2), dtype=np.int32)
+    new = np.empty((1024, 2), dtype=np.int64)  # k's list while it is made
+    # 1 % of the merges per slice, at most 50,000 (well under 0.2 s here): Cancel stops quickly
+    slice_size = slice_size or max(1000, min(n_merges // 100, 50_000))
+    while counters[NEXT_NODE] < n_nodes:
+        stop = min(n_nodes, counters[NEXT_NODE] + slice_size)
+        state[2], new = _merge(stop, n_samples, *state, children, new)
+        if counters[NEXT_NODE] < stop:
             raise ValueError(
                 "connectivity: the graph has more than one connected component; join them "
                 "first (scikit-learn would add edges between them)."
             )
-        yield (counters[0] - n_samples) / max(n_merges, 1)
-    return children, parent
+        yield (counters[NEXT_NODE] - n_samples) / max(n_merges, 1)
+    return children
+
+
+def tree_steps(X, connectivity, n_clusters=None, slice_size=None):
+    """Generator: yields the fraction of merges done; returns ``(children, parent)``.
+
+    As ``sklearn.cluster.ward_tree(X, connectivity=connectivity, n_clusters=n_clusters)``
+    for a connected graph (the returned arrays are equal). ``connectivity`` is a sparse
+    graph of the rows of X, or a boolean mask (1-D to 3-D) whose usable pixels, in C order,
+    are the rows: the same as ``grid_to_graph(*mask.shape, mask=mask)``, without building it.
+    """
+    children = yield from merge_steps(X, connectivity, n_clusters, slice_size)
+    children = children.astype(INDEX)
+    return children, parents_of(children, len(X))
+
+
+def parents_of(children, n_samples):
+    """scikit-learn's ``parent`` array: each node's parent (its own number at the top)."""
+    n_nodes = n_samples + len(children)
+    parent = np.arange(n_nodes, dtype=INDEX)
+    parent[children[:, 0]] = np.arange(n_samples, n_nodes)
+    parent[children[:, 1]] = np.arange(n_samples, n_nodes)
+    return parent
+
+
+def hc_cut(n_clusters, children, n_leaves):
+    """``sklearn.cluster._agglomerative._hc_cut``: the same labels, numbered alike.
+
+    The ``n_clusters`` nodes of the cut are found with the same heap operations on the
+    same list (so their order, which numbers the labels, is the same); each leaf gets the
+    position in that list of its ancestor there. scikit-learn collects each node's leaves
+    with Python lists (about 1 s for 1 Mpx); this propagates the labels down the tree once.
+    """
+    if not 1 <= n_clusters <= n_leaves:
+        raise ValueError(
+            f"n_clusters: must be 1 to {n_leaves} (the tree's leaves), got {n_clusters}."
+        )
+    nodes = [-(int(max(children[-1])) + 1)]
+    for _ in range(n_clusters - 1):
+        these_children = children[-nodes[0] - n_leaves]
+        heapq.heappush(nodes, -int(these_children[0]))
+        heapq.heappushpop(nodes, -int(these_children[1]))
+    cut = np.array([-node for node in nodes], dtype=np.int64)
+    return _label_leaves(children, n_leaves, cut)
+
+
+@njit(cache=True, nogil=True)
+def _label_leaves(children, n_leaves, cut):
+    """Label of each leaf: the position in ``cut`` of its ancestor there."""
+    n_nodes = n_leaves + len(children)
+    label = np.full(n_nodes, -1, dtype=np.int32)
+    for position in range(len(cut)):
+        label[cut[position]] = position
+    for node in range(n_nodes - 1, n_leaves - 1, -1):
+        if label[node] >= 0:
+            label[children[node - n_leaves, 0]] = label[node]
+            label[children[node - n_leaves, 1]] = label[node]
+    return label[:n_leaves].astype(np.intp)
+
+
+@njit(cache=True, nogil=True)
+def _forest_labels(children, n_leaves):
+    """Labels of a tree stopped early: its roots numbered in ascending node order.
+
+    As ``AgglomerativeClustering`` labels a partial tree (``hc_get_heads`` of each leaf,
+    then ``np.searchsorted(np.unique(heads), heads)``).
+    """
+    n_nodes = n_leaves + len(children)
+    label = np.zeros(n_nodes, dtype=np.int32)  # 1 marks a child first
+    for merge in range(len(children)):
+        label[children[merge, 0]] = 1
+        label[children[merge, 1]] = 1
+    n_roots = 0
+    for node in range(n_nodes):
+        if label[node] == 0:
+            label[node] = n_roots
+            n_roots += 1
+        else:
+            label[node] = -1
+    for node in range(n_nodes - 1, n_leaves - 1, -1):
+        label[children[node - n_leaves, 0]] = label[node]
+        label[children[node - n_leaves, 1]] = label[node]
+    return label[:n_leaves].astype(np.intp)
 
 
 def labels_steps(X, connectivity, n_clusters, slice_size=None):
     """Generator: yields fractions done; returns the labels of
     ``AgglomerativeClustering(n_clusters, linkage="ward", connectivity=...)``, numbered alike.
-    """
-    from sklearn.cluster._agglomerative import _hc_cut
 
+    ``connectivity``: a sparse graph, or a boolean mask of a grid (see :func:`tree_steps`).
+    Like scikit-learn (``compute_full_tree="auto"``), a small ``n_clusters`` builds the
+    whole tree and cuts it (:func:`hc_cut`), a large one stops merging at ``n_clusters``.
+    """
     n_samples = len(X)
     full_tree = n_clusters < max(100, 0.02 * n_samples)  # scikit-learn's "auto"
-    children, parent = yield from tree_steps(
+    children = yield from merge_steps(
         X, connectivity, None if full_tree else n_clusters, slice_size
     )
     if full_tree:
-        return _hc_cut(n_clusters, children, n_samples)
-    heads = parent.copy()  # hc_get_heads: each node's root (parents point to larger nodes)
-    for node in range(len(heads) - 1, -1, -1):
-        heads[node] = heads[heads[node]]
-    heads = heads[:n_samples]
-    return np.searchsorted(np.unique(heads), heads)
+        return hc_cut(n_clusters, children, n_samples)
+    return _forest_labels(children, n_samples)
 
 
 def labels(X, connectivity, n_clusters):
@@ -345,9 +698,18 @@ def labels(X, connectivity, n_clusters):
             return done.value
 
 
-def warm() -> None:
-    """Compile the loop (once per machine: the compiled code is cached on disk)."""
+def warm_up() -> None:
+    """Compiles every kernel, or loads it from numba's disk cache (once per process).
+
+    Runs the loop on tiny inputs (a grid, a sparse graph, both cuts). Call it in a
+    background thread when a widget opens, so that a first run does not wait for it.
+    """
     from scipy import sparse
 
-    chain = sparse.diags([np.ones(3)], [1], shape=(4, 4))
-    labels(np.arange(4.0)[:, None], chain, 2)
+    values = np.arange(12.0).reshape(12, 1) % 5
+    labels(values, np.ones((3, 4), dtype=bool), 2)  # grid, whole tree and hc_cut
+    chain = sparse.diags([np.ones(11)], [1], shape=(12, 12))
+    labels(values, chain, 11)  # graph, tree stopped at 11 clusters
+
+
+warm = warm_up  # the former name
