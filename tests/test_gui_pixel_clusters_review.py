@@ -17,7 +17,7 @@ from napari_pixel_clusters.core.methods.ward import auto_downscale
 from napari_pixel_clusters.gui import widget as widget_module
 from napari_pixel_clusters.gui.layers import METADATA_KEY
 from napari_pixel_clusters.gui.state import shared_settings
-from test_canny_defaults import fluorescence_plane
+from test_canny import fluorescence_plane
 
 PLUGIN, WIDGET = "napari-pixel-clusters", "Pixel clusters"
 SMALL_PHOTO = np.ascontiguousarray(data.astronaut()[::8, ::8])  # 64 x 64 RGB
