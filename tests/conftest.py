@@ -1,10 +1,19 @@
-"""Shared test images: small crops of scikit-image samples, plus generated edge cases."""
+"""What several test files share: images (small crops of scikit-image samples, generated
+edge cases), results and their saved files, helpers to drive the widgets."""
 
 from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
 
 import numpy as np
 import pytest
 from skimage import data
+
+import napari_pixel_clusters as npc
 
 
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -74,3 +83,109 @@ def _image_kinds():
 
 
 IMAGE_KINDS = _image_kinds()
+
+
+# --------------------------------------------------------- results, saved files and folders
+def _three_regions() -> np.ndarray:
+    """32 x 32 RGB: three color regions with some noise (distinct clusters)."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[:, :12] = (200, 40, 40)
+    image[:, 12:22] = (40, 180, 60)
+    image[:, 22:] = (30, 50, 220)
+    return np.clip(image + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
+
+
+THREE_REGIONS = _three_regions()
+
+
+@pytest.fixture(scope="module")
+def three_region_results():
+    """Results of :data:`THREE_REGIONS` with a model each: k-means, a full-covariance
+    mixture, and k-means with spatial features (standardized)."""
+    return {
+        "kmeans": npc.segment(THREE_REGIONS, "kmeans", 3, random_state=0),
+        "gmm": npc.segment(THREE_REGIONS, "gmm", 3, random_state=0, covariance_type="full"),
+        "spatial": npc.segment(
+            THREE_REGIONS, "kmeans", 3, random_state=0, spatial_weight=1.0, standardize=True
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def three_region_models(three_region_results):
+    """The models of :func:`three_region_results` as the JSON content of model files."""
+    return {
+        name: json.loads(json.dumps(seg.model.to_dict()))
+        for name, seg in three_region_results.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def small_results():
+    """Two results of a 32 x 32 RGB image (3 and 2 clusters)."""
+    photo = data.astronaut()[::16, ::16]
+    return (
+        npc.segment(photo, "kmeans", 3, random_state=0),
+        npc.segment(photo, "kmeans", 2, random_state=0),
+    )
+
+
+def clusters_layer_data(seg):
+    """``seg`` as napari hands a clusters Labels layer to a writer: [(data, attributes, kind)]."""
+    from napari_pixel_clusters.gui.layers import METADATA_KEY
+
+    attributes = {
+        "name": "c",
+        "features": seg.table.rename(columns={"label": "index"}),
+        "metadata": {
+            METADATA_KEY: {"params": seg.params, "score": seg.score, "model": seg.model.to_dict()}
+        },
+    }
+    return [(seg.labels, attributes, "labels")]
+
+
+def snapshot(folder):
+    """Every file under ``folder`` and its bytes (to check that nothing changed)."""
+    return {
+        path.relative_to(folder): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def no_leftovers(parent):
+    """No hidden staging file or folder was left in ``parent``."""
+    return [path.name for path in parent.iterdir() if path.name.startswith(".")] == []
+
+
+def finishes(function, timeout: float = 20.0):
+    """Run ``function`` in a thread; return what it raised (None), or fail after
+    ``timeout`` s (a regression that blocks must not hang the suite)."""
+    outcome = {}
+
+    def run():
+        try:
+            function()
+            outcome["error"] = None
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"still blocked after {timeout} s"
+    return outcome["error"]
+
+
+def release_fifo(fifo) -> None:
+    """Unblock a reader stuck on ``fifo`` (only needed when the test fails)."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def case_ids(cases):
+    """Readable test ids for (what, ..., expected message) cases."""
+    return [
+        f"{i}-{case[0]}-{re.sub(r'[^a-z_.]+', '', case[-1][:30])}" for i, case in enumerate(cases)
+    ]

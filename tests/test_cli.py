@@ -16,7 +16,7 @@ from skimage import data, io
 
 import napari_pixel_clusters as npc
 from napari_pixel_clusters.cli import HelpFormatter, build_parser, main
-from napari_pixel_clusters.core.export import read_result, write_result
+from napari_pixel_clusters.core.export import read_result
 
 
 @pytest.fixture
@@ -58,20 +58,6 @@ def test_segment_writes_a_folder_per_good_image_and_reports_the_bad_one(images, 
     np.testing.assert_array_equal(
         result.model.predict(io.imread(images / "astronaut.png")).labels, expected.labels
     )
-
-
-def test_outlines_csv_opens_as_napari_shapes(images, tmp_path):
-    from napari_builtins.io import csv_to_layer_data
-
-    seg = npc.segment(data.coins()[::2, ::2], "kmeans", 3, random_state=0)
-    folder = write_result(seg, tmp_path / "result", source="coins", min_area=30)
-    shapes, _, layer_type = csv_to_layer_data(str(folder / "outlines.csv"))
-    assert layer_type == "shapes"
-    contours = seg.contours(min_area=30)
-    assert len(shapes) == len(contours)
-    np.testing.assert_allclose(shapes[0], contours[0].vertices)
-    with pytest.raises(ValueError, match=r"^out: .* exists already"):
-        write_result(seg, folder)
 
 
 def test_method_options_come_from_the_registry(images, capsys):
@@ -208,106 +194,6 @@ def test_zarr_stores_are_segmented_lazily_into_zarr_results(tmp_path, capsys):
     )
     applied = read_result(tmp_path / "applied" / "slide")
     np.testing.assert_array_equal(applied.labels.compute(), expected.labels)
-
-
-def test_a_result_folder_opens_in_napari_as_the_layers_it_came_from(images, make_napari_viewer):
-    photo = data.astronaut()[::4, ::4]
-    seg = npc.segment(photo, "kmeans", 4, color_space="lab", random_state=0)
-    folder = write_result(seg, images / "result", source="astronaut.png", min_area=50)
-    viewer = make_napari_viewer()
-    # File > Open offers only this reader for params.json; viewer.open defaults to napari's
-    viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
-    assert [layer.name for layer in viewer.layers] == [  # as Pixel clusters adds them
-        "result quantized",
-        "result clusters",
-        "result outlines",
-    ]
-    assert not viewer.layers["result quantized"].visible
-    clusters = viewer.layers["result clusters"]
-    np.testing.assert_array_equal(clusters.data, seg.labels)
-    assert list(clusters.features["index"]) == [1, 2, 3, 4]
-    assert list(clusters.features["color"]) == list(seg.table["color"])
-    np.testing.assert_allclose(
-        clusters.colormap.map(2)[:3],
-        [int(seg.table["color"][1][i : i + 2], 16) / 255 for i in (1, 3, 5)],
-        atol=1e-6,
-    )
-    tag = clusters.metadata["napari_pixel_clusters"]
-    assert tag["params"]["color_space"] == "lab" and tag["model"]["method"] == "kmeans"
-    np.testing.assert_array_equal(viewer.layers["result quantized"].data, seg.quantized())
-    assert viewer.layers["result quantized"].rgb
-    outlines = viewer.layers["result outlines"]
-    contours = seg.contours(min_area=50)
-    assert len(outlines.data) == len(contours)
-    assert list(outlines.features["label"]) == [c.label for c in contours]
-    # the reopened clusters work with the other widgets: its model labels a new image
-    _, apply = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Apply model")
-    assert apply._model_source.value is clusters
-
-
-@pytest.mark.parametrize(
-    "method, saved_as, output",
-    [
-        ("kmeans", "a_retired_method", "clusters"),  # a method since removed: clusters
-        ("canny", "canny", "edges"),  # the method's declared output
-    ],
-)
-def test_a_result_folder_opens_by_the_declared_output_or_as_clusters_if_unknown(
-    tmp_path, make_napari_viewer, method, saved_as, output
-):
-    import json
-
-    coins = data.coins()[::4, ::4]
-    seg = npc.segment(coins, method, 3 if method == "kmeans" else None)
-    folder = write_result(seg, tmp_path / "old")
-    if saved_as != method:  # a folder written by a method this version does not have
-        params = json.loads((folder / "params.json").read_text())
-        params["params"]["method"] = saved_as
-        (folder / "params.json").write_text(json.dumps(params))
-        (folder / "model.json").unlink()  # its model could not be read: it has none
-    viewer = make_napari_viewer()
-    viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
-    labels = viewer.layers[f"old {output}"]
-    np.testing.assert_array_equal(labels.data, seg.labels)
-    tag = labels.metadata["napari_pixel_clusters"]
-    assert (tag["method"], tag["output"]) == (saved_as, output)
-    assert list(labels.features["index"]) == list(seg.table["label"])
-
-
-def test_a_lazy_result_folder_opens_as_a_lazy_pyramid(tmp_path, make_napari_viewer):
-    import dask.array as da
-
-    big = np.tile(data.coins(), (4, 4))  # 1212 x 1536: one extra level
-    seg = npc.segment(da.from_array(big, chunks=256), "kmeans", 3, random_state=0)
-    folder = write_result(seg, tmp_path / "big")
-    viewer = make_napari_viewer()
-    viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
-    clusters = viewer.layers["big clusters"]
-    assert clusters.multiscale and isinstance(clusters.data[0], da.Array)
-    assert [level.shape for level in clusters.data] == [(1212, 1536), (606, 768)]
-    np.testing.assert_array_equal(clusters.data[0].compute(), seg.labels.compute())
-    assert "big outlines" not in [layer.name for layer in viewer.layers]
-
-
-def test_a_folder_saved_with_only_the_clusters_layer_opens(tmp_path, make_napari_viewer):
-    from napari_pixel_clusters._reader import get_reader
-    from napari_pixel_clusters._writers import write_result_folder
-    from napari_pixel_clusters.gui.layers import METADATA_KEY
-
-    seg = npc.segment(data.camera()[::4, ::4], "kmeans", 3, random_state=0)
-    attributes = {
-        "name": "c",
-        "features": seg.table.rename(columns={"label": "index"}),
-        "metadata": {METADATA_KEY: {"params": seg.params, "score": seg.score}},
-    }
-    folder = write_result_folder(
-        str(tmp_path / "only labels"), [(seg.labels, attributes, "labels")]
-    )[0]
-    saved = read_result(folder)
-    assert saved.quantized is None and saved.outlines.empty
-    layers = get_reader(folder + "/params.json")(folder + "/params.json")
-    assert [kind for _, _, kind in layers] == ["labels"]
-    np.testing.assert_array_equal(layers[0][0], seg.labels)
 
 
 # --- the command line as a user runs it: a separate process, its exit code and its output ---

@@ -1,6 +1,7 @@
 """Outline polygons: the fast tracer finds the same regions and areas as tracing each
 region on its own (the former implementation), polygons within the simplification
-tolerance of the former ones and of the exact outlines skimage traces in a notebook."""
+tolerance of the former ones and of the exact outlines skimage traces in a notebook;
+``Segmentation.contours`` outlines each region (the plane index first in a stack)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import itertools
 import numpy as np
 import pytest
 from scipy import ndimage
-from skimage import data, measure
+from skimage import data, draw, measure
 
 import napari_pixel_clusters as npc
 from napari_pixel_clusters.core.contours import (
@@ -180,3 +181,40 @@ def test_straight_runs_on_a_pixel_grid_keep_their_ends():
 def test_bad_min_area_is_a_value_error_naming_it():
     with pytest.raises(ValueError, match=r"^min_area"):
         region_contours(blobs_labels(), -1)
+
+
+def test_contours_outline_each_region():
+    labels = np.zeros((60, 80), np.int32)
+    labels[draw.disk((20, 20), 10)] = 1
+    labels[draw.rectangle((35, 40), (54, 69))] = 2
+    labels[50:52, 5:7] = 1  # 4 pixels: below min_area
+    seg = npc.segment(labels.astype(np.uint8), "kmeans", 3, random_state=0)
+    contours = seg.contours(min_area=10)
+    assert len(contours) == 3  # background, disk, rectangle
+    disk = next(c for c in contours if c.area < 400)
+    rows, cols = disk.vertices[:, 0], disk.vertices[:, 1]
+    assert rows.min() == pytest.approx(10, abs=1) and rows.max() == pytest.approx(30, abs=1)
+    assert cols.min() == pytest.approx(10, abs=1) and cols.max() == pytest.approx(30, abs=1)
+    assert seg.labels[20, 20] == disk.label
+    assert len(seg.contours(min_area=0)) == 4  # now with the small square
+
+
+def test_contours_of_a_stack_carry_the_plane_index():
+    stack = np.zeros((2, 30, 30), np.uint8)
+    stack[1, 5:15, 5:15] = 9
+    contours = npc.segment(stack, "kmeans", 2, random_state=0).contours(min_area=5)
+    square = next(c for c in contours if c.area == 100)
+    assert np.all(square.vertices[:, 0] == 1)
+    assert square.vertices.shape[1] == 3
+
+
+def test_outline_of_a_region_with_holes_is_its_outer_boundary():
+    from napari_pixel_clusters.core.contours import region_contours
+
+    labels = np.ones((14, 14), np.int32)
+    labels[2, 2:12] = 2
+    for column in range(2, 12, 2):
+        labels[2:12, column] = 2
+    outer = next(c for c in region_contours(labels, 1) if c.label == 1)
+    assert outer.vertices[:, 0].min() <= 0 and outer.vertices[:, 0].max() >= 13
+    assert outer.vertices[:, 1].min() <= 0 and outer.vertices[:, 1].max() >= 13

@@ -1,4 +1,6 @@
-"""Weighted EM on distinct colors is scikit-learn's GaussianMixture on all pixels."""
+"""Gaussian mixtures (core/methods/gmm.py): weighted EM on distinct colors is
+scikit-learn's GaussianMixture on all pixels; a model whose Gaussians give no finite
+likelihood is an error, not labels."""
 
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ from napari_pixel_clusters.core.methods.gmm import (
     fit_mixture,
     log_gaussian_prob,
 )
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
 
 
 @pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
@@ -141,3 +148,13 @@ def test_64_bit_extremes_fit_every_covariance_type():
         seg = npc.segment(image, "gmm", 3, covariance_type=covariance_type)
         assert np.isfinite(seg.score["bic"])
         assert seg.n_clusters == 3
+
+
+def test_a_mixture_without_a_finite_likelihood_is_an_error_not_labels():
+    grey = np.linspace(0.0, 1.0, 1024).reshape(32, 32)
+    model = npc.segment(grey, "gmm", 2, random_state=0, covariance_type="diag").model
+    model.parameters["precisions_cholesky"] = [[1e150], [1e150]]  # valid, but extreme
+    with pytest.raises(
+        ValueError, match=r"^model: its Gaussian parameters give no finite likelihood"
+    ):  # was: every pixel cluster 1
+        model.predict(grey * 1e5)

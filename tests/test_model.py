@@ -1,4 +1,6 @@
-"""Models: label other images the same way, saved and loaded as validated JSON."""
+"""Models (core/model.py): label other images the same way, saved and loaded as JSON that
+round-trips exactly and never overwrites what is not a model. The checks of a model's
+fields are in test_model_check.py, the reading of files in test_files.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 from skimage import data
 
 import napari_pixel_clusters as npc
-from conftest import collect_steps
+from conftest import THREE_REGIONS, collect_steps, no_leftovers
 from napari_pixel_clusters.core.methods import METHODS
 from napari_pixel_clusters.core.methods._pointwise import RowFit, run_on_rows
 from napari_pixel_clusters.core.methods._pointwise_lazy import lazy_run_on_rows
@@ -71,40 +73,6 @@ def test_ward_and_canny_have_no_model(tmp_path):
     assert seg.model is None
     with pytest.raises(ValueError, match=r"^model: a 'ward' result has no model"):
         npc.save_model(seg, tmp_path / "m.json")
-
-
-@pytest.mark.parametrize(
-    "tamper, message",
-    [
-        (lambda c: c.update(format="something else"), "not a napari-pixel-clusters model"),
-        (lambda c: c.update(version=99), "version: 99 is not supported"),
-        (lambda c: c.pop("parameters"), "missing parameters"),
-        (lambda c: c.update(method="ward"), "method: 'ward' cannot label new images"),
-        (
-            lambda c: c["parameters"].update(centers=[[1, 2]]),
-            r"parameters.centers: expected shape",
-        ),
-        (
-            lambda c: c["parameters"].update(centers="import os"),
-            "parameters.centers: expected a table",
-        ),
-        (lambda c: c["clusters"][0].update(component=7), r"clusters\[0\].component: expected"),
-    ],
-)
-def test_a_tampered_model_file_is_a_clear_error(photo, tmp_path, tamper, message):
-    path = npc.save_model(npc.segment(photo, "kmeans", 3), tmp_path / "model.json")
-    content = json.loads(path.read_text())
-    tamper(content)
-    path.write_text(json.dumps(content))
-    with pytest.raises(ValueError, match=f"^model file: {path}: {message}"):
-        npc.load_model(path)
-
-
-def test_a_file_that_is_not_json(tmp_path):
-    path = tmp_path / "model.json"
-    path.write_bytes(b"\x80\x04\x95pickle")
-    with pytest.raises(ValueError, match=r"^model file: "):
-        npc.load_model(path)
 
 
 def test_predict_plane_by_plane_labels_every_plane():
@@ -191,3 +159,45 @@ def test_a_new_method_s_model_file_is_checked_through_its_predictor(
     path.write_text(json.dumps(content))
     with pytest.raises(ValueError, match="use 'kmeans', 'gmm' or 'anchors'"):
         npc.load_model(path)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm", "spatial"])
+def test_good_model_files_round_trip_exactly(three_region_results, tmp_path, method):
+    seg = three_region_results[method]
+    path = npc.save_model(seg, tmp_path / "model.json")
+    model = npc.load_model(path)
+    assert model.to_dict() == json.loads(json.dumps(seg.model.to_dict()))
+    np.testing.assert_array_equal(model.predict(THREE_REGIONS).labels, seg.labels)
+    np.testing.assert_array_equal(
+        model.predict(THREE_REGIONS[::-1]).labels, seg.model.predict(THREE_REGIONS[::-1]).labels
+    )
+
+
+def test_save_model_does_not_overwrite_without_asking(small_results, tmp_path):
+    path = npc.save_model(small_results[0], tmp_path / "model.json", overwrite=True)  # new: fine
+    before = path.read_bytes()
+    with pytest.raises(
+        ValueError,
+        match=f"^path: {path} exists already; choose another file "
+        r"or pass overwrite=True\.$",
+    ):
+        npc.save_model(small_results[1], path)
+    assert path.read_bytes() == before
+    npc.save_model(small_results[1], path, overwrite=True)
+    assert npc.load_model(path).n_components == 2
+    assert no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"my notes", b'{"format": "something else"}', b""])
+def test_save_model_never_overwrites_another_file(small_results, tmp_path, content):
+    path = tmp_path / "notes.json"
+    path.write_bytes(content)
+    with pytest.raises(
+        ValueError,
+        match=f"^path: {path} is not a napari-pixel-clusters model "
+        "file, so it is not replaced even with "
+        "overwrite=True",
+    ):
+        npc.save_model(small_results[0], path, overwrite=True)
+    assert path.read_bytes() == content
+    assert no_leftovers(tmp_path)

@@ -1,0 +1,72 @@
+"""The npe2 writers (_writers.py): a clusters layer's table as CSV with its JSON sidecar,
+and a whole result as a folder (the folder rules shared with ``write_result`` are in
+test_export.py; saving from a real viewer is at the end)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from skimage import data
+
+import napari_pixel_clusters as npc
+from conftest import clusters_layer_data, no_leftovers
+
+
+def test_the_table_sidecar_never_replaces_a_json_we_did_not_write(small_results, tmp_path):
+    from napari_pixel_clusters._writers import write_table
+
+    (tmp_path / "table.json").write_text('{"my": "settings"}')
+    _, attributes, _ = clusters_layer_data(small_results[0])[0]
+    with pytest.raises(
+        ValueError,
+        match=f"^path: {tmp_path / 'table.json'} exists already "
+        "and was not written by napari-pixel-clusters",
+    ):
+        write_table(str(tmp_path / "table.csv"), small_results[0].labels, attributes)
+    assert (tmp_path / "table.json").read_text() == '{"my": "settings"}'
+    assert not (tmp_path / "table.csv").exists()
+
+
+def test_the_table_and_its_own_sidecar_are_replaced(small_results, tmp_path):
+    from napari_pixel_clusters._writers import write_table
+
+    for seg in small_results:  # the second save replaces the first (napari asked about the CSV)
+        _, attributes, _ = clusters_layer_data(seg)[0]
+        written = write_table(str(tmp_path / "table.csv"), seg.labels, attributes)
+    assert written == [str(tmp_path / "table.csv"), str(tmp_path / "table.json")]
+    assert list(pd.read_csv(tmp_path / "table.csv")["label"]) == [1, 2]
+    sidecar = json.loads((tmp_path / "table.json").read_text())
+    assert sidecar["format"] == "napari-pixel-clusters table"
+    assert sidecar["params"]["n_clusters_requested"] == 2
+    legacy = {key: sidecar[key] for key in ("source", "layer", "written", "params", "score")}
+    (tmp_path / "table.json").write_text(json.dumps(legacy))  # written before the marker
+    write_table(
+        str(tmp_path / "table.csv"),
+        small_results[0].labels,
+        clusters_layer_data(small_results[0])[0][1],
+    )
+    assert json.loads((tmp_path / "table.json").read_text())["params"]["n_clusters_requested"] == 3
+    assert no_leftovers(tmp_path)
+
+
+def test_the_napari_folder_writer_saves_the_names_and_colors_typed_in_the_table(
+    small_results, tmp_path
+):
+    """The saved model.json once kept the run's names ("cluster 1") whatever the table said."""
+    from napari_pixel_clusters._writers import write_result_folder
+
+    layer_data = clusters_layer_data(small_results[0])
+    features = layer_data[0][1]["features"].copy()
+    features["name"] = ["sky", "suit", "skin"]
+    features.loc[1, "color"] = "#ff00ff"
+    layer_data[0][1]["features"] = features
+    folder = write_result_folder(str(tmp_path / "named"), layer_data)[0]
+    model = npc.load_model(Path(folder) / "model.json")
+    assert [c["name"] for c in model.clusters] == ["sky", "suit", "skin"]
+    assert model.clusters[1]["color"] == "#ff00ff"
+    relabelled = model.predict(data.astronaut()[::16, ::16])
+    np.testing.assert_array_equal(relabelled.labels, small_results[0].labels)
