@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 import pytest
-from skimage import data
+from skimage import data, filters
 
 import napari_pixel_clusters as npc
 
@@ -83,6 +83,32 @@ def _image_kinds():
 
 
 IMAGE_KINDS = _image_kinds()
+
+
+BLOB_COLORS = np.array(
+    [[230, 40, 40], [40, 200, 60], [40, 60, 220], [240, 230, 50], [200, 60, 220], [30, 210, 220]],
+    float,
+)
+
+
+def blob_image(n_colors: int, seed: int = 0) -> np.ndarray:
+    """An RGB image of n well-separated color regions (vertical bands) plus noise."""
+    rng = np.random.default_rng(seed)
+    bands = np.repeat(np.arange(n_colors), 120 // n_colors + 1)[:120]
+    image = BLOB_COLORS[:n_colors][np.tile(bands, (80, 1))]
+    image += rng.normal(0, 12, image.shape)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def fluorescence_plane() -> np.ndarray:
+    """uint16, values 100..4000: three blurred bright blobs on a dim noisy background."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:96, :96]
+    image = np.full((96, 96), 100.0)
+    for cy, cx, r in [(25, 30, 9), (60, 65, 12), (70, 20, 7)]:
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = 4000
+    image = filters.gaussian(image, 2, preserve_range=True) + rng.normal(0, 20, image.shape)
+    return np.clip(image, 100, 4000).astype(np.uint16)
 
 
 # --------------------------------------------------------- results, saved files and folders

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import dask.array as da
 import numpy as np
 import pytest
-from skimage import feature
 
 import napari_pixel_clusters as npc
 
@@ -218,54 +216,6 @@ def test_contours_min_area_must_be_a_whole_number_of_at_least_0(min_area):
     lazy = npc.segment(da.from_array(GREY, chunks=5), "kmeans", 2)
     with pytest.raises(ValueError, match=r"^min_area: "):
         lazy.contours(min_area=min_area)
-
-
-def test_numpy_numbers_as_parameters_become_plain_python_values(tmp_path):
-    """np.int64 and friends were stored as given: json.dumps of params failed, and with it
-    write_result and save_model ("int64 is not JSON serializable")."""
-    image = np.random.default_rng(0).integers(0, 50, (2, 8, 9)).astype(np.uint16)
-    seg = npc.segment(
-        image,
-        "kmeans",
-        np.int64(3),
-        channel_axis=np.int64(0),
-        random_state=np.int64(3),
-        spatial_weight=np.float32(0.5),
-        standardize=np.bool_(True),
-        n_init=np.int8(2),
-        tol=np.float16(0.01),
-        rgb=None,
-    )
-    text = json.dumps(seg.params)
-    assert json.loads(text)["image"]["channel_axis"] == 0
-    assert type(seg.params["n_init"]) is int and type(seg.params["tol"]) is float
-    npc.write_result(seg, tmp_path / "result")
-    npc.save_model(seg.model, tmp_path / "model.json")
-    again = npc.load_model(tmp_path / "model.json").predict(image, channel_axis=np.int64(0))
-    np.testing.assert_array_equal(again.labels, seg.labels)
-    canny = npc.segment(
-        image[0],
-        "canny",
-        sigma=np.float32(1.5),
-        low_threshold=np.int64(2),
-        high_threshold=np.uint8(10),
-        use_quantiles=np.bool_(False),
-    )
-    json.dumps(canny.params)
-
-
-def test_canny_of_an_all_negative_64_bit_image_has_positive_default_thresholds():
-    """The automatic thresholds were 10%/20% of the largest value, negative here, and
-    scikit-image stopped with "low_threshold should be lower then high_threshold"."""
-    image = -np.arange(1, 26, dtype=np.int64).reshape(5, 5) * 1000
-    image[:, 3:] -= 50_000
-    seg = npc.segment(image, "canny")
-    largest = 75_000.0  # the largest magnitude
-    expected = feature.canny(
-        image.astype(float), sigma=1.0, low_threshold=0.1 * largest, high_threshold=0.2 * largest
-    )
-    np.testing.assert_array_equal(seg.labels, expected)
-    assert expected.any()
 
 
 def test_n_clusters_for_a_method_without_k_says_what_the_method_finds(monkeypatch):

@@ -8,10 +8,10 @@ import pytest
 from matplotlib.colors import to_hex
 
 import napari_pixel_clusters as npc
+from conftest import blob_image
 from napari_pixel_clusters.gui import _panel
 from napari_pixel_clusters.gui.layers import METADATA_KEY
 from napari_pixel_clusters.gui.state import shared_settings
-from test_sweep import blob_image
 
 PLUGIN = "napari-pixel-clusters"
 

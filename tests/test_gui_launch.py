@@ -1,4 +1,5 @@
-"""The launcher's first view: the whole image, fitted to the canvas the dock left."""
+"""The launcher (gui/launch.py): ``napari-pixel-clusters`` opens the sample with the
+Pixel clusters widget, the whole image fitted to the canvas the dock left."""
 
 from __future__ import annotations
 
@@ -38,3 +39,22 @@ def test_the_launcher_shows_the_whole_image(launched):
     height, width = viewer.layers["astronaut"].data.shape[:2]
     canvas = viewer.window._qt_viewer.canvas.size  # (height, width) in screen pixels
     assert height * zoom <= canvas[0] and width * zoom <= canvas[1]
+
+
+def test_console_script_opens_the_sample_with_the_widget(make_napari_viewer, monkeypatch):
+    import napari
+
+    from napari_pixel_clusters.gui import launch
+
+    viewers = []
+
+    def viewer_factory(**kwargs):
+        viewers.append(make_napari_viewer(**kwargs))
+        return viewers[-1]
+
+    monkeypatch.setattr(napari, "Viewer", viewer_factory)
+    monkeypatch.setattr(napari, "run", lambda: None)
+    launch.main([])
+    viewer = viewers[0]
+    assert [layer.name for layer in viewer.layers] == ["astronaut"]
+    assert "Pixel clusters (napari-pixel-clusters)" in viewer.window.dock_widgets

@@ -12,12 +12,12 @@ from qtpy.QtGui import QValidator
 from skimage import data, feature
 
 import napari_pixel_clusters as npc
+from conftest import fluorescence_plane
 from napari_pixel_clusters.core import METHODS
 from napari_pixel_clusters.core.methods.ward import auto_downscale
 from napari_pixel_clusters.gui import widget as widget_module
 from napari_pixel_clusters.gui.layers import METADATA_KEY
 from napari_pixel_clusters.gui.state import shared_settings
-from test_canny import fluorescence_plane
 
 PLUGIN, WIDGET = "napari-pixel-clusters", "Pixel clusters"
 SMALL_PHOTO = np.ascontiguousarray(data.astronaut()[::8, ::8])  # 64 x 64 RGB

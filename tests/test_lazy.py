@@ -1,4 +1,7 @@
-"""Lazy (dask) images: the same result as in memory, one chunk at a time."""
+"""Lazy (dask) images (core/lazy/: reading, chunk machinery, lazy results; the point-wise
+route of k-means and mixtures, methods/_pointwise_lazy.py): the same result as in memory,
+one chunk at a time. Each method's own lazy route is tested in its file (test_canny.py,
+test_ward.py); every method on lazy images of every kind: test_battery.py."""
 
 from __future__ import annotations
 
@@ -75,80 +78,6 @@ def test_what_cannot_be_done_lazily_says_so(kwargs, argument):
     assert str(error.value).startswith(f"{argument}:")
 
 
-def block_means(image, factor):
-    """Means over factor x factor blocks (partial blocks at the far edges included)."""
-    sums = image.astype(float)
-    counts = np.ones(image.shape)
-    for axis in (0, 1):
-        starts = np.arange(0, image.shape[axis], factor)
-        sums = np.add.reduceat(sums, starts, axis=axis)
-        counts = np.add.reduceat(counts, starts, axis=axis)
-    return sums / counts
-
-
-def test_lazy_ward_clusters_a_downscaled_level_and_says_so():
-    coins = data.coins()
-    result = npc.segment(da.from_array(coins, chunks=64), "ward", 3, downscale=0.25)
-    expected = npc.segment(block_means(coins, 4), "ward", 3, downscale=1.0)
-    enlarged = np.kron(expected.labels, np.ones((4, 4), dtype=int))[:303, :384]
-    assert isinstance(result.labels, da.Array)
-    np.testing.assert_array_equal(result.labels.compute(), enlarged)
-    assert result.params["downscale"] == 0.25
-    assert "4x smaller" in result.params["lazy_level"]
-    counts = np.bincount(enlarged.ravel())[1:]
-    np.testing.assert_array_equal(result.table["pixels"], counts)
-
-
-def test_lazy_ward_default_level_clusters_about_40000_pixels(monkeypatch):
-    from napari_pixel_clusters.core.methods import ward
-
-    monkeypatch.setattr(ward, "AUTO_MAX_PIXELS", 40_000)  # the real limit: 1 Mpx (issue 14)
-    image = np.tile(data.coins(), (2, 2))
-    result = npc.segment(da.from_array(image, chunks=128), "ward", 4)
-    assert result.params["clustered_shape"] == [152, 192]  # 4x smaller: 29,184 pixels
-    assert result.labels.compute().min() == 1 and result.n_clusters == 4
-
-
-@pytest.mark.parametrize(
-    "image, chunks, options",
-    [
-        (data.coins(), (50, 70), {"sigma": 1.0}),
-        (data.coins(), 64, {"sigma": 2.0, "low_threshold": 20, "high_threshold": 60}),
-        (data.astronaut()[::2, ::2], (60, 50, 3), {"sigma": 1.5}),
-        (
-            np.stack([data.coins()[:200, :200], data.camera()[::2, ::2][:200, :200]]),
-            (1, 64, 64),
-            {"sigma": 1.0},
-        ),
-    ],
-)
-def test_lazy_canny_edges_are_identical_to_in_memory_everywhere(image, chunks, options):
-    """Hysteresis is joined across chunks, so edges match even where they cross seams."""
-    result = npc.segment(da.from_array(image, chunks=chunks), "canny", **options)
-    expected = npc.segment(image, "canny", **options)
-    assert isinstance(result.labels, da.Array)
-    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
-    pd.testing.assert_frame_equal(result.table, expected.table)
-    assert result.score == pytest.approx(expected.score)
-
-
-def test_lazy_canny_of_float_image_with_missing_pixels_matches():
-    image = data.camera()[::2, ::2] / 255.0
-    image[100:130, 40:90] = np.nan
-    result = npc.segment(da.from_array(image, chunks=48), "canny", sigma=1.0)
-    np.testing.assert_array_equal(
-        result.labels.compute(), npc.segment(image, "canny", sigma=1.0).labels
-    )
-
-
-def test_lazy_multichannel_canny_counts_edges_in_any_channel():
-    image = np.stack([data.coins()[:160, :160], data.camera()[::3, ::3][:160, :160]], axis=-1)
-    result = npc.segment(da.from_array(image, chunks=(40, 40, 2)), "canny", channel_axis=-1)
-    expected = npc.segment(image, "canny", channel_axis=-1)
-    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
-    pd.testing.assert_frame_equal(result.table, expected.table)
-
-
 def test_float_images_fit_on_a_sample_and_the_model_labels_every_chunk():
     image = np.tile(data.coins() / 255.0, (2, 2))  # 465,408 pixels: more than the sample
     result = npc.segment(da.from_array(image, chunks=100), "kmeans", 3, random_state=0)
@@ -222,18 +151,6 @@ def test_a_dask_distributed_cluster_gives_the_same_labels(photo):
     np.testing.assert_array_equal(computed["canny"], npc.segment(photo, "canny", sigma=1.5).labels)
 
 
-def test_a_saved_model_labels_a_dask_image_lazily(photo, tmp_path):
-    path = npc.save_model(npc.segment(photo[:64], "gmm", 3, random_state=0), tmp_path / "m")
-    model = npc.load_model(path)
-    lazy = da.from_array(photo, chunks=(50, 60, 3))
-    stages, result = collect_steps(model.predict_steps(lazy))
-    expected = model.predict(photo)
-    assert isinstance(result.labels, da.Array)
-    assert [s for s, _ in stages].count("counting") == -(-lazy.npartitions // 16)
-    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
-    pd.testing.assert_frame_equal(result.table, expected.table)
-
-
 def test_zarr_arrays_and_pyramids_are_read_chunk_by_chunk(photo, tmp_path):
     import zarr
 
@@ -266,19 +183,6 @@ def test_averaged_pyramid_levels_are_labelled_by_the_model_without_holes(photo):
     np.testing.assert_array_equal(labels, result.model.predict(level).labels)
 
 
-def test_lazy_ward_shrinks_the_pyramid_level_nearest_its_size():
-    coins = data.coins()[:296, :376]  # divisible by 8
-    levels = [da.from_array(coins[::step, ::step], chunks=64) for step in (1, 2, 4)]
-    result = npc.segment(levels, "ward", 3, downscale=0.125)
-    level_2 = coins[::4, ::4]  # 4x smaller, then blocks of 2x2: 8x in all
-    expected = npc.segment(block_means(level_2, 2), "ward", 3, downscale=1.0).labels
-    np.testing.assert_array_equal(
-        result.labels.compute(), np.kron(expected, np.ones((8, 8), dtype=int))
-    )
-    assert "level 2 of the pyramid" in result.params["lazy_level"]
-    assert result.params["downscale"] == 0.125
-
-
 def test_a_list_of_equal_planes_is_a_stack_not_a_pyramid():
     planes = [data.coins()[:60, :60], data.camera()[:60, :60]]
     result = npc.segment(planes, "kmeans", 3, random_state=0)
@@ -297,57 +201,6 @@ def test_64_bit_integer_images_are_counted_exactly(dtype):
     assert result.params["compression"].startswith("lazy: distinct values")
     np.testing.assert_array_equal(result.labels.compute(), expected.labels)
     np.testing.assert_array_equal(result.quantized().compute(), expected.quantized())
-
-
-@pytest.mark.parametrize(
-    "image",
-    [
-        data.astronaut()[:160, :200].astype(np.int64),
-        data.coins()[:150, :150].astype(np.int64),
-        data.coins()[:150, :150] > 100,
-    ],
-)
-def test_canny_of_64_bit_and_boolean_images_agrees_lazily(image):
-    """Thresholds are relative to the largest grey value, in memory and lazily."""
-    expected = npc.segment(image, "canny")
-    chunks = (40, 50, 3) if image.ndim == 3 else 40
-    result = npc.segment(da.from_array(image, chunks=chunks), "canny")
-    assert expected.labels.sum() > 0
-    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
-
-
-def test_lazy_canny_of_an_image_without_data_says_so():
-    with pytest.raises(ValueError, match=r"^image: no pixel has data"):
-        npc.segment(da.full((64, 64), np.nan, chunks=32), "canny")
-
-
-@pytest.mark.parametrize(
-    "shape, chunks",
-    [
-        ((5, 5), 5),
-        ((7, 40), (7, 40)),
-        ((7, 40), (3, 10)),
-        ((2, 6, 30), (1, 4, 8)),
-        ((40, 9), (16, 4)),
-    ],
-)
-def test_lazy_canny_of_images_smaller_than_its_overlap_matches_in_memory(shape, chunks):
-    """An axis shorter than the overlap (4 sigma + 3 = 11 pixels at sigma 2) raised dask's
-    "The overlapping depth 11 is larger than your array 5"; in memory it worked."""
-    image = np.random.default_rng(0).random(shape)
-    image[..., : shape[-1] // 2] += 2.0  # an edge down the middle
-    expected = npc.segment(image, "canny", sigma=2.0)
-    result = npc.segment(da.from_array(image, chunks=chunks), "canny", sigma=2.0)
-    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
-    pd.testing.assert_frame_equal(result.table, expected.table)
-
-
-def test_lazy_canny_of_an_all_negative_64_bit_image_matches_in_memory():
-    image = -(data.coins()[:60, :70].astype(np.int64) * 1000) - 1
-    expected = npc.segment(image, "canny")
-    result = npc.segment(da.from_array(image, chunks=32), "canny")
-    assert expected.labels.sum() > 0
-    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
 
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm", "ward"])

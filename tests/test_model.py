@@ -8,6 +8,7 @@ import json
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import pytest
 from skimage import data
 
@@ -201,3 +202,15 @@ def test_save_model_never_overwrites_another_file(small_results, tmp_path, conte
         npc.save_model(small_results[0], path, overwrite=True)
     assert path.read_bytes() == content
     assert no_leftovers(tmp_path)
+
+
+def test_a_saved_model_labels_a_dask_image_lazily(photo, tmp_path):
+    path = npc.save_model(npc.segment(photo[:64], "gmm", 3, random_state=0), tmp_path / "m")
+    model = npc.load_model(path)
+    lazy = da.from_array(photo, chunks=(50, 60, 3))
+    stages, result = collect_steps(model.predict_steps(lazy))
+    expected = model.predict(photo)
+    assert isinstance(result.labels, da.Array)
+    assert [s for s, _ in stages].count("counting") == -(-lazy.npartitions // 16)
+    np.testing.assert_array_equal(result.labels.compute(), expected.labels)
+    pd.testing.assert_frame_equal(result.table, expected.table)

@@ -1,12 +1,11 @@
-"""Packaging: the core stays headless, the manifest's samples open in a real viewer."""
+"""Packaging: the core stays headless, importing the package leaves the heavy libraries for
+later, and the manifest offers the widget in napari's layer menu (samples:
+test_sample_data.py; the console script: test_gui_launch.py)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-
-import numpy as np
-import pytest
 
 
 def test_core_imports_no_qt_and_no_napari():
@@ -33,55 +32,6 @@ def test_importing_the_package_leaves_the_heavy_libraries_for_later():
     assert out.stdout.strip() == ""
 
 
-def test_registry_declares_every_parameter():
-    import napari_pixel_clusters as npc
-
-    assert {"kmeans", "gmm", "ward", "canny"} <= set(npc.METHODS)  # and any added later
-    for method in npc.METHODS.values():
-        assert method.title and method.summary
-        for param in (*method.params, *npc.FEATURE_PARAMS):
-            assert param.help, f"{method.name}.{param.name} has no help text"
-            if param.default is not None:
-                assert param.check(param.default) == param.default
-
-
-@pytest.mark.parametrize(
-    "key, shape, rgb",
-    [
-        ("coins", (303, 384), False),
-        ("astronaut", (512, 512, 3), True),
-        ("cat", (300, 451, 3), True),
-        ("immunohistochemistry", (512, 512, 3), True),
-    ],
-)
-def test_sample_data_opens_in_napari(make_napari_viewer, key, shape, rgb):
-    viewer = make_napari_viewer()
-    layers = viewer.open_sample("napari-pixel-clusters", key)
-    assert len(layers) == 1
-    layer = viewer.layers[0]
-    assert layer.data.shape == shape and layer.rgb == rgb and layer.name == key
-    assert layer.data.dtype == np.uint8
-
-
-def test_console_script_opens_the_sample_with_the_widget(make_napari_viewer, monkeypatch):
-    import napari
-
-    from napari_pixel_clusters.gui import launch
-
-    viewers = []
-
-    def viewer_factory(**kwargs):
-        viewers.append(make_napari_viewer(**kwargs))
-        return viewers[-1]
-
-    monkeypatch.setattr(napari, "Viewer", viewer_factory)
-    monkeypatch.setattr(napari, "run", lambda: None)
-    launch.main([])
-    viewer = viewers[0]
-    assert [layer.name for layer in viewer.layers] == ["astronaut"]
-    assert "Pixel clusters (napari-pixel-clusters)" in viewer.window.dock_widgets
-
-
 def test_widget_is_offered_in_the_layer_context_menu(make_napari_viewer):
     from napari._app_model import get_app_model
 
@@ -89,21 +39,3 @@ def test_widget_is_offered_in_the_layer_context_menu(make_napari_viewer):
     items = get_app_model().menus.get_menu("napari/layers/segment")
     commands = [getattr(item, "command", None) for item in items]
     assert any(c is not None and c.id == "napari-pixel-clusters.pixel_clusters" for c in commands)
-
-
-def test_every_method_module_is_registered_without_a_list_to_edit():
-    """A module under core/methods/ (not starting with "_") is a method: found on import."""
-    import importlib
-    from pathlib import Path
-
-    from napari_pixel_clusters.core import methods
-
-    modules = sorted(
-        path.stem
-        for path in Path(methods.__file__).parent.glob("*.py")
-        if not path.stem.startswith("_")
-    )
-    declared = [importlib.import_module(f"{methods.__name__}.{name}").METHOD for name in modules]
-    assert sorted(methods.METHODS) == sorted(method.name for method in declared)
-    assert all(methods.METHODS[method.name] is method for method in declared)
-    assert next(iter(methods.METHODS)) == "kmeans"  # the default comes first

@@ -168,32 +168,6 @@ def test_spatial_gmm_with_full_covariance_is_more_compact(photo):
     assert spatial_spread(spatial.labels) < 0.9 * spatial_spread(color_only.labels)
 
 
-def test_ward_refuses_a_run_that_would_not_fit_in_memory(monkeypatch):
-    from napari_pixel_clusters.core.methods import ward
-
-    monkeypatch.setattr(ward, "available_memory", lambda: 50 * 2**20)
-    with pytest.raises(ValueError, match=r"^downscale: .* use downscale=0\.\d+"):
-        npc.segment(data.coins(), "ward", n_clusters=5, downscale=1.0)
-
-
-def test_ward_warns_before_a_slow_run(monkeypatch):
-    from napari_pixel_clusters.core.methods import ward
-
-    monkeypatch.setattr(ward, "SECONDS_PER_PIXEL", 1.0)
-    with pytest.warns(UserWarning, match="will take about"):
-        npc.segment(np.zeros((20, 20)), "ward", n_clusters=2, downscale=1.0)
-
-
-def test_ward_default_downscale_keeps_runs_small(monkeypatch):
-    from napari_pixel_clusters.core.methods import ward
-
-    monkeypatch.setattr(ward, "AUTO_MAX_PIXELS", 40_000)  # the real limit: 1 Mpx (issue 14)
-    seg = npc.segment(data.astronaut(), "ward", n_clusters=8)
-    assert 0.3 < seg.params["downscale"] < 0.5
-    height, width = seg.params["clustered_shape"]
-    assert height * width <= 40_000 * 1.01
-
-
 def test_ward_downscale_in_lab_matches_sklearn_on_the_shrunk_pixels(photo):
     seg = npc.segment(photo, "ward", 5, color_space="lab", downscale=0.5)
     small = resize(photo / 255.0, (64, 64, 3), anti_aliasing=True)
@@ -202,20 +176,3 @@ def test_ward_downscale_in_lab_matches_sklearn_on_the_shrunk_pixels(photo):
     expected = reference.fit(features).labels_.reshape(64, 64)
     enlarged = resize(expected, photo.shape[:2], order=0, preserve_range=True, anti_aliasing=False)
     assert same_partition(seg.labels, enlarged)
-
-
-def test_ward_downscale_does_not_leak_missing_pixels_into_values():
-    image = np.full((120, 120), 200.0)
-    image[:, :60] = 100.0
-    image[::6, :] = np.nan
-    seg = npc.segment(image, "ward", 2, downscale=0.25)
-    np.testing.assert_allclose(np.sort(seg.palette.ravel()), [100.0, 200.0])
-    assert np.all(seg.labels[1, :60] != seg.labels[1, 60:].max())
-
-
-def test_ward_keeps_every_plane_of_a_short_stack():
-    coins = data.coins()
-    stack = np.stack([coins, coins[::-1], coins[:, ::-1]])
-    seg = npc.segment(stack, "ward", 3)
-    assert seg.params["clustered_shape"][0] == 3
-    assert not np.array_equal(seg.labels[0], seg.labels[1])

@@ -8,21 +8,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 import napari_pixel_clusters as npc
+from conftest import blob_image
 from napari_pixel_clusters.core.sweep import elbow_k
-
-PALETTE = np.array(
-    [[230, 40, 40], [40, 200, 60], [40, 60, 220], [240, 230, 50], [200, 60, 220], [30, 210, 220]],
-    float,
-)
-
-
-def blob_image(n_colors: int, seed: int = 0) -> np.ndarray:
-    """An RGB image of n well-separated color regions (vertical bands) plus noise."""
-    rng = np.random.default_rng(seed)
-    bands = np.repeat(np.arange(n_colors), 120 // n_colors + 1)[:120]
-    image = PALETTE[:n_colors][np.tile(bands, (80, 1))]
-    image += rng.normal(0, 12, image.shape)
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm"])

@@ -1,5 +1,9 @@
-"""Ward on masks with missing pixels: scikit-learn's result on a connected grid, and a
-spatial, linear-time join of the parts when missing pixels split the grid."""
+"""Ward (core/methods/ward.py; the compiled merge loop itself: test_ward_tree.py).
+
+Masks with missing pixels: scikit-learn's result on a connected grid, and a spatial,
+linear-time join of the parts when missing pixels split the grid; the merge loop against
+scikit-learn; the memory and time guards and the automatic downscale; lazy images clustered
+on a downscaled level. The notebook's Ward workflows are in test_reference_workflows.py."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import dask.array as da
 import numpy as np
 import pytest
 from scipy.sparse.csgraph import connected_components
+from skimage import data
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.feature_extraction.image import grid_to_graph
 
@@ -275,3 +280,95 @@ def test_the_memory_guard_uses_the_compiled_loops_bytes_per_pixel(monkeypatch):
     ward.check_size(1_000_000, 1.0, (1000, 1000))  # about 0.9 GiB: fits now (was 1.6 GiB)
     with pytest.raises(ValueError, match=r"^downscale: Ward on 2,000,000 pixels"):
         ward.check_size(2_000_000, 1.0, (1000, 2000))
+
+
+# --- lazy images: Ward on a downscaled level -------------------------------------------------
+def block_means(image, factor):
+    """Means over factor x factor blocks (partial blocks at the far edges included)."""
+    sums = image.astype(float)
+    counts = np.ones(image.shape)
+    for axis in (0, 1):
+        starts = np.arange(0, image.shape[axis], factor)
+        sums = np.add.reduceat(sums, starts, axis=axis)
+        counts = np.add.reduceat(counts, starts, axis=axis)
+    return sums / counts
+
+
+def test_lazy_ward_clusters_a_downscaled_level_and_says_so():
+    coins = data.coins()
+    result = npc.segment(da.from_array(coins, chunks=64), "ward", 3, downscale=0.25)
+    expected = npc.segment(block_means(coins, 4), "ward", 3, downscale=1.0)
+    enlarged = np.kron(expected.labels, np.ones((4, 4), dtype=int))[:303, :384]
+    assert isinstance(result.labels, da.Array)
+    np.testing.assert_array_equal(result.labels.compute(), enlarged)
+    assert result.params["downscale"] == 0.25
+    assert "4x smaller" in result.params["lazy_level"]
+    counts = np.bincount(enlarged.ravel())[1:]
+    np.testing.assert_array_equal(result.table["pixels"], counts)
+
+
+def test_lazy_ward_default_level_clusters_about_40000_pixels(monkeypatch):
+    from napari_pixel_clusters.core.methods import ward
+
+    monkeypatch.setattr(ward, "AUTO_MAX_PIXELS", 40_000)  # the real limit: 1 Mpx (issue 14)
+    image = np.tile(data.coins(), (2, 2))
+    result = npc.segment(da.from_array(image, chunks=128), "ward", 4)
+    assert result.params["clustered_shape"] == [152, 192]  # 4x smaller: 29,184 pixels
+    assert result.labels.compute().min() == 1 and result.n_clusters == 4
+
+
+def test_lazy_ward_shrinks_the_pyramid_level_nearest_its_size():
+    coins = data.coins()[:296, :376]  # divisible by 8
+    levels = [da.from_array(coins[::step, ::step], chunks=64) for step in (1, 2, 4)]
+    result = npc.segment(levels, "ward", 3, downscale=0.125)
+    level_2 = coins[::4, ::4]  # 4x smaller, then blocks of 2x2: 8x in all
+    expected = npc.segment(block_means(level_2, 2), "ward", 3, downscale=1.0).labels
+    np.testing.assert_array_equal(
+        result.labels.compute(), np.kron(expected, np.ones((8, 8), dtype=int))
+    )
+    assert "level 2 of the pyramid" in result.params["lazy_level"]
+    assert result.params["downscale"] == 0.125
+
+
+# --- memory and time guards, downscaling -----------------------------------------------------
+def test_ward_refuses_a_run_that_would_not_fit_in_memory(monkeypatch):
+    from napari_pixel_clusters.core.methods import ward
+
+    monkeypatch.setattr(ward, "available_memory", lambda: 50 * 2**20)
+    with pytest.raises(ValueError, match=r"^downscale: .* use downscale=0\.\d+"):
+        npc.segment(data.coins(), "ward", n_clusters=5, downscale=1.0)
+
+
+def test_ward_warns_before_a_slow_run(monkeypatch):
+    from napari_pixel_clusters.core.methods import ward
+
+    monkeypatch.setattr(ward, "SECONDS_PER_PIXEL", 1.0)
+    with pytest.warns(UserWarning, match="will take about"):
+        npc.segment(np.zeros((20, 20)), "ward", n_clusters=2, downscale=1.0)
+
+
+def test_ward_default_downscale_keeps_runs_small(monkeypatch):
+    from napari_pixel_clusters.core.methods import ward
+
+    monkeypatch.setattr(ward, "AUTO_MAX_PIXELS", 40_000)  # the real limit: 1 Mpx (issue 14)
+    seg = npc.segment(data.astronaut(), "ward", n_clusters=8)
+    assert 0.3 < seg.params["downscale"] < 0.5
+    height, width = seg.params["clustered_shape"]
+    assert height * width <= 40_000 * 1.01
+
+
+def test_ward_downscale_does_not_leak_missing_pixels_into_values():
+    image = np.full((120, 120), 200.0)
+    image[:, :60] = 100.0
+    image[::6, :] = np.nan
+    seg = npc.segment(image, "ward", 2, downscale=0.25)
+    np.testing.assert_allclose(np.sort(seg.palette.ravel()), [100.0, 200.0])
+    assert np.all(seg.labels[1, :60] != seg.labels[1, 60:].max())
+
+
+def test_ward_keeps_every_plane_of_a_short_stack():
+    coins = data.coins()
+    stack = np.stack([coins, coins[::-1], coins[:, ::-1]])
+    seg = npc.segment(stack, "ward", 3)
+    assert seg.params["clustered_shape"][0] == 3
+    assert not np.array_equal(seg.labels[0], seg.labels[1])
