@@ -163,9 +163,9 @@ METHOD = Method(
             "n_segments",
             int,
             100,
-            "About how many superpixels to make (seeds on a regular grid); the number found "
-            "differs a little. Images with more than three spatial axes: this many per "
-            "3-D volume.",
+            "About how many superpixels to make (seeds on a regular grid); scikit-image "
+            "often finds fewer (down to about half). Images with more than three spatial "
+            "axes: this many per 3-D volume.",
             minimum=1,
             maximum=1_000_000,
         ),
@@ -177,8 +177,9 @@ METHOD = Method(
             "follows color more closely. Try values on a log scale (x10, /10). Empty "
             "(auto): 10 for RGB in Lab (scikit-image's default), 0.1 otherwise (values "
             "are stretched to 0-1).",
+            # no maximum: the widget's arrows then step by a tenth of the value's order
+            # of magnitude (0.1 -> 0.11, 10 -> 11), as suits a value explored on a log scale
             minimum=0.0001,
-            maximum=10_000.0,
             allow_none=True,
         ),
         Param(
