@@ -31,7 +31,7 @@ MIN_AREA = Param(
 SIMPLIFY_TOLERANCE = 0.5
 
 
-def check_min_area(min_area) -> int:
+def check_min_area(min_area: object) -> int:
     """``min_area`` as a plain int of at least 0, or ValueError naming it."""
     return MIN_AREA.check(min_area)
 
@@ -153,7 +153,9 @@ def _inside_straight_runs(coords: np.ndarray, lengths: np.ndarray) -> np.ndarray
     return inside
 
 
-def _farthest_points(coords, first, last, inner):
+def _farthest_points(
+    coords: np.ndarray, first: np.ndarray, last: np.ndarray, inner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """For each segment (first, last): index of its first farthest inner point and that
     distance (perpendicular when the point projects inside the segment, else the distance
     to the nearer end), computed as ``approximate_polygon`` does."""

@@ -28,18 +28,24 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import tifffile
 
-from .files import check_inside, check_tree_inside, open_regular, read_json, read_text
+from .files import StrPath, check_inside, check_tree_inside, open_regular, read_json, read_text
 from .model import Model, read_model_file, save_model
 from .model_check import MAX_COMPONENTS
 from .result import Segmentation
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 FILES = {
     "labels": "labels.tif",
@@ -62,7 +68,7 @@ OUR_NAMES = frozenset(FILES.values()) | frozenset(ZARR_FILES.values())
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 
 
-def provenance(seg: Segmentation, source: str) -> dict:
+def provenance(seg: Segmentation[Any], source: str) -> dict[str, Any]:
     return {
         "format": RESULT_FORMAT,
         "source": source,
@@ -72,7 +78,11 @@ def provenance(seg: Segmentation, source: str) -> dict:
     }
 
 
-def shapes_table(polygons, ndim: int, labels=None) -> pd.DataFrame:
+def shapes_table(
+    polygons: Sequence[Sequence[Sequence[float]] | np.ndarray],
+    ndim: int,
+    labels: npt.ArrayLike | None = None,
+) -> pd.DataFrame:
     """Polygons in napari's Shapes CSV columns (index, shape-type, vertex-index, axis-n),
     and the cluster ``label`` of each polygon last (napari's reader ignores it)."""
     rows = [
@@ -89,7 +99,7 @@ def shapes_table(polygons, ndim: int, labels=None) -> pd.DataFrame:
     return table
 
 
-def write_tiff(path: Path, array, info: dict) -> None:
+def write_tiff(path: Path, array: npt.ArrayLike, info: dict[str, Any]) -> None:
     """A TIFF whose description carries the provenance ``info``.
 
     The text prefix keeps tifffile from reading the JSON as its own shape metadata."""
@@ -102,7 +112,7 @@ def write_tiff(path: Path, array, info: dict) -> None:
 
 
 @contextmanager
-def staged_folder(folder: Path, overwrite: bool = False):
+def staged_folder(folder: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``folder``; it becomes ``folder`` only if the block
     finishes, so a result folder appears whole or not at all.
 
@@ -190,7 +200,7 @@ def foreign_content(folder: Path) -> str:
     return ""
 
 
-def is_our_json(content, format_name: str, legacy_keys: tuple) -> bool:
+def is_our_json(content: object, format_name: str, legacy_keys: tuple[str, ...]) -> bool:
     """A JSON object we wrote: its ``format`` is ``format_name``, or (files written before
     the marker) it has no ``format`` and every one of ``legacy_keys``."""
     if not isinstance(content, dict):
@@ -228,7 +238,11 @@ def _move_into_place(staging: Path, folder: Path) -> None:
 
 
 def write_result(
-    seg: Segmentation, folder, source: str = "", min_area: int = 20, overwrite: bool = False
+    seg: Segmentation[Any],
+    folder: StrPath,
+    source: str = "",
+    min_area: int = 20,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``seg`` into ``folder``; return its path.
 
@@ -258,7 +272,7 @@ def write_result(
     return folder
 
 
-def write_zarr(path: Path, array, info: dict) -> None:
+def write_zarr(path: Path, array: da.Array, info: dict[str, Any]) -> None:
     """A dask array into a zarr store, chunk by chunk, with the provenance as attribute."""
     import zarr
 
@@ -273,15 +287,15 @@ class SavedResult:
     """A result folder read back: the arrays (dask arrays when saved as zarr; quantized
     None when not saved), tables and the model."""
 
-    labels: np.ndarray
-    quantized: np.ndarray | None
+    labels: np.ndarray | da.Array
+    quantized: np.ndarray | da.Array | None
     table: pd.DataFrame
     outlines: pd.DataFrame
-    params: dict
+    params: dict[str, Any]
     model: Model | None
 
 
-def read_result(folder) -> SavedResult:
+def read_result(folder: StrPath) -> SavedResult:
     """Read a folder written by :func:`write_result` (or the command line).
 
     Every file is checked before use (see the module's notes); bad content is a
@@ -300,14 +314,19 @@ def read_result(folder) -> SavedResult:
     if missing:
         raise ValueError(f"folder: {folder}: not a result folder (missing {', '.join(missing)}).")
 
-    def present(key):
-        path = folder / names[key]
-        return check_inside(path, root, "folder") if os.path.lexists(path) else None
+    def inside(key: str) -> Path:
+        return check_inside(folder / names[key], root, "folder")
 
-    params = _read_params(present("params"))
-    table = _read_table(present("table"))
-    labels = _read_array(present("labels"), root, lazy, "labels")
-    quantized = _read_array(present("quantized"), root, lazy, "quantized")
+    def present(key: str) -> Path | None:
+        return inside(key) if os.path.lexists(folder / names[key]) else None
+
+    params = _read_params(inside("params"))
+    table = _read_table(inside("table"))
+    labels = _read_array(inside("labels"), root, lazy, "labels")
+    quantized_path = present("quantized")
+    quantized = (
+        None if quantized_path is None else _read_array(quantized_path, root, lazy, "quantized")
+    )
     _check_arrays(labels, quantized, folder / names["quantized"])
     outlines = present("outlines")
     model = present("model")
@@ -321,11 +340,11 @@ def read_result(folder) -> SavedResult:
     )
 
 
-def _fail(path: Path, problem: str):
+def _fail(path: Path, problem: str) -> NoReturn:
     raise ValueError(f"folder: {path}: {problem}")
 
 
-def _read_params(path: Path) -> dict:
+def _read_params(path: Path) -> dict[str, Any]:
     info = read_json(path, "folder", MAX_TABLE_BYTES)
     if not isinstance(info, dict):
         _fail(path, f"expected a JSON object, got {type(info).__name__}.")
@@ -339,16 +358,16 @@ def _read_params(path: Path) -> dict:
                 path,
                 f"params.{key}: expected {_KIND_NAMES[kind]}, got {type(params[key]).__name__}.",
             )
-    kind = (params.get("image") or {}).get("kind")
-    if kind is not None and not isinstance(kind, str):
-        _fail(path, f"params.image.kind: expected a text, got {type(kind).__name__}.")
+    image_kind = (params.get("image") or {}).get("kind")
+    if image_kind is not None and not isinstance(image_kind, str):
+        _fail(path, f"params.image.kind: expected a text, got {type(image_kind).__name__}.")
     return info
 
 
 _KIND_NAMES = {str: "a text", dict: "a JSON object"}
 
 
-def _read_csv(path: Path, max_bytes: int, text_columns=()) -> pd.DataFrame:
+def _read_csv(path: Path, max_bytes: int, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     text = read_text(path, "folder", max_bytes)
     try:
         return pd.read_csv(io.StringIO(text), dtype=dict.fromkeys(text_columns, str))
@@ -401,12 +420,10 @@ def _read_outlines(path: Path) -> pd.DataFrame:
     return table
 
 
-def _read_array(path: Path | None, root: Path, lazy: bool, key: str):
-    """The saved array (lazily from zarr); None when the folder does not hold it (the
-    napari writer saves the quantized image only when its layer was selected)."""
-    if path is None:
-        return None
-    array = _read_zarr(path, root) if lazy else _read_tiff(path)
+def _read_array(path: Path, root: Path, lazy: bool, key: str) -> np.ndarray | da.Array:
+    """The saved array (lazily from zarr). (A folder may lack the quantized image: the
+    napari writer saves it only when its layer was selected.)"""
+    array: np.ndarray | da.Array = _read_zarr(path, root) if lazy else _read_tiff(path)
     if key == "labels" and (array.ndim < 2 or array.dtype.kind not in "iu"):
         _fail(
             path,
@@ -432,7 +449,7 @@ def _read_tiff(path: Path) -> np.ndarray:
             )
 
 
-def _read_zarr(path: Path, root: Path):
+def _read_zarr(path: Path, root: Path) -> da.Array:
     import dask.array as da
 
     if not path.is_dir():
@@ -449,7 +466,11 @@ def _read_zarr(path: Path, root: Path):
         )
 
 
-def _check_arrays(labels, quantized, quantized_path: Path) -> None:
+def _check_arrays(
+    labels: np.ndarray | da.Array,
+    quantized: np.ndarray | da.Array | None,
+    quantized_path: Path,
+) -> None:
     """The quantized image has the labels' shape, with at most one channel axis more."""
     if quantized is None or quantized.shape == labels.shape:
         return

@@ -8,9 +8,12 @@ weighted rows optimises the same objective as on all pixels, at a fraction of th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .image import ImageData
 
@@ -51,7 +54,7 @@ class FeatureSet:
     raw: np.ndarray | None
     names: list[str]
     compression: str
-    standardization: dict = field(default_factory=dict)
+    standardization: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_pixels(self) -> int:
@@ -65,7 +68,7 @@ class FeatureSet:
         return row_values if self.inverse is None else row_values[self.inverse]
 
 
-def check_color_space(data: ImageData, color_space: str | None) -> str | None:
+def check_color_space(data: ImageData[Any], color_space: str | None) -> str | None:
     """Return the color space to use (None = raw channels), or raise ValueError."""
     if color_space is None:
         return "rgb" if data.is_color else None
@@ -84,19 +87,19 @@ def check_color_space(data: ImageData, color_space: str | None) -> str | None:
     return color_space
 
 
-def usable_values(data: ImageData) -> np.ndarray:
+def usable_values(data: ImageData[np.ndarray]) -> np.ndarray:
     """``(n_usable, C)`` pixel values, all channels; a view when every pixel is usable."""
     flat = data.pixels.reshape(-1, data.n_channels)
     return flat if data.mask.all() else flat[data.mask.ravel()]
 
 
 def build_features(
-    data: ImageData,
+    data: ImageData[np.ndarray],
     color_space: str | None = None,
     spatial_weight: float = 0.0,
     standardize: bool = False,
     compress: bool = True,
-    fixed: dict | None = None,
+    fixed: dict[str, Any] | None = None,
     coordinates: np.ndarray | None = None,
     counts: np.ndarray | None = None,
 ) -> FeatureSet:
@@ -124,7 +127,7 @@ def build_features(
             values = raw
             compression = f"distinct values: {len(raw):,} rows for {len(inverse):,} pixels"
     X, names = _value_features(values[:, : data.color_channels.shape[-1]], data, color_space)
-    standardization = {}
+    standardization: dict[str, Any] = {}
     if standardize:
         X, standardization = _standardize(X, weights, fixed)
     if spatial_weight > 0:
@@ -151,7 +154,7 @@ def _compression_route(values: np.ndarray, spatial_weight: float, compress: bool
     return "distinct values"
 
 
-def distinct_rows(values: np.ndarray):
+def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct rows of an ``(N, C)`` array with their counts and the inverse index.
 
     Integer values are packed into one integer key per pixel; when the key range is small
@@ -171,7 +174,7 @@ def distinct_rows(values: np.ndarray):
     return rows, counts.astype(np.float64), _small_index(inverse.reshape(-1), len(rows))
 
 
-def channel_ranges(values: np.ndarray):
+def channel_ranges(values: np.ndarray) -> tuple[list[int], list[int]]:
     """Lowest value and number of possible values per channel (dtype range for 8/16 bit)."""
     if values.dtype in (np.uint8, np.uint16, np.bool_):
         n = 2 if values.dtype == np.bool_ else int(np.iinfo(values.dtype).max) + 1
@@ -181,7 +184,7 @@ def channel_ranges(values: np.ndarray):
     return lows, [high - low + 1 for low, high in zip(lows, highs)]
 
 
-def pack_keys(values: np.ndarray, lows, spans) -> np.ndarray:
+def pack_keys(values: np.ndarray, lows: Sequence[int], spans: Sequence[int]) -> np.ndarray:
     """One int64 key per row of integers: the row's index in the grid of possible values."""
     keys = np.zeros(len(values), dtype=np.int64)
     for channel, (low, span) in enumerate(zip(lows, spans)):
@@ -195,7 +198,9 @@ def pack_keys(values: np.ndarray, lows, spans) -> np.ndarray:
     return keys
 
 
-def unpack_keys(keys: np.ndarray, lows, spans, dtype) -> np.ndarray:
+def unpack_keys(
+    keys: np.ndarray, lows: Sequence[int], spans: Sequence[int], dtype: npt.DTypeLike
+) -> np.ndarray:
     """The rows of integers that :func:`pack_keys` packed into ``keys``."""
     rows = np.empty((len(keys), len(spans)), dtype=np.int64)
     remaining = keys.astype(np.int64)
@@ -207,12 +212,15 @@ def unpack_keys(keys: np.ndarray, lows, spans, dtype) -> np.ndarray:
     return rows.astype(dtype)
 
 
-def _pack_integer_rows(values: np.ndarray):
+def _pack_integer_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     lows, spans = channel_ranges(values)
     n_keys = int(np.prod(spans, dtype=object))
     if n_keys >= 2**62:
         return None
     keys = pack_keys(values, lows, spans)
+    present: np.ndarray
+    inverse: np.ndarray
+    counts: np.ndarray
     if n_keys <= min(BINCOUNT_MAX_KEYS, BINCOUNT_KEYS_PER_PIXEL * len(values) + 2**16):
         counts_by_key = np.bincount(keys, minlength=n_keys)
         present = np.flatnonzero(counts_by_key)
@@ -228,7 +236,7 @@ def _pack_integer_rows(values: np.ndarray):
     return unpack_keys(present, lows, spans, values.dtype), counts, inverse
 
 
-def _index_dtype(n_rows: int):
+def _index_dtype(n_rows: int) -> type[np.int32 | np.int64]:
     return np.int32 if n_rows < 2**31 else np.int64
 
 
@@ -243,13 +251,15 @@ def rgb_to_unit_range(values: np.ndarray) -> np.ndarray:
     return values.astype(np.float64)
 
 
-def _value_features(values: np.ndarray, data: ImageData, color_space: str | None):
+def _value_features(
+    values: np.ndarray, data: ImageData[np.ndarray], color_space: str | None
+) -> tuple[np.ndarray, list[str]]:
     if color_space is None:
         return values.astype(np.float64), data.channel_names[: values.shape[1]]
     return color_coordinates(values, color_space)
 
 
-def color_coordinates(rgb_values: np.ndarray, color_space: str):
+def color_coordinates(rgb_values: np.ndarray, color_space: str) -> tuple[np.ndarray, list[str]]:
     """(N, 3) RGB values in the image's units -> coordinates in ``color_space``, names."""
     rgb = rgb_to_unit_range(rgb_values)
     if color_space == "rgb":
@@ -261,14 +271,16 @@ def color_coordinates(rgb_values: np.ndarray, color_space: str):
     return color.rgb2hsv(rgb), ["H", "S", "V"]
 
 
-def weighted_mean_var(X: np.ndarray, weights: np.ndarray | None):
+def weighted_mean_var(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and variance, each row counted ``weights`` times."""
     mean = np.average(X, axis=0, weights=weights)
     var = np.average((X - mean) ** 2, axis=0, weights=weights)
     return mean, var
 
 
-def _standardize(X: np.ndarray, weights: np.ndarray | None, fixed: dict):
+def _standardize(
+    X: np.ndarray, weights: np.ndarray | None, fixed: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, Any]]:
     if "mean" in fixed:
         mean, scale = np.asarray(fixed["mean"]), np.asarray(fixed["scale"])
     else:
@@ -278,7 +290,14 @@ def _standardize(X: np.ndarray, weights: np.ndarray | None, fixed: dict):
     return (X - mean) / scale, {"mean": mean.tolist(), "scale": scale.tolist()}
 
 
-def _append_coordinates(X, names, coordinates, spatial_weight, weights, fixed):
+def _append_coordinates(
+    X: np.ndarray,
+    names: list[str],
+    coordinates: npt.ArrayLike,
+    spatial_weight: float,
+    weights: np.ndarray | None,
+    fixed: dict[str, Any],
+) -> tuple[np.ndarray, list[str], dict[str, Any]]:
     """Append pixel coordinates scaled to ``spatial_weight`` times the features' spread.
 
     With ``spatial_weight=1`` position and value have the same mean variance per feature,

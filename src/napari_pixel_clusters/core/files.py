@@ -18,9 +18,12 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeAlias
 
 import numpy as np
+
+#: A file name: a string or a path object.
+StrPath: TypeAlias = "str | os.PathLike[str]"
 
 #: JSON nested deeper than this is refused (our files nest 5 levels at most).
 MAX_JSON_DEPTH = 32
@@ -44,14 +47,14 @@ def _kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def _refuse_irregular(info: os.stat_result, path, what: str) -> None:
+def _refuse_irregular(info: os.stat_result, path: StrPath, what: str) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise ValueError(
             f"{what}: {path}: {_kind_of(info.st_mode)}, not a regular file; it is not read."
         )
 
 
-def regular_file(path, what: str, max_bytes: int | None = None) -> os.stat_result:
+def regular_file(path: StrPath, what: str, max_bytes: int | None = None) -> os.stat_result:
     """``os.stat`` of ``path`` after checking it is a regular file of at most ``max_bytes``.
 
     Symbolic links are followed (a link the user names is what they mean); nothing is
@@ -65,7 +68,7 @@ def regular_file(path, what: str, max_bytes: int | None = None) -> os.stat_resul
     return info
 
 
-def _refuse_large(size: int, path, what: str, max_bytes: int | None) -> None:
+def _refuse_large(size: int, path: StrPath, what: str, max_bytes: int | None) -> None:
     if max_bytes is not None and size > max_bytes:
         raise ValueError(
             f"{what}: {path}: {size / 2**20:.1f} MB; files over "
@@ -73,7 +76,7 @@ def _refuse_large(size: int, path, what: str, max_bytes: int | None) -> None:
         )
 
 
-def open_regular(path, what: str, max_bytes: int | None = None) -> BinaryIO:
+def open_regular(path: StrPath, what: str, max_bytes: int | None = None) -> BinaryIO:
     """``path`` opened for binary reading, only if it is a regular file (see
     :func:`regular_file`). Opened with ``O_NONBLOCK`` and checked again on the open file,
     so a FIFO swapped in after the first check cannot block either."""
@@ -93,7 +96,7 @@ def open_regular(path, what: str, max_bytes: int | None = None) -> BinaryIO:
         raise
 
 
-def read_bytes(path, what: str, max_bytes: int) -> bytes:
+def read_bytes(path: StrPath, what: str, max_bytes: int) -> bytes:
     """The whole content of a regular file of at most ``max_bytes``."""
     with open_regular(path, what, max_bytes) as handle:
         try:
@@ -106,7 +109,7 @@ def read_bytes(path, what: str, max_bytes: int) -> bytes:
     return content
 
 
-def read_text(path, what: str, max_bytes: int) -> str:
+def read_text(path: StrPath, what: str, max_bytes: int) -> str:
     """A regular UTF-8 text file of at most ``max_bytes``."""
     try:
         return read_bytes(path, what, max_bytes).decode("utf-8")
@@ -147,7 +150,7 @@ def json_depth(text: str) -> int:
     return deepest
 
 
-def parse_json(text: str, path, what: str):
+def parse_json(text: str, path: StrPath, what: str) -> Any:
     """JSON text -> Python objects, refusing deep nesting and over-long integers."""
     depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
@@ -170,7 +173,7 @@ def parse_json(text: str, path, what: str):
         raise ValueError(f"{what}: {path}: nests too deeply to be read.") from None
 
 
-def read_json(path, what: str, max_bytes: int):
+def read_json(path: StrPath, what: str, max_bytes: int) -> Any:
     """A regular JSON file of at most ``max_bytes``, parsed (see :func:`parse_json`)."""
     return parse_json(read_text(path, what, max_bytes), path, what)
 

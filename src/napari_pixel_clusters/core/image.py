@@ -7,8 +7,13 @@ to guess again what the axes mean.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 #: Same rule as napari's ``guess_rgb``: a last axis of 3 or 4 and viewed sides over 30 px.
 RGB_MIN_SIDE = 30
@@ -21,15 +26,18 @@ MAX_ABS_VALUE = 1e100
 NO_DATA = (
     "image: no pixel has data (all are NaN/inf or fully transparent); nothing can be clustered."
 )
+#: What an :class:`ImageData` holds its pixels in: numpy in memory, dask for images larger
+#: than memory (:func:`~.lazy.image.read_lazy_image`).
+ArrayT = TypeVar("ArrayT", np.ndarray, "da.Array")
 
 
 @dataclass(frozen=True)
-class ImageData:
+class ImageData(Generic[ArrayT]):
     """An image with its channels on the last axis.
 
     Attributes
     ----------
-    pixels : ndarray
+    pixels : ndarray (or dask array)
         ``(*spatial, C)``; the input's own dtype and values (a view where possible).
     kind : str
         ``"grey"``, ``"rgb"``, ``"rgba"`` or ``"multichannel"``.
@@ -39,9 +47,9 @@ class ImageData:
         Axis of the input that held the channels (None for grey images).
     """
 
-    pixels: np.ndarray
+    pixels: ArrayT
     kind: str
-    mask: np.ndarray
+    mask: ArrayT
     channel_axis: int | None
 
     @property
@@ -57,7 +65,7 @@ class ImageData:
         return self.kind in ("rgb", "rgba")
 
     @property
-    def color_channels(self) -> np.ndarray:
+    def color_channels(self) -> ArrayT:
         """The channels that are features: RGB for RGBA images, all others otherwise."""
         return self.pixels[..., :3] if self.kind == "rgba" else self.pixels
 
@@ -79,7 +87,9 @@ def guess_rgb(shape: tuple[int, ...]) -> bool:
     )
 
 
-def read_image(image, rgb: bool | None = None, channel_axis: int | None = None) -> ImageData:
+def read_image(
+    image: npt.ArrayLike, rgb: bool | None = None, channel_axis: int | None = None
+) -> ImageData[np.ndarray]:
     """Validate ``image`` and put its channels last.
 
     Parameters
@@ -105,7 +115,9 @@ def read_image(image, rgb: bool | None = None, channel_axis: int | None = None) 
     )
 
 
-def arrange_channels(array, rgb: bool | None, channel_axis: int | None):
+def arrange_channels(
+    array: ArrayT, rgb: bool | None, channel_axis: int | None
+) -> tuple[ArrayT, str, int | None]:
     """Check an array (numpy or dask) and put its channels last: ``(pixels, kind, axis)``."""
     _check_dtype(array)
     rgb = check_rgb(rgb)
@@ -132,7 +144,7 @@ def arrange_channels(array, rgb: bool | None, channel_axis: int | None):
     return pixels, kind, axis
 
 
-def check_rgb(rgb) -> bool | None:
+def check_rgb(rgb: object) -> bool | None:
     """``rgb`` as a plain bool (or None); anything else, such as ``"no"``, is refused."""
     if rgb is None or isinstance(rgb, (bool, np.bool_)):
         return None if rgb is None else bool(rgb)
@@ -142,7 +154,7 @@ def check_rgb(rgb) -> bool | None:
     )
 
 
-def check_channel_axis(channel_axis) -> int | None:
+def check_channel_axis(channel_axis: object) -> int | None:
     """``channel_axis`` as a plain int (or None); floats, strings and bools are refused."""
     if channel_axis is None:
         return None
@@ -156,7 +168,7 @@ def check_channel_axis(channel_axis) -> int | None:
     )
 
 
-def _check_dtype(array: np.ndarray) -> None:
+def _check_dtype(array: np.ndarray | da.Array) -> None:
     if (
         array.dtype == bool
         or np.issubdtype(array.dtype, np.integer)
@@ -169,7 +181,7 @@ def _check_dtype(array: np.ndarray) -> None:
     )
 
 
-def _split_channels(array: np.ndarray, channel_axis: int):
+def _split_channels(array: ArrayT, channel_axis: int) -> tuple[ArrayT, str, int]:
     if not -array.ndim <= channel_axis < array.ndim:
         raise ValueError(
             f"channel_axis: {channel_axis} is out of range for an image with "
@@ -177,7 +189,9 @@ def _split_channels(array: np.ndarray, channel_axis: int):
             f"{-array.ndim} to {array.ndim - 1}, or None for a single-channel image."
         )
     axis = channel_axis % array.ndim
-    return np.moveaxis(array, axis, -1), "multichannel", axis
+    # numpy hands a dask array to dask.array.moveaxis (NEP 18), which numpy's stubs do not know
+    moved = np.moveaxis(array, axis, -1)  # type: ignore[type-var]
+    return moved, "multichannel", axis
 
 
 def _check_spatial_shape(spatial: tuple[int, ...], original: tuple[int, ...]) -> None:

@@ -8,7 +8,9 @@ same features, the same prediction, the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +25,9 @@ PIPELINE_KEYS = ("color_space", "spatial_weight", "standardize")
 CONSTANT_KEYS = ("mean", "scale", "coordinate_mean", "coordinate_scale")
 
 
-def feature_pipeline(feature_options: dict, names, constants: dict) -> dict:
+def feature_pipeline(
+    feature_options: dict[str, Any], names: Sequence[str], constants: dict[str, Any]
+) -> dict[str, Any]:
     """A fit's feature pipeline, as a model keeps it: ``color_space``, ``spatial_weight``
     and ``standardize`` (from ``feature_options``), the feature ``names`` and the scaling
     ``constants`` measured on the image it was fitted on."""
@@ -34,7 +38,11 @@ def feature_pipeline(feature_options: dict, names, constants: dict) -> dict:
     }
 
 
-def label_of_component(n_components: int, components, labels=None) -> np.ndarray:
+def label_of_component(
+    n_components: int,
+    components: Sequence[int] | np.ndarray,
+    labels: Sequence[int] | np.ndarray | None = None,
+) -> np.ndarray:
     """Label per component: ``components[i]`` gets ``labels[i]`` (default i + 1); the
     components without a label (they found no pixels) get the next labels."""
     labels = np.arange(1, len(components) + 1) if labels is None else labels
@@ -55,11 +63,13 @@ class Labelling:
     """
 
     predictor: Predictor
-    pipeline: dict
-    parameters: dict
+    pipeline: dict[str, Any]
+    parameters: dict[str, Any]
     label_of_component: np.ndarray
 
-    def labels(self, data: ImageData, coordinates=None) -> tuple[np.ndarray, str]:
+    def labels(
+        self, data: ImageData[np.ndarray], coordinates: np.ndarray | None = None
+    ) -> tuple[np.ndarray, str]:
         """Labels of ``data`` and how its features were built; ``coordinates`` place a
         piece of a larger image (a chunk)."""
         pipeline = self.pipeline
@@ -90,7 +100,9 @@ class FittedLabeller(ChunkLabeller):
     def __init__(self, labelling: Labelling, kind: str):
         self.labelling, self.kind = labelling, kind
 
-    def chunk(self, pixels, origin, scale):
+    def chunk(
+        self, pixels: np.ndarray, origin: tuple[int, ...], scale: tuple[float, ...]
+    ) -> np.ndarray:
         block = ImageData(pixels, self.kind, usable_mask(pixels, self.kind), None)
         if not block.mask.any():
             return np.zeros(block.spatial_shape, dtype=np.int32)

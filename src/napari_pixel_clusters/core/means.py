@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 #: Integers up to 2**53 are exact in float64.
 EXACT_FLOAT_BITS = 53
@@ -62,7 +63,7 @@ class ClusterSums:
         return cls(counts, sums)
 
     @classmethod
-    def empty(cls, size: int, n_channels: int, dtype) -> ClusterSums:
+    def empty(cls, size: int, n_channels: int, dtype: npt.DTypeLike) -> ClusterSums:
         exact = np.dtype(dtype).kind in "biu"
         sums = (
             np.full((size, n_channels), 0, dtype=object) if exact else np.zeros((size, n_channels))
@@ -72,7 +73,7 @@ class ClusterSums:
     def __add__(self, other: ClusterSums) -> ClusterSums:
         return ClusterSums(self.counts + other.counts, self.sums + other.sums)
 
-    def take(self, index) -> ClusterSums:
+    def take(self, index: slice | npt.NDArray[np.integer | np.bool_]) -> ClusterSums:
         """The clusters at ``index`` (a slice, indices or a boolean mask)."""
         return ClusterSums(self.counts[index], self.sums[index])
 
@@ -91,7 +92,12 @@ class ClusterSums:
                 out[i] = [int(total) / int(count) for total in row]  # exact int / int
         return out
 
-    def as_dtype(self, dtype, low=None, high=None) -> np.ndarray:
+    def as_dtype(
+        self,
+        dtype: npt.DTypeLike,
+        low: npt.ArrayLike | None = None,
+        high: npt.ArrayLike | None = None,
+    ) -> np.ndarray:
         """(k, C) means in ``dtype``: integers rounded half to even, exactly; booleans
         True from a mean of 0.5; floats clipped to ``low``..``high`` per channel (the
         image's range, where float rounding could overshoot it) and the dtype's range."""
@@ -115,7 +121,7 @@ class ClusterSums:
         return np.clip(means, float(info.min), float(info.max)).astype(dtype)
 
 
-def _divide_rounded(total, count) -> int:
+def _divide_rounded(total: int | float, count: float) -> int:
     """``total / count`` rounded half to even, in exact integer arithmetic."""
     if isinstance(total, float):  # float sums (not exact): round the float mean
         return int(np.rint(total / count))
@@ -126,7 +132,9 @@ def _divide_rounded(total, count) -> int:
     return quotient
 
 
-def _exact_sums(labels: np.ndarray, column: np.ndarray, size: int, weights) -> np.ndarray:
+def _exact_sums(
+    labels: np.ndarray, column: np.ndarray, size: int, weights: np.ndarray | None
+) -> np.ndarray:
     """(size,) exact sums (Python ints) of an integer ``column`` per label."""
     if column.dtype == bool:
         column = column.view(np.uint8)
@@ -156,7 +164,9 @@ def _exact_sums(labels: np.ndarray, column: np.ndarray, size: int, weights) -> n
     return out
 
 
-def _int_sums(labels, values, size, weights) -> np.ndarray:
+def _int_sums(
+    labels: np.ndarray, values: np.ndarray, size: int, weights: np.ndarray | None
+) -> np.ndarray:
     if weights is not None:
         values = values * weights
     sums = np.bincount(labels, weights=values, minlength=size)[:size]

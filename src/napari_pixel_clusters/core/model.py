@@ -17,10 +17,12 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
-from .files import read_json
+from .files import StrPath, read_json
 from .image import ImageData, read_image
 from .labelling import (
     PIPELINE_KEYS,
@@ -34,8 +36,11 @@ from .lazy.chunks import drop_empty, tally_steps
 from .methods import METHODS, get_method
 from .model_check import FORMAT, VERSION, check_model_dict, word_list
 from .provenance import package_versions
-from .registry import Predictor, drain
+from .registry import Predictor, Steps, drain
 from .result import Segmentation
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 #: Model files larger than this are refused before they are read (a model with the
 #: most components n_clusters allows, full covariances and a few dozen features fits).
@@ -50,15 +55,15 @@ class Model:
     """
 
     method: str
-    image: dict  # kind, n_channels, dtype of the image it was fitted on
-    pipeline: dict  # color_space, spatial_weight, standardize, names, constants
-    parameters: dict  # what the method fitted (its predictor reads them), e.g. centers
-    clusters: list  # {"label", "component", "name", "color"} per cluster
-    provenance: dict = field(default_factory=dict)
+    image: dict[str, Any]  # kind, n_channels, dtype of the image it was fitted on
+    pipeline: dict[str, Any]  # color_space, spatial_weight, standardize, names, constants
+    parameters: dict[str, Any]  # what the method fitted (its predictor reads), e.g. centers
+    clusters: list[dict[str, Any]]  # {"label", "component", "name", "color"} per cluster
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def from_segmentation(cls, seg: Segmentation) -> Model:
+    def from_segmentation(cls, seg: Segmentation[Any]) -> Model:
         params = seg.params
         table = seg.table
         clusters = [
@@ -93,7 +98,19 @@ class Model:
         )
 
     # ------------------------------------------------------------------ using
-    def predict(self, image, rgb=None, channel_axis=None) -> Segmentation:
+    @overload
+    def predict(
+        self, image: da.Array, rgb: bool | None = ..., channel_axis: int | None = ...
+    ) -> LazySegmentation: ...
+
+    @overload
+    def predict(
+        self, image: npt.ArrayLike, rgb: bool | None = ..., channel_axis: int | None = ...
+    ) -> Segmentation[np.ndarray]: ...
+
+    def predict(
+        self, image: Any, rgb: bool | None = None, channel_axis: int | None = None
+    ) -> Segmentation[Any]:
         """Label ``image`` with this model: same cluster numbering, names and colors.
 
         A dask array is labelled lazily (labels as a dask array, chunk by chunk). The
@@ -101,7 +118,31 @@ class Model:
         loaded): a bad field is a ``ValueError`` starting with ``model:``."""
         return drain(self.predict_steps(image, rgb=rgb, channel_axis=channel_axis))
 
-    def predict_steps(self, image, rgb=None, channel_axis=None, per_plane=False):
+    @overload
+    def predict_steps(
+        self,
+        image: da.Array,
+        rgb: bool | None = ...,
+        channel_axis: int | None = ...,
+        per_plane: bool = ...,
+    ) -> Steps[LazySegmentation]: ...
+
+    @overload
+    def predict_steps(
+        self,
+        image: npt.ArrayLike,
+        rgb: bool | None = ...,
+        channel_axis: int | None = ...,
+        per_plane: bool = ...,
+    ) -> Steps[Segmentation[np.ndarray]]: ...
+
+    def predict_steps(
+        self,
+        image: Any,
+        rgb: bool | None = None,
+        channel_axis: int | None = None,
+        per_plane: bool = False,
+    ) -> Steps[Segmentation[Any]]:
         """:meth:`predict` as a generator of ``(stage, fraction)`` steps.
 
         With ``per_plane`` a stack is labelled plane by plane (the model is not refitted),
@@ -131,7 +172,9 @@ class Model:
             labels[index], compression = labelling.labels(plane)
         return self._segmentation(labels, data, f"per plane; {compression}")
 
-    def _predict_lazy_steps(self, image, rgb, channel_axis):
+    def _predict_lazy_steps(
+        self, image: Any, rgb: bool | None, channel_axis: int | None
+    ) -> Steps[LazySegmentation]:
         data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis)
         self._check_fits(data)
         labeller = FittedLabeller(self.labelling, data.kind)
@@ -148,7 +191,7 @@ class Model:
         result.__dict__["model"] = self  # its model is this one (cached_property slot)
         return result
 
-    def _params(self, compression: str) -> dict:
+    def _params(self, compression: str) -> dict[str, Any]:
         pipeline = self.pipeline
         return {
             "method": self.method,
@@ -160,7 +203,9 @@ class Model:
             "versions": package_versions(),
         }
 
-    def _segmentation(self, labels, data, compression) -> Segmentation:
+    def _segmentation(
+        self, labels: np.ndarray, data: ImageData[np.ndarray], compression: str
+    ) -> Segmentation[np.ndarray]:
         result = Segmentation(
             labels=labels,
             image=data,
@@ -174,7 +219,10 @@ class Model:
     @property
     def predictor(self) -> Predictor:
         """How the model's method labels feature rows."""
-        return get_method(self.method).predictor
+        predictor = get_method(self.method).predictor
+        if predictor is None:
+            raise ValueError(f"model: method: {self.method!r} cannot label new images.")
+        return predictor
 
     @property
     def labelling(self) -> Labelling:
@@ -194,7 +242,7 @@ class Model:
     def n_components(self) -> int:
         return len(self.parameters[self.predictor.components_key])
 
-    def _check_fits(self, data) -> None:
+    def _check_fits(self, data: ImageData[Any]) -> None:
         fitted = self.image
         color = {"rgb", "rgba"}
         same_kind = data.kind == fitted["kind"] or {data.kind, fitted["kind"]} <= color
@@ -208,7 +256,7 @@ class Model:
             )
 
     # ------------------------------------------------------------------ JSON
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -224,7 +272,7 @@ class Model:
         """Raise ``ValueError("model: <field>: ...")`` if a field is not valid."""
         check_model_dict(self.to_dict(), what="model")
 
-    def with_cluster_names(self, names_and_colors: dict) -> Model:
+    def with_cluster_names(self, names_and_colors: dict[int, dict[str, str]]) -> Model:
         """A copy whose clusters take the ``{"name": ..., "color": ...}`` given per label
         (as a user typed them in a cluster table); clusters without an entry keep theirs."""
         clusters = [
@@ -236,7 +284,9 @@ class Model:
         return model
 
     @classmethod
-    def from_dict(cls, content: dict, what: str = "model file", path=None) -> Model:
+    def from_dict(
+        cls, content: dict[str, Any], what: str = "model file", path: StrPath | None = None
+    ) -> Model:
         """A model from :meth:`to_dict`'s form, validated (see :func:`check_model_dict`);
         errors start with ``what`` and ``path``."""
         check_model_dict(content, what=what, path=path)
@@ -250,7 +300,9 @@ class Model:
         )
 
 
-def save_model(seg_or_model, path, overwrite: bool = False) -> Path:
+def save_model(
+    seg_or_model: Segmentation[Any] | Model, path: StrPath, overwrite: bool = False
+) -> Path:
     """Write a model (or a segmentation's model) to ``path`` as JSON.
 
     An existing ``path`` is a ``ValueError`` unless ``overwrite=True``; even then only a
@@ -322,14 +374,14 @@ def _write_new_file(path: Path, text: str, replace: bool) -> None:
         raise
 
 
-def _plain(value):
+def _plain(value: object) -> Any:
     """numpy arrays and scalars as JSON values (models built in memory may hold them)."""
     if isinstance(value, (np.ndarray, np.generic)):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def load_model(path) -> Model:
+def load_model(path: StrPath) -> Model:
     """Read and validate a model file written by :func:`save_model`.
 
     The file must be a regular file (a FIFO, device or directory is refused without
@@ -339,7 +391,7 @@ def load_model(path) -> Model:
     return read_model_file(path, "model file")
 
 
-def read_model_file(path, what: str) -> Model:
+def read_model_file(path: StrPath, what: str) -> Model:
     """:func:`load_model` with errors starting with ``what`` (e.g. ``folder``)."""
     content = read_json(path, what, MAX_MODEL_BYTES)
     return Model.from_dict(content, what=what, path=path)

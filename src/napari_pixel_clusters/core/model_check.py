@@ -13,18 +13,21 @@ must be positive numbers that sum to 1.``
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from typing import Any, NoReturn
 
 import numpy as np
 
 from .features import COLOR_SPACES
+from .files import StrPath
 from .methods import METHODS
-from .registry import N_CLUSTERS, Predictor
+from .registry import MAX_CLUSTERS, Predictor
 
 FORMAT = "napari-pixel-clusters model"
 VERSION = 1
 IMAGE_KINDS = ("grey", "rgb", "rgba", "multichannel")
 #: Most components (k-means centres, mixture components) a model may have.
-MAX_COMPONENTS = N_CLUSTERS.maximum
+MAX_COMPONENTS = MAX_CLUSTERS
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 _INTEGERS = (int, np.integer)
 _NUMBERS = (int, float, np.integer, np.floating)
@@ -44,25 +47,25 @@ def word_list(words: list[str], conjunction: str) -> str:
 class FieldCheck:
     """Raise ``ValueError("<what>: <path>: <field>: <problem>")`` for the first problem."""
 
-    def __init__(self, what: str, path=None):
+    def __init__(self, what: str, path: StrPath | None = None):
         self.prefix = f"{what}: {path}: " if path is not None else f"{what}: "
 
-    def fail(self, field: str, problem: str):
+    def fail(self, field: str, problem: str) -> NoReturn:
         raise ValueError(
             f"{self.prefix}{field}: {problem}" if field else f"{self.prefix}{problem}"
         )
 
-    def mapping(self, value, field: str) -> dict:
+    def mapping(self, value: Any, field: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(field, f"expected a JSON object, got {_describe(value)}.")
         return value
 
-    def key(self, mapping: dict, key: str, field: str):
+    def key(self, mapping: dict[str, Any], key: str, field: str) -> Any:
         if key not in mapping:
             self.fail(f"{field}.{key}" if field else key, "missing.")
         return mapping[key]
 
-    def integer(self, value, field: str, low: int, high: int | None = None) -> int:
+    def integer(self, value: Any, field: str, low: int, high: int | None = None) -> int:
         if (
             not isinstance(value, _INTEGERS)
             or isinstance(value, _BOOLS)
@@ -73,7 +76,7 @@ class FieldCheck:
             self.fail(field, f"expected a whole number {limits}, got {_describe(value)}.")
         return int(value)
 
-    def number(self, value, field: str, low: float, high: float) -> float:
+    def number(self, value: Any, field: str, low: float, high: float) -> float:
         if (
             not isinstance(value, _NUMBERS)
             or isinstance(value, _BOOLS)
@@ -85,13 +88,13 @@ class FieldCheck:
             )
         return float(value)
 
-    def text(self, value, field: str, choices=None) -> str:
+    def text(self, value: Any, field: str, choices: Collection[str] | None = None) -> str:
         if not isinstance(value, str) or (choices is not None and value not in choices):
             expected = f"one of {', '.join(map(repr, choices))}" if choices else "a text"
             self.fail(field, f"expected {expected}, got {_describe(value)}.")
         return value
 
-    def array(self, value, field: str, ndim: int) -> np.ndarray:
+    def array(self, value: Any, field: str, ndim: int) -> np.ndarray:
         """A finite float64 array of ``ndim`` dimensions from nested lists of numbers."""
         problem = f"expected a {_TABLES[ndim]} of finite numbers"
         if isinstance(value, np.ndarray):
@@ -107,7 +110,9 @@ class FieldCheck:
             self.fail(field, f"{problem} (no NaN or infinity).")
         return array
 
-    def shape(self, array: np.ndarray, field: str, expected: tuple, meaning: str) -> None:
+    def shape(
+        self, array: np.ndarray, field: str, expected: tuple[int, ...], meaning: str
+    ) -> None:
         if array.shape != expected:
             self.fail(field, f"expected shape {expected} ({meaning}), got {array.shape}.")
 
@@ -115,7 +120,7 @@ class FieldCheck:
 _TABLES = {1: "list", 2: "table (list of rows)", 3: "list of tables"}
 
 
-def _describe(value) -> str:
+def _describe(value: object) -> str:
     text = repr(value)
     return (
         f"{text[:60]}... ({type(value).__name__})"
@@ -124,14 +129,14 @@ def _describe(value) -> str:
     )
 
 
-def _finite_float(value) -> bool:
+def _finite_float(value: Any) -> bool:
     try:
         return bool(np.isfinite(float(value)))
     except OverflowError:
         return False
 
 
-def _nested_numbers(value, ndim: int) -> bool:
+def _nested_numbers(value: Any, ndim: int) -> bool:
     """``value`` is ``ndim`` levels of lists (or tuples) with numbers (not bools) inside."""
     level = [value]
     for _ in range(ndim):
@@ -141,7 +146,7 @@ def _nested_numbers(value, ndim: int) -> bool:
     return all(isinstance(item, _NUMBERS) and not isinstance(item, _BOOLS) for item in level)
 
 
-def check_model_dict(content, what: str = "model file", path=None) -> None:
+def check_model_dict(content: Any, what: str = "model file", path: StrPath | None = None) -> None:
     """Raise ValueError saying what is wrong with a model's content (``Model.to_dict()``
     form, as read from a model file); the message starts with ``what`` and ``path``."""
     check = FieldCheck(what, path)
@@ -175,7 +180,7 @@ def check_model_dict(content, what: str = "model file", path=None) -> None:
         check.mapping(content["provenance"], "provenance")
 
 
-def _check_image(check: FieldCheck, image) -> dict:
+def _check_image(check: FieldCheck, image: Any) -> dict[str, Any]:
     check.mapping(image, "image")
     kind = check.text(check.key(image, "kind", "image"), "image.kind", IMAGE_KINDS)
     channels = {"grey": (1, 1), "rgb": (3, 3), "rgba": (4, 4)}.get(kind, (1, None))
@@ -185,7 +190,7 @@ def _check_image(check: FieldCheck, image) -> dict:
     return image
 
 
-def _check_features(check: FieldCheck, pipeline, image: dict) -> int:
+def _check_features(check: FieldCheck, pipeline: Any, image: dict[str, Any]) -> int:
     """Check the feature pipeline; return the number of features."""
     check.mapping(pipeline, "features")
     color = image["kind"] in ("rgb", "rgba")
@@ -229,7 +234,7 @@ def _check_features(check: FieldCheck, pipeline, image: dict) -> int:
     return len(names)
 
 
-def _check_coordinates(check: FieldCheck, constants: dict, spatial_weight: float) -> int:
+def _check_coordinates(check: FieldCheck, constants: dict[str, Any], spatial_weight: float) -> int:
     """Check the positions' scaling constants; return the number of position features."""
     field = "features.constants"
     if spatial_weight == 0:
@@ -252,7 +257,9 @@ def _check_coordinates(check: FieldCheck, constants: dict, spatial_weight: float
     return len(centre)
 
 
-def _check_parameters(check: FieldCheck, predictor: Predictor, parameters, n_features: int) -> int:
+def _check_parameters(
+    check: FieldCheck, predictor: Predictor, parameters: Any, n_features: int
+) -> int:
     """Check the fitted parameters; return the number of components."""
     check.mapping(parameters, "parameters")
     key = predictor.components_key
@@ -276,7 +283,7 @@ def _check_parameters(check: FieldCheck, predictor: Predictor, parameters, n_fea
     return k
 
 
-def _check_clusters(check: FieldCheck, clusters, n_components: int) -> None:
+def _check_clusters(check: FieldCheck, clusters: Any, n_components: int) -> None:
     if not isinstance(clusters, list):
         check.fail("clusters", f"expected a list, got {_describe(clusters)}.")
     if len(clusters) > n_components:

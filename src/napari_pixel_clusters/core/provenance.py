@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def plain(value):
+def plain(value: Any) -> Any:
     """Arrays -> lists, numpy scalars -> Python numbers, so that params can be stored as
     JSON (layer metadata, files)."""
     if isinstance(value, (np.ndarray, np.generic)):

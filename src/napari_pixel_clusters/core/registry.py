@@ -9,11 +9,24 @@ and no code elsewhere asks for a method by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+    from .features import FeatureSet
+    from .image import ImageData
+    from .lazy.chunks import ChunkLabeller, Tally
+    from .means import ClusterSums
+
+T = TypeVar("T")
+#: The progress protocol of every long computation (a method's ``run``, ``segment_steps``,
+#: ``sweep_steps``): a generator that yields ``(stage, fraction)`` and returns its result.
+Steps = Generator[tuple[str, float], None, T]
 
 _BOOLS = (bool, np.bool_)
 _ACCEPTS = {
@@ -35,7 +48,7 @@ class Param:
     help: str
     minimum: float | None = None
     maximum: float | None = None
-    choices: tuple | None = None
+    choices: tuple[Any, ...] | None = None
     allow_none: bool = False
     allow_array: bool = False
     allow_scalar: bool = True  # False: an array (or None) only, e.g. GMM starting values
@@ -66,7 +79,7 @@ class Param:
             raise ValueError(f"{self.name}: must be at most {self.maximum}, got {value!r}.")
         return value
 
-    def _array(self, value) -> np.ndarray:
+    def _array(self, value: Any) -> np.ndarray:
         """A float64 array of finite numbers (not ragged, not strings, not complex)."""
         try:
             is_complex = np.iscomplexobj(value)
@@ -76,7 +89,7 @@ class Param:
                 f"{self.name}: expected a rectangular array of numbers (every row the same "
                 f"length, no strings), got {_short_repr(value)}. {self.help}"
             ) from None
-        if is_complex:
+        if array is None:  # complex
             raise ValueError(f"{self.name}: expected real numbers, got complex values.")
         if not np.isfinite(array).all():
             raise ValueError(
@@ -98,7 +111,7 @@ class Param:
         return kind(value)
 
 
-def _short_repr(value, limit: int = 80) -> str:
+def _short_repr(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -122,8 +135,8 @@ class Predictor:
     """
 
     components_key: str
-    predict_rows: Callable
-    check_parameters: Callable | None = None
+    predict_rows: Callable[[dict[str, Any], FeatureSet], np.ndarray]
+    check_parameters: Callable[..., None] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,9 +161,20 @@ class Method:
     title: str
     summary: str
     params: tuple[Param, ...]
-    run: Callable
-    lazy_run: Callable | None = None
-    fit_rows: Callable | None = None  # methods that cluster feature rows (sweeps reuse it)
+    run: Callable[
+        [ImageData[np.ndarray], int | None, dict[str, Any], dict[str, Any]], Steps[MethodOutput]
+    ]
+    lazy_run: (
+        Callable[
+            [ImageData[da.Array], int | None, dict[str, Any], dict[str, Any], Sequence[Any]],
+            Steps[LazyOutput],
+        ]
+        | None
+    ) = None
+    #: methods that cluster feature rows (sweeps reuse it): ``fit_rows(feature_set,
+    #: n_clusters, params, random_state)`` yields progress and returns a ``RowFit``
+    #: (``methods/_pointwise.py``)
+    fit_rows: Callable[[FeatureSet, int, dict[str, Any], int | None], Steps[Any]] | None = None
     #: how a fitted model labels other images (methods whose results have a ``model``)
     predictor: Predictor | None = None
     needs_n_clusters: bool = True
@@ -158,7 +182,7 @@ class Method:
     uses_random_state: bool = True
     #: ``((stage, fraction), text)`` pairs: after yielding that step the method works a
     #: long while without progress (one library call); a progress bar shows it as busy
-    busy_steps: tuple = ()
+    busy_steps: tuple[tuple[tuple[str, float], str], ...] = ()
     #: what to change when a run labels no pixel at all (e.g. no edge above thresholds)
     empty_hint: str = ""
     #: what its labels are: "clusters" (regions with a table and a quantized image) or
@@ -178,7 +202,7 @@ class Method:
         """Whether :func:`~.sweep.sweep` (and the Choose k widget) can sweep k with it."""
         return self.fit_rows is not None and bool(self.sweep_scores)
 
-    def busy_text(self, step) -> str | None:
+    def busy_text(self, step: Sequence[Any]) -> str | None:
         """What the method is doing after ``step``, when it cannot report progress."""
         return dict(self.busy_steps).get(tuple(step))
 
@@ -189,7 +213,7 @@ class Method:
         return {p.name: p.default for p in self.params}
 
 
-def drain(steps):
+def drain(steps: Steps[T]) -> T:
     """Run a generator of progress steps to its end and return its return value."""
     while True:
         try:
@@ -209,10 +233,10 @@ class MethodOutput:
     """
 
     labels: np.ndarray
-    cluster_sums: Any = None
-    score: dict = field(default_factory=dict)
-    details: dict = field(default_factory=dict)
-    model: dict = field(default_factory=dict)
+    cluster_sums: ClusterSums | None = None
+    score: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -226,15 +250,19 @@ class LazyOutput:
     each label.
     """
 
-    labeller: Any
-    tally: Any
+    labeller: ChunkLabeller
+    tally: Tally
     components: np.ndarray
-    score: dict = field(default_factory=dict)
-    details: dict = field(default_factory=dict)
-    model: dict = field(default_factory=dict)
+    score: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
 
 
-N_CLUSTERS = Param("n_clusters", int, 5, "Number of clusters to find.", minimum=1, maximum=1000)
+#: The most clusters a method is asked for (and a model file or result folder may hold).
+MAX_CLUSTERS = 1000
+N_CLUSTERS = Param(
+    "n_clusters", int, 5, "Number of clusters to find.", minimum=1, maximum=MAX_CLUSTERS
+)
 
 FEATURE_PARAMS = (
     Param(
@@ -275,7 +303,9 @@ RANDOM_STATE = Param(
 )
 
 
-def check_options(method: Method, options: dict[str, Any]):
+def check_options(
+    method: Method, options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split and check keyword options into (feature options, method parameters)."""
     feature_names = {p.name for p in FEATURE_PARAMS} | {RANDOM_STATE.name}
     allowed = {p.name for p in method.params} | feature_names

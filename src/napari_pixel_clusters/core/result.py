@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
 
 import numpy as np
 import pandas as pd
 
 from .contours import Contour, region_contours
-from .image import ImageData
+from .image import ArrayT, ImageData
 from .means import ClusterSums
 
 #: Pixels per chunk when summing the pixels of each cluster (bounds temporary memory).
@@ -32,7 +32,7 @@ def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lookup[labels], present
 
 
-def display_colors(palette: np.ndarray, data: ImageData) -> np.ndarray:
+def display_colors(palette: np.ndarray, data: ImageData[Any]) -> np.ndarray:
     """Cluster colors as RGB in [0, 1], for hex codes and label colormaps."""
     if len(palette) == 0:
         return np.zeros((0, 3))
@@ -63,13 +63,14 @@ def hex_colors(rgb: np.ndarray) -> list[str]:
 
 
 @dataclass
-class Segmentation:
+class Segmentation(Generic[ArrayT]):
     """What :func:`segment` returns.
 
     Attributes
     ----------
     labels : ndarray of int32
-        The image's spatial shape; clusters are 1..k, 0 where a pixel has no data.
+        The image's spatial shape; clusters are 1..k, 0 where a pixel has no data (a dask
+        array for images larger than memory: :class:`~.lazy.result.LazySegmentation`).
     score : dict
         Quality measures of the method (``inertia``; ``bic``, ``aic``, ``log_likelihood``).
     params : dict
@@ -84,18 +85,18 @@ class Segmentation:
     #: True for results of images larger than memory (labels as a dask array)
     is_lazy: ClassVar[bool] = False
 
-    labels: np.ndarray
-    image: ImageData = field(repr=False)
-    score: dict
-    params: dict
-    fitted: dict = field(default_factory=dict, repr=False)
+    labels: ArrayT
+    image: ImageData[ArrayT] = field(repr=False)
+    score: dict[str, Any]
+    params: dict[str, Any]
+    fitted: dict[str, Any] = field(default_factory=dict, repr=False)
     known_sums: ClusterSums | None = field(default=None, repr=False)
     #: makes :attr:`model` from this result when it is first asked for (``segment`` gives
     #: ``Model.from_segmentation`` for methods with a predictor)
-    make_model: Callable[[Segmentation], Any] | None = field(default=None, repr=False)
+    make_model: Callable[[Segmentation[Any]], Any] | None = field(default=None, repr=False)
 
     @cached_property
-    def model(self):
+    def model(self) -> Any:  # a Model (core/model.py imports this module: no import back)
         """A :class:`~.model.Model` that labels other images the same way (methods with a
         predictor: k-means and Gaussian mixtures), or None."""
         return self.make_model(self) if self.make_model is not None and self.fitted else None
@@ -154,7 +155,7 @@ class Segmentation:
         table["color"] = hex_colors(self.colors)
         return table
 
-    def quantized(self) -> np.ndarray:
+    def quantized(self) -> ArrayT:
         """The input image with each pixel replaced by its cluster's mean color.
 
         Same shape and dtype as the input; pixels without data keep their values. Integer
@@ -171,10 +172,11 @@ class Segmentation:
         if self.image.kind == "grey":
             return out[..., 0]
         if self.image.kind == "multichannel":
+            assert self.image.channel_axis is not None  # a multichannel image names its axis
             return np.moveaxis(out, -1, self.image.channel_axis)
         return out
 
-    def contours(self, min_area: int = 20) -> list[Contour]:
+    def contours(self: Segmentation[np.ndarray], min_area: int = 20) -> list[Contour]:
         """Outline polygons of every connected region of each cluster.
 
         Parameters
@@ -191,7 +193,7 @@ class Segmentation:
         return region_contours(self.labels, min_area)
 
 
-def _value_range_of(data: ImageData):
+def _value_range_of(data: ImageData[Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Lowest and highest usable value per channel of a float image; (None, None) for
     integer images (their means are exact and stay in range anyway)."""
     if not np.issubdtype(data.pixels.dtype, np.floating):

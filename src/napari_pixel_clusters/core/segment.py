@@ -3,25 +3,57 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from .image import ImageData, read_image
 from .lazy import LazySegmentation, is_lazy, is_multiscale, read_lazy_image
 from .methods import get_method
 from .model import Model
 from .provenance import package_versions, plain
-from .registry import N_CLUSTERS, Method, check_options, drain
+from .registry import N_CLUSTERS, Method, Steps, check_options, drain
 from .result import Segmentation, compact_labels
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+
+@overload
+def segment(
+    image: da.Array | Sequence[da.Array],
+    method: str = ...,
+    n_clusters: int | None = ...,
+    *,
+    rgb: bool | None = ...,
+    channel_axis: int | None = ...,
+    **options: Any,
+) -> LazySegmentation: ...
+
+
+@overload
+def segment(
+    image: npt.ArrayLike,
+    method: str = ...,
+    n_clusters: int | None = ...,
+    *,
+    rgb: bool | None = ...,
+    channel_axis: int | None = ...,
+    **options: Any,
+) -> Segmentation[np.ndarray]: ...
 
 
 def segment(
-    image,
+    image: Any,
     method: str = "kmeans",
     n_clusters: int | None = None,
     *,
     rgb: bool | None = None,
     channel_axis: int | None = None,
-    **options,
-) -> Segmentation:
+    **options: Any,
+) -> Segmentation[Any]:
     """Group the pixels of ``image`` into clusters, or find its edges.
 
     Parameters
@@ -73,15 +105,39 @@ def segment(
     )
 
 
+@overload
 def segment_steps(
-    image,
+    image: da.Array | Sequence[da.Array],
+    method: str = ...,
+    n_clusters: int | None = ...,
+    *,
+    rgb: bool | None = ...,
+    channel_axis: int | None = ...,
+    **options: Any,
+) -> Steps[LazySegmentation]: ...
+
+
+@overload
+def segment_steps(
+    image: npt.ArrayLike,
+    method: str = ...,
+    n_clusters: int | None = ...,
+    *,
+    rgb: bool | None = ...,
+    channel_axis: int | None = ...,
+    **options: Any,
+) -> Steps[Segmentation[np.ndarray]]: ...
+
+
+def segment_steps(
+    image: Any,
     method: str = "kmeans",
     n_clusters: int | None = None,
     *,
     rgb: bool | None = None,
     channel_axis: int | None = None,
-    **options,
-):
+    **options: Any,
+) -> Steps[Segmentation[Any]]:
     """:func:`segment` as a generator: yields ``(stage, fraction)``, returns the result.
 
     Everything is validated before the first yield, so bad input raises at once. Closing
@@ -106,7 +162,14 @@ def segment_steps(
     )
 
 
-def _in_memory_steps(image, method: Method, n_clusters, rgb, channel_axis, options: dict):
+def _in_memory_steps(
+    image: npt.ArrayLike,
+    method: Method,
+    n_clusters: int | None,
+    rgb: bool | None,
+    channel_axis: int | None,
+    options: dict[str, Any],
+) -> Steps[Segmentation[np.ndarray]]:
     image_data = read_image(image, rgb=rgb, channel_axis=channel_axis)
     k = _check_n_clusters(method, n_clusters)
     feature_options, params = check_options(method, options)
@@ -128,7 +191,15 @@ def _in_memory_steps(image, method: Method, n_clusters, rgb, channel_axis, optio
     )
 
 
-def _lazy_steps(image, method: Method, n_clusters, rgb, channel_axis, options: dict, levels=()):
+def _lazy_steps(
+    image: Any,
+    method: Method,
+    n_clusters: int | None,
+    rgb: bool | None,
+    channel_axis: int | None,
+    options: dict[str, Any],
+    levels: Sequence[Any] = (),
+) -> Steps[LazySegmentation]:
     """A dask image (``levels``: the pyramid it is the full-size level of, if any)."""
     if method.lazy_run is None:
         raise ValueError(
@@ -159,12 +230,12 @@ def _lazy_steps(image, method: Method, n_clusters, rgb, channel_axis, options: d
     )
 
 
-def _model_maker(method: Method):
+def _model_maker(method: Method) -> Callable[[Segmentation[Any]], Model] | None:
     """What makes a result's model: methods with a predictor have one."""
     return Model.from_segmentation if method.predictor is not None else None
 
 
-def _check_n_clusters(method: Method, n_clusters):
+def _check_n_clusters(method: Method, n_clusters: object) -> int | None:
     if not method.needs_n_clusters:
         if n_clusters is not None:
             finds = (
@@ -184,14 +255,14 @@ def _check_n_clusters(method: Method, n_clusters):
 
 def _provenance(
     method: Method,
-    image_data: ImageData,
-    k,
-    feature_options: dict,
-    params: dict,
-    details: dict,
-    kept,
+    image_data: ImageData[Any],
+    k: int | None,
+    feature_options: dict[str, Any],
+    params: dict[str, Any],
+    details: dict[str, Any],
+    kept: np.ndarray,
     seconds: float,
-) -> dict:
+) -> dict[str, Any]:
     used = dict(feature_options) if method.uses_features else {}
     if not method.uses_random_state:
         used.pop("random_state", None)

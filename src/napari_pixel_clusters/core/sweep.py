@@ -9,17 +9,20 @@ be quadratic.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from .features import FeatureSet, build_features
-from .image import read_image
+from .image import ImageData, read_image
 from .lazy import is_lazy, is_multiscale, read_lazy_image
 from .methods import METHODS, get_method
 from .methods._pointwise_lazy import lazy_feature_steps
-from .registry import N_CLUSTERS, Method, check_options, drain
+from .registry import N_CLUSTERS, Method, Steps, check_options, drain
 
 DEFAULT_K_VALUES = range(2, 11)
 DEFAULT_SAMPLE_SIZE = 5_000
@@ -52,7 +55,7 @@ class Sweep:
     suggested_k: int
     rule: str
     method: str
-    params: dict
+    params: dict[str, Any]
     elbow_k: int | None = None
 
     @property
@@ -63,14 +66,14 @@ class Sweep:
 
 
 def sweep(
-    image,
+    image: Any,
     method: str = "kmeans",
-    k_values=DEFAULT_K_VALUES,
+    k_values: Iterable[int] = DEFAULT_K_VALUES,
     *,
-    rgb=None,
-    channel_axis=None,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
-    **options,
+    **options: Any,
 ) -> Sweep:
     """Fit ``method`` for every k in ``k_values`` and suggest the number of clusters.
 
@@ -110,15 +113,15 @@ def sweep(
 
 
 def sweep_steps(
-    image,
+    image: Any,
     method: str = "kmeans",
-    k_values=DEFAULT_K_VALUES,
+    k_values: Iterable[int] = DEFAULT_K_VALUES,
     *,
-    rgb=None,
-    channel_axis=None,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
-    **options,
-):
+    **options: Any,
+) -> Steps[Sweep]:
     """:func:`sweep` as a generator: yields ``("k=K", fraction)`` before each fit.
 
     Dask and zarr arrays (and pyramids) are read chunk by chunk first, as by
@@ -137,11 +140,21 @@ def sweep_steps(
     )
 
 
-def _sweep_steps(image, method: Method, ks, rgb, channel_axis, sample_size, options: dict):
+def _sweep_steps(
+    image: Any,
+    method: Method,
+    ks: list[int],
+    rgb: bool | None,
+    channel_axis: int | None,
+    sample_size: int,
+    options: dict[str, Any],
+) -> Steps[Sweep]:
     if is_multiscale(image):  # a pyramid: its full-size level
         image = image[0]
     lazy = is_lazy(image)
-    data = (read_lazy_image if lazy else read_image)(image, rgb=rgb, channel_axis=channel_axis)
+    data: ImageData[Any] = (read_lazy_image if lazy else read_image)(
+        image, rgb=rgb, channel_axis=channel_axis
+    )
     feature_options, params = check_options(method, options)
     _check_no_start_arrays(params)
     if not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
@@ -198,7 +211,7 @@ def _check_sweepable(method: Method) -> Method:
     return method
 
 
-def _check_k_values(k_values) -> list[int]:
+def _check_k_values(k_values: Iterable[int]) -> list[int]:
     try:
         ks = sorted({N_CLUSTERS.check(k) for k in k_values})
     except TypeError:
@@ -212,7 +225,7 @@ def _check_k_values(k_values) -> list[int]:
     return ks
 
 
-def _check_no_start_arrays(params: dict) -> None:
+def _check_no_start_arrays(params: dict[str, Any]) -> None:
     for name, value in params.items():
         if isinstance(value, np.ndarray):
             raise ValueError(
@@ -221,7 +234,9 @@ def _check_no_start_arrays(params: dict) -> None:
             )
 
 
-def _sample_rows(feature_set: FeatureSet, size: int, random_state) -> np.ndarray:
+def _sample_rows(
+    feature_set: FeatureSet, size: int | np.integer, random_state: int | None
+) -> np.ndarray:
     """Row of ``X`` for each of ``size`` pixels drawn without replacement (rows weighted
     by their pixel counts when only the counts are known, as for a lazy image)."""
     rng = np.random.default_rng(0 if random_state is None else random_state)
@@ -233,7 +248,15 @@ def _sample_rows(feature_set: FeatureSet, size: int, random_state) -> np.ndarray
     return pixels if feature_set.inverse is None else feature_set.inverse[pixels]
 
 
-def _score_k(method: Method, feature_set, k, params, random_state, sample) -> dict:
+def _score_k(
+    method: Method,
+    feature_set: FeatureSet,
+    k: int,
+    params: dict[str, Any],
+    random_state: int | None,
+    sample: np.ndarray,
+) -> dict[str, Any]:
+    assert method.fit_rows is not None  # a sweepable method (see _check_sweepable)
     started = time.perf_counter()
     fit = drain(method.fit_rows(feature_set, k, params, random_state))
     seconds = time.perf_counter() - started
@@ -266,7 +289,7 @@ def total_inertia(feature_set: FeatureSet) -> float:
 ELBOW_MIN_DEPTH = 0.05  # how far below the chord (in scaled units) an elbow must lie
 
 
-def elbow_k(ks, values) -> int | None:
+def elbow_k(ks: Sequence[int] | npt.ArrayLike, values: npt.ArrayLike) -> int | None:
     """The elbow of a decreasing curve such as inertia against k, or None if it has none.
 
     Kneedle (Satopaa et al., 2011) on the logarithm of the values: with k and log(value)
@@ -320,7 +343,8 @@ def suggest_k(
     """
     ks = [int(k) for k in table["k"]]
     if "bic" in table:
-        best = table.loc[table["bic"].idxmin()]
+        # pandas-stubs type idxmin's row label as Hashable, which .loc does not take
+        best = table.loc[table["bic"].idxmin()]  # type: ignore[call-overload]
         k = int(best["k"])
         rule = (
             f"k={k} has the lowest BIC ({best['bic']:,.0f}): the best balance between "
@@ -332,7 +356,9 @@ def suggest_k(
         curve_ks, curve = [1, *ks], [total_inertia, *curve]
     elbow = elbow_k(curve_ks, curve)
     silhouette = table["silhouette"]
-    best_silhouette = None if silhouette.isna().all() else table.loc[silhouette.idxmax()]
+    best_silhouette = (
+        None if silhouette.isna().all() else table.loc[silhouette.idxmax()]  # type: ignore[call-overload]
+    )
     if elbow is not None:
         rule = (
             f"k={elbow} is the elbow of the inertia curve: up to it, each added "

@@ -15,21 +15,38 @@ these:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from ..features import rgb_to_unit_range
 from ..image import NO_DATA, ImageData, usable_mask
 from ..means import ClusterSums
 from .image import level_scale, read_level
 
+if TYPE_CHECKING:
+    import dask.array as da
+
+T = TypeVar("T")
+#: The registry's ``Steps`` (``(stage, fraction)`` progress, then a result), spelled out
+#: here: the registry imports this module's types.
+_Steps = Generator[tuple[str, float], None, T]
+
 #: Chunks handed to dask at once: processed in parallel (dask's threads, or the workers
 #: of a ``dask.distributed`` Client); a caller may stop between batches.
 CHUNK_BATCH = 16
 
 
-def over_chunks(stage: str, arrays: list, func, consume, *args):
+def over_chunks(
+    stage: str,
+    arrays: Sequence[da.Array],
+    func: Callable[..., T],
+    consume: Callable[[int, T], None],
+    *args: Any,
+) -> _Steps[None]:
     """Run ``func(chunk, ..., position, origin, *args)`` on every chunk, batch by batch.
 
     ``arrays`` share their chunks over the spatial axes (the first sets the order);
@@ -53,7 +70,7 @@ def over_chunks(stage: str, arrays: list, func, consume, *args):
             consume(position, result)
 
 
-def block_indices(data: ImageData) -> list[tuple[int, ...]]:
+def block_indices(data: ImageData[da.Array]) -> list[tuple[int, ...]]:
     """Index of every chunk over the spatial axes, in C order."""
     return list(np.ndindex(data.pixels.numblocks[:-1]))
 
@@ -71,11 +88,11 @@ class Tally:
     def counts(self) -> np.ndarray:
         return self.sums.counts.astype(np.int64)
 
-    def take(self, index) -> Tally:
+    def take(self, index: slice | npt.NDArray[np.integer | np.bool_]) -> Tally:
         return Tally(self.sums.take(index), self.low, self.high)
 
 
-def tally_steps(data: ImageData, labels, n_clusters: int):
+def tally_steps(data: ImageData[da.Array], labels: da.Array, n_clusters: int) -> _Steps[Tally]:
     """Count every label chunk by chunk (yields ``("counting", fraction)``) -> Tally.
 
     ``labels`` is a lazy labels array of ``data`` (same chunks), e.g. ``labeller.array``.
@@ -92,12 +109,19 @@ def tally_steps(data: ImageData, labels, n_clusters: int):
     return finish_tally(*totals)
 
 
-def _chunk_tally(pixels, labels, position, origin, kind, size):
+def _chunk_tally(
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    position: int,
+    origin: tuple[int, ...],
+    kind: str,
+    size: int,
+) -> list[Any]:
     block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
     return chunk_totals(block, labels.ravel(), size)
 
 
-def empty_totals(size: int, n_channels: int, dtype) -> list:
+def empty_totals(size: int, n_channels: int, dtype: npt.DTypeLike) -> list[Any]:
     """[sums, low, high] before anything is counted."""
     return [
         ClusterSums.empty(size, n_channels, dtype),
@@ -106,7 +130,7 @@ def empty_totals(size: int, n_channels: int, dtype) -> list:
     ]
 
 
-def chunk_totals(block: ImageData, labels, size: int) -> list:
+def chunk_totals(block: ImageData[np.ndarray], labels: np.ndarray, size: int) -> list[Any]:
     """[sums, low, high] of one chunk: ``labels`` flat, one per pixel, below ``size``
     (0 where a pixel has no data)."""
     totals = empty_totals(size, block.n_channels, block.pixels.dtype)
@@ -121,13 +145,13 @@ def chunk_totals(block: ImageData, labels, size: int) -> list:
     return totals
 
 
-def add_totals(totals: list, part: list) -> None:
+def add_totals(totals: list[Any], part: list[Any]) -> None:
     totals[0] = totals[0] + part[0]
     np.minimum(totals[1], part[1], out=totals[1])
     np.maximum(totals[2], part[2], out=totals[2])
 
 
-def finish_tally(sums: ClusterSums, low, high) -> Tally:
+def finish_tally(sums: ClusterSums, low: np.ndarray, high: np.ndarray) -> Tally:
     """Totals with label 0 (no cluster) -> Tally of labels 1..k."""
     return Tally(sums.take(slice(1, None)), low, high)
 
@@ -147,17 +171,26 @@ class ChunkLabeller:
     picklable, so dask workers anywhere can label chunks.
     """
 
-    def chunk(self, pixels: np.ndarray, origin, scale) -> np.ndarray:
+    def chunk(
+        self, pixels: np.ndarray, origin: tuple[int, ...], scale: tuple[float, ...]
+    ) -> np.ndarray:
         raise NotImplementedError
 
-    def array(self, data: ImageData, scale=None):
+    def array(self, data: ImageData[da.Array], scale: tuple[float, ...] | None = None) -> da.Array:
+        import dask.array as da
+
         scale = scale or (1.0,) * len(data.spatial_shape)
-        return data.pixels.map_blocks(
-            _label_block, self, scale, dtype=np.int32, drop_axis=data.pixels.ndim - 1
+        return da.map_blocks(
+            _label_block, data.pixels, self, scale, dtype=np.int32, drop_axis=data.pixels.ndim - 1
         )
 
 
-def _label_block(pixels, labeller, scale, block_info=None):
+def _label_block(
+    pixels: np.ndarray,
+    labeller: ChunkLabeller,
+    scale: tuple[float, ...],
+    block_info: dict[int, dict[str, Any]],  # given by dask.array.map_blocks
+) -> np.ndarray:
     origin = tuple(start for start, _ in block_info[0]["array-location"][:-1])
     return labeller.chunk(pixels, origin, scale).astype(np.int32, copy=False)
 
@@ -172,13 +205,15 @@ class BlockAverages:
     that was shrunk (0: the image itself) and ``factor`` a block's side in its pixels.
     """
 
-    image: ImageData
+    image: ImageData[np.ndarray]
     block: tuple[float, float]
     level: int
     factor: int
 
 
-def block_average_steps(data: ImageData, factor: int, levels=()):
+def block_average_steps(
+    data: ImageData[da.Array], factor: int, levels: Sequence[Any] = ()
+) -> _Steps[BlockAverages]:
     """Shrink ``data`` chunk by chunk to averages over ``factor`` x ``factor`` blocks.
 
     With pyramid ``levels`` (full size first), the coarsest level that is still at least
@@ -193,11 +228,11 @@ def block_average_steps(data: ImageData, factor: int, levels=()):
             source, level_number, scale = candidate, number, candidate_scale
     level_factor = max(1, round(factor / max(scale[-2:])))
     small = yield from _shrink_steps(_aligned(source, level_factor), level_factor)
-    block = tuple(level_factor * s for s in scale[-2:])
+    block = (level_factor * scale[-2], level_factor * scale[-1])
     return BlockAverages(small, block, level_number, level_factor)
 
 
-def _aligned(data: ImageData, factor: int) -> ImageData:
+def _aligned(data: ImageData[da.Array], factor: int) -> ImageData[da.Array]:
     """Chunks of y and x rechunked to multiples of ``factor`` (blocks never straddle)."""
     y, x = data.pixels.ndim - 3, data.pixels.ndim - 2
     sides = {axis: factor * max(1, round(data.pixels.chunks[axis][0] / factor)) for axis in (y, x)}
@@ -205,7 +240,7 @@ def _aligned(data: ImageData, factor: int) -> ImageData:
     return ImageData(pixels, data.kind, None, data.channel_axis)
 
 
-def _shrink_steps(data: ImageData, factor: int):
+def _shrink_steps(data: ImageData[da.Array], factor: int) -> _Steps[ImageData[np.ndarray]]:
     """Block averages of the usable pixels, chunk by chunk -> an in-memory ImageData."""
     shape = tuple(data.spatial_shape[:-2]) + tuple(
         math.ceil(side / factor) for side in data.spatial_shape[-2:]
@@ -214,7 +249,9 @@ def _shrink_steps(data: ImageData, factor: int):
     weights = np.zeros(shape)
     sizes = np.zeros(shape)
 
-    def place(position, part):
+    def place(
+        position: int, part: tuple[tuple[slice, ...], np.ndarray, np.ndarray, np.ndarray]
+    ) -> None:
         target, part_sums, part_weights, part_sizes = part
         sums[target], weights[target], sizes[target] = part_sums, part_weights, part_sizes
 
@@ -226,7 +263,9 @@ def _shrink_steps(data: ImageData, factor: int):
     return ImageData(pixels=pixels, kind=data.kind, mask=mask, channel_axis=data.channel_axis)
 
 
-def _chunk_block_sums(pixels, position, origin, kind, factor):
+def _chunk_block_sums(
+    pixels: np.ndarray, position: int, origin: tuple[int, ...], kind: str, factor: int
+) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray, np.ndarray]:
     """Where the chunk's blocks go in the shrunk image, their sums, usable and all pixels."""
     mask = usable_mask(pixels, kind)
     values = rgb_to_unit_range(pixels) if kind in ("rgb", "rgba") else pixels
@@ -270,7 +309,9 @@ class GridLabeller(ChunkLabeller):
     def __init__(self, block_labels: np.ndarray, block: tuple[float, float], kind: str):
         self.block_labels, self.block, self.kind = block_labels, block, kind
 
-    def chunk(self, pixels, origin, scale):
+    def chunk(
+        self, pixels: np.ndarray, origin: tuple[int, ...], scale: tuple[float, ...]
+    ) -> np.ndarray:
         spatial = pixels.shape[:-1]
         n_planes_axes = len(spatial) - 2
         indices = []

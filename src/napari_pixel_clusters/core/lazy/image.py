@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..image import ImageData, arrange_channels, usable_mask
 
+if TYPE_CHECKING:
+    import dask.array as da
 
-def is_lazy(image) -> bool:
+
+def is_lazy(image: object) -> bool:
     """True for dask arrays and chunked arrays on disk (zarr and the like): what napari
     holds for large images. They are read chunk by chunk, never whole."""
     if isinstance(image, np.ndarray):
@@ -18,7 +22,7 @@ def is_lazy(image) -> bool:
     return _is_dask(image) or _chunk_shape(image) is not None
 
 
-def is_multiscale(image) -> bool:
+def is_multiscale(image: object) -> bool:
     """True for a list of arrays that shrink level by level (a pyramid, as napari holds)."""
     if not isinstance(image, Sequence) or isinstance(image, str) or len(image) < 2:
         return False
@@ -33,7 +37,7 @@ def is_multiscale(image) -> bool:
     )  # each level smaller
 
 
-def as_dask(image):
+def as_dask(image: Any) -> da.Array:
     """A dask array of ``image`` (a dask array itself, or chunked like the array on disk)."""
     import dask.array as da
 
@@ -43,11 +47,11 @@ def as_dask(image):
     return da.from_array(image, chunks=chunks if chunks is not None else "auto")
 
 
-def _is_dask(image) -> bool:
+def _is_dask(image: object) -> bool:
     return hasattr(image, "dask") and hasattr(image, "chunks") and hasattr(image, "blocks")
 
 
-def _chunk_shape(image):
+def _chunk_shape(image: object) -> tuple[int, ...] | None:
     chunks = getattr(image, "chunks", None)
     if not (hasattr(image, "shape") and hasattr(image, "dtype") and isinstance(chunks, tuple)):
         return None
@@ -58,7 +62,9 @@ def _chunk_shape(image):
     return chunks
 
 
-def read_lazy_image(image, rgb: bool | None = None, channel_axis: int | None = None) -> ImageData:
+def read_lazy_image(
+    image: Any, rgb: bool | None = None, channel_axis: int | None = None
+) -> ImageData[da.Array]:
     """:func:`~..image.read_image` for a lazy array: pixels and mask stay dask arrays."""
     pixels, kind, axis = arrange_channels(as_dask(image), rgb, channel_axis)
     pixels = pixels.rechunk({pixels.ndim - 1: -1})
@@ -66,7 +72,7 @@ def read_lazy_image(image, rgb: bool | None = None, channel_axis: int | None = N
     return ImageData(pixels=pixels, kind=kind, mask=mask, channel_axis=axis)
 
 
-def read_level(level, like: ImageData) -> ImageData:
+def read_level(level: Any, like: ImageData[da.Array]) -> ImageData[da.Array]:
     """A pyramid level of the image ``like`` was read from, read the same way."""
     return read_lazy_image(
         level,
@@ -75,6 +81,6 @@ def read_level(level, like: ImageData) -> ImageData:
     )
 
 
-def level_scale(data: ImageData, level: ImageData) -> tuple[float, ...]:
+def level_scale(data: ImageData[da.Array], level: ImageData[da.Array]) -> tuple[float, ...]:
     """Full-resolution pixels per pixel of ``level``, per spatial axis."""
     return tuple(full / part for full, part in zip(data.spatial_shape, level.spatial_shape))

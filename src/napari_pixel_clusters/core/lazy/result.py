@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..contours import check_min_area, region_contours
 from ..image import ImageData
 from ..result import Segmentation, display_colors
-from .chunks import Tally
+from .chunks import ChunkLabeller, Tally
 from .image import level_scale, read_level
 
+if TYPE_CHECKING:
+    import dask.array as da
 
-class LazySegmentation(Segmentation):
+    from ..contours import Contour
+
+
+class LazySegmentation(Segmentation["da.Array"]):
     """A :class:`Segmentation` whose ``labels`` and ``quantized()`` are dask arrays.
 
     ``labeller.array(data, scale)`` labels a lazy image (this one, or a pyramid level
@@ -22,26 +30,26 @@ class LazySegmentation(Segmentation):
 
     is_lazy = True
 
-    def __init__(self, *, tally: Tally, labeller, **fields):
+    def __init__(self, *, tally: Tally, labeller: ChunkLabeller, **fields: Any):
         super().__init__(known_sums=tally.sums, **fields)
         self._tally = tally
         self._labeller = labeller
-        self.levels = []  # the pyramid it was made from, when given one
+        self.levels: Sequence[Any] = []  # the pyramid it was made from, when given one
 
-    def labels_pyramid(self) -> list:
+    def labels_pyramid(self) -> list[da.Array]:
         """Labels of every level of the pyramid given to ``segment`` (full size first)."""
         return [self.labels, *(self.labels_of(level) for level in self.levels[1:])]
 
-    def quantized_pyramid(self) -> list:
+    def quantized_pyramid(self) -> list[da.Array]:
         """:meth:`quantized` of every level of the pyramid given to ``segment``."""
         return [self.quantized(), *(self.quantized_of(level) for level in self.levels[1:])]
 
-    def labels_of(self, level):
+    def labels_of(self, level: Any) -> da.Array:
         """Labels of another level of the same image (a pyramid level), as a dask array."""
         data = read_level(level, self.image)
         return self._labeller.array(data, level_scale(self.image, data))
 
-    def quantized_of(self, level):
+    def quantized_of(self, level: Any) -> da.Array:
         """:meth:`quantized` of a pyramid level."""
         data = read_level(level, self.image)
         return self.quantized(self._labeller.array(data, level_scale(self.image, data)), data)
@@ -64,7 +72,9 @@ class LazySegmentation(Segmentation):
         )
         return display_colors(self.palette, display)
 
-    def quantized(self, labels=None, data: ImageData | None = None):
+    def quantized(
+        self, labels: da.Array | None = None, data: ImageData[da.Array] | None = None
+    ) -> da.Array:
         """The image with each pixel its cluster's mean color, as a dask array.
 
         Pixels without data keep their values. ``labels`` and ``data`` default to this
@@ -92,12 +102,12 @@ class LazySegmentation(Segmentation):
             return da.moveaxis(out, -1, data.channel_axis)
         return out
 
-    def contours(self, min_area: int = 20):
+    def contours(self, min_area: int = 20) -> list[Contour]:
         min_area = check_min_area(min_area)  # before the labels are computed
         return region_contours(np.asarray(self.labels), min_area)
 
 
-def _in_dtype(values: np.ndarray, dtype) -> np.ndarray:
+def _in_dtype(values: np.ndarray, dtype: npt.DTypeLike) -> np.ndarray:
     """Float ``values`` cast to ``dtype`` without wrapping (clipped just inside the range
     of an integer dtype whose maximum float64 cannot hold, such as 2**64 - 1)."""
     if np.dtype(dtype).kind not in "iu":
@@ -109,7 +119,7 @@ def _in_dtype(values: np.ndarray, dtype) -> np.ndarray:
     return np.clip(values, float(info.min), top).astype(dtype)
 
 
-def _quantize_chunk(labels, pixels, colors):
+def _quantize_chunk(labels: np.ndarray, pixels: np.ndarray, colors: np.ndarray) -> np.ndarray:
     out = colors[labels[..., 0]]
     unlabelled = labels[..., 0] == 0
     out[unlabelled] = pixels[unlabelled]

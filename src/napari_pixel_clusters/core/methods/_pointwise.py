@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from ..features import FeatureSet, build_features
 from ..image import ImageData
 from ..means import ClusterSums
-from ..registry import MethodOutput
+from ..registry import MethodOutput, Steps
 
 
-def point_features(data: ImageData, n_clusters: int, feature_options: dict) -> FeatureSet:
+def point_features(
+    data: ImageData[np.ndarray], n_clusters: int, feature_options: dict[str, Any]
+) -> FeatureSet:
     """Build the (possibly compressed) feature set and check ``n_clusters`` fits it."""
     feature_set = build_features(
         data,
@@ -42,7 +45,9 @@ def check_rows(n_clusters: int, feature_set: FeatureSet, what: str) -> None:
         )
 
 
-def pixel_labels(data: ImageData, feature_set: FeatureSet, row_labels: np.ndarray) -> np.ndarray:
+def pixel_labels(
+    data: ImageData[np.ndarray], feature_set: FeatureSet, row_labels: np.ndarray
+) -> np.ndarray:
     """Cluster index per feature row (0-based) -> label image (1..k, 0 = no data)."""
     labels_by_row = row_labels.astype(np.int32) + 1
     if data.mask.all():
@@ -52,7 +57,9 @@ def pixel_labels(data: ImageData, feature_set: FeatureSet, row_labels: np.ndarra
     return labels
 
 
-def row_sums(feature_set: FeatureSet, row_labels: np.ndarray, n_clusters: int):
+def row_sums(
+    feature_set: FeatureSet, row_labels: np.ndarray, n_clusters: int
+) -> ClusterSums | None:
     """Pixel count and value sums of each cluster from the distinct values and their counts.
 
     The same numbers as summing every pixel (exactly, for integer images), without
@@ -68,12 +75,16 @@ class RowFit:
     """A method fitted on feature rows: a 0-based cluster per row, scores, the model."""
 
     labels: np.ndarray
-    score: dict
-    details: dict = field(default_factory=dict)
-    model: dict = field(default_factory=dict)
+    score: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
 
 
-def fit_summary(fit: RowFit, feature_set: FeatureSet) -> dict:
+#: ``fit_rows(feature_set, n_clusters, params, random_state)``: yields progress, returns the fit.
+FitRows: TypeAlias = Callable[[FeatureSet, int, dict[str, Any], int | None], Steps[RowFit]]
+
+
+def fit_summary(fit: RowFit, feature_set: FeatureSet) -> dict[str, Any]:
     """The ``score``, ``details`` and ``model`` of a method's output, from its fit."""
     return {
         "score": fit.score,
@@ -87,13 +98,23 @@ def fit_summary(fit: RowFit, feature_set: FeatureSet) -> dict:
     }
 
 
-def run_on_rows(fit_rows: Callable):
+def run_on_rows(
+    fit_rows: FitRows,
+) -> Callable[
+    [ImageData[np.ndarray], int | None, dict[str, Any], dict[str, Any]], Steps[MethodOutput]
+]:
     """A method's ``run`` from its ``fit_rows(feature_set, k, params, random_state)``.
 
     Features are built (compressed where exact), fitted on, and mapped back to pixels.
     """
 
-    def run(data, n_clusters, feature_options, params):
+    def run(
+        data: ImageData[np.ndarray],
+        n_clusters: int | None,
+        feature_options: dict[str, Any],
+        params: dict[str, Any],
+    ) -> Steps[MethodOutput]:
+        assert n_clusters is not None  # these methods need one: segment checked it
         feature_set = point_features(data, n_clusters, feature_options)
         fit = yield from fit_rows(feature_set, n_clusters, params, feature_options["random_state"])
         yield "predict", 1.0
@@ -106,7 +127,7 @@ def run_on_rows(fit_rows: Callable):
     return run
 
 
-def check_start_array(name: str, value, shape: tuple[int, ...]) -> None:
+def check_start_array(name: str, value: object, shape: tuple[int, ...]) -> None:
     """Explicit starting values (``init``, ``means_init``, ...) must fit the features."""
     if value is not None and isinstance(value, np.ndarray) and value.shape != shape:
         raise ValueError(

@@ -13,11 +13,13 @@ model's, labels the chunks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from ..features import (
+    FeatureSet,
     build_features,
     channel_ranges,
     check_color_space,
@@ -27,8 +29,16 @@ from ..features import (
 from ..image import NO_DATA, ImageData, usable_mask
 from ..labelling import FittedLabeller, Labelling, feature_pipeline, label_of_component
 from ..lazy.chunks import ChunkLabeller, Tally, drop_empty, over_chunks, tally_steps
-from ..registry import LazyOutput, Predictor
-from ._pointwise import check_rows, fit_summary, row_sums
+from ..registry import LazyOutput, Predictor, Steps
+from ._pointwise import FitRows, RowFit, check_rows, fit_summary, row_sums
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+#: ``(keys, lows, spans)``: the packed distinct values of a histogram (see pack_keys).
+Lookup: TypeAlias = tuple[np.ndarray, list[int], list[int]]
+#: ``(keys, counts, lows, spans, number of chunks)`` of :func:`_histogram_steps`.
+Histogram: TypeAlias = tuple[np.ndarray, np.ndarray, list[int], list[int], int]
 
 #: Per-chunk histograms are merged in batches of this many chunks (one sort per batch).
 MERGE_EVERY = 16
@@ -40,11 +50,23 @@ DENSE_MAX_KEYS = 2**25
 SAMPLE_PIXELS = 200_000
 
 
-def lazy_run_on_rows(fit_rows: Callable, predictor: Predictor):
+def lazy_run_on_rows(
+    fit_rows: FitRows, predictor: Predictor
+) -> Callable[
+    [ImageData[da.Array], int | None, dict[str, Any], dict[str, Any], Sequence[Any]],
+    Steps[LazyOutput],
+]:
     """A method's ``lazy_run`` from its ``fit_rows`` and its predictor: the same fit as
     :func:`~._pointwise.run_on_rows`, on the rows :func:`lazy_feature_steps` gathers."""
 
-    def lazy_run(data, n_clusters, feature_options, params, levels=()):
+    def lazy_run(
+        data: ImageData[da.Array],
+        n_clusters: int | None,
+        feature_options: dict[str, Any],
+        params: dict[str, Any],
+        levels: Sequence[Any] = (),
+    ) -> Steps[LazyOutput]:
+        assert n_clusters is not None  # these methods need one: segment checked it
         feature_set, lookup = yield from lazy_feature_steps(data, feature_options)
         rows = "distinct pixel values" if lookup is not None else "sampled pixels"
         check_rows(n_clusters, feature_set, rows)
@@ -52,6 +74,7 @@ def lazy_run_on_rows(fit_rows: Callable, predictor: Predictor):
         yield "predict", 1.0
         found = np.unique(fit.labels)  # label i + 1 is component found[i]
         labelling = _fitted_labelling(predictor, feature_options, feature_set, fit, found)
+        labeller: ChunkLabeller
         if lookup is not None:
             labeller, tally = _looked_up(data, feature_set, fit, found, labelling, lookup)
         else:
@@ -61,7 +84,13 @@ def lazy_run_on_rows(fit_rows: Callable, predictor: Predictor):
     return lazy_run
 
 
-def _fitted_labelling(predictor, feature_options, feature_set, fit, found) -> Labelling:
+def _fitted_labelling(
+    predictor: Predictor,
+    feature_options: dict[str, Any],
+    feature_set: FeatureSet,
+    fit: RowFit,
+    found: np.ndarray,
+) -> Labelling:
     """What labels pixels as the fit did, clusters numbered like the labels."""
     return Labelling(
         predictor,
@@ -74,7 +103,9 @@ def _fitted_labelling(predictor, feature_options, feature_set, fit, found) -> La
     )
 
 
-def lazy_feature_steps(data: ImageData, feature_options: dict):
+def lazy_feature_steps(
+    data: ImageData[da.Array], feature_options: dict[str, Any]
+) -> Steps[tuple[FeatureSet, Lookup | None]]:
     """The rows to fit on: distinct values and counts (exact) or a sample of pixels.
 
     Returns ``(FeatureSet, lookup)``; ``lookup`` is ``(keys, lows, spans)`` of the
@@ -103,19 +134,19 @@ def lazy_feature_steps(data: ImageData, feature_options: dict):
     return feature_set, (keys, lows, spans)
 
 
-def _as_image(values: np.ndarray, kind: str) -> ImageData:
+def _as_image(values: np.ndarray, kind: str) -> ImageData[np.ndarray]:
     """Pixel values ``(n, C)`` as an image of n x 1 usable pixels."""
     return ImageData(values[:, None, :], kind, np.ones((len(values), 1), bool), None)
 
 
-def _countable(data: ImageData) -> bool:
+def _countable(data: ImageData[da.Array]) -> bool:
     """Integer values can be counted (when their range allows, see _histogram_steps)."""
     dtype = data.pixels.dtype
     return np.issubdtype(dtype, np.integer) or dtype.kind == "b"
 
 
 # ---------------------------------------------------------------------- histogram route
-def _key_ranges(data: ImageData):
+def _key_ranges(data: ImageData[da.Array]) -> tuple[list[int], list[int]]:
     if data.pixels.dtype in (np.uint8, np.uint16, np.bool_):
         return channel_ranges(np.zeros((1, data.n_channels), data.pixels.dtype))
     axes = tuple(range(data.pixels.ndim - 1))
@@ -124,7 +155,7 @@ def _key_ranges(data: ImageData):
     return lows, [high - low + 1 for low, high in zip(lows, highs)]
 
 
-def _merge(histograms):
+def _merge(histograms: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Merge (keys, counts) pairs into one sorted histogram."""
     merged, inverse = np.unique(np.concatenate([k for k, _ in histograms]), return_inverse=True)
     return merged, np.bincount(inverse, weights=np.concatenate([c for _, c in histograms]))
@@ -134,7 +165,7 @@ class _TooManyValues(Exception):
     pass
 
 
-def _histogram_steps(data: ImageData):
+def _histogram_steps(data: ImageData[da.Array]) -> Steps[Histogram | None]:
     """Distinct values and counts over all chunks, or None when there are too many."""
     lows, spans = _key_ranges(data)
     if int(np.prod(spans, dtype=object)) >= 2**62:
@@ -146,7 +177,7 @@ def _histogram_steps(data: ImageData):
         )
     ]
 
-    def add(position, histogram):
+    def add(position: int, histogram: tuple[np.ndarray, np.ndarray]) -> None:
         histograms.append(histogram)
         if len(histograms) > MERGE_EVERY:
             histograms[:] = [_merge(histograms)]
@@ -163,7 +194,14 @@ def _histogram_steps(data: ImageData):
     return keys.astype(np.int64), counts, lows, spans, data.pixels.npartitions
 
 
-def _chunk_histogram(pixels, position, origin, kind, lows, spans):
+def _chunk_histogram(
+    pixels: np.ndarray,
+    position: int,
+    origin: tuple[int, ...],
+    kind: str,
+    lows: list[int],
+    spans: list[int],
+) -> tuple[np.ndarray, np.ndarray]:
     flat = pixels.reshape(-1, pixels.shape[-1])
     mask = usable_mask(pixels, kind).ravel()
     values = flat if mask.all() else flat[mask]
@@ -173,7 +211,14 @@ def _chunk_histogram(pixels, position, origin, kind, lows, spans):
     return np.unique(keys, return_counts=True)
 
 
-def _looked_up(data, feature_set, fit, found, labelling, lookup):
+def _looked_up(
+    data: ImageData[da.Array],
+    feature_set: FeatureSet,
+    fit: RowFit,
+    found: np.ndarray,
+    labelling: Labelling,
+    lookup: Lookup,
+) -> tuple[LookupLabeller, Tally]:
     """Fitted on the distinct values: chunks are labelled by looking their values up,
     and the table comes from the counts (no second pass over the chunks)."""
     keys, lows, spans = lookup
@@ -186,8 +231,10 @@ def _looked_up(data, feature_set, fit, found, labelling, lookup):
         fallback=FittedLabeller(labelling, data.kind),
     )
     rows = feature_set.raw
+    sums = row_sums(feature_set, fit.labels, len(labelling.label_of_component))
+    assert rows is not None and sums is not None  # fitted on distinct values: raw rows
     tally = Tally(
-        sums=row_sums(feature_set, fit.labels, len(labelling.label_of_component)).take(found),
+        sums=sums.take(found),
         low=rows.min(axis=0).astype(np.float64),
         high=rows.max(axis=0).astype(np.float64),
     )
@@ -204,12 +251,22 @@ class LookupLabeller(ChunkLabeller):
     search, so chunks come on screen faster.
     """
 
-    def __init__(self, keys, row_labels, lows, spans, kind, fallback=None):
+    def __init__(
+        self,
+        keys: np.ndarray,
+        row_labels: np.ndarray,
+        lows: list[int],
+        spans: list[int],
+        kind: str,
+        fallback: FittedLabeller | None = None,
+    ):
         self.keys, self.row_labels, self.lows, self.spans = keys, row_labels, lows, spans
         self.kind, self.fallback = kind, fallback
         self.n_keys = int(np.prod(spans, dtype=object))
 
-    def chunk(self, pixels, origin, scale):
+    def chunk(
+        self, pixels: np.ndarray, origin: tuple[int, ...], scale: tuple[float, ...]
+    ) -> np.ndarray:
         values = pixels.reshape(-1, pixels.shape[-1])
         inside = self._inside(values)
         in_range = (
@@ -233,7 +290,7 @@ class LookupLabeller(ChunkLabeller):
             labels[unseen] = self.fallback.values(values[unseen])
         return labels.reshape(pixels.shape[:-1])
 
-    def _inside(self, values):
+    def _inside(self, values: np.ndarray) -> np.ndarray | None:
         """Which values lie in the table's ranges; None when every value of the dtype does."""
         full = channel_ranges(np.zeros((1, values.shape[1]), values.dtype))
         if values.dtype in (np.uint8, np.uint16, np.bool_) and full == (self.lows, self.spans):
@@ -250,22 +307,27 @@ class LookupLabeller(ChunkLabeller):
             self._table = table
         return table
 
-    def __getstate__(self):  # the dense table is rebuilt where it is used, not shipped
+    def __getstate__(
+        self,
+    ) -> dict[str, Any]:  # the dense table is rebuilt where it is used, not shipped
         state = dict(self.__dict__)
         state.pop("_table", None)
         return state
 
 
 # ---------------------------------------------------------------------- sample route
-def _sample_steps(data: ImageData, random_state):
+def _sample_steps(
+    data: ImageData[da.Array], random_state: int | None
+) -> Steps[tuple[np.ndarray, np.ndarray]]:
     """About SAMPLE_PIXELS usable pixels drawn evenly from every chunk, reproducibly.
 
     Returns their values ``(n, C)`` and positions ``(n, ndim)``.
     """
     share = min(1.0, SAMPLE_PIXELS / float(np.prod(data.spatial_shape)))
-    values, positions = [], []
+    values: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
 
-    def add(position, sample):
+    def add(position: int, sample: tuple[np.ndarray, np.ndarray]) -> None:
         values.append(sample[0])
         positions.append(sample[1])
 
@@ -275,7 +337,14 @@ def _sample_steps(data: ImageData, random_state):
     return np.concatenate(values), np.concatenate(positions)
 
 
-def _chunk_sample(pixels, position, origin, kind, share, random_state):
+def _chunk_sample(
+    pixels: np.ndarray,
+    position: int,
+    origin: tuple[int, ...],
+    kind: str,
+    share: float,
+    random_state: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(None if random_state is None else [int(random_state), position])
     usable = np.flatnonzero(usable_mask(pixels, kind))
     chosen = np.sort(rng.choice(usable, rng.binomial(len(usable), share), replace=False))
@@ -283,7 +352,9 @@ def _chunk_sample(pixels, position, origin, kind, share, random_state):
     return pixels.reshape(-1, pixels.shape[-1])[chosen], where + np.asarray(origin)
 
 
-def _sample_feature_steps(data: ImageData, feature_options: dict):
+def _sample_feature_steps(
+    data: ImageData[da.Array], feature_options: dict[str, Any]
+) -> Steps[FeatureSet]:
     values, positions = yield from _sample_steps(data, feature_options["random_state"])
     if len(values) == 0:
         raise ValueError(NO_DATA)
@@ -301,7 +372,9 @@ def _sample_feature_steps(data: ImageData, feature_options: dict):
     return feature_set
 
 
-def _predicted_steps(data, n_clusters, found, labelling):
+def _predicted_steps(
+    data: ImageData[da.Array], n_clusters: int, found: np.ndarray, labelling: Labelling
+) -> Steps[tuple[FittedLabeller, Tally]]:
     """Fitted on a sample: the fitted labelling labels every chunk, then every label is
     counted (one more pass over the chunks)."""
     labeller = FittedLabeller(labelling, data.kind)

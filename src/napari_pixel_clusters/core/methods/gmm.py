@@ -13,11 +13,14 @@ in chunks, so memory stays bounded for any image size.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 
-from ..registry import Method, Param, Predictor, drain
+from ..features import FeatureSet
+from ..registry import Method, Param, Predictor, Steps, drain
 from ._pointwise import RowFit, check_start_array, run_on_rows
 from ._pointwise_lazy import lazy_run_on_rows
 
@@ -28,6 +31,13 @@ START_KMEANS_RUNS = 3
 #: Rows per chunk in the E/M steps; monomials are kept in memory up to CACHE_BYTES.
 CHUNK_ROWS = 65_536
 CACHE_BYTES = 512 * 2**20
+
+#: ``resp_of_chunk(z, rows)``: (k, n) responsibilities of a chunk's rows, from its monomials.
+RespOfChunk: TypeAlias = Callable[[np.ndarray, slice], np.ndarray]
+#: What :meth:`Moments.coefficients` returns (see there).
+Coefficients: TypeAlias = "tuple[np.ndarray, np.ndarray, np.ndarray, Mixture]"
+#: The best fit of :func:`fit_mixture_steps`: mixture, lower bound, iterations, converged.
+MixtureFit: TypeAlias = "tuple[Mixture, float, int, bool]"
 
 
 @dataclass
@@ -71,14 +81,14 @@ class Mixture:
         }[self.covariance_type]
         return int(cov + k * d + k - 1)
 
-    def log_resp(self, X):
+    def log_resp(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-row log-likelihood and (n, k) log responsibilities (the E-step)."""
         log_norm, resp = _normalise(log_gaussian_prob(X, self).T + np.log(self.weights)[:, None])
         with np.errstate(divide="ignore"):
             return log_norm, np.log(resp).T
 
 
-def log_gaussian_prob(X, mix: Mixture) -> np.ndarray:
+def log_gaussian_prob(X: np.ndarray, mix: Mixture) -> np.ndarray:
     """(n, k) log N(x | mean_k, cov_k) for every row and component."""
     moments = Moments(X, np.ones(len(X)))
     coefficients = moments.coefficients(mix)
@@ -111,24 +121,24 @@ class Moments:
             default=0.0,
         )
 
-    def _chunks(self):
+    def _chunks(self) -> list[slice]:
         return [slice(start, start + CHUNK_ROWS) for start in range(0, len(self.X), CHUNK_ROWS)]
 
     def _monomials(self, rows: slice) -> np.ndarray:
         Xc = (self.X[rows] - self.center).T
         return np.vstack([Xc[self.pairs[0]] * Xc[self.pairs[1]], Xc, np.ones((1, Xc.shape[1]))])
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray, slice]]:
         """(monomials (P, n), weights (n,), rows) per chunk."""
         for i, rows in enumerate(self._chunks()):
             z = self._cached[i] if self._cached is not None else self._monomials(rows)
             yield z, self.w[rows], rows
 
-    def sums(self, resp_of_chunk) -> np.ndarray:
+    def sums(self, resp_of_chunk: RespOfChunk) -> np.ndarray:
         """(k, P) weighted sums ``sum_rows w * resp * z``: counts, first and second moments."""
         return sum((resp_of_chunk(z, rows) * w) @ z.T for z, w, rows in self)
 
-    def coefficients(self, mix: Mixture):
+    def coefficients(self, mix: Mixture) -> Coefficients:
         """(k, P) coefficients of the quadratic forms, the per-component constant, and what
         :meth:`weighted_log_prob` needs for the components computed directly."""
         d = self.X.shape[1]
@@ -158,7 +168,9 @@ class Moments:
         error = np.finfo(np.float64).eps * scale * reach
         return np.flatnonzero(~(error <= LOG_PROB_TOLERANCE))
 
-    def weighted_log_prob(self, z: np.ndarray, coefficients, rows: slice) -> np.ndarray:
+    def weighted_log_prob(
+        self, z: np.ndarray, coefficients: Coefficients, rows: slice
+    ) -> np.ndarray:
         """(k, n) log(weight_k) + log N(x | mean_k, cov_k) for the rows of one chunk."""
         W, offset, unstable, mix = coefficients
         out = W @ z
@@ -168,8 +180,12 @@ class Moments:
         return out
 
     def parameters(
-        self, sums: np.ndarray, reg_covar: float, covariance_type: str, resp_of_chunk=None
-    ):
+        self,
+        sums: np.ndarray,
+        reg_covar: float,
+        covariance_type: str,
+        resp_of_chunk: RespOfChunk | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """M-step from the weighted sums (scikit-learn's formulas).
 
         A covariance from moments about the centre, ``second / n - mean**2``, loses its
@@ -189,7 +205,7 @@ class Moments:
         full = second / nk[:, None, None] - outer
         lost = _lost_digits(full, second / nk[:, None, None])
         resummed = resp_of_chunk is not None and lost.any()
-        if resummed:
+        if resummed and resp_of_chunk is not None:  # (the second test narrows its type)
             components = np.flatnonzero(lost)
             exact = self.scatter(resp_of_chunk, centred_means + self.center, components)
             full[components] = exact / nk[components, None, None]
@@ -208,7 +224,9 @@ class Moments:
             }[covariance_type]
         return nk, centred_means + self.center, cov
 
-    def scatter(self, resp_of_chunk, means: np.ndarray, components) -> np.ndarray:
+    def scatter(
+        self, resp_of_chunk: RespOfChunk, means: np.ndarray, components: np.ndarray
+    ) -> np.ndarray:
         """(len(components), F, F) sums of ``w * resp * (x - mean)(x - mean)^T``."""
         d = self.X.shape[1]
         out = np.zeros((len(components), d, d))
@@ -251,7 +269,7 @@ def _lost_digits(full: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.any((moments > 0) & (variances < CANCELLATION * moments), axis=1)
 
 
-def _normalise(weighted: np.ndarray):
+def _normalise(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Log-sum-exp over components (axis 0; by hand: scipy's is slow here), responsibilities.
 
     ``weighted`` (k, n) is overwritten with the responsibilities.
@@ -264,7 +282,7 @@ def _normalise(weighted: np.ndarray):
     return top + np.log(total), resp
 
 
-def precision_cholesky(cov, covariance_type):
+def precision_cholesky(cov: np.ndarray, covariance_type: str) -> np.ndarray:
     """Cholesky factor of the precision matrices, as scikit-learn computes it."""
     if covariance_type in ("diag", "spherical"):
         if np.any(cov <= 0):
@@ -280,14 +298,18 @@ def precision_cholesky(cov, covariance_type):
     return out[0] if covariance_type == "tied" else out
 
 
-def _from_precisions(kind, weights, means, prec) -> Mixture:
+def _from_precisions(
+    kind: str, weights: np.ndarray, means: np.ndarray, prec: np.ndarray
+) -> Mixture:
     if kind in ("diag", "spherical"):
         return Mixture(kind, weights, means, np.sqrt(prec))
     chol = np.linalg.cholesky(prec[None] if kind == "tied" else prec)
     return Mixture(kind, weights, means, chol[0] if kind == "tied" else chol)
 
 
-def _start(moments: Moments, n_components, params, rng) -> Mixture:
+def _start(
+    moments: Moments, n_components: int, params: dict[str, Any], rng: np.random.RandomState
+) -> Mixture:
     kind = params["covariance_type"]
     starts = ("weights_init", "means_init", "precisions_init")
     labels = np.zeros(len(moments.X), dtype=np.intp)
@@ -301,7 +323,7 @@ def _start(moments: Moments, n_components, params, rng) -> Mixture:
         )
     one_hot = np.eye(n_components)
 
-    def assignments(z, rows):
+    def assignments(z: np.ndarray, rows: slice) -> np.ndarray:
         return one_hot[:, labels[rows]]
 
     sums = moments.sums(assignments)
@@ -314,18 +336,18 @@ def _start(moments: Moments, n_components, params, rng) -> Mixture:
     return Mixture(kind, weights, means, precision_cholesky(cov, kind), cov)
 
 
-def _em_step(moments: Moments, mix: Mixture, reg_covar: float):
+def _em_step(moments: Moments, mix: Mixture, reg_covar: float) -> tuple[Mixture, float]:
     """One E-step and M-step over all chunks: (new mixture, lower bound of ``mix``)."""
     log_likelihood = 0.0
     coefficients = moments.coefficients(mix)
 
-    def responsibilities(z, rows):
+    def responsibilities(z: np.ndarray, rows: slice) -> np.ndarray:
         nonlocal log_likelihood
         log_norm, resp = _normalise(moments.weighted_log_prob(z, coefficients, rows))
         log_likelihood += moments.w[rows] @ log_norm
         return resp
 
-    def responsibilities_again(z, rows):
+    def responsibilities_again(z: np.ndarray, rows: slice) -> np.ndarray:
         return _normalise(moments.weighted_log_prob(z, coefficients, rows))[1]
 
     sums = moments.sums(responsibilities)
@@ -342,18 +364,30 @@ def _em_step(moments: Moments, mix: Mixture, reg_covar: float):
     return new, float(log_likelihood / moments.w.sum())
 
 
-def fit_mixture(X, w, n_components, params, random_state):
+def fit_mixture(
+    X: np.ndarray,
+    w: np.ndarray,
+    n_components: int,
+    params: dict[str, Any],
+    random_state: int | np.random.RandomState | None,
+) -> MixtureFit:
     """EM with ``n_init`` starts; returns the best mixture, its lower bound, iterations."""
     return drain(fit_mixture_steps(X, w, n_components, params, random_state))
 
 
-def fit_mixture_steps(X, w, n_components, params, random_state):
+def fit_mixture_steps(
+    X: np.ndarray,
+    w: np.ndarray,
+    n_components: int,
+    params: dict[str, Any],
+    random_state: int | np.random.RandomState | None,
+) -> Steps[MixtureFit]:
     """:func:`fit_mixture` as a generator that yields ("fit", fraction) every iteration."""
     from sklearn.utils import check_random_state
 
     rng = check_random_state(random_state)
     moments = Moments(X, w)
-    best = (None, -np.inf, 0, False)
+    best: tuple[Mixture | None, float, int, bool] = (None, -np.inf, 0, False)
     n_steps = params["n_init"] * params["max_iter"]
     for start in range(params["n_init"]):
         mix = _start(moments, n_components, params, rng)
@@ -367,10 +401,12 @@ def fit_mixture_steps(X, w, n_components, params, random_state):
                 break
         if best[0] is None or lower_bound > best[1]:
             best = (mix, lower_bound, n_iter, converged)
-    return best
+    mixture, lower_bound, n_iter, converged = best
+    assert mixture is not None  # n_init is at least 1: the first start is kept at least
+    return mixture, lower_bound, n_iter, converged
 
 
-def predict(X, w, mix: Mixture):
+def predict(X: np.ndarray, w: np.ndarray, mix: Mixture) -> tuple[np.ndarray, float]:
     """Most likely component per row, and the weighted mean log-likelihood."""
     moments = Moments(X, w)
     labels = np.empty(len(X), dtype=np.intp)
@@ -387,7 +423,7 @@ def precision_shape(covariance_type: str, k: int, d: int) -> tuple[int, ...]:
     return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
 
 
-def check_starts(params: dict, k: int, d: int) -> None:
+def check_starts(params: dict[str, Any], k: int, d: int) -> None:
     """Explicit starting values must have scikit-learn's shapes and be valid."""
     check_start_array("means_init", params["means_init"], (k, d))
     weights = params["weights_init"]
@@ -414,7 +450,9 @@ def check_starts(params: dict, k: int, d: int) -> None:
         )
 
 
-def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
+def fit_rows(
+    feature_set: FeatureSet, n_clusters: int, params: dict[str, Any], random_state: int | None
+) -> Steps[RowFit]:
     """EM on the feature rows, weighted by their pixel counts (a generator)."""
     X, w = feature_set.X, feature_set.pixel_weights()
     d = X.shape[1]
@@ -445,7 +483,7 @@ def fit_rows(feature_set, n_clusters: int, params: dict, random_state):
     )
 
 
-def predict_rows(parameters: dict, feature_set) -> np.ndarray:
+def predict_rows(parameters: dict[str, Any], feature_set: FeatureSet) -> np.ndarray:
     """The most likely component of every feature row (a saved model's prediction)."""
     mixture = Mixture(
         parameters["covariance_type"],
@@ -465,8 +503,9 @@ def predict_rows(parameters: dict, feature_set) -> np.ndarray:
     return components
 
 
-def check_model_parameters(check, parameters: dict, k: int, d: int) -> None:
-    """A model file's mixture parameters besides the means (``check``: its field checker)."""
+def check_model_parameters(check: Any, parameters: dict[str, Any], k: int, d: int) -> None:
+    """A model file's mixture parameters besides the means (``check``: its field checker,
+    a :class:`~..model_check.FieldCheck`; that module imports this one)."""
     kind = check.text(
         check.key(parameters, "covariance_type", "parameters"),
         "parameters.covariance_type",
@@ -521,7 +560,7 @@ _DEGENERATE = (
     "very large or very small."
 )
 
-_HIDDEN = dict(allow_array=True, allow_scalar=False, in_widget=False)
+_HIDDEN: dict[str, Any] = dict(allow_array=True, allow_scalar=False, in_widget=False)
 
 METHOD = Method(
     name="gmm",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..features import FeatureSet, weighted_mean_var
-from ..registry import Method, Param, Predictor
+from ..registry import Method, Param, Predictor, Steps
 from ._pointwise import RowFit, check_start_array, run_on_rows
 from ._pointwise_lazy import lazy_run_on_rows
 
@@ -24,7 +26,9 @@ def sklearn_equivalent_tol(tol: float, feature_set: FeatureSet) -> float:
     return tol if row_var == 0 else float(tol * pixel_var / row_var)
 
 
-def fit_rows(feature_set: FeatureSet, n_clusters: int, params: dict, random_state):
+def fit_rows(
+    feature_set: FeatureSet, n_clusters: int, params: dict[str, Any], random_state: int | None
+) -> Steps[RowFit]:
     """KMeans on the feature rows, weighted by their pixel counts (a generator)."""
     init = params["init"]
     check_start_array("init", init, (n_clusters, feature_set.X.shape[1]))
@@ -48,7 +52,7 @@ def fit_rows(feature_set: FeatureSet, n_clusters: int, params: dict, random_stat
     )
 
 
-def predict_rows(parameters: dict, feature_set: FeatureSet) -> np.ndarray:
+def predict_rows(parameters: dict[str, Any], feature_set: FeatureSet) -> np.ndarray:
     """The nearest centre of every feature row (a saved model's prediction)."""
     from sklearn.metrics import pairwise_distances_argmin
 
