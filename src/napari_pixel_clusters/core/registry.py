@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -20,13 +20,24 @@ if TYPE_CHECKING:
 
     from .features import FeatureSet
     from .image import ImageData
-    from .lazy.chunks import ChunkLabeller, Tally
+    from .lazy.chunks import Tally
     from .means import ClusterSums
 
 T = TypeVar("T")
 #: The progress protocol of every long computation (a method's ``run``, ``segment_steps``,
 #: ``sweep_steps``): a generator that yields ``(stage, fraction)`` and returns its result.
 Steps = Generator[tuple[str, float], None, T]
+
+
+class Labeller(Protocol):
+    """What labels a lazy image on demand (a :class:`~.lazy.chunks.ChunkLabeller`, or
+    any object with its ``array``): labels of ``data`` as a dask array; ``scale``: the
+    full-size pixels per pixel of a pyramid level (None: the full-size level)."""
+
+    def array(
+        self, data: ImageData[da.Array], scale: tuple[float, ...] | None = None
+    ) -> da.Array: ...
+
 
 _BOOLS = (bool, np.bool_)
 _ACCEPTS = {
@@ -250,7 +261,7 @@ class LazyOutput:
     each label.
     """
 
-    labeller: ChunkLabeller
+    labeller: Labeller
     tally: Tally
     components: np.ndarray
     score: dict[str, Any] = field(default_factory=dict)

@@ -236,8 +236,8 @@ def _aligned(data: ImageData[da.Array], factor: int) -> ImageData[da.Array]:
     """Chunks of y and x rechunked to multiples of ``factor`` (blocks never straddle)."""
     y, x = data.pixels.ndim - 3, data.pixels.ndim - 2
     sides = {axis: factor * max(1, round(data.pixels.chunks[axis][0] / factor)) for axis in (y, x)}
-    pixels = data.pixels.rechunk(sides)
-    return ImageData(pixels, data.kind, None, data.channel_axis)
+    pixels, mask = data.pixels.rechunk(sides), data.mask.rechunk(sides)
+    return ImageData(pixels, data.kind, mask, data.channel_axis)
 
 
 def _shrink_steps(data: ImageData[da.Array], factor: int) -> _Steps[ImageData[np.ndarray]]:

@@ -12,13 +12,14 @@ import numpy.typing as npt
 from ..contours import check_min_area, region_contours
 from ..image import ImageData
 from ..result import Segmentation, display_colors
-from .chunks import ChunkLabeller, Tally
+from .chunks import Tally
 from .image import level_scale, read_level
 
 if TYPE_CHECKING:
     import dask.array as da
 
     from ..contours import Contour
+    from ..registry import Labeller
 
 
 class LazySegmentation(Segmentation["da.Array"]):
@@ -30,7 +31,7 @@ class LazySegmentation(Segmentation["da.Array"]):
 
     is_lazy = True
 
-    def __init__(self, *, tally: Tally, labeller: ChunkLabeller, **fields: Any):
+    def __init__(self, *, tally: Tally, labeller: Labeller, **fields: Any):
         super().__init__(known_sums=tally.sums, **fields)
         self._tally = tally
         self._labeller = labeller

@@ -12,6 +12,9 @@ the joined runs on demand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..image import NO_DATA, ImageData, usable_mask
@@ -24,7 +27,7 @@ from ..lazy.chunks import (
     tally_steps,
 )
 from ..means import ClusterSums
-from ..registry import LazyOutput
+from ..registry import LazyOutput, Steps
 from ._canny_planes import (
     canny_planes,
     check_threshold_pair,
@@ -34,10 +37,19 @@ from ._canny_planes import (
     thresholds,
 )
 
+if TYPE_CHECKING:
+    import dask.array as da
+
 LOW, HIGH = 1, 2  # bits of the threshold masks
 
 
-def lazy_run(data: ImageData, n_clusters, feature_options, params: dict, levels=()):
+def lazy_run(
+    data: ImageData[da.Array],
+    n_clusters: int | None,
+    feature_options: dict[str, Any],
+    params: dict[str, Any],
+    levels: Sequence[Any] = (),
+) -> Steps[LazyOutput]:
     """Canny's ``lazy_run``: label 1 on edges (see the module's docstring)."""
     check_thresholds(params)
     if params["use_quantiles"]:
@@ -50,10 +62,12 @@ def lazy_run(data: ImageData, n_clusters, feature_options, params: dict, levels=
     value_max = 1.0 if given else (yield from _value_max_steps(data))  # given: not needed
     check_threshold_pair(params, value_max)
     low, high = thresholds(params, value_max)
+    assert low is not None and high is not None  # in image units (quantiles refused above)
     settings = EdgeSettings(params["sigma"], low, high, value_max, data.kind, _n_planes(data))
     bits = settings.threshold_bits(data, scale=1.0)
     if bits.chunks != data.pixels.chunks:  # chunks merged (narrower than the overlap)
-        data = ImageData(data.pixels.rechunk(bits.chunks), data.kind, None, data.channel_axis)
+        pixels, mask = data.pixels.rechunk(bits.chunks), data.mask.rechunk(bits.chunks[:-1])
+        data = ImageData(pixels, data.kind, mask, data.channel_axis)
     runs = yield from _join_runs_steps(data, bits, settings)
     if runs.n_usable == 0:
         raise ValueError(NO_DATA)
@@ -73,21 +87,21 @@ def lazy_run(data: ImageData, n_clusters, feature_options, params: dict, levels=
     return LazyOutput(labeller, tally, np.arange(len(tally.counts)), score, details)
 
 
-def _n_planes(data: ImageData) -> int:
+def _n_planes(data: ImageData[da.Array]) -> int:
     return 1 if data.is_color else data.n_channels
 
 
-def _value_max_steps(data: ImageData):
+def _value_max_steps(data: ImageData[da.Array]) -> Steps[float]:
     """The largest magnitude, as :func:`grey_planes` finds it for the whole image (the
     automatic thresholds are relative to it): one pass over the chunks."""
-    largest = []
+    largest: list[float] = []
     yield from over_chunks(
         "edges", [data.pixels], _chunk_largest, lambda _, value: largest.append(value), data.kind
     )
     return max(largest, default=0.0) or 1.0
 
 
-def _chunk_largest(pixels, position, origin, kind):
+def _chunk_largest(pixels: np.ndarray, position: int, origin: tuple[int, ...], kind: str) -> float:
     block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
     return largest_magnitude(canny_planes(block), block.mask)
 
@@ -95,7 +109,9 @@ def _chunk_largest(pixels, position, origin, kind):
 class EdgeSettings:
     """What every chunk needs to compute its threshold masks (small, picklable)."""
 
-    def __init__(self, sigma, low, high, value_max, kind, n_planes):
+    def __init__(
+        self, sigma: float, low: float, high: float, value_max: float, kind: str, n_planes: int
+    ):
         self.sigma, self.low, self.high = sigma, low, high
         self.value_max, self.kind, self.n_planes = value_max, kind, n_planes
 
@@ -103,7 +119,7 @@ class EdgeSettings:
     def depth(self) -> int:
         return int(4.0 * self.sigma + 0.5) + 3  # Gaussian radius, Sobel, suppression, mask
 
-    def threshold_bits(self, data: ImageData, scale: float):
+    def threshold_bits(self, data: ImageData[da.Array], scale: float) -> da.Array:
         """(*spatial, C) uint8 dask array: LOW | HIGH bits of plane p in channel p.
 
         An axis no longer than the overlap (or in one chunk) is taken whole, without
@@ -144,11 +160,11 @@ class EdgeSettings:
                         "use_quantiles": False,
                     }
                     above = edges_2d(plane[index], mask, params, self.value_max)
-                    out[(*index, Ellipsis, p)] |= above.astype(np.uint8) * bit
+                    out[index + (Ellipsis, p)] |= above.astype(np.uint8) * bit
         return out
 
 
-def _threshold_chunk(pixels, settings, scale):
+def _threshold_chunk(pixels: np.ndarray, settings: EdgeSettings, scale: float) -> np.ndarray:
     return settings.chunk_bits(pixels, scale)
 
 
@@ -159,7 +175,7 @@ def in_plane_structure(ndim_spatial: int) -> np.ndarray:
     return structure
 
 
-def local_runs(bits: np.ndarray, n_planes: int):
+def local_runs(bits: np.ndarray, n_planes: int) -> tuple[np.ndarray, int]:
     """Runs of low pixels in one chunk: labels (plane, *spatial) and how many."""
     from scipy import ndimage
 
@@ -168,17 +184,19 @@ def local_runs(bits: np.ndarray, n_planes: int):
 
 
 class JoinedRuns:
-    def __init__(self, lookups, tally, n_runs, n_usable):
+    def __init__(self, lookups: np.ndarray, tally: Tally, n_runs: int, n_usable: int):
         self.lookups, self.tally, self.n_runs, self.n_usable = lookups, tally, n_runs, n_usable
 
 
-def _join_runs_steps(data: ImageData, bits, settings: EdgeSettings):
+def _join_runs_steps(
+    data: ImageData[da.Array], bits: da.Array, settings: EdgeSettings
+) -> Steps[JoinedRuns]:
     """Label runs per chunk, join them across chunks, keep the strong ones."""
     blocks = block_indices(data)
-    pieces = []
+    pieces: list[RunsPiece] = []
     low, high = np.full(data.n_channels, np.inf), np.full(data.n_channels, -np.inf)
 
-    def add(position, piece):
+    def add(position: int, piece: RunsPiece) -> None:
         pieces.append(piece)
         np.minimum(low, piece.low, out=low)
         np.maximum(high, piece.high, out=high)
@@ -217,13 +235,26 @@ class RunsPiece:
     """What one chunk tells about its runs: their labels on its four sides, which hold a
     high pixel, their sizes and value sums (plane 0), and its usable pixels."""
 
-    def __init__(self, faces, has_high, totals, n_usable):
+    def __init__(
+        self,
+        faces: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        has_high: np.ndarray,
+        totals: list[Any],
+        n_usable: int,
+    ):
         self.faces, self.has_high, self.n_usable = faces, has_high, n_usable
         self.sums = totals[0].take(slice(1, None))  # of runs 1..count
         self.low, self.high = totals[1], totals[2]
 
 
-def _chunk_runs(bits, pixels, position, origin, n_planes, kind):
+def _chunk_runs(
+    bits: np.ndarray,
+    pixels: np.ndarray,
+    position: int,
+    origin: tuple[int, ...],
+    n_planes: int,
+    kind: str,
+) -> RunsPiece:
     runs, count = local_runs(bits, n_planes)
     has_high = np.zeros(count + 1, dtype=bool)
     has_high[runs[np.moveaxis(bits[..., :n_planes], -1, 0) & HIGH > 0]] = True
@@ -233,18 +264,25 @@ def _chunk_runs(bits, pixels, position, origin, n_planes, kind):
     return RunsPiece(faces, has_high[1:], totals, int(block.mask.sum()))
 
 
-def _touching_runs(blocks, offsets, faces, numblocks):
+def _touching_runs(
+    blocks: list[tuple[int, ...]],
+    offsets: dict[tuple[int, ...], int],
+    faces: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    numblocks: tuple[int, ...],
+) -> np.ndarray:
     """(run, run) pairs that touch across the side or corner of neighbouring chunks."""
-    pairs = []
+    pairs: list[np.ndarray] = []
     for index in blocks:
         *lead, i, j = index
         _top_face, bottom, _left, right = faces[index]
         here = offsets[index]
 
-        def neighbour(di, dj, lead=lead, i=i, j=j):
+        def neighbour(
+            di: int, dj: int, lead: list[int] = lead, i: int = i, j: int = j
+        ) -> tuple[tuple[np.ndarray, ...] | None, int]:
             other = (*lead, i + di, j + dj)
             inside = 0 <= other[-2] < numblocks[-2] and 0 <= other[-1] < numblocks[-1]
-            return (faces[other], offsets[other]) if inside else (None, None)
+            return (faces[other], offsets[other]) if inside else (None, 0)
 
         other_faces, there = neighbour(0, 1)
         if other_faces is not None:
@@ -261,10 +299,10 @@ def _touching_runs(blocks, offsets, faces, numblocks):
     return np.concatenate(pairs, axis=1)
 
 
-def _pairs_along(a, b, offset_a, offset_b):
+def _pairs_along(a: np.ndarray, b: np.ndarray, offset_a: int, offset_b: int) -> list[np.ndarray]:
     """8-connected pairs between two facing rows of run labels (last axis along them)."""
     n = a.shape[-1]
-    found = []
+    found: list[np.ndarray] = []
     for shift in (-1, 0, 1):
         mine = a[..., max(0, -shift) : n + min(0, -shift)]
         theirs = b[..., max(0, shift) : n + min(0, shift)]
@@ -272,7 +310,7 @@ def _pairs_along(a, b, offset_a, offset_b):
     return found
 
 
-def _pairs(a, b, offset_a, offset_b):
+def _pairs(a: np.ndarray, b: np.ndarray, offset_a: int, offset_b: int) -> list[np.ndarray]:
     both = (a > 0) & (b > 0)
     if not both.any():
         return []
@@ -302,10 +340,10 @@ class CannyLabeller:
     Canny on its own, with sigma scaled to the level, as a picture at that zoom.
     """
 
-    def __init__(self, settings: EdgeSettings, bits, lookups):
+    def __init__(self, settings: EdgeSettings, bits: da.Array, lookups: np.ndarray):
         self.settings, self.bits, self.lookups = settings, bits, lookups
 
-    def array(self, data: ImageData, scale=None):
+    def array(self, data: ImageData[da.Array], scale: tuple[float, ...] | None = None) -> da.Array:
         import dask.array as da
 
         spatial = "".join(chr(ord("a") + i) for i in range(len(data.spatial_shape)))
@@ -326,17 +364,21 @@ class CannyLabeller:
             )
         level_scale = float(np.mean(scale[-2:]))
         bits = self.settings.threshold_bits(data, level_scale)
-        return bits.map_blocks(
-            _local_edges_chunk, self.settings.n_planes, dtype=np.int32, drop_axis=bits.ndim - 1
+        return da.map_blocks(
+            _local_edges_chunk,
+            bits,
+            self.settings.n_planes,
+            dtype=np.int32,
+            drop_axis=bits.ndim - 1,
         )
 
 
-def _edges_chunk(bits, lookup, n_planes):
+def _edges_chunk(bits: np.ndarray, lookup: np.ndarray, n_planes: int) -> np.ndarray:
     runs, _ = local_runs(bits, n_planes)
     return lookup.item()[runs].any(axis=0).astype(np.int32)
 
 
-def _local_edges_chunk(bits, n_planes):
+def _local_edges_chunk(bits: np.ndarray, n_planes: int) -> np.ndarray:
     runs, count = local_runs(bits, n_planes)
     has_high = np.zeros(count + 1, dtype=bool)
     has_high[runs[np.moveaxis(bits[..., :n_planes], -1, 0) & HIGH > 0]] = True

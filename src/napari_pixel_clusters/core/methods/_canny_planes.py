@@ -6,12 +6,15 @@ own units, and scikit-image's canny on one plane with a mask.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from ..image import ImageData
 
 
-def grey_planes(data: ImageData) -> tuple[list[np.ndarray], float]:
+def grey_planes(data: ImageData[np.ndarray]) -> tuple[list[np.ndarray], float]:
     """The single-channel images Canny runs on, and the largest magnitude of their values.
 
     Thresholds are in the image's own units, as on a grey image of its dtype (150/200 on
@@ -29,7 +32,7 @@ def grey_planes(data: ImageData) -> tuple[list[np.ndarray], float]:
     return planes, value_scale(planes, data.mask)
 
 
-def canny_planes(data: ImageData) -> list[np.ndarray]:
+def canny_planes(data: ImageData[np.ndarray]) -> list[np.ndarray]:
     """The single-channel images Canny runs on (see :func:`grey_planes`)."""
     pixels = data.pixels
     if read_as_float(pixels.dtype):
@@ -45,18 +48,18 @@ def canny_planes(data: ImageData) -> list[np.ndarray]:
     return [pixels[..., c] for c in range(data.n_channels)]
 
 
-def value_scale(planes: list, mask: np.ndarray) -> float:
+def value_scale(planes: list[np.ndarray], mask: np.ndarray) -> float:
     """What the automatic thresholds are fractions of: the largest magnitude (or 1)."""
     return largest_magnitude(planes, mask) or 1.0
 
 
-def read_as_float(dtype) -> bool:
+def read_as_float(dtype: npt.DTypeLike) -> bool:
     """Booleans and 64-bit integers, which scikit-image's canny refuses."""
     dtype = np.dtype(dtype)
     return dtype.kind == "b" or (dtype.itemsize == 8 and dtype.kind in "iu")
 
 
-def largest_magnitude(planes: list, mask: np.ndarray) -> float:
+def largest_magnitude(planes: list[np.ndarray], mask: np.ndarray) -> float:
     """The largest absolute usable value of the planes (0 when no pixel is usable).
 
     From each plane's minimum and maximum, as floats: ``abs`` of an int8 -128 would wrap.
@@ -71,21 +74,24 @@ def largest_magnitude(planes: list, mask: np.ndarray) -> float:
     return largest
 
 
-def thresholds(params: dict, value_max: float) -> tuple[float | None, float | None]:
+def thresholds(params: dict[str, Any], value_max: float) -> tuple[float | None, float | None]:
     """Explicit thresholds; empty ones are 10% and 20% of ``value_max`` (the image's
-    largest magnitude: scikit-image's fractions, of the values the image has)."""
+    largest magnitude: scikit-image's fractions, of the values the image has). None
+    only for quantiles not given (scikit-image's defaults)."""
     low, high = params["low_threshold"], params["high_threshold"]
     if params["use_quantiles"]:
         return low, high
     return (0.1 * value_max if low is None else low, 0.2 * value_max if high is None else high)
 
 
-def check_threshold_pair(params: dict, value_max: float) -> None:
+def check_threshold_pair(params: dict[str, Any], value_max: float) -> None:
     """A threshold given alone must still be on its side of the other one's default
     (otherwise scikit-image stops with its own message)."""
-    low, high = thresholds(params, value_max)
+    given_low, given_high = thresholds(params, value_max)
+    # None only for quantiles not given: scikit-image's default quantiles
+    low = 0.1 if given_low is None else given_low
+    high = 0.2 if given_high is None else given_high
     if params["use_quantiles"]:
-        low, high = (0.1 if low is None else low), (0.2 if high is None else high)
         unit = "quantile"
     else:
         unit = f"of the image's largest value {value_max:g}"
@@ -104,7 +110,9 @@ def check_threshold_pair(params: dict, value_max: float) -> None:
     )
 
 
-def edges_2d(plane: np.ndarray, mask: np.ndarray, params: dict, value_max: float):
+def edges_2d(
+    plane: np.ndarray, mask: np.ndarray, params: dict[str, Any], value_max: float
+) -> np.ndarray:
     """scikit-image's canny with the thresholds in image units (it reads thresholds of
     integer images in their units, and of float images as they are)."""
     complete = mask.all()
@@ -123,7 +131,7 @@ def edges_2d(plane: np.ndarray, mask: np.ndarray, params: dict, value_max: float
     )
 
 
-def check_thresholds(params: dict) -> None:
+def check_thresholds(params: dict[str, Any]) -> None:
     low, high = params["low_threshold"], params["high_threshold"]
     if low is not None and high is not None and high < low:
         raise ValueError(f"high_threshold: must not be below low_threshold ({high} < {low}).")

@@ -7,10 +7,12 @@ chunks (:mod:`._canny_lazy`), so the edges are identical to the in-memory ones.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
-from ..registry import Method, MethodOutput, Param
+from ..image import ImageData
+from ..registry import Method, MethodOutput, Param, Steps
 from ._canny_lazy import lazy_run
 from ._canny_planes import (
     check_threshold_pair,
@@ -21,7 +23,12 @@ from ._canny_planes import (
 )
 
 
-def run(data, n_clusters, feature_options, params) -> MethodOutput:
+def run(
+    data: ImageData[np.ndarray],
+    n_clusters: int | None,
+    feature_options: dict[str, Any],
+    params: dict[str, Any],
+) -> Steps[MethodOutput]:
     check_thresholds(params)
     edges = np.zeros(data.spatial_shape, dtype=bool)
     leading = data.spatial_shape[:-2]
@@ -36,9 +43,9 @@ def run(data, n_clusters, feature_options, params) -> MethodOutput:
         labels[~data.mask] = 0
     low, high = thresholds(params, value_max)
     used = (
-        {}
-        if params["use_quantiles"]
-        else {"low_threshold_used": float(low), "high_threshold_used": float(high)}
+        {"low_threshold_used": float(low), "high_threshold_used": float(high)}
+        if not params["use_quantiles"] and low is not None and high is not None  # (always)
+        else {}
     )
     return MethodOutput(
         labels=labels,

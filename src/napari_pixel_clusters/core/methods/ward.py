@@ -28,16 +28,18 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..features import build_features, rgb_to_unit_range
 from ..image import ImageData
 from ..lazy.chunks import GridLabeller, block_average_steps, nearest_filled, tally_steps
-from ..registry import LazyOutput, Method, MethodOutput, Param
+from ..registry import LazyOutput, Method, MethodOutput, Param, Steps
 
 if TYPE_CHECKING:
+    import dask.array as da
     from scipy import sparse
 
 #: With ``downscale=None`` the image is shrunk to at most this many pixels (about 10 s).
@@ -62,7 +64,7 @@ def check_size(n_pixels: int, downscale: float, spatial_shape: tuple[int, ...]) 
     need = n_pixels * BYTES_PER_PIXEL
     free = available_memory()
     fits = (0.8 * free / BYTES_PER_PIXEL) if free else None
-    if fits is not None and n_pixels > fits:
+    if free is not None and fits is not None and n_pixels > fits:  # (free: narrows its type)
         largest = downscale * (fits / n_pixels) ** 0.5
         raise ValueError(
             f"downscale: Ward on {n_pixels:,} pixels needs about {need / 2**30:.1f} GiB of "
@@ -92,7 +94,7 @@ def shrunk_shape(spatial_shape: tuple[int, ...], downscale: float) -> tuple[int,
     return (*planes, *(max(1, round(s * downscale)) for s in (height, width)))
 
 
-def shrink(data: ImageData, downscale: float) -> ImageData:
+def shrink(data: ImageData[np.ndarray], downscale: float) -> ImageData[np.ndarray]:
     """The image at ``downscale`` of its size (anti-aliased); unusable pixels stay unusable."""
     if downscale == 1.0:
         return data
@@ -103,7 +105,7 @@ def shrink(data: ImageData, downscale: float) -> ImageData:
     weight = data.mask.astype(np.float64)
     values = np.where(data.mask[..., None], values, 0.0)
 
-    def shrink_array(array, shape):
+    def shrink_array(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         from skimage.transform import resize
 
         return resize(array, shape, order=1, anti_aliasing=True, preserve_range=True)
@@ -121,7 +123,7 @@ def shrink(data: ImageData, downscale: float) -> ImageData:
     return ImageData(pixels=small, kind=data.kind, mask=small_mask, channel_axis=data.channel_axis)
 
 
-def enlarge(labels: np.ndarray, data: ImageData) -> np.ndarray:
+def enlarge(labels: np.ndarray, data: ImageData[np.ndarray]) -> np.ndarray:
     """Labels at clustering size -> full size; usable pixels all get their nearest label."""
     from scipy import ndimage
     from skimage.transform import resize
@@ -177,17 +179,19 @@ def gap_bridges(mask: np.ndarray, part_of_row: np.ndarray) -> np.ndarray:
     row_of_pixel[mask] = np.arange(int(mask.sum()))
     nearest = ndimage.distance_transform_edt(~mask, return_distances=False, return_indices=True)
     nearest_row = row_of_pixel[tuple(nearest)]
-    pairs = []
+    pairs_by_axis = []
     for axis in range(mask.ndim):
         first = np.delete(nearest_row, -1, axis=axis).ravel()
         second = np.delete(nearest_row, 0, axis=axis).ravel()
         across = part_of_row[first] != part_of_row[second]
-        pairs.append(np.stack([first[across], second[across]], axis=1))
-    pairs = np.sort(np.concatenate(pairs), axis=1)
+        pairs_by_axis.append(np.stack([first[across], second[across]], axis=1))
+    pairs = np.sort(np.concatenate(pairs_by_axis), axis=1)
     return np.unique(pairs, axis=0)
 
 
-def fit_steps(merging, start: float, end: float):
+def fit_steps(
+    merging: Generator[float, None, np.ndarray], start: float, end: float
+) -> Steps[np.ndarray]:
     """Re-yields the merge loop's fractions as ("fit", fraction) steps; returns its labels."""
     while True:
         try:
@@ -197,7 +201,13 @@ def fit_steps(merging, start: float, end: float):
         yield "fit", start + (end - start) * done
 
 
-def run(data, n_clusters, feature_options, params) -> MethodOutput:
+def run(
+    data: ImageData[np.ndarray],
+    n_clusters: int | None,
+    feature_options: dict[str, Any],
+    params: dict[str, Any],
+) -> Steps[MethodOutput]:
+    assert n_clusters is not None  # Ward needs one: segment checked it
     if len(data.spatial_shape) > 3:
         raise ValueError(
             f"image: Ward's pixel grid connects neighbours in 2-D and 3-D images, but this "
@@ -250,7 +260,13 @@ def run(data, n_clusters, feature_options, params) -> MethodOutput:
     )
 
 
-def lazy_run(data, n_clusters, feature_options, params, levels=()):
+def lazy_run(
+    data: ImageData[da.Array],
+    n_clusters: int | None,
+    feature_options: dict[str, Any],
+    params: dict[str, Any],
+    levels: Sequence[Any] = (),
+) -> Steps[LazyOutput]:
     """Ward on block averages of a lazy image (or of the pyramid level nearest their size);
     every pixel takes its block's label."""
     factor = block_factor(data.spatial_shape, params["downscale"])
@@ -275,7 +291,7 @@ def lazy_run(data, n_clusters, feature_options, params, levels=()):
     return LazyOutput(labeller, tally, found - 1, output.score, details, output.model)
 
 
-def block_factor(spatial_shape, downscale: float | None) -> int:
+def block_factor(spatial_shape: tuple[int, ...], downscale: float | None) -> int:
     """Block side for ``downscale`` (empty: about ``AUTO_MAX_PIXELS`` pixels clustered)."""
     if downscale is None:
         plane = spatial_shape[-2] * spatial_shape[-1]
