@@ -215,3 +215,82 @@ def case_ids(cases):
     return [
         f"{i}-{case[0]}-{re.sub(r'[^a-z_.]+', '', case[-1][:30])}" for i, case in enumerate(cases)
     ]
+
+
+# ------------------------------------------------------------------ driving the dock widgets
+PLUGIN = "napari-pixel-clusters"
+SMALL_PHOTO = np.ascontiguousarray(data.astronaut()[::8, ::8])  # 64 x 64 RGB
+
+
+def offered(widget) -> bool:
+    """Whether the widget is shown to the user (not hidden), even in a hidden viewer."""
+    return not widget.native.isHidden()
+
+
+def press_run(widget, qtbot, timeout=60_000):
+    """Click a dock widget's Run button and wait until its run is over."""
+    widget._run_button.native.click()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout)
+
+
+def result_layers_of(viewer, output="clusters"):
+    """The plugin's result layers of one output ("clusters", "quantized", "edges"...)."""
+    from napari_pixel_clusters.gui.layers import METADATA_KEY
+
+    return [
+        layer
+        for layer in viewer.layers
+        if layer.metadata.get(METADATA_KEY, {}).get("output") == output
+    ]
+
+
+@pytest.fixture
+def pixel_clusters(make_napari_viewer):
+    """A viewer with :data:`SMALL_PHOTO` ("astronaut") and Pixel clusters open on it."""
+    viewer = make_napari_viewer()
+    viewer.add_image(SMALL_PHOTO, name="astronaut")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    return viewer, widget
+
+
+@pytest.fixture
+def viewer_with_widget(make_napari_viewer):
+    """``open_widget(image=None, **layer_kwargs)``: add the image (if any) to a new viewer,
+    open Pixel clusters; gives (viewer, widget)."""
+    viewer = make_napari_viewer()
+
+    def open_widget(image=None, **layer_kwargs):
+        if image is not None:
+            viewer.add_image(image, **layer_kwargs)
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+        return viewer, widget
+
+    return open_widget
+
+
+@pytest.fixture
+def error_notifications(monkeypatch):
+    """Messages the widgets show as napari error notifications."""
+    from napari_pixel_clusters.gui import _panel
+
+    shown = []
+    monkeypatch.setattr(_panel, "notify_error", shown.append)
+    return shown
+
+
+@pytest.fixture
+def review(make_napari_viewer, qtbot):
+    """A k-means result of a small astronaut with outlines, both review widgets open."""
+    viewer = make_napari_viewer(show=True)  # screenshots of a shown canvas
+    image = np.ascontiguousarray(data.astronaut()[::4, ::4])
+    viewer.add_image(image, name="a")
+    run_pixel_clusters(viewer, qtbot, outlines=True)
+    layer = next(layer for layer in viewer.layers if layer.name.endswith("clusters"))
+    _, table = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    _, colors = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
+    colors._sample_size.value = 1000
+    colors.update()
+    viewer.window._qt_window.resize(1300, 860)
+    qtbot.wait(20)
+    viewer.reset_view()
+    return viewer, table, colors, layer, image

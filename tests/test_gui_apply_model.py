@@ -8,8 +8,10 @@ import pytest
 from skimage import data
 
 import napari_pixel_clusters as npc
+from conftest import SMALL_PHOTO, press_run, result_layers_of
 from napari_pixel_clusters.gui import _panel
 from napari_pixel_clusters.gui.apply_model import FROM_FILE
+from napari_pixel_clusters.gui.layers import METADATA_KEY
 
 PLUGIN = "napari-pixel-clusters"
 
@@ -28,11 +30,6 @@ def fitted(make_napari_viewer, qtbot):
     viewer.add_image(bottom, name="bottom")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Apply model")
     return viewer, widget, top, bottom
-
-
-def press_run(widget, qtbot):
-    widget._run_button.native.click()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
 
 
 def test_apply_the_model_of_a_clusters_layer_to_another_image(fitted, qtbot):
@@ -101,3 +98,26 @@ def test_a_model_labels_a_large_multiscale_image_lazily(fitted, qtbot):
     np.testing.assert_array_equal(applied.data[1].compute(), expected[::2, ::2])
     counts = np.bincount(expected.ravel())[1:]
     np.testing.assert_array_equal(applied.features["pixels"], counts[counts > 0])
+
+
+def test_apply_model_keeps_the_names_and_colors_of_the_table(pixel_clusters, qtbot):
+    """Regression (issue 12): Apply model dropped the names typed in Cluster table (the
+    model was read from the run's metadata, not from the layer's current table)."""
+    viewer, widget = pixel_clusters
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    [clusters] = result_layers_of(viewer)
+    features = clusters.features.copy()
+    features.loc[features["index"] == 2, ["name", "color"]] = ["sky", "#ff00ff"]
+    clusters.features = features  # as Cluster table writes a rename and a recolor
+    viewer.add_image(SMALL_PHOTO[:, ::-1].copy(), name="mirrored")
+    _, apply_model = viewer.window.add_plugin_dock_widget(PLUGIN, "Apply model")
+    apply_model._image.value = viewer.layers["mirrored"]
+    apply_model._model_source.value = clusters
+    press_run(apply_model, qtbot)
+    applied = result_layers_of(viewer)[-1]
+    assert applied.metadata[METADATA_KEY]["source_layer"] == "mirrored"
+    assert list(applied.features["name"]) == list(clusters.features["name"])
+    assert list(applied.features["color"]) == list(clusters.features["color"])
+    assert list(applied.features["name"])[1] == "sky"
+    np.testing.assert_allclose(applied.colormap.map(2), [1, 0, 1, 1])

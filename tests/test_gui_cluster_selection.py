@@ -1,43 +1,20 @@
-"""Review in napari: selecting, hiding and picking clusters show on the canvas and in
-both review widgets at once (Cluster table, Cluster colors), linked both ways."""
+"""The selection of clusters (gui/cluster_selection.py), as a person reviews a result:
+selecting, hiding and picking clusters show on the canvas and in both review widgets at
+once (Cluster table, Cluster colors), linked both ways."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from matplotlib.backend_bases import MouseButton, MouseEvent
-from matplotlib.colors import to_rgb
 from qtpy.QtCore import Qt
-from qtpy.QtGui import QColor
-from skimage import data
 
 from _canvas import difference, interior, shown, source_colors
-from conftest import run_pixel_clusters
 from napari_pixel_clusters.gui.cluster_colors import FADED
 from napari_pixel_clusters.gui.cluster_selection import FADED_OUTLINES, cluster_selection
-from napari_pixel_clusters.gui.cluster_table import COLOR, NAME, SHOW
+from napari_pixel_clusters.gui.cluster_table import NAME, SHOW
 
-PLUGIN = "napari-pixel-clusters"
 #: Screen colors within this many levels (of 255) count as the same (rounding, blending).
 SAME = 6
-
-
-@pytest.fixture
-def review(make_napari_viewer, qtbot):
-    """A k-means result of a small astronaut with outlines, both review widgets open."""
-    viewer = make_napari_viewer(show=True)  # screenshots of a shown canvas
-    image = np.ascontiguousarray(data.astronaut()[::4, ::4])
-    viewer.add_image(image, name="a")
-    run_pixel_clusters(viewer, qtbot, outlines=True)
-    layer = next(layer for layer in viewer.layers if layer.name.endswith("clusters"))
-    _, table = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
-    _, colors = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
-    colors._sample_size.value = 1000
-    colors.update()
-    viewer.window._qt_window.resize(1300, 860)
-    qtbot.wait(20)
-    viewer.reset_view()
-    return viewer, table, colors, layer, image
 
 
 def regions(layer):
@@ -167,37 +144,6 @@ def test_picking_a_label_in_the_viewer_selects_its_row_everywhere(review):
     layer.show_selected_label = False
     assert table.selected_labels() == []
     assert colors.bar_patches[3].get_linewidth() == 0
-
-
-def test_selected_row_keeps_its_swatch_visible(review, qtbot):
-    _viewer, table, _colors, layer, _image = review
-    table.select_rows([1])
-    qtbot.wait(50)
-    rect = table.table.visualItemRect(table.table.item(1, COLOR))
-    picture = table.table.viewport().grab().toImage()
-    centre = QColor(picture.pixel(rect.center()))
-    expected = [round(255 * c) for c in to_rgb(layer.features["color"][1])]
-    assert max(abs(a - b) for a, b in zip(centre.getRgb()[:3], expected)) <= 2
-    # the columns fit: nothing is cut off at the table's width
-    header = table.table.horizontalHeader()
-    assert header.length() <= table.table.viewport().width() + 1
-
-
-def test_outline_style_controls_recolor_the_outlines_of_the_run(review):
-    viewer, table, _, layer, _ = review
-    outlines = next(layer for layer in viewer.layers if layer.name.endswith("outlines"))
-    assert table._outline_controls.visible
-    table._outline_style.value = "cluster"
-    colors = {int(r["index"]): to_rgb(r["color"]) for _, r in layer.features.iterrows()}
-    expected = [colors[label] for label in outlines.features["label"]]
-    np.testing.assert_allclose(np.asarray(outlines.edge_color)[:, :3], expected)
-    table._outline_style.value = "contrast"
-    edges = np.asarray(outlines.edge_color)[:, :3]
-    assert len(np.unique(edges, axis=0)) == 1  # one color, far from the clusters' colors
-    assert min(np.abs(edges[0] - c).sum() for c in colors.values()) > 0.5
-    table._outline_width.value = 4.5
-    np.testing.assert_allclose(outlines.edge_width, 4.5)
-    assert outlines.metadata["napari_pixel_clusters"]["outline_mode"] == "contrast"
 
 
 def test_one_selection_per_layer_shared_by_both_widgets(review):

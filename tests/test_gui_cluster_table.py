@@ -1,5 +1,7 @@
-"""Drive the "Cluster table" widget: rename, recolor, select, hide, merge, paint, and undo
-and redo them (buttons, Ctrl+Z on the layer) across every layer of the run."""
+"""Drive the "Cluster table" widget (gui/cluster_table.py): rename, recolor, select, hide,
+merge, paint, and undo and redo them (buttons, Ctrl+Z on the layer) across every layer of
+the run; a selected row keeps its color swatch; outline style controls. The editing itself
+(headless) is in test_editing.py."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ import pytest
 from matplotlib.colors import to_rgb
 from napari.utils.key_bindings import coerce_keybinding
 from pandas.testing import assert_frame_equal
+from qtpy.QtGui import QColor
 from skimage import data
 
 from conftest import run_pixel_clusters
 from napari_pixel_clusters.core.contours import region_contours
-from napari_pixel_clusters.gui.cluster_table import NAME, PIXELS, REDO_KEY, UNDO_KEY
+from napari_pixel_clusters.gui.cluster_table import COLOR, NAME, PIXELS, REDO_KEY, UNDO_KEY
 
 PLUGIN = "napari-pixel-clusters"
 
@@ -277,3 +280,34 @@ def test_undo_traces_outlines_again_where_someone_edited_them(table_widget):
     for label in (1, 3):
         traced = region_contours(np.where(layer.data == label, label, 0), min_area)
         assert list(outlines.features["label"]).count(label) == len(traced)
+
+
+def test_selected_row_keeps_its_swatch_visible(review, qtbot):
+    _viewer, table, _colors, layer, _image = review
+    table.select_rows([1])
+    qtbot.wait(50)
+    rect = table.table.visualItemRect(table.table.item(1, COLOR))
+    picture = table.table.viewport().grab().toImage()
+    centre = QColor(picture.pixel(rect.center()))
+    expected = [round(255 * c) for c in to_rgb(layer.features["color"][1])]
+    assert max(abs(a - b) for a, b in zip(centre.getRgb()[:3], expected)) <= 2
+    # the columns fit: nothing is cut off at the table's width
+    header = table.table.horizontalHeader()
+    assert header.length() <= table.table.viewport().width() + 1
+
+
+def test_outline_style_controls_recolor_the_outlines_of_the_run(review):
+    viewer, table, _, layer, _ = review
+    outlines = next(layer for layer in viewer.layers if layer.name.endswith("outlines"))
+    assert table._outline_controls.visible
+    table._outline_style.value = "cluster"
+    colors = {int(r["index"]): to_rgb(r["color"]) for _, r in layer.features.iterrows()}
+    expected = [colors[label] for label in outlines.features["label"]]
+    np.testing.assert_allclose(np.asarray(outlines.edge_color)[:, :3], expected)
+    table._outline_style.value = "contrast"
+    edges = np.asarray(outlines.edge_color)[:, :3]
+    assert len(np.unique(edges, axis=0)) == 1  # one color, far from the clusters' colors
+    assert min(np.abs(edges[0] - c).sum() for c in colors.values()) > 0.5
+    table._outline_width.value = 4.5
+    np.testing.assert_allclose(outlines.edge_width, 4.5)
+    assert outlines.metadata["napari_pixel_clusters"]["outline_mode"] == "contrast"

@@ -1,5 +1,6 @@
-"""The review widgets fit a laptop screen: docked under Pixel clusters they never make the
-window taller than the screen; their plots scroll inside the dock."""
+"""Docks never push the window off the screen (gui/docking.py): docked under Pixel
+clusters, the review widgets never make the window taller than the screen, all five
+widgets opened one after another keep it on screen, and the plots scroll inside the dock."""
 
 from __future__ import annotations
 

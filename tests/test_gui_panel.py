@@ -1,6 +1,8 @@
-"""Every run panel reports every failure once, as a person would see it: one notification,
-a status line that says the run failed, the Run button back, no layer added. And a result
-whose image changed (or went away) during the run is dropped."""
+"""What every dock widget shares (gui/_panel.py, ``RunPanel``): the image choice follows
+the selected image layer, never onto one of our results; every failure is reported once,
+as a person would see it: one notification, a status line that says the run failed, the
+Run button back, no layer added. And a result whose image changed (or went away) during
+the run is dropped."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from napari.utils.notifications import notification_manager
 from skimage import data
 
 import napari_pixel_clusters as npc
+from conftest import SMALL_PHOTO, offered, press_run, result_layers_of
 from napari_pixel_clusters.core.model import Model
 from napari_pixel_clusters.gui import _panel
 from napari_pixel_clusters.gui import choose_k as choose_k_module
 from napari_pixel_clusters.gui import widget as widget_module
 from napari_pixel_clusters.gui.apply_model import FROM_FILE
+from napari_pixel_clusters.gui.layers import METADATA_KEY
 
 PLUGIN = "napari-pixel-clusters"
 PHOTO = np.ascontiguousarray(data.astronaut()[::16, ::16])  # 32 x 32 RGB
@@ -72,11 +76,6 @@ def panel(make_napari_viewer, tmp_path):
         return viewer, widget
 
     return open_panel
-
-
-def press_run(widget, qtbot):
-    widget._run_button.native.click()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
 
 
 def layer_names(viewer) -> list[str]:
@@ -267,3 +266,53 @@ def test_run_while_a_run_is_going_is_a_notification(panel, qtbot, reports, monke
         "photo k-means#1 clusters",
     ]
     assert len(reports.messages) == 1
+
+
+def test_image_choice_never_follows_onto_a_result(pixel_clusters, qtbot):
+    """Regression (issue 12): selecting our quantized layer made it the image, and Run
+    clustered a result."""
+    viewer, widget = pixel_clusters
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    source = viewer.layers["astronaut"]
+    [quantized] = result_layers_of(viewer, "quantized")
+    viewer.add_image(data.camera()[::8, ::8], name="camera")
+    labels = [label for label, _ in widget._image_layers()]
+    assert labels == ["astronaut", "camera", f"{quantized.name} (result)"]  # sources first
+    viewer.layers.selection.active = source
+    viewer.layers.selection.active = quantized  # the user clicks through the results
+    assert widget._image.value is source
+    press_run(widget, qtbot)
+    newest = result_layers_of(viewer)[-1]
+    assert newest.metadata[METADATA_KEY]["source_layer"] == "astronaut"
+    np.testing.assert_array_equal(newest.data, npc.segment(SMALL_PHOTO, "kmeans", 3).labels)
+    viewer.layers.selection.active = viewer.layers["camera"]  # sources are still followed
+    assert widget._image.value is viewer.layers["camera"]
+
+
+def test_widget_follows_the_active_image_layer(viewer_with_widget):
+    viewer, widget = viewer_with_widget(data.astronaut(), name="astronaut")
+    assert widget._image.value is viewer.layers["astronaut"]
+    assert offered(widget._feature_widgets["color_space"])
+    coins = viewer.add_image(data.coins(), name="coins")
+    viewer.layers.selection.active = coins
+    assert widget._image.value is coins
+    viewer.add_labels(np.zeros((10, 10), int), name="not an image")
+    assert [name for name, _ in widget._image_layers()] == ["astronaut", "coins"]
+
+
+def test_out_of_memory_in_the_worker_is_a_notification(
+    viewer_with_widget, qtbot, error_notifications, monkeypatch
+):
+    from napari_pixel_clusters.gui import widget as widget_module
+
+    def exhausted(*args, **kwargs):
+        yield "features", 0.0
+        raise MemoryError
+
+    monkeypatch.setattr(widget_module, "segment_steps", exhausted)
+    viewer, widget = viewer_with_widget(data.coins(), name="coins")
+    press_run(widget, qtbot)
+    assert error_notifications[-1].startswith("Not enough memory for this run")
+    assert [layer.name for layer in viewer.layers] == ["coins"]
+    assert widget._status.value.startswith("failed")

@@ -1,6 +1,11 @@
-"""Drive the Pixel clusters widget in a real napari viewer, as a person would."""
+"""Drive the Pixel clusters widget (gui/widget.py) in a real napari viewer, as a person
+would: runs and their layers, cancel, stacks, large images, the advanced section, method
+summary and large-image note from the registry, the shared settings both ways, and the
+fixes of the issue 12 review (Ward's busy bar, Canny's defaults, whole-run time)."""
 
 from __future__ import annotations
+
+import time
 
 import dask.array as da
 import numpy as np
@@ -8,55 +13,18 @@ import pandas as pd
 import pytest
 from napari.layers import Image, Labels, Shapes
 from napari.utils.colormaps import DirectLabelColormap
-from skimage import data
+from qtpy.QtGui import QValidator
+from skimage import data, feature
 
 import napari_pixel_clusters as npc
-from napari_pixel_clusters.gui import _panel
-from napari_pixel_clusters.gui.layers import CONTRAST_CANDIDATES, default_min_area
+from conftest import SMALL_PHOTO, fluorescence_plane, offered, press_run, result_layers_of
+from napari_pixel_clusters.core import METHODS
+from napari_pixel_clusters.core.methods.ward import auto_downscale
+from napari_pixel_clusters.gui import widget as widget_module
+from napari_pixel_clusters.gui.layers import CONTRAST_CANDIDATES, METADATA_KEY, default_min_area
+from napari_pixel_clusters.gui.state import shared_settings
 
 PLUGIN, WIDGET = "napari-pixel-clusters", "Pixel clusters"
-
-
-def offered(widget) -> bool:
-    """Whether the widget is shown to the user (not hidden), even in a hidden viewer."""
-    return not widget.native.isHidden()
-
-
-@pytest.fixture
-def errors(monkeypatch):
-    """Messages the widget shows as napari error notifications."""
-    shown = []
-    monkeypatch.setattr(_panel, "notify_error", shown.append)
-    return shown
-
-
-@pytest.fixture
-def viewer_with_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-
-    def open_widget(image=None, **layer_kwargs):
-        if image is not None:
-            viewer.add_image(image, **layer_kwargs)
-        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-        return viewer, widget
-
-    return open_widget
-
-
-def press_run(widget, qtbot, timeout=60_000):
-    widget._run_button.native.click()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout)
-
-
-def test_widget_follows_the_active_image_layer(viewer_with_widget):
-    viewer, widget = viewer_with_widget(data.astronaut(), name="astronaut")
-    assert widget._image.value is viewer.layers["astronaut"]
-    assert offered(widget._feature_widgets["color_space"])
-    coins = viewer.add_image(data.coins(), name="coins")
-    viewer.layers.selection.active = coins
-    assert widget._image.value is coins
-    viewer.add_labels(np.zeros((10, 10), int), name="not an image")
-    assert [name for name, _ in widget._image_layers()] == ["astronaut", "coins"]
 
 
 def test_kmeans_run_adds_the_three_result_layers(viewer_with_widget, qtbot):
@@ -171,26 +139,29 @@ def test_cancel_mid_run_adds_nothing(viewer_with_widget, qtbot):
     assert widget._run_button.text == "Run" and widget._method.enabled
 
 
-def test_bad_choices_are_notifications_and_add_nothing(viewer_with_widget, qtbot, errors):
+def test_bad_choices_are_notifications_and_add_nothing(
+    viewer_with_widget, qtbot, error_notifications
+):
     viewer, widget = viewer_with_widget()
     widget.run()
-    assert errors and "no image layer" in errors[-1]
+    assert error_notifications and "no image layer" in error_notifications[-1]
 
     three_values = np.repeat(np.array([[0, 100, 200]], np.uint8), 40, axis=0)
     viewer.add_image(three_values, name="three values")
     widget._n_clusters.value = 5
     press_run(widget, qtbot)
-    assert errors[-1].startswith("n_clusters:") and "at most 3" in errors[-1]
+    assert (
+        error_notifications[-1].startswith("n_clusters:")
+        and "at most 3" in error_notifications[-1]
+    )
 
     widget._method.value = "gmm"
     widget._n_clusters.value = 3
     widget._method_params["gmm"]["reg_covar"].value = 0
     press_run(widget, qtbot)  # fails inside the worker: a collapsed cluster
-    assert "collapsed" in errors[-1]
+    assert "collapsed" in error_notifications[-1]
     assert [layer.name for layer in viewer.layers] == ["three values"]
     np.testing.assert_array_equal(viewer.layers[0].data, three_values)
-
-    from qtpy.QtGui import QValidator
 
     reg_covar = widget._method_params["gmm"]["reg_covar"].native  # a spin box: no text
     assert reg_covar.validate("lots", 0)[0] == QValidator.State.Invalid
@@ -376,53 +347,6 @@ def test_replace_keeps_results_of_images_with_similar_names(viewer_with_widget, 
     assert names == ["cells 2", "cells", "cells 2 k-means#1 clusters", "cells k-means#2 clusters"]
 
 
-def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, qtbot, tmp_path):
-    viewer, widget = viewer_with_widget(data.astronaut()[::4, ::4].copy(), name="a")
-    widget._outputs["outlines"].value = True
-    widget._n_clusters.value = 3
-    press_run(widget, qtbot)
-    clusters = viewer.layers["a k-means#1 clusters"]
-    viewer.layers.selection = {clusters}
-    viewer.layers.save(str(tmp_path / "table.csv"), selected=True, plugin=PLUGIN)
-    table = pd.read_csv(tmp_path / "table.csv")
-    assert list(table["label"]) == [1, 2, 3] and next(iter(table["name"])) == "cluster 1"
-    import json
-
-    sidecar = json.loads((tmp_path / "table.json").read_text())
-    assert sidecar["source"] == "a" and sidecar["params"]["method"] == "kmeans"
-
-    viewer.layers.selection = {
-        clusters,
-        viewer.layers["a k-means#1 quantized"],
-        viewer.layers["a k-means#1 outlines"],
-    }
-    viewer.layers.save(str(tmp_path / "result"), selected=True, plugin=PLUGIN)
-    saved = npc.read_result(tmp_path / "result")
-    np.testing.assert_array_equal(saved.labels, clusters.data)
-    np.testing.assert_array_equal(saved.quantized, viewer.layers["a k-means#1 quantized"].data)
-    assert saved.outlines["index"].nunique() == len(viewer.layers["a k-means#1 outlines"].data)
-    assert saved.params["params"]["method"] == "kmeans"
-    source = viewer.layers["a"].data
-    np.testing.assert_array_equal(saved.model.predict(source).labels, clusters.data)
-
-
-def test_out_of_memory_in_the_worker_is_a_notification(
-    viewer_with_widget, qtbot, errors, monkeypatch
-):
-    from napari_pixel_clusters.gui import widget as widget_module
-
-    def exhausted(*args, **kwargs):
-        yield "features", 0.0
-        raise MemoryError
-
-    monkeypatch.setattr(widget_module, "segment_steps", exhausted)
-    viewer, widget = viewer_with_widget(data.coins(), name="coins")
-    press_run(widget, qtbot)
-    assert errors[-1].startswith("Not enough memory for this run")
-    assert [layer.name for layer in viewer.layers] == ["coins"]
-    assert widget._status.value.startswith("failed")
-
-
 def test_multiscale_dask_image_gives_lazy_multiscale_results(viewer_with_widget, qtbot, tmp_path):
     import dask.array as da
 
@@ -605,3 +529,203 @@ def test_large_image_note_and_outputs_are_the_methods_own(viewer_with_widget, re
     viewer.add_image(data.coins()[::4, ::4], name="coins in memory")
     assert not offered(widget._large_image_note)  # in memory: no note
     assert offered(widget._outputs["outlines"]) is not edges
+
+
+def test_advanced_settings_are_folded_as_the_registry_declares(pixel_clusters):
+    _, widget = pixel_clusters
+    for name, method in METHODS.items():
+        widget._method.value = name
+        shown = {
+            p.name
+            for p in method.params
+            if p.in_widget and offered(widget._method_params[name][p.name])
+        }
+        assert shown == {p.name for p in method.params if p.in_widget and not p.advanced}
+        assert not offered(widget._random_state)  # folded too
+    widget._method.value = "gmm"
+    assert {"n_init", "max_iter", "tol", "reg_covar"}.isdisjoint(
+        {n for n, w in widget._method_params["gmm"].items() if offered(w)}
+    )
+    widget._advanced_toggle.native.click()  # unfold
+    assert all(offered(w) for w in widget._method_params["gmm"].values())
+    assert (
+        offered(widget._random_state)
+        and "\N{BLACK DOWN-POINTING SMALL TRIANGLE}" in widget._advanced_toggle.text
+    )
+    widget._method.value = "kmeans"  # stays unfolded for another method
+    assert all(offered(w) for w in widget._method_params["kmeans"].values())
+    widget._advanced_toggle.native.click()  # fold again
+    assert not any(offered(w) for w in widget._method_params["kmeans"].values())
+
+
+def test_method_summary_shows_under_the_method(pixel_clusters):
+    _, widget = pixel_clusters
+    texts = set()
+    for name, method in METHODS.items():
+        widget._method.value = name
+        assert widget._summary.value == method.summary and offered(widget._summary)
+        texts.add(widget._summary.value)
+    assert len(texts) == len(METHODS)
+
+
+def test_ward_runs_with_auto_downscale_without_random_state_and_a_busy_bar(
+    make_napari_viewer, qtbot
+):
+    """Regression (issue 12): Ward showed a random state that does nothing and a progress
+    bar stuck at 10% while scikit-learn merged."""
+    viewer = make_napari_viewer()
+    coins = data.coins()[::2, ::2].copy()  # 38,000 px: 'auto' clusters them all
+    viewer.add_image(coins, name="coins")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    widget._method.value = "ward"
+    widget._advanced_toggle.native.click()
+    assert not offered(widget._random_state)
+    assert not offered(widget._advanced_toggle)  # nothing else is advanced for Ward
+    widget._n_clusters.value = 3
+    seen = []
+    worker = widget.run()
+    worker.yielded.connect(
+        lambda step: seen.append((tuple(step), widget._progress.max, widget._status.value))
+    )
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    merging = [entry for entry in seen if entry[0][0] == "fit" and 0.1 < entry[0][1] < 0.95]
+    assert merging and all(entry[1] == 100 for entry in merging)  # the bar moves (issue 14)
+    after = [entry for entry in seen if entry[0][0] == "predict"]
+    assert after and after[0][1] == 100  # a progress bar again after the merge
+    [clusters] = result_layers_of(viewer)
+    expected = npc.segment(coins, "ward", 3)
+    np.testing.assert_array_equal(clusters.data, expected.labels)
+    params = clusters.metadata[METADATA_KEY]["params"]
+    assert params["downscale"] == auto_downscale(coins.shape) and "random_state" not in params
+
+
+def test_canny_defaults_find_edges_on_16_bit_and_none_found_adds_nothing(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """Regression (issue 12): Canny's defaults found no edge on a 16-bit fluorescence
+    plane, and an empty layer was added without a hint."""
+    warnings = []
+    monkeypatch.setattr(widget_module, "show_warning", warnings.append)
+    viewer = make_napari_viewer()
+    plane = fluorescence_plane()
+    viewer.add_image(plane, name="cells")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    widget._method.value = "canny"
+    press_run(widget, qtbot)
+    [edges] = result_layers_of(viewer, "edges")
+    largest = float(plane.max())
+    np.testing.assert_array_equal(
+        edges.data,
+        feature.canny(plane, sigma=1.0, low_threshold=0.1 * largest, high_threshold=0.2 * largest),
+    )
+    assert edges.data.sum() > 100 and not warnings
+
+    params = widget._method_params["canny"]
+    params["low_threshold"].value, params["high_threshold"].value = 30_000, 40_000
+    press_run(widget, qtbot)
+    assert len(result_layers_of(viewer, "edges")) == 1  # nothing added...
+    assert "nothing found" in warnings[-1] and "low threshold 3e+04" in warnings[-1]
+    assert "Lower the thresholds" in warnings[-1]  # ...and says what to change
+    assert widget._status.value.startswith("Canny edges: nothing found")
+
+
+def test_status_reports_the_whole_run_time(pixel_clusters, qtbot, monkeypatch):
+    """Regression (issue 12): the status line reported only the fit time."""
+    _viewer, widget = pixel_clusters
+    build = widget_module.result_layers
+
+    def slow_build(*args, **kwargs):
+        time.sleep(0.6)  # e.g. outlines and layers of a large image
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(widget_module, "result_layers", slow_build)
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    status = widget._status.value
+    total, fit = (
+        float(part.split(" s")[0]) for part in (status.split(" in ")[1], status.split("(fit ")[1])
+    )
+    assert status.startswith("k-means: 3 clusters in ")
+    assert total >= fit + 0.5
+
+
+def test_random_colors_act_on_the_chosen_result_only(pixel_clusters, qtbot):
+    """Regression (issue 12): "random label colors" recolored every earlier result."""
+    viewer, widget = pixel_clusters
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    press_run(widget, qtbot)
+    first, second = result_layers_of(viewer)
+    first_colors = first.colormap.map(np.arange(1, 4)).copy()
+    second_colors = second.colormap.map(np.arange(1, 4)).copy()
+    viewer.layers.selection.active = first
+    widget._random_colors.value = True
+    assert not np.allclose(first.colormap.map(np.arange(1, 4)), first_colors)
+    np.testing.assert_allclose(second.colormap.map(np.arange(1, 4)), second_colors)
+    widget._random_colors.value = False
+    np.testing.assert_allclose(first.colormap.map(np.arange(1, 4)), first_colors)
+
+
+def test_shared_settings_both_ways(pixel_clusters, qtbot):
+    viewer, widget = pixel_clusters
+    settings = shared_settings(viewer)
+    assert settings.image is viewer.layers["astronaut"]
+    widget._feature_widgets["spatial_weight"].value = 0.5  # widget -> settings
+    widget._random_state.value = 7
+    widget._n_clusters.value = 4
+    assert (settings.spatial_weight, settings.random_state, settings.n_clusters) == (0.5, 7, 4)
+    settings.color_space = "lab"  # settings -> widget
+    settings.standardize = True
+    assert widget._feature_widgets["color_space"].value == "lab"
+    assert widget._feature_widgets["standardize"].value is True
+    other = viewer.add_image(SMALL_PHOTO[::-1].copy(), name="flipped")
+    viewer.layers.selection.active = viewer.layers["astronaut"]
+    settings.image = other
+    assert widget._image.value is other
+    settings.choose_k("gmm", 3, run=True)  # a k clicked in a sweep, run
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    [clusters] = result_layers_of(viewer)
+    params = clusters.metadata[METADATA_KEY]["params"]
+    assert (
+        params["method"],
+        params["n_clusters_requested"],
+        params["color_space"],
+        params["random_state"],
+        params["standardize"],
+    ) == ("gmm", 3, "lab", 7, True)
+    assert clusters.metadata[METADATA_KEY]["source_layer"] == "flipped"
+
+
+def test_a_closed_widget_no_longer_follows_the_shared_settings(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(SMALL_PHOTO, name="astronaut")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    settings = shared_settings(viewer)
+    assert widget._followers
+    viewer.window.remove_dock_widget("all")
+    settings.color_space = "hsv"
+    settings.choose_k("kmeans", 3, run=True)  # a closed widget does not run
+    assert widget._worker is None and not widget._followers  # and follows no more
+    qtbot.wait(50)
+    assert [layer.name for layer in viewer.layers] == ["astronaut"]
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1366, 768)])
+def test_fits_the_screen_and_scrolls_in_its_dock(make_napari_viewer, qtbot, size):
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(SMALL_PHOTO, name="astronaut")
+    window = viewer.window._qt_window
+    window.resize(*size)
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    widget._method.value = "gmm"
+    widget._outputs["outlines"].value = True
+    widget._advanced_toggle.native.click()  # every row shown: the tallest it gets
+    qtbot.wait(100)
+    assert window.height() <= size[1]
+    assert widget.native.minimumSizeHint().height() <= 450
+    assert dock.minimumSizeHint().height() <= 450
+    inner = widget.native.widget()  # the controls, in a scroll area
+    assert inner.sizeHint().height() > 450  # taller than the minimum: it scrolls
+    widget.native.resize(widget.native.width(), 300)
+    qtbot.wait(50)
+    assert widget.native.verticalScrollBar().maximum() > 0

@@ -13,7 +13,7 @@ import pytest
 from skimage import data
 
 import napari_pixel_clusters as npc
-from conftest import clusters_layer_data, no_leftovers
+from conftest import PLUGIN, clusters_layer_data, no_leftovers, press_run
 
 
 def test_the_table_sidecar_never_replaces_a_json_we_did_not_write(small_results, tmp_path):
@@ -70,3 +70,34 @@ def test_the_napari_folder_writer_saves_the_names_and_colors_typed_in_the_table(
     assert model.clusters[1]["color"] == "#ff00ff"
     relabelled = model.predict(data.astronaut()[::16, ::16])
     np.testing.assert_array_equal(relabelled.labels, small_results[0].labels)
+
+
+# --- saved from a real viewer (File > Save Selected Layers) ----------------------------------
+def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, qtbot, tmp_path):
+    viewer, widget = viewer_with_widget(data.astronaut()[::4, ::4].copy(), name="a")
+    widget._outputs["outlines"].value = True
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    clusters = viewer.layers["a k-means#1 clusters"]
+    viewer.layers.selection = {clusters}
+    viewer.layers.save(str(tmp_path / "table.csv"), selected=True, plugin=PLUGIN)
+    table = pd.read_csv(tmp_path / "table.csv")
+    assert list(table["label"]) == [1, 2, 3] and next(iter(table["name"])) == "cluster 1"
+    import json
+
+    sidecar = json.loads((tmp_path / "table.json").read_text())
+    assert sidecar["source"] == "a" and sidecar["params"]["method"] == "kmeans"
+
+    viewer.layers.selection = {
+        clusters,
+        viewer.layers["a k-means#1 quantized"],
+        viewer.layers["a k-means#1 outlines"],
+    }
+    viewer.layers.save(str(tmp_path / "result"), selected=True, plugin=PLUGIN)
+    saved = npc.read_result(tmp_path / "result")
+    np.testing.assert_array_equal(saved.labels, clusters.data)
+    np.testing.assert_array_equal(saved.quantized, viewer.layers["a k-means#1 quantized"].data)
+    assert saved.outlines["index"].nunique() == len(viewer.layers["a k-means#1 outlines"].data)
+    assert saved.params["params"]["method"] == "kmeans"
+    source = viewer.layers["a"].data
+    np.testing.assert_array_equal(saved.model.predict(source).labels, clusters.data)
