@@ -25,12 +25,13 @@ pixels themselves when ``image`` is given.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from .contours import check_min_area, region_contours
@@ -54,7 +55,7 @@ DEFAULT_MAX_BYTES = 256 * 2**20
 
 
 # --------------------------------------------------------------------------- checks
-def check_labels(labels) -> np.ndarray:
+def check_labels(labels: object) -> np.ndarray:
     """``labels`` as it is (a numpy array of non-negative integers), or ValueError."""
     if not isinstance(labels, np.ndarray):
         raise ValueError(
@@ -68,7 +69,7 @@ def check_labels(labels) -> np.ndarray:
     return labels
 
 
-def label_column(table) -> str:
+def label_column(table: object) -> str:
     """The name of ``table``'s label column (``index`` or ``label``), or ValueError."""
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"table: must be a pandas DataFrame, got {type(table).__name__}.")
@@ -81,7 +82,7 @@ def label_column(table) -> str:
     )
 
 
-def check_table(table, needs: Sequence[str] = ("pixels",)) -> str:
+def check_table(table: pd.DataFrame, needs: Sequence[str] = ("pixels",)) -> str:
     """Check a cluster table (one row per label, the ``needs`` columns); returns its label
     column's name."""
     column = label_column(table)
@@ -94,12 +95,17 @@ def check_table(table, needs: Sequence[str] = ("pixels",)) -> str:
     return column
 
 
-def table_labels(table) -> list[int]:
+def table_labels(table: pd.DataFrame) -> list[int]:
     """The cluster labels of ``table``, in its order."""
     return [int(label) for label in table[label_column(table)]]
 
 
-def check_clusters(clusters, table, at_least: int = 1, name: str = "clusters") -> list[int]:
+def check_clusters(
+    clusters: int | np.integer | Iterable[int | np.integer],
+    table: pd.DataFrame,
+    at_least: int = 1,
+    name: str = "clusters",
+) -> list[int]:
     """``clusters`` as a list of distinct labels of ``table`` (at least ``at_least``)."""
     if isinstance(clusters, (int, np.integer)):
         clusters = [clusters]
@@ -122,7 +128,7 @@ def check_clusters(clusters, table, at_least: int = 1, name: str = "clusters") -
     return chosen
 
 
-def _whole_number(value) -> int:
+def _whole_number(value: object) -> int:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError
     if isinstance(value, (int, np.integer)):
@@ -137,7 +143,9 @@ def mean_columns(table: pd.DataFrame) -> list[str]:
     return [column for column in table.columns if str(column).startswith("mean_")]
 
 
-def _check_image(image, labels: np.ndarray, table: pd.DataFrame) -> np.ndarray:
+def _check_image(
+    image: np.ndarray | ImageData[np.ndarray], labels: np.ndarray, table: pd.DataFrame
+) -> np.ndarray:
     """Pixel values as ``(*labels.shape, C)`` (channels last, as ``ImageData.pixels``)."""
     pixels = image.pixels if isinstance(image, ImageData) else image
     if not isinstance(pixels, np.ndarray):
@@ -159,7 +167,7 @@ def _check_image(image, labels: np.ndarray, table: pd.DataFrame) -> np.ndarray:
     return pixels
 
 
-def check_color(color, name: str = "color") -> str:
+def check_color(color: str | Sequence[float] | np.ndarray, name: str = "color") -> str:
     """A color as lowercase ``#rrggbb``: from ``#rrggbb``, ``#rgb`` or an RGB(A) sequence
     of numbers in [0, 1]; ValueError otherwise."""
     if isinstance(color, str):
@@ -184,7 +192,9 @@ def _is_hex(digits: str) -> bool:
 
 
 # --------------------------------------------------------------------------- sums
-def table_sums(table: pd.DataFrame, clusters: Sequence[int], dtype=None) -> ClusterSums:
+def table_sums(
+    table: pd.DataFrame, clusters: Sequence[int], dtype: npt.DTypeLike | None = None
+) -> ClusterSums:
     """Pixel count and value sums of ``clusters`` from ``table`` (means times counts).
 
     For an integer (or boolean) image ``dtype`` the sums are the exact integers behind the
@@ -209,19 +219,19 @@ def table_sums(table: pd.DataFrame, clusters: Sequence[int], dtype=None) -> Clus
 def pixel_sums(labels: np.ndarray, pixels: np.ndarray, clusters: Sequence[int]) -> ClusterSums:
     """Pixel count and value sums (exact for integer images) of ``clusters`` in ``labels``,
     over the ``(*labels.shape, C)`` ``pixels``; pixels without data (NaN, inf) left out."""
-    clusters = np.asarray(clusters, dtype=np.int64)
+    wanted = np.asarray(clusters, dtype=np.int64)
     flat_labels = labels.reshape(-1)
     flat_pixels = pixels.reshape(-1, pixels.shape[-1])
-    size = len(clusters) + 1
+    size = len(wanted) + 1
     total = ClusterSums.empty(size, flat_pixels.shape[1], flat_pixels.dtype)
-    order = np.argsort(clusters)
+    order = np.argsort(wanted)
     for start in range(0, len(flat_labels), SUM_CHUNK):
         chunk = slice(start, start + SUM_CHUNK)
         values = flat_pixels[chunk]
         # each cluster's position in ``clusters`` plus one; 0 for other labels
-        found = np.searchsorted(clusters[order], flat_labels[chunk])
-        found = np.minimum(found, len(clusters) - 1)
-        hit = clusters[order][found] == flat_labels[chunk]
+        found = np.searchsorted(wanted[order], flat_labels[chunk])
+        found = np.minimum(found, len(wanted) - 1)
+        hit = wanted[order][found] == flat_labels[chunk]
         if values.dtype.kind == "f":
             hit &= np.isfinite(values).all(axis=1)
         rows = np.where(hit, order[found] + 1, 0)
@@ -229,7 +239,9 @@ def pixel_sums(labels: np.ndarray, pixels: np.ndarray, clusters: Sequence[int]) 
     return total.take(slice(1, None))
 
 
-def quantized_colors(table: pd.DataFrame, clusters: Sequence[int], dtype) -> np.ndarray:
+def quantized_colors(
+    table: pd.DataFrame, clusters: Sequence[int], dtype: npt.DTypeLike
+) -> np.ndarray:
     """``(len(clusters), C)`` colors of ``clusters`` in a quantized image of ``dtype``: their
     means rounded half to even (exactly, for integer images), as
     :meth:`Segmentation.quantized` paints them."""
@@ -278,11 +290,19 @@ class LabelsChange:
         return cls._make(labels.shape, changed, before, after)
 
     @classmethod
-    def _of(cls, shape, changed, before_values, after_values) -> LabelsChange:
+    def _of(
+        cls,
+        shape: tuple[int, ...],
+        changed: np.ndarray,
+        before_values: np.ndarray,
+        after_values: np.ndarray,
+    ) -> LabelsChange:
         return cls._make(shape, changed, _Values.of(before_values), _Values.of(after_values))
 
     @classmethod
-    def _make(cls, shape, changed, before, after) -> LabelsChange:
+    def _make(
+        cls, shape: tuple[int, ...], changed: np.ndarray, before: _Values, after: _Values
+    ) -> LabelsChange:
         size = int(np.prod(shape))
         index_dtype = np.uint32 if size < 2**32 else np.int64
         if len(changed) * np.dtype(index_dtype).itemsize > (size + 7) // 8:
@@ -359,14 +379,14 @@ class _Values:
         return cls(np.asarray(palette), codes.astype(code_dtype).ravel(), len(values))
 
     @classmethod
-    def one(cls, value: int, dtype, size: int) -> _Values:
+    def one(cls, value: int, dtype: npt.DTypeLike, size: int) -> _Values:
         return cls(np.array([value], dtype=dtype), None, size)
 
     @property
     def nbytes(self) -> int:
         return self.palette.nbytes + (0 if self.codes is None else self.codes.nbytes)
 
-    def values(self):
+    def values(self) -> np.ndarray | np.generic | int:
         """Each changed pixel's value (a scalar when they are all the same)."""
         if self.codes is None:
             return self.palette[0] if len(self.palette) else 0
@@ -378,10 +398,10 @@ class Outlines:
     """Outline polygons (``(n, ndim)`` vertices) and their table (``label``, ``name``,
     ``area``), one row per polygon, as an outlines Shapes layer holds them."""
 
-    polygons: list
+    polygons: list[np.ndarray]
     table: pd.DataFrame
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if len(self.polygons) != len(self.table):
             raise ValueError(
                 f"outlines: {len(self.polygons)} polygons but {len(self.table)} table rows."
@@ -449,7 +469,7 @@ class OutlinesChange:
             )
 
 
-def _joined(polygons: list, tables: list[pd.DataFrame]) -> Outlines:
+def _joined(polygons: list[np.ndarray], tables: list[pd.DataFrame]) -> Outlines:
     tables = [table for table in tables if len(table)] or tables[:1]
     return Outlines(polygons, pd.concat(tables, ignore_index=True))
 
@@ -535,7 +555,11 @@ class Edit:
 
 
 def plan_merge(
-    labels: np.ndarray, table: pd.DataFrame, clusters: Sequence[int], dtype=None, image=None
+    labels: np.ndarray,
+    table: pd.DataFrame,
+    clusters: Sequence[int],
+    dtype: npt.DTypeLike | None = None,
+    image: np.ndarray | ImageData[np.ndarray] | None = None,
 ) -> Edit:
     """What merging ``clusters`` into the first of them changes; nothing is modified.
 
@@ -587,7 +611,11 @@ def plan_merge(
 
 
 def merge_clusters(
-    labels: np.ndarray, table: pd.DataFrame, clusters: Sequence[int], dtype=None, image=None
+    labels: np.ndarray,
+    table: pd.DataFrame,
+    clusters: Sequence[int],
+    dtype: npt.DTypeLike | None = None,
+    image: np.ndarray | ImageData[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """New labels and table with ``clusters`` merged into the first of them (see
     :func:`plan_merge`); ``labels`` and ``table`` are not modified."""
@@ -596,7 +624,11 @@ def merge_clusters(
     return merged, edit.apply_in_place(merged)
 
 
-def recount(table: pd.DataFrame, labels: np.ndarray, image=None) -> pd.DataFrame:
+def recount(
+    table: pd.DataFrame,
+    labels: np.ndarray,
+    image: np.ndarray | ImageData[np.ndarray] | None = None,
+) -> pd.DataFrame:
     """A new table with each cluster's ``pixels`` counted in ``labels`` (e.g. after
     painting) and ``fraction`` of the table's total; with ``image`` (pixels of
     ``labels``' shape, channels last) the means too, exactly for integer images (a
@@ -607,7 +639,8 @@ def recount(table: pd.DataFrame, labels: np.ndarray, image=None) -> pd.DataFrame
     clusters = table_labels(table)
     counts = _counts(labels, clusters)
     out = table.copy()
-    out["pixels"] = counts.astype(table["pixels"].dtype, copy=False)
+    dtype = table["pixels"].dtype  # a numpy dtype, or pandas' own (then left int64)
+    out["pixels"] = counts.astype(dtype, copy=False) if isinstance(dtype, np.dtype) else counts
     if "fraction" in out.columns:
         out["fraction"] = (counts / max(int(counts.sum()), 1)).round(FRACTION_DECIMALS)
     if image is not None:
@@ -654,7 +687,9 @@ def rename_cluster(table: pd.DataFrame, cluster: int, name: str) -> pd.DataFrame
     return out
 
 
-def recolor_clusters(table: pd.DataFrame, clusters: Sequence[int], color) -> pd.DataFrame:
+def recolor_clusters(
+    table: pd.DataFrame, clusters: Sequence[int], color: str | Sequence[float] | np.ndarray
+) -> pd.DataFrame:
     """A new table in which ``clusters`` have the ``color`` (hex ``#rrggbb`` or RGB in
     [0, 1]; stored as lowercase ``#rrggbb``)."""
     column = check_table(table, needs=())
@@ -667,7 +702,7 @@ def recolor_clusters(table: pd.DataFrame, clusters: Sequence[int], color) -> pd.
     return out
 
 
-def table_edit(description: str, before: pd.DataFrame, after: pd.DataFrame, **kwargs) -> Edit:
+def table_edit(description: str, before: pd.DataFrame, after: pd.DataFrame, **kwargs: Any) -> Edit:
     """An :class:`Edit` of the table only (rename, recolor, recount), copies kept."""
     return Edit(description, before.copy(), after.copy(), **kwargs)
 
@@ -745,7 +780,13 @@ class EditHistory:
         """Forget the undone edits (the labels changed some other way since)."""
         self._redo.clear()
 
-    def _move(self, source: deque, target: deque, labels, write) -> Edit | None:
+    def _move(
+        self,
+        source: deque[Edit],
+        target: deque[Edit],
+        labels: np.ndarray | None,
+        write: Callable[[LabelsChange, np.ndarray], None],
+    ) -> Edit | None:
         if not source:
             return None
         edit = source[-1]
@@ -768,6 +809,6 @@ class EditHistory:
             self.forgotten += 1
 
 
-def with_extra(edit: Edit, extra) -> Edit:
+def with_extra(edit: Edit, extra: Any) -> Edit:
     """``edit`` with ``extra`` attached (edits are immutable)."""
     return replace(edit, extra=extra)
