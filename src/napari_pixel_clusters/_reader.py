@@ -12,7 +12,9 @@ file and the field), which napari shows as one notification.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -30,11 +32,19 @@ from .gui.layers import (
     table_colormap,
 )
 
+if TYPE_CHECKING:
+    import dask.array as da
+
+#: A layer as npe2 readers give it: (data, layer keyword arguments, layer type).
+LayerData: TypeAlias = tuple[Any, dict[str, Any], str]
+#: What napari hands a reader: one path, or a list of them.
+PathOrPaths: TypeAlias = "str | Path | list[str | Path] | tuple[str | Path, ...]"
+
 #: Lazy results get pyramid levels (every 2nd pixel) until the smallest is at most this.
 SMALLEST_LEVEL = 1024
 
 
-def get_reader(path):
+def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
     """The reader for a result folder's ``params.json``; None for anything else."""
     if isinstance(path, (list, tuple)):
         if len(path) != 1:
@@ -50,7 +60,7 @@ def get_reader(path):
     return read_result_folder if is_result else None
 
 
-def read_result_folder(path) -> list[tuple]:
+def read_result_folder(path: PathOrPaths) -> list[LayerData]:
     """Layer data of a result folder, arranged as Pixel clusters adds them: quantized
     image (hidden), clusters, outlines (on top)."""
     folder = Path(path[0] if isinstance(path, (list, tuple)) else path).parent
@@ -71,7 +81,7 @@ def read_result_folder(path) -> list[tuple]:
     }
     features = _cluster_features(saved.table)
     name = folder.name
-    layers = []
+    layers: list[LayerData] = []
     if saved.quantized is not None:
         rgb = _is_rgb(saved.quantized, saved.labels.shape, params)
         layers.append(
@@ -111,7 +121,9 @@ def _cluster_features(table: pd.DataFrame) -> pd.DataFrame:
     return features
 
 
-def _is_rgb(quantized, labels_shape: tuple, params: dict) -> bool:
+def _is_rgb(
+    quantized: np.ndarray | da.Array, labels_shape: tuple[int, ...], params: dict[str, Any]
+) -> bool:
     """RGB(A) when the saved parameters say so (else as napari guesses), and only if the
     quantized image has the labels' shape plus a last axis of 3 or 4."""
     fits = quantized.shape[:-1] == tuple(labels_shape) and quantized.shape[-1] in (3, 4)
@@ -119,7 +131,9 @@ def _is_rgb(quantized, labels_shape: tuple, params: dict) -> bool:
     return fits and (kind in ("rgb", "rgba") if kind else guess_rgb(quantized.shape))
 
 
-def _pyramid(array, rgb: bool):
+def _pyramid(
+    array: np.ndarray | da.Array, rgb: bool
+) -> np.ndarray | da.Array | list[np.ndarray | da.Array]:
     """Lazy arrays as every-2nd-pixel levels (napari then computes only what is shown)."""
     if not is_lazy(array):
         return array
@@ -132,7 +146,9 @@ def _pyramid(array, rgb: bool):
     return levels if len(levels) > 1 else array
 
 
-def _outlines(table: pd.DataFrame, features: pd.DataFrame, name: str, tag: dict):
+def _outlines(
+    table: pd.DataFrame, features: pd.DataFrame, name: str, tag: dict[str, Any]
+) -> LayerData:
     axes = [column for column in table.columns if column.startswith("axis-")]
     polygons = [
         group[axes].to_numpy(dtype=float)

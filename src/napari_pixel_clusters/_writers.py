@@ -17,6 +17,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ from .core.model import Model, save_model
 from .gui.layers import METADATA_KEY, table_names_and_colors
 
 
-def _tag(attributes: dict) -> dict:
+def _tag(attributes: dict[str, Any]) -> dict[str, Any]:
     return attributes.get("metadata", {}).get(METADATA_KEY, {})
 
 
@@ -48,7 +49,7 @@ TABLE_FORMAT = "napari-pixel-clusters table"
 MAX_SIDECAR_BYTES = 16 * 2**20
 
 
-def _provenance(attributes: dict, format_name: str) -> dict:
+def _provenance(attributes: dict[str, Any], format_name: str) -> dict[str, Any]:
     tag = _tag(attributes)
     return {
         "format": format_name,
@@ -60,7 +61,7 @@ def _provenance(attributes: dict, format_name: str) -> dict:
     }
 
 
-def write_table(path: str, data, attributes: dict) -> list[str]:
+def write_table(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     """The cluster table (``layer.features``) of a clusters layer, as CSV, with its
     provenance in a ``.json`` sidecar of the same name.
 
@@ -116,7 +117,7 @@ def _replace_file(path: Path, text: str) -> None:
         raise
 
 
-def write_result_folder(path: str, layer_data: list) -> list[str]:
+def write_result_folder(path: str, layer_data: list[tuple[Any, dict[str, Any], str]]) -> list[str]:
     """Clusters (Labels), and optionally quantized (Image) and outlines (Shapes), as a
     result folder: labels.tif, quantized.tif, table.csv, outlines.csv, params.json,
     model.json.
@@ -158,7 +159,7 @@ def write_result_folder(path: str, layer_data: list) -> list[str]:
     return [str(folder)]
 
 
-def write_array(folder: Path, key: str, data, info: dict) -> None:
+def write_array(folder: Path, key: str, data: Any, info: dict[str, Any]) -> None:
     """A layer's data as TIFF, or, for a large (lazy or multiscale) layer, its full-size
     level as a zarr store written chunk by chunk."""
     full_size = data[0] if is_multiscale(data) else data

@@ -16,11 +16,14 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .core import FEATURE_PARAMS, METHODS, load_model, segment, sweep
 from .core.export import write_result
-from .core.registry import RANDOM_STATE
+from .core.registry import RANDOM_STATE, Param
+from .core.result import Segmentation
 
 COMMANDS = ("segment", "apply", "sweep")
 #: The method used when --method is not given: the registry's first (k-means).
@@ -39,20 +42,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, except where there is none to show (required options,
     unset defaults) or the help text states it already."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         if action.required or action.default in (None, False) or "default:" in text:
             return text
         return super()._get_help_string(action)
 
 
-def _shown(value) -> str:
+def _shown(value: object) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return "not set" if value is None else str(value)
 
 
-def _help(param, users: list[str], defaults: dict[str, object]) -> str:
+def _help(param: Param, users: list[str], defaults: dict[str, object]) -> str:
     """A declared parameter's help, the methods that use it and its default(s), escaped for
     argparse (which reads ``%`` as a format character)."""
     if len(set(map(repr, defaults.values()))) == 1:
@@ -62,7 +65,12 @@ def _help(param, users: list[str], defaults: dict[str, object]) -> str:
     return f"{param.help} [{where}]".replace("%", "%%")
 
 
-def _option(parser, param, users: list[str], defaults: dict[str, object]) -> None:
+def _option(
+    parser: argparse.ArgumentParser,
+    param: Param,
+    users: list[str],
+    defaults: dict[str, object],
+) -> None:
     """One ``--name`` option per declared parameter; unset options keep the defaults."""
     flag = "--" + param.name.replace("_", "-")
     text = _help(param, users, defaults)
@@ -75,12 +83,14 @@ def _option(parser, param, users: list[str], defaults: dict[str, object]) -> Non
     )
 
 
-def _declared_params():
+def _declared_params() -> list[tuple[Param, list[str], dict[str, object]]]:
     """Every parameter of every method, once, plus the feature options: (param, the
     methods that use it, each one's default)."""
     feature_users = [m.name for m in METHODS.values() if m.uses_features]
     seed_users = [m.name for m in METHODS.values() if m.uses_random_state]
-    seen = {p.name: (p, feature_users, {}) for p in FEATURE_PARAMS}
+    seen: dict[str, tuple[Param, list[str], dict[str, object]]] = {
+        p.name: (p, feature_users, {}) for p in FEATURE_PARAMS
+    }
     seen[RANDOM_STATE.name] = (RANDOM_STATE, seed_users, {})
     for method in METHODS.values():
         for param in method.params:
@@ -200,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _output_options(parser) -> None:
+def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=Path,
@@ -227,7 +237,7 @@ def is_zarr_store(path: Path) -> bool:
     )
 
 
-def read_image(path: Path):
+def read_image(path: Path) -> Any:
     """The image in ``path``; a zarr store is opened lazily (full resolution if a pyramid).
 
     Only a regular file or a zarr folder is read: a device (/dev/zero), a FIFO or a socket
@@ -256,7 +266,7 @@ def read_image(path: Path):
         logging.disable(logging.NOTSET)
 
 
-def read_zarr(path: Path):
+def read_zarr(path: Path) -> Any:
     """A zarr array, or the first (full-size) array of a zarr group such as an OME-Zarr
     pyramid; read chunk by chunk later, never here."""
     try:
@@ -294,12 +304,12 @@ def one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def _options(args, exclude=()) -> dict:
+def _options(args: argparse.Namespace, exclude: Iterable[str] = ()) -> dict[str, Any]:
     names = {param.name for param, _, _ in _declared_params()} - set(exclude)
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
-def _summary(seg) -> str:
+def _summary(seg: Segmentation[Any]) -> str:
     """What was found: edges for a method that finds edges, else the number of clusters."""
     method = METHODS.get(seg.method)
     if method is not None and method.output == "edges":
@@ -307,7 +317,13 @@ def _summary(seg) -> str:
     return f"{seg.n_clusters} clusters"
 
 
-def _run_each(images, out: Path, label_one, min_area: int, overwrite: bool) -> int:
+def _run_each(
+    images: Sequence[Path],
+    out: Path,
+    label_one: Callable[[Any], Segmentation[Any]],
+    min_area: int,
+    overwrite: bool,
+) -> int:
     """Segment every image into ``out/<stem>``; one line each; 1 if any failed."""
     failures = 0
     for i, path in enumerate(images, start=1):
@@ -333,7 +349,7 @@ def _run_each(images, out: Path, label_one, min_area: int, overwrite: bool) -> i
     return 1 if failures else 0
 
 
-def _check_arguments(parser, args) -> None:
+def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Argument errors found before any file is read (argparse's exit code 2)."""
     if args.command == "segment":
         method = METHODS[args.method]
@@ -371,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         return INTERRUPTED
 
 
-def _run(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     if args.command == "sweep":
         try:
             result = sweep(read_image(args.image), args.method, args.k_values, **_options(args))
