@@ -163,7 +163,8 @@ def test_the_inputs_are_left_unchanged():
 def test_merges_come_in_slices_with_rising_fractions():
     X = smooth_values((20, 20))
     steps, children = collect_steps(_ward_tree.merge_steps(X, np.ones((20, 20), bool), None, 50))
-    assert len(steps) == 8  # 399 merges in slices of 50
+    assert len(steps) == 9  # set-up, then 399 merges in slices of 50
+    assert steps[0] == 0.0
     assert steps == sorted(steps) and steps[-1] == 1.0
     assert children.dtype == np.int32 and children.shape == (399, 2)
 
@@ -199,7 +200,14 @@ def test_after_warm_up_no_run_compiles_anything():
     kernels = {
         name: value for name, value in vars(_ward_tree).items() if isinstance(value, CPUDispatcher)
     }
-    called_from_python = ["_start_grid", "_start_graph", "_merge", "_label_leaves"]
+    called_from_python = [
+        "_grid_rows",
+        "_grid_lists",
+        "_graph_lists",
+        "_finish_start",
+        "_merge",
+        "_label_leaves",
+    ]
     assert all(kernels[name].signatures for name in called_from_python + ["_forest_labels"])
     compiled = {name: list(kernel.signatures) for name, kernel in kernels.items()}
     X = smooth_values((9, 8, 7))
