@@ -356,6 +356,7 @@ def suggest_k(
         curve_ks, curve = [1, *ks], [total_inertia, *curve]
     elbow = elbow_k(curve_ks, curve)
     silhouette = table["silhouette"]
+    # (as for BIC above: pandas-stubs type idxmax's label as Hashable)
     best_silhouette = (
         None if silhouette.isna().all() else table.loc[silhouette.idxmax()]  # type: ignore[call-overload]
     )
