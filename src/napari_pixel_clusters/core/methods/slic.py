@@ -40,12 +40,13 @@ new images, so a result has no model to save (result folders work as for every m
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
 from ..features import check_color_space
 from ..image import ImageData
-from ..registry import Method, MethodOutput, Param
+from ..registry import Method, MethodOutput, Param, Steps
 
 #: compactness 'auto': a tenth of the range of the values SLIC compares
 AUTO_COMPACTNESS_LAB = 10.0  # Lab's L runs from 0 to 100 (scikit-image's default)
@@ -54,7 +55,12 @@ AUTO_COMPACTNESS_UNIT = 0.1  # values stretched to 0-1 by slic
 VOLUME_AXES = 3
 
 
-def run(data: ImageData, n_clusters, feature_options, params) -> MethodOutput:
+def run(
+    data: ImageData[np.ndarray],
+    n_clusters: int | None,
+    feature_options: dict[str, Any],
+    params: dict[str, Any],
+) -> Steps[MethodOutput]:
     if feature_options["spatial_weight"] > 0:
         raise ValueError(
             "spatial_weight: SLIC always weighs position against color, by compactness; "
@@ -96,7 +102,9 @@ def slic_color_space(data: ImageData, color_space: str | None) -> str | None:
     return "lab" if data.is_color and color_space is None else checked
 
 
-def slic_values(data: ImageData, color_space: str | None, standardize: bool):
+def slic_values(
+    data: ImageData[np.ndarray], color_space: str | None, standardize: bool
+) -> tuple[np.ndarray, bool, dict[str, Any]]:
     """``(values, convert2lab, standardization)``: the float64 array slic gets, channels
     last (a copy: the image is never modified), pixels without data filled."""
     from skimage.util import img_as_float
@@ -109,13 +117,13 @@ def slic_values(data: ImageData, color_space: str | None, standardize: bool):
         from skimage import color
 
         values = color.rgb2hsv(values) if color_space == "hsv" else color.rgb2lab(values)
-    standardization = {}
+    standardization: dict[str, Any] = {}
     if standardize:
         values, standardization = standardized(values, data.mask)
     return values, convert2lab, standardization
 
 
-def standardized(values: np.ndarray, mask: np.ndarray):
+def standardized(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
     """Every channel to zero mean and unit variance over the pixels with data."""
     usable = values[mask]
     mean, scale = usable.mean(axis=0), usable.std(axis=0)
@@ -131,7 +139,13 @@ def fill_from_nearest(values: np.ndarray, mask: np.ndarray) -> None:
     values[...] = values[tuple(nearest)]
 
 
-def superpixels(values, mask, convert2lab: bool, compactness: float, params) -> np.ndarray:
+def superpixels(
+    values: np.ndarray,
+    mask: np.ndarray,
+    convert2lab: bool,
+    compactness: float,
+    params: dict[str, Any],
+) -> np.ndarray:
     """slic on one 2-D image or 3-D volume (``values`` channels last): labels 1..n, 0
     where ``mask`` is False."""
     from skimage.segmentation import slic
