@@ -201,6 +201,7 @@ def test_after_warm_up_no_run_compiles_anything():
         name: value for name, value in vars(_ward_tree).items() if isinstance(value, CPUDispatcher)
     }
     called_from_python = [
+        "_new_arrays",
         "_grid_rows",
         "_grid_lists",
         "_graph_lists",

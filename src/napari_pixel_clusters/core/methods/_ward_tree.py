@@ -265,26 +265,30 @@ def _reserve(pool, top, need, rec, start, length):
 # --- set-up: the first lists, their distances, best pairs and the tree
 
 
-@njit(cache=True, nogil=True)
-def _grid_neighbours(index, shape, row_of, out):
-    """Rows of the usable grid neighbours of flat grid position ``index``, ascending."""
-    n_y, n_x = shape[1], shape[2]
-    plane = n_x * n_y
-    x = index % n_x
-    y = (index // n_x) % n_y
-    z = index // plane
+@njit(cache=True, nogil=True, inline="always")
+def _grid_neighbours(index, z, y, x, shape, row_of, out):
+    """Rows of the usable grid neighbours of position ``index`` = (z, y, x), ascending."""
+    n_z, n_y, n_x = shape[0], shape[1], shape[2]
+    plane = n_y * n_x
     count = 0
-    for neighbour, inside in (
-        (index - plane, z > 0),
-        (index - n_x, y > 0),
-        (index - 1, x > 0),
-        (index + 1, x < n_x - 1),
-        (index + n_x, y < n_y - 1),
-        (index + plane, z < shape[0] - 1),
-    ):
-        if inside and row_of[neighbour] >= 0:
-            out[count] = row_of[neighbour]
-            count += 1
+    if z > 0 and row_of[index - plane] >= 0:
+        out[count] = row_of[index - plane]
+        count += 1
+    if y > 0 and row_of[index - n_x] >= 0:
+        out[count] = row_of[index - n_x]
+        count += 1
+    if x > 0 and row_of[index - 1] >= 0:
+        out[count] = row_of[index - 1]
+        count += 1
+    if x < n_x - 1 and row_of[index + 1] >= 0:
+        out[count] = row_of[index + 1]
+        count += 1
+    if y < n_y - 1 and row_of[index + n_x] >= 0:
+        out[count] = row_of[index + n_x]
+        count += 1
+    if z < n_z - 1 and row_of[index + plane] >= 0:
+        out[count] = row_of[index + plane]
+        count += 1
     return count
 
 
@@ -311,9 +315,13 @@ def _grid_rows(mask, shape):
             row_of[index] = n_rows
             n_rows += 1
     n_rows = 0
-    for index in range(mask.shape[0]):
-        if mask[index]:
-            n_rows += 1 + _grid_neighbours(index, shape, row_of, out)
+    index = 0
+    for z in range(shape[0]):
+        for y in range(shape[1]):
+            for x in range(shape[2]):
+                if mask[index]:
+                    n_rows += 1 + _grid_neighbours(index, z, y, x, shape, row_of, out)
+                index += 1
     return row_of, n_rows
 
 
@@ -322,10 +330,14 @@ def _grid_lists(mask, shape, row_of, rec, pool):
     """The first lists of a grid (see :func:`_grid_rows`); returns the pool's top."""
     out = np.empty(6, dtype=np.int32)
     top = 0
-    for index in range(mask.shape[0]):
-        if mask[index]:
-            count = _grid_neighbours(index, shape, row_of, out)
-            top = _add_list(pool, top, rec, row_of[index], out, count)
+    index = 0
+    for z in range(shape[0]):
+        for y in range(shape[1]):
+            for x in range(shape[2]):
+                if mask[index]:
+                    count = _grid_neighbours(index, z, y, x, shape, row_of, out)
+                    top = _add_list(pool, top, rec, row_of[index], out, count)
+                index += 1
     return top
 
 
@@ -502,20 +514,29 @@ def symmetric_csr(connectivity):
     return graph.indptr.astype(INDEX), graph.indices.astype(np.int32)
 
 
-def _aligned_rows(n_rows):
-    """An (n_rows, 2) int64 array starting on a 64-byte boundary (a cache line)."""
-    room = np.empty((n_rows + 3, 2), dtype=np.int64)
-    shift = (-(room.ctypes.data // 16)) % 4
-    return room[shift : shift + n_rows]
+@njit(cache=True, nogil=True)
+def _new_arrays(X, n_pool_rows, n_tree_rows, n_nodes):
+    """The loop's large arrays: slot rows with the first moments, pool, tree room, slots.
+
+    numba's allocations, not numpy's: numpy advises Linux to back large arrays with huge
+    pages, and making those (compacting memory) stalled their first use by up to a second
+    at 4 Mpx here, while the loop's random reads were no faster on them.
+    """
+    n_samples, n_features = X.shape
+    rec = np.empty((n_samples, n_features + 5))
+    rec[:, 0] = 1.0
+    rec[:, 1 : n_features + 1] = X
+    pool = np.empty((n_pool_rows, 2), dtype=np.int64)
+    room = np.empty((n_tree_rows + 3, 2), dtype=np.int64)
+    slot_of = np.full(n_nodes, -1, dtype=np.int32)
+    for slot in range(n_samples):
+        slot_of[slot] = slot
+    return rec, pool, room, slot_of
 
 
 def _start(X, connectivity, n_nodes):
-    """The loop's state for a sparse graph, or for the grid of a boolean mask.
-
-    The large arrays are numpy's, not numba's: numpy asks Linux for huge memory pages
-    (``madvise``), which makes the loop's random accesses about a third faster.
-    """
-    n_samples, n_features = X.shape
+    """The loop's state for a sparse graph, or for the grid of a boolean mask."""
+    n_samples = len(X)
     if isinstance(connectivity, np.ndarray):
         mask = connectivity
         if mask.dtype != np.bool_ or not 1 <= mask.ndim <= 3:
@@ -536,20 +557,16 @@ def _start(X, connectivity, n_nodes):
             )
         indptr, indices = symmetric_csr(connectivity)
         n_rows = n_samples + int(indptr[-1])
-    rec = np.empty((n_samples, n_features + 5))
-    rec[:, 0] = 1.0
-    rec[:, 1 : n_features + 1] = X
-    pool = np.empty((n_rows * 5 // 4 + 64, 2), dtype=np.int64)
+    levels = _tree_levels(n_samples)
+    rec, pool, room, slot_of = _new_arrays(X, n_rows * 5 // 4 + 64, int(levels[-1]), n_nodes)
     if isinstance(connectivity, np.ndarray):
         top = _grid_lists(mask, shape, row_of, rec, pool)
         del row_of
     else:
         top = _graph_lists(indptr, indices, rec, pool)
         del indptr, indices
-    slot_of = np.full(n_nodes, -1, dtype=np.int32)
-    slot_of[:n_samples] = np.arange(n_samples, dtype=np.int32)
-    levels = _tree_levels(n_samples)
-    tree = _aligned_rows(int(levels[-1]))
+    shift = (-(room.ctypes.data // 16)) % 4  # the tree starts a 64-byte cache line
+    tree = room[shift : shift + int(levels[-1])]
     counters = _finish_start(rec, pool, top, tree, levels)
     return rec, slot_of, pool, tree, levels, counters
 
