@@ -212,8 +212,9 @@ def expected_error(method, dtype_case, shape_case, options, lazy=False):
     if takes_k(method) != (k is not None):
         return "n_clusters"
     features = {p.name: options[p.name] for p in FEATURE_PARAMS if p.name in options}
-    if not npc.METHODS[method].uses_features and features:
-        return next(p.name for p in FEATURE_PARAMS if p.name in features)
+    not_taken = [name for name in features if name not in npc.METHODS[method].takes_features]
+    if not_taken:  # the first in FEATURE_PARAMS' order (the options set are not defaults)
+        return not_taken[0]
     if method == "ward" and len(SHAPES[shape_case][2]) > 3:
         return "image"
     if "color_space" in features and "rgb" not in SHAPES[shape_case][1]:

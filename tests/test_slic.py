@@ -221,8 +221,8 @@ def test_the_table_and_quantized_image_are_the_superpixel_means(coins_with_nan, 
 
 # ------------------------------------------------------------------ refusals
 def test_what_slic_cannot_do_is_a_clear_error(coins, cat):
-    with pytest.raises(ValueError, match=r"^spatial_weight: SLIC always weighs position"):
-        npc.segment(cat, "slic", spatial_weight=0.5)
+    with pytest.raises(ValueError, match=r"^spatial_weight: method 'slic' does not take it"):
+        npc.segment(cat, "slic", spatial_weight=0.5)  # compactness weighs position
     with pytest.raises(ValueError, match=r"^n_clusters: method 'slic' chooses how many"):
         npc.segment(coins, "slic", 5)
     with pytest.raises(ValueError, match=r"^color_space: 'lab' applies to RGB images"):

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
+from .features import COLOR_SPACES
+
 if TYPE_CHECKING:
     import dask.array as da
 
@@ -127,6 +129,39 @@ def _short_repr(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+#: The feature options: how pixels become what a method compares. Each method declares
+#: the ones it takes (``Method.takes_features``).
+FEATURE_PARAMS = (
+    Param(
+        "color_space",
+        str,
+        None,
+        "Color space for RGB images: 'rgb', 'lab' (perceptual: distances match what the "
+        "eye sees) or 'hsv' (hue first); empty: the method's default. Grey and "
+        "multichannel images use their raw values.",
+        choices=COLOR_SPACES,
+        allow_none=True,
+    ),
+    Param(
+        "spatial_weight",
+        float,
+        0.0,
+        "0 clusters on color only; above 0 adds each pixel's position, scaled so that 1 "
+        "weighs position as much as color. Larger values give more compact regions.",
+        minimum=0.0,
+        maximum=100.0,
+    ),
+    Param(
+        "standardize",
+        bool,
+        False,
+        "Scale every feature to zero mean and unit variance before clustering.",
+    ),
+)
+#: The names of the feature options, in the order of :data:`FEATURE_PARAMS`.
+FEATURE_NAMES = tuple(p.name for p in FEATURE_PARAMS)
+
+
 @dataclass(frozen=True)
 class Predictor:
     """How a fitted point-wise method labels new pixels: what a saved model runs.
@@ -161,6 +196,14 @@ class Method:
     goes (each yield is a point where a caller may stop it) and returns a
     :class:`MethodOutput`.
 
+    ``takes_features`` names the feature options (of :data:`FEATURE_PARAMS`) the method
+    takes, by default all of them: ``check_options`` refuses the others (set to anything
+    but their default) with a ``ValueError`` naming the option, the widgets show only
+    these, and a result's ``params`` records only these. Its ``run`` still gets every
+    feature option in ``feature_options`` (those it does not take at their defaults).
+    ``default_color_space`` is the color space it compares RGB pixels in when
+    ``color_space`` is left empty (None), as the widgets' "auto" choice says.
+
     ``lazy_run(data, n_clusters, feature_options, params, levels)`` does the same for an
     image larger than memory: ``data`` holds dask arrays, ``levels`` the pyramid it is the
     full-size level of (or ``()``); it reads the image chunk by chunk (see
@@ -189,7 +232,10 @@ class Method:
     #: how a fitted model labels other images (methods whose results have a ``model``)
     predictor: Predictor | None = None
     needs_n_clusters: bool = True
-    uses_features: bool = True
+    #: the feature options it takes (names in :data:`FEATURE_NAMES`): all by default
+    takes_features: tuple[str, ...] = FEATURE_NAMES
+    #: the color space of RGB pixels when ``color_space`` is None ("auto")
+    default_color_space: str = "rgb"
     uses_random_state: bool = True
     #: ``((stage, fraction), text)`` pairs: after yielding that step the method works a
     #: long while without progress (one library call); a progress bar shows it as busy
@@ -207,6 +253,28 @@ class Method:
     #: the scores a sweep over k plots for this method (besides silhouette), e.g.
     #: ``("inertia",)``; empty for methods that cannot be swept
     sweep_scores: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.takes_features) - set(FEATURE_NAMES))
+        if unknown:
+            raise ValueError(
+                f"takes_features: {unknown[0]!r} is not a feature option; use names of "
+                f"{', '.join(FEATURE_NAMES)}."
+            )
+        if self.default_color_space not in COLOR_SPACES:
+            raise ValueError(
+                f"default_color_space: {self.default_color_space!r} is not a color space; "
+                f"use one of {', '.join(COLOR_SPACES)}."
+            )
+
+    @property
+    def uses_features(self) -> bool:
+        """Whether it takes any feature option (see ``takes_features``)."""
+        return bool(self.takes_features)
+
+    def feature_params(self) -> tuple[Param, ...]:
+        """The feature options it takes, as declared parameters (in their usual order)."""
+        return tuple(p for p in FEATURE_PARAMS if p.name in self.takes_features)
 
     @property
     def sweepable(self) -> bool:
@@ -275,33 +343,6 @@ N_CLUSTERS = Param(
     "n_clusters", int, 5, "Number of clusters to find.", minimum=1, maximum=MAX_CLUSTERS
 )
 
-FEATURE_PARAMS = (
-    Param(
-        "color_space",
-        str,
-        None,
-        "Color space for RGB images: 'rgb', 'lab' (perceptual: distances match what the "
-        "eye sees) or 'hsv' (hue first). Grey and multichannel images use their raw values.",
-        choices=("rgb", "lab", "hsv"),
-        allow_none=True,
-    ),
-    Param(
-        "spatial_weight",
-        float,
-        0.0,
-        "0 clusters on color only; above 0 adds each pixel's position, scaled so that 1 "
-        "weighs position as much as color. Larger values give more compact regions.",
-        minimum=0.0,
-        maximum=100.0,
-    ),
-    Param(
-        "standardize",
-        bool,
-        False,
-        "Scale every feature to zero mean and unit variance before clustering.",
-    ),
-)
-
 RANDOM_STATE = Param(
     "random_state",
     int,
@@ -317,7 +358,11 @@ RANDOM_STATE = Param(
 def check_options(
     method: Method, options: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split and check keyword options into (feature options, method parameters)."""
+    """Split and check keyword options into (feature options, method parameters).
+
+    The feature options are all of :data:`FEATURE_PARAMS` and the random state (those
+    given, checked; the others at their defaults); a feature option the method does not
+    take (``Method.takes_features``) is refused unless it is at its default."""
     feature_names = {p.name for p in FEATURE_PARAMS} | {RANDOM_STATE.name}
     allowed = {p.name for p in method.params} | feature_names
     unknown = sorted(set(options) - allowed)
@@ -326,13 +371,17 @@ def check_options(
             f"{unknown[0]}: not a parameter of method {method.name!r}; it takes "
             f"{', '.join(sorted(allowed))}."
         )
-    if not method.uses_features:
-        used = [p.name for p in FEATURE_PARAMS if options.get(p.name, p.default) != p.default]
-        if used:
-            raise ValueError(
-                f"{used[0]}: method {method.name!r} does not use feature options "
-                "(color_space, spatial_weight, standardize); leave them at their defaults."
-            )
+    refused = [
+        p.name
+        for p in FEATURE_PARAMS
+        if p.name not in method.takes_features and options.get(p.name, p.default) != p.default
+    ]
+    if refused:
+        taken = ", ".join(method.takes_features) or "none"
+        raise ValueError(
+            f"{refused[0]}: method {method.name!r} does not take it (its feature options: "
+            f"{taken}); leave {refused[0]} out."
+        )
     feature_options = {
         p.name: p.check(options.get(p.name, p.default)) for p in (*FEATURE_PARAMS, RANDOM_STATE)
     }

@@ -68,19 +68,20 @@ def segment(
         list of levels, full size first), are read chunk by chunk and give lazy results
         (``labels`` as a dask array; ``labels_pyramid()`` for a pyramid).
     method : str
-        A method of ``METHODS`` (``"kmeans"``, ``"gmm"``, ``"ward"``, ``"canny"``, ...):
-        see there for each one's parameters, defaults and limits.
+        The name of a method of ``METHODS`` (default ``"kmeans"``): see
+        there for each one's parameters, defaults and limits.
     n_clusters : int
-        Number of clusters; required by every method that takes one (not ``"canny"``).
+        Number of clusters; required by every method that takes one
+        (``METHODS[method].needs_n_clusters``), refused by the others.
     rgb : bool or None
         Whether the last axis holds RGB(A); None guesses like napari.
     channel_axis : int or None
         Axis of a multichannel image that holds the channels (each channel a feature).
     **options
-        ``color_space`` ("rgb", "lab", "hsv"; RGB images only), ``spatial_weight``,
-        ``standardize``, ``random_state``, and the method's own parameters
-        (e.g. ``n_init`` for k-means, ``covariance_type`` for GMM, ``downscale`` for
-        Ward, ``sigma`` for Canny).
+        The feature options the method takes (``METHODS[method].takes_features``, from
+        ``FEATURE_PARAMS``: ``color_space`` "rgb", "lab" or "hsv" for RGB images, None
+        for the method's default; ``spatial_weight``; ``standardize``), ``random_state``
+        if it uses one, and its own parameters (``METHODS[method].params``).
 
     Returns
     -------
@@ -263,9 +264,9 @@ def _provenance(
     kept: np.ndarray,
     seconds: float,
 ) -> dict[str, Any]:
-    used = dict(feature_options) if method.uses_features else {}
-    if not method.uses_random_state:
-        used.pop("random_state", None)
+    used = {p.name: feature_options[p.name] for p in method.feature_params()}
+    if method.uses_random_state:
+        used["random_state"] = feature_options["random_state"]
     return {
         "method": method.name,
         "n_clusters_requested": k,

@@ -100,7 +100,7 @@ METHOD = Method(
         "Large image: edges per chunk with overlap, joined\nacross chunks: identical "
         "to the whole image's.\nThresholds must be in image units (no quantiles)."
     ),
-    uses_features=False,
+    takes_features=(),  # edges of the grey levels: no color space, position or scaling
     uses_random_state=False,
     empty_hint="Lower the thresholds (or leave them 'auto': 10% and 20% of the image's "
     "largest value), or lower sigma.",

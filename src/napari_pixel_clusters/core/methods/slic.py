@@ -19,8 +19,8 @@ compact region of similar color. What this module passes to
   so the default gives superpixels that follow the image in every color space.
 * **standardize** scales every channel (in the chosen color space) to zero mean and unit
   variance over the pixels with data before slic (e.g. channels of a multichannel image
-  in different units); ``spatial_weight`` is refused: SLIC always weighs position, by
-  ``compactness``.
+  in different units). ``spatial_weight`` is not taken (``takes_features`` leaves it
+  out, so it is refused): SLIC always weighs position, by ``compactness``.
 * **Pixels without data** (NaN, fully transparent) go to slic's ``mask`` (maskSLIC: the
   seeds are spread over the pixels with data) and get label 0. They are first given their
   nearest usable pixel's value, so that blurring (``sigma``) does not spread NaN or
@@ -51,6 +51,8 @@ from ..registry import Method, MethodOutput, Param, Steps
 #: compactness 'auto': a tenth of the range of the values SLIC compares
 AUTO_COMPACTNESS_LAB = 10.0  # Lab's L runs from 0 to 100 (scikit-image's default)
 AUTO_COMPACTNESS_UNIT = 0.1  # values stretched to 0-1 by slic
+#: RGB images are clustered in Lab when color_space is left empty, as by ``slic(image)``
+DEFAULT_COLOR_SPACE = "lab"
 #: slic works on 2-D images and 3-D volumes
 VOLUME_AXES = 3
 
@@ -61,11 +63,6 @@ def run(
     feature_options: dict[str, Any],
     params: dict[str, Any],
 ) -> Steps[MethodOutput]:
-    if feature_options["spatial_weight"] > 0:
-        raise ValueError(
-            "spatial_weight: SLIC always weighs position against color, by compactness; "
-            "leave spatial_weight at 0 and raise compactness for more compact superpixels."
-        )
     color_space = slic_color_space(data, feature_options["color_space"])
     values, convert2lab, standardization = slic_values(
         data, color_space, feature_options["standardize"]
@@ -99,7 +96,7 @@ def run(
 def slic_color_space(data: ImageData, color_space: str | None) -> str | None:
     """The color space SLIC clusters in: an RGB image's default is Lab (as ``slic``'s)."""
     checked = check_color_space(data, color_space)
-    return "lab" if data.is_color and color_space is None else checked
+    return DEFAULT_COLOR_SPACE if data.is_color and color_space is None else checked
 
 
 def slic_values(
@@ -244,6 +241,8 @@ METHOD = Method(
     run=run,
     lazy_run=None,  # a global iterative method: chunks would not give the same superpixels
     needs_n_clusters=False,
+    takes_features=("color_space", "standardize"),  # compactness weighs position
+    default_color_space=DEFAULT_COLOR_SPACE,
     uses_random_state=False,  # deterministic (scikit-image seeds maskSLIC with a fixed seed)
     busy_steps=((("superpixels", 0.0), "Finding superpixels (one scikit-image call)..."),),
     large_image_note=(
