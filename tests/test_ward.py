@@ -268,18 +268,29 @@ def test_a_cancelled_merge_stops_between_slices():
 
 
 def test_auto_downscale_is_full_resolution_up_to_about_10_seconds_of_merging():
-    assert ward.auto_downscale((1000, 1000)) == 1.0  # 1 Mpx: about 10 s here
-    fraction = ward.auto_downscale((2000, 3000))
-    clustered = np.prod(ward.shrunk_shape((2000, 3000), fraction))
+    assert ward.auto_downscale((2048, 2048)) == 1.0  # 4 Mpx: about 12 s here
+    fraction = ward.auto_downscale((4000, 6000))
+    clustered = np.prod(ward.shrunk_shape((4000, 6000), fraction))
     assert 0.95 * ward.AUTO_MAX_PIXELS <= clustered <= 1.01 * ward.AUTO_MAX_PIXELS
     assert ward.AUTO_MAX_PIXELS * ward.SECONDS_PER_PIXEL <= 15.0
 
 
 def test_the_memory_guard_uses_the_compiled_loops_bytes_per_pixel(monkeypatch):
-    monkeypatch.setattr(ward, "available_memory", lambda: 5 * 2**28)  # 1.25 GiB free
-    ward.check_size(1_000_000, 1.0, (1000, 1000))  # about 0.9 GiB: fits now (was 1.6 GiB)
-    with pytest.raises(ValueError, match=r"^downscale: Ward on 2,000,000 pixels"):
-        ward.check_size(2_000_000, 1.0, (1000, 2000))
+    monkeypatch.setattr(ward, "available_memory", lambda: 2**30)  # 1 GiB free
+    ward.check_size(2_000_000, 1.0, (1000, 2000))  # about 0.75 GiB: fits (was 1.7 GiB)
+    with pytest.raises(ValueError, match=r"^downscale: Ward on 3,000,000 pixels"):
+        ward.check_size(3_000_000, 1.0, (1000, 3000))
+
+
+def test_a_connected_grid_goes_to_the_loop_as_a_mask_and_a_split_one_as_a_graph():
+    holes = np.ones((20, 30), dtype=bool)
+    holes[5, 5] = holes[10, 20] = False  # still one piece
+    connectivity, parts, bridges = ward.grid_connectivity(holes)
+    assert connectivity is holes and (parts, bridges) == (1, 0)
+    split = holes.copy()
+    split[:, 15] = False  # a missing column cuts it in two
+    connectivity, parts, bridges = ward.grid_connectivity(split)
+    assert connectivity.shape == (split.sum(), split.sum()) and parts == 2 and bridges > 0
 
 
 # --- lazy images: Ward on a downscaled level -------------------------------------------------

@@ -42,12 +42,14 @@ if TYPE_CHECKING:
     import dask.array as da
     from scipy import sparse
 
-#: With ``downscale=None`` the image is shrunk to at most this many pixels (about 10 s).
-AUTO_MAX_PIXELS = 1_000_000
-#: Measured here (benchmarks/bench_ward.py, 2 busy cores): Ward with grid connectivity
-#: needs about this much memory and time per clustered pixel at 0.25-1 Mpx.
-BYTES_PER_PIXEL = 900  # measured 2-D: 600 B at 0.26 Mpx, 520 B at 1.05 Mpx; 3-D: 850 B
-SECONDS_PER_PIXEL = 1.0e-5  # measured 6-7 µs at 0.26 Mpx, 9 µs at 1.05 Mpx
+#: With ``downscale=None`` the image is shrunk to at most this many pixels (2048², about
+#: 12 s here).
+AUTO_MAX_PIXELS = 2048 * 2048
+#: Measured here (benchmarks/bench_ward.py, 2 busy cores): Ward on the pixel grid needs
+#: about this much memory and time per clustered pixel (0.25-4 Mpx, 2-D and 3-D).
+BYTES_PER_PIXEL = 400  # measured through segment: 230 B at 1 and 4 Mpx on a connected
+#                        grid, about 400 B where gaps split it (a sparse graph joins parts)
+SECONDS_PER_PIXEL = 3.0e-6  # measured 2.0-2.8 µs per pixel at 0.26-4 Mpx
 SLOW_SECONDS = 60.0
 
 
@@ -139,6 +141,21 @@ def enlarge(labels: np.ndarray, data: ImageData[np.ndarray]) -> np.ndarray:
         full[holes] = full[tuple(index[holes] for index in nearest)]
     full[~data.mask] = 0
     return full
+
+
+def grid_connectivity(mask: np.ndarray) -> tuple[np.ndarray | sparse.spmatrix, int, int]:
+    """What the merge loop connects -> (connectivity, separate parts, bridges across gaps).
+
+    A mask whose usable pixels form one connected grid is passed as it is (the loop builds
+    the grid's neighbour lists itself, the same as ``grid_to_graph(..., mask=mask)``'s,
+    without a sparse graph: about 150 B per pixel less); otherwise :func:`pixel_graph`.
+    """
+    from scipy import ndimage
+
+    _, n_parts = ndimage.label(mask)  # face neighbours, as grid_to_graph connects them
+    if n_parts == 1:
+        return mask, 1, 0
+    return pixel_graph(mask)
 
 
 def pixel_graph(mask: np.ndarray) -> tuple[sparse.spmatrix, int, int]:
@@ -233,14 +250,14 @@ def run(
     check_size(n_pixels, downscale, data.spatial_shape)
     labels_small = np.zeros(small.spatial_shape, dtype=np.int32)
     yield "fit", 0.05
-    connectivity, n_parts, n_bridges = pixel_graph(small.mask)
+    connectivity, n_parts, n_bridges = grid_connectivity(small.mask)
     yield "fit", 0.1
     if n_pixels == 1:
         row_labels = np.zeros(1, dtype=np.int32)
     else:
         from . import _ward_tree
 
-        _ward_tree.warm()  # compiles on first use (here, in the worker), then is cached
+        _ward_tree.warm_up()  # compiles on first use (here, in the worker), then is cached
         merging = _ward_tree.labels_steps(feature_set.X, connectivity, n_clusters)
         row_labels = yield from fit_steps(merging, start=0.1, end=0.9)
     labels_small[small.mask] = row_labels + 1
@@ -312,7 +329,7 @@ METHOD = Method(
             None,
             "Fraction of the image size at which to cluster (like the coins example's "
             "0.2); labels come back at full size. Empty: full size up to "
-            f"{AUTO_MAX_PIXELS:,} pixels (about 10 s), else shrunk to that many.",
+            f"{AUTO_MAX_PIXELS:,} pixels (2048², about 12 s), else shrunk to that many.",
             minimum=0.001,
             maximum=1.0,
             allow_none=True,
