@@ -277,3 +277,63 @@ def test_the_methods_offered_and_their_plots_come_from_the_registry(
         shown = {"inertia": "inertia", "bic": "BIC", "aic": "AIC"}
         assert top == " / ".join(shown[s] for s in npc.METHODS[name].sweep_scores)
         assert bottom == "silhouette"
+
+
+def test_auto_color_space_is_swept_and_handed_back_as_auto(choose_k, qtbot):
+    """The color space starts at "auto" (None: the method's default) in both widgets; a k
+    clicked after an "auto" sweep brings Pixel clusters back to "auto"."""
+    viewer, widget = choose_k
+    settings = shared_settings(viewer)
+    control = widget._controls["color_space"]
+    assert control.value is None and control.native.currentText() == "auto"
+    assert control.tooltip.endswith("leaves it to the method: k-means uses rgb.")
+    widget._k_min.value, widget._k_max.value = 2, 4
+    widget._sample_size.value = 500
+    run_sweep(widget, qtbot)
+    assert widget.sweep.params["color_space"] is None
+    expected = npc.sweep(blob_image(4), "kmeans", range(2, 5), sample_size=500, random_state=0)
+    pd.testing.assert_frame_equal(
+        widget.sweep.table.drop(columns="seconds"), expected.table.drop(columns="seconds")
+    )
+    _, pixel_clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    pixel_clusters._feature_widgets["color_space"].value = "lab"  # changed since the sweep
+    assert settings.color_space == "lab" and control.value == "lab"
+    widget.choose_k(3)
+    assert settings.color_space is None and control.value is None
+    assert pixel_clusters._feature_widgets["color_space"].value is None
+
+
+def test_only_the_feature_options_the_method_takes_are_shown_and_swept(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    """A sweepable method that takes only some feature options (declared, not named):
+    Choose k hides the others and does not send them, even when they are shared."""
+    import dataclasses
+
+    method = dataclasses.replace(
+        npc.METHODS["kmeans"],
+        name="standardized_kmeans",
+        title="Standardized k-means",
+        takes_features=("standardize",),
+    )
+    monkeypatch.setitem(npc.METHODS, method.name, method)
+    viewer = make_napari_viewer()
+    viewer.add_image(blob_image(4), name="blobs", rgb=True)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Choose number of clusters")
+    settings = shared_settings(viewer)
+    settings.update(spatial_weight=0.5, color_space="lab", standardize=True)
+    shown = lambda: {n for n, c in widget._controls.items() if not c.native.isHidden()}  # noqa: E731
+    assert shown() == {"color_space", "spatial_weight", "standardize", "random_state"}
+    widget._method.value = method.name
+    assert shown() == {"standardize", "random_state"}
+    assert widget._options() == {"standardize": True, "random_state": 0}
+    widget._k_min.value, widget._k_max.value = 2, 4
+    widget._sample_size.value = 500
+    run_sweep(widget, qtbot)
+    assert widget.sweep.method == method.name
+    expected = npc.sweep(
+        blob_image(4), "kmeans", range(2, 5), sample_size=500, random_state=0, standardize=True
+    )
+    pd.testing.assert_frame_equal(
+        widget.sweep.table.drop(columns="seconds"), expected.table.drop(columns="seconds")
+    )

@@ -18,14 +18,14 @@ def test_fields_emit_only_real_changes_and_k_chosen_carries_method_k_run():
         settings.random_state,
         settings.n_clusters,
         settings.method,
-    ) == (None, "rgb", 0.0, False, 0, None, None)
+    ) == (None, None, 0.0, False, 0, None, None)  # color space None: "auto", the method's
     heard, chosen = [], []
     settings.events.color_space.connect(lambda new, old: heard.append((new, old)))
     settings.k_chosen.connect(lambda *args: chosen.append(args))
     settings.color_space = "lab"
     settings.color_space = "lab"  # no change, no event: widgets following each other do not loop
     settings.update(color_space="hsv", n_clusters=3)
-    assert heard == [("lab", "rgb"), ("hsv", "lab")]
+    assert heard == [("lab", None), ("hsv", "lab")]
     assert settings.features() == {
         "color_space": "hsv",
         "spatial_weight": 0.0,
@@ -39,6 +39,8 @@ def test_fields_emit_only_real_changes_and_k_chosen_carries_method_k_run():
     with pytest.raises(ValueError, match=r"^color: "):
         settings.update(color="lab")
     assert settings.color_space == "hsv"
+    settings.update(color_space=None)  # back to "auto"
+    assert settings.color_space is None and heard[-1] == (None, "hsv")
 
 
 def test_one_settings_object_per_viewer_forgetting_a_removed_image(make_napari_viewer):

@@ -729,3 +729,72 @@ def test_fits_the_screen_and_scrolls_in_its_dock(make_napari_viewer, qtbot, size
     widget.native.resize(widget.native.width(), 300)
     qtbot.wait(50)
     assert widget.native.verticalScrollBar().maximum() > 0
+
+
+# ------------------------------------------------ the feature options a method takes
+@pytest.mark.parametrize("name", [*npc.METHODS, "standardize_only"])
+def test_only_the_feature_options_the_method_takes_are_shown(viewer_with_widget, registered, name):
+    """Each feature control shows only for methods that take it (``takes_features``),
+    the color space for RGB images only; whatever the method's name."""
+    if name == "standardize_only":
+        registered(
+            made_up_method(name=name, title="Standardize only", takes_features=("standardize",))
+        )
+    method = npc.METHODS[name]
+    viewer, widget = viewer_with_widget(SMALL_PHOTO, name="astronaut")
+    widget._method.value = name
+    shown = {n for n, control in widget._feature_widgets.items() if offered(control)}
+    assert shown == set(method.takes_features)
+    viewer.add_image(data.coins()[::8, ::8], name="coins")  # grey: no color space
+    shown = {n for n, control in widget._feature_widgets.items() if offered(control)}
+    assert shown == set(method.takes_features) - {"color_space"}
+
+
+def test_options_a_method_does_not_take_are_not_sent_to_it(pixel_clusters, qtbot):
+    """A spatial weight set for k-means (shared with Choose k) is hidden for SLIC and not
+    sent: SLIC runs on its own options, as ``segment`` with them."""
+    viewer, widget = pixel_clusters
+    widget._method.value = "kmeans"
+    widget._feature_widgets["spatial_weight"].value = 0.5
+    widget._feature_widgets["standardize"].value = True
+    widget._method.value = "slic"
+    assert not offered(widget._feature_widgets["spatial_weight"])
+    assert widget._options() == {
+        **npc.METHODS["slic"].defaults(),
+        "color_space": None,
+        "standardize": True,
+    }
+    press_run(widget, qtbot)
+    [clusters] = result_layers_of(viewer)
+    expected = npc.segment(SMALL_PHOTO, "slic", standardize=True)
+    np.testing.assert_array_equal(clusters.data, expected.labels)
+    assert "spatial_weight" not in clusters.metadata[METADATA_KEY]["params"]
+
+
+def test_color_space_auto_is_the_methods_default(pixel_clusters, qtbot):
+    """The color space starts at "auto" (None, shown first): SLIC with the widget's
+    defaults is ``segment(image, "slic")`` (Lab), k-means clusters RGB."""
+    viewer, widget = pixel_clusters
+    control = widget._feature_widgets["color_space"]
+    assert control.value is None and control.native.itemText(0) == "auto"
+    assert control.native.currentText() == "auto"
+    assert shared_settings(viewer).color_space is None
+    widget._method.value = "slic"
+    assert control.tooltip.endswith(
+        "'auto' (first) leaves it to the method: SLIC superpixels uses lab."
+    )
+    press_run(widget, qtbot)
+    widget._method.value = "kmeans"
+    assert control.tooltip.endswith("uses rgb.")
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    slic_layer, kmeans_layer = result_layers_of(viewer)
+    np.testing.assert_array_equal(slic_layer.data, npc.segment(SMALL_PHOTO, "slic").labels)
+    assert slic_layer.metadata[METADATA_KEY]["params"]["color_space_used"] == "lab"
+    np.testing.assert_array_equal(
+        kmeans_layer.data, npc.segment(SMALL_PHOTO, "kmeans", 3, color_space="rgb").labels
+    )
+    shared_settings(viewer).color_space = "hsv"  # shown, and back to auto
+    assert control.value == "hsv"
+    shared_settings(viewer).color_space = None
+    assert control.value is None and control.native.currentText() == "auto"

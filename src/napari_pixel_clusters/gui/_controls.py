@@ -11,15 +11,20 @@ from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, SpinBox
 
-from ..core import METHODS
+from ..core import FEATURE_PARAMS, METHODS
 from ..core.registry import Method, Param
 from ._numbers import NumberBox
+
+#: How a control shows None: left to the method.
+AUTO = "auto"
 
 
 def param_widget(param: Param, name: str | None = None):
     """A magicgui widget for one declared parameter, its help text as tooltip.
 
-    Numbers are spin boxes: optional ones read "auto" (None) at their lowest value,
+    Choices left empty by default (None) read "auto" first, meaning None: the method
+    decides (e.g. a color space). Numbers are spin boxes: optional ones read "auto"
+    (None) at their lowest value,
     tolerances (small positive defaults) step by factors of 10, numbers without a
     maximum (in image units) step by a tenth of their order of magnitude.
     """
@@ -29,8 +34,11 @@ def param_widget(param: Param, name: str | None = None):
         "tooltip": param.help,
     }
     if param.choices is not None:
-        value = param.default if param.default is not None else param.choices[0]
-        return ComboBox(choices=param.choices, value=value, **options)
+        if param.default is not None:
+            return ComboBox(choices=param.choices, value=param.default, **options)
+        options["tooltip"] += f" '{AUTO}' (first) leaves it to the method."
+        choices = [(AUTO, None), *((str(choice), choice) for choice in param.choices)]
+        return ComboBox(choices=choices, value=None, **options)
     if param.type is bool:
         return CheckBox(value=param.default, **options)
     if param.type is int:
@@ -67,3 +75,24 @@ def method_choices(methods: list[Method] | None = None) -> list[tuple[str, str]]
 def sweepable_methods() -> list[Method]:
     """The registered methods a sweep over k can use (Choose number of clusters)."""
     return [method for method in METHODS.values() if method.sweepable]
+
+
+def offers_none(control) -> bool:
+    """Whether ``control`` has a choice for None ("auto"), so it can show None."""
+    if isinstance(control, ComboBox):
+        return None in control.choices
+    return bool(getattr(control, "optional", False))
+
+
+def show_feature_controls(controls: dict, method: Method, rgb: bool) -> None:
+    """Show the controls of the feature options ``method`` takes (color space only for RGB
+    images), hide the others; the color space's tooltip says what "auto" is with it."""
+    for name, control in controls.items():
+        if name in {p.name for p in FEATURE_PARAMS}:
+            control.visible = name in method.takes_features and (name != "color_space" or rgb)
+    if "color_space" in controls:
+        help_text = next(p.help for p in FEATURE_PARAMS if p.name == "color_space")
+        controls["color_space"].tooltip = (
+            f"{help_text} '{AUTO}' (first) leaves it to the method: {method.title} "
+            f"uses {method.default_color_space}."
+        )

@@ -34,7 +34,13 @@ from ..core import FEATURE_PARAMS, METHODS, sweep_steps
 from ..core.registry import N_CLUSTERS, RANDOM_STATE
 from ..core.sweep import DEFAULT_SAMPLE_SIZE
 from . import _panel
-from ._controls import method_choices, param_widget, sweepable_methods
+from ._controls import (
+    method_choices,
+    offers_none,
+    param_widget,
+    show_feature_controls,
+    sweepable_methods,
+)
 from ._panel import RunPanel, is_result, large_image_levels
 from .docking import QtEventWatch
 from .state import shared_settings
@@ -132,6 +138,7 @@ class ChooseKWidget(RunPanel):
         self._inner_layout().addWidget(self.canvas)
         self.extend([self._run_on_click, self._saves])
         self._method.changed.connect(lambda *_: self._draw())  # its scores' axes
+        self._method.changed.connect(self._show_image_options)  # the features it takes
         self._save_plot.changed.connect(lambda: self.save_plot())
         self._save_table.changed.connect(lambda: self.save_table())
         self._follow_shared_settings()
@@ -214,8 +221,8 @@ class ChooseKWidget(RunPanel):
             control.reset_choices()
             if value is None or value not in [layer for _, layer in self._image_layers()]:
                 return
-        if value is None:  # random_state None: a new start each run; the box keeps its number
-            return
+        if value is None and not offers_none(control):
+            return  # random_state None: a new start each run; the box keeps its number
         self._syncing = True
         try:
             control.value = value
@@ -225,17 +232,23 @@ class ChooseKWidget(RunPanel):
             self._syncing = False
 
     def _show_image_options(self, *args):
+        """The controls of the feature options the method takes (color space: RGB only)."""
         layer = self._image.value
         with contextlib.suppress(RuntimeError):  # closed
-            self._controls["color_space"].visible = bool(layer is not None and layer.rgb)
+            rgb = bool(layer is not None and layer.rgb)
+            show_feature_controls(self._controls, METHODS[self._method.value], rgb)
 
     # ----------------------------------------------------------------- running
     def _options(self) -> dict:
-        """The shared features and random state, as keyword arguments of ``sweep``."""
-        options = self._settings.features()
-        if not self._chosen_image().rgb:
-            del options["color_space"]
-        return options
+        """The shared features the method takes and the random state, as keyword arguments
+        of ``sweep`` (the color space for RGB images only)."""
+        method = METHODS[self._method.value]
+        rgb = self._chosen_image().rgb
+        return {
+            name: value
+            for name, value in self._settings.features().items()
+            if name in (*method.takes_features, "random_state") and (name != "color_space" or rgb)
+        }
 
     def _start(self):
         """Validate, then sweep in a worker thread (see ``RunPanel.run``)."""

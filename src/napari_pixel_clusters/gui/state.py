@@ -16,7 +16,8 @@ the field" does not loop):
 
 - ``image``: the chosen source Image layer, or None (reset to None when it leaves the
   viewer's layer list);
-- ``color_space``: "rgb", "lab" or "hsv" (used for RGB images only);
+- ``color_space``: "rgb", "lab" or "hsv", or None ("auto": each method's default,
+  ``Method.default_color_space``); used for RGB images only;
 - ``spatial_weight``: float; ``standardize``: bool;
 - ``random_state``: int (or None: a new random start every run);
 - ``n_clusters``: int or None (None: no widget has said yet; Pixel clusters keeps its own);
@@ -39,10 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 from psygnal import Signal, evented
 
+from ..core.features import COLOR_SPACES
+
 if TYPE_CHECKING:
     import napari
-
-COLOR_SPACES = ("rgb", "lab", "hsv")
 
 
 @evented
@@ -51,7 +52,7 @@ class SharedSettings:
     """What the plugin's widgets of one viewer share; see the module docstring."""
 
     image: Any = None
-    color_space: str = "rgb"
+    color_space: str | None = None
     spatial_weight: float = 0.0
     standardize: bool = False
     random_state: int | None = 0
@@ -77,9 +78,9 @@ class SharedSettings:
                 f"{unknown[0]}: not a shared setting; use one of "
                 f"{', '.join(self.__dataclass_fields__)}."
             )
-        if values.get("color_space", "rgb") not in COLOR_SPACES:
+        if values.get("color_space") not in (None, *COLOR_SPACES):
             raise ValueError(
-                f"color_space: use one of {', '.join(COLOR_SPACES)}, got "
+                f"color_space: use one of {', '.join(COLOR_SPACES)} or None (auto), got "
                 f"{values['color_space']!r}."
             )
         for name, value in values.items():

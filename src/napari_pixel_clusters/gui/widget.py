@@ -3,11 +3,11 @@
 The user picks an image layer and a method (its one-line summary shows below it), sets
 that method's parameters and presses Run. Solver settings the registry marks
 ``advanced`` fold under "advanced settings"; numbers are spin boxes, and optional ones
-read "auto" when left to the method. Everything about a method (its parameters, whether
-it takes k, what it outputs, the note shown for large images) comes from its registry
-entry, never from its name. The method, features, random state, k and the image are
-shared with "Choose number of clusters" through :func:`~.state.shared_settings` (the
-only way the two widgets know of each other).
+(and the color space) read "auto" when left to the method. Everything about a method (its
+parameters, the feature options it takes, whether it takes k, what it outputs, the note
+shown for large images) comes from its registry entry, never from its name. The method,
+features, random state, k and the image are shared with "Choose number of clusters"
+through :func:`~.state.shared_settings` (the only way the two widgets know of each other).
 
 The work runs in the panel's worker thread (see ``_panel``), which walks
 :func:`segment_steps`: every step moves the progress bar and is a point where Cancel stops
@@ -29,7 +29,7 @@ from qtpy.QtWidgets import QSizePolicy
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
 from ..core.registry import N_CLUSTERS, RANDOM_STATE
-from ._controls import method_choices, param_widget
+from ._controls import method_choices, offers_none, param_widget, show_feature_controls
 from ._numbers import NumberBox
 from ._panel import RunPanel, is_result, large_image_levels
 from .docking import QtEventWatch
@@ -243,7 +243,9 @@ class PixelClustersWidget(RunPanel):
         return False
 
     def _show_setting(self, control, value):
-        if value is None or self._worker is not None or self._closed_now():
+        if value is None and not offers_none(control):  # e.g. no k said yet: keep ours
+            return
+        if self._worker is not None or self._closed_now():
             return
         self._syncing = True
         try:
@@ -297,8 +299,6 @@ class PixelClustersWidget(RunPanel):
                         advanced or not param.advanced
                     )
         self._n_clusters.visible = method.needs_n_clusters
-        for widget in self._feature_widgets.values():
-            widget.visible = method.uses_features
         self._random_state.visible = method.uses_random_state and advanced
         has_advanced = method.uses_random_state or any(
             p.advanced and p.in_widget for p in method.params
@@ -311,9 +311,8 @@ class PixelClustersWidget(RunPanel):
 
     def _show_image_options(self, event=None):
         layer = self._image.value
-        self._feature_widgets["color_space"].visible = bool(
-            self.method.uses_features and layer is not None and layer.rgb
-        )
+        rgb = bool(layer is not None and layer.rgb)
+        show_feature_controls(self._feature_widgets, self.method, rgb)
         large = layer is not None and (layer.multiscale or is_lazy(layer.data))
         self._stack_mode.visible = bool(layer is not None and layer.ndim > 2 and not large)
         # outlines of regions (not of edges); tracing them needs every pixel
@@ -330,13 +329,12 @@ class PixelClustersWidget(RunPanel):
             for p in method.params
             if p.in_widget
         }
-        if method.uses_features:
-            color = bool(self._image.value is not None and self._image.value.rgb)
-            widgets |= {
-                p.name: (self._feature_widgets[p.name], p)
-                for p in FEATURE_PARAMS
-                if p.name != "color_space" or color
-            }
+        color = bool(self._image.value is not None and self._image.value.rgb)
+        widgets |= {
+            p.name: (self._feature_widgets[p.name], p)
+            for p in method.feature_params()  # those it takes; color space for RGB only
+            if p.name != "color_space" or color
+        }
         if method.uses_random_state:
             widgets["random_state"] = (self._random_state, RANDOM_STATE)
         return {name: widget.value for name, (widget, _) in widgets.items()}
