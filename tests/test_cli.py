@@ -15,6 +15,7 @@ import tifffile
 from skimage import data, io
 
 import napari_pixel_clusters as npc
+from conftest import same_partition
 from napari_pixel_clusters.cli import HelpFormatter, build_parser, main
 from napari_pixel_clusters.core.export import read_result
 
@@ -522,3 +523,91 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_the_finished_folders(small):
             "params.json",
             "model.json",
         }
+
+
+# ------------------------------------------------ switches and shared option names
+def _segment_help() -> str:
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
+    return " ".join(subparsers["segment"].format_help().split())
+
+
+def test_switches_can_be_turned_on_and_off(tmp_path, capsys):
+    """Every bool parameter is ``--name/--no-name``: a switch on by default (SLIC's
+    enforce_connectivity) can be turned off; ``--standardize`` works as before."""
+    from skimage.segmentation import slic
+
+    coins = data.coins()[::3, ::3].copy()
+    io.imsave(tmp_path / "coins.png", coins, check_contrast=False)
+    argv = ["segment", str(tmp_path / "coins.png"), "--method", "slic", "--n-segments", "60"]
+    labels = {}
+    for switch, connected in (
+        ("--enforce-connectivity", True),
+        ("--no-enforce-connectivity", False),
+    ):
+        out = tmp_path / switch.lstrip("-")
+        assert main([*argv, switch, "--out", str(out)]) == 0
+        saved = read_result(out / "coins")
+        expected = slic(  # grey values are stretched to 0-1: compactness 'auto' is 0.1
+            coins,
+            n_segments=60,
+            compactness=0.1,
+            enforce_connectivity=connected,
+            channel_axis=None,
+        )
+        assert same_partition(saved.labels, expected)
+        assert saved.params["params"]["enforce_connectivity"] is connected
+        labels[connected] = saved.labels
+    assert not same_partition(labels[True], labels[False])
+    assert main([*argv, "--standardize", "--no-slic-zero", "--out", str(tmp_path / "s")]) == 0
+    params = read_result(tmp_path / "s" / "coins").params["params"]
+    assert params["standardize"] is True and params["slic_zero"] is False
+    args = build_parser().parse_args(["segment", "x.png", "--out", "o", "--no-standardize"])
+    assert args.standardize is False and args.use_quantiles is None  # not given: not sent
+    text = _segment_help()
+    for switch in ("standardize", "use-quantiles", "enforce-connectivity", "slic-zero"):
+        assert f"--{switch}, --no-{switch}" in text, switch
+    assert "[slic; default: on]" in text
+
+
+def test_a_name_shared_by_methods_shows_each_ones_help():
+    """--sigma means a blur before finding edges for Canny, before SLIC for SLIC: the help
+    says both; an option whose help is the same everywhere says it once."""
+    methods = npc.METHODS
+    text = _segment_help()
+    canny, slic = methods["canny"].param("sigma"), methods["slic"].param("sigma")
+    assert canny.help != slic.help
+    shown = " ".join(f"canny: {canny.help} slic: {slic.help}".split())
+    assert f"--sigma SIGMA {shown} [canny: default 1.0; slic: default 0.0]" in text
+    n_init = " ".join(f"kmeans: {methods['kmeans'].param('n_init').help}".split())
+    assert n_init in text
+    assert text.count("Scale every feature to zero mean") == 1
+
+
+def test_the_feature_options_help_says_which_methods_take_them():
+    """From the declarations (``takes_features``, ``default_color_space``): SLIC takes the
+    color space (Lab by default) and standardize, not the spatial weight; Canny none."""
+    text = _segment_help()
+    takers = {
+        p.name: [m.name for m in npc.METHODS.values() if p.name in m.takes_features]
+        for p in npc.FEATURE_PARAMS
+    }
+    assert "slic" in takers["color_space"] and "slic" not in takers["spatial_weight"]
+    assert not any("canny" in names for names in takers.values())
+    assert f"[{', '.join(takers['spatial_weight'])}; default: 0.0]" in text
+    assert f"[{', '.join(takers['standardize'])}; default: off]" in text
+    rgb = [
+        name for name in takers["color_space"] if npc.METHODS[name].default_color_space == "rgb"
+    ]
+    assert f"[{', '.join(rgb)}: default rgb; slic: default lab]" in text
+
+
+def test_an_option_the_method_does_not_take_is_one_error_line(tmp_path, capsys):
+    io.imsave(tmp_path / "coins.png", data.coins()[::3, ::3], check_contrast=False)
+    argv = ["segment", str(tmp_path / "coins.png"), "--method", "slic", "--out", str(tmp_path)]
+    assert main([*argv, "--spatial-weight", "0.5"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.endswith(
+        "error: spatial_weight: method 'slic' does not take it (its feature options: "
+        "color_space, standardize); leave spatial_weight out."
+    )
+    assert len(error.splitlines()) == 1

@@ -17,12 +17,13 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .core import FEATURE_PARAMS, METHODS, load_model, segment, sweep
 from .core.export import write_result
-from .core.registry import RANDOM_STATE, Param
+from .core.registry import RANDOM_STATE, Method, Param
 from .core.result import Segmentation
 
 COMMANDS = ("segment", "apply", "sweep")
@@ -55,27 +56,67 @@ def _shown(value: object) -> str:
     return "not set" if value is None else str(value)
 
 
-def _help(param: Param, users: list[str], defaults: dict[str, object]) -> str:
-    """A declared parameter's help, the methods that use it and its default(s), escaped for
-    argparse (which reads ``%`` as a format character)."""
-    if len(set(map(repr, defaults.values()))) == 1:
-        where = f"{', '.join(users)}; default: {_shown(param.default)}"
-    else:
-        where = "; ".join(f"{name}: default {_shown(value)}" for name, value in defaults.items())
-    return f"{param.help} [{where}]".replace("%", "%%")
+@dataclass
+class DeclaredOption:
+    """One ``--name`` option: a parameter as the methods that take it declare it.
+
+    ``param`` is its first declaration (type, choices); ``defaults`` and ``helps`` hold
+    each taking method's default and help text (for the feature options and the random
+    state, those of :data:`FEATURE_PARAMS` and :data:`RANDOM_STATE`)."""
+
+    param: Param
+    defaults: dict[str, object] = field(default_factory=dict)
+    helps: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def users(self) -> list[str]:
+        """The methods that take it."""
+        return list(self.defaults)
+
+    def only(self, methods: Iterable[str]) -> DeclaredOption:
+        """The option as ``methods`` (of its users) take it."""
+        keep = [name for name in self.users if name in set(methods)]
+        return DeclaredOption(
+            self.param,
+            {name: self.defaults[name] for name in keep},
+            {name: self.helps[name] for name in keep},
+        )
+
+    def help_text(self) -> str:
+        """Its help (each method's where they differ: "canny: ... slic: ..."), the methods
+        that take it and its default(s), escaped for argparse (which reads ``%`` as a
+        format character)."""
+        if len(set(self.helps.values())) > 1:
+            text = " ".join(f"{name}: {text}" for name, text in self.helps.items())
+        else:
+            text = next(iter(self.helps.values()), self.param.help)
+        by_default: dict[str, list[str]] = {}  # each default shown, and who has it
+        for name, value in self.defaults.items():
+            by_default.setdefault(_shown(value), []).append(name)
+        if len(by_default) > 1:
+            where = "; ".join(
+                f"{', '.join(names)}: default {shown}" for shown, names in by_default.items()
+            )
+        else:
+            default = next(iter(by_default), _shown(self.param.default))
+            where = f"{', '.join(self.users)}; default: {default}"
+        return f"{text} [{where}]".replace("%", "%%")
 
 
-def _option(
-    parser: argparse.ArgumentParser,
-    param: Param,
-    users: list[str],
-    defaults: dict[str, object],
-) -> None:
-    """One ``--name`` option per declared parameter; unset options keep the defaults."""
+def _option(parser: argparse.ArgumentParser, option: DeclaredOption) -> None:
+    """One ``--name`` option per declared parameter (``--name/--no-name`` for a switch);
+    unset options keep the defaults."""
+    param = option.param
     flag = "--" + param.name.replace("_", "-")
-    text = _help(param, users, defaults)
+    text = option.help_text()
     if param.type is bool:
-        parser.add_argument(flag, dest=param.name, action="store_true", default=None, help=text)
+        parser.add_argument(
+            flag,
+            dest=param.name,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=text,
+        )
         return
     kind = str if param.choices else param.type
     parser.add_argument(
@@ -83,25 +124,36 @@ def _option(
     )
 
 
-def _declared_params() -> list[tuple[Param, list[str], dict[str, object]]]:
-    """Every parameter of every method, once, plus the feature options: (param, the
-    methods that use it, each one's default)."""
-    feature_users = [m.name for m in METHODS.values() if m.uses_features]
-    seed_users = [m.name for m in METHODS.values() if m.uses_random_state]
-    seen: dict[str, tuple[Param, list[str], dict[str, object]]] = {
-        p.name: (p, feature_users, {}) for p in FEATURE_PARAMS
+def _feature_default(method: Method, param: Param) -> object:
+    """What a method uses when a feature option is not given: the color space it declares
+    for RGB images, else the option's default."""
+    return method.default_color_space if param.name == "color_space" else param.default
+
+
+def _declared_options() -> list[DeclaredOption]:
+    """Every parameter of every method, once, plus the feature options and the random
+    state, each with the methods that take it."""
+    methods = list(METHODS.values())
+    seen = {
+        p.name: DeclaredOption(
+            p,
+            {m.name: _feature_default(m, p) for m in methods if p.name in m.takes_features},
+            {m.name: p.help for m in methods if p.name in m.takes_features},
+        )
+        for p in FEATURE_PARAMS
     }
-    seen[RANDOM_STATE.name] = (RANDOM_STATE, seed_users, {})
-    for method in METHODS.values():
+    seen[RANDOM_STATE.name] = DeclaredOption(
+        RANDOM_STATE,
+        {m.name: RANDOM_STATE.default for m in methods if m.uses_random_state},
+        {m.name: RANDOM_STATE.help for m in methods if m.uses_random_state},
+    )
+    for method in methods:
         for param in method.params:
             if param.in_widget:
-                _, users, defaults = seen.setdefault(param.name, (param, [], {}))
-                users.append(method.name)
-                defaults[method.name] = param.default
-    return [
-        (param, users, defaults or dict.fromkeys(users, param.default))
-        for param, users, defaults in seen.values()
-    ]
+                option = seen.setdefault(param.name, DeclaredOption(param))
+                option.defaults[method.name] = param.default
+                option.helps[method.name] = param.help
+    return list(seen.values())
 
 
 def k_range(text: str) -> list[int]:
@@ -157,8 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
         + " (no default)",
     )
     _output_options(seg)
-    for param, users, defaults in _declared_params():
-        _option(seg, param, users, defaults)
+    for option in _declared_options():
+        if option.users:
+            _option(seg, option)
     apply = commands.add_parser(
         "apply",
         help="label images with a saved model",
@@ -203,10 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RANGE",
         help="numbers of clusters to compare: a range like 2..10 or a list like 3,5,8",
     )
-    for param, users, defaults in _declared_params():
-        if param.name in {p.name for p in FEATURE_PARAMS} | {RANDOM_STATE.name}:
-            swept_by = [name for name in users if name in sweepable]
-            _option(choose, param, swept_by, {name: defaults[name] for name in swept_by})
+    for option in _declared_options():
+        if option.param.name in {p.name for p in FEATURE_PARAMS} | {RANDOM_STATE.name}:
+            swept = option.only(sweepable)
+            if swept.users:
+                _option(choose, swept)
     return parser
 
 
@@ -305,7 +359,7 @@ def one_line(error: BaseException) -> str:
 
 
 def _options(args: argparse.Namespace, exclude: Iterable[str] = ()) -> dict[str, Any]:
-    names = {param.name for param, _, _ in _declared_params()} - set(exclude)
+    names = {option.param.name for option in _declared_options()} - set(exclude)
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
