@@ -172,11 +172,6 @@ FOLDER_TAMPERINGS = [
     ("table.csv", _write("table.csv", 'label,color\n"1,#000000\n'), "not a readable CSV"),
     ("table.csv", _write("table.csv", ""), "not a readable CSV"),
     ("table.csv", _write("table.csv", b"\xff\xfe\x00garbage"), "not UTF-8 text"),
-    (
-        "table.csv",
-        _write("table.csv", "label,color\n" + "".join(f"{i},#000000\n" for i in range(1, 1002))),
-        "1001 clusters; at most 1000",
-    ),
     ("table.csv", _link_out("table.csv"), "a symbolic link to .*, outside the folder"),
     ("labels.tif", _write("labels.tif", b"II*\x00 not really a tiff"), "labels: expected whole"),
     ("labels.tif", _write("labels.tif", "just text"), "not a readable TIFF"),
@@ -262,6 +257,52 @@ def test_a_tampered_result_folder_is_a_value_error_naming_file_and_field(
     if reader is not None:  # the npe2 reader (File > Open) gives the same error
         with pytest.raises(ValueError, match=expected):
             reader(str(folder / "params.json"))
+
+
+def _table_of(n_rows: int) -> str:
+    labels = np.arange(1, n_rows + 1).astype(str).astype(object)
+    return "label,color\n" + "".join(labels + ",#000000\n")
+
+
+def test_a_table_may_hold_up_to_a_million_clusters_more_than_a_model(folder, monkeypatch):
+    """A result's table has its own limit (superpixels: many more clusters than a model's
+    1000 components), exactly at its edge; beyond it, one clear error."""
+    from napari_pixel_clusters.core import export
+    from napari_pixel_clusters.core.model_check import MAX_COMPONENTS
+
+    assert export.MAX_TABLE_ROWS == 1_000_000 > MAX_COMPONENTS == 1000
+    table = folder / "table.csv"
+    table.write_text(_table_of(export.MAX_TABLE_ROWS))
+    assert table.stat().st_size < export.MAX_TABLE_BYTES
+    read = npc.read_result(folder).table
+    assert len(read) == export.MAX_TABLE_ROWS and read["label"].iloc[-1] == 1_000_000
+    monkeypatch.setattr(export, "MAX_TABLE_ROWS", 10)  # the same check, on a small table
+    table.write_text(_table_of(11))
+    with pytest.raises(
+        ValueError,
+        match=f"^folder: {re.escape(str(table))}: 11 clusters; at most 10 are read.$",
+    ):
+        npc.read_result(folder)
+
+
+def test_a_table_larger_than_its_limit_is_refused_unread(folder, monkeypatch):
+    """Sizes are checked before reading: a (sparse) table.csv of 128 MB and a byte is
+    refused without being opened."""
+    from napari_pixel_clusters.core.export import MAX_TABLE_BYTES
+
+    assert MAX_TABLE_BYTES == 128 * 2**20
+    table = folder / "table.csv"
+    with open(table, "r+b") as handle:
+        handle.truncate(MAX_TABLE_BYTES + 1)
+    opened, real_open = [], os.open
+    monkeypatch.setattr(
+        os, "open", lambda path, *args: opened.append(path) or real_open(path, *args)
+    )
+    with pytest.raises(ValueError) as refused:
+        npc.read_result(folder)
+    assert str(refused.value) == f"folder: {table}: 128.0 MB; files over 128 MB are not read."
+    assert folder / "params.json" in map(Path, opened)  # read (opened) before the table
+    assert table not in map(Path, opened)
 
 
 @pytest.mark.parametrize("name", ["labels.tif", "table.csv", "params.json"])

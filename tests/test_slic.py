@@ -255,11 +255,6 @@ def test_no_model_but_result_folders_round_trip(cat, tmp_path):
     assert saved.params["params"]["n_segments"] == 50 and saved.model is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_result refuses tables of more than 1000 rows (export.py, MAX_COMPONENTS = "
-    "N_CLUSTERS.maximum), but SLIC may find more superpixels than that",
-)
 def test_a_folder_with_more_than_1000_superpixels_reads_back(tmp_path):
     image = np.random.default_rng(0).random((96, 96))
     seg = npc.segment(image, "slic", n_segments=1500)

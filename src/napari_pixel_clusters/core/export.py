@@ -11,8 +11,10 @@ A result folder read back is untrusted input: :func:`read_result` checks every f
 field before use, and answers bad content with a ``ValueError`` starting with
 ``folder:`` that names the file and the field. Only regular files inside the folder are
 read (symbolic links leading out of it are refused), ``params.json`` and ``table.csv``
-up to :data:`MAX_TABLE_BYTES` (16 MB), ``outlines.csv`` up to :data:`MAX_OUTLINES_BYTES`
-(256 MB) and ``model.json`` up to the model limit (64 MB).
+up to :data:`MAX_TABLE_BYTES` (128 MB; sizes are checked before anything is read),
+``table.csv`` of up to :data:`MAX_TABLE_ROWS` clusters (a million: superpixels may be
+many more than the clusters a method is asked for), ``outlines.csv`` up to
+:data:`MAX_OUTLINES_BYTES` (256 MB) and ``model.json`` up to the model limit (64 MB).
 
 Lazy results (of images larger than memory) write labels and quantized image as zarr
 stores instead, chunk by chunk (provenance in their attributes), and no outlines: tracing
@@ -41,7 +43,6 @@ import tifffile
 
 from .files import StrPath, check_inside, check_tree_inside, open_regular, read_json, read_text
 from .model import Model, read_model_file, save_model
-from .model_check import MAX_COMPONENTS
 from .result import Segmentation
 
 if TYPE_CHECKING:
@@ -60,8 +61,13 @@ ZARR_FILES = {"labels": "labels.zarr", "quantized": "quantized.zarr"}
 ATTRIBUTE = "napari_pixel_clusters"
 #: ``format`` of the ``params.json`` we write: it marks a folder as a result we wrote.
 RESULT_FORMAT = "napari-pixel-clusters result"
-#: ``params.json`` and ``table.csv`` larger than this are refused unread.
-MAX_TABLE_BYTES = 16 * 2**20
+#: The most clusters (rows) a result's ``table.csv`` may hold: a result can have many more
+#: than a model (superpixels, e.g. SLIC's up to a million ``n_segments``).
+MAX_TABLE_ROWS = 1_000_000
+#: ``params.json`` and ``table.csv`` larger than this are refused unread: room for
+#: :data:`MAX_TABLE_ROWS` rows of an RGB table (about 100 bytes each), and for the
+#: component of each cluster in ``params.json``.
+MAX_TABLE_BYTES = 128 * 2**20
 #: ``outlines.csv`` larger than this is refused unread.
 MAX_OUTLINES_BYTES = 256 * 2**20
 OUR_NAMES = frozenset(FILES.values()) | frozenset(ZARR_FILES.values())
@@ -381,8 +387,8 @@ def _read_table(path: Path) -> pd.DataFrame:
     missing = [column for column in ("label", "color") if column not in table.columns]
     if missing:
         _fail(path, f"missing column(s) {', '.join(missing)}.")
-    if len(table) > MAX_COMPONENTS:
-        _fail(path, f"{len(table)} clusters; at most {MAX_COMPONENTS} are read.")
+    if len(table) > MAX_TABLE_ROWS:
+        _fail(path, f"{len(table)} clusters; at most {MAX_TABLE_ROWS} are read.")
     if table.empty:
         return table
     labels = table["label"]

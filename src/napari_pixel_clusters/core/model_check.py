@@ -26,7 +26,8 @@ from .registry import MAX_CLUSTERS, Predictor
 FORMAT = "napari-pixel-clusters model"
 VERSION = 1
 IMAGE_KINDS = ("grey", "rgb", "rgba", "multichannel")
-#: Most components (k-means centres, mixture components) a model may have.
+#: Most components (k-means centres, mixture components) a model may have (a result
+#: folder's table may have more clusters: ``export.MAX_TABLE_ROWS``).
 MAX_COMPONENTS = MAX_CLUSTERS
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
 _INTEGERS = (int, np.integer)
