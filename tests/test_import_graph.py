@@ -1,15 +1,18 @@
 """The package's import graph, read from the source with ``ast``: no module imports itself
 through others (a cycle), and the headless core imports no GUI library.
 
-Every ``import`` and ``from ... import`` counts, at module level or inside a function (a
-function-local import only postpones a cycle, it does not remove it); relative imports are
-resolved. A package that discovers its modules at import (``pkgutil.iter_modules`` over its
-own ``__path__``, as ``core.methods`` does) imports each of its public modules.
+Every ``import`` and ``from ... import`` that runs counts, at module level or inside a
+function (a function-local import only postpones a cycle, it does not remove it); relative
+imports are resolved. Imports under ``if TYPE_CHECKING:`` never run (type checkers alone
+read them, for annotations), so they are no edges; their ``else:`` branch runs and counts.
+A package that discovers its modules at import (``pkgutil.iter_modules`` over its own
+``__path__``, as ``core.methods`` does) imports each of its public modules.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import napari_pixel_clusters
@@ -37,7 +40,7 @@ def imported_names(name: str, path: Path) -> list[tuple[str, ...]]:
     source = path.read_text(encoding="utf-8")
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in runtime_nodes(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
@@ -57,6 +60,25 @@ def imported_names(name: str, path: Path) -> list[tuple[str, ...]]:
             if not sibling.stem.startswith("_")
         ]
     return found
+
+
+def runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` that runs: all but the bodies of ``if TYPE_CHECKING:`` (or
+    ``if typing.TYPE_CHECKING:``)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -114,6 +136,34 @@ def test_the_graph_is_read_from_every_kind_of_import():
 def test_no_module_imports_itself_through_others():
     found = cycles(import_graph())
     assert found == [], "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_imports_for_type_checkers_only_are_no_edges(tmp_path):
+    path = tmp_path / "module.py"
+    path.write_text(
+        "import typing\n"
+        "from typing import TYPE_CHECKING\n"
+        "from .runs import used\n"
+        "if TYPE_CHECKING:\n"
+        "    from .annotations import Model\n"
+        "    import package.hints\n"
+        "if typing.TYPE_CHECKING:\n"
+        "    from . import stubs\n"
+        "else:\n"
+        "    from . import fallback\n"
+        "def function():\n"
+        "    from .later import thing\n"
+        "    if TYPE_CHECKING:\n"
+        "        from .inner import Hint\n"
+    )
+    found = {candidates[0] for candidates in imported_names("package.module", path)}
+    assert found == {
+        "typing",
+        "typing.TYPE_CHECKING",
+        "package.runs.used",
+        "package.fallback",
+        "package.later.thing",
+    }
 
 
 def test_a_cycle_would_be_found():

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .image import ImageData
     from .lazy.chunks import Tally
     from .means import ClusterSums
+    from .methods._pointwise import RowFit
+    from .model_check import FieldCheck
 
 T = TypeVar("T")
 #: The progress protocol of every long computation (a method's ``run``, ``segment_steps``,
@@ -182,7 +184,7 @@ class Predictor:
 
     components_key: str
     predict_rows: Callable[[dict[str, Any], FeatureSet], np.ndarray]
-    check_parameters: Callable[..., None] | None = None
+    check_parameters: Callable[[FieldCheck, dict[str, Any], int, int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ class Method:
     #: methods that cluster feature rows (sweeps reuse it): ``fit_rows(feature_set,
     #: n_clusters, params, random_state)`` yields progress and returns a ``RowFit``
     #: (``methods/_pointwise.py``)
-    fit_rows: Callable[[FeatureSet, int, dict[str, Any], int | None], Steps[Any]] | None = None
+    fit_rows: Callable[[FeatureSet, int, dict[str, Any], int | None], Steps[RowFit]] | None = None
     #: how a fitted model labels other images (methods whose results have a ``model``)
     predictor: Predictor | None = None
     needs_n_clusters: bool = True
@@ -337,7 +339,8 @@ class LazyOutput:
     model: dict[str, Any] = field(default_factory=dict)
 
 
-#: The most clusters a method is asked for (and a model file or result folder may hold).
+#: The most clusters a method is asked for (and components a model file may hold; a result
+#: folder's table has its own limit, ``export.MAX_TABLE_ROWS``: superpixels are many).
 MAX_CLUSTERS = 1000
 N_CLUSTERS = Param(
     "n_clusters", int, 5, "Number of clusters to find.", minimum=1, maximum=MAX_CLUSTERS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, Generic
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,9 @@ import pandas as pd
 from .contours import Contour, region_contours
 from .image import ArrayT, ImageData
 from .means import ClusterSums
+
+if TYPE_CHECKING:  # core/model.py imports this module: no import back at run time
+    from .model import Model
 
 #: Pixels per chunk when summing the pixels of each cluster (bounds temporary memory).
 PALETTE_CHUNK = 2**20
@@ -93,12 +96,12 @@ class Segmentation(Generic[ArrayT]):
     known_sums: ClusterSums | None = field(default=None, repr=False)
     #: makes :attr:`model` from this result when it is first asked for (``segment`` gives
     #: ``Model.from_segmentation`` for methods with a predictor)
-    make_model: Callable[[Segmentation[Any]], Any] | None = field(default=None, repr=False)
+    make_model: Callable[[Segmentation[Any]], Model] | None = field(default=None, repr=False)
 
     @cached_property
-    def model(self) -> Any:  # a Model (core/model.py imports this module: no import back)
+    def model(self) -> Model | None:
         """A :class:`~.model.Model` that labels other images the same way (methods with a
-        predictor: k-means and Gaussian mixtures), or None."""
+        predictor, ``Method.predictor``), or None."""
         return self.make_model(self) if self.make_model is not None and self.fitted else None
 
     @property

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from ..features import FeatureSet
 from ..registry import Method, Param, Predictor, Steps, drain
 from ._pointwise import RowFit, check_start_array, run_on_rows
 from ._pointwise_lazy import lazy_run_on_rows
+
+if TYPE_CHECKING:  # model_check imports the methods: no import back at run time
+    from ..model_check import FieldCheck
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 #: The k-means partition that starts EM keeps the best of this many weighted k-means runs
@@ -503,9 +506,9 @@ def predict_rows(parameters: dict[str, Any], feature_set: FeatureSet) -> np.ndar
     return components
 
 
-def check_model_parameters(check: Any, parameters: dict[str, Any], k: int, d: int) -> None:
-    """A model file's mixture parameters besides the means (``check``: its field checker,
-    a :class:`~..model_check.FieldCheck`; that module imports this one)."""
+def check_model_parameters(check: FieldCheck, parameters: dict[str, Any], k: int, d: int) -> None:
+    """A model file's mixture parameters besides the means (``check``: the file's field
+    checker)."""
     kind = check.text(
         check.key(parameters, "covariance_type", "parameters"),
         "parameters.covariance_type",
