@@ -183,3 +183,17 @@ def test_clicking_the_histogram_selects_the_cluster_under_the_mouse(grey_widget)
     assert not any(
         bar in drawn_over for i, bars in enumerate(widget.hist_bars) if i != row for bar in bars
     )
+
+
+def test_an_auto_color_space_is_plotted_in_the_methods_own(make_napari_viewer, qtbot):
+    """SLIC with color space "auto" compares pixels in L*a*b*: its plots say so."""
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut()[::8, ::8].copy(), name="astronaut")
+    _, pixel_clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    pixel_clusters._method.value = "slic"
+    assert pixel_clusters._feature_widgets["color_space"].value is None  # auto
+    pixel_clusters._run_button.native.click()
+    qtbot.waitUntil(lambda: pixel_clusters._worker is None, timeout=60_000)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
+    widget.update()
+    assert [a.get_xlabel() + a.get_ylabel() for a in widget.scatter_axes] == ["La", "Lb", "ab"]

@@ -37,6 +37,7 @@ from qtpy.QtWidgets import QFrame, QScrollArea
 
 from ..core.features import color_coordinates, rgb_to_unit_range
 from ..core.lazy import is_lazy
+from ..core.methods import METHODS
 from . import _panel
 from ._panel import clusters_layer_choice
 from .cluster_selection import cluster_selection
@@ -99,7 +100,9 @@ class ColorSample:
         chosen = rng.choice(labelled, size=min(size, len(labelled)), replace=False)
         self.labels = labels[chosen]
         self.table = layer.features.set_index("index")
-        self.space = params.get("color_space") or ("rgb" if source.rgb else None)
+        self.space = params.get("color_space") or (
+            _default_color_space(params.get("method")) if source.rgb else None
+        )
         means = self.table[[c for c in self.table.columns if c.startswith("mean_")]]
         if self.space is not None:
             self.coords, self.names = color_coordinates(pixels[chosen, :3], self.space)
@@ -628,3 +631,10 @@ class ClusterColorsWidget(Container):
         )
         viewer.dims.axis_labels = self.sample.names
         return viewer
+
+
+def _default_color_space(method_name: str | None) -> str:
+    """The color space a method compares RGB pixels in when none was chosen ("auto");
+    RGB for a result of a method this version does not know."""
+    method = METHODS.get(method_name) if isinstance(method_name, str) else None
+    return method.default_color_space if method is not None else "rgb"
