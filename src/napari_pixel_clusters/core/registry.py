@@ -244,6 +244,10 @@ class Method:
     busy_steps: tuple[tuple[tuple[str, float], str], ...] = ()
     #: what to change when a run labels no pixel at all (e.g. no edge above thresholds)
     empty_hint: str = ""
+    #: compiles the method's kernels, or loads them from the disk cache (slow the first
+    #: time on a machine); the widget calls it in a background thread when it opens, so
+    #: that a first run does not wait for it
+    warm_up: Callable[[], None] | None = None
     #: what its labels are: "clusters" (regions with a table and a quantized image) or
     #: "edges" (label 1 on edge pixels)
     output: str = "clusters"

@@ -28,6 +28,7 @@ from qtpy.QtWidgets import QDockWidget, QFrame, QMainWindow, QSizePolicy
 from ..core.lazy import as_dask, is_lazy
 from .docking import keep_window_on_screen
 from .layers import METADATA_KEY
+from .session import prepare_session
 
 if TYPE_CHECKING:
     import napari
@@ -147,6 +148,7 @@ class RunPanel(Container):
     def __init__(self, viewer: napari.viewer.Viewer, scrollable: bool = False):
         super().__init__(labels=True, scrollable=scrollable)
         keep_window_on_screen(self.native)
+        prepare_session()  # once per session: fast label colors, kernels warmed
         if scrollable:
             scroll = self.root_native_widget
             scroll._magic_widget = self

@@ -206,6 +206,14 @@ def gap_bridges(mask: np.ndarray, part_of_row: np.ndarray) -> np.ndarray:
     return np.unique(pairs, axis=0)
 
 
+def warm_up() -> None:
+    """Compile the merge loop's kernels (about 10 s, once per machine) or load them from
+    numba's disk cache (0.3 s)."""
+    from . import _ward_tree
+
+    _ward_tree.warm_up()
+
+
 def fit_steps(
     merging: Generator[float, None, np.ndarray], start: float, end: float
 ) -> Steps[np.ndarray]:
@@ -257,7 +265,7 @@ def run(
     else:
         from . import _ward_tree
 
-        _ward_tree.warm_up()  # compiles on first use (here, in the worker), then is cached
+        _ward_tree.warm_up()  # compiled on first use (in the worker) unless warmed already
         merging = _ward_tree.labels_steps(feature_set.X, connectivity, n_clusters)
         row_labels = yield from fit_steps(merging, start=0.1, end=0.9)
     labels_small[small.mask] = row_labels + 1
@@ -338,6 +346,7 @@ METHOD = Method(
     run=run,
     lazy_run=lazy_run,
     uses_random_state=False,  # the merge tree has no random start
+    warm_up=warm_up,
     large_image_note=(
         "Large image: Ward is not defined chunk by chunk, so it\nclusters a downscaled "
         "level (block averages; 'downscale'\nsets the level) and enlarges the labels."
