@@ -11,10 +11,10 @@ the ratio is reference time / our time, measured in the same run on the same mac
 difference in the quality score (k-means inertia: ours / reference - 1, lower is better;
 GMM mean log-likelihood per pixel: ours - reference, higher is better).
 
-"same init" k-means cases start both from the same k-means++ centres, which are pixel
-colors: in RGB a few pixels then lie exactly as far from two centres, and which one wins
+"same init" k-means cases start both from the same k-means++ centers, which are pixel
+colors: in RGB a few pixels then lie exactly as far from two centers, and which one wins
 is decided by rounding, differently in the two programs (0.01 % of the pixels at 512²;
-start from centres off the color lattice and the labels are identical).
+start from centers off the color lattice and the labels are identical).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the canvas shows at given pixels of a 2-D layer: screenshots read at pixel centres."""
+"""What the canvas shows at given pixels of a 2-D layer: screenshots read at pixel centers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from scipy import ndimage
 
 
 def screen_positions(viewer, mask: np.ndarray, screenshot: np.ndarray):
-    """Screen (row, column) of the centre of every pixel of ``mask`` (2-D data, no scale)."""
+    """Screen (row, column) of the center of every pixel of ``mask`` (2-D data, no scale)."""
     rows, cols = np.nonzero(mask)
     height, width = screenshot.shape[:2]
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera

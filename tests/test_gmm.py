@@ -74,10 +74,10 @@ def tight_far_clusters():
 
 
 @pytest.mark.filterwarnings("ignore:Best performing initialization did not converge")
-def test_tight_clusters_far_from_the_centre_match_sklearn():
-    """Covariances from moments about the centre (second / n - mean**2) cancelled to
+def test_tight_clusters_far_from_the_center_match_sklearn():
+    """Covariances from moments about the center (second / n - mean**2) cancelled to
     garbage, often negative ("a cluster collapsed"), for a cluster much tighter than its
-    distance from the centre; such clusters are now summed about their own mean, as
+    distance from the center; such clusters are now summed about their own mean, as
     scikit-learn's 'full' covariances are."""
     X = tight_far_clusters()
     start = GaussianMixture(3, max_iter=1, random_state=0).fit(X)
@@ -88,7 +88,7 @@ def test_tight_clusters_far_from_the_centre_match_sklearn():
     params = {**METHOD.defaults(), "tol": 1e-6, **inits}
     mixture, lower_bound, _, _ = fit_mixture(X, np.ones(len(X)), 3, params, random_state=0)
     np.testing.assert_allclose(mixture.covariances, reference.covariances_, rtol=1e-6)
-    # means are centred sums plus the centre: exact up to float64's steps at |X| = 3e8
+    # means are centerd sums plus the center: exact up to float64's steps at |X| = 3e8
     np.testing.assert_allclose(
         mixture.means, reference.means_, rtol=1e-12, atol=1e-15 * np.abs(X).max()
     )

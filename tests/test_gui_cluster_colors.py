@@ -41,15 +41,15 @@ def test_bar_shows_each_cluster_as_wide_as_its_share(colors_widget):
     assert widget.hover_text.get_visible() and widget.hover_text.get_text() == expected
 
 
-def test_scatter_shows_the_sample_in_lab_with_centres(colors_widget):
+def test_scatter_shows_the_sample_in_lab_with_centers(colors_widget):
     _, widget, layer = colors_widget
     assert len(widget.scatter_axes) == 3
     assert [a.get_xlabel() + a.get_ylabel() for a in widget.scatter_axes] == ["La", "Lb", "ab"]
     assert all(len(points.get_offsets()) == 1000 for points in widget.points)
-    centres = widget.centre_marks[0].get_offsets()
-    assert len(centres) == 4
+    centers = widget.center_marks[0].get_offsets()
+    assert len(centers) == 4
     mean_rgb = layer.features[["mean_R", "mean_G", "mean_B"]].to_numpy() / 255
-    np.testing.assert_allclose(centres, color.rgb2lab(mean_rgb)[:, :2])
+    np.testing.assert_allclose(centers, color.rgb2lab(mean_rgb)[:, :2])
     sample = widget.sample
     labelled = layer.data.reshape(-1)
     assert set(np.unique(sample.labels)) <= set(np.unique(labelled[labelled > 0]))
@@ -64,10 +64,10 @@ def test_points_colored_by_own_or_cluster_color(colors_widget):
     assert len(np.unique(np.round(own, 4), axis=0)) > 4
 
 
-def test_clicking_a_centre_or_the_bar_selects_the_cluster(colors_widget):
+def test_clicking_a_center_or_the_bar_selects_the_cluster(colors_widget):
     _, widget, layer = colors_widget
-    axes, centres = widget.scatter_axes[2], widget.centre_marks[2].get_offsets()
-    mouse(widget.canvas, "button_press_event", axes, *centres[2])
+    axes, centers = widget.scatter_axes[2], widget.center_marks[2].get_offsets()
+    mouse(widget.canvas, "button_press_event", axes, *centers[2])
     assert layer.selected_label == 3 and layer.show_selected_label
     widths = np.cumsum(layer.features["fraction"])
     mouse(widget.canvas, "button_press_event", widget.bar_axes, (widths[0] + widths[1]) / 2, 0)
@@ -76,8 +76,8 @@ def test_clicking_a_centre_or_the_bar_selects_the_cluster(colors_widget):
 
 def test_lasso_selects_the_clusters_around_it(colors_widget):
     _, widget, layer = colors_widget
-    centres = widget.sample.centres[:, [1, 2]]
-    first = centres[0]
+    centers = widget.sample.centers[:, [1, 2]]
+    first = centers[0]
     box = [
         (first[0] - 1, first[1] - 1),
         (first[0] + 1, first[1] - 1),
@@ -107,7 +107,7 @@ def test_open_3d_view(colors_widget, make_napari_viewer, monkeypatch):
     viewer3d = widget.open_3d()
     assert viewer3d.dims.ndisplay == 3
     assert viewer3d.layers["pixels"].data.shape == (1000, 3)
-    assert len(viewer3d.layers["cluster centres"].data) == 4
+    assert len(viewer3d.layers["cluster centers"].data) == 4
     assert list(viewer3d.dims.axis_labels) == ["L", "a", "b"]
 
 
@@ -159,9 +159,9 @@ def test_a_grey_image_gets_a_histogram_stacked_by_cluster(grey_widget):
         np.testing.assert_array_equal([bar.get_height() for bar in bars], mine)
         color = layer.features.set_index("index").loc[label, "color"]
         assert {to_hex(bar.get_facecolor()) for bar in bars} == {color}
-    # the cluster centres are marked at each cluster's mean grey level
-    centres = widget.centre_marks[0].get_offsets()[:, 0]
-    np.testing.assert_allclose(centres, layer.features["mean_intensity"])
+    # the cluster centers are marked at each cluster's mean grey level
+    centers = widget.center_marks[0].get_offsets()[:, 0]
+    np.testing.assert_allclose(centers, layer.features["mean_intensity"])
     # no 3-D color space and no point colors for a grey image
     assert widget._open_3d.native.isHidden() and widget._color_by.native.isHidden()
 

@@ -69,7 +69,7 @@ def test_selecting_a_table_row_shows_that_cluster_over_the_photo(review):
         colors.selected_points[0].get_offsets(), colors.sample.coords[mine][:, :2]
     )
     assert all(artist in colors.highlighted() for artist in colors.selected_points)
-    sizes = colors.centre_marks[0].get_sizes()
+    sizes = colors.center_marks[0].get_sizes()
     assert sizes[2] > max(np.delete(sizes, 2))
     # outlines of the other clusters fade, the selected cluster's stay
     outlines = next(layer for layer in viewer.layers if layer.name.endswith("outlines"))
@@ -95,13 +95,13 @@ def test_clicking_the_color_bar_selects_shows_and_highlights(review):
     assert colors.bar_patches[1].get_linewidth() > 0
 
 
-def test_a_lasso_around_centres_shows_those_clusters_only(review):
+def test_a_lasso_around_centers_shows_those_clusters_only(review):
     viewer, table, colors, layer, image = review
     before = canvas_before(viewer, layer)
-    centres = colors.sample.centres[:, [1, 2]]
-    pick = centres[[0, 3]]
+    centers = colors.sample.centers[:, [1, 2]]
+    pick = centers[[0, 3]]
     low, high = pick.min(axis=0) - 1e-3, pick.max(axis=0) + 1e-3
-    inside = np.all((centres >= low) & (centres <= high), axis=1)
+    inside = np.all((centers >= low) & (centers <= high), axis=1)
     expected = set(np.asarray(layer.features["index"])[inside])
     colors._on_lasso(
         [(low[0], low[1]), (high[0], low[1]), (high[0], high[1]), (low[0], high[1])], 1, 2

@@ -288,9 +288,9 @@ def test_selected_row_keeps_its_swatch_visible(review, qtbot):
     qtbot.wait(50)
     rect = table.table.visualItemRect(table.table.item(1, COLOR))
     picture = table.table.viewport().grab().toImage()
-    centre = QColor(picture.pixel(rect.center()))
+    center = QColor(picture.pixel(rect.center()))
     expected = [round(255 * c) for c in to_rgb(layer.features["color"][1])]
-    assert max(abs(a - b) for a, b in zip(centre.getRgb()[:3], expected)) <= 2
+    assert max(abs(a - b) for a, b in zip(center.getRgb()[:3], expected)) <= 2
     # the columns fit: nothing is cut off at the table's width
     header = table.table.horizontalHeader()
     assert header.length() <= table.table.viewport().width() + 1

@@ -181,11 +181,11 @@ def canvas_labels(viewer, labels: np.ndarray, shot: np.ndarray) -> np.ndarray:
     height, width = shot.shape[:2]
     rows, cols = np.mgrid[0:height, 0:width]
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
-    centre, zoom = np.asarray(camera.center[-2:]), camera.zoom
+    center, zoom = np.asarray(camera.center[-2:]), camera.zoom
     canvas_size = np.asarray(viewer.canvas.size, float)  # (height, width)
     scale = canvas_size / np.array([height, width])  # screenshot vs logical pixels
-    world_r = centre[0] + ((rows + 0.5) * scale[0] - canvas_size[0] / 2) / zoom
-    world_c = centre[1] + ((cols + 0.5) * scale[1] - canvas_size[1] / 2) / zoom
+    world_r = center[0] + ((rows + 0.5) * scale[0] - canvas_size[0] / 2) / zoom
+    world_c = center[1] + ((cols + 0.5) * scale[1] - canvas_size[1] / 2) / zoom
     r, c = np.floor(world_r).astype(int), np.floor(world_c).astype(int)
     inside = (r >= 0) & (r < labels.shape[0]) & (c >= 0) & (c < labels.shape[1])
     out = np.full((height, width), -1)

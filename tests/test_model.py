@@ -49,8 +49,8 @@ def test_model_labels_another_image_sensibly():
     from sklearn.metrics import pairwise_distances
 
     lab = rgb2lab(astronaut[256:] / 255.0).reshape(-1, 3)
-    centres = np.asarray(seg.model.parameters["centers"])
-    nearest = pairwise_distances(lab, centres).argmin(axis=1) + 1
+    centers = np.asarray(seg.model.parameters["centers"])
+    nearest = pairwise_distances(lab, centers).argmin(axis=1) + 1
     np.testing.assert_array_equal(other.labels.ravel(), nearest)
 
 

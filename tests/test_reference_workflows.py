@@ -84,7 +84,7 @@ def test_kmeans_default_init_is_as_compact_as_sklearn(photo, space):
         assert seg.score["inertia"] <= reference.inertia_ * 1.005
 
 
-def test_kmeans_quantized_image_is_the_centres(photo):
+def test_kmeans_quantized_image_is_the_centers(photo):
     seg = npc.segment(photo, "kmeans", 3, random_state=0)
     quantized = seg.quantized()
     assert quantized.shape == photo.shape and quantized.dtype == photo.dtype

@@ -302,25 +302,25 @@ def _append_coordinates(
 
     With ``spatial_weight=1`` position and value have the same mean variance per feature,
     so they count equally; larger values favour compact regions. Returns the constants
-    used (centre and scale of the coordinates) so that a model can reuse them.
+    used (center and scale of the coordinates) so that a model can reuse them.
     """
     coords = np.asarray(coordinates, dtype=np.float64)
     if "coordinate_mean" in fixed:
-        centre, factor = np.asarray(fixed["coordinate_mean"]), fixed["coordinate_scale"]
+        center, factor = np.asarray(fixed["coordinate_mean"]), fixed["coordinate_scale"]
     else:
-        centre = coords.mean(axis=0)
+        center = coords.mean(axis=0)
         value_spread = np.sqrt(np.mean(weighted_mean_var(X, weights)[1]))
-        coord_spread = np.sqrt(np.mean((coords - centre).var(axis=0)))
+        coord_spread = np.sqrt(np.mean((coords - center).var(axis=0)))
         factor = (
             spatial_weight * (value_spread if value_spread > 0 else 1.0) / coord_spread
             if coord_spread > 0
             else 1.0
         )
-    coords = (coords - centre) * factor
+    coords = (coords - center) * factor
     axis_names = (
         ["z", "y", "x"][-coords.shape[1] :]
         if coords.shape[1] <= 3
         else [f"axis{i}" for i in range(coords.shape[1])]
     )
-    constants = {"coordinate_mean": centre.tolist(), "coordinate_scale": float(factor)}
+    constants = {"coordinate_mean": center.tolist(), "coordinate_scale": float(factor)}
     return np.hstack([X, coords]), names + axis_names, constants

@@ -1,6 +1,6 @@
 """Fitted models that label other images the same way, saved as plain JSON.
 
-A :class:`Model` is the fitted method (k-means centres, mixture parameters: whatever its
+A :class:`Model` is the fitted method (k-means centers, mixture parameters: whatever its
 :class:`~.registry.Predictor` reads) together
 with its whole feature pipeline (image kind and channels, color space, scaling
 constants, spatial weight) and the clusters' numbering, names and colors. Files are

@@ -26,7 +26,7 @@ from .registry import MAX_CLUSTERS, Predictor
 FORMAT = "napari-pixel-clusters model"
 VERSION = 1
 IMAGE_KINDS = ("grey", "rgb", "rgba", "multichannel")
-#: Most components (k-means centres, mixture components) a model may have (a result
+#: Most components (k-means centers, mixture components) a model may have (a result
 #: folder's table may have more clusters: ``export.MAX_TABLE_ROWS``).
 MAX_COMPONENTS = MAX_CLUSTERS
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
@@ -242,11 +242,11 @@ def _check_coordinates(check: FieldCheck, constants: dict[str, Any], spatial_wei
         if "coordinate_mean" in constants:
             check.fail(f"{field}.coordinate_mean", "given, but spatial_weight is 0.")
         return 0
-    centre = check.array(
+    center = check.array(
         check.key(constants, "coordinate_mean", field), f"{field}.coordinate_mean", 1
     )
-    if not 1 <= len(centre) <= 32:
-        check.fail(f"{field}.coordinate_mean", f"expected 1 to 32 axes, got {len(centre)}.")
+    if not 1 <= len(center) <= 32:
+        check.fail(f"{field}.coordinate_mean", f"expected 1 to 32 axes, got {len(center)}.")
     scale = check.number(
         check.key(constants, "coordinate_scale", field),
         f"{field}.coordinate_scale",
@@ -255,7 +255,7 @@ def _check_coordinates(check: FieldCheck, constants: dict[str, Any], spatial_wei
     )
     if scale == 0:
         check.fail(f"{field}.coordinate_scale", "expected a number above 0, got 0.")
-    return len(centre)
+    return len(center)
 
 
 def _check_parameters(

@@ -79,7 +79,7 @@ class Segmentation(Generic[ArrayT]):
     params : dict
         Every parameter used, the route taken and package versions.
     fitted : dict
-        What the method fitted (k-means centres, mixture parameters) in feature space.
+        What the method fitted (k-means centers, mixture parameters) in feature space.
     model : Model or None
         The fitted method with its whole feature pipeline: ``seg.model.predict(other)``;
         None for methods without a predictor (see ``Method.predictor``).

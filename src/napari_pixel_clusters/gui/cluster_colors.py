@@ -4,15 +4,15 @@
   (hover for the percentage; click to select the cluster).
 - RGB images: the pixels in color space, a reproducible sample in the three 2-D
   projections of the feature space the clusters were made in (R-G, R-B, G-B or L-a, L-b,
-  a-b), colored by their own color or their cluster's, with the cluster centres marked.
-  Clicking a centre, or drawing a lasso around centres, selects those clusters.
+  a-b), colored by their own color or their cluster's, with the cluster centers marked.
+  Clicking a center, or drawing a lasso around centers, selects those clusters.
 - Grey images: a grey-level histogram, each bar stacked by cluster in the cluster's
-  color, the cluster centres marked; clicking a bar or a centre selects its cluster.
+  color, the cluster centers marked; clicking a bar or a center selects its cluster.
 - "Open 3-D view" (RGB images only): the sample as napari Points in color-space
   coordinates.
 
 The selection is the layer's shared one (``cluster_selection``): it shows on the canvas,
-in Cluster table, and here (selected segments outlined, their points and centres drawn
+in Cluster table, and here (selected segments outlined, their points and centers drawn
 over a veil that fades the rest). Highlights are blitted over the drawn plots, so a
 selection or hover redraws only what changed. The plots scroll inside the dock. Everything is read
 from the layer itself (its data, ``features`` and ``metadata``), so painted edits show after
@@ -109,12 +109,12 @@ class ColorSample:
             mean_rgb = means.to_numpy()[:, :3].astype(np.float64)
             if np.issubdtype(pixels.dtype, np.integer):
                 mean_rgb /= np.iinfo(pixels.dtype).max  # floats are read as 0..1
-            self.centres = color_coordinates(mean_rgb, self.space)[0]
+            self.centers = color_coordinates(mean_rgb, self.space)[0]
             self.own_colors = np.clip(rgb_to_unit_range(pixels[chosen, :3]), 0, 1)
         else:
             self.coords = np.column_stack([pixels[chosen, 0], np.zeros(len(chosen))])
             self.names = ["grey level", "pixels"]
-            self.centres = np.column_stack([means.to_numpy()[:, 0], np.zeros(len(means))])
+            self.centers = np.column_stack([means.to_numpy()[:, 0], np.zeros(len(means))])
             values = self.coords[:, 0]
             grey = (values - values.min()) / max(np.ptp(values), 1e-12)
             self.own_colors = np.repeat(grey[:, None], 3, axis=1)
@@ -123,7 +123,7 @@ class ColorSample:
             self.values = pixels[labelled, 0]
             self.value_labels = labels[labelled]
         self.cluster_colors = np.array([to_rgb(c) for c in self.table["color"]])
-        self.centre_labels = self.table.index.to_numpy()
+        self.center_labels = self.table.index.to_numpy()
 
     @property
     def is_grey(self) -> bool:
@@ -138,20 +138,20 @@ class ColorSample:
             edges = np.arange(low - 0.5, high + 1.0)  # one bin per grey level
         else:
             edges = np.linspace(low, high if high > low else low + 1, bins + 1)
-        rows = {label: i for i, label in enumerate(self.centre_labels)}
+        rows = {label: i for i, label in enumerate(self.center_labels)}
         which = np.array(
             [rows.get(label, -1) for label in range(int(self.value_labels.max(initial=0)) + 1)]
         )[self.value_labels]
         kept = which >= 0
         bin_of = np.clip(np.searchsorted(edges, values[kept], side="right") - 1, 0, len(edges) - 2)
-        counts = np.zeros((len(self.centre_labels), len(edges) - 1), dtype=np.int64)
+        counts = np.zeros((len(self.center_labels), len(edges) - 1), dtype=np.int64)
         np.add.at(counts, (which[kept], bin_of), 1)
         return edges, counts
 
     def colors(self, mode: str) -> np.ndarray:
         if mode == PIXEL_COLOR:
             return self.own_colors
-        row = {label: i for i, label in enumerate(self.centre_labels)}
+        row = {label: i for i, label in enumerate(self.center_labels)}
         return self.cluster_colors[[row[label] for label in self.labels]]
 
 
@@ -295,7 +295,7 @@ class ClusterColorsWidget(Container):
         grid = self.figure.add_gridspec(len(rows), 1, height_ratios=rows)
         self.bar_axes = self.figure.add_subplot(grid[0])
         self._style(self.bar_axes, background, text)
-        self.scatter_axes, self.points, self.centre_marks, self._lassos = [], [], [], []
+        self.scatter_axes, self.points, self.center_marks, self._lassos = [], [], [], []
         self.selected_points, self.veils = [], []
         self.hist_axes, self.hist_bars, self.bar_patches = None, [], []
         self.hover_text = None
@@ -380,8 +380,8 @@ class ClusterColorsWidget(Container):
             sample.coords[:0, i], sample.coords[:0, j], s=5, linewidths=0, animated=True, zorder=2
         )
         marks = axes.scatter(
-            sample.centres[:, i],
-            sample.centres[:, j],
+            sample.centers[:, i],
+            sample.centers[:, j],
             s=90,
             c=sample.cluster_colors,
             marker="X",
@@ -396,13 +396,13 @@ class ClusterColorsWidget(Container):
         self.scatter_axes.append(axes)
         self.points.append(points)
         self.selected_points.append(selected)
-        self.centre_marks.append(marks)
+        self.center_marks.append(marks)
         self._lassos.append(
             LassoSelector(axes, lambda verts, i=i, j=j: self._on_lasso(verts, i, j))
         )
 
     def _draw_histogram(self, axes, text):
-        """Grey levels stacked by cluster, each in its color; centres marked above."""
+        """Grey levels stacked by cluster, each in its color; centers marked above."""
         sample = self.sample
         self.hist_edges, self.hist_counts = sample.histogram()
         widths = np.diff(self.hist_edges)
@@ -423,12 +423,12 @@ class ClusterColorsWidget(Container):
             )
             bottom = bottom + counts
         top = max(float(bottom.max(initial=0)), 1.0)
-        for centre, color in zip(sample.centres[:, 0], sample.cluster_colors):
-            axes.axvline(centre, color=color, linestyle="--", linewidth=1, zorder=2)
+        for center, color in zip(sample.centers[:, 0], sample.cluster_colors):
+            axes.axvline(center, color=color, linestyle="--", linewidth=1, zorder=2)
         self._veil(axes)
         marks = axes.scatter(
-            sample.centres[:, 0],
-            np.full(len(sample.centres), top * 1.06),
+            sample.centers[:, 0],
+            np.full(len(sample.centers), top * 1.06),
             s=90,
             c=sample.cluster_colors,
             marker="v",
@@ -443,8 +443,8 @@ class ClusterColorsWidget(Container):
         axes.set_xlim(self.hist_edges[0], self.hist_edges[-1])
         axes.set_xlabel("grey level", color=text, fontsize=8)
         axes.set_ylabel("pixels", color=text, fontsize=8)
-        axes.set_title("grey levels by cluster (\u25bc = cluster centre)", color=text, fontsize=9)
-        self.centre_marks.append(marks)
+        axes.set_title("grey levels by cluster (\u25bc = cluster center)", color=text, fontsize=9)
+        self.center_marks.append(marks)
 
     def _recolor(self, event=None):
         if self.sample is None:
@@ -475,12 +475,12 @@ class ClusterColorsWidget(Container):
     def _set_highlights(self):
         """Highlight artists for the selection: selected bar segments outlined and the
         others faded, hidden ones hatched; over a veil that fades the plots, the selected
-        clusters' points, histogram bars and (enlarged) centres."""
+        clusters' points, histogram bars and (enlarged) centers."""
         sample = self.sample
         if sample is None:
             return
         selected, hidden = self.selected_and_hidden()
-        labels = sample.centre_labels
+        labels = sample.center_labels
         chosen = np.isin(labels, list(selected))
         alpha = np.where(chosen | (not selected), 1.0, FADED)
         for patch, is_chosen, label, opacity in zip(self.bar_patches, chosen, labels, alpha):
@@ -497,7 +497,7 @@ class ClusterColorsWidget(Container):
             points.set_offsets(sample.coords[in_selection][:, [i, j]])
             points.set_facecolors(colors)
         edge = np.array([to_rgba(self._text_color, a) for a in alpha]).reshape(-1, 4)
-        for marks in self.centre_marks:
+        for marks in self.center_marks:
             marks.set_facecolors(np.column_stack([sample.cluster_colors, alpha]))
             marks.set_edgecolors(edge)
             marks.set_sizes(np.where(chosen, 220.0, 90.0))
@@ -507,7 +507,7 @@ class ClusterColorsWidget(Container):
         """The artists drawn over the plots: what the selection and hover show."""
         selected, _ = self.selected_and_hidden()
         rows = (
-            np.flatnonzero(np.isin(self.sample.centre_labels, list(selected)))
+            np.flatnonzero(np.isin(self.sample.center_labels, list(selected)))
             if self.sample is not None
             else []
         )
@@ -518,7 +518,7 @@ class ClusterColorsWidget(Container):
             *self.veils,
             *self.selected_points,
             *bars,
-            *self.centre_marks,
+            *self.center_marks,
             *hover,
         ]
 
@@ -549,7 +549,7 @@ class ClusterColorsWidget(Container):
     def _cluster_at(self, x: float) -> int | None:
         fractions = np.cumsum(self.sample.table["fraction"].to_numpy())
         index = int(np.searchsorted(fractions, x))
-        return int(self.sample.centre_labels[index]) if index < len(fractions) else None
+        return int(self.sample.center_labels[index]) if index < len(fractions) else None
 
     def _cluster_in_histogram(self, x: float, y: float) -> int | None:
         """The cluster whose stacked segment of the histogram is at (x, y)."""
@@ -559,7 +559,7 @@ class ClusterColorsWidget(Container):
             return None
         tops = np.cumsum(self.hist_counts[:, column])
         index = int(np.searchsorted(tops, y, side="right"))
-        return int(self.sample.centre_labels[index]) if index < len(tops) else None
+        return int(self.sample.center_labels[index]) if index < len(tops) else None
 
     def _on_hover(self, event):
         if self.sample is None or event.inaxes is not self.bar_axes or event.xdata is None:
@@ -584,12 +584,12 @@ class ClusterColorsWidget(Container):
             self.select_clusters([label])
 
     def _on_pick(self, event):
-        if event.artist in self.centre_marks:
-            self.select_clusters([int(self.sample.centre_labels[event.ind[0]])])
+        if event.artist in self.center_marks:
+            self.select_clusters([int(self.sample.center_labels[event.ind[0]])])
 
     def _on_lasso(self, vertices, i, j):
-        inside = Path(vertices).contains_points(self.sample.centres[:, [i, j]])
-        self.select_clusters([int(label) for label in self.sample.centre_labels[inside]])
+        inside = Path(vertices).contains_points(self.sample.centers[:, [i, j]])
+        self.select_clusters([int(label) for label in self.sample.center_labels[inside]])
 
     def select_clusters(self, labels: list[int]):
         """Select these clusters (shown on the canvas, in Cluster table and here); the
@@ -623,11 +623,11 @@ class ClusterColorsWidget(Container):
             name="pixels",
         )
         viewer.add_points(
-            self.sample.centres,
+            self.sample.centers,
             face_color=self.sample.cluster_colors,
             size=spread / 25,
             symbol="cross",
-            name="cluster centres",
+            name="cluster centers",
         )
         viewer.dims.axis_labels = self.sample.names
         return viewer

@@ -6,7 +6,7 @@ covariance types) with every row counted as many times as pixels share its value
 uncompressed features every weight is 1 and the loop is scikit-learn's.
 
 Speed comes from sufficient statistics: with the monomials ``z = [x_i x_j (i <= j), x, 1]``
-of the (centred) features, the E-step's quadratic forms for all components are one matrix
+of the (centerd) features, the E-step's quadratic forms for all components are one matrix
 product ``z @ W`` and the M-step's sums are one product ``resp.T @ z``. Rows are processed
 in chunks, so memory stays bounded for any image size.
 """
@@ -102,7 +102,7 @@ def log_gaussian_prob(X: np.ndarray, mix: Mixture) -> np.ndarray:
 
 
 class Moments:
-    """Centred monomials ``[x_i x_j (i <= j), x, 1]`` of the rows with their weights.
+    """Centerd monomials ``[x_i x_j (i <= j), x, 1]`` of the rows with their weights.
 
     Stored transposed, ``(P, rows)`` per chunk, so that every reduction over components
     runs along contiguous memory.
@@ -115,7 +115,7 @@ class Moments:
         n_columns = len(self.pairs[0]) + X.shape[1] + 1
         cache = len(X) * n_columns * 8 <= CACHE_BYTES
         self._cached = [self._monomials(rows) for rows in self._chunks()] if cache else None
-        #: Largest squared distance of a row from the centre (bounds rounding errors).
+        #: Largest squared distance of a row from the center (bounds rounding errors).
         self.reach = max(
             (
                 float(np.max(np.sum((self.X[rows] - self.center) ** 2, axis=1), initial=0.0))
@@ -157,8 +157,8 @@ class Moments:
 
     def _unstable(self, mix: Mixture) -> np.ndarray:
         """Components whose expanded quadratic form ``x'Px - 2m'Px + m'Pm`` (about the
-        centre) would lose more than LOG_PROB_TOLERANCE to rounding: a cluster much
-        tighter than its distance from the centre. Their densities are computed directly
+        center) would lose more than LOG_PROB_TOLERANCE to rounding: a cluster much
+        tighter than its distance from the center. Their densities are computed directly
         from ``x - m``, as scikit-learn does."""
         pc = mix.precisions_cholesky
         scale = {
@@ -191,8 +191,8 @@ class Moments:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """M-step from the weighted sums (scikit-learn's formulas).
 
-        A covariance from moments about the centre, ``second / n - mean**2``, loses its
-        digits when a cluster is much tighter than its distance from the centre (a single
+        A covariance from moments about the center, ``second / n - mean**2``, loses its
+        digits when a cluster is much tighter than its distance from the center (a single
         value far out gives a tiny negative variance). Such clusters' scatter is summed
         again about their own mean, as scikit-learn does, when ``resp_of_chunk`` can give
         the responsibilities again.
@@ -200,17 +200,17 @@ class Moments:
         d = self.X.shape[1]
         n_pairs = len(self.pairs[0])
         nk = sums[:, -1] + 10 * np.finfo(np.float64).eps
-        centred_means = sums[:, n_pairs : n_pairs + d] / nk[:, None]
+        centerd_means = sums[:, n_pairs : n_pairs + d] / nk[:, None]
         second = np.zeros((len(nk), d, d))
         second[:, self.pairs[0], self.pairs[1]] = sums[:, :n_pairs]
         second[:, self.pairs[1], self.pairs[0]] = sums[:, :n_pairs]
-        outer = np.einsum("ka,kb->kab", centred_means, centred_means)
+        outer = np.einsum("ka,kb->kab", centerd_means, centerd_means)
         full = second / nk[:, None, None] - outer
         lost = _lost_digits(full, second / nk[:, None, None])
         resummed = resp_of_chunk is not None and lost.any()
         if resummed and resp_of_chunk is not None:  # (the second test narrows its type)
             components = np.flatnonzero(lost)
-            exact = self.scatter(resp_of_chunk, centred_means + self.center, components)
+            exact = self.scatter(resp_of_chunk, centerd_means + self.center, components)
             full[components] = exact / nk[components, None, None]
         if covariance_type == "tied":
             if resummed:
@@ -225,7 +225,7 @@ class Moments:
                 "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
                 "spherical": np.diagonal(full, axis1=1, axis2=2).mean(axis=1),
             }[covariance_type]
-        return nk, centred_means + self.center, cov
+        return nk, centerd_means + self.center, cov
 
     def scatter(
         self, resp_of_chunk: RespOfChunk, means: np.ndarray, components: np.ndarray
@@ -260,7 +260,7 @@ def _squared_mahalanobis(X: np.ndarray, mix: Mixture, k: int) -> np.ndarray:
     return np.sum(y**2, axis=1)
 
 
-#: A variance below this share of the second moment about the centre has lost most of
+#: A variance below this share of the second moment about the center has lost most of
 #: its digits to cancellation (float64 keeps about 16).
 CANCELLATION = 1e-6
 

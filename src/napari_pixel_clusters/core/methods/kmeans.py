@@ -53,7 +53,7 @@ def fit_rows(
 
 
 def predict_rows(parameters: dict[str, Any], feature_set: FeatureSet) -> np.ndarray:
-    """The nearest centre of every feature row (a saved model's prediction)."""
+    """The nearest center of every feature row (a saved model's prediction)."""
     from sklearn.metrics import pairwise_distances_argmin
 
     return pairwise_distances_argmin(feature_set.X, np.asarray(parameters["centers"]))
@@ -64,14 +64,14 @@ PREDICTOR = Predictor(components_key="centers", predict_rows=predict_rows)
 METHOD = Method(
     name="kmeans",
     title="k-means",
-    summary="Groups pixels around k centre colors (scikit-learn KMeans); fast and exact.",
+    summary="Groups pixels around k center colors (scikit-learn KMeans); fast and exact.",
     params=(
         Param(
             "init",
             str,
             "k-means++",
-            "How to choose the starting centres: 'k-means++' (spread out) or 'random'. "
-            "Scripts may pass an array of starting centres (clusters x features).",
+            "How to choose the starting centers: 'k-means++' (spread out) or 'random'. "
+            "Scripts may pass an array of starting centers (clusters x features).",
             choices=("k-means++", "random"),
             allow_array=True,
             advanced=True,
@@ -98,7 +98,7 @@ METHOD = Method(
             "tol",
             float,
             1e-4,
-            "Stop when centres move less than this (relative to the data's variance).",
+            "Stop when centers move less than this (relative to the data's variance).",
             minimum=0.0,
             maximum=1.0,
             advanced=True,
