@@ -67,12 +67,25 @@ def kmeans_astronaut():
 def ward_coins():
     viewer, widget = new_viewer("coins")
     shared_settings(viewer).update(method="ward", n_clusters=27)
-    widget._method_params["ward"]["downscale"].value = 0.2
-    widget._outputs["quantized"].value = False
+    widget._outputs["quantized"].value = False  # full resolution (downscale auto)
     widget._outputs["outlines"].value = True
     widget._random_colors.value = True
     run_widget(widget)
     shot(viewer, "ward_coins.png", {"coins", "coins Ward#1 outlines"})
+    viewer.close()
+
+
+def slic_astronaut():
+    viewer, widget = new_viewer("astronaut")
+    shared_settings(viewer).update(method="slic")
+    widget._outputs["quantized"].value = True
+    widget._outputs["outlines"].value = True
+    run_widget(widget)
+    shown = {
+        "astronaut",
+        *(n.name for n in viewer.layers if n.name.endswith(("quantized", "outlines"))),
+    }
+    shot(viewer, "slic_astronaut.png", shown)
     viewer.close()
 
 
@@ -198,6 +211,7 @@ if __name__ == "__main__":
     SHOTS = (
         kmeans_astronaut,
         ward_coins,
+        slic_astronaut,
         gmm_random_colors,
         canny_coins,
         choose_k_cat,
