@@ -257,7 +257,11 @@ def canny_case(size: int) -> Case:
         return {"labels": npc.segment(image, "canny", sigma=2.0).labels}
 
     def reference():
-        return {"labels": feature.canny(image, sigma=2.0).astype(np.int32)}
+        # our automatic thresholds: 10 % and 20 % of the image's largest value (scikit-image's
+        # defaults are 10 % and 20 % of the dtype's range, 1.0 for floats): given explicitly
+        top = float(np.abs(image).max())
+        edges = feature.canny(image, sigma=2.0, low_threshold=0.1 * top, high_threshold=0.2 * top)
+        return {"labels": edges.astype(np.int32)}
 
     return Case(
         f"Canny sigma=2 {size}²",
