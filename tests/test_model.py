@@ -15,9 +15,9 @@ from skimage import data
 import napari_pixel_clusters as npc
 from conftest import THREE_REGIONS, collect_steps, no_leftovers
 from napari_pixel_clusters.core.methods import METHODS
-from napari_pixel_clusters.core.methods._pointwise import RowFit, run_on_rows
+from napari_pixel_clusters.core.methods._pointwise import run_on_rows
 from napari_pixel_clusters.core.methods._pointwise_lazy import lazy_run_on_rows
-from napari_pixel_clusters.core.registry import Method, Predictor
+from napari_pixel_clusters.core.registry import Method, Predictor, RowFit
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,12 @@ must be positive numbers that sum to 1.``
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
 from .features import COLOR_SPACES
+from .field_check import BOOLS, FieldCheck, describe
 from .files import StrPath
 from .methods import METHODS
 from .registry import MAX_CLUSTERS, Predictor
@@ -30,9 +30,6 @@ IMAGE_KINDS = ("grey", "rgb", "rgba", "multichannel")
 #: folder's table may have more clusters: ``export.MAX_TABLE_ROWS``).
 MAX_COMPONENTS = MAX_CLUSTERS
 _HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?")
-_INTEGERS = (int, np.integer)
-_NUMBERS = (int, float, np.integer, np.floating)
-_BOOLS = (bool, np.bool_)
 
 
 def predictors() -> dict[str, Predictor]:
@@ -45,108 +42,6 @@ def word_list(words: list[str], conjunction: str) -> str:
     return f" {conjunction} ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
-class FieldCheck:
-    """Raise ``ValueError("<what>: <path>: <field>: <problem>")`` for the first problem."""
-
-    def __init__(self, what: str, path: StrPath | None = None):
-        self.prefix = f"{what}: {path}: " if path is not None else f"{what}: "
-
-    def fail(self, field: str, problem: str) -> NoReturn:
-        raise ValueError(
-            f"{self.prefix}{field}: {problem}" if field else f"{self.prefix}{problem}"
-        )
-
-    def mapping(self, value: Any, field: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(field, f"expected a JSON object, got {_describe(value)}.")
-        return value
-
-    def key(self, mapping: dict[str, Any], key: str, field: str) -> Any:
-        if key not in mapping:
-            self.fail(f"{field}.{key}" if field else key, "missing.")
-        return mapping[key]
-
-    def integer(self, value: Any, field: str, low: int, high: int | None = None) -> int:
-        if (
-            not isinstance(value, _INTEGERS)
-            or isinstance(value, _BOOLS)
-            or value < low
-            or (high is not None and value > high)
-        ):
-            limits = f"from {low} to {high}" if high is not None else f"of {low} or more"
-            self.fail(field, f"expected a whole number {limits}, got {_describe(value)}.")
-        return int(value)
-
-    def number(self, value: Any, field: str, low: float, high: float) -> float:
-        if (
-            not isinstance(value, _NUMBERS)
-            or isinstance(value, _BOOLS)
-            or not _finite_float(value)
-            or not low <= float(value) <= high
-        ):
-            self.fail(
-                field, f"expected a finite number from {low} to {high}, got {_describe(value)}."
-            )
-        return float(value)
-
-    def text(self, value: Any, field: str, choices: Collection[str] | None = None) -> str:
-        if not isinstance(value, str) or (choices is not None and value not in choices):
-            expected = f"one of {', '.join(map(repr, choices))}" if choices else "a text"
-            self.fail(field, f"expected {expected}, got {_describe(value)}.")
-        return value
-
-    def array(self, value: Any, field: str, ndim: int) -> np.ndarray:
-        """A finite float64 array of ``ndim`` dimensions from nested lists of numbers."""
-        problem = f"expected a {_TABLES[ndim]} of finite numbers"
-        if isinstance(value, np.ndarray):
-            if value.dtype.kind not in "iuf":
-                self.fail(field, f"{problem}, got an array of {value.dtype}.")
-        elif not _nested_numbers(value, ndim):
-            self.fail(field, f"{problem}, got {_describe(value)}.")
-        try:
-            array = np.asarray(value, dtype=np.float64)
-        except (ValueError, TypeError, OverflowError):
-            self.fail(field, f"{problem}; its rows differ in length or its numbers are too large.")
-        if array.ndim != ndim or not np.isfinite(array).all():
-            self.fail(field, f"{problem} (no NaN or infinity).")
-        return array
-
-    def shape(
-        self, array: np.ndarray, field: str, expected: tuple[int, ...], meaning: str
-    ) -> None:
-        if array.shape != expected:
-            self.fail(field, f"expected shape {expected} ({meaning}), got {array.shape}.")
-
-
-_TABLES = {1: "list", 2: "table (list of rows)", 3: "list of tables"}
-
-
-def _describe(value: object) -> str:
-    text = repr(value)
-    return (
-        f"{text[:60]}... ({type(value).__name__})"
-        if len(text) > 60
-        else (f"{text} ({type(value).__name__})")
-    )
-
-
-def _finite_float(value: Any) -> bool:
-    try:
-        return bool(np.isfinite(float(value)))
-    except OverflowError:
-        return False
-
-
-def _nested_numbers(value: Any, ndim: int) -> bool:
-    """``value`` is ``ndim`` levels of lists (or tuples) with numbers (not bools) inside."""
-    level = [value]
-    for _ in range(ndim):
-        if not all(isinstance(item, (list, tuple, np.ndarray)) for item in level):
-            return False
-        level = [item for items in level for item in items]
-    return all(isinstance(item, _NUMBERS) and not isinstance(item, _BOOLS) for item in level)
-
-
 def check_model_dict(content: Any, what: str = "model file", path: StrPath | None = None) -> None:
     """Raise ValueError saying what is wrong with a model's content (``Model.to_dict()``
     form, as read from a model file); the message starts with ``what`` and ``path``."""
@@ -155,7 +50,7 @@ def check_model_dict(content: Any, what: str = "model file", path: StrPath | Non
         found = (
             f"its 'format' is {content.get('format')!r}"
             if isinstance(content, dict)
-            else f"it holds {_describe(content)}, not a JSON object"
+            else f"it holds {describe(content)}, not a JSON object"
         )
         check.fail(
             "", f"not a napari-pixel-clusters model ({found}; expected 'format': {FORMAT!r})."
@@ -200,7 +95,7 @@ def _check_features(check: FieldCheck, pipeline: Any, image: dict[str, Any]) -> 
         check.fail(
             "features.color_space",
             f"a {image['kind']} image is clustered on its raw "
-            f"values; expected null, got {_describe(color_space)}.",
+            f"values; expected null, got {describe(color_space)}.",
         )
     if color_space is not None:
         check.text(color_space, "features.color_space", COLOR_SPACES)
@@ -208,13 +103,11 @@ def _check_features(check: FieldCheck, pipeline: Any, image: dict[str, Any]) -> 
         check.key(pipeline, "spatial_weight", "features"), "features.spatial_weight", 0.0, 100.0
     )
     standardize = check.key(pipeline, "standardize", "features")
-    if not isinstance(standardize, _BOOLS):
-        check.fail(
-            "features.standardize", f"expected true or false, got {_describe(standardize)}."
-        )
+    if not isinstance(standardize, BOOLS):
+        check.fail("features.standardize", f"expected true or false, got {describe(standardize)}.")
     names = check.key(pipeline, "names", "features")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        check.fail("features.names", f"expected a list of texts, got {_describe(names)}.")
+        check.fail("features.names", f"expected a list of texts, got {describe(names)}.")
     constants = check.mapping(check.key(pipeline, "constants", "features"), "features.constants")
     n_values = 3 if color else image["n_channels"]
     n_axes = _check_coordinates(check, constants, spatial_weight)
@@ -286,7 +179,7 @@ def _check_parameters(
 
 def _check_clusters(check: FieldCheck, clusters: Any, n_components: int) -> None:
     if not isinstance(clusters, list):
-        check.fail("clusters", f"expected a list, got {_describe(clusters)}.")
+        check.fail("clusters", f"expected a list, got {describe(clusters)}.")
     if len(clusters) > n_components:
         check.fail(
             "clusters",

@@ -21,11 +21,10 @@ if TYPE_CHECKING:
     import dask.array as da
 
     from .features import FeatureSet
+    from .field_check import FieldCheck
     from .image import ImageData
     from .lazy.chunks import Tally
     from .means import ClusterSums
-    from .methods._pointwise import RowFit
-    from .model_check import FieldCheck
 
 T = TypeVar("T")
 #: The progress protocol of every long computation (a method's ``run``, ``segment_steps``,
@@ -305,6 +304,16 @@ def drain(steps: Steps[T]) -> T:
             next(steps)
         except StopIteration as stop:
             return stop.value
+
+
+@dataclass
+class RowFit:
+    """A method fitted on feature rows: a 0-based cluster per row, scores, the model."""
+
+    labels: np.ndarray
+    score: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -9,7 +9,6 @@ generator that returns a :class:`RowFit`) and a :class:`~..registry.Predictor`; 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 from ..features import FeatureSet, build_features
 from ..image import ImageData
 from ..means import ClusterSums
-from ..registry import MethodOutput, Steps
+from ..registry import MethodOutput, RowFit, Steps
 
 
 def point_features(
@@ -68,16 +67,6 @@ def row_sums(
     if feature_set.raw is None:
         return None
     return ClusterSums.of(row_labels, feature_set.raw, n_clusters, feature_set.weights)
-
-
-@dataclass
-class RowFit:
-    """A method fitted on feature rows: a 0-based cluster per row, scores, the model."""
-
-    labels: np.ndarray
-    score: dict[str, Any]
-    details: dict[str, Any] = field(default_factory=dict)
-    model: dict[str, Any] = field(default_factory=dict)
 
 
 #: ``fit_rows(feature_set, n_clusters, params, random_state)``: yields progress, returns the fit.

@@ -29,8 +29,8 @@ from ..features import (
 from ..image import NO_DATA, ImageData, usable_mask
 from ..labelling import FittedLabeller, Labelling, feature_pipeline, label_of_component
 from ..lazy.chunks import ChunkLabeller, Tally, drop_empty, over_chunks, tally_steps
-from ..registry import LazyOutput, Predictor, Steps
-from ._pointwise import FitRows, RowFit, check_rows, fit_summary, row_sums
+from ..registry import LazyOutput, Predictor, RowFit, Steps
+from ._pointwise import FitRows, check_rows, fit_summary, row_sums
 
 if TYPE_CHECKING:
     import dask.array as da

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 
 from ..features import FeatureSet
-from ..registry import Method, Param, Predictor, Steps, drain
-from ._pointwise import RowFit, check_start_array, run_on_rows
+from ..registry import Method, Param, Predictor, RowFit, Steps, drain
+from ._pointwise import check_start_array, run_on_rows
 from ._pointwise_lazy import lazy_run_on_rows
 
 if TYPE_CHECKING:  # model_check imports the methods: no import back at run time
-    from ..model_check import FieldCheck
+    from ..field_check import FieldCheck
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 #: The k-means partition that starts EM keeps the best of this many weighted k-means runs

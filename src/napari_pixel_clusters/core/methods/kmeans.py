@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from ..features import FeatureSet, weighted_mean_var
-from ..registry import Method, Param, Predictor, Steps
-from ._pointwise import RowFit, check_start_array, run_on_rows
+from ..registry import Method, Param, Predictor, RowFit, Steps
+from ._pointwise import check_start_array, run_on_rows
 from ._pointwise_lazy import lazy_run_on_rows
 
 
