@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
@@ -13,6 +13,7 @@ import pandas as pd
 from .contours import Contour, region_contours
 from .image import ArrayT, ImageData
 from .means import ClusterSums
+from .objects import Objects, make_objects
 
 if TYPE_CHECKING:  # core/model.py imports this module: no import back at run time
     from .model import Model
@@ -194,6 +195,19 @@ class Segmentation(Generic[ArrayT]):
             (row, column) order, with the plane index first for stacks.
         """
         return region_contours(self.labels, min_area)
+
+    def objects(
+        self,
+        clusters: int | Iterable[int],
+        connectivity: int | None = None,
+        scale: float | Sequence[float] = 1.0,
+        table: pd.DataFrame | None = None,
+    ) -> Objects:
+        """The connected regions of ``clusters`` as instance labels (int32, 0 background,
+        1..n) with a measurement table (area or volume and centroid in the units of
+        ``scale``, perimeter in 2-D, mean of each channel, bounding box): see
+        :func:`~.objects.make_objects`. Results in memory only."""
+        return make_objects(self, clusters, connectivity, scale, table)
 
 
 def _value_range_of(data: ImageData[Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
