@@ -84,3 +84,83 @@ def test_rgba_alpha_is_a_mask_not_a_feature():
     data = read_image(rgba)
     assert data.kind == "rgba" and data.mask.sum() == 800
     assert build_features(data).X.shape[1] == 3
+
+
+@pytest.fixture(scope="module")
+def ihc():
+    """A corner of scikit-image's immunohistochemistry sample (hematoxylin + DAB)."""
+    from skimage import data
+
+    return data.immunohistochemistry()[:96, :96]
+
+
+@pytest.mark.parametrize(
+    "space, stains, reference",
+    [
+        ("hed", ["hematoxylin", "eosin", "DAB"], color.rgb2hed),
+        (
+            "hdab",
+            ["hematoxylin", "DAB", "residual"],
+            lambda rgb: color.separate_stains(rgb, color.hdx_from_rgb),
+        ),
+    ],
+)
+def test_stain_spaces_match_skimage_on_the_same_pixels(ihc, space, stains, reference):
+    feature_set = build_features(read_image(ihc), color_space=space)
+    assert feature_set.names == stains
+    assert feature_set.compression.startswith("distinct values")
+    assert len(feature_set.X) < ihc.shape[0] * ihc.shape[1]
+    expected = reference(ihc).reshape(-1, 3)
+    np.testing.assert_allclose(feature_set.to_pixels(feature_set.X), expected, rtol=0, atol=1e-12)
+    assert expected.max() > 0  # the stains are there, not all clipped to zero
+
+
+def test_stain_spaces_are_color_spaces_of_every_entry_point():
+    from napari_pixel_clusters.core.registry import FEATURE_PARAMS
+
+    assert {"hed", "hdab"} <= set(features.COLOR_SPACES)
+    choices = next(p.choices for p in FEATURE_PARAMS if p.name == "color_space")
+    assert {"hed", "hdab"} <= set(choices)  # the CLI's --color-space and the widget's combo
+
+
+def test_kmeans_in_hed_matches_sklearn_on_rgb2hed_pixels(ihc):
+    from sklearn.cluster import KMeans
+
+    import napari_pixel_clusters as npc
+
+    X = color.rgb2hed(ihc).reshape(-1, 3)
+    init = X[np.linspace(0, len(X) - 1, 3).astype(int)]
+    reference = KMeans(n_clusters=3, init=init, n_init=1).fit(X)
+    seg = npc.segment(ihc, "kmeans", 3, color_space="hed", init=init)
+    np.testing.assert_array_equal(seg.labels.ravel(), reference.labels_ + 1)
+    assert seg.score["inertia"] == pytest.approx(reference.inertia_, rel=1e-9)
+    assert seg.params["color_space"] == "hed"
+
+
+@pytest.mark.parametrize("space", ["hed", "hdab"])
+def test_stain_space_model_predicts_the_same_labels_after_save_and_load(ihc, tmp_path, space):
+    import napari_pixel_clusters as npc
+
+    seg = npc.segment(ihc, "kmeans", 3, color_space=space, random_state=0)
+    model = npc.load_model(npc.save_model(seg, tmp_path / "model.json"))
+    assert model.pipeline["color_space"] == space
+    np.testing.assert_array_equal(model.predict(ihc).labels, seg.labels)
+    flipped = ihc[::-1]  # another image: the nearest center in stain space
+    centers = np.asarray(model.parameters["centers"])
+    X = build_features(read_image(flipped), color_space=space)
+    nearest = ((X.X[:, None, :] - centers[None]) ** 2).sum(axis=2).argmin(axis=1) + 1
+    np.testing.assert_array_equal(model.predict(flipped).labels.ravel(), X.to_pixels(nearest))
+
+
+@pytest.mark.parametrize("space", ["hed", "hdab"])
+def test_slic_clusters_stain_concentrations(ihc, space):
+    from skimage.segmentation import slic
+
+    import napari_pixel_clusters as npc
+
+    seg = npc.segment(ihc, "slic", color_space=space, n_segments=20, compactness=0.1)
+    stains = (
+        color.rgb2hed(ihc) if space == "hed" else color.separate_stains(ihc, color.hdx_from_rgb)
+    )
+    reference = slic(stains, n_segments=20, compactness=0.1, convert2lab=False, start_label=1)
+    np.testing.assert_array_equal(seg.labels, reference)

@@ -17,7 +17,14 @@ import numpy.typing as npt
 
 from .image import ImageData
 
-COLOR_SPACES = ("rgb", "lab", "hsv")
+#: Stain color spaces of brightfield RGB images: color deconvolution (Ruifrok & Johnston
+#: 2001, ``skimage.color.separate_stains``) of the optical densities into the concentration
+#: of each stain. Name -> (scikit-image's matrix from RGB optical density, stain names).
+STAIN_SPACES: dict[str, tuple[str, tuple[str, str, str]]] = {
+    "hed": ("hed_from_rgb", ("hematoxylin", "eosin", "DAB")),
+    "hdab": ("hdx_from_rgb", ("hematoxylin", "DAB", "residual")),
+}
+COLOR_SPACES = ("rgb", "lab", "hsv", *STAIN_SPACES)
 #: Packed integer keys are counted with one ``np.bincount`` (O(N), but it allocates one
 #: counter per possible key) when there are at most this many possible keys, and at most
 #: BINCOUNT_KEYS_PER_PIXEL per pixel; otherwise ``np.unique`` sorts them (O(N log N)).
@@ -261,14 +268,24 @@ def _value_features(
 
 def color_coordinates(rgb_values: np.ndarray, color_space: str) -> tuple[np.ndarray, list[str]]:
     """(N, 3) RGB values in the image's units -> coordinates in ``color_space``, names."""
-    rgb = rgb_to_unit_range(rgb_values)
+    return unit_rgb_coordinates(rgb_to_unit_range(rgb_values), color_space)
+
+
+def unit_rgb_coordinates(rgb: np.ndarray, color_space: str) -> tuple[np.ndarray, list[str]]:
+    """(..., 3) float RGB in [0, 1] -> coordinates in ``color_space`` (same shape), names.
+
+    Stain spaces give each stain's concentration, as ``skimage.color.rgb2hed`` does.
+    """
     if color_space == "rgb":
         return rgb, ["R", "G", "B"]
     from skimage import color
 
     if color_space == "lab":
         return color.rgb2lab(rgb), ["L", "a", "b"]
-    return color.rgb2hsv(rgb), ["H", "S", "V"]
+    if color_space == "hsv":
+        return color.rgb2hsv(rgb), ["H", "S", "V"]
+    matrix_name, stains = STAIN_SPACES[color_space]
+    return color.separate_stains(rgb, getattr(color, matrix_name)), list(stains)
 
 
 def weighted_mean_var(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

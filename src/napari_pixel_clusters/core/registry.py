@@ -138,8 +138,9 @@ FEATURE_PARAMS = (
         str,
         None,
         "Color space for RGB images: 'rgb', 'lab' (perceptual: distances match what the "
-        "eye sees) or 'hsv' (hue first); empty: the method's default. Grey and "
-        "multichannel images use their raw values.",
+        "eye sees), 'hsv' (hue first), or the brightfield stain concentrations 'hed' "
+        "(hematoxylin, eosin, DAB) and 'hdab' (hematoxylin, DAB, residual); empty: the "
+        "method's default. Grey and multichannel images use their raw values.",
         choices=COLOR_SPACES,
         allow_none=True,
     ),

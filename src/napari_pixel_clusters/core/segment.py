@@ -79,9 +79,10 @@ def segment(
         Axis of a multichannel image that holds the channels (each channel a feature).
     **options
         The feature options the method takes (``METHODS[method].takes_features``, from
-        ``FEATURE_PARAMS``: ``color_space`` "rgb", "lab" or "hsv" for RGB images, None
-        for the method's default; ``spatial_weight``; ``standardize``), ``random_state``
-        if it uses one, and its own parameters (``METHODS[method].params``).
+        ``FEATURE_PARAMS``: ``color_space`` "rgb", "lab", "hsv", "hed" or "hdab" (stain
+        concentrations) for RGB images, None for the method's default; ``spatial_weight``;
+        ``standardize``), ``random_state`` if it uses one, and its own parameters
+        (``METHODS[method].params``).
 
     Returns
     -------

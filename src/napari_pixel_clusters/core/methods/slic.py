@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from ..features import check_color_space
+from ..features import check_color_space, unit_rgb_coordinates
 from ..image import ImageData
 from ..registry import Method, MethodOutput, Param, Steps
 
@@ -110,10 +110,8 @@ def slic_values(
     if not data.mask.all():
         fill_from_nearest(values, data.mask)
     convert2lab = color_space == "lab" and not standardize
-    if color_space == "hsv" or (color_space == "lab" and standardize):
-        from skimage import color
-
-        values = color.rgb2hsv(values) if color_space == "hsv" else color.rgb2lab(values)
+    if color_space is not None and not convert2lab:
+        values = unit_rgb_coordinates(values, color_space)[0]
     standardization: dict[str, Any] = {}
     if standardize:
         values, standardization = standardized(values, data.mask)
