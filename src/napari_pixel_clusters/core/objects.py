@@ -34,8 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from skimage.measure import label as connected_components
-from skimage.measure import regionprops_table
 
 from .editing import check_clusters, label_column
 
@@ -104,6 +102,8 @@ def make_objects(
     ndim = seg.labels.ndim
     connectivity = check_connectivity(connectivity, ndim)
     spacing = check_scale(scale, ndim)
+    from skimage.measure import label as connected_components  # heavy: only when used
+
     kept = np.where(np.isin(seg.labels, chosen), seg.labels, 0)
     labels = connected_components(kept, background=0, connectivity=connectivity).astype(np.int32)
     return Objects(labels, measure(labels, seg, table, spacing))
@@ -145,6 +145,8 @@ def measure(
     labels: np.ndarray, seg: Segmentation[Any], table: pd.DataFrame, spacing: np.ndarray
 ) -> pd.DataFrame:
     """The objects' table (see the module's documentation)."""
+    from skimage.measure import regionprops_table  # heavy: only when used
+
     ndim = labels.ndim
     props = ["label", "area", "centroid", "bbox", "intensity_mean"]
     if ndim == 2:
