@@ -135,6 +135,12 @@ def test_kmeans_in_hed_matches_sklearn_on_rgb2hed_pixels(ihc):
     np.testing.assert_array_equal(seg.labels.ravel(), reference.labels_ + 1)
     assert seg.score["inertia"] == pytest.approx(reference.inertia_, rel=1e-9)
     assert seg.params["color_space"] == "hed"
+    import dask.array as da
+
+    lazy = npc.segment(
+        da.from_array(ihc, chunks=(48, 48, 3)), "kmeans", 3, color_space="hed", init=init
+    )
+    np.testing.assert_array_equal(np.asarray(lazy.labels), seg.labels)  # per chunk, same labels
 
 
 @pytest.mark.parametrize("space", ["hed", "hdab"])
