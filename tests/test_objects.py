@@ -10,7 +10,8 @@ import pytest
 from skimage import data, measure
 
 import napari_pixel_clusters as npc
-from napari_pixel_clusters.core.objects import Objects
+from napari_pixel_clusters.core.image import read_image
+from napari_pixel_clusters.core.objects import Objects, label_objects, object_counts
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +168,52 @@ def test_deterministic_and_input_untouched(coins_seg):
     np.testing.assert_array_equal(first.labels, second.labels)
     pd.testing.assert_frame_equal(first.table, second.table)
     np.testing.assert_array_equal(coins_seg.labels, before)
+
+
+@pytest.mark.parametrize("connectivity", [1, 2])
+def test_object_counts_match_skimage_per_cluster(coins_seg, connectivity):
+    counts = object_counts(coins_seg.labels, connectivity)
+    assert counts[0] == 0 and len(counts) == coins_seg.n_clusters + 1
+    for cluster in range(1, coins_seg.n_clusters + 1):
+        mask = coins_seg.labels == cluster
+        assert counts[cluster] == measure.label(mask, connectivity=connectivity).max()
+    # and the objects of every cluster are as many
+    objects = coins_seg.objects(range(1, coins_seg.n_clusters + 1), connectivity=connectivity)
+    assert len(objects.table) == counts.sum()
+    np.testing.assert_array_equal(
+        objects.table["cluster"].value_counts().sort_index().to_numpy(), counts[1:]
+    )
+
+
+def test_object_counts_of_a_stack_and_of_nothing():
+    stack = np.zeros((3, 6, 6), dtype=np.int32)
+    stack[0, 0, 0] = stack[1, 1, 1] = 1  # touch by a corner only (full connectivity: one)
+    stack[2, 4:, 4:] = 2
+    np.testing.assert_array_equal(object_counts(stack, 1), [0, 2, 1])
+    np.testing.assert_array_equal(object_counts(stack), [0, 1, 1])
+    np.testing.assert_array_equal(object_counts(np.zeros((4, 4), np.int32)), [0])
+    with pytest.raises(ValueError, match=r"^connectivity: "):
+        object_counts(stack, 4)
+    with pytest.raises(ValueError, match=r"^labels: "):
+        object_counts(stack.astype(float))
+
+
+def test_label_objects_from_edited_labels_and_a_layer_table(coins_seg):
+    """What the Cluster table does: labels edited by hand, the layer's features (``index``
+    column) and no image: the same objects, no mean columns, the names of the table."""
+    labels = coins_seg.labels.copy()
+    labels[:10, :10] = 3  # painted
+    features = coins_seg.table.rename(columns={"label": "index"}).assign(
+        name=["background", "dark", "coins"]
+    )
+    objects = label_objects(labels, [3], features, connectivity=1, scale=(2.0, 2.0))
+    expected = measure.label(np.where(labels == 3, 3, 0), connectivity=1)
+    np.testing.assert_array_equal(objects.labels, expected)
+    assert not [c for c in objects.table.columns if c.startswith("mean_")]
+    assert set(objects.table["cluster_name"]) == {"coins"}
+    props = measure.regionprops_table(expected, properties=["area", "centroid"])
+    np.testing.assert_allclose(objects.table["area"], props["area"] * 4.0)
+    np.testing.assert_allclose(objects.table["centroid_x"], props["centroid-1"] * 2.0)
+    assert objects.params == {"clusters": [3], "connectivity": 1, "scale": [2.0, 2.0]}
+    with pytest.raises(ValueError, match=r"^image: "):
+        label_objects(labels, [3], features, image=read_image(coins_seg.image.pixels[:5, :, 0]))

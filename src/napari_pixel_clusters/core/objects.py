@@ -23,19 +23,24 @@ clusters stay two objects) with :func:`skimage.measure.label`, and measures them
     (``mean_intensity`` for grey images, ``mean_R``, ``mean_G``, ``mean_B`` for RGB).
 ``bbox_min_y``, ``bbox_min_x``, ``bbox_max_y``, ``bbox_max_x``
     The bounding box in pixel indices (min inclusive, max exclusive, as slices take them).
+
+:func:`label_objects` does the same from any cluster labels (e.g. a clusters layer edited
+by hand) with or without the image (without it, no ``mean_`` columns), and
+:func:`object_counts` counts the objects of every cluster at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .editing import check_clusters, label_column
+from .editing import check_clusters, check_labels, label_column
+from .image import ImageData
 
 if TYPE_CHECKING:  # core/result.py imports this module: no import back at run time
     from .result import Segmentation
@@ -51,10 +56,13 @@ class Objects:
         The image's spatial shape; objects 1..n, 0 for background.
     table : pandas.DataFrame
         One row per object, in label order.
+    params : dict
+        How they were made: ``clusters``, ``connectivity`` and ``scale`` as used.
     """
 
     labels: np.ndarray
     table: pd.DataFrame
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_csv(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write :attr:`table` as CSV to ``path``; an existing file is a ``ValueError``
@@ -97,16 +105,62 @@ def make_objects(
             "objects need the labels in memory; compute the result first "
             "(np.asarray(seg.labels)) or segment an image in memory."
         )
-    table = seg.table if table is None else table
+    return label_objects(
+        seg.labels, clusters, seg.table if table is None else table, connectivity, scale, seg.image
+    )
+
+
+def label_objects(
+    labels: np.ndarray,
+    clusters: int | Iterable[int],
+    table: pd.DataFrame,
+    connectivity: int | None = None,
+    scale: float | Sequence[float] = 1.0,
+    image: ImageData[np.ndarray] | None = None,
+) -> Objects:
+    """The connected regions of ``clusters`` in cluster ``labels`` as :class:`Objects`.
+
+    ``table`` is a cluster table (``label`` or ``index`` column, optional ``name``: a
+    Labels layer's features will do) that says which clusters exist and names them;
+    ``image`` (pixels of ``labels``' shape, channels last) gives the ``mean_`` columns,
+    none without it. ``connectivity`` and ``scale`` as in :func:`make_objects`.
+    """
+    labels = check_labels(labels)
     chosen = check_clusters(clusters, table)
-    ndim = seg.labels.ndim
+    ndim = labels.ndim
     connectivity = check_connectivity(connectivity, ndim)
     spacing = check_scale(scale, ndim)
+    if image is not None and image.spatial_shape != labels.shape:
+        raise ValueError(
+            f"image: its shape {image.spatial_shape} differs from the labels' {labels.shape}."
+        )
     from skimage.measure import label as connected_components  # heavy: only when used
 
-    kept = np.where(np.isin(seg.labels, chosen), seg.labels, 0)
-    labels = connected_components(kept, background=0, connectivity=connectivity).astype(np.int32)
-    return Objects(labels, measure(labels, seg, table, spacing))
+    kept = np.where(np.isin(labels, chosen), labels, 0)
+    objects = connected_components(kept, background=0, connectivity=connectivity)
+    objects = objects.astype(np.int32, copy=False)
+    params = {"clusters": chosen, "connectivity": connectivity, "scale": spacing.tolist()}
+    return Objects(objects, measure(objects, labels, table, spacing, image), params)
+
+
+def object_counts(labels: np.ndarray, connectivity: int | None = None) -> np.ndarray:
+    """How many objects (connected regions) each cluster of ``labels`` has: ``counts[c]``
+    for cluster ``c`` (``counts[0]`` is 0), with ``connectivity`` as in
+    :func:`make_objects`. One labelling pass over the whole image."""
+    labels = check_labels(labels)
+    connectivity = check_connectivity(connectivity, labels.ndim)
+    size = int(labels.max(initial=0)) + 1
+    if not labels.size:
+        return np.zeros(size, dtype=np.int64)
+    from skimage.measure import label as connected_components  # heavy: only when used
+
+    # regions of different values are different components: one pass labels them all
+    regions = connected_components(labels, background=0, connectivity=connectivity)
+    cluster_of = np.zeros(int(regions.max()) + 1, dtype=np.int64)
+    cluster_of[regions.ravel()] = labels.ravel()
+    counts = np.bincount(cluster_of[1:], minlength=size)
+    counts[0] = 0
+    return counts
 
 
 def check_connectivity(connectivity: int | None, ndim: int) -> int:
@@ -142,18 +196,26 @@ def axis_names(ndim: int) -> list[str]:
 
 
 def measure(
-    labels: np.ndarray, seg: Segmentation[Any], table: pd.DataFrame, spacing: np.ndarray
+    objects: np.ndarray,
+    clusters: np.ndarray,
+    table: pd.DataFrame,
+    spacing: np.ndarray,
+    image: ImageData[np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """The objects' table (see the module's documentation)."""
+    """The objects' table (see the module's documentation): ``objects`` are the instance
+    labels, ``clusters`` the cluster labels they were made from."""
     from skimage.measure import regionprops_table  # heavy: only when used
 
-    ndim = labels.ndim
-    props = ["label", "area", "centroid", "bbox", "intensity_mean"]
+    ndim = objects.ndim
+    props = ["label", "area", "centroid", "bbox"]
+    if image is not None:
+        props.append("intensity_mean")
     if ndim == 2:
         props.append("perimeter")
-    found = regionprops_table(labels, intensity_image=seg.image.pixels, properties=props)
-    cluster_of = np.zeros(int(labels.max()) + 1, dtype=np.int64)
-    cluster_of[labels.ravel()] = seg.labels.ravel()
+    pixels_of = None if image is None else image.pixels
+    found = regionprops_table(objects, intensity_image=pixels_of, properties=props)
+    cluster_of = np.zeros(int(objects.max(initial=0)) + 1, dtype=np.int64)
+    cluster_of[objects.ravel()] = clusters.ravel()
     cluster = cluster_of[found["label"]]
     axes = axis_names(ndim)
     pixels = found["area"].astype(np.int64)
@@ -171,8 +233,9 @@ def measure(
     if ndim == 2:
         isotropic = spacing[0] == spacing[1]
         out["perimeter"] = found["perimeter"] * spacing[0] if isotropic else np.nan
-    for c, name in enumerate(seg.image.channel_names):
-        out[f"mean_{name}"] = found[f"intensity_mean-{c}"]
+    if image is not None:
+        for c, name in enumerate(image.channel_names):
+            out[f"mean_{name}"] = found[f"intensity_mean-{c}"]  # pixels have a channel axis
     for i, axis in enumerate(axes):
         out[f"bbox_min_{axis}"] = found[f"bbox-{i}"]
     for i, axis in enumerate(axes):
