@@ -548,3 +548,86 @@ def test_outlines_csv_opens_as_napari_shapes(tmp_path):
     np.testing.assert_allclose(shapes[0], contours[0].vertices)
     with pytest.raises(ValueError, match=r"^out: .* exists already"):
         write_result(seg, folder)
+
+
+# ------------------------------------------------------------ objects in a result folder
+@pytest.fixture
+def objects_folder(three_region_results, tmp_path):
+    seg = three_region_results["kmeans"]
+    objects = seg.objects([1, 2], connectivity=1)
+    return seg, objects, write_result(seg, tmp_path / "result", source="image", objects=objects)
+
+
+def test_objects_round_trip_with_their_table_and_how_they_were_made(objects_folder):
+    seg, objects, folder = objects_folder
+    assert {"objects.tif", "objects.csv"} <= {path.name for path in folder.iterdir()}
+    saved = npc.read_result(folder)
+    np.testing.assert_array_equal(saved.objects.labels, objects.labels)
+    pd.testing.assert_frame_equal(saved.objects.table, objects.table, check_dtype=False)
+    made = json.loads((folder / "params.json").read_text())["objects"]
+    assert made == {"clusters": [1, 2], "connectivity": 1, "scale": [1.0, 1.0], "count": 2}
+    assert saved.objects.params == made
+    np.testing.assert_array_equal(saved.labels, seg.labels)  # the rest as without objects
+    assert npc.read_result(write_result(seg, folder.parent / "plain")).objects is None
+
+
+def test_objects_of_another_shape_are_refused_before_anything_is_written(
+    three_region_results, tmp_path
+):
+    seg = three_region_results["kmeans"]
+    other = npc.segment(THREE_REGIONS[:20], "kmeans", 3, random_state=0).objects([1])
+    with pytest.raises(ValueError, match=r"^objects: their labels' shape"):
+        write_result(seg, tmp_path / "x", objects=other)
+    assert not (tmp_path / "x").exists() and no_leftovers(tmp_path)
+
+
+def test_a_result_folder_with_objects_is_ours_to_replace_and_keeps_user_files(
+    objects_folder, small_results
+):
+    _, _, folder = objects_folder
+    (folder / "notes.txt").write_text("mine")
+    before = snapshot(folder)
+    with pytest.raises(ValueError, match=r"it holds notes.txt"):
+        write_result(small_results[0], folder, overwrite=True)
+    assert snapshot(folder) == before
+    (folder / "notes.txt").unlink()
+    write_result(small_results[0], folder, overwrite=True)  # our files only: replaced whole
+    assert npc.read_result(folder).objects is None
+    assert not (folder / "objects.csv").exists()
+
+
+OBJECTS_TAMPERINGS = [
+    ("objects.csv", _remove("objects.tif"), "objects: objects.tif is missing beside it"),
+    ("objects.tif", _remove("objects.csv"), "objects: objects.csv is missing beside it"),
+    (
+        "objects.tif",
+        _tiff("objects.tif", np.zeros((3, 3), np.int32)),
+        r"objects: expected whole numbers of the labels' shape",
+    ),
+    (
+        "objects.tif",
+        _tiff("objects.tif", np.zeros(THREE_REGIONS.shape[:2], np.float32)),
+        r"objects: expected whole numbers",
+    ),
+    ("objects.tif", _write("objects.tif", b"not a tiff"), "not a readable TIFF"),
+    ("objects.csv", _edit_table("objects.csv", lambda t: t.drop(columns="label")), "missing"),
+    (
+        "objects.csv",
+        _edit_table("objects.csv", lambda t: t.assign(label=1)),
+        "label: expected different whole numbers",
+    ),
+    ("objects.csv", _link_out("objects.csv"), "a symbolic link to .*, outside the folder"),
+]
+
+
+@pytest.mark.parametrize(
+    "name, tamper, message", OBJECTS_TAMPERINGS, ids=case_ids(OBJECTS_TAMPERINGS)
+)
+def test_tampered_objects_are_a_value_error_naming_the_file(objects_folder, name, tamper, message):
+    _, _, folder = objects_folder
+    tamper(folder)
+    expected = f"^folder: {re.escape(str(folder / name))}: {message}"
+    with pytest.raises(ValueError, match=expected):
+        npc.read_result(folder)
+    with pytest.raises(ValueError, match=expected):  # the npe2 reader: the same error
+        get_reader(str(folder / "params.json"))(str(folder / "params.json"))

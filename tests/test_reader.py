@@ -109,3 +109,25 @@ def test_a_folder_saved_with_only_the_clusters_layer_opens(tmp_path, make_napari
     layers = get_reader(folder + "/params.json")(folder + "/params.json")
     assert [kind for _, _, kind in layers] == ["labels"]
     np.testing.assert_array_equal(layers[0][0], seg.labels)
+
+
+def test_a_folder_with_objects_opens_them_as_a_labels_layer_with_their_table(
+    tmp_path, make_napari_viewer
+):
+    seg = npc.segment(data.coins()[::4, ::4], "kmeans", 3, random_state=0)
+    objects = seg.objects([3], connectivity=1)
+    folder = write_result(seg, tmp_path / "coins", objects=objects)
+    viewer = make_napari_viewer()
+    viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
+    assert [layer.name for layer in viewer.layers][-1] == "coins objects"  # on top
+    layer = viewer.layers["coins objects"]
+    np.testing.assert_array_equal(layer.data, objects.labels)
+    assert list(layer.features["index"]) == list(objects.table["label"])  # label -> row
+    np.testing.assert_allclose(layer.features["area"], objects.table["area"])
+    tag = layer.metadata["napari_pixel_clusters"]
+    assert tag["output"] == "objects" and tag["objects"]["clusters"] == [3]
+    # hovering an object shows its measurements (napari maps labels to rows by index)
+    row = objects.table.iloc[len(objects.table) // 2]
+    position = tuple(np.argwhere(objects.labels == row["label"])[0])
+    shown = layer._get_properties(position)
+    assert "cluster_name: cluster 3" in shown and f"pixels: {row['pixels']}" in shown

@@ -2,7 +2,9 @@
 
 Open the folder's ``params.json`` (File > Open): the clusters come back as a Labels layer
 with their table (names, counts, mean colors), colors, parameters and model (so "Apply
-model" and the Cluster table work on it), with the quantized image and the outlines.
+model" and the Cluster table work on it), with the quantized image and the outlines, and
+the objects (if saved) as a Labels layer in napari's random colors with their
+measurements as features.
 Zarr results (of large images) open lazily, as a pyramid.
 
 The folder is untrusted input: :func:`~.core.export.read_result` checks every file and
@@ -111,6 +113,19 @@ def read_result_folder(path: PathOrPaths) -> list[LayerData]:
     )
     if not saved.outlines.empty:
         layers.append(_outlines(saved.outlines, features, name, tag))
+    if saved.objects is not None:
+        objects_tag = {**tag, "output": "objects", "objects": saved.objects.params}
+        layers.append(
+            (
+                saved.objects.labels,
+                {
+                    "name": f"{name} objects",
+                    "features": saved.objects.table.rename(columns={"label": "index"}),
+                    "metadata": {METADATA_KEY: objects_tag},
+                },
+                "labels",
+            )
+        )
     return layers
 
 

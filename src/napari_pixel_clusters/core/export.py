@@ -2,7 +2,9 @@
 
 ``write_result`` writes labels and quantized image (TIFF), the cluster table and outlines
 (CSV; the outlines in napari's Shapes CSV format, so File > Open reads them), the
-parameters (JSON) and, for k-means and mixtures, the model (JSON). Each file carries the
+parameters (JSON), for k-means and mixtures the model (JSON) and, when asked for, the
+objects (``seg.objects(...)``: instance labels as ``objects.tif``, their measurements as
+``objects.csv``; how they were made in ``params.json`` under ``objects``). Each file carries the
 provenance: the TIFFs in their description, the rest in ``params.json``. Folders appear
 whole or not at all: they are written under a temporary name and renamed at the end.
 Writers never remove or overwrite what they did not create (see :func:`staged_folder`).
@@ -13,8 +15,8 @@ field before use, and answers bad content with a ``ValueError`` starting with
 read (symbolic links leading out of it are refused), ``params.json`` and ``table.csv``
 up to :data:`MAX_TABLE_BYTES` (128 MB; sizes are checked before anything is read),
 ``table.csv`` of up to :data:`MAX_TABLE_ROWS` clusters (a million: superpixels may be
-many more than the clusters a method is asked for), ``outlines.csv`` up to
-:data:`MAX_OUTLINES_BYTES` (256 MB) and ``model.json`` up to the model limit (64 MB).
+many more than the clusters a method is asked for), ``outlines.csv`` and ``objects.csv``
+up to :data:`MAX_OUTLINES_BYTES` (256 MB) and ``model.json`` up to the model limit (64 MB).
 
 Lazy results (of images larger than memory) write labels and quantized image as zarr
 stores instead, chunk by chunk (provenance in their attributes), and no outlines: tracing
@@ -43,6 +45,7 @@ import tifffile
 
 from .files import StrPath, check_inside, check_tree_inside, open_regular, read_json, read_text
 from .model import Model, read_model_file, save_model
+from .objects import Objects
 from .result import Segmentation
 
 if TYPE_CHECKING:
@@ -55,6 +58,8 @@ FILES = {
     "outlines": "outlines.csv",
     "params": "params.json",
     "model": "model.json",
+    "objects": "objects.tif",
+    "objects_table": "objects.csv",
 }
 #: What lazy results write instead of the TIFFs (and no outlines).
 ZARR_FILES = {"labels": "labels.zarr", "quantized": "quantized.zarr"}
@@ -249,8 +254,12 @@ def write_result(
     source: str = "",
     min_area: int = 20,
     overwrite: bool = False,
+    objects: Objects | None = None,
 ) -> Path:
     """Write ``seg`` into ``folder``; return its path.
+
+    With ``objects`` (``seg.objects(...)``), also their instance labels (``objects.tif``)
+    and measurements (``objects.csv``); ``params.json`` records how they were made.
 
     ``folder`` is used as named and must not exist yet or be empty. An existing
     non-empty folder is a ``ValueError`` (``out: ... exists already``) unless
@@ -258,8 +267,17 @@ def write_result(
     (our ``params.json`` and nothing but our files) is replaced; see
     :func:`staged_folder`."""
     folder = Path(folder)
+    if objects is not None and objects.labels.shape != tuple(seg.labels.shape):
+        raise ValueError(
+            f"objects: their labels' shape {objects.labels.shape} differs from the "
+            f"result's {tuple(seg.labels.shape)}."
+        )
     with staged_folder(folder, overwrite=overwrite) as staging:
         info = provenance(seg, source)
+        if objects is not None:
+            info["objects"] = {**objects.params, "count": len(objects.table)}
+            write_tiff(staging / FILES["objects"], objects.labels, info)
+            objects.table.to_csv(staging / FILES["objects_table"], index=False)
         if seg.is_lazy:  # lazy: chunk by chunk into zarr stores, no outlines
             write_zarr(staging / ZARR_FILES["labels"], seg.labels, info)
             write_zarr(staging / ZARR_FILES["quantized"], seg.quantized(), info)
@@ -299,6 +317,8 @@ class SavedResult:
     outlines: pd.DataFrame
     params: dict[str, Any]
     model: Model | None
+    #: the objects saved with the result (``objects.tif`` and ``objects.csv``), or None
+    objects: Objects | None = None
 
 
 def read_result(folder: StrPath) -> SavedResult:
@@ -336,6 +356,7 @@ def read_result(folder: StrPath) -> SavedResult:
     _check_arrays(labels, quantized, folder / names["quantized"])
     outlines = present("outlines")
     model = present("model")
+    objects = _read_objects(present("objects"), present("objects_table"), labels.shape, params)
     return SavedResult(
         labels=labels,
         quantized=quantized,
@@ -343,7 +364,45 @@ def read_result(folder: StrPath) -> SavedResult:
         outlines=_read_outlines(outlines) if outlines else shapes_table([], 2),
         params=params,
         model=read_model_file(model, "folder") if model else None,
+        objects=objects,
     )
+
+
+def _read_objects(
+    labels_path: Path | None,
+    table_path: Path | None,
+    shape: tuple[int, ...],
+    info: dict[str, Any],
+) -> Objects | None:
+    """The saved objects: both files or neither; instance labels of the result's shape,
+    a table with a row per object."""
+    if labels_path is None and table_path is None:
+        return None
+    if labels_path is None:
+        assert table_path is not None  # one of them is there
+        _fail(table_path, f"objects: {FILES['objects']} is missing beside it.")
+    if table_path is None:
+        _fail(labels_path, f"objects: {FILES['objects_table']} is missing beside it.")
+    labels = _read_tiff(labels_path)
+    if tuple(labels.shape) != tuple(shape) or labels.dtype.kind not in "iu":
+        _fail(
+            labels_path,
+            f"objects: expected whole numbers of the labels' shape {tuple(shape)}, got a "
+            f"{labels.shape} array of {labels.dtype}.",
+        )
+    table = _read_csv(table_path, MAX_OUTLINES_BYTES, ("cluster_name",))
+    if "label" not in table.columns:
+        _fail(table_path, "missing column label.")
+    if not table.empty:
+        numbers = table["label"]
+        if (
+            not pd.api.types.is_integer_dtype(numbers)
+            or numbers.min() < 1
+            or not numbers.is_unique
+        ):
+            _fail(table_path, "label: expected different whole numbers of 1 or more.")
+    made = info.get("objects")
+    return Objects(labels, table, dict(made) if isinstance(made, dict) else {})
 
 
 def _fail(path: Path, problem: str) -> NoReturn:
