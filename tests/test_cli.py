@@ -611,3 +611,89 @@ def test_an_option_the_method_does_not_take_is_one_error_line(tmp_path, capsys):
         "color_space, standardize); leave spatial_weight out."
     )
     assert len(error.splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------ objects
+def _objects_of(folder):
+    return tifffile.imread(folder / "objects.tif"), pd.read_csv(folder / "objects.csv")
+
+
+@pytest.mark.parametrize(
+    ("flags", "clusters", "connectivity"),
+    [
+        (["--objects"], None, None),
+        (["--objects", "2", "3", "--objects-connectivity", "1"], [2, 3], 1),
+    ],
+)
+def test_objects_are_written_as_seg_objects_makes_them(
+    images, capsys, flags, clusters, connectivity
+):
+    out = images / "out"
+    code = main(
+        [
+            "segment",
+            str(images / "coins.png"),
+            "-k",
+            "3",
+            "--random-state",
+            "0",
+            "--out",
+            str(out),
+            *flags,
+        ]
+    )
+    assert code == 0
+    seg = npc.segment(io.imread(images / "coins.png"), "kmeans", 3, random_state=0)
+    expected = seg.objects(clusters or [1, 2, 3], connectivity=connectivity)
+    labels, table = _objects_of(out / "coins")
+    np.testing.assert_array_equal(labels, expected.labels)
+    pd.testing.assert_frame_equal(table, expected.table, check_dtype=False)
+    assert f"3 clusters, {len(expected.table)} objects" in capsys.readouterr().out
+    saved = read_result(out / "coins")  # read back whole, objects included
+    np.testing.assert_array_equal(saved.objects.labels, expected.labels)
+    assert saved.objects.params["clusters"] == (clusters or [1, 2, 3])
+
+
+def test_objects_of_a_lazy_result_or_a_missing_cluster_are_one_line_each(tmp_path, capsys):
+    import zarr
+
+    image = data.coins()[::4, ::4]
+    zarr.open_array(
+        str(tmp_path / "big.zarr"), mode="w", shape=image.shape, chunks=(32, 32), dtype=image.dtype
+    )[:] = image
+    tifffile.imwrite(tmp_path / "small.tif", image)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "segment",
+            str(tmp_path / "big.zarr"),
+            str(tmp_path / "small.tif"),
+            "-k",
+            "3",
+            "--out",
+            str(out),
+            "--objects",
+            "1",
+        ]
+    )
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, captured.err
+    assert "big.zarr: error: objects need the labels in memory" in lines[0]
+    assert not (out / "big").exists()  # nothing half written
+    assert (out / "small" / "objects.csv").exists()  # the others continue
+    code = main(
+        [
+            "segment",
+            str(tmp_path / "small.tif"),
+            "-k",
+            "3",
+            "--out",
+            str(out / "x"),
+            "--objects",
+            "7",
+        ]
+    )
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and "error: clusters: no cluster 7" in lines[0]
+    assert not (out / "x" / "small").exists()

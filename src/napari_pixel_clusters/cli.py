@@ -23,6 +23,7 @@ from typing import Any
 
 from .core import FEATURE_PARAMS, METHODS, load_model, segment, sweep
 from .core.export import write_result
+from .core.objects import Objects
 from .core.registry import RANDOM_STATE, Method, Param
 from .core.result import Segmentation
 
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         + " (no default)",
     )
     _output_options(seg)
+    _objects_options(seg)
     for option in _declared_options():
         if option.users:
             _option(seg, option)
@@ -280,6 +282,41 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         help="smallest region (pixels) outlined in outlines.csv",
     )
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
+
+def _objects_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--objects",
+        nargs="*",
+        type=int,
+        default=None,
+        metavar="CLUSTER",
+        help="also write objects.tif (each connected region of these clusters as its own "
+        "label) and objects.csv (area or volume, centroid, perimeter, mean color, bounding "
+        "box of each) into the result folder; no CLUSTER: every cluster (default: no objects)",
+    )
+    parser.add_argument(
+        "--objects-connectivity",
+        type=int,
+        default=None,
+        metavar="N",
+        help="for --objects: 1 joins pixels that share an edge (face), up to the number "
+        "of spatial axes, which also joins corners (full, the default)",
+    )
+
+
+def objects_maker(
+    args: argparse.Namespace,
+) -> Callable[[Segmentation[Any]], Objects] | None:
+    """What makes the objects --objects asks for from a result (None without it)."""
+    if args.objects is None:
+        return None
+
+    def make(seg: Segmentation[Any]) -> Objects:
+        clusters = args.objects or [int(label) for label in seg.table["label"]]
+        return seg.objects(clusters, connectivity=args.objects_connectivity)
+
+    return make
 
 
 def is_zarr_store(path: Path) -> bool:
@@ -377,15 +414,23 @@ def _run_each(
     label_one: Callable[[Any], Segmentation[Any]],
     min_area: int,
     overwrite: bool,
+    make_objects: Callable[[Segmentation[Any]], Objects] | None = None,
 ) -> int:
-    """Segment every image into ``out/<stem>``; one line each; 1 if any failed."""
+    """Segment every image into ``out/<stem>`` (with its objects if ``make_objects``);
+    one line each; 1 if any failed."""
     failures = 0
     for i, path in enumerate(images, start=1):
         started = time.perf_counter()
         try:
             seg = label_one(read_image(path))
+            objects = make_objects(seg) if make_objects is not None else None
             folder = write_result(
-                seg, out / path.stem, source=str(path), min_area=min_area, overwrite=overwrite
+                seg,
+                out / path.stem,
+                source=str(path),
+                min_area=min_area,
+                overwrite=overwrite,
+                objects=objects,
             )
         except (ValueError, OSError, MemoryError) as error:
             failures += 1
@@ -396,7 +441,8 @@ def _run_each(
             )
             continue
         print(
-            f"[{i}/{len(images)}] {path} -> {folder} ({_summary(seg)}, "
+            f"[{i}/{len(images)}] {path} -> {folder} ({_summary(seg)}"
+            f"{'' if objects is None else f', {len(objects.table)} objects'}, "
             f"{time.perf_counter() - started:.1f} s)",
             flush=True,
         )
@@ -465,6 +511,7 @@ def _run(args: argparse.Namespace) -> int:
         lambda image: segment(image, args.method, args.n_clusters, **options),
         args.min_area,
         args.overwrite,
+        objects_maker(args),
     )
 
 
