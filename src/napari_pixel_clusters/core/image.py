@@ -7,7 +7,7 @@ to guess again what the axes mean.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,11 @@ MAX_ABS_VALUE = 1e100
 NO_DATA = (
     "image: no pixel has data (all are NaN/inf or fully transparent); nothing can be clustered."
 )
+#: What every route says of a mask whose pixels inside all lack data.
+NO_DATA_INSIDE = (
+    "mask: none of the {n:,} pixels inside the mask has data (they are all NaN/inf or "
+    "fully transparent); choose a mask over pixels with data."
+)
 #: What an :class:`ImageData` holds its pixels in: numpy in memory, dask for images larger
 #: than memory (:func:`~.lazy.image.read_lazy_image`).
 ArrayT = TypeVar("ArrayT", np.ndarray, "da.Array")
@@ -42,15 +47,24 @@ class ImageData(Generic[ArrayT]):
     kind : str
         ``"grey"``, ``"rgb"``, ``"rgba"`` or ``"multichannel"``.
     mask : ndarray of bool
-        ``spatial`` shape; False where a pixel has no data (non-finite value, or alpha 0).
+        ``spatial`` shape; False where a pixel has no data (non-finite value, or alpha 0)
+        or lies outside the caller's ``inside`` mask: every method clusters only these.
     channel_axis : int or None
         Axis of the input that held the channels (None for grey images).
+    inside : ndarray of bool or None
+        The caller's mask (``segment(..., mask=...)``): True inside, where pixels may be
+        clustered; None for the whole image. Already part of ``mask``; kept to say what
+        was asked and to carry it to the levels of a pyramid.
+    n_inside : int or None
+        How many pixels ``inside`` holds (None: no mask, or not counted).
     """
 
     pixels: ArrayT
     kind: str
     mask: ArrayT
     channel_axis: int | None
+    inside: ArrayT | None = None
+    n_inside: int | None = None
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
@@ -88,9 +102,12 @@ def guess_rgb(shape: tuple[int, ...]) -> bool:
 
 
 def read_image(
-    image: npt.ArrayLike, rgb: bool | None = None, channel_axis: int | None = None
+    image: npt.ArrayLike,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
+    mask: npt.ArrayLike | None = None,
 ) -> ImageData[np.ndarray]:
-    """Validate ``image`` and put its channels last.
+    """Validate ``image`` (and ``mask``) and put its channels last.
 
     Parameters
     ----------
@@ -101,17 +118,86 @@ def read_image(
         Whether the last axis holds RGB(A). None guesses like napari.
     channel_axis : int or None
         Axis holding channels of a multichannel image; every channel is a feature.
+    mask : array_like or None
+        Only the pixels inside are clustered (see :func:`check_mask`); the others are
+        left out like pixels without data (label 0).
 
     Raises
     ------
     ValueError
         With a sentence saying what was wrong and what would work; also for float
-        values beyond +-``MAX_ABS_VALUE`` (1e100), whose squares would overflow.
+        values beyond +-``MAX_ABS_VALUE`` (1e100), whose squares would overflow. A bad
+        mask is a ValueError starting with "mask:".
     """
     array = np.asarray(image)
     pixels, kind, axis = arrange_channels(array, rgb, channel_axis)
-    return ImageData(
-        pixels=pixels, kind=kind, mask=_usable_pixels(pixels, kind), channel_axis=axis
+    if mask is None:
+        return ImageData(
+            pixels=pixels, kind=kind, mask=_usable_pixels(pixels, kind), channel_axis=axis
+        )
+    inside = check_mask(mask, pixels.shape[:-1])
+    usable = _usable_pixels(pixels, kind, inside)
+    n_inside = int(np.count_nonzero(inside))
+    return ImageData(pixels, kind, usable, axis, inside=inside, n_inside=n_inside)
+
+
+def check_mask(mask: object, spatial_shape: tuple[int, ...]) -> np.ndarray:
+    """The caller's mask as booleans: an array of the image's spatial shape (its shape
+    without the channel axis), of booleans or integers (non-zero = inside: a labels
+    image works as it is), with at least one pixel inside.
+
+    Anything else is a ValueError starting with "mask:" that gives the shapes. A dask
+    array is read whole (the image is in memory too).
+    """
+    try:
+        array = np.asarray(mask)
+    except (TypeError, ValueError):  # ragged lists and the like
+        array = np.asarray(None)
+    check_mask_type(array.dtype, array.shape, spatial_shape)
+    inside = array if array.dtype == bool else array != 0
+    if not np.any(inside):
+        raise ValueError(no_pixel_inside(spatial_shape))
+    return inside
+
+
+def check_mask_type(
+    dtype: npt.DTypeLike, shape: tuple[int, ...], spatial_shape: tuple[int, ...]
+) -> None:
+    """A mask's dtype (booleans or integers) and shape (the image's spatial shape)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biu":
+        what = "no array" if dtype.kind == "O" else f"{dtype} values"
+        hint = " (for a float mask, say which pixels are inside: mask > 0.5)"
+        raise ValueError(
+            f"mask: expected an array of booleans or integers (non-zero = inside) of the "
+            f"image's spatial shape {tuple(spatial_shape)}, got {what} of shape "
+            f"{tuple(shape)}{hint if dtype.kind == 'f' else ''}."
+        )
+    if tuple(shape) != tuple(spatial_shape):
+        raise ValueError(
+            f"mask: has shape {tuple(shape)}, but the image's spatial shape (its shape "
+            f"without the channel axis) is {tuple(spatial_shape)}; give one value per "
+            "pixel (for a stack, one mask per plane)."
+        )
+
+
+def mask_record(data: ImageData[Any]) -> dict[str, Any]:
+    """``{"mask": {"pixels_inside": n, "pixels": total}}`` for a result's params when the
+    image was read with a mask (``{}`` without one)."""
+    if data.inside is None:
+        return {}
+    n_inside = data.n_inside
+    if n_inside is None:  # (read as a pyramid level: counted now)
+        n_inside = int(data.inside.sum())
+    total = int(np.prod(data.spatial_shape, dtype=np.int64))
+    return {"mask": {"pixels_inside": n_inside, "pixels": total}}
+
+
+def no_pixel_inside(spatial_shape: tuple[int, ...]) -> str:
+    return (
+        f"mask: no pixel is inside (every value of the mask of shape "
+        f"{tuple(spatial_shape)} is 0 or False); mark the pixels to cluster with True "
+        "or a non-zero label, or leave mask out for the whole image."
     )
 
 
@@ -204,10 +290,12 @@ def _check_spatial_shape(spatial: tuple[int, ...], original: tuple[int, ...]) ->
         raise ValueError(f"image: has no pixels (shape {original}).")
 
 
-def usable_mask(pixels: np.ndarray, kind: str) -> np.ndarray:
-    """True where every channel is finite and, for RGBA, where alpha is not 0.
+def usable_mask(pixels: np.ndarray, kind: str, inside: np.ndarray | None = None) -> np.ndarray:
+    """True where every channel is finite and, for RGBA, where alpha is not 0 (and, with
+    the caller's ``inside`` mask, where it is True).
 
-    Raises ValueError for usable values beyond +-``MAX_ABS_VALUE`` (see there).
+    Raises ValueError for usable values beyond +-``MAX_ABS_VALUE`` (see there); values
+    outside ``inside`` are not looked at.
     """
     floating = np.issubdtype(pixels.dtype, np.floating)
     if floating:
@@ -216,6 +304,8 @@ def usable_mask(pixels: np.ndarray, kind: str) -> np.ndarray:
         mask = np.ones(pixels.shape[:-1], dtype=bool)
     if kind == "rgba":
         mask &= pixels[..., 3] != 0
+    if inside is not None:
+        mask &= inside
     if floating and pixels.dtype.itemsize >= 8:
         check_magnitude(pixels, mask)
     return mask
@@ -244,8 +334,10 @@ def check_magnitude(pixels: np.ndarray, mask: np.ndarray) -> None:
         )
 
 
-def _usable_pixels(pixels: np.ndarray, kind: str) -> np.ndarray:
-    mask = usable_mask(pixels, kind)
+def _usable_pixels(pixels: np.ndarray, kind: str, inside: np.ndarray | None = None) -> np.ndarray:
+    mask = usable_mask(pixels, kind, inside)
     if not mask.any():
+        if inside is not None and usable_mask(pixels, kind).any():
+            raise ValueError(NO_DATA_INSIDE.format(n=int(inside.sum())))
         raise ValueError(NO_DATA)
     return mask

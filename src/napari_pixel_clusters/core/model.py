@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .files import StrPath, read_json
-from .image import ImageData, read_image
+from .image import ImageData, mask_record, read_image
 from .labelling import (
     PIPELINE_KEYS,
     FittedLabeller,
@@ -100,23 +100,37 @@ class Model:
     # ------------------------------------------------------------------ using
     @overload
     def predict(
-        self, image: da.Array, rgb: bool | None = ..., channel_axis: int | None = ...
+        self,
+        image: da.Array,
+        rgb: bool | None = ...,
+        channel_axis: int | None = ...,
+        mask: Any = ...,
     ) -> LazySegmentation: ...
 
     @overload
     def predict(
-        self, image: npt.ArrayLike, rgb: bool | None = ..., channel_axis: int | None = ...
+        self,
+        image: npt.ArrayLike,
+        rgb: bool | None = ...,
+        channel_axis: int | None = ...,
+        mask: Any = ...,
     ) -> Segmentation[np.ndarray]: ...
 
     def predict(
-        self, image: Any, rgb: bool | None = None, channel_axis: int | None = None
+        self,
+        image: Any,
+        rgb: bool | None = None,
+        channel_axis: int | None = None,
+        mask: Any = None,
     ) -> Segmentation[Any]:
         """Label ``image`` with this model: same cluster numbering, names and colors.
 
         A dask array is labelled lazily (labels as a dask array, chunk by chunk). The
         model is validated again first (its fields may have been changed since it was
-        loaded): a bad field is a ``ValueError`` starting with ``model:``."""
-        return drain(self.predict_steps(image, rgb=rgb, channel_axis=channel_axis))
+        loaded): a bad field is a ``ValueError`` starting with ``model:``. With ``mask``
+        (as for :func:`~.segment.segment`) only the pixels inside are labelled, the others
+        get label 0 and are not counted."""
+        return drain(self.predict_steps(image, rgb=rgb, channel_axis=channel_axis, mask=mask))
 
     @overload
     def predict_steps(
@@ -125,6 +139,7 @@ class Model:
         rgb: bool | None = ...,
         channel_axis: int | None = ...,
         per_plane: bool = ...,
+        mask: Any = ...,
     ) -> Steps[LazySegmentation]: ...
 
     @overload
@@ -134,6 +149,7 @@ class Model:
         rgb: bool | None = ...,
         channel_axis: int | None = ...,
         per_plane: bool = ...,
+        mask: Any = ...,
     ) -> Steps[Segmentation[np.ndarray]]: ...
 
     def predict_steps(
@@ -142,6 +158,7 @@ class Model:
         rgb: bool | None = None,
         channel_axis: int | None = None,
         per_plane: bool = False,
+        mask: Any = None,
     ) -> Steps[Segmentation[Any]]:
         """:meth:`predict` as a generator of ``(stage, fraction)`` steps.
 
@@ -151,8 +168,8 @@ class Model:
         """
         self.check()
         if is_lazy(image):
-            return (yield from self._predict_lazy_steps(image, rgb, channel_axis))
-        data = read_image(image, rgb=rgb, channel_axis=channel_axis)
+            return (yield from self._predict_lazy_steps(image, rgb, channel_axis, mask))
+        data = read_image(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
         self._check_fits(data)
         labelling = self.labelling
         if not per_plane or len(data.spatial_shape) < 3:
@@ -173,9 +190,9 @@ class Model:
         return self._segmentation(labels, data, f"per plane; {compression}")
 
     def _predict_lazy_steps(
-        self, image: Any, rgb: bool | None, channel_axis: int | None
+        self, image: Any, rgb: bool | None, channel_axis: int | None, mask: Any = None
     ) -> Steps[LazySegmentation]:
-        data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis)
+        data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
         self._check_fits(data)
         labeller = FittedLabeller(self.labelling, data.kind)
         tally = yield from tally_steps(data, labeller.array(data), self.n_components)
@@ -183,7 +200,7 @@ class Model:
             labels=labeller.array(data),
             image=data,
             score={},
-            params=self._params("lazy: every chunk labelled by the model"),
+            params=self._params("lazy: every chunk labelled by the model") | mask_record(data),
             fitted=dict(self.parameters),
             tally=drop_empty(tally, 0),
             labeller=labeller,
@@ -210,7 +227,7 @@ class Model:
             labels=labels,
             image=data,
             score={},
-            params=self._params(compression),
+            params=self._params(compression) | mask_record(data),
             fitted=dict(self.parameters),
         )
         result.__dict__["model"] = self  # its model is this one (cached_property slot)

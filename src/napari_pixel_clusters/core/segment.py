@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from .image import ImageData, read_image
+from .image import ImageData, mask_record, read_image
 from .lazy import LazySegmentation, is_lazy, is_multiscale, read_lazy_image
 from .methods import get_method
 from .model import Model
@@ -29,6 +29,7 @@ def segment(
     *,
     rgb: bool | None = ...,
     channel_axis: int | None = ...,
+    mask: Any = ...,
     **options: Any,
 ) -> LazySegmentation: ...
 
@@ -41,6 +42,7 @@ def segment(
     *,
     rgb: bool | None = ...,
     channel_axis: int | None = ...,
+    mask: Any = ...,
     **options: Any,
 ) -> Segmentation[np.ndarray]: ...
 
@@ -52,6 +54,7 @@ def segment(
     *,
     rgb: bool | None = None,
     channel_axis: int | None = None,
+    mask: Any = None,
     **options: Any,
 ) -> Segmentation[Any]:
     """Group the pixels of ``image`` into clusters, or find its edges.
@@ -77,6 +80,16 @@ def segment(
         Whether the last axis holds RGB(A); None guesses like napari.
     channel_axis : int or None
         Axis of a multichannel image that holds the channels (each channel a feature).
+    mask : array_like or None
+        Only these pixels are segmented: an array of the image's spatial shape (its
+        shape without the channel axis) of booleans or integers, non-zero inside (a
+        labels image works as it is). Pixels outside get label 0 and take no part in
+        the fit, the table or the scores, as pixels without data; Ward's pixel grid is
+        restricted to it, Canny's thresholds are relative to the largest value inside.
+        For a dask image it may be a dask array (rechunked to the image's chunks) or a
+        numpy array; for a pyramid it is the full-size level's. ``params["mask"]``
+        records ``{"pixels_inside", "pixels"}``. A bad mask is a ValueError starting
+        with "mask:".
     **options
         The feature options the method takes (``METHODS[method].takes_features``, from
         ``FEATURE_PARAMS``: ``color_space`` "rgb", "lab", "hsv", "hed" or "hdab" (stain
@@ -103,7 +116,9 @@ def segment(
     ((512, 512), 4)
     """
     return drain(
-        segment_steps(image, method, n_clusters, rgb=rgb, channel_axis=channel_axis, **options)
+        segment_steps(
+            image, method, n_clusters, rgb=rgb, channel_axis=channel_axis, mask=mask, **options
+        )
     )
 
 
@@ -115,6 +130,7 @@ def segment_steps(
     *,
     rgb: bool | None = ...,
     channel_axis: int | None = ...,
+    mask: Any = ...,
     **options: Any,
 ) -> Steps[LazySegmentation]: ...
 
@@ -127,6 +143,7 @@ def segment_steps(
     *,
     rgb: bool | None = ...,
     channel_axis: int | None = ...,
+    mask: Any = ...,
     **options: Any,
 ) -> Steps[Segmentation[np.ndarray]]: ...
 
@@ -138,6 +155,7 @@ def segment_steps(
     *,
     rgb: bool | None = None,
     channel_axis: int | None = None,
+    mask: Any = None,
     **options: Any,
 ) -> Steps[Segmentation[Any]]:
     """:func:`segment` as a generator: yields ``(stage, fraction)``, returns the result.
@@ -147,19 +165,26 @@ def segment_steps(
     """
     if is_multiscale(image):  # a pyramid: fitted on the full-size level, lazily
         result = yield from _lazy_steps(
-            image[0], get_method(method), n_clusters, rgb, channel_axis, options, levels=image
+            image[0],
+            get_method(method),
+            n_clusters,
+            rgb,
+            channel_axis,
+            options,
+            levels=image,
+            mask=mask,
         )
         result.levels = list(image)
         return result
     if is_lazy(image):  # larger than memory: chunk by chunk, labels as a dask array
         return (
             yield from _lazy_steps(
-                image, get_method(method), n_clusters, rgb, channel_axis, options
+                image, get_method(method), n_clusters, rgb, channel_axis, options, mask=mask
             )
         )
     return (
         yield from _in_memory_steps(
-            image, get_method(method), n_clusters, rgb, channel_axis, options
+            image, get_method(method), n_clusters, rgb, channel_axis, options, mask=mask
         )
     )
 
@@ -171,8 +196,9 @@ def _in_memory_steps(
     rgb: bool | None,
     channel_axis: int | None,
     options: dict[str, Any],
+    mask: Any = None,
 ) -> Steps[Segmentation[np.ndarray]]:
-    image_data = read_image(image, rgb=rgb, channel_axis=channel_axis)
+    image_data = read_image(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     k = _check_n_clusters(method, n_clusters)
     feature_options, params = check_options(method, options)
     started = time.perf_counter()
@@ -201,15 +227,17 @@ def _lazy_steps(
     channel_axis: int | None,
     options: dict[str, Any],
     levels: Sequence[Any] = (),
+    mask: Any = None,
 ) -> Steps[LazySegmentation]:
-    """A dask image (``levels``: the pyramid it is the full-size level of, if any)."""
+    """A dask image (``levels``: the pyramid it is the full-size level of, if any;
+    ``mask``: the caller's, at full size)."""
     if method.lazy_run is None:
         raise ValueError(
             f"method: {method.name!r} needs the whole image in memory and cannot segment "
             "an image larger than memory (a dask or zarr array, or a pyramid); load it "
             "(or a part of it) with numpy.asarray first, or use another method."
         )
-    data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis)
+    data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     k = _check_n_clusters(method, n_clusters)
     feature_options, params = check_options(method, options)
     started = time.perf_counter()
@@ -284,6 +312,7 @@ def _provenance(
                 "channel_axis": image_data.channel_axis,
             }
         ),
+        **mask_record(image_data),
         "seconds": round(seconds, 4),
         "versions": package_versions(),
     }

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from .features import FeatureSet, build_features
-from .image import ImageData, read_image
+from .image import ImageData, mask_record, read_image
 from .lazy import is_lazy, is_multiscale, read_lazy_image
 from .methods import METHODS, get_method
 from .methods._pointwise_lazy import lazy_feature_steps
@@ -73,6 +73,7 @@ def sweep(
     rgb: bool | None = None,
     channel_axis: int | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
+    mask: Any = None,
     **options: Any,
 ) -> Sweep:
     """Fit ``method`` for every k in ``k_values`` and suggest the number of clusters.
@@ -87,6 +88,9 @@ def sweep(
         Numbers of clusters to try (at least two values; each at least 1).
     sample_size : int
         Pixels drawn (reproducibly, from ``random_state``) for the distance-based scores.
+    mask : array_like or None
+        Only the pixels inside are fitted and scored, as by :func:`segment` (an array of
+        the image's spatial shape, non-zero inside); ``params["mask"]`` records it.
 
     Returns
     -------
@@ -107,6 +111,7 @@ def sweep(
             rgb=rgb,
             channel_axis=channel_axis,
             sample_size=sample_size,
+            mask=mask,
             **options,
         )
     )
@@ -120,6 +125,7 @@ def sweep_steps(
     rgb: bool | None = None,
     channel_axis: int | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
+    mask: Any = None,
     **options: Any,
 ) -> Steps[Sweep]:
     """:func:`sweep` as a generator: yields ``("k=K", fraction)`` before each fit.
@@ -136,6 +142,7 @@ def sweep_steps(
             channel_axis,
             sample_size,
             options,
+            mask,
         )
     )
 
@@ -148,12 +155,13 @@ def _sweep_steps(
     channel_axis: int | None,
     sample_size: int,
     options: dict[str, Any],
+    mask: Any = None,
 ) -> Steps[Sweep]:
     if is_multiscale(image):  # a pyramid: its full-size level
         image = image[0]
     lazy = is_lazy(image)
     data: ImageData[Any] = (read_lazy_image if lazy else read_image)(
-        image, rgb=rgb, channel_axis=channel_axis
+        image, rgb=rgb, channel_axis=channel_axis, mask=mask
     )
     feature_options, params = check_options(method, options)
     _check_no_start_arrays(params)
@@ -197,6 +205,7 @@ def _sweep_steps(
             "k_values": ks,
             "sample_size": len(sample),
             "compression": feature_set.compression,
+            **mask_record(data),
         },
         elbow,
     )

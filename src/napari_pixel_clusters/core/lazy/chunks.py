@@ -100,7 +100,7 @@ def tally_steps(data: ImageData[da.Array], labels: da.Array, n_clusters: int) ->
     totals = empty_totals(n_clusters + 1, data.n_channels, data.pixels.dtype)
     yield from over_chunks(
         "counting",
-        [data.pixels, labels],
+        [data.pixels, labels, data.mask],
         _chunk_tally,
         lambda _, part: add_totals(totals, part),
         data.kind,
@@ -112,12 +112,13 @@ def tally_steps(data: ImageData[da.Array], labels: da.Array, n_clusters: int) ->
 def _chunk_tally(
     pixels: np.ndarray,
     labels: np.ndarray,
+    mask: np.ndarray,
     position: int,
     origin: tuple[int, ...],
     kind: str,
     size: int,
 ) -> list[Any]:
-    block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
+    block = ImageData(pixels, kind, mask, None)
     return chunk_totals(block, labels.ravel(), size)
 
 
@@ -177,11 +178,23 @@ class ChunkLabeller:
         raise NotImplementedError
 
     def array(self, data: ImageData[da.Array], scale: tuple[float, ...] | None = None) -> da.Array:
+        """Labels of ``data`` (0 outside the caller's mask ``data.inside``, if any)."""
         import dask.array as da
 
         scale = scale or (1.0,) * len(data.spatial_shape)
+        drop = data.pixels.ndim - 1
+        if data.inside is None:
+            return da.map_blocks(
+                _label_block, data.pixels, self, scale, dtype=np.int32, drop_axis=drop
+            )
         return da.map_blocks(
-            _label_block, data.pixels, self, scale, dtype=np.int32, drop_axis=data.pixels.ndim - 1
+            _label_inside_block,
+            data.pixels,
+            data.inside[..., None],
+            self,
+            scale,
+            dtype=np.int32,
+            drop_axis=drop,
         )
 
 
@@ -193,6 +206,17 @@ def _label_block(
 ) -> np.ndarray:
     origin = tuple(start for start, _ in block_info[0]["array-location"][:-1])
     return labeller.chunk(pixels, origin, scale).astype(np.int32, copy=False)
+
+
+def _label_inside_block(
+    pixels: np.ndarray,
+    inside: np.ndarray,
+    labeller: ChunkLabeller,
+    scale: tuple[float, ...],
+    block_info: dict[int, dict[str, Any]],
+) -> np.ndarray:
+    """:func:`_label_block`, 0 outside the caller's mask (``inside``, channels axis 1)."""
+    return np.where(inside[..., 0], _label_block(pixels, labeller, scale, block_info), 0)
 
 
 # ---------------------------------------------------------------------- block averages
@@ -255,7 +279,9 @@ def _shrink_steps(data: ImageData[da.Array], factor: int) -> _Steps[ImageData[np
         target, part_sums, part_weights, part_sizes = part
         sums[target], weights[target], sizes[target] = part_sums, part_weights, part_sizes
 
-    yield from over_chunks("shrinking", [data.pixels], _chunk_block_sums, place, data.kind, factor)
+    yield from over_chunks(
+        "shrinking", [data.pixels, data.mask], _chunk_block_sums, place, data.kind, factor
+    )
     if not weights.any():
         raise ValueError(NO_DATA)
     pixels = sums / np.maximum(weights, 1e-12)[..., None]
@@ -264,10 +290,14 @@ def _shrink_steps(data: ImageData[da.Array], factor: int) -> _Steps[ImageData[np
 
 
 def _chunk_block_sums(
-    pixels: np.ndarray, position: int, origin: tuple[int, ...], kind: str, factor: int
+    pixels: np.ndarray,
+    mask: np.ndarray,
+    position: int,
+    origin: tuple[int, ...],
+    kind: str,
+    factor: int,
 ) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray, np.ndarray]:
     """Where the chunk's blocks go in the shrunk image, their sums, usable and all pixels."""
-    mask = usable_mask(pixels, kind)
     values = rgb_to_unit_range(pixels) if kind in ("rgb", "rgba") else pixels
     values = np.where(mask[..., None], values, 0.0)
     spatial = mask.shape

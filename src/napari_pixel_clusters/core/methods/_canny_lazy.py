@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..image import NO_DATA, ImageData, usable_mask
+from ..image import NO_DATA, ImageData
 from ..lazy.chunks import (
     Tally,
     block_indices,
@@ -67,7 +67,8 @@ def lazy_run(
     bits = settings.threshold_bits(data, scale=1.0)
     if bits.chunks != data.pixels.chunks:  # chunks merged (narrower than the overlap)
         pixels, mask = data.pixels.rechunk(bits.chunks), data.mask.rechunk(bits.chunks[:-1])
-        data = ImageData(pixels, data.kind, mask, data.channel_axis)
+        inside = None if data.inside is None else data.inside.rechunk(bits.chunks[:-1])
+        data = ImageData(pixels, data.kind, mask, data.channel_axis, inside, data.n_inside)
     runs = yield from _join_runs_steps(data, bits, settings)
     if runs.n_usable == 0:
         raise ValueError(NO_DATA)
@@ -96,13 +97,19 @@ def _value_max_steps(data: ImageData[da.Array]) -> Steps[float]:
     automatic thresholds are relative to it): one pass over the chunks."""
     largest: list[float] = []
     yield from over_chunks(
-        "edges", [data.pixels], _chunk_largest, lambda _, value: largest.append(value), data.kind
+        "edges",
+        [data.pixels, data.mask],
+        _chunk_largest,
+        lambda _, value: largest.append(value),
+        data.kind,
     )
     return max(largest, default=0.0) or 1.0
 
 
-def _chunk_largest(pixels: np.ndarray, position: int, origin: tuple[int, ...], kind: str) -> float:
-    block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
+def _chunk_largest(
+    pixels: np.ndarray, mask: np.ndarray, position: int, origin: tuple[int, ...], kind: str
+) -> float:
+    block = ImageData(pixels, kind, mask, None)
     return largest_magnitude(canny_planes(block), block.mask)
 
 
@@ -125,16 +132,20 @@ class EdgeSettings:
         An axis no longer than the overlap (or in one chunk) is taken whole, without
         overlap: what a chunk needs of its neighbours is then all in the chunk.
         """
-        pixels = data.pixels
+        import dask.array as da
+
+        pixels, mask = data.pixels, data.mask[..., None]  # usable pixels: channels axis 1
         ndim = pixels.ndim
         depth = dict.fromkeys(range(ndim), 0)
         for axis in (ndim - 3, ndim - 2):
             if pixels.shape[axis] <= self.depth or pixels.numblocks[axis] == 1:
-                pixels = pixels.rechunk({axis: -1})
+                pixels, mask = pixels.rechunk({axis: -1}), mask.rechunk({axis: -1})
             else:
                 depth[axis] = self.depth
-        return pixels.map_overlap(
+        return da.map_overlap(
             _threshold_chunk,
+            pixels,
+            mask,
             depth=depth,
             boundary="none",
             dtype=np.uint8,
@@ -142,8 +153,9 @@ class EdgeSettings:
             scale=scale,
         )
 
-    def chunk_bits(self, pixels: np.ndarray, scale: float) -> np.ndarray:
-        block = ImageData(pixels, self.kind, usable_mask(pixels, self.kind), None)
+    def chunk_bits(self, pixels: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
+        """LOW | HIGH bits of one chunk (with its overlap); ``mask``: its usable pixels."""
+        block = ImageData(pixels, self.kind, mask, None)
         out = np.zeros(pixels.shape, dtype=np.uint8)
         planes = canny_planes(block)
         sigma = self.sigma / scale
@@ -164,8 +176,10 @@ class EdgeSettings:
         return out
 
 
-def _threshold_chunk(pixels: np.ndarray, settings: EdgeSettings, scale: float) -> np.ndarray:
-    return settings.chunk_bits(pixels, scale)
+def _threshold_chunk(
+    pixels: np.ndarray, mask: np.ndarray, settings: EdgeSettings, scale: float
+) -> np.ndarray:
+    return settings.chunk_bits(pixels, mask[..., 0], scale)
 
 
 def in_plane_structure(ndim_spatial: int) -> np.ndarray:
@@ -202,7 +216,7 @@ def _join_runs_steps(
         np.maximum(high, piece.high, out=high)
 
     yield from over_chunks(
-        "edges", [bits, data.pixels], _chunk_runs, add, settings.n_planes, data.kind
+        "edges", [bits, data.pixels, data.mask], _chunk_runs, add, settings.n_planes, data.kind
     )
     yield "edges", 1.0
     offsets = np.cumsum([0] + [len(piece.has_high) for piece in pieces])
@@ -250,6 +264,7 @@ class RunsPiece:
 def _chunk_runs(
     bits: np.ndarray,
     pixels: np.ndarray,
+    mask: np.ndarray,
     position: int,
     origin: tuple[int, ...],
     n_planes: int,
@@ -258,7 +273,7 @@ def _chunk_runs(
     runs, count = local_runs(bits, n_planes)
     has_high = np.zeros(count + 1, dtype=bool)
     has_high[runs[np.moveaxis(bits[..., :n_planes], -1, 0) & HIGH > 0]] = True
-    block = ImageData(pixels, kind, usable_mask(pixels, kind), None)
+    block = ImageData(pixels, kind, mask, None)
     totals = chunk_totals(block, runs[0].ravel(), count + 1)
     faces = (runs[..., 0, :], runs[..., -1, :], runs[..., :, 0], runs[..., :, -1])
     return RunsPiece(faces, has_high[1:], totals, int(block.mask.sum()))

@@ -26,7 +26,7 @@ from ..features import (
     pack_keys,
     unpack_keys,
 )
-from ..image import NO_DATA, ImageData, usable_mask
+from ..image import NO_DATA, ImageData
 from ..labelling import FittedLabeller, Labelling, feature_pipeline, label_of_component
 from ..lazy.chunks import ChunkLabeller, Tally, drop_empty, over_chunks, tally_steps
 from ..registry import LazyOutput, Predictor, RowFit, Steps
@@ -186,7 +186,7 @@ def _histogram_steps(data: ImageData[da.Array]) -> Steps[Histogram | None]:
 
     try:
         yield from over_chunks(
-            "histogram", [data.pixels], _chunk_histogram, add, data.kind, lows, spans
+            "histogram", [data.pixels, data.mask], _chunk_histogram, add, data.kind, lows, spans
         )
     except _TooManyValues:
         return None
@@ -196,6 +196,7 @@ def _histogram_steps(data: ImageData[da.Array]) -> Steps[Histogram | None]:
 
 def _chunk_histogram(
     pixels: np.ndarray,
+    usable: np.ndarray,
     position: int,
     origin: tuple[int, ...],
     kind: str,
@@ -203,7 +204,7 @@ def _chunk_histogram(
     spans: list[int],
 ) -> tuple[np.ndarray, np.ndarray]:
     flat = pixels.reshape(-1, pixels.shape[-1])
-    mask = usable_mask(pixels, kind).ravel()
+    mask = usable.ravel()
     values = flat if mask.all() else flat[mask]
     keys = pack_keys(values, lows, spans)
     if np.prod(spans, dtype=object) <= 2**32:  # sorting 32-bit keys takes half the time
@@ -332,13 +333,14 @@ def _sample_steps(
         positions.append(sample[1])
 
     yield from over_chunks(
-        "sampling", [data.pixels], _chunk_sample, add, data.kind, share, random_state
+        "sampling", [data.pixels, data.mask], _chunk_sample, add, data.kind, share, random_state
     )
     return np.concatenate(values), np.concatenate(positions)
 
 
 def _chunk_sample(
     pixels: np.ndarray,
+    mask: np.ndarray,
     position: int,
     origin: tuple[int, ...],
     kind: str,
@@ -346,7 +348,7 @@ def _chunk_sample(
     random_state: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(None if random_state is None else [int(random_state), position])
-    usable = np.flatnonzero(usable_mask(pixels, kind))
+    usable = np.flatnonzero(mask)
     chosen = np.sort(rng.choice(usable, rng.binomial(len(usable), share), replace=False))
     where = np.stack(np.unravel_index(chosen, pixels.shape[:-1]), axis=1)
     return pixels.reshape(-1, pixels.shape[-1])[chosen], where + np.asarray(origin)
