@@ -28,6 +28,8 @@ def test_fields_emit_only_real_changes_and_k_chosen_carries_method_k_run():
     assert heard == [("lab", None), ("hsv", "lab")]
     assert settings.features() == {
         "color_space": "hsv",
+        "stain_vectors": None,
+        "stain_background": 0.15,
         "spatial_weight": 0.0,
         "standardize": False,
         "random_state": 0,

@@ -735,7 +735,8 @@ def test_fits_the_screen_and_scrolls_in_its_dock(make_napari_viewer, qtbot, size
 @pytest.mark.parametrize("name", [*npc.METHODS, "standardize_only"])
 def test_only_the_feature_options_the_method_takes_are_shown(viewer_with_widget, registered, name):
     """Each feature control shows only for methods that take it (``takes_features``),
-    the color space for RGB images only; whatever the method's name."""
+    the color space for RGB images only, the stain controls with color space "stains"
+    only; whatever the method's name."""
     if name == "standardize_only":
         registered(
             made_up_method(name=name, title="Standardize only", takes_features=("standardize",))
@@ -743,11 +744,16 @@ def test_only_the_feature_options_the_method_takes_are_shown(viewer_with_widget,
     method = npc.METHODS[name]
     viewer, widget = viewer_with_widget(SMALL_PHOTO, name="astronaut")
     widget._method.value = name
+    stain_options = {"stain_vectors", "stain_background"}
     shown = {n for n, control in widget._feature_widgets.items() if offered(control)}
-    assert shown == set(method.takes_features)
+    assert shown == set(method.takes_features) - stain_options
+    if "color_space" in method.takes_features:
+        widget._feature_widgets["color_space"].value = "stains"
+        shown = {n for n, control in widget._feature_widgets.items() if offered(control)}
+        assert shown == set(method.takes_features)
     viewer.add_image(data.coins()[::8, ::8], name="coins")  # grey: no color space
     shown = {n for n, control in widget._feature_widgets.items() if offered(control)}
-    assert shown == set(method.takes_features) - {"color_space"}
+    assert shown == set(method.takes_features) - {"color_space"} - stain_options
 
 
 def test_options_a_method_does_not_take_are_not_sent_to_it(pixel_clusters, qtbot):

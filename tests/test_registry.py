@@ -47,14 +47,18 @@ def test_a_method_declares_the_feature_options_it_takes():
     import napari_pixel_clusters as npc
     from napari_pixel_clusters.core.registry import FEATURE_NAMES
 
-    assert FEATURE_NAMES == ("color_space", "spatial_weight", "standardize")
+    assert FEATURE_NAMES == (
+        "color_space",
+        "stain_vectors",
+        "stain_background",
+        "spatial_weight",
+        "standardize",
+    )
     assert _method().takes_features == FEATURE_NAMES  # all of them unless it says
     assert npc.METHODS["canny"].takes_features == ()
-    assert npc.METHODS["slic"].takes_features == ("color_space", "standardize")
-    assert [p.name for p in npc.METHODS["slic"].feature_params()] == [
-        "color_space",
-        "standardize",
-    ]
+    slic_features = ("color_space", "stain_vectors", "stain_background", "standardize")
+    assert npc.METHODS["slic"].takes_features == slic_features
+    assert [p.name for p in npc.METHODS["slic"].feature_params()] == list(slic_features)
     assert npc.METHODS["kmeans"].feature_params() == npc.FEATURE_PARAMS
     assert npc.METHODS["kmeans"].uses_features and not npc.METHODS["canny"].uses_features
     assert (
@@ -94,6 +98,8 @@ def test_check_options_refuses_an_option_the_method_does_not_take():
     )
     assert features == {
         "color_space": None,
+        "stain_vectors": None,
+        "stain_background": 0.15,
         "spatial_weight": 0.0,
         "standardize": True,
         "random_state": 0,
@@ -111,13 +117,25 @@ def test_a_result_records_only_the_feature_options_its_method_takes():
         name: set(npc.segment(SMALL_PHOTO, name, 3 if method.needs_n_clusters else None).params)
         for name, method in npc.METHODS.items()
     }
-    every = {"color_space", "spatial_weight", "standardize", "random_state"}
+    every = {
+        "color_space",
+        "stain_vectors",
+        "stain_background",
+        "spatial_weight",
+        "standardize",
+        "random_state",
+    }
     for name, method in npc.METHODS.items():
         expected = set(method.takes_features) | (
             {"random_state"} if method.uses_random_state else set()
         )
         assert recorded[name] & every == expected, name
-    assert recorded["slic"] & every == {"color_space", "standardize"}
+    assert recorded["slic"] & every == {
+        "color_space",
+        "stain_vectors",
+        "stain_background",
+        "standardize",
+    }
     assert recorded["canny"] & every == set()
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .image import ImageData
+from .stains import DEFAULT_BACKGROUND, StainVectors, resolve_stain_vectors
 
 #: Stain color spaces of brightfield RGB images: color deconvolution (Ruifrok & Johnston
 #: 2001, ``skimage.color.separate_stains``) of the optical densities into the concentration
@@ -24,7 +25,9 @@ STAIN_SPACES: dict[str, tuple[str, tuple[str, str, str]]] = {
     "hed": ("hed_from_rgb", ("hematoxylin", "eosin", "DAB")),
     "hdab": ("hdx_from_rgb", ("hematoxylin", "DAB", "residual")),
 }
-COLOR_SPACES = ("rgb", "lab", "hsv", *STAIN_SPACES)
+#: The stain color space whose vectors the user gives or estimates (``stain_vectors``).
+USER_STAINS = "stains"
+COLOR_SPACES = ("rgb", "lab", "hsv", *STAIN_SPACES, USER_STAINS)
 #: Packed integer keys are counted with one ``np.bincount`` (O(N), but it allocates one
 #: counter per possible key) when there are at most this many possible keys, and at most
 #: BINCOUNT_KEYS_PER_PIXEL per pixel; otherwise ``np.unique`` sorts them (O(N log N)).
@@ -109,6 +112,8 @@ def build_features(
     fixed: dict[str, Any] | None = None,
     coordinates: np.ndarray | None = None,
     counts: np.ndarray | None = None,
+    stain_vectors: Any = None,
+    stain_background: float = DEFAULT_BACKGROUND,
 ) -> FeatureSet:
     """Feature vectors for the usable pixels of ``data`` (see :class:`FeatureSet`).
 
@@ -119,6 +124,10 @@ def build_features(
     ``counts`` ``(n_usable,)`` say that the pixels of ``data`` are already the distinct
     values of a larger image (a lazy image's histogram), each standing for that many
     pixels: they are the rows, weighted by their counts.
+    ``stain_vectors`` and ``stain_background`` are the stain options of color space
+    "stains" (see :func:`~.stains.resolve_stain_vectors`): the vectors used (a fitted
+    model's from ``fixed``, or estimated on the weighted rows) are kept in
+    ``standardization["stain_vectors"]``.
     """
     fixed = fixed or {}
     color_space = check_color_space(data, color_space)
@@ -133,10 +142,19 @@ def build_features(
             raw, weights, inverse = distinct_rows(values)
             values = raw
             compression = f"distinct values: {len(raw):,} rows for {len(inverse):,} pixels"
-    X, names = _value_features(values[:, : data.color_channels.shape[-1]], data, color_space)
+    stains = None
+    if color_space == USER_STAINS:
+        stains = resolve_stain_vectors(
+            stain_vectors, rgb_to_unit_range(values[:, :3]), weights, stain_background, fixed
+        )
+    X, names = _value_features(
+        values[:, : data.color_channels.shape[-1]], data, color_space, stains
+    )
     standardization: dict[str, Any] = {}
     if standardize:
         X, standardization = _standardize(X, weights, fixed)
+    if stains is not None:
+        standardization["stain_vectors"] = stains.record()
     if spatial_weight > 0:
         if coordinates is None:
             coordinates = np.stack(np.nonzero(data.mask), axis=1)
@@ -259,23 +277,35 @@ def rgb_to_unit_range(values: np.ndarray) -> np.ndarray:
 
 
 def _value_features(
-    values: np.ndarray, data: ImageData[np.ndarray], color_space: str | None
+    values: np.ndarray,
+    data: ImageData[np.ndarray],
+    color_space: str | None,
+    stains: StainVectors | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     if color_space is None:
         return values.astype(np.float64), data.channel_names[: values.shape[1]]
-    return color_coordinates(values, color_space)
+    return color_coordinates(values, color_space, stains)
 
 
-def color_coordinates(rgb_values: np.ndarray, color_space: str) -> tuple[np.ndarray, list[str]]:
+def color_coordinates(
+    rgb_values: np.ndarray, color_space: str, stains: StainVectors | None = None
+) -> tuple[np.ndarray, list[str]]:
     """(N, 3) RGB values in the image's units -> coordinates in ``color_space``, names."""
-    return unit_rgb_coordinates(rgb_to_unit_range(rgb_values), color_space)
+    return unit_rgb_coordinates(rgb_to_unit_range(rgb_values), color_space, stains)
 
 
-def unit_rgb_coordinates(rgb: np.ndarray, color_space: str) -> tuple[np.ndarray, list[str]]:
+def unit_rgb_coordinates(
+    rgb: np.ndarray, color_space: str, stains: StainVectors | None = None
+) -> tuple[np.ndarray, list[str]]:
     """(..., 3) float RGB in [0, 1] -> coordinates in ``color_space`` (same shape), names.
 
-    Stain spaces give each stain's concentration, as ``skimage.color.rgb2hed`` does.
+    Stain spaces give each stain's concentration, as ``skimage.color.rgb2hed`` does;
+    "stains" with the vectors ``stains`` (``separate_stains(rgb, inv(vectors))``).
     """
+    if color_space == USER_STAINS:
+        if stains is None:
+            raise ValueError("stain_vectors: color_space 'stains' needs stain vectors.")
+        return stains.concentrations(rgb), list(stains.names)
     if color_space == "rgb":
         return rgb, ["R", "G", "B"]
     from skimage import color
@@ -284,8 +314,32 @@ def unit_rgb_coordinates(rgb: np.ndarray, color_space: str) -> tuple[np.ndarray,
         return color.rgb2lab(rgb), ["L", "a", "b"]
     if color_space == "hsv":
         return color.rgb2hsv(rgb), ["H", "S", "V"]
-    matrix_name, stains = STAIN_SPACES[color_space]
-    return color.separate_stains(rgb, getattr(color, matrix_name)), list(stains)
+    matrix_name, stain_names = STAIN_SPACES[color_space]
+    return color.separate_stains(rgb, getattr(color, matrix_name)), list(stain_names)
+
+
+def stain_options(feature_options: dict[str, Any]) -> dict[str, Any]:
+    """The stain options of checked ``feature_options``, as keywords of
+    :func:`build_features` (their defaults where absent)."""
+    return {
+        "stain_vectors": feature_options.get("stain_vectors"),
+        "stain_background": feature_options.get("stain_background", DEFAULT_BACKGROUND),
+    }
+
+
+def image_stain_vectors(
+    data: ImageData[np.ndarray], color_space: str | None, feature_options: dict[str, Any]
+) -> StainVectors | None:
+    """The stain vectors of color space "stains" for the usable pixels of ``data`` (None
+    for other color spaces), estimated on its distinct values and their counts exactly
+    as :func:`build_features` does: for methods that convert the whole image at once."""
+    if color_space != USER_STAINS:
+        return None
+    rows, counts, _ = distinct_rows(usable_values(data)[:, :3])
+    options = stain_options(feature_options)
+    return resolve_stain_vectors(
+        options["stain_vectors"], rgb_to_unit_range(rows), counts, options["stain_background"]
+    )
 
 
 def weighted_mean_var(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

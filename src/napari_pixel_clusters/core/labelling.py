@@ -21,20 +21,23 @@ from .registry import Predictor
 
 #: The feature options a fitted pipeline keeps (besides the feature names and constants).
 PIPELINE_KEYS = ("color_space", "spatial_weight", "standardize")
-#: The scaling constants a fitted pipeline reuses (``FeatureSet.standardization``).
-CONSTANT_KEYS = ("mean", "scale", "coordinate_mean", "coordinate_scale")
+#: The constants a fitted pipeline reuses (``FeatureSet.standardization``): scaling, and
+#: the stain vectors of color space "stains" (as given or estimated; never estimated again).
+CONSTANT_KEYS = ("mean", "scale", "coordinate_mean", "coordinate_scale", "stain_vectors")
 
 
 def feature_pipeline(
     feature_options: dict[str, Any], names: Sequence[str], constants: dict[str, Any]
 ) -> dict[str, Any]:
     """A fit's feature pipeline, as a model keeps it: ``color_space``, ``spatial_weight``
-    and ``standardize`` (from ``feature_options``), the feature ``names`` and the scaling
-    ``constants`` measured on the image it was fitted on."""
+    and ``standardize`` (from ``feature_options``), the feature ``names`` and the
+    ``constants`` measured on the image it was fitted on (scaling, stain vectors)."""
     return {
         **{key: feature_options[key] for key in PIPELINE_KEYS},
         "names": list(names),
-        "constants": {key: constants[key] for key in CONSTANT_KEYS if key in constants},
+        "constants": {
+            key: constants[key] for key in CONSTANT_KEYS if constants.get(key) is not None
+        },
     }
 
 

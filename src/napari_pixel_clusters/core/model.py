@@ -178,8 +178,11 @@ class Model:
             return self._segmentation(labels, data, compression)
         labels = np.zeros(data.spatial_shape, dtype=np.int32)
         planes = list(np.ndindex(data.spatial_shape[:-2]))
+        compression = ""
         for i, index in enumerate(planes):
             yield "plane", i / len(planes)
+            if not data.mask[index].any():  # no pixel with data (or inside the mask): all 0
+                continue
             plane = ImageData(
                 pixels=data.pixels[index],
                 kind=data.kind,
@@ -214,6 +217,7 @@ class Model:
             "method": self.method,
             "model": True,
             **{key: pipeline[key] for key in PIPELINE_KEYS},
+            **{k: v for k, v in pipeline["constants"].items() if k == "stain_vectors"},
             "features": pipeline["names"],
             "compression": compression,
             "cluster_names": [c["name"] for c in self.clusters],

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from .features import COLOR_SPACES
+from .features import COLOR_SPACES, USER_STAINS
 from .field_check import BOOLS, FieldCheck, describe
 from .files import StrPath
 from .methods import METHODS
 from .registry import MAX_CLUSTERS, Predictor
+from .stains import parse_stain_vectors
 
 FORMAT = "napari-pixel-clusters model"
 VERSION = 1
@@ -111,6 +112,7 @@ def _check_features(check: FieldCheck, pipeline: Any, image: dict[str, Any]) -> 
     constants = check.mapping(check.key(pipeline, "constants", "features"), "features.constants")
     n_values = 3 if color else image["n_channels"]
     n_axes = _check_coordinates(check, constants, spatial_weight)
+    _check_stain_vectors(check, constants, color_space)
     if standardize:
         for key in ("mean", "scale"):
             field = f"features.constants.{key}"
@@ -126,6 +128,35 @@ def _check_features(check: FieldCheck, pipeline: Any, image: dict[str, Any]) -> 
             f"{len(names)}.",
         )
     return len(names)
+
+
+def _check_stain_vectors(
+    check: FieldCheck, constants: dict[str, Any], color_space: str | None
+) -> None:
+    """Color space "stains" keeps its 3 named unit stain vectors; other spaces none."""
+    field = "features.constants.stain_vectors"
+    if color_space != USER_STAINS:
+        if "stain_vectors" in constants:
+            check.fail(field, f"given, but color_space is {describe(color_space)}.")
+        return
+    record = check.mapping(check.key(constants, "stain_vectors", "features.constants"), field)
+    unknown = sorted(set(record) - {"names", "vectors", "estimated"})
+    if unknown:
+        check.fail(f"{field}.{unknown[0]}", "unknown field (expected names, vectors, estimated).")
+    names = check.key(record, "names", field)
+    texts = isinstance(names, list) and all(isinstance(n, str) for n in names)
+    if not texts or len(names) != 3:
+        check.fail(f"{field}.names", f"expected a list of 3 texts, got {describe(names)}.")
+    vectors = check.array(check.key(record, "vectors", field), f"{field}.vectors", 2)
+    check.shape(vectors, f"{field}.vectors", (3, 3), "one row of red, green, blue per stain")
+    if not isinstance(record.get("estimated", False), BOOLS):
+        check.fail(
+            f"{field}.estimated", f"expected true or false, got {describe(record['estimated'])}."
+        )
+    try:
+        parse_stain_vectors({"names": names, "vectors": vectors})
+    except ValueError as error:
+        check.fail(field, str(error).removeprefix("stain_vectors: "))
 
 
 def _check_coordinates(check: FieldCheck, constants: dict[str, Any], spatial_weight: float) -> int:

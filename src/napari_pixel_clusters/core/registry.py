@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import numpy as np
 
 from .features import COLOR_SPACES
+from .stains import DEFAULT_BACKGROUND, check_stain_options, check_stain_vectors
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -68,12 +69,17 @@ class Param:
     allow_scalar: bool = True  # False: an array (or None) only, e.g. GMM starting values
     in_widget: bool = True  # arrays (explicit starting values) are for scripts only
     advanced: bool = False  # solver settings: the widget folds them under "advanced"
+    #: a check of its own for values of several forms (stain vectors): returns the value
+    #: to use, or raises ValueError naming the parameter
+    convert: Callable[[Any], Any] | None = None
 
     def check(self, value: Any) -> Any:
         """Return ``value`` converted to this parameter's type (plain Python numbers, or a
         float64 array of finite numbers), or raise ValueError naming the parameter."""
         if value is None and (self.allow_none or self.default is None):
             return None
+        if self.convert is not None:
+            return self.convert(value)
         if self.allow_array and isinstance(value, (np.ndarray, list, tuple)):
             return self._array(value)
         if not self.allow_scalar:
@@ -139,10 +145,33 @@ FEATURE_PARAMS = (
         None,
         "Color space for RGB images: 'rgb', 'lab' (perceptual: distances match what the "
         "eye sees), 'hsv' (hue first), or the brightfield stain concentrations 'hed' "
-        "(hematoxylin, eosin, DAB) and 'hdab' (hematoxylin, DAB, residual); empty: the "
-        "method's default. Grey and multichannel images use their raw values.",
+        "(hematoxylin, eosin, DAB), 'hdab' (hematoxylin, DAB, residual) and 'stains' "
+        "(the stain vectors you give, or estimated from the image: see stain_vectors); "
+        "empty: the method's default. Grey and multichannel images use their raw values.",
         choices=COLOR_SPACES,
         allow_none=True,
+    ),
+    Param(
+        "stain_vectors",
+        str,
+        None,
+        "Stain vectors of color space 'stains' (needed there, refused otherwise): "
+        "'estimate' (Macenko's method on the image's tissue pixels), or the optical "
+        "densities of 2 or 3 stains, one row of red, green, blue per stain (3x3 or 2x3; "
+        "rows scaled to unit length, a residual third row added to two), optionally named: "
+        "{'hematoxylin': [r, g, b], 'DAB': [r, g, b]}. The vectors used are kept in the "
+        "result's params and model.",
+        allow_none=True,
+        convert=check_stain_vectors,  # the widgets show their own control for it
+    ),
+    Param(
+        "stain_background",
+        float,
+        DEFAULT_BACKGROUND,
+        "Optical density below which, in every channel, a pixel is background and left out "
+        "of estimating stain vectors (Macenko's beta); used with stain_vectors='estimate'.",
+        minimum=0.0,
+        maximum=5.0,
     ),
     Param(
         "spatial_weight",
@@ -372,6 +401,11 @@ RANDOM_STATE = Param(
 )
 
 
+def _equal(value: Any, default: Any) -> bool:
+    """``value == default`` for plain values; an array, list or dict is never a default."""
+    return not isinstance(value, (np.ndarray, list, tuple, dict)) and bool(value == default)
+
+
 def check_options(
     method: Method, options: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -391,7 +425,9 @@ def check_options(
     refused = [
         p.name
         for p in FEATURE_PARAMS
-        if p.name not in method.takes_features and options.get(p.name, p.default) != p.default
+        if p.name not in method.takes_features
+        and options.get(p.name, p.default) is not p.default
+        and not _equal(options.get(p.name, p.default), p.default)
     ]
     if refused:
         taken = ", ".join(method.takes_features) or "none"
@@ -402,5 +438,6 @@ def check_options(
     feature_options = {
         p.name: p.check(options.get(p.name, p.default)) for p in (*FEATURE_PARAMS, RANDOM_STATE)
     }
+    check_stain_options(feature_options)
     params = {p.name: p.check(options.get(p.name, p.default)) for p in method.params}
     return feature_options, params

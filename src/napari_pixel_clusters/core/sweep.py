@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .features import FeatureSet, build_features
+from .features import FeatureSet, build_features, stain_options
 from .image import ImageData, mask_record, read_image
 from .lazy import is_lazy, is_multiscale, read_lazy_image
 from .methods import METHODS, get_method
@@ -177,6 +177,7 @@ def _sweep_steps(
             color_space=feature_options["color_space"],
             spatial_weight=feature_options["spatial_weight"],
             standardize=feature_options["standardize"],
+            **stain_options(feature_options),
         )
     if ks[-1] > len(feature_set.X):
         raise ValueError(

@@ -39,6 +39,7 @@ from ._controls import (
     offers_none,
     param_widget,
     show_feature_controls,
+    stain_choices,
     sweepable_methods,
 )
 from ._panel import RunPanel, is_result, large_image_levels
@@ -60,7 +61,14 @@ PLOT_HEIGHT = 340
 #: Docked under other widgets, the dock asks for this share of the window's height (Qt
 #: gives a new dock its minimum otherwise): the plot shows without scrolling far.
 DOCK_SHARE = 0.55
-SHARED = ("color_space", "spatial_weight", "standardize", "random_state")
+SHARED = (
+    "color_space",
+    "stain_vectors",
+    "stain_background",
+    "spatial_weight",
+    "standardize",
+    "random_state",
+)
 
 
 class ChooseKWidget(RunPanel):
@@ -261,7 +269,7 @@ class ChooseKWidget(RunPanel):
             range(self._k_min.value, self._k_max.value + 1),
             rgb=layer.rgb,
             sample_size=self._sample_size.value,
-            **options,
+            **stain_choices(options),  # stain options with color space "stains"; files read
         )
         first = next(steps)
         worker = self._launch(

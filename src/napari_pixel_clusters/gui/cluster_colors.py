@@ -35,9 +35,10 @@ from napari.layers import Labels
 from napari.utils.theme import get_theme
 from qtpy.QtWidgets import QFrame, QScrollArea
 
-from ..core.features import color_coordinates, rgb_to_unit_range
+from ..core.features import USER_STAINS, color_coordinates, rgb_to_unit_range
 from ..core.lazy import is_lazy
 from ..core.methods import METHODS
+from ..core.stains import StainVectors, parse_stain_vectors
 from . import _panel
 from ._panel import clusters_layer_choice
 from .cluster_selection import cluster_selection
@@ -105,11 +106,12 @@ class ColorSample:
         )
         means = self.table[[c for c in self.table.columns if c.startswith("mean_")]]
         if self.space is not None:
-            self.coords, self.names = color_coordinates(pixels[chosen, :3], self.space)
+            stains = _stain_vectors(params, layer.name) if self.space == USER_STAINS else None
+            self.coords, self.names = color_coordinates(pixels[chosen, :3], self.space, stains)
             mean_rgb = means.to_numpy()[:, :3].astype(np.float64)
             if np.issubdtype(pixels.dtype, np.integer):
                 mean_rgb /= np.iinfo(pixels.dtype).max  # floats are read as 0..1
-            self.centers = color_coordinates(mean_rgb, self.space)[0]
+            self.centers = color_coordinates(mean_rgb, self.space, stains)[0]
             self.own_colors = np.clip(rgb_to_unit_range(pixels[chosen, :3]), 0, 1)
         else:
             self.coords = np.column_stack([pixels[chosen, 0], np.zeros(len(chosen))])
@@ -631,6 +633,18 @@ class ClusterColorsWidget(Container):
         )
         viewer.dims.axis_labels = self.sample.names
         return viewer
+
+
+def _stain_vectors(params: dict, name: str) -> StainVectors:
+    """The stain vectors a "stains" result was made with (its params keep them: the
+    axes are the stains' names)."""
+    try:
+        return parse_stain_vectors(params.get("stain_vectors"))
+    except ValueError as error:
+        raise ValueError(
+            f"'{name}' was made in color space 'stains' but its metadata has no usable "
+            f"stain vectors ({error}); segment the image again."
+        ) from None
 
 
 def _default_color_space(method_name: str | None) -> str:

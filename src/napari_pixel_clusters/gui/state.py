@@ -18,6 +18,8 @@ the field" does not loop):
   viewer's layer list);
 - ``color_space``: "rgb", "lab" or "hsv", or None ("auto": each method's default,
   ``Method.default_color_space``); used for RGB images only;
+- ``stain_vectors``: "estimate" or the path of a JSON file of stain vectors, or None (no
+  widget has said yet); ``stain_background``: float (used with color space "stains");
 - ``spatial_weight``: float; ``standardize``: bool;
 - ``random_state``: int (or None: a new random start every run);
 - ``n_clusters``: int or None (None: no widget has said yet; Pixel clusters keeps its own);
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from psygnal import Signal, evented
 
 from ..core.features import COLOR_SPACES
+from ..core.stains import DEFAULT_BACKGROUND
 
 if TYPE_CHECKING:
     import napari
@@ -53,6 +56,8 @@ class SharedSettings:
 
     image: Any = None
     color_space: str | None = None
+    stain_vectors: str | None = None
+    stain_background: float = DEFAULT_BACKGROUND
     spatial_weight: float = 0.0
     standardize: bool = False
     random_state: int | None = 0
@@ -65,6 +70,8 @@ class SharedSettings:
         """The shared options as keyword arguments of ``segment``/``sweep``."""
         return {
             "color_space": self.color_space,
+            "stain_vectors": self.stain_vectors,
+            "stain_background": self.stain_background,
             "spatial_weight": self.spatial_weight,
             "standardize": self.standardize,
             "random_state": self.random_state,

@@ -29,7 +29,13 @@ from qtpy.QtWidgets import QSizePolicy
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
 from ..core.registry import N_CLUSTERS, RANDOM_STATE
-from ._controls import method_choices, offers_none, param_widget, show_feature_controls
+from ._controls import (
+    method_choices,
+    offers_none,
+    param_widget,
+    show_feature_controls,
+    stain_choices,
+)
 from ._numbers import NumberBox
 from ._panel import RunPanel, is_result, large_image_levels
 from .docking import QtEventWatch
@@ -337,7 +343,8 @@ class PixelClustersWidget(RunPanel):
         }
         if method.uses_random_state:
             widgets["random_state"] = (self._random_state, RANDOM_STATE)
-        return {name: widget.value for name, (widget, _) in widgets.items()}
+        # the stain options with color space "stains" only; a stain vectors file read
+        return stain_choices({name: widget.value for name, (widget, _) in widgets.items()})
 
     def _source(self):
         """(layer, array, rgb, placement, plane index) of what to segment, or ValueError."""

@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
-from ..features import FeatureSet, build_features
+from ..features import FeatureSet, build_features, stain_options
 from ..image import ImageData
 from ..means import ClusterSums
 from ..registry import MethodOutput, RowFit, Steps
@@ -28,6 +28,7 @@ def point_features(
         color_space=feature_options["color_space"],
         spatial_weight=feature_options["spatial_weight"],
         standardize=feature_options["standardize"],
+        **stain_options(feature_options),
     )
     compressed = feature_set.weights is not None
     check_rows(n_clusters, feature_set, "distinct pixel values" if compressed else "usable pixels")

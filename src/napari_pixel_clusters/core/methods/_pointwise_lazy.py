@@ -24,6 +24,7 @@ from ..features import (
     channel_ranges,
     check_color_space,
     pack_keys,
+    stain_options,
     unpack_keys,
 )
 from ..image import NO_DATA, ImageData
@@ -126,6 +127,7 @@ def lazy_feature_steps(
         color_space=feature_options["color_space"],
         standardize=feature_options["standardize"],
         counts=counts,
+        **stain_options(feature_options),
     )
     feature_set.compression = (
         f"lazy: distinct values: {len(rows):,} rows for "
@@ -366,6 +368,7 @@ def _sample_feature_steps(
         spatial_weight=feature_options["spatial_weight"],
         standardize=feature_options["standardize"],
         coordinates=positions,
+        **stain_options(feature_options),
     )
     feature_set.compression = (
         f"lazy: fitted on a sample of {len(values):,} pixels drawn "

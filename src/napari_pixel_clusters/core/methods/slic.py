@@ -44,9 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from ..features import check_color_space, unit_rgb_coordinates
+from ..features import check_color_space, image_stain_vectors, unit_rgb_coordinates
 from ..image import ImageData
 from ..registry import Method, MethodOutput, Param, Steps
+from ..stains import StainVectors
 
 #: compactness 'auto': a tenth of the range of the values SLIC compares
 AUTO_COMPACTNESS_LAB = 10.0  # Lab's L runs from 0 to 100 (scikit-image's default)
@@ -64,8 +65,9 @@ def run(
     params: dict[str, Any],
 ) -> Steps[MethodOutput]:
     color_space = slic_color_space(data, feature_options["color_space"])
+    stains = image_stain_vectors(data, color_space, feature_options)  # "stains" only
     values, convert2lab, standardization = slic_values(
-        data, color_space, feature_options["standardize"]
+        data, color_space, feature_options["standardize"], stains
     )
     compactness = params["compactness"]
     if compactness is None:
@@ -87,6 +89,7 @@ def run(
         "compactness_used": float(compactness),
         "mask_slic": not bool(data.mask.all()),
         **standardization,
+        **({"stain_vectors": stains.record()} if stains is not None else {}),
     }
     if len(volumes) > 1:
         details["volumes"] = len(volumes)
@@ -100,7 +103,10 @@ def slic_color_space(data: ImageData, color_space: str | None) -> str | None:
 
 
 def slic_values(
-    data: ImageData[np.ndarray], color_space: str | None, standardize: bool
+    data: ImageData[np.ndarray],
+    color_space: str | None,
+    standardize: bool,
+    stains: StainVectors | None = None,
 ) -> tuple[np.ndarray, bool, dict[str, Any]]:
     """``(values, convert2lab, standardization)``: the float64 array slic gets, channels
     last (a copy: the image is never modified), pixels without data filled."""
@@ -111,7 +117,7 @@ def slic_values(
         fill_from_nearest(values, data.mask)
     convert2lab = color_space == "lab" and not standardize
     if color_space is not None and not convert2lab:
-        values = unit_rgb_coordinates(values, color_space)[0]
+        values = unit_rgb_coordinates(values, color_space, stains)[0]
     standardization: dict[str, Any] = {}
     if standardize:
         values, standardization = standardized(values, data.mask)
@@ -239,7 +245,8 @@ METHOD = Method(
     run=run,
     lazy_run=None,  # a global iterative method: chunks would not give the same superpixels
     needs_n_clusters=False,
-    takes_features=("color_space", "standardize"),  # compactness weighs position
+    # compactness weighs position: no spatial_weight
+    takes_features=("color_space", "stain_vectors", "stain_background", "standardize"),
     default_color_space=DEFAULT_COLOR_SPACE,
     uses_random_state=False,  # deterministic (scikit-image seeds maskSLIC with a fixed seed)
     busy_steps=((("superpixels", 0.0), "Finding superpixels (one scikit-image call)..."),),

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..features import build_features, rgb_to_unit_range
+from ..features import build_features, rgb_to_unit_range, stain_options
 from ..image import ImageData
 from ..lazy.chunks import GridLabeller, block_average_steps, nearest_filled, tally_steps
 from ..registry import LazyOutput, Method, MethodOutput, Param, Steps
@@ -247,6 +247,7 @@ def run(
         spatial_weight=feature_options["spatial_weight"],
         standardize=feature_options["standardize"],
         compress=False,
+        **stain_options(feature_options),
     )
     n_pixels = len(feature_set.X)
     if n_clusters > n_pixels:
