@@ -217,6 +217,7 @@ class Model:
             "method": self.method,
             "model": True,
             **{key: pipeline[key] for key in PIPELINE_KEYS},
+            **{k: v for k, v in pipeline["constants"].items() if k == "stain_vectors"},
             "features": pipeline["names"],
             "compression": compression,
             "cluster_names": [c["name"] for c in self.clusters],
