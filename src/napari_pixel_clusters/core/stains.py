@@ -117,8 +117,12 @@ def parse_stain_vectors(value: Any) -> StainVectors:
 def from_rows(
     matrix: np.ndarray, names: Sequence[str] | None = None, estimated: bool = False
 ) -> StainVectors:
-    """:class:`StainVectors` of a checked (2 or 3, 3) matrix: unit rows, a residual."""
-    unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    """:class:`StainVectors` of a checked (2 or 3, 3) matrix: unit rows, a residual.
+
+    Rows of length 1 (to 1e-12) are kept as they are: recorded vectors passed back are
+    used bit for bit."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    unit = np.where(np.abs(norms - 1.0) <= 1e-12, matrix, matrix / norms)
     if len(unit) == 2:
         unit = np.vstack([unit, residual(unit[0], unit[1])])
     condition = np.linalg.cond(unit)
@@ -167,12 +171,13 @@ def _check_names(names: Any) -> list[str]:
 
 def _as_matrix(rows: Any) -> np.ndarray:
     """A (2 or 3, 3) finite float64 matrix of stain rows, or ValueError."""
+    matrix = None
     try:
-        complex_values = np.iscomplexobj(rows)
-        matrix = np.asarray(rows, dtype=np.float64)
+        if not np.iscomplexobj(rows) and not isinstance(rows, (str, bytes)):
+            matrix = np.asarray(rows, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
-        matrix, complex_values = None, False
-    if matrix is None or complex_values or isinstance(rows, (str, bytes)):
+        matrix = None
+    if matrix is None:
         raise ValueError(
             "stain_vectors: expected a 3x3 or 2x3 table of numbers (one row of red, green "
             f"and blue optical densities per stain), got {rows!r:.80}."
