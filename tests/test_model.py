@@ -214,3 +214,51 @@ def test_a_saved_model_labels_a_dask_image_lazily(photo, tmp_path):
     assert [s for s, _ in stages].count("counting") == -(-lazy.npartitions // 16)
     np.testing.assert_array_equal(result.labels.compute(), expected.labels)
     pd.testing.assert_frame_equal(result.table, expected.table)
+
+
+# ------------------------------------------------------------------ stain vectors
+def _stained(first, second, seed):
+    """A synthetic brightfield image of two stains (see test_stains.synthetic)."""
+    rng = np.random.default_rng(seed)
+    amounts = rng.uniform(0, 1, (64, 64, 2)) * (rng.random((64, 64, 1)) < 0.7)
+    density = amounts[..., :1] * first + amounts[..., 1:] * second
+    return np.clip(255 * 10.0**-density + rng.normal(0, 1, density.shape), 0, 255).astype(np.uint8)
+
+
+def test_a_stains_model_reuses_its_estimated_vectors_and_never_estimates_again(tmp_path):
+    """Fitted with 'estimate' on image A, the model labels image B with A's vectors: the
+    labels of B's pixels (with A's vectors, via separate_stains) at A's nearest centers,
+    as segment on B with A's recorded vectors gives the features; B's own estimate
+    would differ."""
+    from skimage import color
+
+    a = _stained(color.rgb_from_hed[0], color.rgb_from_hed[1], 0)  # H&E
+    b = _stained(color.rgb_from_hdx[0], color.rgb_from_hdx[1], 1)  # H-DAB: other vectors
+    seg = npc.segment(a, "kmeans", 3, color_space="stains", stain_vectors="estimate")
+    recorded = seg.params["stain_vectors"]
+    assert recorded["estimated"] is True and recorded["names"][2] == "residual"
+    model = npc.load_model(npc.save_model(seg, tmp_path / "model.json"))
+    assert model.pipeline["constants"]["stain_vectors"] == recorded
+    predicted = model.predict(b)
+    assert predicted.params["stain_vectors"] == recorded
+    np.testing.assert_array_equal(seg.model.predict(b).labels, predicted.labels)
+    vectors = np.array(recorded["vectors"])
+    features = color.separate_stains(b, np.linalg.inv(vectors)).reshape(-1, 3)
+    centers = np.array(model.parameters["centers"])
+    nearest = ((features[:, None] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
+    np.testing.assert_array_equal(
+        predicted.labels.ravel(), model.labelling.label_of_component[nearest]
+    )
+    explicit = npc.segment(b, "kmeans", 3, color_space="stains", stain_vectors=recorded)
+    assert explicit.params["stain_vectors"]["vectors"] == recorded["vectors"]
+    own = npc.segment(b, "kmeans", 3, color_space="stains", stain_vectors="estimate")
+    assert own.params["stain_vectors"]["vectors"] != recorded["vectors"]  # B's differ
+    lazy = model.predict(da.from_array(b, chunks=(32, 32, 3)))  # chunk by chunk: the same
+    np.testing.assert_array_equal(np.asarray(lazy.labels), predicted.labels)
+
+
+def test_a_model_without_stain_vectors_is_saved_as_before(photo, tmp_path):
+    seg = npc.segment(photo, "kmeans", 3, color_space="lab", standardize=True)
+    content = json.loads(npc.save_model(seg, tmp_path / "model.json").read_text())
+    assert set(content["features"]["constants"]) == {"mean", "scale"}
+    assert "stain_vectors" not in npc.load_model(tmp_path / "model.json").predict(photo).params

@@ -303,3 +303,51 @@ def test_a_tampered_model_file_is_a_clear_error(photo, tmp_path, tamper, message
     path.write_text(json.dumps(content))
     with pytest.raises(ValueError, match=f"^model file: {path}: {message}"):
         npc.load_model(path)
+
+
+@pytest.fixture(scope="module")
+def stains_model():
+    """A model made in color space "stains" (named vectors), as its file holds it."""
+    from skimage import data
+
+    ihc = data.immunohistochemistry()[:64, :64]
+    vectors = {"hematoxylin": [0.65, 0.70, 0.29], "DAB": [0.27, 0.57, 0.78]}
+    seg = npc.segment(ihc, "kmeans", 3, color_space="stains", stain_vectors=vectors)
+    return seg.model.to_dict()
+
+
+STAINS = ("features", "constants", "stain_vectors")
+STAIN_TAMPERINGS = [
+    (_drop(*STAINS), r"features\.constants\.stain_vectors: missing"),
+    (_set(*STAINS, [[1, 0, 0]] * 3), r"features\.constants\.stain_vectors: expected a JSON"),
+    (_drop(*STAINS, "vectors"), r"features\.constants\.stain_vectors\.vectors: missing"),
+    (_set(*STAINS, "names", ["H", "D"]), r"stain_vectors\.names: expected a list of 3 texts"),
+    (_set(*STAINS, "names", ["H", "D", 3]), r"stain_vectors\.names: expected a list of 3"),
+    (_set(*STAINS, "vectors", [[0.6, 0.7, 0.3]] * 2), r"stain_vectors\.vectors: expected shape"),
+    (_set(*STAINS, "vectors", [[0.6, "x", 0.3]] * 3), r"stain_vectors\.vectors: expected a"),
+    (_set(*STAINS, "vectors", [[1, 0, 0], [0, 1, 0], [1, 1, 0]]), r"linearly dependent"),
+    (_set(*STAINS, "names", ["H", "H", "r"]), r"stain_vectors: the names must differ"),
+    (_set(*STAINS, "estimated", "yes"), r"stain_vectors\.estimated: expected true or false"),
+    (_set(*STAINS, "source", "me"), r"stain_vectors\.source: unknown field"),
+    (_set("features", "color_space", "hed"), r"stain_vectors: given, but color_space is 'hed'"),
+]
+
+
+@pytest.mark.parametrize(
+    "tamper, message",
+    STAIN_TAMPERINGS,
+    ids=[f"{i}-{re.sub(r'[^a-z_.]+', '', m[-30:])}" for i, (_, m) in enumerate(STAIN_TAMPERINGS)],
+)
+def test_a_tampered_stain_vectors_field_is_a_value_error_naming_it(
+    stains_model, tmp_path, tamper, message
+):
+    content = _apply(tamper, copy.deepcopy(stains_model))
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=f"^model file: {re.escape(str(path))}: .*{message}"):
+        npc.load_model(path)
+    assert npc.Model.from_dict(stains_model).pipeline["constants"]["stain_vectors"]["names"] == [
+        "hematoxylin",
+        "DAB",
+        "residual",
+    ]
