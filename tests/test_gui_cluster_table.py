@@ -1,9 +1,12 @@
 """Drive the "Cluster table" widget (gui/cluster_table.py): rename, recolor, select, hide,
 merge, paint, and undo and redo them (buttons, Ctrl+Z on the layer) across every layer of
-the run; a selected row keeps its color swatch; outline style controls. The editing itself
-(headless) is in test_editing.py."""
+the run; a selected row keeps its color swatch; outline style controls; objects (Make
+objects, the object counts column, saving the objects' table; gui/objects.py) against
+scikit-image. The editing itself (headless) is in test_editing.py."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -11,11 +14,22 @@ from matplotlib.colors import to_rgb
 from napari.utils.key_bindings import coerce_keybinding
 from pandas.testing import assert_frame_equal
 from qtpy.QtGui import QColor
-from skimage import data
+from qtpy.QtWidgets import QFileDialog
+from skimage import data, measure
 
+import napari_pixel_clusters as npc
 from conftest import run_pixel_clusters
 from napari_pixel_clusters.core.contours import region_contours
-from napari_pixel_clusters.gui.cluster_table import COLOR, NAME, PIXELS, REDO_KEY, UNDO_KEY
+from napari_pixel_clusters.core.image import read_image
+from napari_pixel_clusters.core.objects import label_objects
+from napari_pixel_clusters.gui.cluster_table import (
+    COLOR,
+    NAME,
+    OBJECTS,
+    PIXELS,
+    REDO_KEY,
+    UNDO_KEY,
+)
 
 PLUGIN = "napari-pixel-clusters"
 
@@ -311,3 +325,224 @@ def test_outline_style_controls_recolor_the_outlines_of_the_run(review):
     table._outline_width.value = 4.5
     np.testing.assert_allclose(outlines.edge_width, 4.5)
     assert outlines.metadata["napari_pixel_clusters"]["outline_mode"] == "contrast"
+
+
+# ------------------------------------------------------------------------------ objects
+SCALE = (0.5, 2.0)  # anisotropic pixels: areas and centroids in physical units
+
+
+@pytest.fixture
+def scaled_table(make_napari_viewer, qtbot):
+    """A k-means result of an astronaut with non-unit scale and a translation, and the
+    Cluster table on it once its object counts are in."""
+    viewer = make_napari_viewer()
+    image = data.astronaut()[::4, ::4].copy()
+    viewer.add_image(image, name="a", scale=SCALE, translate=(3.0, -4.0))
+    run_pixel_clusters(viewer, qtbot, quantized=False)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    qtbot.waitUntil(lambda: widget.object_counts() is not None, timeout=20_000)
+    return viewer, widget, viewer.layers["a k-means#1 clusters"], image
+
+
+def make_objects(widget, qtbot):
+    """Press Make objects and wait for the worker; the layer it added."""
+    before = len(widget._viewer.layers)
+    widget._make_objects.native.click()
+    qtbot.waitUntil(lambda: widget._objects_worker is None, timeout=20_000)
+    assert len(widget._viewer.layers) == before + 1
+    return widget._viewer.layers[-1]
+
+
+def skimage_counts(labels, connectivity):
+    return {
+        int(c): int(measure.label(labels == c, connectivity=connectivity).max())
+        for c in np.unique(labels[labels > 0])
+    }
+
+
+def test_make_objects_of_the_selected_cluster_matches_skimage(scaled_table, qtbot):
+    _, widget, layer, image = scaled_table
+    labels_before, table_before = layer.data.copy(), layer.features.copy()
+    widget.rename(2, "skin")
+    widget.select_rows([1])
+    assert "the selected cluster (skin)" in widget._make_objects.tooltip
+    objects = make_objects(widget, qtbot)
+    assert objects.name == "a k-means#1 clusters objects"
+    expected = measure.label(np.where(layer.data == 2, 2, 0), connectivity=2)
+    np.testing.assert_array_equal(objects.data, expected)
+    props = measure.regionprops_table(
+        expected, intensity_image=image, properties=["label", "area", "centroid", "intensity_mean"]
+    )
+    features = objects.features
+    assert len(features) == expected.max() > 5
+    np.testing.assert_array_equal(features["index"], props["label"])  # napari's label column
+    np.testing.assert_allclose(features["area"], props["area"] * SCALE[0] * SCALE[1])
+    np.testing.assert_allclose(features["centroid_y"], props["centroid-0"] * SCALE[0])
+    np.testing.assert_allclose(features["centroid_x"], props["centroid-1"] * SCALE[1])
+    for c, channel in enumerate("RGB"):
+        np.testing.assert_allclose(features[f"mean_{channel}"], props[f"intensity_mean-{c}"])
+    assert set(features["cluster"]) == {2} and set(features["cluster_name"]) == {"skin"}
+    assert features["perimeter"].isna().all()  # anisotropic pixels
+    # placed over the clusters, made from them, in napari's own random colors
+    np.testing.assert_allclose(objects.scale, layer.scale)
+    np.testing.assert_allclose(objects.translate, layer.translate)
+    np.testing.assert_allclose(objects.affine.affine_matrix, layer.affine.affine_matrix)
+    tag = objects.metadata["napari_pixel_clusters"]
+    assert tag["output"] == "objects" and tag["clusters_layer"] == layer.name
+    assert (tag["clusters"], tag["connectivity"], tag["count"]) == ([2], "full", len(features))
+    assert len(np.unique(objects.colormap.map(np.arange(1, 6))[:, :3], axis=0)) == 5
+    assert widget._status.value == f"{len(features)} objects from skin"
+    # the input layers are untouched (the name is the one edit made)
+    np.testing.assert_array_equal(layer.data, labels_before)
+    assert_frame_equal(layer.features.drop(columns="name"), table_before.drop(columns="name"))
+    assert widget._layer.value is layer  # the table still follows the clusters
+
+
+def test_without_a_selection_every_cluster_makes_objects_face_connected(scaled_table, qtbot):
+    _, widget, layer, _ = scaled_table
+    assert "all clusters (none is selected)" in widget._make_objects.tooltip
+    widget._connectivity.value = "face"
+    objects = make_objects(widget, qtbot)
+    np.testing.assert_array_equal(objects.data, measure.label(layer.data, connectivity=1))
+    counts = objects.features["cluster"].value_counts().to_dict()
+    assert counts == skimage_counts(layer.data, 1)
+    assert objects.metadata["napari_pixel_clusters"]["connectivity"] == "face"
+
+
+def test_object_counts_follow_merges_undo_and_painting(scaled_table, qtbot):
+    _, widget, layer, _ = scaled_table
+    assert widget.object_counts() == skimage_counts(layer.data, 2)
+    shown = [widget.table.item(row, OBJECTS).text() for row in range(4)]
+    assert shown == [f"{n:,}" for n in skimage_counts(layer.data, 2).values()]
+    widget.select_rows([0, 2])
+    widget.merge_selected()
+    assert widget.object_counts() is None  # being counted again
+    assert widget.table.item(0, OBJECTS).text() == "\N{HORIZONTAL ELLIPSIS}"
+    qtbot.waitUntil(lambda: widget.object_counts() is not None, timeout=20_000)
+    assert widget.object_counts() == skimage_counts(layer.data, 2) and 3 not in set(
+        widget.object_counts()
+    )
+    widget._undo.native.click()
+    qtbot.waitUntil(lambda: widget.object_counts() is not None, timeout=20_000)
+    assert widget.object_counts() == skimage_counts(layer.data, 2)
+    widget._connectivity.value = "face"
+    qtbot.waitUntil(lambda: widget.object_counts() is not None, timeout=20_000)
+    assert widget.object_counts() == skimage_counts(layer.data, 1)
+    layer.selected_label = 4
+    layer.brush_size = 3
+    layer.paint((5, 60), 4)  # a new small region of cluster 4 (or grown into one)
+    qtbot.waitUntil(
+        lambda: widget.object_counts() == skimage_counts(layer.data, 1), timeout=20_000
+    )
+    assert widget.table.item(3, OBJECTS).text() == f"{skimage_counts(layer.data, 1)[4]:,}"
+
+
+def test_objects_table_saves_as_csv_and_never_overwrites_silently(
+    scaled_table, qtbot, tmp_path, error_notifications, monkeypatch
+):
+    import pandas as pd
+
+    _, widget, layer, image = scaled_table
+    widget.select_rows([2])
+    objects = make_objects(widget, qtbot)
+    expected = label_objects(
+        layer.data, [3], layer.features, scale=SCALE, image=read_image(image)
+    ).table
+    path = tmp_path / "objects.csv"
+    assert widget.save_objects(str(path)) == str(path)
+    assert_frame_equal(pd.read_csv(path), expected, check_dtype=False)
+    assert json.loads(path.with_suffix(".json").read_text())["layer"] == objects.name
+    # an existing file: refused, one notification, left as it was
+    path.write_text("mine")
+    assert widget.save_objects(str(path)) is None
+    assert path.read_text() == "mine" and "exists already" in error_notifications[-1]
+    # the button's dialog asks before replacing a file (Qt's save dialog does by default)
+    dialog = widget._csv_dialog(objects.name)
+    assert dialog.acceptMode() == QFileDialog.AcceptMode.AcceptSave
+    assert not dialog.testOption(QFileDialog.Option.DontConfirmOverwrite)
+    assert dialog.defaultSuffix() == "csv"
+
+    class Confirmed:  # the user picked the existing file and confirmed replacing it
+        def exec(self):
+            return True
+
+        def selectedFiles(self):
+            return [str(path)]
+
+    monkeypatch.setattr(type(widget), "_csv_dialog", lambda self, name: Confirmed())
+    widget._save_objects.native.click()
+    assert_frame_equal(pd.read_csv(path), expected, check_dtype=False)
+
+
+def test_a_stack_gives_volumes_and_a_plane_gives_areas(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    stack = np.zeros((4, 40, 40), np.uint8)
+    stack[1:3, 5:15, 5:15] = 200
+    stack[0:4, 25:35, 20:30] = 200
+    stack[2, 0:3, 30:40] = 200
+    stack += np.random.default_rng(0).integers(0, 20, stack.shape, dtype=np.uint8)
+    viewer.add_image(stack, name="s", scale=(3.0, 0.5, 0.5))
+    _, pixel_clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    pixel_clusters._stack_mode.value = "whole stack"
+    pixel_clusters._n_clusters.value = 2
+    pixel_clusters._run_button.native.click()
+    qtbot.waitUntil(lambda: pixel_clusters._worker is None, timeout=60_000)
+    layer = viewer.layers["s k-means#1 clusters"]
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    bright = int(layer.features.set_index("index")["mean_intensity"].idxmax())
+    widget.select_rows([list(layer.features["index"]).index(bright)])
+    objects = make_objects(widget, qtbot)
+    expected = measure.label(layer.data == bright, connectivity=3)
+    np.testing.assert_array_equal(objects.data, expected)
+    props = measure.regionprops_table(expected, properties=["label", "area", "centroid"])
+    features = objects.features
+    assert "volume" in features and "area" not in features and "perimeter" not in features
+    assert len(features) == 3
+    np.testing.assert_allclose(features["volume"], props["area"] * 3.0 * 0.5 * 0.5)
+    np.testing.assert_allclose(features["centroid_z"], props["centroid-0"] * 3.0)
+    np.testing.assert_allclose(features["centroid_x"], props["centroid-2"] * 0.5)
+    qtbot.waitUntil(lambda: widget.object_counts() is not None, timeout=20_000)
+    assert widget.object_counts()[bright] == 3
+    # one plane of the stack: 2-D objects (areas, perimeters) on that plane
+    viewer.dims.set_point(0, 2 * 3.0)
+    pixel_clusters._stack_mode.value = "current plane"
+    pixel_clusters._run_button.native.click()
+    qtbot.waitUntil(lambda: pixel_clusters._worker is None, timeout=60_000)
+    plane = viewer.layers["s (plane 2) k-means#2 clusters"]
+    widget._layer.value = plane
+    bright = int(plane.features.set_index("index")["mean_intensity"].idxmax())
+    widget.select_rows([list(plane.features["index"]).index(bright)])
+    objects = make_objects(widget, qtbot)
+    assert objects.data.shape == plane.data.shape == (1, 40, 40)
+    expected = measure.label(plane.data[0] == bright, connectivity=2)
+    np.testing.assert_array_equal(objects.data[0], expected)
+    assert "area" in objects.features and "perimeter" in objects.features
+    np.testing.assert_allclose(objects.translate, plane.translate)
+    props = measure.regionprops_table(
+        expected, intensity_image=stack[2], properties=["area", "intensity_mean"]
+    )
+    np.testing.assert_allclose(objects.features["area"], props["area"] * 0.25)
+    np.testing.assert_allclose(objects.features["mean_intensity"], props["intensity_mean"])
+
+
+def test_a_lazy_result_is_not_counted_and_makes_no_objects(
+    make_napari_viewer, error_notifications
+):
+    import dask.array as da
+
+    from napari_pixel_clusters.gui.layers import METADATA_KEY
+
+    viewer = make_napari_viewer()
+    seg = npc.segment(
+        da.from_array(data.coins()[::4, ::4], chunks=32), "kmeans", 3, random_state=0
+    )
+    viewer.add_labels(
+        seg.labels,
+        name="lazy clusters",
+        features=seg.table.rename(columns={"label": "index"}).assign(name=["a", "b", "c"]),
+        metadata={METADATA_KEY: {"output": "clusters", "source": "c", "run": "k-means#1"}},
+    )
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    assert widget.table.item(0, OBJECTS).text() == ""
+    assert widget.make_objects() is None
+    assert "lazy result" in error_notifications[-1] and len(viewer.layers) == 1

@@ -101,3 +101,36 @@ def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, q
     assert saved.params["params"]["method"] == "kmeans"
     source = viewer.layers["a"].data
     np.testing.assert_array_equal(saved.model.predict(source).labels, clusters.data)
+
+
+def test_save_selected_layers_writes_an_objects_layer_table_as_csv(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """File > Save Selected Layers on an objects layer (Cluster table's Make objects):
+    napari offers our table writer for .csv, and the CSV is ``seg.objects(...).table``."""
+    from napari.plugins._npe2 import file_extensions_string_for_layers
+
+    viewer = make_napari_viewer()
+    image = data.astronaut()[::4, ::4].copy()
+    viewer.add_image(image, name="a", scale=(2.0, 2.0))
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    _, table = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    table.select_rows([1])
+    table.make_objects()
+    qtbot.waitUntil(lambda: table._objects_worker is None, timeout=20_000)
+    objects = viewer.layers["a k-means#1 clusters objects"]
+    viewer.layers.selection = {objects}
+    offered, _ = file_extensions_string_for_layers([objects])
+    assert "cluster or objects table (*.csv)" in offered
+    viewer.layers.save(str(tmp_path / "objects.csv"), selected=True)  # no plugin named
+    seg = npc.segment(image, "kmeans", 3, random_state=0)
+    expected = seg.objects([2], scale=2.0)
+    np.testing.assert_array_equal(objects.data, expected.labels)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "objects.csv"), expected.table, check_dtype=False
+    )
+    sidecar = json.loads((tmp_path / "objects.json").read_text())
+    assert sidecar["objects"]["clusters"] == [2] and sidecar["objects"]["connectivity"] == "full"
+    assert sidecar["params"]["method"] == "kmeans"

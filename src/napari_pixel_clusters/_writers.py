@@ -1,4 +1,4 @@
-"""npe2 writers: a clusters layer's table as CSV, and a whole result as a folder.
+"""npe2 writers: a clusters or objects layer's table as CSV, and a whole result as a folder.
 
 The folder has the same files as :func:`napari_pixel_clusters.write_result`, so
 :func:`napari_pixel_clusters.read_result` reads it back, and napari opens its TIFF and
@@ -51,7 +51,7 @@ MAX_SIDECAR_BYTES = 16 * 2**20
 
 def _provenance(attributes: dict[str, Any], format_name: str) -> dict[str, Any]:
     tag = _tag(attributes)
-    return {
+    info = {
         "format": format_name,
         "source": tag.get("source", attributes.get("name")),
         "layer": attributes.get("name"),
@@ -59,11 +59,19 @@ def _provenance(attributes: dict[str, Any], format_name: str) -> dict[str, Any]:
         "params": tag.get("params", {}),
         "score": tag.get("score", {}),
     }
+    if tag.get("output") == "objects":  # how the objects were made (Cluster table)
+        info["objects"] = {
+            key: tag.get(key)
+            for key in ("clusters_layer", "clusters", "connectivity", "objects", "count")
+        }
+    return info
 
 
 def write_table(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
-    """The cluster table (``layer.features``) of a clusters layer, as CSV, with its
-    provenance in a ``.json`` sidecar of the same name.
+    """The table (``layer.features``) of a clusters layer (one row per cluster) or of an
+    objects layer (one row per object, as ``seg.objects(...).table``), as CSV with its
+    provenance in a ``.json`` sidecar of the same name (``label`` is the column napari
+    calls ``index``).
 
     The CSV replaces an existing file (napari's save dialog asks first); the sidecar
     replaces only a sidecar we wrote: any other existing file of that name is a
@@ -71,7 +79,7 @@ def write_table(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     and renamed."""
     features = pd.DataFrame(attributes.get("features", {}))
     if features.empty:
-        raise ValueError(f"'{attributes.get('name')}' has no cluster table to save.")
+        raise ValueError(f"'{attributes.get('name')}' has no table (features) to save.")
     table_path = Path(path)
     sidecar = table_path.with_suffix(".json")
     if sidecar == table_path:

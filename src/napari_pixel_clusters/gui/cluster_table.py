@@ -16,10 +16,19 @@ recolors and painting in the order they were made, restoring the labels, the tab
 colors, the quantized image and the outlines: napari records painting (its own undo
 restores those pixels), the history records the rest. napari offers no public way to add
 other edits to its undo history or to hear about its undo, hence the history here.
+
+Objects: the "objects" column counts the connected regions of each cluster (with the
+connectivity chosen next to "Make objects"), in a background worker each time the labels
+change (debounced; "…" until it is done). "Make objects" turns the connected regions of
+the selected clusters (all clusters when none is selected) into an instance Labels layer
+with their measurements as features (see ``gui/objects.py``), made in a worker; "Save
+objects..." writes that table as CSV (napari's File > Save Selected Layers does too).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import weakref
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,11 +39,14 @@ import pandas as pd
 from app_model.types import KeyCode, KeyMod
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
 from matplotlib.colors import to_hex
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_info
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QBrush, QColor, QPen
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QColorDialog,
+    QFileDialog,
     QHeaderView,
     QStyledItemDelegate,
     QTableWidget,
@@ -42,6 +54,7 @@ from qtpy.QtWidgets import (
     QTableWidgetSelectionRange,
 )
 
+from .. import _writers
 from ..core.editing import (
     Edit,
     EditHistory,
@@ -58,7 +71,7 @@ from ..core.editing import (
     with_extra,
 )
 from . import _panel
-from ._panel import clusters_layer_choice
+from ._panel import clusters_layer_choice, failure_of
 from .cluster_selection import cluster_selection, run_layers
 from .docking import keep_window_on_screen
 from .layers import (
@@ -69,12 +82,28 @@ from .layers import (
     style_outlines,
     table_colormap,
 )
+from .objects import (
+    CONNECTIVITIES,
+    DEFAULT_CONNECTIVITY,
+    OUTPUT,
+    build_objects_layer,
+    count_objects,
+    editable_labels,
+    objects_job,
+    plane_axes,
+    summary,
+)
 
 if TYPE_CHECKING:
     import napari
 
-COLUMNS = ("show", "color", "name", "pixels", "fraction", "mean color")
-SHOW, COLOR, NAME, PIXELS, FRACTION, MEAN = range(len(COLUMNS))
+COLUMNS = ("show", "color", "name", "pixels", "fraction", "objects", "mean color")
+SHOW, COLOR, NAME, PIXELS, FRACTION, OBJECTS, MEAN = range(len(COLUMNS))
+#: What the "objects" column shows while its counts are being computed.
+COUNTING = "\N{HORIZONTAL ELLIPSIS}"
+#: Object counts wait this long after the last change of the labels (ms): a burst of
+#: paint strokes or merges is counted once.
+COUNT_DELAY_MS = 150
 #: Item data role holding a row's swatch color (painted by ``SwatchDelegate``).
 SWATCH_ROLE = Qt.ItemDataRole.UserRole + 1
 #: Item data role saying the row's cluster is hidden (its swatch is drawn hatched).
@@ -185,6 +214,29 @@ class ClusterTableWidget(Container):
             widgets=[self._outline_style, Label(value="width"), self._outline_width],
         )
         self._outline_controls.margins = (0, 0, 0, 0)
+        self._make_objects = PushButton(name="make_objects", text="Make objects")
+        self._connectivity = ComboBox(
+            name="connectivity",
+            label="connectivity",
+            choices=CONNECTIVITIES,
+            value=DEFAULT_CONNECTIVITY,
+            tooltip="Which pixels join into one object, and into one region counted in the "
+            '"objects" column: full (also across corners) or face (shared edges only).',
+        )
+        self._save_objects = PushButton(
+            name="save_objects",
+            text="Save objects...",
+            tooltip="Save the table of the objects made from this clusters layer as CSV "
+            "(the selected objects layer, else the newest).",
+        )
+        self._objects_controls = Container(
+            name="objects_controls",
+            label="objects",
+            layout="horizontal",
+            labels=False,
+            widgets=[self._make_objects, self._connectivity, self._save_objects],
+        )
+        self._objects_controls.margins = (0, 0, 0, 0)
         self._status = Label(name="status", label=" ", value="")
         buttons = Container(
             layout="horizontal",
@@ -199,13 +251,23 @@ class ClusterTableWidget(Container):
             ],
         )
         buttons.margins = (0, 0, 0, 0)
-        self.extend([self._layer, buttons, self._outline_controls, self._status])
+        self.extend(
+            [self._layer, buttons, self._outline_controls, self._objects_controls, self._status]
+        )
         self.margins = (4, 4, 4, 4)  # compact: the dock shares a laptop screen's height
         self.native.layout().setSpacing(3)
         self.history = EditHistory()  # the chosen layer's edits, for Undo and Redo
         self._pending_paints = 0  # napari paint strokes not recorded yet
         self._painted_from: pd.DataFrame | None = None  # the table before them
         self._keys: dict = {}  # key -> the layer's own binding we replaced
+        self._counts: np.ndarray | None = None  # objects per cluster (None: not known yet)
+        self._counts_version = 0  # changes each time the labels do: older counts are dropped
+        self._counts_worker = None
+        self._counts_timer = QTimer(self.native)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(COUNT_DELAY_MS)
+        self._counts_timer.timeout.connect(self._count_objects)
+        self._objects_worker = None
         self.table = self._make_table()
         self.native.layout().addWidget(self.table)
         self._merge.changed.connect(lambda: self.merge_selected())
@@ -217,6 +279,9 @@ class ClusterTableWidget(Container):
         self._redo.changed.connect(lambda: self.redo())
         self._outline_style.changed.connect(lambda: self.style_outlines())
         self._outline_width.changed.connect(lambda: self.style_outlines())
+        self._make_objects.changed.connect(lambda: self.make_objects())
+        self._save_objects.changed.connect(lambda: self.save_objects())
+        self._connectivity.changed.connect(self._labels_changed)
         self._layer.changed.connect(self._connect_layer)
         # the choice empties without a word when its layer is removed
         viewer.layers.events.removed.connect(self._layer_removed)
@@ -261,8 +326,10 @@ class ClusterTableWidget(Container):
             self._selection = cluster_selection(self._connected, self._viewer)
             self._selection.changed.connect(self._show_selection)
         self._read_outline_style()
+        self._labels_changed()
         self._fill()
         self._update_buttons()
+        self._describe_make_objects()
 
     def _layer_removed(self, event=None):
         if self._connected is not None and self._connected not in self._viewer.layers:
@@ -325,6 +392,7 @@ class ClusterTableWidget(Container):
             for column, text in (
                 (PIXELS, f"{values['pixels']:,}"),
                 (FRACTION, f"{values['fraction']:.1%}"),
+                (OBJECTS, self._count_text(int(values["index"]))),
                 (MEAN, mean),
             ):
                 item = QTableWidgetItem(text)
@@ -373,6 +441,7 @@ class ClusterTableWidget(Container):
         if selection is None:
             return
         self._sync_rows()
+        self._describe_make_objects()
         hidden = len(selection.hidden)
         names = self.features.set_index("index")["name"]
         chosen = ", ".join(str(names[label]) for label in selection.selected)
@@ -419,7 +488,7 @@ class ClusterTableWidget(Container):
         show.setCheckState(Qt.CheckState.Unchecked if hidden else Qt.CheckState.Checked)
         show.setText("hidden" if hidden else "")
         self.table.item(row, COLOR).setData(HIDDEN_ROLE, hidden)
-        for column in (SHOW, NAME, PIXELS, FRACTION, MEAN):
+        for column in (SHOW, NAME, PIXELS, FRACTION, OBJECTS, MEAN):
             item = self.table.item(row, column)
             font = item.font()
             font.setItalic(hidden)
@@ -498,6 +567,7 @@ class ClusterTableWidget(Container):
         if data is None:
             return
         self._layer.value.features = recount(self.features, data)
+        self._labels_changed()
         self._fill()
 
     def _record_paints(self):
@@ -512,6 +582,7 @@ class ClusterTableWidget(Container):
         )
         self.history.record(edit)
         self._layer.value.features = edit.table_after.copy()
+        self._labels_changed()
         self._fill()
         self._update_buttons()
 
@@ -627,6 +698,8 @@ class ClusterTableWidget(Container):
             layer.refresh()
             changed = edit.labels.labels_before() | edit.labels.labels_after()
             self._paint_quantized(sorted(changed), table)
+        if edit.labels is not None or _layer_edits(edit).napari_paints:
+            self._labels_changed()
         other = edit.table_after if undo else edit.table_before
         if "color" in table and not table["color"].equals(other["color"]):
             self._selection.use_colors(table_colormap(table))
@@ -687,6 +760,205 @@ class ClusterTableWidget(Container):
             for label, color in zip(present, colors):
                 pixels[labels == label] = color[: pixels.shape[-1]]
             quantized.refresh()
+
+    # ----------------------------------------------------------------- objects
+    def _describe_make_objects(self):
+        """The Make objects button says which clusters it will use."""
+        chosen = self.selected_labels()
+        which = (
+            f"the selected cluster{'s' if len(chosen) > 1 else ''} "
+            f"({', '.join(self._names_of(chosen))})"
+            if chosen
+            else "all clusters (none is selected)"
+        )
+        self._make_objects.tooltip = (
+            f"Connected regions of {which} become a new Labels layer of objects, one label "
+            "each, with their area (volume), centroid, perimeter, mean colors and bounding "
+            "box as features. Select rows to choose clusters."
+        )
+
+    def _names_of(self, labels: list[int]) -> list[str]:
+        names = self.features.set_index("index")["name"]
+        return [str(names.get(label, label)) for label in labels]
+
+    def make_objects(self):
+        """Objects from the selected clusters (all when none is selected), made in a
+        worker; returns the worker, or None when nothing was started (one notification)."""
+        layer = self._layer.value
+        if layer is None:
+            _panel.notify_error("Choose a clusters layer first.")
+            return None
+        if self._objects_worker is not None:
+            _panel.notify_error("Objects are being made: wait for them to be added.")
+            return None
+        self._record_paints()
+        clusters = self.selected_labels() or table_labels(self.features)
+        try:
+            job = objects_job(self._viewer, layer, clusters, self._connectivity.value)
+        except Exception as error:  # every error is one notification (see failure_of)
+            self._objects_failed(error)
+            return None
+        names = self._names_of(clusters)
+        worker = create_worker(build_objects_layer, job, _ignore_errors=True)
+        worker.returned.connect(partial(self._objects_made, names, job.notes))
+        worker.errored.connect(self._objects_failed)
+        worker.finished.connect(self._objects_finished)
+        self._objects_worker = worker
+        self._make_objects.enabled = False
+        self._status.value = f"making objects from {', '.join(names)}{COUNTING}"
+        worker.start()
+        return worker
+
+    def _objects_made(self, names: list[str], notes: list[str], result):
+        """On the GUI thread: add the objects layer the worker built, say what it holds."""
+        objects, layer = result
+        with contextlib.suppress(RuntimeError):  # the widget was closed meanwhile
+            if not len(objects.table):
+                _panel.notify_error(
+                    f"No objects: {', '.join(names)} has no pixels left; nothing was added."
+                )
+                self._status.value = "no objects"
+                return
+            self._viewer.add_layer(layer)
+            message = "; ".join(
+                [
+                    summary(objects, names),
+                    *notes,
+                    "save their table with Save objects... or File > Save Selected Layers (.csv)",
+                ]
+            )
+            self._status.value = summary(objects, names)
+            show_info(message)
+
+    def _objects_failed(self, error):
+        with contextlib.suppress(RuntimeError):
+            self._status.value = failure_of(error).status
+        _panel.notify_error(failure_of(error).message)
+
+    def _objects_finished(self, *args):
+        self._objects_worker = None
+        with contextlib.suppress(RuntimeError):
+            self._make_objects.enabled = True
+
+    def objects_layers(self) -> list:
+        """The objects layers made from the chosen clusters layer, oldest first."""
+        layer = self._layer.value
+        if layer is None:
+            return []
+        return [
+            other
+            for other in self._viewer.layers
+            if other.metadata.get(METADATA_KEY, {}).get("output") == OUTPUT
+            and other.metadata[METADATA_KEY].get("clusters_layer") == layer.name
+        ]
+
+    def save_objects(self, path: str | None = None, overwrite: bool = False):
+        """Save the objects' table (of the selected objects layer, else the newest made
+        from the chosen clusters layer) as CSV with its provenance in a ``.json`` beside
+        it. Without ``path`` a save dialog asks for one (and asks before replacing a
+        file); a given ``path`` that exists is refused unless ``overwrite``. Returns the
+        path written, or None."""
+        layers = self.objects_layers()
+        if not layers:
+            _panel.notify_error("Make objects first: there is no objects layer to save.")
+            return None
+        active = self._viewer.layers.selection.active
+        objects = active if active in layers else layers[-1]
+        if path is None:
+            dialog = self._csv_dialog(objects.name)
+            if not dialog.exec():
+                return None
+            path, overwrite = dialog.selectedFiles()[0], True  # the dialog asked
+        if os.path.lexists(path) and not overwrite:
+            _panel.notify_error(
+                f"path: {path} exists already; choose another file (nothing was written)."
+            )
+            return None
+        attributes = {
+            "name": objects.name,
+            "features": objects.features,
+            "metadata": objects.metadata,
+        }
+        try:
+            _writers.write_table(str(path), objects.data, attributes)
+        except ValueError as error:
+            _panel.notify_error(str(error))
+            return None
+        self._status.value = f"saved {len(objects.features)} objects to {path}"
+        return str(path)
+
+    def _csv_dialog(self, name: str) -> QFileDialog:
+        """A save dialog for a CSV file that asks before replacing one (Qt's default)."""
+        dialog = QFileDialog(self.native, "Save the objects table", f"{name}.csv")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilter("CSV table (*.csv)")
+        dialog.setDefaultSuffix("csv")
+        return dialog
+
+    # ------------------------------------------------------------ object counts
+    def _labels_changed(self, *args):
+        """The labels (or the connectivity) changed: count the objects again after a
+        pause; "…" until then."""
+        self._counts_version += 1
+        self._counts = None
+        self._counts_timer.start()
+        self._show_counts()
+
+    def object_counts(self) -> dict[int, int] | None:
+        """Objects of each cluster of the table as shown, or None while counting."""
+        if self._counts is None:
+            return None
+        return {label: self._count_of(label) for label in self._row_labels()}
+
+    def _count_of(self, label: int) -> int:
+        counts = self._counts
+        return int(counts[label]) if counts is not None and 0 <= label < len(counts) else 0
+
+    def _count_text(self, label: int) -> str:
+        if self._layer.value is None or editable_labels(self._layer.value) is None:
+            return ""  # a lazy result: not counted
+        return COUNTING if self._counts is None else f"{self._count_of(label):,}"
+
+    def _show_counts(self):
+        was, self._filling = self._filling, True
+        try:
+            for row, label in enumerate(self._row_labels()):
+                item = self.table.item(row, OBJECTS)
+                if item is not None:
+                    item.setText(self._count_text(label))
+        finally:
+            self._filling = was
+
+    def _count_objects(self):
+        """Count in a worker (one at a time; a change meanwhile counts again after)."""
+        layer = self._layer.value
+        if self._counts_worker is not None or layer is None:
+            return
+        data = editable_labels(layer)
+        if data is None:
+            return
+        version = self._counts_version
+        worker = create_worker(
+            count_objects, data, plane_axes(layer), self._connectivity.value, _ignore_errors=True
+        )
+        worker.returned.connect(partial(self._counted, version))
+        worker.errored.connect(self._objects_failed)
+        worker.finished.connect(self._counting_finished)
+        self._counts_worker = worker
+        worker.start()
+
+    def _counted(self, version: int, counts: np.ndarray):
+        if version != self._counts_version:
+            return  # the labels changed while counting
+        self._counts = counts
+        with contextlib.suppress(RuntimeError):
+            self._show_counts()
+
+    def _counting_finished(self, *args):
+        self._counts_worker = None
+        if self._counts is None:  # changed while counting: again
+            with contextlib.suppress(RuntimeError):
+                self._counts_timer.start()
 
     def _color_of(self, label: int) -> str:
         return self.features.set_index("index").loc[label, "color"]
