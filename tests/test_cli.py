@@ -608,7 +608,7 @@ def test_an_option_the_method_does_not_take_is_one_error_line(tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.endswith(
         "error: spatial_weight: method 'slic' does not take it (its feature options: "
-        "color_space, standardize); leave spatial_weight out."
+        "color_space, stain_vectors, stain_background, standardize); leave spatial_weight out."
     )
     assert len(error.splitlines()) == 1
 
@@ -697,3 +697,134 @@ def test_objects_of_a_lazy_result_or_a_missing_cluster_are_one_line_each(tmp_pat
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(lines) == 1 and "error: clusters: no cluster 7" in lines[0]
     assert not (out / "x" / "small").exists()
+
+
+# ------------------------------------------------------------------------ stain vectors
+@pytest.fixture
+def stained(tmp_path):
+    """Two crops of the immunohistochemistry sample (hematoxylin + DAB) as PNG files."""
+    ihc = data.immunohistochemistry()
+    io.imsave(tmp_path / "a.png", ihc[:80, :80], check_contrast=False)
+    io.imsave(tmp_path / "b.png", ihc[200:280, 200:280], check_contrast=False)
+    return tmp_path
+
+
+def test_stain_vectors_estimate_and_the_model_reuses_them(stained, capsys):
+    out = stained / "out"
+    argv = ["segment", str(stained / "a.png"), "-k", "3", "--color-space", "stains"]
+    assert (
+        main(
+            [*argv, "--stain-vectors", "estimate", "--stain-background", "0.2", "--out", str(out)]
+        )
+        == 0
+    )
+    result = read_result(out / "a")
+    expected = npc.segment(
+        io.imread(stained / "a.png"),
+        "kmeans",
+        3,
+        color_space="stains",
+        stain_vectors="estimate",
+        stain_background=0.2,
+    )
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    assert result.params["params"]["stain_vectors"] == expected.params["stain_vectors"]
+    assert result.params["params"]["stain_vectors"]["estimated"] is True
+    model = out / "a" / "model.json"  # applied to b: a's vectors, not b's own
+    assert (
+        main(
+            [
+                "apply",
+                "--model",
+                str(model),
+                str(stained / "b.png"),
+                "--out",
+                str(stained / "applied"),
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(
+        read_result(stained / "applied" / "b").labels,
+        expected.model.predict(io.imread(stained / "b.png")).labels,
+    )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        [[0.65, 0.70, 0.29], [0.27, 0.57, 0.78]],
+        {"hematoxylin": [0.65, 0.70, 0.29], "DAB": [0.27, 0.57, 0.78]},
+        {"names": ["hematoxylin", "DAB"], "vectors": [[0.65, 0.70, 0.29], [0.27, 0.57, 0.78]]},
+    ],
+    ids=["rows", "named-rows", "names-and-vectors"],
+)
+def test_stain_vectors_from_a_json_file(stained, capsys, content):
+    import json
+
+    (stained / "stains.json").write_text(json.dumps(content))
+    out = stained / "out"
+    argv = ["segment", str(stained / "a.png"), "-k", "3", "--color-space", "stains"]
+    assert main([*argv, "--stain-vectors", str(stained / "stains.json"), "--out", str(out)]) == 0
+    params = read_result(out / "a").params["params"]
+    rows = np.array([[0.65, 0.70, 0.29], [0.27, 0.57, 0.78]])
+    expected = npc.segment(
+        io.imread(stained / "a.png"), "kmeans", 3, color_space="stains", stain_vectors=rows
+    )
+    assert params["stain_vectors"]["vectors"] == expected.params["stain_vectors"]["vectors"]
+    names = ["stain 1", "stain 2"] if isinstance(content, list) else ["hematoxylin", "DAB"]
+    assert params["features"] == [*names, "residual"]
+    np.testing.assert_array_equal(read_result(out / "a").labels, expected.labels)
+    assert (
+        main(
+            [
+                "sweep",
+                str(stained / "a.png"),
+                "--k",
+                "2..3",
+                "--color-space",
+                "stains",
+                "--stain-vectors",
+                str(stained / "stains.json"),
+            ]
+        )
+        == 0
+    )
+    assert "suggested k" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [("{", "not valid JSON"), ("[[1, 2, 3]]", "expected shape"), (None, "not a regular file")],
+)
+def test_a_bad_stain_vectors_file_is_one_line_naming_it(stained, content, problem):
+    path = stained / "stains.json"
+    if content is not None:
+        path.write_text(content)
+    shown = run_cli(
+        "segment",
+        stained / "a.png",
+        stained / "b.png",
+        "-k",
+        "3",
+        "--color-space",
+        "stains",
+        "--stain-vectors",
+        path,
+        "--out",
+        stained / "out",
+    )
+    assert shown.returncode == 1
+    lines = error_lines(shown)
+    assert len(lines) == 1 and lines[0].startswith(f"{path}: error: stain vectors file: {path}: ")
+    assert problem in lines[0]
+    assert not (stained / "out").exists()
+
+
+def test_stain_options_are_in_the_help_and_refused_without_stains(stained, capsys):
+    text = _segment_help()
+    assert "--stain-vectors STAIN_VECTORS" in text and "--stain-background" in text
+    assert "[kmeans, gmm, ward, slic; default: 0.15]" in text
+    argv = ["segment", str(stained / "a.png"), "-k", "3", "--out", str(stained / "out")]
+    assert main([*argv, "--stain-vectors", "estimate"]) == 1
+    assert "stain_vectors: used with color_space='stains' only" in capsys.readouterr().err

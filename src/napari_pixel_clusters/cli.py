@@ -26,6 +26,7 @@ from .core.export import write_result
 from .core.objects import Objects
 from .core.registry import RANDOM_STATE, Method, Param
 from .core.result import Segmentation
+from .core.stains import ESTIMATE, read_stain_vectors
 
 COMMANDS = ("segment", "apply", "sweep")
 #: The method used when --method is not given: the registry's first (k-means).
@@ -487,10 +488,23 @@ def main(argv: list[str] | None = None) -> int:
         return INTERRUPTED
 
 
+def _with_stain_file(options: dict[str, Any]) -> dict[str, Any]:
+    """--stain-vectors FILE: the vectors of the JSON file (``estimate`` stays a word)."""
+    value = options.get("stain_vectors")
+    if value is not None and value != ESTIMATE:
+        options["stain_vectors"] = read_stain_vectors(value)
+    return options
+
+
 def _run(args: argparse.Namespace) -> int:
+    try:
+        options = _with_stain_file(_options(args))
+    except ValueError as error:  # a bad stain vectors file: no image is read
+        print(f"{args.stain_vectors}: error: {one_line(error)}", file=sys.stderr)
+        return 1
     if args.command == "sweep":
         try:
-            result = sweep(read_image(args.image), args.method, args.k_values, **_options(args))
+            result = sweep(read_image(args.image), args.method, args.k_values, **options)
         except (ValueError, OSError, MemoryError) as error:
             print(f"{args.image}: error: {one_line(error)}", file=sys.stderr)
             return 1
@@ -504,7 +518,6 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{args.model}: error: {one_line(error)}", file=sys.stderr)
             return 1
         return _run_each(args.images, args.out, model.predict, args.min_area, args.overwrite)
-    options = _options(args)
     return _run_each(
         args.images,
         args.out,

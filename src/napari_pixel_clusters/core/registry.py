@@ -158,9 +158,10 @@ FEATURE_PARAMS = (
         "Stain vectors of color space 'stains' (needed there, refused otherwise): "
         "'estimate' (Macenko's method on the image's tissue pixels), or the optical "
         "densities of 2 or 3 stains, one row of red, green, blue per stain (3x3 or 2x3; "
-        "rows scaled to unit length, a residual third row added to two), optionally named: "
-        "{'hematoxylin': [r, g, b], 'DAB': [r, g, b]}. The vectors used are kept in the "
-        "result's params and model.",
+        "rows scaled to unit length, a residual third row added to two), optionally named "
+        '{"hematoxylin": [r, g, b], "DAB": [r, g, b]}; from the command line and the '
+        "widget, a JSON file of either. The vectors used are kept in the result's params "
+        "and model.",
         allow_none=True,
         convert=check_stain_vectors,  # the widgets show their own control for it
     ),
@@ -191,6 +192,45 @@ FEATURE_PARAMS = (
 )
 #: The names of the feature options, in the order of :data:`FEATURE_PARAMS`.
 FEATURE_NAMES = tuple(p.name for p in FEATURE_PARAMS)
+
+#: The clean-up options of every clustering method (``Method.takes_cleanup``), applied
+#: after the fit and before the table in this order: smooth, fill_holes, min_region (see
+#: :mod:`.cleanup`). 0 is off; label 0 (no data, outside a mask) never changes.
+CLEANUP_PARAMS = (
+    Param(
+        "smooth",
+        int,
+        0,
+        "Majority filter radius in pixels: each pixel takes the most common label "
+        "within a disk (ball in 3-D) of this radius (ties: the lowest label). Applied "
+        "first. 0: off.",
+        minimum=0,
+        maximum=50,
+    ),
+    Param(
+        "fill_holes",
+        int,
+        0,
+        "Holes of at most this many pixels inside one cluster (other clusters' pixels "
+        "enclosed by it alone, not touching the image border or unlabelled pixels) take "
+        "its label; nested holes: the outermost cluster wins. Applied after smooth. 0: off.",
+        minimum=0,
+        maximum=10**9,
+    ),
+    Param(
+        "min_region",
+        int,
+        0,
+        "Connected regions smaller than this many pixels take the label they share the "
+        "longest border with among larger regions (ties: the lowest label), round by "
+        "round until none is left (an area of only small regions: its largest grows). "
+        "Applied last. 0: off.",
+        minimum=0,
+        maximum=10**9,
+    ),
+)
+#: The names of the clean-up options, in the order of :data:`CLEANUP_PARAMS`.
+CLEANUP_NAMES = tuple(p.name for p in CLEANUP_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -303,6 +343,12 @@ class Method:
             )
 
     @property
+    def takes_cleanup(self) -> bool:
+        """Whether it takes the clean-up options (:data:`CLEANUP_PARAMS`): methods whose
+        output is clusters (regions), not edges."""
+        return self.output == "clusters"
+
+    @property
     def uses_features(self) -> bool:
         """Whether it takes any feature option (see ``takes_features``)."""
         return bool(self.takes_features)
@@ -413,9 +459,10 @@ def check_options(
 
     The feature options are all of :data:`FEATURE_PARAMS` and the random state (those
     given, checked; the others at their defaults); a feature option the method does not
-    take (``Method.takes_features``) is refused unless it is at its default."""
+    take (``Method.takes_features``) is refused unless it is at its default. The clean-up
+    options are checked too (:func:`cleanup_options` gives them)."""
     feature_names = {p.name for p in FEATURE_PARAMS} | {RANDOM_STATE.name}
-    allowed = {p.name for p in method.params} | feature_names
+    allowed = {p.name for p in method.params} | feature_names | set(CLEANUP_NAMES)
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise ValueError(
@@ -440,4 +487,19 @@ def check_options(
     }
     check_stain_options(feature_options)
     params = {p.name: p.check(options.get(p.name, p.default)) for p in method.params}
+    cleanup_options(method, options)
     return feature_options, params
+
+
+def cleanup_options(method: Method, options: dict[str, Any]) -> dict[str, int]:
+    """The clean-up options of ``options`` (:data:`CLEANUP_PARAMS`), checked, 0 where not
+    given; a method that does not take them (edges) refuses any but 0, naming it."""
+    checked = {p.name: p.check(options.get(p.name, p.default)) for p in CLEANUP_PARAMS}
+    refused = [name for name, value in checked.items() if value != 0]
+    if refused and not method.takes_cleanup:
+        raise ValueError(
+            f"{refused[0]}: method {method.name!r} finds {method.output}, not clusters; the "
+            f"clean-up options ({', '.join(CLEANUP_NAMES)}) apply to clustering methods "
+            f"only; leave {refused[0]} out."
+        )
+    return checked
