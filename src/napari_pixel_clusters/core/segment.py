@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from .cleanup import Cleanup, lazy_cleanup_steps
 from .image import ImageData, mask_record, read_image
 from .lazy import LazySegmentation, is_lazy, is_multiscale, read_lazy_image
 from .methods import get_method
 from .model import Model
 from .provenance import package_versions, plain
-from .registry import N_CLUSTERS, Method, Steps, check_options, drain
+from .registry import N_CLUSTERS, Method, Steps, check_options, cleanup_options, drain
 from .result import Segmentation, compact_labels
 
 if TYPE_CHECKING:
@@ -95,7 +96,13 @@ def segment(
         ``FEATURE_PARAMS``: ``color_space`` "rgb", "lab", "hsv", "hed" or "hdab" (stain
         concentrations) for RGB images, None for the method's default; ``spatial_weight``;
         ``standardize``), ``random_state`` if it uses one, and its own parameters
-        (``METHODS[method].params``).
+        (``METHODS[method].params``). Clustering methods (``takes_cleanup``) also take
+        the clean-up options of ``CLEANUP_PARAMS``, applied after the fit and before the
+        table in this order: ``smooth`` (majority filter radius), ``fill_holes`` (holes
+        of at most this many pixels take the enclosing cluster's label) and
+        ``min_region`` (smaller regions take the label of their longest border): see
+        :mod:`.cleanup`. All 0 (off) by default; ``params`` records them and
+        ``cleanup_changed_pixels``.
 
     Returns
     -------
@@ -201,20 +208,34 @@ def _in_memory_steps(
     image_data = read_image(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     k = _check_n_clusters(method, n_clusters)
     feature_options, params = check_options(method, options)
+    cleanup = Cleanup(**cleanup_options(method, options))
     started = time.perf_counter()
     yield "features", 0.0
     output = yield from method.run(image_data, k, feature_options, params)
-    labels, kept = compact_labels(output.labels)
+    labels, changed = output.labels, 0
+    if cleanup.active:  # before the table: counts and means are of the cleaned labels
+        yield "clean-up", 0.0
+        labels = cleanup.apply(output.labels)
+        changed = int(np.count_nonzero(labels != output.labels))
+    labels, kept = compact_labels(labels)
+    sums = None if changed or output.cluster_sums is None else output.cluster_sums.take(kept - 1)
     seconds = time.perf_counter() - started
     return Segmentation(
         labels=labels,
         image=image_data,
         score=output.score,
         params=_provenance(
-            method, image_data, k, feature_options, params, output.details, kept, seconds
+            method,
+            image_data,
+            k,
+            feature_options,
+            params | _cleanup_record(method, cleanup, changed),
+            output.details,
+            kept,
+            seconds,
         ),
         fitted=output.model,
-        known_sums=None if output.cluster_sums is None else output.cluster_sums.take(kept - 1),
+        known_sums=sums,
         make_model=_model_maker(method),
     )
 
@@ -240,12 +261,23 @@ def _lazy_steps(
     data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
     k = _check_n_clusters(method, n_clusters)
     feature_options, params = check_options(method, options)
+    cleanup = Cleanup(**cleanup_options(method, options))
     started = time.perf_counter()
     output = yield from method.lazy_run(data, k, feature_options, params, levels)
+    changed = 0
+    if cleanup.active:  # a counting pass over the cleaned chunks: an exact table
+        output, changed = yield from lazy_cleanup_steps(data, output, cleanup)
     kept = output.components + 1
     seconds = time.perf_counter() - started
     provenance = _provenance(
-        method, data, k, feature_options, params, output.details, kept, seconds
+        method,
+        data,
+        k,
+        feature_options,
+        params | _cleanup_record(method, cleanup, changed),
+        output.details,
+        kept,
+        seconds,
     )
     provenance["image"] |= {"lazy": True, "chunks": [list(c) for c in data.pixels.chunks]}
     return LazySegmentation(
@@ -258,6 +290,14 @@ def _lazy_steps(
         labeller=output.labeller,
         make_model=_model_maker(method),
     )
+
+
+def _cleanup_record(method: Method, cleanup: Cleanup, changed: int) -> dict[str, int]:
+    """The clean-up options (0: off) and how many pixels they changed, for the methods
+    that take them."""
+    if not method.takes_cleanup:
+        return {}
+    return cleanup.as_dict() | {"cleanup_changed_pixels": changed}
 
 
 def _model_maker(method: Method) -> Callable[[Segmentation[Any]], Model] | None:
