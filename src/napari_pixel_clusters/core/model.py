@@ -3,7 +3,9 @@
 A :class:`Model` is the fitted method (k-means centers, mixture parameters: whatever its
 :class:`~.registry.Predictor` reads) together
 with its whole feature pipeline (image kind and channels, color space, scaling
-constants, spatial weight) and the clusters' numbering, names and colors. Files are
+constants, spatial weight), the clean-up of its labels (``cleanup``: smooth, fill_holes,
+min_region, as the result it was made from; absent: none) and the clusters' numbering,
+names and colors. Files are
 human-readable JSON, validated on load (see :mod:`.model_check`); nothing is ever
 unpickled or executed. A model file over :data:`MAX_MODEL_BYTES` is refused unread.
 """
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from .cleanup import CleaningLabeller, Cleanup
 from .files import StrPath, read_json
 from .image import ImageData, mask_record, read_image
 from .labelling import (
@@ -36,7 +39,7 @@ from .lazy.chunks import drop_empty, tally_steps
 from .methods import METHODS, get_method
 from .model_check import FORMAT, VERSION, check_model_dict, word_list
 from .provenance import package_versions
-from .registry import Predictor, Steps, drain
+from .registry import CLEANUP_NAMES, Predictor, Steps, drain
 from .result import Segmentation
 
 if TYPE_CHECKING:
@@ -60,6 +63,8 @@ class Model:
     parameters: dict[str, Any]  # what the method fitted (its predictor reads), e.g. centers
     clusters: list[dict[str, Any]]  # {"label", "component", "name", "color"} per cluster
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: the clean-up options of the result it was made from (none: no clean-up)
+    cleanup: dict[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -95,6 +100,7 @@ class Model:
                 "source_image": params["image"],
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
+            cleanup={name: int(params[name]) for name in CLEANUP_NAMES if params.get(name)},
         )
 
     # ------------------------------------------------------------------ using
@@ -172,6 +178,8 @@ class Model:
         data = read_image(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
         self._check_fits(data)
         labelling = self.labelling
+        if self.cleanup_options.active:
+            return (yield from self._predict_cleaned_steps(data, per_plane))
         if not per_plane or len(data.spatial_shape) < 3:
             yield "predict", 0.0
             labels, compression = labelling.labels(data)
@@ -192,12 +200,64 @@ class Model:
             labels[index], compression = labelling.labels(plane)
         return self._segmentation(labels, data, f"per plane; {compression}")
 
+    def _predict_cleaned_steps(
+        self, data: ImageData[np.ndarray], per_plane: bool
+    ) -> Steps[Segmentation[np.ndarray]]:
+        """Labels cleaned as the result the model was made from: in component order (as
+        the method numbered them before the clean-up, so that ties are decided alike),
+        then numbered as the model's clusters. Per plane: each plane cleaned in 2-D."""
+        labelling, cleanup = self._component_labelling, self.cleanup_options
+        if not per_plane or len(data.spatial_shape) < 3:
+            yield "predict", 0.0
+            labels, compression = labelling.labels(data)
+            yield "clean-up", 0.5
+            return self._segmentation(self._numbered(cleanup.apply(labels)), data, compression)
+        labels = np.zeros(data.spatial_shape, dtype=np.int32)
+        planes = list(np.ndindex(data.spatial_shape[:-2]))
+        compression = ""
+        for i, index in enumerate(planes):
+            yield "plane", i / len(planes)
+            if not data.mask[index].any():  # no pixel with data (or inside the mask): all 0
+                continue
+            plane = ImageData(data.pixels[index], data.kind, data.mask[index], data.channel_axis)
+            plane_labels, compression = labelling.labels(plane)
+            labels[index] = cleanup.apply(plane_labels)
+        return self._segmentation(self._numbered(labels), data, f"per plane; {compression}")
+
+    @property
+    def cleanup_options(self) -> Cleanup:
+        """The clean-up it applies to its labels (:attr:`cleanup`; nothing when absent)."""
+        return Cleanup(**self.cleanup)
+
+    @property
+    def _component_labelling(self) -> Labelling:
+        """:attr:`labelling` with label = component + 1 (the order a fit numbers them)."""
+        return replace(
+            self.labelling, label_of_component=np.arange(1, self.n_components + 1, dtype=np.int32)
+        )
+
+    def _numbered(self, labels: np.ndarray) -> np.ndarray:
+        """Labels component + 1 -> the model's cluster labels."""
+        return self._cluster_lookup[labels]
+
+    @property
+    def _cluster_lookup(self) -> np.ndarray:
+        lookup = np.zeros(self.n_components + 1, dtype=np.int32)
+        lookup[1:] = self.labelling.label_of_component
+        return lookup
+
     def _predict_lazy_steps(
         self, image: Any, rgb: bool | None, channel_axis: int | None, mask: Any = None
     ) -> Steps[LazySegmentation]:
         data = read_lazy_image(image, rgb=rgb, channel_axis=channel_axis, mask=mask)
         self._check_fits(data)
-        labeller = FittedLabeller(self.labelling, data.kind)
+        labeller: FittedLabeller | CleaningLabeller = FittedLabeller(self.labelling, data.kind)
+        if self.cleanup_options.active:  # cleaned in component order, then numbered
+            labeller = CleaningLabeller(
+                FittedLabeller(self._component_labelling, data.kind),
+                self.cleanup_options,
+                self._cluster_lookup,
+            )
         tally = yield from tally_steps(data, labeller.array(data), self.n_components)
         result = LazySegmentation(
             labels=labeller.array(data),
@@ -221,6 +281,7 @@ class Model:
             "features": pipeline["names"],
             "compression": compression,
             "cluster_names": [c["name"] for c in self.clusters],
+            **(self.cleanup_options.as_dict() if self.cleanup_options.active else {}),
             "versions": package_versions(),
         }
 
@@ -287,6 +348,7 @@ class Model:
             "parameters": self.parameters,
             "clusters": self.clusters,
             "provenance": self.provenance,
+            **({"cleanup": self.cleanup} if self.cleanup else {}),
         }
 
     def check(self) -> None:
@@ -318,6 +380,7 @@ class Model:
             parameters=content["parameters"],
             clusters=content["clusters"],
             provenance=content.get("provenance", {}),
+            cleanup=content.get("cleanup", {}),
         )
 
 

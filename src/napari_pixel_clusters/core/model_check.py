@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .cleanup import check_cleanup_field
 from .features import COLOR_SPACES, USER_STAINS
 from .field_check import BOOLS, FieldCheck, describe
 from .files import StrPath
@@ -73,6 +74,8 @@ def check_model_dict(content: Any, what: str = "model file", path: StrPath | Non
     n_features = _check_features(check, content["features"], image)
     n_components = _check_parameters(check, predictor, content["parameters"], n_features)
     _check_clusters(check, content["clusters"], n_components)
+    if "cleanup" in content:  # clean-up of the labels (absent: none)
+        check_cleanup_field(check, content["cleanup"])
     if "provenance" in content:
         check.mapping(content["provenance"], "provenance")
 
