@@ -24,7 +24,7 @@ from typing import Any
 from .core import FEATURE_PARAMS, METHODS, load_model, segment, sweep
 from .core.export import write_result
 from .core.objects import Objects
-from .core.registry import RANDOM_STATE, Method, Param
+from .core.registry import CLEANUP_PARAMS, RANDOM_STATE, Method, Param
 from .core.result import Segmentation
 from .core.stains import ESTIMATE, read_stain_vectors
 
@@ -133,8 +133,8 @@ def _feature_default(method: Method, param: Param) -> object:
 
 
 def _declared_options() -> list[DeclaredOption]:
-    """Every parameter of every method, once, plus the feature options and the random
-    state, each with the methods that take it."""
+    """Every parameter of every method, once, plus the feature options, the random state
+    and the clean-up options, each with the methods that take it."""
     methods = list(METHODS.values())
     seen = {
         p.name: DeclaredOption(
@@ -155,6 +155,11 @@ def _declared_options() -> list[DeclaredOption]:
                 option = seen.setdefault(param.name, DeclaredOption(param))
                 option.defaults[method.name] = param.default
                 option.helps[method.name] = param.help
+    for p in CLEANUP_PARAMS:  # --smooth, --fill-holes, --min-region
+        cleaning = [m for m in methods if m.takes_cleanup]
+        seen[p.name] = DeclaredOption(
+            p, {m.name: p.default for m in cleaning}, {m.name: p.help for m in cleaning}
+        )
     return list(seen.values())
 
 
