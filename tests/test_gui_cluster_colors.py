@@ -197,3 +197,38 @@ def test_an_auto_color_space_is_plotted_in_the_methods_own(make_napari_viewer, q
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
     widget.update()
     assert [a.get_xlabel() + a.get_ylabel() for a in widget.scatter_axes] == ["La", "Lb", "ab"]
+
+
+@pytest.mark.parametrize(
+    "space, names",
+    [
+        ("hed", ["hematoxylin", "eosin", "DAB"]),
+        ("hdab", ["hematoxylin", "DAB", "residual"]),
+        ("stains", ["stain 1", "stain 2", "residual"]),  # estimated (the widget's default)
+    ],
+)
+def test_stain_results_are_plotted_with_the_stains_on_the_axes(
+    make_napari_viewer, qtbot, space, names
+):
+    """The axes are the stains' names; the points are the pixels' concentrations with the
+    result's own vectors (for "stains", those recorded in its metadata)."""
+    viewer = make_napari_viewer()
+    ihc = np.ascontiguousarray(data.immunohistochemistry()[:64, :64])
+    viewer.add_image(ihc, name="ihc")
+    run_pixel_clusters(viewer, qtbot, color_space=space, n_clusters=3, quantized=False)
+    layer = viewer.layers["ihc k-means#1 clusters"]
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster colors")
+    widget._sample_size.value = 500
+    widget.update()
+    pairs = [(a.get_xlabel(), a.get_ylabel()) for a in widget.scatter_axes]
+    assert pairs == [(names[0], names[1]), (names[0], names[2]), (names[1], names[2])]
+    params = layer.metadata["napari_pixel_clusters"]["params"]
+    if space == "stains":
+        matrix = np.linalg.inv(np.array(params["stain_vectors"]["vectors"]))
+    else:
+        matrix = color.hed_from_rgb if space == "hed" else color.hdx_from_rgb
+    sample = widget.sample
+    concentrations = color.separate_stains(ihc.reshape(-1, 3), matrix)
+    assert sample.coords.shape == (500, 3)
+    gaps = [np.abs(concentrations - row).max(axis=1).min() for row in sample.coords]
+    assert max(gaps) < 1e-12  # every plotted point is a pixel's concentrations

@@ -804,3 +804,66 @@ def test_color_space_auto_is_the_methods_default(pixel_clusters, qtbot):
     assert control.value == "hsv"
     shared_settings(viewer).color_space = None
     assert control.value is None and control.native.currentText() == "auto"
+
+
+# ------------------------------------------------ stain vectors
+def test_stains_with_estimated_vectors_run_as_segment_and_record_them(viewer_with_widget, qtbot):
+    """Color space "stains" shows the stain controls (the background with 'estimate'
+    only); Run gives segment's result, the vectors and stain names in the layer."""
+    ihc = np.ascontiguousarray(data.immunohistochemistry()[:96, :96])
+    viewer, widget = viewer_with_widget(ihc, name="ihc")
+    controls = widget._feature_widgets
+    assert not offered(controls["stain_vectors"]) and not offered(controls["stain_background"])
+    controls["color_space"].value = "stains"
+    assert offered(controls["stain_vectors"]) and offered(controls["stain_background"])
+    assert controls["stain_vectors"].value == "estimate"
+    widget._n_clusters.value = 3
+    controls["stain_background"].value = 0.2
+    press_run(widget, qtbot)
+    layer = result_layers_of(viewer)[-1]
+    params = layer.metadata[METADATA_KEY]["params"]
+    expected = npc.segment(
+        ihc, "kmeans", 3, color_space="stains", stain_vectors="estimate", stain_background=0.2
+    )
+    np.testing.assert_array_equal(layer.data, expected.labels)
+    assert params["stain_vectors"] == expected.params["stain_vectors"]
+    assert params["stain_vectors"]["estimated"] is True
+    assert params["features"] == ["stain 1", "stain 2", "residual"]
+    columns = ["index", "name", "pixels", "fraction", "mean_R", "mean_G", "mean_B", "color"]
+    assert list(layer.features.columns) == columns  # the table: pixels and mean colors
+    assert list(layer.features["pixels"]) == list(expected.table["pixels"])
+    assert shared_settings(viewer).stain_vectors == "estimate"
+    controls["color_space"].value = "lab"  # other spaces: hidden and not sent
+    assert not offered(controls["stain_vectors"]) and not offered(controls["stain_background"])
+    assert "stain_vectors" not in widget._options()
+
+
+def test_stains_from_a_json_file_and_a_bad_file_is_one_notification(
+    viewer_with_widget, qtbot, tmp_path, error_notifications
+):
+    import json
+
+    ihc = np.ascontiguousarray(data.immunohistochemistry()[:64, :64])
+    viewer, widget = viewer_with_widget(ihc, name="ihc")
+    controls = widget._feature_widgets
+    controls["color_space"].value = "stains"
+    named = {"hematoxylin": [0.65, 0.70, 0.29], "DAB": [0.27, 0.57, 0.78]}
+    (tmp_path / "stains.json").write_text(json.dumps(named))
+    controls["stain_vectors"].value = str(tmp_path / "stains.json")
+    assert offered(controls["stain_vectors"].file) and not offered(controls["stain_background"])
+    widget._n_clusters.value = 3
+    press_run(widget, qtbot)
+    layer = result_layers_of(viewer)[-1]
+    params = layer.metadata[METADATA_KEY]["params"]
+    assert params["features"] == ["hematoxylin", "DAB", "residual"]
+    expected = npc.segment(ihc, "kmeans", 3, color_space="stains", stain_vectors=named)
+    np.testing.assert_array_equal(layer.data, expected.labels)
+    (tmp_path / "bad.json").write_text("[[1, 2, 3]]")
+    controls["stain_vectors"].value = str(tmp_path / "bad.json")
+    n_layers = len(viewer.layers)
+    press_run(widget, qtbot)
+    assert len(error_notifications) == 1
+    assert error_notifications[0].startswith(f"stain vectors file: {tmp_path / 'bad.json'}: ")
+    assert len(viewer.layers) == n_layers
+    controls["stain_vectors"].source.value = "estimate"  # back to estimating
+    assert controls["stain_vectors"].value == "estimate" and offered(controls["stain_background"])

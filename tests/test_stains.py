@@ -150,16 +150,19 @@ def test_stain_options_go_with_color_space_stains_only(ihc):
     with pytest.raises(ValueError, match=r"^stain_vectors: used with color_space='stains' only"):
         npc.segment(ihc, "kmeans", 3, color_space="lab", stain_vectors=UNIT_HED)
     with pytest.raises(ValueError, match=r"^stain_background: used only to estimate"):
-        npc.segment(ihc, "kmeans", 3, color_space="stains", stain_vectors=UNIT_HED,
-                    stain_background=0.3)  # fmt: skip
+        npc.segment(
+            ihc, "kmeans", 3, color_space="stains", stain_vectors=UNIT_HED, stain_background=0.3
+        )
     with pytest.raises(ValueError, match=r"^stain_vectors: method 'canny' does not take it"):
         npc.segment(ihc, "canny", stain_vectors=UNIT_HED)
     with pytest.raises(ValueError, match=r"^stain_background: must be at least 0"):
-        npc.segment(ihc, "kmeans", 3, color_space="stains", stain_vectors="estimate",
-                    stain_background=-1)  # fmt: skip
+        npc.segment(
+            ihc, "kmeans", 3, color_space="stains", stain_vectors="estimate", stain_background=-1
+        )
     with pytest.raises(ValueError, match=r"^color_space: 'stains' applies to RGB images"):
-        npc.segment(data.coins()[:32, :32], "kmeans", 3, color_space="stains",
-                    stain_vectors="estimate")  # fmt: skip
+        npc.segment(
+            data.coins()[:32, :32], "kmeans", 3, color_space="stains", stain_vectors="estimate"
+        )
     plain = npc.segment(ihc, "kmeans", 3, color_space="lab")  # other spaces: nothing recorded
     assert plain.params["stain_vectors"] is None
     assert "stain_vectors" not in plain.model.pipeline["constants"]
