@@ -769,6 +769,9 @@ def test_options_a_method_does_not_take_are_not_sent_to_it(pixel_clusters, qtbot
         **npc.METHODS["slic"].defaults(),
         "color_space": None,
         "standardize": True,
+        "smooth": 0,  # clean-up: off
+        "fill_holes": 0,
+        "min_region": 0,
     }
     press_run(widget, qtbot)
     [clusters] = result_layers_of(viewer)
@@ -867,3 +870,36 @@ def test_stains_from_a_json_file_and_a_bad_file_is_one_notification(
     assert len(viewer.layers) == n_layers
     controls["stain_vectors"].source.value = "estimate"  # back to estimating
     assert controls["stain_vectors"].value == "estimate" and offered(controls["stain_background"])
+
+
+# ------------------------------------------------ clean-up
+def test_cleanup_controls_show_for_clustering_methods_and_min_region_cleans_the_layer(
+    pixel_clusters, qtbot
+):
+    """smooth, fill_holes and min_region show for the methods that take clean-up (not
+    Canny); min_region set in the widget leaves no region below it in the clusters layer,
+    whose labels and table are segment's with it."""
+    from skimage.measure import label as connected
+
+    from napari_pixel_clusters.core.registry import CLEANUP_NAMES
+
+    viewer, widget = pixel_clusters
+    for name, method in npc.METHODS.items():
+        widget._method.value = name
+        shown = {n for n, control in widget._cleanup_widgets.items() if offered(control)}
+        assert shown == (set(CLEANUP_NAMES) if method.takes_cleanup else set()), name
+    widget._method.value = "kmeans"
+    widget._n_clusters.value = 4
+    plain = npc.segment(SMALL_PHOTO, "kmeans", 4)
+    regions = connected(plain.labels, connectivity=1, background=0)
+    assert np.bincount(regions.ravel())[1:].min() < 30  # speckle to clean
+    widget._cleanup_widgets["min_region"].value = 30
+    press_run(widget, qtbot)
+    [clusters] = result_layers_of(viewer)
+    regions = connected(clusters.data, connectivity=1, background=0)
+    assert np.bincount(regions.ravel())[1:].min() >= 30
+    expected = npc.segment(SMALL_PHOTO, "kmeans", 4, min_region=30)
+    np.testing.assert_array_equal(clusters.data, expected.labels)
+    assert clusters.metadata[METADATA_KEY]["params"]["min_region"] == 30
+    counts = np.bincount(clusters.data.ravel())[1:]
+    np.testing.assert_array_equal(clusters.features["pixels"], counts[counts > 0])

@@ -28,7 +28,7 @@ from qtpy.QtWidgets import QSizePolicy
 
 from ..core import FEATURE_PARAMS, METHODS, segment_steps
 from ..core.lazy import is_lazy
-from ..core.registry import N_CLUSTERS, RANDOM_STATE
+from ..core.registry import CLEANUP_PARAMS, N_CLUSTERS, RANDOM_STATE
 from ._controls import (
     method_choices,
     offers_none,
@@ -86,6 +86,8 @@ class PixelClustersWidget(RunPanel):
             for name, method in METHODS.items()
         }
         self._feature_widgets = {p.name: param_widget(p) for p in FEATURE_PARAMS}
+        #: smooth, fill_holes, min_region: shown for the methods that take them
+        self._cleanup_widgets = {p.name: param_widget(p) for p in CLEANUP_PARAMS}
         self._random_state = param_widget(RANDOM_STATE)
         self._stack_mode = ComboBox(
             name="stack",
@@ -166,6 +168,7 @@ class PixelClustersWidget(RunPanel):
                 self._n_clusters,
                 *main,
                 *self._feature_widgets.values(),
+                *self._cleanup_widgets.values(),
                 self._stack_mode,
                 outputs,
                 self._min_area,
@@ -313,6 +316,8 @@ class PixelClustersWidget(RunPanel):
         self._advanced_toggle.text = ADVANCED_OPEN if advanced else ADVANCED_CLOSED
         self._outputs["clusters"].text = method.output  # "clusters" or "edges"
         self._outputs["quantized"].visible = method.output == "clusters"
+        for widget in self._cleanup_widgets.values():
+            widget.visible = method.takes_cleanup
         self._show_image_options()
 
     def _show_image_options(self, event=None):
@@ -341,6 +346,8 @@ class PixelClustersWidget(RunPanel):
             for p in method.feature_params()  # those it takes; color space for RGB only
             if p.name != "color_space" or color
         }
+        if method.takes_cleanup:  # smooth, fill_holes, min_region
+            widgets |= {p.name: (self._cleanup_widgets[p.name], p) for p in CLEANUP_PARAMS}
         if method.uses_random_state:
             widgets["random_state"] = (self._random_state, RANDOM_STATE)
         # the stain options with color space "stains" only; a stain vectors file read
