@@ -30,6 +30,7 @@ from napari_pixel_clusters.gui.cluster_table import (
     REDO_KEY,
     UNDO_KEY,
 )
+from napari_pixel_clusters.gui.objects import OBJECT_COLORS
 
 PLUGIN = "napari-pixel-clusters"
 
@@ -390,7 +391,9 @@ def test_make_objects_of_the_selected_cluster_matches_skimage(scaled_table, qtbo
     tag = objects.metadata["napari_pixel_clusters"]
     assert tag["output"] == "objects" and tag["clusters_layer"] == layer.name
     assert (tag["clusters"], tag["connectivity"], tag["count"]) == ([2], "full", len(features))
-    assert len(np.unique(objects.colormap.map(np.arange(1, 6))[:, :3], axis=0)) == 5
+    shown = objects.colormap.map(np.arange(1, 6))
+    assert len(np.unique(shown[:, :3], axis=0)) == 5 and (shown[:, 3] == 1).all()
+    np.testing.assert_allclose(shown[0, :3], to_rgb(OBJECT_COLORS[0]), atol=1e-6)  # not brown
     assert widget._status.value == f"{len(features)} objects from skin"
     # the input layers are untouched (the name is the one edit made)
     np.testing.assert_array_equal(layer.data, labels_before)

@@ -9,6 +9,7 @@ from skimage import data
 
 import napari_pixel_clusters as npc
 from napari_pixel_clusters.core.export import read_result, write_result
+from napari_pixel_clusters.gui.objects import objects_colormap
 
 
 def test_a_result_folder_opens_in_napari_as_the_layers_it_came_from(tmp_path, make_napari_viewer):
@@ -126,6 +127,9 @@ def test_a_folder_with_objects_opens_them_as_a_labels_layer_with_their_table(
     np.testing.assert_allclose(layer.features["area"], objects.table["area"])
     tag = layer.metadata["napari_pixel_clusters"]
     assert tag["output"] == "objects" and tag["objects"]["clusters"] == [3]
+    np.testing.assert_allclose(  # the colors Make objects gives
+        layer.colormap.map(1)[:3], objects_colormap().map(1)[:3]
+    )
     # hovering an object shows its measurements (napari maps labels to rows by index)
     row = objects.table.iloc[len(objects.table) // 2]
     position = tuple(np.argwhere(objects.labels == row["label"])[0])

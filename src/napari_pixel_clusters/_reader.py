@@ -3,7 +3,7 @@
 Open the folder's ``params.json`` (File > Open): the clusters come back as a Labels layer
 with their table (names, counts, mean colors), colors, parameters and model (so "Apply
 model" and the Cluster table work on it), with the quantized image and the outlines, and
-the objects (if saved) as a Labels layer in napari's random colors with their
+the objects (if saved) as a Labels layer in bright colors with their
 measurements as features.
 Zarr results (of large images) open lazily, as a pyramid.
 
@@ -33,6 +33,7 @@ from .gui.layers import (
     output_kind,
     table_colormap,
 )
+from .gui.objects import objects_colormap
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -121,6 +122,7 @@ def read_result_folder(path: PathOrPaths) -> list[LayerData]:
                 {
                     "name": f"{name} objects",
                     "features": saved.objects.table.rename(columns={"label": "index"}),
+                    "colormap": objects_colormap(),
                     "metadata": {METADATA_KEY: objects_tag},
                 },
                 "labels",

@@ -3,7 +3,8 @@
 The connected regions of chosen clusters in the layer's CURRENT labels (after merges and
 painting), named by its current table, become an instance Labels layer
 ``<clusters layer> objects`` placed exactly over it (same scale, translate, rotation,
-shear and affine), in napari's random label colors, whose ``features`` are the
+shear and affine), in bright label colors cycled over the objects (:data:`OBJECT_COLORS`:
+napari's random colors start with a dark brown, the color of DAB), whose ``features`` are the
 measurements of :func:`~napari_pixel_clusters.core.objects.label_objects` (area or volume
 and centroid in the layer's physical units, perimeter in 2-D, the mean of each channel of
 the source image when that image is open and fits, bounding box), with ``index`` as the
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from napari.layers import Image, Labels, Layer
+from napari.utils.colormaps import CyclicLabelColormap
+from napari.utils.colormaps.standardize_color import transform_color
 
 from ..core.image import read_image
 from ..core.lazy import is_lazy
@@ -32,6 +35,18 @@ OUTPUT = "objects"
 #: Connectivity choices: (shown as, value for ``label_objects``; None = every axis).
 CONNECTIVITIES = (("full (corners join)", "full"), ("face (edges only)", "face"))
 DEFAULT_CONNECTIVITY = "full"  # what seg.objects does by default
+#: Colors of objects 1, 2, ... (then again): bright hues, apart from stained tissue and
+#: from each other (matplotlib's tab10 without brown and grey, then their light tints).
+OBJECT_COLORS = (
+    *("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#e377c2", "#bcbd22", "#17becf"),
+    *("#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#f7b6d2", "#dbdb8d", "#9edae5"),
+)
+
+
+def objects_colormap() -> CyclicLabelColormap:
+    """:data:`OBJECT_COLORS` cycled over the labels; 0 transparent."""
+    colors = np.vstack([np.zeros(4), transform_color(list(OBJECT_COLORS))])
+    return CyclicLabelColormap(colors=colors, background_value=0)
 
 
 def connectivity_value(choice: str) -> int | None:
@@ -114,6 +129,7 @@ def _layer_kwargs(layer: Labels, tag: dict, clusters: list[int], choice: str) ->
         "shear": np.array(layer.shear),
         "affine": np.array(layer.affine.affine_matrix),
         "metadata": {METADATA_KEY: made},
+        "colormap": objects_colormap(),
     }
 
 
