@@ -118,9 +118,9 @@ def test_stain_spaces_match_skimage_on_the_same_pixels(ihc, space, stains, refer
 def test_stain_spaces_are_color_spaces_of_every_entry_point():
     from napari_pixel_clusters.core.registry import FEATURE_PARAMS
 
-    assert {"hed", "hdab"} <= set(features.COLOR_SPACES)
+    assert {"hed", "hdab", "stains"} <= set(features.COLOR_SPACES)
     choices = next(p.choices for p in FEATURE_PARAMS if p.name == "color_space")
-    assert {"hed", "hdab"} <= set(choices)  # the CLI's --color-space and the widget's combo
+    assert {"hed", "hdab", "stains"} <= set(choices)  # the CLI's --color-space, the widget
 
 
 def test_kmeans_in_hed_matches_sklearn_on_rgb2hed_pixels(ihc):
@@ -170,3 +170,28 @@ def test_slic_clusters_stain_concentrations(ihc, space):
     )
     reference = slic(stains, n_segments=20, compactness=0.1, convert2lab=False, start_label=1)
     np.testing.assert_array_equal(seg.labels, reference)
+
+
+def test_fixed_stain_vectors_are_used_and_never_estimated_again(ihc):
+    """A fitted model's vectors (``fixed``) win over 'estimate'; estimates are made on the
+    weighted distinct values (the same as on every pixel)."""
+    data = read_image(ihc)
+    recorded = {"names": ["H", "D", "r"], "vectors": np.eye(3).tolist(), "estimated": True}
+    fixed = build_features(
+        data, color_space="stains", stain_vectors="estimate", fixed={"stain_vectors": recorded}
+    )
+    assert fixed.names == ["H", "D", "r"]
+    assert fixed.standardization["stain_vectors"] == recorded
+    np.testing.assert_allclose(
+        fixed.to_pixels(fixed.X), color.separate_stains(ihc, np.eye(3)).reshape(-1, 3), atol=1e-12
+    )
+    compressed = build_features(data, color_space="stains", stain_vectors="estimate")
+    per_pixel = build_features(
+        data, color_space="stains", stain_vectors="estimate", compress=False
+    )
+    assert compressed.weights is not None and per_pixel.weights is None
+    np.testing.assert_allclose(
+        compressed.standardization["stain_vectors"]["vectors"],
+        per_pixel.standardization["stain_vectors"]["vectors"],
+        atol=1e-12,
+    )

@@ -449,6 +449,8 @@ RANDOM_STATE = Param(
 
 def _equal(value: Any, default: Any) -> bool:
     """``value == default`` for plain values; an array, list or dict is never a default."""
+    if value is default:
+        return True
     return not isinstance(value, (np.ndarray, list, tuple, dict)) and bool(value == default)
 
 
@@ -473,7 +475,6 @@ def check_options(
         p.name
         for p in FEATURE_PARAMS
         if p.name not in method.takes_features
-        and options.get(p.name, p.default) is not p.default
         and not _equal(options.get(p.name, p.default), p.default)
     ]
     if refused:

@@ -93,8 +93,12 @@ def segment(
         with "mask:".
     **options
         The feature options the method takes (``METHODS[method].takes_features``, from
-        ``FEATURE_PARAMS``: ``color_space`` "rgb", "lab", "hsv", "hed" or "hdab" (stain
-        concentrations) for RGB images, None for the method's default; ``spatial_weight``;
+        ``FEATURE_PARAMS``: ``color_space`` "rgb", "lab", "hsv", "hed", "hdab" or
+        "stains" (stain concentrations) for RGB images, None for the method's default;
+        ``stain_vectors`` with "stains" only: "estimate" (Macenko, background below
+        ``stain_background`` optical density, default 0.15, left out) or 2-3 rows of
+        RGB optical densities, optionally named (a dict); the vectors used are in
+        ``params["stain_vectors"]`` and the model; ``spatial_weight``;
         ``standardize``), ``random_state`` if it uses one, and its own parameters
         (``METHODS[method].params``). Clustering methods (``takes_cleanup``) also take
         the clean-up options of ``CLEANUP_PARAMS``, applied after the fit and before the
