@@ -217,3 +217,30 @@ def test_label_objects_from_edited_labels_and_a_layer_table(coins_seg):
     assert objects.params == {"clusters": [3], "connectivity": 1, "scale": [2.0, 2.0]}
     with pytest.raises(ValueError, match=r"^image: "):
         label_objects(labels, [3], features, image=read_image(coins_seg.image.pixels[:5, :, 0]))
+
+
+def test_measurements_equal_regionprops_on_touching_ragged_objects():
+    """Whole-image measurements against regionprops_table on objects that touch each other
+    and the image's edges, with holes and one-pixel objects (perimeter codes of every kind)."""
+    rng = np.random.default_rng(3)
+    noise = rng.random((60, 70))
+    clusters = (noise > 0.35).astype(np.int32) + (noise > 0.7)  # two touching clusters
+    table = pd.DataFrame({"label": [1, 2]})
+    image = read_image(rng.integers(0, 255, (60, 70, 3), dtype=np.uint8))
+    objects = label_objects(clusters, [1, 2], table, connectivity=1, image=image)
+    props = measure.regionprops_table(
+        objects.labels,
+        intensity_image=image.pixels,
+        properties=["label", "area", "centroid", "bbox", "perimeter", "intensity_mean"],
+    )
+    out = objects.table
+    assert len(out) == objects.labels.max() > 100
+    np.testing.assert_array_equal(out["label"], props["label"])
+    np.testing.assert_array_equal(out["pixels"], props["area"])
+    np.testing.assert_allclose(out["perimeter"], props["perimeter"], rtol=1e-12)
+    np.testing.assert_allclose(out["centroid_y"], props["centroid-0"], rtol=1e-12)
+    np.testing.assert_allclose(out["centroid_x"], props["centroid-1"], rtol=1e-12)
+    for c, channel in enumerate("RGB"):
+        np.testing.assert_allclose(out[f"mean_{channel}"], props[f"intensity_mean-{c}"])
+    bbox = out[["bbox_min_y", "bbox_min_x", "bbox_max_y", "bbox_max_x"]].to_numpy()
+    np.testing.assert_array_equal(bbox, np.stack([props[f"bbox-{i}"] for i in range(4)], 1))
