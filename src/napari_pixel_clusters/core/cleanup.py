@@ -16,10 +16,11 @@ its own).
 ``fill_holes`` (a size in pixels)
     A hole of a cluster is a connected set of pixels of other clusters enclosed by that
     cluster alone (touching neither the image border nor label-0 pixels) of at most
-    ``fill_holes`` pixels; its pixels take the enclosing cluster's label. A pixel inside
-    holes of several clusters takes the label of the largest of them (ties: the lowest
-    label). Filling is repeated until no hole is left, so where holes nest the outermost
-    one's cluster wins, and cleaning again changes nothing.
+    ``fill_holes`` pixels; its pixels take the enclosing cluster's label. Holes that
+    overlap or touch (nested holes, the ring of one being another's hole) are filled
+    largest first (ties: the lower label); the others wait for the next pass. Passes
+    repeat until no hole is left: where holes nest the outermost cluster wins, no hole
+    of at most ``fill_holes`` pixels remains, and cleaning again changes nothing.
 ``min_region`` (a size in pixels)
     Regions smaller than ``min_region`` (small) are absorbed round by round: in each
     round every small region that touches at least one large region (``>= min_region``
@@ -470,8 +471,9 @@ def _fill_pass(
     max_size: int,
 ) -> tuple[np.ndarray, bool]:
     """Find every hole (a connected set of candidate regions of other labels than c,
-    whose neighbours outside it are all c, of at most max_size pixels) and give each of
-    its regions the label of the largest hole it lies in (ties: the lowest label)."""
+    whose neighbours outside it are all c, of at most max_size pixels) and fill those
+    that neither overlap nor touch a hole that comes first (larger; ties: of the lower
+    label): that one is filled instead, the others wait for the next pass."""
     n = len(label)
     # (region, enclosing label) pairs to start from: candidates and their neighbours' labels
     starts_r = []
@@ -492,10 +494,11 @@ def _fill_pass(
     order = np.argsort(np.array(starts_c, dtype=np.int64), kind="mergesort")
     stamp = np.full(n, -1, dtype=np.int64)  # the enclosing label a region was explored for
     mark = np.zeros(n, dtype=np.int64)  # the search a region was reached in
-    best_size = np.zeros(n, dtype=np.int64)
-    best_label = np.zeros(n, dtype=np.int64)
     stack = np.empty(n, dtype=np.int64)
-    found = False
+    members = []  # the regions of every hole, one after the other
+    ends = []  # where each hole's regions end in members
+    hole_label = []
+    hole_size = []
     search = 0
     for i in order:
         r, c = starts_r[i], starts_c[i]
@@ -526,16 +529,41 @@ def _fill_pass(
             for k in range(done, count):  # the rest of a component that is no hole
                 stamp[stack[k]] = c
             continue
-        found = True
         for k in range(count):
-            y = stack[k]
-            if total > best_size[y] or (total == best_size[y] and c < best_label[y]):
-                best_size[y], best_label[y] = total, c
+            members.append(stack[k])
+        ends.append(len(members))
+        hole_label.append(c)
+        hole_size.append(total)
     new_label = label.copy()
-    for y in range(1, n):
-        if best_size[y] > 0:
-            new_label[y] = best_label[y]
-    return new_label, found
+    if len(ends) == 0:
+        return new_label, False
+    # rank: larger first, then the lower label (two holes of one label never touch)
+    top = np.int64(label.max()) + 1
+    rank = np.array(hole_size, dtype=np.int64) * top + (top - np.array(hole_label, dtype=np.int64))
+    ranked_in = np.full(n, -1, dtype=np.int64)  # best rank of a hole holding the region
+    ranked_near = np.full(n, -1, dtype=np.int64)  # best rank of a hole it encloses
+    for h in range(len(ends)):
+        for k in range(0 if h == 0 else ends[h - 1], ends[h]):
+            x = members[k]
+            ranked_in[x] = max(ranked_in[x], rank[h])
+            for j in range(indptr[x], indptr[x + 1]):
+                y = indices[j]
+                if label[y] == hole_label[h]:
+                    ranked_near[y] = max(ranked_near[y], rank[h])
+    for h in range(len(ends)):
+        first = True
+        for k in range(0 if h == 0 else ends[h - 1], ends[h]):
+            x = members[k]
+            if ranked_in[x] > rank[h] or ranked_near[x] > rank[h]:
+                first = False
+            for j in range(indptr[x], indptr[x + 1]):
+                y = indices[j]
+                if label[y] == hole_label[h] and ranked_in[y] > rank[h]:
+                    first = False
+        if first:
+            for k in range(0 if h == 0 else ends[h - 1], ends[h]):
+                new_label[members[k]] = hole_label[h]
+    return new_label, True
 
 
 # ---------------------------------------------------------------------- min_region
