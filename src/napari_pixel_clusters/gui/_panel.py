@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import napari
 
 STAGE_TEXT = {
+    "mask": "reading the mask",
     "features": "computing features",
     "fit": "fitting",
     "predict": "labelling pixels",

@@ -6,8 +6,9 @@ scores the method declares (``Method.sweep_scores``: inertia with its elbow mark
 k-means, BIC and AIC in two colors with a legend for Gaussian mixtures), below the
 silhouette. Only methods that can be swept (``Method.sweepable``) are offered.
 
-The image, features and random state are the viewer's shared settings
-(:mod:`.state`): Pixel clusters shows what is set here and the other way round.
+The image, its "only inside" mask (a Labels or Shapes layer: the sweep fits and scores
+only the pixels inside, see :mod:`.masks`), features and random state are the viewer's
+shared settings (:mod:`.state`): Pixel clusters shows what is set here and the other way round.
 Clicking a k puts the sweep's own settings back into the shared settings, sets
 ``n_clusters`` and emits ``k_chosen`` (see :meth:`ChooseKWidget.choose_k`), so Pixel
 clusters uses the k with the features it was swept with. The two widgets never touch
@@ -44,6 +45,7 @@ from ._controls import (
 )
 from ._panel import RunPanel, is_result, large_image_levels
 from .docking import QtEventWatch
+from .masks import mask_choice, masked_steps, plan_mask, spatial_chunks
 from .state import shared_settings
 
 if TYPE_CHECKING:
@@ -107,6 +109,7 @@ class ChooseKWidget(RunPanel):
         self._k_range.margins = (0, 0, 0, 0)
         #: the shared settings' controls, made as Pixel clusters makes them
         self._controls = {p.name: param_widget(p) for p in (*FEATURE_PARAMS, RANDOM_STATE)}
+        self._inside = mask_choice(viewer)  # "only inside": shared, as the image
         self._sample_size = SpinBox(
             name="sample_size",
             label="pixel sample",
@@ -132,6 +135,7 @@ class ChooseKWidget(RunPanel):
         self.extend(
             [
                 self._image,
+                self._inside,
                 self._method,
                 self._k_range,
                 *[self._controls[name] for name in SHARED],
@@ -190,15 +194,15 @@ class ChooseKWidget(RunPanel):
         sets the control (without echoing back). Disconnected when the widget closes."""
         settings = self._settings
         self._followers = []
-        for name in (*SHARED, "image"):
-            control = self._image if name == "image" else self._controls[name]
+        for name in (*SHARED, "mask", "image"):
+            control = self._control(name)
             control.changed.connect(self._setter(name))
             self._followers.append((getattr(settings.events, name), self._shower(name)))
         self._image.changed.connect(self._show_image_options)
         for signal, callback in self._followers:
             signal.connect(callback)
         self.native.destroyed.connect(self._unfollow_shared_settings)
-        for name in SHARED:  # start from what is shared (another widget may have set it)
+        for name in (*SHARED, "mask"):  # start from what is shared (another widget set it)
             self._show_shared(name, getattr(settings, name))
         if settings.image is not None and settings.image in self._viewer.layers:
             self._show_shared("image", settings.image)
@@ -209,6 +213,10 @@ class ChooseKWidget(RunPanel):
         for signal, callback in self._followers:
             signal.disconnect(callback)
         self._followers = []
+
+    def _control(self, name: str):
+        """The control that shows the shared setting ``name``."""
+        return {"image": self._image, "mask": self._inside, **self._controls}[name]
 
     def _setter(self, name: str):
         return lambda value: self._set_shared(name, value)
@@ -224,10 +232,14 @@ class ChooseKWidget(RunPanel):
         setattr(self._settings, name, value)
 
     def _show_shared(self, name: str, value):
-        control = self._image if name == "image" else self._controls[name]
+        control = self._control(name)
         if name == "image":
             control.reset_choices()
             if value is None or value not in [layer for _, layer in self._image_layers()]:
+                return
+        if name == "mask" and value not in control.choices:  # (not listed yet)
+            control.reset_choices()
+            if value not in control.choices:
                 return
         if value is None and not offers_none(control):
             return  # random_state None: a new start each run; the box keeps its number
@@ -263,23 +275,38 @@ class ChooseKWidget(RunPanel):
         layer = self._chosen_image()
         options = self._options()
         levels = large_image_levels(layer)  # large images: read chunk by chunk
-        steps = sweep_steps(
-            levels[0] if levels else np.asarray(layer.data),
-            self._method.value,
-            range(self._k_min.value, self._k_max.value + 1),
-            rgb=layer.rgb,
-            sample_size=self._sample_size.value,
-            **stain_choices(options),  # stain options with color space "stains"; files read
-        )
+        mask_layer = self._inside.value
+        plan = plan_mask(mask_layer, layer)  # checked here, read in the worker
+        image = levels[0] if levels else np.asarray(layer.data)
+        chosen = stain_choices(options)  # stain options with color space "stains"; files read
+
+        def steps_with(mask=None):
+            return sweep_steps(
+                image,
+                self._method.value,
+                range(self._k_min.value, self._k_max.value + 1),
+                rgb=layer.rgb,
+                sample_size=self._sample_size.value,
+                mask=mask,
+                **chosen,
+            )
+
+        steps = steps_with()
         first = next(steps)
+        if plan is not None:  # a large mask layer takes time to read: in the worker
+            steps.close()
+            steps = masked_steps(plan, steps_with, (), spatial_chunks(levels, layer.rgb))
         worker = self._launch(
-            first, steps, layer, lambda result: self._show_sweep(result, layer, options)
+            first,
+            steps,
+            layer,
+            lambda result: self._show_sweep(result, layer, options, mask_layer),
         )
         return worker
 
-    def _show_sweep(self, result, layer, options):
+    def _show_sweep(self, result, layer, options, mask_layer=None):
         self.sweep = result
-        self._swept = {"image": layer, **options}
+        self._swept = {"image": layer, "mask": mask_layer, **options}
         self._status.value = result.rule
         self._draw()
         self._enable_saves()
@@ -393,6 +420,8 @@ class ChooseKWidget(RunPanel):
         swept = dict(self._swept)
         if swept.get("image") not in self._viewer.layers:  # removed since: keep the current
             swept.pop("image", None)
+        if swept.get("mask") is not None and swept["mask"] not in self._viewer.layers:
+            swept.pop("mask")
         self._settings.update(**swept)
         self._settings.choose_k(self.sweep.method, k, self._run_on_click.value)
         self._status.value = (

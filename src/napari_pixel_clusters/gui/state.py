@@ -16,6 +16,9 @@ the field" does not loop):
 
 - ``image``: the chosen source Image layer, or None (reset to None when it leaves the
   viewer's layer list);
+- ``mask``: the "only inside" layer (a Labels or Shapes layer whose non-zero pixels or
+  shapes are the pixels to segment and sweep), or None for the whole image (reset to None
+  when it leaves the viewer's layer list);
 - ``color_space``: "rgb", "lab" or "hsv", or None ("auto": each method's default,
   ``Method.default_color_space``); used for RGB images only;
 - ``stain_vectors``: "estimate" or the path of a JSON file of stain vectors, or None (no
@@ -55,6 +58,7 @@ class SharedSettings:
     """What the plugin's widgets of one viewer share; see the module docstring."""
 
     image: Any = None
+    mask: Any = None
     color_space: str | None = None
     stain_vectors: str | None = None
     stain_background: float = DEFAULT_BACKGROUND
@@ -115,6 +119,8 @@ def shared_settings(viewer: napari.viewer.Viewer) -> SharedSettings:
             current = settings_ref()
             if current is not None and current.image is event.value:
                 current.image = None
+            if current is not None and current.mask is event.value:
+                current.mask = None
 
         viewer.layers.events.removed.connect(forget_removed_image)
     return settings

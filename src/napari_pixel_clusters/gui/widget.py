@@ -1,13 +1,15 @@
 """The "Pixel clusters" dock widget, generated from the method registry with magicgui.
 
-The user picks an image layer and a method (its one-line summary shows below it), sets
-that method's parameters and presses Run. Solver settings the registry marks
-``advanced`` fold under "advanced settings"; numbers are spin boxes, and optional ones
-(and the color space) read "auto" when left to the method. Everything about a method (its
-parameters, the feature options it takes, whether it takes k, what it outputs, the note
-shown for large images) comes from its registry entry, never from its name. The method,
-features, random state, k and the image are shared with "Choose number of clusters"
-through :func:`~.state.shared_settings` (the only way the two widgets know of each other).
+The user picks an image layer, optionally a mask ("only inside": a Labels or Shapes layer,
+see :mod:`.masks`; read in the worker, sliced as the image's plane is) and a method (its
+one-line summary shows below it), sets that method's parameters and presses Run. Solver
+settings the registry marks ``advanced`` fold under "advanced settings"; numbers are spin
+boxes, and optional ones (and the color space) read "auto" when left to the method.
+Everything about a method (its parameters, the feature options it takes, whether it takes
+k, what it outputs, the note shown for large images) comes from its registry entry, never
+from its name. The method, features, random state, k, the image and its mask are shared
+with "Choose number of clusters" through :func:`~.state.shared_settings` (the only way the
+two widgets know of each other).
 
 The work runs in the panel's worker thread (see ``_panel``), which walks
 :func:`segment_steps`: every step moves the progress bar and is a point where Cancel stops
@@ -49,6 +51,7 @@ from .layers import (
     recolor_clusters,
     result_layers,
 )
+from .masks import mask_choice, masked_steps, plan_mask, spatial_chunks
 from .state import shared_settings
 
 if TYPE_CHECKING:
@@ -70,6 +73,7 @@ class PixelClustersWidget(RunPanel):
         self._started = 0.0  # perf_counter() when Run was pressed
         self._running_method = None  # the method of the run going or last started
         self._runs = RunNumbers()  # per image and method
+        self._inside = mask_choice(viewer)  # "only inside": a Labels or Shapes layer
         self._method = ComboBox(name="method", label="method", choices=method_choices())
         self._summary = Label(name="summary", label=" ", value="")
         self._summary.native.setWordWrap(True)
@@ -162,6 +166,7 @@ class PixelClustersWidget(RunPanel):
         self.extend(
             [
                 self._image,
+                self._inside,
                 self._method,
                 self._summary,
                 self._large_image_note,
@@ -195,6 +200,7 @@ class PixelClustersWidget(RunPanel):
             **self._feature_widgets,
             "random_state": self._random_state,
             "n_clusters": self._n_clusters,
+            "mask": self._inside,
         }
 
     def _share_settings(self):
@@ -389,8 +395,17 @@ class PixelClustersWidget(RunPanel):
         method = self._running_method = self.method
         k = self._n_clusters.value if method.needs_n_clusters else None
         source = (levels if len(levels) > 1 else levels[0]) if levels else data
-        steps = segment_steps(source, method.name, k, rgb=rgb, **self._options())
+        options = self._options()
+        plan = plan_mask(self._inside.value, layer)  # checked here, read in the worker
+
+        def steps_with(mask=None):
+            return segment_steps(source, method.name, k, rgb=rgb, mask=mask, **options)
+
+        steps = steps_with()
         first = next(steps)  # validates everything before any thread starts
+        if plan is not None:  # a large mask layer takes time to read: in the worker
+            steps.close()
+            steps = masked_steps(plan, steps_with, index, spatial_chunks(levels, rgb))
         offered = self._outputs if method.output == "clusters" else ["clusters"]
         source_kwargs = {"rgb": layer.rgb}
         if not layer.rgb:

@@ -24,7 +24,8 @@ def grey_planes(data: ImageData[np.ndarray]) -> tuple[list[np.ndarray], float]:
     float.
 
     The automatic thresholds are relative to the returned magnitude, the largest absolute
-    usable value of the planes (1 for an image of zeros), not to the dtype's maximum: a
+    usable value of the planes (1 for an image of zeros; only pixels with data inside the
+    caller's mask count: ``data.mask``), not to the dtype's maximum: a
     16-bit fluorescence plane with values up to 4,000 has edges far below 10% of 65,535,
     and an image of negative values still has positive thresholds.
     """

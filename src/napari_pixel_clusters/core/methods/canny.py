@@ -2,6 +2,11 @@
 
 On a lazy image each chunk is processed with overlap and hysteresis is joined across
 chunks (:mod:`._canny_lazy`), so the edges are identical to the in-memory ones.
+
+With a mask (``segment(..., mask=...)``, or pixels without data) scikit-image's canny gets
+it as its own ``mask``: values outside do not blur into the pixels inside, edges outside
+are 0, and the automatic thresholds are 10% and 20% of the largest value *inside* (the
+outside, e.g. a bright slide background, does not raise them).
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ METHOD = Method(
             float,
             None,
             "Weaker edges above this are kept when connected to strong ones (image units; "
-            "empty: 10% of the image's largest value).",
+            "empty: 10% of the image's largest value, inside the mask if one is given).",
             minimum=0.0,
             allow_none=True,
         ),
@@ -80,7 +85,8 @@ METHOD = Method(
             "high_threshold",
             float,
             None,
-            "Edges above this are strong (image units; empty: 20% of the image's largest value).",
+            "Edges above this are strong (image units; empty: 20% of the image's largest value, "
+            "inside the mask if one is given).",
             minimum=0.0,
             allow_none=True,
         ),

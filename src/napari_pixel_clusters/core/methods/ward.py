@@ -7,8 +7,10 @@ label for label, computed by a compiled copy of scikit-learn's merge loop
 ``AUTO_MAX_PIXELS`` pixels are clustered at full resolution; a larger image (or any image
 with ``downscale`` < 1) is shrunk (anti-aliased) first and the labels are enlarged back.
 
-Missing pixels can split the usable ones into separate parts (a grid graph with several
-connected components). scikit-learn then joins *every pair* of parts by their two most
+Missing pixels, and pixels outside a mask (``segment(..., mask=...)``: the grid is
+restricted to the pixels inside, as ``grid_to_graph(..., mask=mask)``), can split the
+usable ones into separate parts (a grid graph with several connected components, e.g. a
+mask of two islands). scikit-learn then joins *every pair* of parts by their two most
 similar pixels, wherever they are: the number of joins grows with the square of the number
 of parts (with half the pixels missing at random, 80x80 has about 400 parts and took
 about a minute; 200x200 has about 2,700: an estimated 40 minutes or more). Here the parts
