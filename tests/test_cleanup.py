@@ -723,3 +723,9 @@ def test_the_command_line_takes_the_cleanup_options(tmp_path):
     assert (params["min_region"], params["smooth"], params["fill_holes"]) == (20, 1, 0)
     expected = npc.segment(data.coins()[::4, ::4], "kmeans", 3, min_region=20, smooth=1)
     assert params["cleanup_changed_pixels"] == expected.params["cleanup_changed_pixels"]
+
+
+def test_warm_up_compiles_every_loop():
+    cleanup_module.warm_up()
+    for loop in ("_borders", "_fill_pass", "_absorb_rounds", "_majority_at"):
+        assert getattr(cleanup_module, loop).signatures, loop
