@@ -4,7 +4,8 @@
   (hover for the percentage; click to select the cluster).
 - RGB images: the pixels in color space, a reproducible sample in the three 2-D
   projections of the feature space the clusters were made in (R-G, R-B, G-B or L-a, L-b,
-  a-b), colored by their own color or their cluster's, with the cluster centers marked.
+  a-b; the stains' names for stain color spaces, with the result's own stain vectors),
+  colored by their own color or their cluster's, with the cluster centers marked.
   Clicking a center, or drawing a lasso around centers, selects those clusters.
 - Grey images: a grey-level histogram, each bar stacked by cluster in the cluster's
   color, the cluster centers marked; clicking a bar or a center selects its cluster.
