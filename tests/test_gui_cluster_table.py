@@ -394,7 +394,7 @@ def test_make_objects_of_the_selected_cluster_matches_skimage(scaled_table, qtbo
     shown = objects.colormap.map(np.arange(1, 6))
     assert len(np.unique(shown[:, :3], axis=0)) == 5 and (shown[:, 3] == 1).all()
     np.testing.assert_allclose(shown[0, :3], to_rgb(OBJECT_COLORS[0]), atol=1e-6)  # not brown
-    assert widget._status.value == f"{len(features)} objects from skin"
+    assert widget._status.value == f"{len(features)} objects from cluster skin"
     # the input layers are untouched (the name is the one edit made)
     np.testing.assert_array_equal(layer.data, labels_before)
     assert_frame_equal(layer.features.drop(columns="name"), table_before.drop(columns="name"))

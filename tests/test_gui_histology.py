@@ -84,7 +84,7 @@ def test_ihc_nuclei_and_dab_objects_in_a_few_clicks(make_napari_viewer, qtbot):
     # DAB objects are brown: more red than blue in the mean, on average over their pixels
     weights = found["pixels"] / found["pixels"].sum()
     assert (weights * (found["mean_R"] - found["mean_B"])).sum() > 20
-    assert table._status.value == f"{len(found)} objects from DAB"
+    assert table._status.value == f"{len(found)} objects from cluster DAB"
 
     # the whole window as a person sees it: not blank, the objects' colors on the canvas
     shot = viewer.screenshot(canvas_only=False, flash=False)

@@ -17,6 +17,7 @@ nothing of the input layers is changed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +186,9 @@ def count_objects(labels: np.ndarray, leading: int, choice: str) -> np.ndarray:
 
 
 def summary(objects: Objects, names: list[str]) -> str:
-    """``12 objects from DAB, nuclei``."""
+    """``12 objects from cluster DAB``, ``40 objects from clusters 1, 3`` (default names
+    "cluster <n>" shown as their number)."""
     count = len(objects.table)
-    return f"{count} object{'' if count == 1 else 's'} from {', '.join(names)}"
+    shown = [re.sub(r"^cluster (\d+)$", r"\1", name) for name in names]
+    clusters = "cluster" if len(names) == 1 else "clusters"
+    return f"{count} object{'' if count == 1 else 's'} from {clusters} {', '.join(shown)}"
