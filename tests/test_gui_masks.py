@@ -271,3 +271,23 @@ def test_only_inside_is_shared_with_choose_k_and_its_sweep_uses_it(photo_viewer,
     assert widget._inside.value is None  # both ways
     choose.choose_k(3)  # the sweep's own settings come back, its mask too
     assert widget._inside.value is viewer.layers["cells"]
+
+
+def test_shapes_drawn_on_planes_of_a_stack_mask_those_planes_only(stack):
+    from napari.layers import Image, Shapes
+
+    image = Image(stack)
+    shapes = Shapes(
+        [
+            [[2, 5, 5], [2, 5, 30], [2, 20, 30], [2, 20, 5]],
+            [[0, 30, 30], [0, 30, 40], [0, 38, 40], [0, 38, 30]],
+        ],
+        shape_type=["rectangle", "ellipse"],
+    )
+    expected = shapes.to_masks(stack.shape).any(axis=0)
+    plan = plan_mask(shapes, image)
+    np.testing.assert_array_equal(plan.read(), expected)
+    np.testing.assert_array_equal(plan.read((2,)), expected[2:3])
+    assert not plan.read((1,)).any()
+    lazy = plan.lazy(((2, 2), (20, 20), (24, 24)))
+    np.testing.assert_array_equal(lazy.compute(), expected)
