@@ -726,6 +726,8 @@ def test_the_command_line_takes_the_cleanup_options(tmp_path):
 
 
 def test_warm_up_compiles_every_loop():
+    from napari_pixel_clusters.core import _cleanup_loops
+
     cleanup_module.warm_up()
-    for loop in ("_borders", "_fill_pass", "_absorb_rounds", "_majority_at"):
-        assert getattr(cleanup_module, loop).signatures, loop
+    for loop in ("borders", "fill_pass", "absorb_rounds", "majority_at"):
+        assert getattr(_cleanup_loops, loop).signatures, loop
