@@ -259,9 +259,9 @@ class ChooseKWidget(RunPanel):
             show_feature_controls(self._controls, METHODS[self._method.value], rgb)
 
     # ----------------------------------------------------------------- running
-    def _options(self) -> dict:
-        """The shared features the method takes and the random state, as keyword arguments
-        of ``sweep`` (the color space for RGB images only)."""
+    def _settings_used(self) -> dict:
+        """The shared features the method takes and the random state, as the controls hold
+        them (the color space for RGB images only; a stain vectors file by its path)."""
         method = METHODS[self._method.value]
         rgb = self._chosen_image().rgb
         return {
@@ -270,15 +270,20 @@ class ChooseKWidget(RunPanel):
             if name in (*method.takes_features, "random_state") and (name != "color_space" or rgb)
         }
 
+    def _options(self) -> dict:
+        """:meth:`_settings_used` as keyword arguments of ``sweep``: the stain options with
+        color space "stains" only, a stain vectors file read (a ``ValueError`` naming it)."""
+        return stain_choices(self._settings_used())
+
     def _start(self):
         """Validate, then sweep in a worker thread (see ``RunPanel.run``)."""
         layer = self._chosen_image()
-        options = self._options()
+        settings = self._settings_used()
+        options = stain_choices(settings)
         levels = large_image_levels(layer)  # large images: read chunk by chunk
         mask_layer = self._inside.value
         plan = plan_mask(mask_layer, layer)  # checked here, read in the worker
         image = levels[0] if levels else np.asarray(layer.data)
-        chosen = stain_choices(options)  # stain options with color space "stains"; files read
 
         def steps_with(mask=None):
             return sweep_steps(
@@ -288,7 +293,7 @@ class ChooseKWidget(RunPanel):
                 rgb=layer.rgb,
                 sample_size=self._sample_size.value,
                 mask=mask,
-                **chosen,
+                **options,
             )
 
         steps = steps_with()
@@ -300,13 +305,13 @@ class ChooseKWidget(RunPanel):
             first,
             steps,
             layer,
-            lambda result: self._show_sweep(result, layer, options, mask_layer),
+            lambda result: self._show_sweep(result, layer, settings, mask_layer),
         )
         return worker
 
-    def _show_sweep(self, result, layer, options, mask_layer=None):
+    def _show_sweep(self, result, layer, settings, mask_layer=None):
         self.sweep = result
-        self._swept = {"image": layer, "mask": mask_layer, **options}
+        self._swept = {"image": layer, "mask": mask_layer, **settings}
         self._status.value = result.rule
         self._draw()
         self._enable_saves()
