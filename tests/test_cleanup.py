@@ -425,6 +425,23 @@ def test_all_three_on_a_3d_stack_with_label_zero():
     np.testing.assert_array_equal(out, reference_clean(labels, 40, 15, 1))
 
 
+def test_a_stack_of_one_plane_is_cleaned_as_a_2d_image():
+    """(The widget's "current plane" is such a stack.) Its first and last plane are not a
+    border that keeps holes from being holes."""
+    labels = blobs((30, 34), 4, 11, 0.8)
+    options = {"min_region": 20, "fill_holes": 10, "smooth": 1}
+    expected = clean_labels(labels, **options)
+    assert (expected != clean_labels(labels, min_region=20, smooth=1)).any()  # holes filled
+    np.testing.assert_array_equal(clean_labels(labels[None], **options), expected[None])
+
+    class Given:
+        def array(self, data, scale=None):
+            return da.from_array(labels[None], chunks=(1, 8, 8))
+
+    lazy = cleanup_module.CleaningLabeller(Given(), Cleanup(**options)).array(None)
+    np.testing.assert_array_equal(lazy.compute(), expected[None])
+
+
 def test_more_spatial_axes_clean_each_volume():
     labels = blobs((2, 3, 10, 12), 3, 3, 0.7)
     out = clean_labels(labels, min_region=6)

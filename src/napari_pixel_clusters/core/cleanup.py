@@ -5,8 +5,8 @@ and before the table, in this order: ``smooth``, then ``fill_holes``, then ``min
 (each 0 = off). Label 0 (pixels outside a mask, or without data) never changes, is never
 a region, never a neighbour and never votes. Regions are the connected pixels of one
 label, and borders are counted, with face connectivity (4 neighbours in 2-D, 6 in 3-D).
-Works on 2-D images and 3-D stacks (images with more spatial axes: each 3-D volume on
-its own).
+Works on 2-D images and 3-D stacks (a stack of one plane is a 2-D image; images with
+more spatial axes: each 3-D volume on its own).
 
 ``smooth`` (a radius in pixels)
     Majority filter: each labelled pixel takes the most common label among the labelled
@@ -192,6 +192,9 @@ def _clean(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Clean ``labels``; with ``cut`` (pixels not known: a window's surroundings, label 0
     there), also say which pixels are certain (the same as cleaning the whole image)."""
+    if labels.ndim == 3 and labels.shape[0] == 1:  # a stack of one plane: a 2-D image
+        flat, valid = _clean(labels[0], None if cut is None else cut[0], cleanup)
+        return flat[np.newaxis], None if valid is None else valid[np.newaxis]
     out = labels
     if cleanup.smooth:
         out = _smooth(out, cleanup.smooth)
