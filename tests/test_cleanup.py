@@ -748,3 +748,12 @@ def test_warm_up_compiles_every_loop():
     cleanup_module.warm_up()
     for loop in ("borders", "fill_pass", "absorb_rounds", "majority_at"):
         assert getattr(_cleanup_loops, loop).signatures, loop
+
+
+def test_a_sweep_refuses_cleanup_by_name():
+    """Its scores are of the fits, before any clean-up: an option would change nothing."""
+    image = data.coins()[::8, ::8]
+    for name in CLEANUP_NAMES:
+        with pytest.raises(ValueError, match=f"^{name}: a sweep scores the fits"):
+            npc.sweep(image, "kmeans", [2, 3], **{name: 4})
+    assert len(npc.sweep(image, "kmeans", [2, 3], min_region=0).table) == 2  # off: fine

@@ -22,7 +22,7 @@ from .image import ImageData, mask_record, read_image
 from .lazy import is_lazy, is_multiscale, read_lazy_image
 from .methods import METHODS, get_method
 from .methods._pointwise_lazy import lazy_feature_steps
-from .registry import N_CLUSTERS, Method, Steps, check_options, drain
+from .registry import N_CLUSTERS, Method, Steps, check_options, cleanup_options, drain
 
 DEFAULT_K_VALUES = range(2, 11)
 DEFAULT_SAMPLE_SIZE = 5_000
@@ -164,6 +164,12 @@ def _sweep_steps(
         image, rgb=rgb, channel_axis=channel_axis, mask=mask
     )
     feature_options, params = check_options(method, options)
+    cleaned = [name for name, value in cleanup_options(method, options).items() if value]
+    if cleaned:  # scores are of the fit: a clean-up would change nothing, so say so
+        raise ValueError(
+            f"{cleaned[0]}: a sweep scores the fits before any clean-up; leave "
+            f"{cleaned[0]} out (give it to segment with the k you choose)."
+        )
     _check_no_start_arrays(params)
     if not isinstance(sample_size, (int, np.integer)) or sample_size < 10:
         raise ValueError(
