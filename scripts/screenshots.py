@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import napari
+import numpy as np
 from qtpy.QtWidgets import QApplication
 
 from napari_pixel_clusters.gui.state import shared_settings
@@ -165,12 +166,14 @@ def close_notifications(viewer):
 
 def histology_ihc():
     """Brightfield histology: the IHC sample clustered in the hematoxylin-DAB stain space
-    (k-means, k=3, standardized), the clusters named in the Cluster table, the DAB row
-    selected and made into objects (napari's random label colors, one per object)."""
+    (k-means, k=3, standardized, speckle cleaned: smooth 1, min region 30), the clusters
+    named in the Cluster table, the nuclei row selected and made into objects."""
     from skimage import color
 
     viewer, widget = new_viewer("immunohistochemistry")
     shared_settings(viewer).update(n_clusters=3, color_space="hdab", standardize=True)
+    widget._cleanup_widgets["smooth"].value = 1
+    widget._cleanup_widgets["min_region"].value = 30
     widget._outputs["quantized"].value = False
     run_widget(widget)
     viewer.window.remove_dock_widget("all")
@@ -184,7 +187,7 @@ def histology_ihc():
     background = ({1, 2, 3} - {dab, nuclei}).pop()
     for label, name in ((dab, "DAB"), (nuclei, "nuclei"), (background, "background")):
         table.rename(label, name)
-    table.select_rows([list(clusters.features["index"]).index(dab)])
+    table.select_rows([list(clusters.features["index"]).index(nuclei)])
     table.make_objects()
     started = time.time()
     while (table._objects_worker is not None or table.object_counts() is None) and (
@@ -200,6 +203,42 @@ def histology_ihc():
         time.sleep(0.02)
     viewer.screenshot(str(OUT / "histology_ihc.png"), canvas_only=False, flash=False)
     print("saved", OUT / "histology_ihc.png")
+    viewer.close()
+
+
+def histology_roi():
+    """Brightfield histology in the Pixel clusters dock: stain vectors estimated from the
+    IHC sample (Macenko), only inside an ellipse drawn around a gland, speckle cleaned
+    (smooth 1, min region 30): the controls and the clusters of the region."""
+    viewer, widget = new_viewer("immunohistochemistry")
+    viewer.add_shapes(
+        [np.array([[390, 318], [112, 130]])],  # center (y, x) and radii
+        shape_type="ellipse",
+        name="gland",
+        edge_color="yellow",
+        edge_width=3,
+        face_color="transparent",
+    )
+    viewer.layers.selection.active = viewer.layers["immunohistochemistry"]
+    shared_settings(viewer).update(
+        n_clusters=3,
+        color_space="stains",
+        stain_vectors="estimate",
+        standardize=True,
+        mask=viewer.layers["gland"],
+    )
+    widget._cleanup_widgets["smooth"].value = 1
+    widget._cleanup_widgets["min_region"].value = 30
+    widget._outputs["outlines"].value = True
+    widget._outputs["quantized"].value = False
+    run_widget(widget)
+    close_notifications(viewer)
+    viewer.reset_view()
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.02)
+    viewer.screenshot(str(OUT / "histology_roi.png"), canvas_only=False, flash=False)
+    print("saved", OUT / "histology_roi.png")
     viewer.close()
 
 
@@ -267,6 +306,7 @@ if __name__ == "__main__":
         cluster_table_ihc,
         all_widgets_astronaut,
         histology_ihc,
+        histology_roi,
         large_slide,
     )
     chosen = sys.argv[1:]  # names of shots to make (default: all)
