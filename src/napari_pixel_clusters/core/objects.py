@@ -1,8 +1,8 @@
 """Objects: the connected regions of chosen clusters as instance labels, with measurements.
 
-:func:`make_objects` (``seg.objects(...)``) labels each connected region of each chosen
-cluster as its own object (1..n, 0 for everything else; two touching regions of different
-clusters stay two objects) with :func:`skimage.measure.label`, and measures them as
+``seg.objects(...)`` (:func:`label_objects` on a result) labels each connected region of
+each chosen cluster as its own object (1..n, 0 for everything else; two touching regions
+of different clusters stay two objects) with :func:`skimage.measure.label`, and measures them as
 :func:`skimage.measure.regionprops_table` does (the same numbers, tested), with whole-image
 array operations instead of one Python object per region: thousands of objects cost
 tenths of a second and leave no garbage for Python's collector to pause on (a worker
@@ -38,16 +38,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .editing import check_clusters, check_labels, label_column
 from .image import ImageData
-
-if TYPE_CHECKING:  # core/result.py imports this module: no import back at run time
-    from .result import Segmentation
 
 
 @dataclass
@@ -80,40 +77,6 @@ class Objects:
         return path
 
 
-def make_objects(
-    seg: Segmentation[Any],
-    clusters: int | Iterable[int],
-    connectivity: int | None = None,
-    scale: float | Sequence[float] = 1.0,
-    table: pd.DataFrame | None = None,
-) -> Objects:
-    """The connected regions of ``clusters`` in ``seg`` as :class:`Objects`.
-
-    Parameters
-    ----------
-    seg : Segmentation
-        A result in memory (lazy results are refused).
-    clusters : int or iterable of int
-        Labels of the clusters whose regions become objects (at least one).
-    connectivity : int or None
-        Neighbours that connect, as in :func:`skimage.measure.label`: 1 (edges only, 4 in
-        2-D) up to the number of spatial axes (also corners, 8 in 2-D; the default).
-    scale : float or sequence of float
-        Pixel size along each spatial axis (one number for all), positive.
-    table : pandas.DataFrame or None
-        The cluster table that names the clusters (``name`` column) and says which exist,
-        e.g. one edited in the Cluster table; default ``seg.table``.
-    """
-    if seg.is_lazy:
-        raise ValueError(
-            "objects need the labels in memory; compute the result first "
-            "(np.asarray(seg.labels)) or segment an image in memory."
-        )
-    return label_objects(
-        seg.labels, clusters, seg.table if table is None else table, connectivity, scale, seg.image
-    )
-
-
 def label_objects(
     labels: np.ndarray,
     clusters: int | Iterable[int],
@@ -127,7 +90,10 @@ def label_objects(
     ``table`` is a cluster table (``label`` or ``index`` column, optional ``name``: a
     Labels layer's features will do) that says which clusters exist and names them;
     ``image`` (pixels of ``labels``' shape, channels last) gives the ``mean_`` columns,
-    none without it. ``connectivity`` and ``scale`` as in :func:`make_objects`.
+    none without it. ``connectivity``: neighbours that connect, as in
+    :func:`skimage.measure.label`: 1 (edges only, 4 in 2-D) up to the number of spatial
+    axes (also corners, 8 in 2-D; the default). ``scale``: pixel size along each spatial
+    axis (one number for all), positive.
     """
     labels = check_labels(labels)
     chosen = check_clusters(clusters, table)

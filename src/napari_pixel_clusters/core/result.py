@@ -13,7 +13,7 @@ import pandas as pd
 from .contours import Contour, region_contours
 from .image import ArrayT, ImageData
 from .means import ClusterSums
-from .objects import Objects, make_objects
+from .objects import Objects, label_objects
 
 if TYPE_CHECKING:  # core/model.py imports this module: no import back at run time
     from .model import Model
@@ -197,7 +197,7 @@ class Segmentation(Generic[ArrayT]):
         return region_contours(self.labels, min_area)
 
     def objects(
-        self,
+        self: Segmentation[np.ndarray],
         clusters: int | Iterable[int],
         connectivity: int | None = None,
         scale: float | Sequence[float] = 1.0,
@@ -206,8 +206,22 @@ class Segmentation(Generic[ArrayT]):
         """The connected regions of ``clusters`` as instance labels (int32, 0 background,
         1..n) with a measurement table (area or volume and centroid in the units of
         ``scale``, perimeter in 2-D, mean of each channel, bounding box): see
-        :func:`~.objects.make_objects`. Results in memory only."""
-        return make_objects(self, clusters, connectivity, scale, table)
+        :func:`~.objects.label_objects`; ``table``: the cluster table that names the
+        clusters (e.g. one edited in the Cluster table), default :attr:`table`. Results in
+        memory only."""
+        if self.is_lazy:
+            raise ValueError(
+                "objects need the labels in memory; compute the result first "
+                "(np.asarray(seg.labels)) or segment an image in memory."
+            )
+        return label_objects(
+            self.labels,
+            clusters,
+            self.table if table is None else table,
+            connectivity,
+            scale,
+            self.image,
+        )
 
 
 def _value_range_of(data: ImageData[Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
