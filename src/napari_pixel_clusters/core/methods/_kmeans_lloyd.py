@@ -1,0 +1,526 @@
+"""scikit-learn's ``KMeans`` (Lloyd) on weighted rows, compiled (numba).
+
+What scikit-learn computes
+--------------------------
+``KMeans(n_clusters, init=..., n_init=..., max_iter=..., tol=..., random_state=...)
+.fit(X, sample_weight=w)`` sets its threshold to ``tol`` times the mean column variance
+of ``X``, centers ``X`` on its (unweighted) column means and runs ``n_init`` starts. Each
+start draws its centers from one ``RandomState`` shared by all starts (k-means++, or a
+``choice`` of rows for "random"; an explicit array, centered the same way, is one start)
+and repeats Lloyd iterations (``_kmeans_single_lloyd``):
+
+1. E-step: every row goes to the center of least ``|c|² - 2 x.c`` (``|c|²`` by
+   ``row_norms``, ``x.c`` by BLAS), the first one on a tie;
+2. M-step: each cluster's weighted sum and weight; a cluster that received no row takes
+   the row farthest from its center (``_relocate_empty_clusters_dense``); centers are the
+   sums times the reciprocal of the weights (an empty one: the heaviest cluster's center);
+   ``center_shift`` is how far each center moved;
+3. stop when no label changed ("strict convergence"), when the summed squared shifts are
+   at most the threshold, or after ``max_iter`` iterations; unless the labels did not
+   change, one more E-step relabels the rows with the final centers.
+
+The inertia is the weighted sum of squared distances to the assigned centers; the start
+kept is the first of lowest inertia (a later start replaces it only when its inertia is
+lower and its clustering differs).
+
+How it is computed here
+-----------------------
+The same steps in the same order on the same centered rows, from the same starting
+centers, with one difference: an E-step does not compute every distance. Each row keeps
+an upper bound on its distance to its center and a lower bound on its distance to every
+other center (Hamerly 2010); when the centers move, the upper bound grows by its center's
+shift and the lower one shrinks by the largest other shift. A row whose bounds show that
+its own center is nearer than any other, by a margin far above rounding (:data:`MARGIN`,
+:data:`SLACK`), keeps it without computing any distance; otherwise its distance to its
+own center is computed and, only if that does not settle it, all ``k`` of them, by
+scikit-learn's formula: ``|c|²`` from ``row_norms`` and ``x.c`` accumulated feature by
+feature with fused multiply-adds, as BLAS's kernels do. So a row is labelled as
+scikit-learn labels it; rows exactly as far from two centers (pixel colors are a lattice,
+and k-means++ starts from pixel colors) are decided by the same rounding where the BLAS
+accumulates that way (x86-64 with FMA; checked in the tests), and otherwise either center
+may win.
+
+k-means++ (:func:`kmeans_plusplus`) is scikit-learn's ``_kmeans_plusplus`` with its
+candidates' distances computed here in one pass (the same arithmetic as BLAS, see above);
+every random draw, sum and choice is scikit-learn's own numpy call, in the same order.
+Empty clusters are relocated by :func:`relocate_empty_clusters`: the numpy operations of
+scikit-learn's routine. Starts run in parallel threads (the loops release the GIL).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit, types
+
+#: A bound decides a label only when it wins by this relative margin (bounds drift by
+#: rounding, below 1e-13 relative after thousands of iterations) ...
+MARGIN = 1e-10
+#: ... and when the squared distances differ by more than this share of the largest
+#: ``|x|² + |c|²`` (scikit-learn's formula rounds within about 1e-15 of it).
+SLACK = 1e-12
+#: Starts run in parallel only while their bounds and labels take at most this many bytes.
+PARALLEL_STATE_BYTES = 1 << 30
+
+
+def _fused_multiply_add() -> Any:
+    """The intrinsic ``fma(a, b, c)``: ``a * b + c`` rounded once (LLVM's ``llvm.fma``: one
+    instruction on CPUs that have it). Made here so that type checkers see it as Any."""
+    from llvmlite import ir  # type: ignore[import-untyped]
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def fma(typingctx: Any, a: Any, b: Any, c: Any) -> Any:
+        signature = types.float64(types.float64, types.float64, types.float64)
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            double = ir.DoubleType()
+            function = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(double, [double] * 3), "llvm.fma.f64"
+            )
+            return builder.call(function, args)
+
+        return signature, codegen
+
+    return fma
+
+
+_fma = _fused_multiply_add()
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dot(X: np.ndarray, i: int, centers: np.ndarray, j: int) -> float:
+    """``X[i] . centers[j]`` as BLAS's kernels accumulate it: fused multiply-adds in
+    feature order."""
+    total = X[i, 0] * centers[j, 0]
+    for f in range(1, X.shape[1]):
+        total = _fma(X[i, f], centers[j, f], total)
+    return total
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _squared_distance(a: np.ndarray, i: int, b: np.ndarray, j: int) -> float:
+    """scikit-learn's ``_euclidean_dense_dense`` (squared): groups of four features."""
+    total = 0.0
+    n_features = a.shape[1]
+    n_fours = n_features // 4
+    for group in range(n_fours):
+        f = 4 * group
+        d0, d1 = a[i, f] - b[j, f], a[i, f + 1] - b[j, f + 1]
+        d2, d3 = a[i, f + 2] - b[j, f + 2], a[i, f + 3] - b[j, f + 3]
+        total += d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+    for f in range(4 * n_fours, n_features):
+        difference = a[i, f] - b[j, f]
+        total += difference * difference
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _half_gaps(centers: np.ndarray) -> np.ndarray:
+    """Half the distance from each center to its nearest other center (inf for k=1)."""
+    k = centers.shape[0]
+    half_gap = np.full(k, np.inf)
+    for a in range(k):
+        for b in range(a + 1, k):
+            gap = 0.5 * np.sqrt(_squared_distance(centers, a, centers, b))
+            half_gap[a] = min(half_gap[a], gap)
+            half_gap[b] = min(half_gap[b], gap)
+    return half_gap
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _accumulate(totals: np.ndarray, j: int, X: np.ndarray, i: int, weight: float) -> None:
+    """Add ``weight * X[i]`` and ``weight`` to cluster ``j``'s totals, compensated: each
+    rounding error is kept in ``totals[1]`` (Knuth's TwoSum), so that rows taken out again
+    leave no trace of their rounding."""
+    n_features = X.shape[1]
+    for f in range(n_features + 1):
+        value = weight if f == n_features else X[i, f] * weight
+        total = totals[0, j, f]
+        new = total + value
+        part = new - total
+        totals[0, j, f] = new
+        totals[1, j, f] += (total - (new - part)) + (value - part)
+
+
+#: What an E-step does with the clusters' totals: nothing, move the rows that change
+#: cluster, or sum every row afresh.
+LABELS_ONLY, MOVED_ROWS, ALL_ROWS = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def e_step(
+    X: np.ndarray,
+    weights: np.ndarray,
+    x_norms: np.ndarray,
+    centers: np.ndarray,
+    center_norms: np.ndarray,
+    labels: np.ndarray,
+    upper: np.ndarray,
+    lower: np.ndarray,
+    shift: np.ndarray,
+    first: bool,
+    totals: np.ndarray,
+    update: int,
+) -> bool:
+    """Label every row (its bounds first moved by the centers' last ``shift``; all ``k``
+    distances when ``first``) and update the clusters' ``totals`` as ``update`` says
+    (:data:`LABELS_ONLY`, :data:`MOVED_ROWS`, :data:`ALL_ROWS`).
+
+    ``x_norms``: the rows' squared norms; ``center_norms``: ``row_norms(centers)``;
+    ``totals``: ``(2, k, n_features + 1)``, each cluster's weighted sum and weight (last
+    column) and their rounding errors. Returns whether any label changed.
+    """
+    n = X.shape[0]
+    k = centers.shape[0]
+    half_gap = _half_gaps(centers)
+    slack = SLACK * (np.max(x_norms) + np.max(center_norms))
+    largest, second, largest_at = 0.0, 0.0, -1  # the two largest shifts
+    if not first:
+        for j in range(k):
+            if shift[j] > largest:
+                largest, second, largest_at = shift[j], largest, j
+            elif shift[j] > second:
+                second = shift[j]
+    if update == ALL_ROWS:
+        totals[:] = 0.0
+    changed = False
+    for i in range(n):
+        label = labels[i]
+        settled = False
+        if not first:
+            upper[i] += shift[label]
+            lower[i] -= second if label == largest_at else largest
+            near = max(half_gap[label], lower[i]) * (1.0 - MARGIN)
+            far = upper[i] * (1.0 + MARGIN)
+            settled = near > far and (near - far) * (near + far) > slack
+            if not settled:
+                own = center_norms[label] + -2.0 * _dot(X, i, centers, label)
+                upper[i] = np.sqrt(max(own + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
+                far = upper[i] * (1.0 + MARGIN)
+                settled = near > far and (near - far) * (near + far) > slack
+        if not settled:
+            best, nearest, runner_up = 0, center_norms[0] + -2.0 * _dot(X, i, centers, 0), np.inf
+            for j in range(1, k):
+                distance = center_norms[j] + -2.0 * _dot(X, i, centers, j)
+                if distance < nearest:
+                    best, runner_up, nearest = j, nearest, distance
+                elif distance < runner_up:
+                    runner_up = distance
+            if best != label:
+                changed = True
+                labels[i] = best
+                if update == MOVED_ROWS:
+                    _accumulate(totals, label, X, i, -weights[i])
+                    _accumulate(totals, best, X, i, weights[i])
+            upper[i] = np.sqrt(max(nearest + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
+            lower[i] = np.sqrt(max(runner_up + x_norms[i] - slack, 0.0)) * (1.0 - MARGIN)
+        if update == ALL_ROWS:
+            _accumulate(totals, labels[i], X, i, weights[i])
+    return changed
+
+
+@njit(cache=True, nogil=True)
+def m_step(centers: np.ndarray, sums: np.ndarray, shift: np.ndarray) -> None:
+    """scikit-learn's ``_average_centers`` and ``_center_shift``: ``sums`` ``(k,
+    n_features + 1)`` are each cluster's weighted sum and weight (last column); the
+    averages become the ``centers``, each center's move is its ``shift``."""
+    k, n_features = centers.shape
+    weight_in = sums[:, n_features]
+    averages = sums[:, :n_features]
+    heaviest = np.argmax(weight_in)
+    for j in range(k):  # in scikit-learn's order: an empty cluster before the heaviest
+        if weight_in[j] > 0:  # takes its sums, not yet averaged
+            alpha = 1.0 / weight_in[j]
+            for f in range(n_features):
+                averages[j, f] *= alpha
+        else:
+            for f in range(n_features):
+                averages[j, f] = averages[heaviest, f]
+    for j in range(k):
+        shift[j] = np.sqrt(_squared_distance(averages, j, centers, j))
+    centers[:] = averages
+
+
+@njit(cache=True, nogil=True)
+def inertia(X: np.ndarray, weights: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> float:
+    """scikit-learn's ``_inertia_dense``: weighted squared distances to the centers."""
+    total = 0.0
+    for i in range(X.shape[0]):
+        total += _squared_distance(X, i, centers, labels[i]) * weights[i]
+    return total
+
+
+def relocate_empty_clusters(
+    X: np.ndarray,
+    weights: np.ndarray,
+    centers_old: np.ndarray,
+    sums: np.ndarray,
+    labels: np.ndarray,
+) -> None:
+    """scikit-learn's ``_relocate_empty_clusters_dense`` (its numpy operations, in its
+    order): each empty cluster takes one of the rows farthest from their centers.
+
+    ``sums`` ``(k, n_features + 1)``: each cluster's weighted sum and weight (last column).
+    """
+    n_features = X.shape[1]
+    weight_in = sums[:, n_features]
+    empty = np.where(np.equal(weight_in, 0))[0].astype(np.int32)
+    n_empty = empty.shape[0]
+    if n_empty == 0:
+        return
+    distances = ((X - centers_old[labels]) ** 2).sum(axis=1)
+    far = np.argpartition(distances, -n_empty)[: -n_empty - 1 : -1].astype(np.int32)
+    if np.max(distances) == 0:
+        return  # more clusters than distinct rows: nothing to relocate
+    for new, row in zip(empty, far):
+        weight = weights[row]
+        old = labels[row]
+        sums[old, :n_features] -= X[row] * weight
+        sums[new, :n_features] = X[row] * weight
+        weight_in[new] = weight
+        weight_in[old] -= weight
+
+
+@dataclass
+class Start:
+    """One start's result: labels, inertia, centers (of the centered rows), n_iter."""
+
+    labels: np.ndarray
+    inertia: float
+    centers: np.ndarray
+    n_iter: int
+
+
+def run_start(
+    X: np.ndarray,
+    weights: np.ndarray,
+    x_norms: np.ndarray,
+    centers_init: np.ndarray,
+    max_iter: int,
+    threshold: float,
+) -> Start:
+    """scikit-learn's ``_kmeans_single_lloyd`` on centered rows ``X``, step by step."""
+    from sklearn.utils.extmath import row_norms
+
+    n = X.shape[0]
+    k, n_features = centers_init.shape
+    centers = np.array(centers_init, dtype=np.float64, order="C")
+    labels = np.full(n, -1, dtype=np.int32)
+    upper, lower, shift = np.empty(n), np.empty(n), np.zeros(k)
+    totals = np.zeros((2, k, n_features + 1))
+    update, strict = ALL_ROWS, False
+    for iteration in range(max_iter):
+        changed = e_step(
+            X, weights, x_norms, centers, row_norms(centers, squared=True), labels, upper,
+            lower, shift, iteration == 0, totals, update,
+        )  # fmt: skip
+        sums = totals[0] + totals[1]
+        update = MOVED_ROWS
+        if not sums[:, n_features].all():
+            relocate_empty_clusters(X, weights, centers, sums, labels)
+            update = ALL_ROWS  # rows moved without their labels: sum afresh next time
+        m_step(centers, sums, shift)
+        if iteration > 0 and not changed:
+            strict = True
+            break
+        if (shift**2).sum() <= threshold:
+            break
+    if not strict:  # relabel with the final centers
+        e_step(
+            X, weights, x_norms, centers, row_norms(centers, squared=True), labels, upper,
+            lower, shift, False, totals, LABELS_ONLY,
+        )  # fmt: skip
+    return Start(labels, float(inertia(X, weights, centers, labels)), centers, iteration + 1)
+
+
+@njit(cache=True, nogil=True)
+def _candidate_distances(
+    candidates: np.ndarray,
+    candidate_norms: np.ndarray,
+    X: np.ndarray,
+    x_norms: np.ndarray,
+    closest: np.ndarray,
+) -> np.ndarray:
+    """``np.minimum(closest, euclidean_distances(candidates, X, squared=True))`` with
+    scikit-learn's arithmetic: ``max((-2 x.c + |c|²) + |x|², 0)``."""
+    n_candidates, n = candidates.shape[0], X.shape[0]
+    distances = np.empty((n_candidates, n))
+    for i in range(n):
+        for j in range(n_candidates):
+            distance = (-2.0 * _dot(X, i, candidates, j) + candidate_norms[j]) + x_norms[i]
+            distance = max(distance, 0.0)
+            distances[j, i] = min(closest[i], distance)
+    return distances
+
+
+def kmeans_plusplus(
+    X: np.ndarray,
+    n_clusters: int,
+    x_norms: np.ndarray,
+    weights: np.ndarray,
+    random_state: np.random.RandomState,
+) -> np.ndarray:
+    """scikit-learn's ``_kmeans_plusplus``: the same draws from ``random_state``, the same
+    sums and choices; the candidates' distances in one compiled pass."""
+    from sklearn.metrics.pairwise import euclidean_distances
+    from sklearn.utils.extmath import row_norms
+
+    n_samples, n_features = X.shape
+    centers = np.empty((n_clusters, n_features), dtype=X.dtype)
+    n_local_trials = 2 + int(np.log(n_clusters))
+    center_id = random_state.choice(n_samples, p=weights / weights.sum())
+    centers[0] = X[center_id]
+    closest = euclidean_distances(centers[0, np.newaxis], X, Y_norm_squared=x_norms, squared=True)
+    current_pot = closest @ weights
+    for c in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
+        candidate_ids = np.searchsorted(np.cumsum(weights * closest), rand_vals)
+        np.clip(candidate_ids, None, closest.size - 1, out=candidate_ids)
+        candidates = X[candidate_ids]
+        distances = _candidate_distances(
+            candidates, row_norms(candidates, squared=True), X, x_norms, closest.ravel()
+        )
+        candidates_pot = distances @ weights.reshape(-1, 1)
+        best = np.argmin(candidates_pot)
+        current_pot = candidates_pot[best]
+        closest = distances[best]
+        centers[c] = X[candidate_ids[best]]
+    return centers
+
+
+def starting_centers(
+    X: np.ndarray,
+    n_clusters: int,
+    init: Any,
+    weights: np.ndarray,
+    x_norms: np.ndarray,
+    random_state: np.random.RandomState,
+) -> np.ndarray:
+    """``KMeans._init_centroids`` on centered rows (an array ``init`` already centered);
+    ``x_norms``: ``row_norms(X, squared=True)``."""
+    if isinstance(init, str) and init == "k-means++":
+        return kmeans_plusplus(X, n_clusters, x_norms, weights, random_state)
+    if isinstance(init, str) and init == "random":
+        seeds = random_state.choice(
+            X.shape[0], size=n_clusters, replace=False, p=weights / weights.sum()
+        )
+        return X[seeds]
+    return np.asarray(init, dtype=np.float64)
+
+
+def same_clustering(first: np.ndarray, second: np.ndarray) -> bool:
+    """scikit-learn's ``_is_same_clustering``: ``second`` is a function of ``first``."""
+    size = int(max(first.max(), second.max())) + 1
+    pairs = np.unique(first.astype(np.int64) * size + second)
+    return len(pairs) == len(np.unique(first))
+
+
+def tolerance(X: np.ndarray, tol: float) -> float:
+    """scikit-learn's ``_tolerance``: ``tol`` times the mean column variance of ``X``."""
+    return 0.0 if tol == 0 else float(np.mean(np.var(X, axis=0)) * tol)
+
+
+@dataclass
+class Fit:
+    """What ``KMeans.fit`` leaves: ``labels_``, ``inertia_``, ``cluster_centers_``,
+    ``n_iter_``."""
+
+    labels: np.ndarray
+    inertia: float
+    centers: np.ndarray
+    n_iter: int
+
+
+def fit(
+    X: np.ndarray,
+    n_clusters: int,
+    weights: np.ndarray | None = None,
+    init: Any = "k-means++",
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    random_state: Any = None,
+    n_threads: int | None = None,
+) -> Fit:
+    """``KMeans(n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
+    random_state=random_state).fit(X, sample_weight=weights)``, compiled.
+
+    The same centered rows, threshold and starting centers (drawn in the same order from
+    the same ``RandomState``); starts run in up to ``n_threads`` threads (default: the
+    CPUs this process may use).
+    """
+    from sklearn.utils import check_random_state
+    from sklearn.utils.extmath import row_norms
+
+    X = np.array(X, dtype=np.float64, order="C")  # a copy: centered in place
+    if weights is None:
+        weights = np.ones(X.shape[0])
+    weights = np.array(weights, dtype=np.float64)
+    threshold = tolerance(X, tol)
+    if not isinstance(init, str):
+        init = np.array(init, dtype=np.float64, order="C")
+        n_init = 1
+    mean = X.mean(axis=0)
+    X -= mean
+    if not isinstance(init, str):
+        init -= mean
+    x_norms = row_norms(X, squared=True)
+    random_state = check_random_state(random_state)
+
+    def starting() -> np.ndarray:
+        return starting_centers(X, n_clusters, init, weights, x_norms, random_state)
+
+    starts = _run_starts(X, weights, x_norms, starting, n_init, max_iter, threshold, n_threads)
+    best = starts[0]
+    for start in starts[1:]:
+        if start.inertia < best.inertia and not same_clustering(start.labels, best.labels):
+            best = start
+    return Fit(best.labels, best.inertia, best.centers + mean, best.n_iter)
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _run_starts(
+    X: np.ndarray,
+    weights: np.ndarray,
+    x_norms: np.ndarray,
+    starting: Callable[[], np.ndarray],
+    n_init: int,
+    max_iter: int,
+    threshold: float,
+    n_threads: int | None,
+) -> list[Start]:
+    """Every start, its centers from ``starting()`` (called in order, in this thread);
+    each start runs in its own thread as soon as its centers are drawn, where there are
+    CPUs and memory for them."""
+    n_threads = available_cpus() if n_threads is None else n_threads
+
+    def run(centers: np.ndarray) -> Start:
+        return run_start(X, weights, x_norms, centers, max_iter, threshold)
+
+    state_bytes = X.shape[0] * 20 * n_init  # labels and two bounds per start
+    if n_init == 1 or n_threads <= 1 or state_bytes > PARALLEL_STATE_BYTES:
+        return [run(starting()) for _ in range(n_init)]
+    with ThreadPoolExecutor(max_workers=n_init) as pool:
+        futures = [pool.submit(run, starting()) for _ in range(n_init)]
+        return [future.result() for future in futures]
+
+
+def warm_up() -> None:
+    """Compiles the loops, or loads them from numba's disk cache (once per process)."""
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [1.1, 1.0], [5.0, 5.0], [5.0, 5.1]])
+    fit(X, 3, np.arange(1.0, 7.0), n_init=1, random_state=0, n_threads=1)
+    far = np.array([[0.0, 0.0], [1.0, 1.0], [100.0, 100.0]])  # an empty cluster
+    fit(X, 3, init=far, n_threads=1)

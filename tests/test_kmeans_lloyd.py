@@ -1,0 +1,164 @@
+"""The compiled k-means (core/methods/_kmeans_lloyd.py) against scikit-learn's KMeans:
+the same starting centers, labels (rows exactly as far from two centers may differ: they
+are counted), inertia and iterations, on grey, RGB, Lab, 16-bit values and pixel rows
+with spatial features, weighted by pixel counts or not."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from skimage import data, transform
+from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.utils.extmath import row_norms
+
+from napari_pixel_clusters.core.features import build_features
+from napari_pixel_clusters.core.image import read_image
+from napari_pixel_clusters.core.methods import _kmeans_lloyd
+
+
+def _rows(name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Feature rows and their weights (None: pixel rows) of a small test image."""
+    if name == "grey":
+        fs = build_features(read_image(data.coins()))
+    elif name == "grey16":
+        camera = data.camera()[::2, ::2] * 257.0  # enlarged: thousands of 16-bit levels
+        image = transform.resize(camera, (300, 300), order=1, preserve_range=True)
+        fs = build_features(read_image(image.astype(np.uint16)))
+    elif name in ("rgb", "lab"):
+        fs = build_features(read_image(data.astronaut()[::3, ::3]), color_space=name)
+    elif name == "cat-standardized":
+        fs = build_features(read_image(data.chelsea()[::3, ::3]), standardize=True)
+    elif name == "hed":
+        fs = build_features(read_image(data.immunohistochemistry()[::4, ::4]), color_space="hed")
+    else:  # pixel rows: color and position, no compression
+        fs = build_features(read_image(data.astronaut()[::8, ::8]), spatial_weight=1.0)
+    return fs.X, fs.weights
+
+
+KINDS = ["grey", "grey16", "rgb", "lab", "cat-standardized", "hed", "spatial"]
+
+
+def reference(X, k, weights, **options) -> KMeans:
+    with warnings.catch_warnings():  # fewer distinct clusters than k, on purpose
+        warnings.simplefilter("ignore")
+        return KMeans(k, **options).fit(X, sample_weight=weights)
+
+
+def count_ties(X, labels, reference_model) -> int:
+    """Rows labelled differently from scikit-learn; fails unless each one is (to rounding)
+    as near the reference's center of our label as to the reference's own label."""
+    differ = np.flatnonzero(labels != reference_model.labels_)
+    centers = reference_model.cluster_centers_
+    scale = np.max(np.sum(X**2, axis=1)) + np.max(np.sum(centers**2, axis=1))
+    for row in differ:
+        ours, theirs = (
+            np.sum((X[row] - centers[j]) ** 2) for j in (labels[row], reference_model.labels_[row])
+        )
+        assert abs(ours - theirs) <= 1e-12 * scale, f"row {row}: not a tie ({ours} vs {theirs})"
+    return len(differ)
+
+
+def assert_same_fit(fit, model, X) -> int:
+    ties = count_ties(X, fit.labels, model)
+    assert fit.inertia == pytest.approx(model.inertia_, rel=1e-9)
+    assert fit.n_iter == model.n_iter_
+    np.testing.assert_allclose(fit.centers, model.cluster_centers_, rtol=1e-9, atol=1e-12)
+    return ties
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_from_the_same_centers_the_same_labels_inertia_and_iterations(kind):
+    X, weights = _rows(kind)
+    start = X[np.random.default_rng(0).choice(len(X), 6, replace=False)] + 1e-3
+    fit = _kmeans_lloyd.fit(X, 6, weights, init=start)
+    model = reference(X, 6, weights, init=start, n_init=1)
+    assert assert_same_fit(fit, model, X) == 0  # starts off the data: no exact ties
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("seed", [0, 7])
+def test_kmeans_plusplus_from_the_same_seed_gives_sklearns_result(kind, seed):
+    X, weights = _rows(kind)
+    fit = _kmeans_lloyd.fit(X, 5, weights, n_init=3, random_state=seed)
+    model = reference(X, 5, weights, n_init=3, random_state=seed)
+    ties = assert_same_fit(fit, model, X)
+    assert ties <= 0.001 * len(X)  # k-means++ starts on the data: rows may tie exactly
+
+
+@pytest.mark.parametrize("kind", ["grey", "rgb", "lab", "spatial"])
+def test_kmeans_plusplus_draws_sklearns_centers(kind):
+    X, weights = _rows(kind)
+    X = X - X.mean(axis=0)
+    weights = np.ones(len(X)) if weights is None else weights
+    norms = row_norms(X, squared=True)
+    for seed in range(10):
+        ours = _kmeans_lloyd.kmeans_plusplus(X, 8, norms, weights, np.random.RandomState(seed))
+        theirs, _ = kmeans_plusplus(
+            X, 8, sample_weight=weights, x_squared_norms=norms, random_state=seed
+        )
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("kind", ["grey16", "lab"])
+def test_random_init_and_tolerance_zero_as_sklearn(kind):
+    X, weights = _rows(kind)
+    fit = _kmeans_lloyd.fit(X, 4, weights, init="random", n_init=2, tol=0.0, random_state=3)
+    model = reference(X, 4, weights, init="random", n_init=2, tol=0.0, random_state=3)
+    assert_same_fit(fit, model, X)
+
+
+@pytest.mark.parametrize("kind", ["grey", "rgb", "spatial"])
+def test_a_center_far_from_all_data_is_relocated_as_sklearn_does(kind):
+    X, weights = _rows(kind)
+    start = X[np.random.default_rng(1).choice(len(X), 4, replace=False)] + 1e-3
+    start[1] = X.max(axis=0) + 100.0  # nearest to no row: empty after the first E-step
+    start[3] = X.max(axis=0) + 200.0
+    fit = _kmeans_lloyd.fit(X, 4, weights, init=start)
+    model = reference(X, 4, weights, init=start, n_init=1)
+    assert_same_fit(fit, model, X)
+    assert len(np.unique(fit.labels)) == 4
+
+
+def test_as_many_clusters_as_distinct_rows_and_one_distinct_row():
+    X, weights = _rows("grey")
+    k = len(X)  # every distinct grey value its own cluster
+    fit = _kmeans_lloyd.fit(X, k, weights, random_state=0)
+    model = reference(X, k, weights, random_state=0)
+    assert_same_fit(fit, model, X)
+    assert len(np.unique(fit.labels)) == k
+    one = np.full((50, 3), 0.25)  # pixel rows of one color: k=1, and k=3 (duplicates)
+    for k in (1, 3):
+        fit = _kmeans_lloyd.fit(one, k, random_state=0)
+        model = reference(one, k, None, random_state=0)
+        np.testing.assert_array_equal(fit.labels, model.labels_)
+        assert fit.inertia == model.inertia_ == 0.0
+        assert fit.n_iter == model.n_iter_
+
+
+def test_starts_in_threads_give_the_same_result_as_one_by_one():
+    X, weights = _rows("lab")
+    parallel = _kmeans_lloyd.fit(X, 6, weights, n_init=4, random_state=2, n_threads=2)
+    serial = _kmeans_lloyd.fit(X, 6, weights, n_init=4, random_state=2, n_threads=1)
+    np.testing.assert_array_equal(parallel.labels, serial.labels)
+    assert parallel.inertia == serial.inertia and parallel.n_iter == serial.n_iter
+
+
+def test_max_iter_stops_and_relabels_as_sklearn():
+    X, weights = _rows("rgb")
+    start = X[:5] + 1e-3
+    for max_iter in (1, 2, 5):
+        fit = _kmeans_lloyd.fit(X, 5, weights, init=start, max_iter=max_iter)
+        model = reference(X, 5, weights, init=start, n_init=1, max_iter=max_iter)
+        assert_same_fit(fit, model, X)
+        assert fit.n_iter == max_iter
+
+
+def test_warm_up_compiles_and_input_is_left_alone():
+    _kmeans_lloyd.warm_up()
+    X, weights = _rows("grey")
+    before, before_weights = X.copy(), weights.copy()
+    _kmeans_lloyd.fit(X, 3, weights, random_state=0)
+    np.testing.assert_array_equal(X, before)
+    np.testing.assert_array_equal(weights, before_weights)
