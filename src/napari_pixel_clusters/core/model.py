@@ -306,6 +306,23 @@ class Model:
             raise ValueError(f"model: method: {self.method!r} cannot label new images.")
         return predictor
 
+    def probability_labelling(self) -> Labelling:
+        """:attr:`labelling`, for the posterior probabilities of the clusters (see
+        :mod:`.probabilities`): a ``ValueError`` starting ``method:`` when the model's
+        method gives none (its predictor has no ``probabilities_rows``)."""
+        if self.predictor.probabilities_rows is None:
+            givers = [
+                f"{m.title} ({m.name!r})"
+                for m in METHODS.values()
+                if m.predictor is not None and m.predictor.probabilities_rows is not None
+            ]
+            raise ValueError(
+                f"method: {self.method!r} gives no probabilities: its model assigns each "
+                "pixel to one cluster without posterior probabilities; use "
+                f"{word_list(givers, 'or')} for them."
+            )
+        return self.labelling
+
     @property
     def labelling(self) -> Labelling:
         """What labels images: the feature pipeline, predictor and cluster numbering."""

@@ -249,11 +249,16 @@ class Predictor:
         :class:`~.model_check.FieldCheck`: its ``key``, ``text``, ``array``, ``shape``
         and ``fail`` raise a ``ValueError`` naming the file and the field); None when
         the components are all there is.
+    ``probabilities_rows(parameters, feature_set)``
+        The posterior probability of every component (0-based columns) for every row,
+        an ``(n_rows, n_components)`` float array whose rows sum to 1 (what
+        ``Segmentation.probabilities`` maps to pixels); None when the method gives none.
     """
 
     components_key: str
     predict_rows: Callable[[dict[str, Any], FeatureSet], np.ndarray]
     check_parameters: Callable[[FieldCheck, dict[str, Any], int, int], None] | None = None
+    probabilities_rows: Callable[[dict[str, Any], FeatureSet], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ from .contours import Contour, region_contours
 from .image import ArrayT, ImageData
 from .means import ClusterSums
 from .objects import Objects, label_objects
+from .probabilities import probabilities, uncertainty
 
 if TYPE_CHECKING:  # core/model.py imports this module: no import back at run time
+    from .labelling import Labelling
     from .model import Model
 
 #: Pixels per chunk when summing the pixels of each cluster (bounds temporary memory).
@@ -179,6 +181,57 @@ class Segmentation(Generic[ArrayT]):
             assert self.image.channel_axis is not None  # a multichannel image names its axis
             return np.moveaxis(out, -1, self.image.channel_axis)
         return out
+
+    def probabilities(self) -> ArrayT:
+        """Posterior probability of each cluster at every pixel (methods whose model gives
+        them, such as the Gaussian mixture).
+
+        Returns
+        -------
+        ndarray of float32, shape ``(*spatial, k)``
+            Column ``i`` is label ``i + 1`` (``k`` is the model's number of components:
+            ``n_clusters``, plus any component that won no pixel, last); each pixel's
+            values sum to 1, and pixels without data (label 0) are 0 everywhere. These
+            are the fit's posteriors, before any clean-up (smooth, fill_holes,
+            min_region) changed labels. Computed once per distinct feature row and mapped
+            back to the pixels. A lazy result gives a dask array (chunks of the image,
+            the cluster axis one chunk).
+
+        Raises
+        ------
+        ValueError
+            Starting ``method:`` when the method gives no probabilities (k-means, Ward,
+            Canny, ...).
+        """
+        in_memory: Any = self  # a lazy result has its own (dask arrays)
+        return in_memory._probabilities()
+
+    def uncertainty(self, kind: str = "margin") -> ArrayT:
+        """How uncertain each pixel's cluster is, from :meth:`probabilities`: float32 of
+        the spatial shape in 0..1 (0 for pixels without data).
+
+        ``kind`` ``"margin"``: 1 - the largest posterior; ``"entropy"``: the posteriors'
+        entropy divided by log(k) (1: all clusters equally likely). Lazy results give a
+        dask array."""
+        in_memory: Any = self  # a lazy result has its own (dask arrays)
+        return in_memory._uncertainty(kind)
+
+    def _probabilities(self: Segmentation[np.ndarray]) -> np.ndarray:
+        return probabilities(self._probability_labelling(), self.image)
+
+    def _uncertainty(self: Segmentation[np.ndarray], kind: str) -> np.ndarray:
+        return uncertainty(self._probability_labelling(), self.image, kind)
+
+    def _probability_labelling(self) -> Labelling:
+        """The model's labelling, when its method gives probabilities (else ValueError)."""
+        model = self.model
+        if model is None:
+            raise ValueError(
+                f"method: {self.method!r} gives no probabilities: it fits no model that "
+                "scores each pixel's clusters; use a method whose model gives posterior "
+                "probabilities, such as the Gaussian mixture ('gmm')."
+            )
+        return model.probability_labelling()
 
     def contours(self: Segmentation[np.ndarray], min_area: int = 20) -> list[Contour]:
         """Outline polygons of every connected region of each cluster.

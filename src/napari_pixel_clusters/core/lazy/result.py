@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from ..contours import check_min_area, region_contours
 from ..image import ImageData
+from ..probabilities import check_uncertainty_kind, lazy_probabilities, lazy_uncertainty
 from ..result import Segmentation, display_colors
 from .chunks import Tally
 from .image import level_scale, read_level
@@ -102,6 +103,16 @@ class LazySegmentation(Segmentation["da.Array"]):
         if data.kind == "multichannel":
             return da.moveaxis(out, -1, data.channel_axis)
         return out
+
+    def probabilities(self) -> da.Array:
+        """:meth:`Segmentation.probabilities` as a dask array: ``(*spatial, k)`` float32,
+        in the image's chunks (the cluster axis one chunk), computed chunk by chunk."""
+        return lazy_probabilities(self._probability_labelling(), self.image)
+
+    def uncertainty(self, kind: str = "margin") -> da.Array:
+        """:meth:`Segmentation.uncertainty` as a dask array, chunk by chunk."""
+        kind = check_uncertainty_kind(kind)
+        return lazy_uncertainty(self._probability_labelling(), self.image, kind)
 
     def contours(self, min_area: int = 20) -> list[Contour]:
         min_area = check_min_area(min_area)  # before the labels are computed

@@ -486,24 +486,51 @@ def fit_rows(
     )
 
 
-def predict_rows(parameters: dict[str, Any], feature_set: FeatureSet) -> np.ndarray:
-    """The most likely component of every feature row (a saved model's prediction)."""
-    mixture = Mixture(
+def _saved_mixture(parameters: dict[str, Any]) -> Mixture:
+    """The mixture of a model's (or a fit's) parameters."""
+    return Mixture(
         parameters["covariance_type"],
         np.asarray(parameters["weights"], dtype=np.float64),
         np.asarray(parameters["means"], dtype=np.float64),
         np.asarray(parameters["precisions_cholesky"], dtype=np.float64),
     )
+
+
+_NO_LIKELIHOOD = (
+    "model: its Gaussian parameters give no finite likelihood for this image's pixels "
+    "(values too large for them); apply it to images like the one it was made from."
+)
+
+
+def predict_rows(parameters: dict[str, Any], feature_set: FeatureSet) -> np.ndarray:
+    """The most likely component of every feature row (a saved model's prediction)."""
     X = feature_set.X
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        components, mean_log_likelihood = predict(X, feature_set.pixel_weights(), mixture)
-    if len(X) and not np.isfinite(mean_log_likelihood):
-        raise ValueError(
-            "model: its Gaussian parameters give no finite likelihood for "
-            "this image's pixels (values too large for them); apply it to "
-            "images like the one it was made from."
+        components, mean_log_likelihood = predict(
+            X, feature_set.pixel_weights(), _saved_mixture(parameters)
         )
+    if len(X) and not np.isfinite(mean_log_likelihood):
+        raise ValueError(_NO_LIKELIHOOD)
     return components
+
+
+def probabilities_rows(parameters: dict[str, Any], feature_set: FeatureSet) -> np.ndarray:
+    """(n_rows, k) posterior probability of each component for every feature row: the
+    responsibilities of the E-step, as scikit-learn's ``GaussianMixture.predict_proba``."""
+    mixture = _saved_mixture(parameters)
+    X = feature_set.X
+    out = np.empty((len(X), len(mixture.means)))
+    if len(X) == 0:
+        return out
+    moments = Moments(X, np.ones(len(X)))
+    coefficients = moments.coefficients(mixture)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for z, _, rows in moments:
+            log_norm, resp = _normalise(moments.weighted_log_prob(z, coefficients, rows))
+            if not np.isfinite(log_norm).all():
+                raise ValueError(_NO_LIKELIHOOD)
+            out[rows] = resp.T
+    return out
 
 
 def check_model_parameters(check: FieldCheck, parameters: dict[str, Any], k: int, d: int) -> None:
@@ -554,6 +581,7 @@ PREDICTOR = Predictor(
     components_key="means",
     predict_rows=predict_rows,
     check_parameters=check_model_parameters,
+    probabilities_rows=probabilities_rows,
 )
 
 _DEGENERATE = (
