@@ -52,6 +52,7 @@ from .layers import (
     result_layers,
 )
 from .masks import mask_choice, masked_steps, plan_mask, spatial_chunks
+from .preview import PREVIEW_OUTPUT, LivePreview, PreviewRequest
 from .state import shared_settings
 
 if TYPE_CHECKING:
@@ -157,6 +158,12 @@ class PixelClustersWidget(RunPanel):
         )
         self._advanced_toggle.native.setCheckable(True)
         self._advanced_toggle.native.setStyleSheet("text-align: left; border: none;")
+        self._preview = LivePreview(
+            viewer,
+            self._preview_request,
+            self._show_preview_status,
+            lambda: self._worker is not None,
+        )
         main, advanced = [], []
         for name, method in METHODS.items():
             for param in method.params:
@@ -182,6 +189,7 @@ class PixelClustersWidget(RunPanel):
                 self._advanced_toggle,
                 *advanced,
                 self._random_state,
+                self._preview.toggle,
             ]
         )
         self._finish_layout()
@@ -191,6 +199,8 @@ class PixelClustersWidget(RunPanel):
         self._random_colors.changed.connect(self._recolor_results)
         self._share_settings()
         self._show_method()
+        self.changed.connect(self._preview.changed)  # any control: preview again
+        self.native.destroyed.connect(self._preview.close)
 
     # ----------------------------------------------------------------- shared settings
     def _controls(self) -> dict:
@@ -254,6 +264,7 @@ class PixelClustersWidget(RunPanel):
         self._docked_once = self._docked_once or parent is not None
         if self._docked_once and parent is None:
             self._unfollow_settings()
+            self._preview.close()
             return True
         return False
 
@@ -467,7 +478,7 @@ class PixelClustersWidget(RunPanel):
             tag = layer.metadata.get(METADATA_KEY, {})
             made_from = tag.get("source", "")
             same_source = made_from == source or made_from.startswith(f"{source} (plane ")
-            if tag.get("method") == method and same_source:
+            if tag.get("method") == method and same_source and tag.get("output") != PREVIEW_OUTPUT:
                 self._viewer.layers.remove(layer)
 
     def _recolor_results(self, random_colors: bool):
@@ -476,6 +487,29 @@ class PixelClustersWidget(RunPanel):
         layer = chosen_clusters_layer(self._viewer.layers, self._viewer.layers.selection.active)
         if layer is not None:
             recolor_clusters(layer, random_colors)
+        self._preview.recolor(random_colors)
+
+    # ----------------------------------------------------------------- live preview
+    def _preview_request(self) -> PreviewRequest:
+        """The choices as the live preview uses them (a ValueError if they cannot be)."""
+        layer = self._chosen_image()
+        method = self.method
+        return PreviewRequest(
+            layer=layer,
+            method=method,
+            n_clusters=self._n_clusters.value if method.needs_n_clusters else None,
+            options=self._options(),
+            mask_layer=self._inside.value,
+            plane=self._current_index(layer) if layer.ndim > 2 else (),
+            random_colors=self._random_colors.value,
+        )
+
+    def _show_preview_status(self, text: str):
+        self._status.value = text
+
+    def _finish(self, *args):
+        super()._finish(*args)
+        self._preview.run_finished()  # a preview that waited for the run
 
 
 def _found_anything(seg) -> bool:
