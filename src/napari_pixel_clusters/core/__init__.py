@@ -3,6 +3,7 @@
 from .export import read_result, write_result
 from .methods import METHODS
 from .model import Model, load_model, save_model
+from .pooled import PooledSegmentation, segment_many, segment_many_steps
 from .registry import FEATURE_PARAMS, Method, Param
 from .result import Segmentation
 from .segment import segment, segment_steps
@@ -14,12 +15,15 @@ __all__ = [
     "Method",
     "Model",
     "Param",
+    "PooledSegmentation",
     "Segmentation",
     "Sweep",
     "load_model",
     "read_result",
     "save_model",
     "segment",
+    "segment_many",
+    "segment_many_steps",
     "segment_steps",
     "sweep",
     "sweep_steps",
