@@ -4,7 +4,10 @@
 (CSV; the outlines in napari's Shapes CSV format, so File > Open reads them), the
 parameters (JSON), for k-means and mixtures the model (JSON) and, when asked for, the
 objects (``seg.objects(...)``: instance labels as ``objects.tif``, their measurements as
-``objects.csv``; how they were made in ``params.json`` under ``objects``). Each file carries the
+``objects.csv``; how they were made in ``params.json`` under ``objects``) and the
+posterior probabilities of the clusters (``probabilities.tif``, one float32 plane per
+cluster in label order, and ``uncertainty.tif``; under ``probabilities`` in
+``params.json``). Each file carries the
 provenance: the TIFFs in their description, the rest in ``params.json``. Folders appear
 whole or not at all: they are written under a temporary name and renamed at the end.
 Writers never remove or overwrite what they did not create (see :func:`staged_folder`).
@@ -46,6 +49,7 @@ import tifffile
 from .files import StrPath, check_inside, check_tree_inside, open_regular, read_json, read_text
 from .model import Model, read_model_file, save_model
 from .objects import Objects
+from .probabilities import check_uncertainty_kind
 from .result import Segmentation
 
 if TYPE_CHECKING:
@@ -60,9 +64,16 @@ FILES = {
     "model": "model.json",
     "objects": "objects.tif",
     "objects_table": "objects.csv",
+    "probabilities": "probabilities.tif",
+    "uncertainty": "uncertainty.tif",
 }
 #: What lazy results write instead of the TIFFs (and no outlines).
-ZARR_FILES = {"labels": "labels.zarr", "quantized": "quantized.zarr"}
+ZARR_FILES = {
+    "labels": "labels.zarr",
+    "quantized": "quantized.zarr",
+    "probabilities": "probabilities.zarr",
+    "uncertainty": "uncertainty.zarr",
+}
 ATTRIBUTE = "napari_pixel_clusters"
 #: ``format`` of the ``params.json`` we write: it marks a folder as a result we wrote.
 RESULT_FORMAT = "napari-pixel-clusters result"
@@ -110,15 +121,19 @@ def shapes_table(
     return table
 
 
-def write_tiff(path: Path, array: npt.ArrayLike, info: dict[str, Any]) -> None:
+def write_tiff(
+    path: Path, array: npt.ArrayLike, info: dict[str, Any], photometric: str | None = None
+) -> None:
     """A TIFF whose description carries the provenance ``info``.
 
-    The text prefix keeps tifffile from reading the JSON as its own shape metadata."""
+    The text prefix keeps tifffile from reading the JSON as its own shape metadata.
+    ``photometric="minisblack"`` stores planes of 3 or 4 as planes, not as RGB."""
     tifffile.imwrite(
         path,
         np.asarray(array),
         metadata=None,
         description="napari-pixel-clusters " + json.dumps(info, default=str),
+        photometric=photometric,
     )
 
 
@@ -255,11 +270,19 @@ def write_result(
     min_area: int = 20,
     overwrite: bool = False,
     objects: Objects | None = None,
+    probabilities: bool = False,
+    uncertainty: str = "margin",
 ) -> Path:
     """Write ``seg`` into ``folder``; return its path.
 
     With ``objects`` (``seg.objects(...)``), also their instance labels (``objects.tif``)
     and measurements (``objects.csv``); ``params.json`` records how they were made.
+    With ``probabilities`` (methods that give them, see ``seg.probabilities()``; others
+    are a ``ValueError`` starting ``method:`` before anything is written), also
+    ``probabilities.tif``: float32 ``(k, *spatial)``, plane ``i`` the posterior of label
+    ``i + 1``, and ``uncertainty.tif``: ``seg.uncertainty(uncertainty)`` ("margin" or
+    "entropy"); zarr stores for lazy results. ``params.json`` records them under
+    ``probabilities``.
 
     ``folder`` is used as named and must not exist yet or be empty. An existing
     non-empty folder is a ``ValueError`` (``out: ... exists already``) unless
@@ -267,6 +290,7 @@ def write_result(
     (our ``params.json`` and nothing but our files) is replaced; see
     :func:`staged_folder`."""
     folder = Path(folder)
+    posteriors = _posteriors(seg, uncertainty) if probabilities else None
     if objects is not None and objects.labels.shape != tuple(seg.labels.shape):
         raise ValueError(
             f"objects: their labels' shape {objects.labels.shape} differs from the "
@@ -278,6 +302,14 @@ def write_result(
             info["objects"] = {**objects.params, "count": len(objects.table)}
             write_tiff(staging / FILES["objects"], objects.labels, info)
             objects.table.to_csv(staging / FILES["objects_table"], index=False)
+        if posteriors is not None:
+            info["probabilities"] = {
+                "files": [FILES["probabilities"], FILES["uncertainty"]],
+                "planes": "cluster first: plane i is the posterior of label i + 1",
+                "labels": list(range(1, posteriors[0].shape[-1] + 1)),
+                "uncertainty": uncertainty,
+            }
+            _write_posteriors(staging, seg.is_lazy, *posteriors, info)
         if seg.is_lazy:  # lazy: chunk by chunk into zarr stores, no outlines
             write_zarr(staging / ZARR_FILES["labels"], seg.labels, info)
             write_zarr(staging / ZARR_FILES["quantized"], seg.quantized(), info)
@@ -294,6 +326,28 @@ def write_result(
         if seg.model is not None:
             save_model(seg.model, staging / FILES["model"])
     return folder
+
+
+def _posteriors(seg: Segmentation[Any], kind: str) -> tuple[Any, Any]:
+    """``seg``'s probabilities (cluster axis first) and uncertainty, checked before
+    anything is written (lazy results: dask arrays, computed as they are written)."""
+    kind = check_uncertainty_kind(kind)
+    posteriors = seg.probabilities()
+    return posteriors, seg.uncertainty(kind)
+
+
+def _write_posteriors(
+    staging: Path, lazy: bool, posteriors: Any, uncertain: Any, info: dict[str, Any]
+) -> None:
+    if lazy:
+        import dask.array as da
+
+        write_zarr(staging / ZARR_FILES["probabilities"], da.moveaxis(posteriors, -1, 0), info)
+        write_zarr(staging / ZARR_FILES["uncertainty"], uncertain, info)
+        return
+    planes = np.moveaxis(posteriors, -1, 0)
+    write_tiff(staging / FILES["probabilities"], planes, info, photometric="minisblack")
+    write_tiff(staging / FILES["uncertainty"], uncertain, info, photometric="minisblack")
 
 
 def write_zarr(path: Path, array: da.Array, info: dict[str, Any]) -> None:
@@ -319,6 +373,10 @@ class SavedResult:
     model: Model | None
     #: the objects saved with the result (``objects.tif`` and ``objects.csv``), or None
     objects: Objects | None = None
+    #: the posteriors saved with the result (``probabilities.tif``: ``(k, *spatial)``,
+    #: plane i label i + 1) and their uncertainty (``uncertainty.tif``), or None
+    probabilities: np.ndarray | da.Array | None = None
+    uncertainty: np.ndarray | da.Array | None = None
 
 
 def read_result(folder: StrPath) -> SavedResult:
@@ -357,6 +415,8 @@ def read_result(folder: StrPath) -> SavedResult:
     outlines = present("outlines")
     model = present("model")
     objects = _read_objects(present("objects"), present("objects_table"), labels.shape, params)
+    posteriors = _read_posteriors(present("probabilities"), present("uncertainty"), root, lazy)
+    _check_posteriors(labels.shape, *posteriors, folder, names)
     return SavedResult(
         labels=labels,
         quantized=quantized,
@@ -365,7 +425,41 @@ def read_result(folder: StrPath) -> SavedResult:
         params=params,
         model=read_model_file(model, "folder") if model else None,
         objects=objects,
+        probabilities=posteriors[0],
+        uncertainty=posteriors[1],
     )
+
+
+def _read_posteriors(
+    probabilities: Path | None, uncertainty: Path | None, root: Path, lazy: bool
+) -> tuple[Any, Any]:
+    """The saved probabilities and uncertainty (each None when absent)."""
+    return tuple(  # type: ignore[return-value]
+        None if path is None else _read_array(path, root, lazy, "posteriors")
+        for path in (probabilities, uncertainty)
+    )
+
+
+def _check_posteriors(
+    shape: tuple[int, ...],
+    probabilities: Any,
+    uncertainty: Any,
+    folder: Path,
+    names: dict[str, str],
+) -> None:
+    """Probabilities ``(k, *shape)`` and uncertainty ``shape``, floats, if saved."""
+    if probabilities is not None and tuple(probabilities.shape[1:]) != tuple(shape):
+        _fail(
+            folder / names["probabilities"],
+            f"probabilities: expected one plane of the labels' shape {tuple(shape)} per "
+            f"cluster, got shape {tuple(probabilities.shape)}.",
+        )
+    if uncertainty is not None and tuple(uncertainty.shape) != tuple(shape):
+        _fail(
+            folder / names["uncertainty"],
+            f"uncertainty: expected the labels' shape {tuple(shape)}, got "
+            f"{tuple(uncertainty.shape)}.",
+        )
 
 
 def _read_objects(
@@ -497,6 +591,8 @@ def _read_array(path: Path, root: Path, lazy: bool, key: str) -> np.ndarray | da
         )
     if key == "quantized" and array.dtype.kind not in "biuf":
         _fail(path, f"quantized: expected numbers, got {array.dtype}.")
+    if key == "posteriors" and array.dtype.kind != "f":
+        _fail(path, f"expected floats (posterior probabilities), got {array.dtype}.")
     if key == "labels" and not lazy and array.size and array.min() < 0:
         _fail(path, "labels: expected 0 or more, found negative labels.")
     return array
