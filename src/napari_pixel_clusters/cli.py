@@ -1,6 +1,7 @@
 """Batch segmentation from the command line, with options generated from the registry.
 
     napari-pixel-clusters segment IMAGE... --method kmeans -k 5 --color-space lab --out DIR
+    napari-pixel-clusters segment --pooled IMAGE... --method gmm -k 5 --probabilities --out DIR
     napari-pixel-clusters apply --model DIR/img/model.json IMAGE... --out DIR
     napari-pixel-clusters sweep IMAGE --method kmeans --k 2..10
 
@@ -21,9 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .core import FEATURE_PARAMS, METHODS, load_model, segment, sweep
+from .core import FEATURE_PARAMS, METHODS, load_model, save_model, segment, segment_many, sweep
 from .core.export import write_result
+from .core.image import read_image as image_data
+from .core.lazy import is_lazy
 from .core.objects import Objects
+from .core.pooled import image_kind, pooling_methods
+from .core.probabilities import UNCERTAINTY_KINDS
 from .core.registry import CLEANUP_PARAMS, RANDOM_STATE, Method, Param
 from .core.result import Segmentation
 from .core.stains import ESTIMATE, read_stain_vectors
@@ -216,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
         + " (no default)",
     )
     _output_options(seg)
+    _probability_options(seg)
+    seg.add_argument(
+        "--pooled",
+        action="store_true",
+        help="fit one model on the pixels of all IMAGEs together (exactly: their "
+        "distinct values' counts summed) and label each with it: the same cluster "
+        "numbering and colors in every folder, and the shared model in DIR/model.json "
+        f"(methods: {', '.join(m.name for m in pooling_methods())}; images in memory of one "
+        "kind, channels and dtype)",
+    )
     _objects_options(seg)
     for option in _declared_options():
         if option.users:
@@ -236,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="model.json file of a result folder (required)",
     )
     _output_options(apply)
+    _probability_options(apply)
     choose = commands.add_parser(
         "sweep",
         help="compare numbers of clusters for one image",
@@ -288,6 +304,28 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
         help="smallest region (pixels) outlined in outlines.csv",
     )
     parser.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
+
+def _probability_options(parser: argparse.ArgumentParser) -> None:
+    givers = [m.name for m in METHODS.values() if _gives_probabilities(m)]
+    parser.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="also write probabilities.tif (the posterior of each cluster: one float32 "
+        "plane per cluster, in label order) and uncertainty.tif into each result folder "
+        f"(methods that give them: {', '.join(givers)})",
+    )
+    parser.add_argument(
+        "--uncertainty",
+        choices=UNCERTAINTY_KINDS,
+        default="margin",
+        help="for --probabilities: margin is 1 - the largest posterior, entropy the "
+        "posteriors' entropy over log k",
+    )
+
+
+def _gives_probabilities(method: Method) -> bool:
+    return method.predictor is not None and method.predictor.probabilities_rows is not None
 
 
 def _objects_options(parser: argparse.ArgumentParser) -> None:
@@ -421,9 +459,10 @@ def _run_each(
     min_area: int,
     overwrite: bool,
     make_objects: Callable[[Segmentation[Any]], Objects] | None = None,
+    probabilities: dict[str, Any] | None = None,
 ) -> int:
-    """Segment every image into ``out/<stem>`` (with its objects if ``make_objects``);
-    one line each; 1 if any failed."""
+    """Segment every image into ``out/<stem>`` (with its objects if ``make_objects``, and
+    ``probabilities``: write_result's keywords); one line each; 1 if any failed."""
     failures = 0
     for i, path in enumerate(images, start=1):
         started = time.perf_counter()
@@ -437,6 +476,7 @@ def _run_each(
                 min_area=min_area,
                 overwrite=overwrite,
                 objects=objects,
+                **(probabilities or {}),
             )
         except (ValueError, OSError, MemoryError) as error:
             failures += 1
@@ -467,6 +507,18 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             parser.error(
                 f"-k/--n-clusters: method {args.method!r} takes no number of "
                 "clusters; leave -k out"
+            )
+        if args.probabilities and not _gives_probabilities(method):
+            givers = [m.name for m in METHODS.values() if _gives_probabilities(m)]
+            parser.error(
+                f"--probabilities: method {args.method!r} gives no probabilities; use "
+                f"--method {' or '.join(givers)}"
+            )
+        if args.pooled and method not in pooling_methods():
+            usable = [m.name for m in pooling_methods()]
+            parser.error(
+                f"--pooled: method {args.method!r} cannot fit one model on several "
+                f"images; use --method {' or '.join(usable)}"
             )
 
 
@@ -522,7 +574,22 @@ def _run(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as error:
             print(f"{args.model}: error: {one_line(error)}", file=sys.stderr)
             return 1
-        return _run_each(args.images, args.out, model.predict, args.min_area, args.overwrite)
+        if args.probabilities:
+            try:
+                model.probability_labelling()
+            except ValueError as error:
+                print(f"{args.model}: error: {one_line(error)}", file=sys.stderr)
+                return 1
+        return _run_each(
+            args.images,
+            args.out,
+            model.predict,
+            args.min_area,
+            args.overwrite,
+            probabilities=_probability_keywords(args),
+        )
+    if args.pooled:
+        return _run_pooled(args, options)
     return _run_each(
         args.images,
         args.out,
@@ -530,7 +597,84 @@ def _run(args: argparse.Namespace) -> int:
         args.min_area,
         args.overwrite,
         objects_maker(args),
+        _probability_keywords(args),
     )
+
+
+def _probability_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """write_result's keywords for --probabilities and --uncertainty."""
+    return {"probabilities": True, "uncertainty": args.uncertainty} if args.probabilities else {}
+
+
+def _run_pooled(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """--pooled: one model fitted on every readable image, a folder per image and the
+    shared DIR/model.json; one line per image (and per failure); 1 if any failed."""
+    total = len(args.images)
+    paths, images, failures = [], [], 0
+    kinds: dict[str, Path] = {}
+    for i, path in enumerate(args.images, start=1):
+        try:
+            image = read_image(path)
+            if is_lazy(image):
+                raise ValueError(
+                    "a zarr store is read chunk by chunk and --pooled fits on images in "
+                    "memory; label it with the shared model instead (apply --model)."
+                )
+            kind = image_kind(image_data(image))
+            first = next(iter(kinds), kind)
+            if kind != first:
+                raise ValueError(
+                    f"it is {kind} but {kinds[first]} is {first}; --pooled fits one model "
+                    "on images of one kind, channels and dtype."
+                )
+            kinds.setdefault(kind, path)
+        except (ValueError, OSError, MemoryError) as error:
+            failures += 1
+            print(f"[{i}/{total}] {path}: error: {one_line(error)}", file=sys.stderr, flush=True)
+            continue
+        paths.append(path)
+        images.append(image)
+    if not images:
+        return 1
+    started = time.perf_counter()
+    try:
+        pooled = segment_many(images, args.method, args.n_clusters, **options)
+    except (ValueError, MemoryError) as error:
+        names = ", ".join(str(path) for path in paths)
+        print(f"--pooled ({names}): error: {one_line(error)}", file=sys.stderr, flush=True)
+        return 1
+    print(
+        f"one {args.method} model fitted on {len(images)} images "
+        f"({pooled.n_clusters} clusters, {time.perf_counter() - started:.1f} s)",
+        flush=True,
+    )
+    make_objects = objects_maker(args)
+    for path, seg in zip(paths, pooled.results):
+        i = args.images.index(path) + 1
+        try:
+            objects = make_objects(seg) if make_objects is not None else None
+            folder = write_result(
+                seg,
+                args.out / path.stem,
+                source=str(path),
+                min_area=args.min_area,
+                overwrite=args.overwrite,
+                objects=objects,
+                **_probability_keywords(args),
+            )
+        except (ValueError, OSError, MemoryError) as error:
+            failures += 1
+            print(f"[{i}/{total}] {path}: error: {one_line(error)}", file=sys.stderr, flush=True)
+            continue
+        print(f"[{i}/{total}] {path} -> {folder} ({_summary(seg)})", flush=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        model_path = save_model(pooled.model, args.out / "model.json", overwrite=args.overwrite)
+    except (ValueError, OSError) as error:
+        print(f"{args.out / 'model.json'}: error: {one_line(error)}", file=sys.stderr)
+        return 1
+    print(f"shared model -> {model_path}", flush=True)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -336,11 +336,12 @@ def _read_images(
     ]
     first = datas[0]
     for i, data in enumerate(datas[1:], start=2):
-        if _kind(data) != _kind(first):
+        kind, first_kind = image_kind(data), image_kind(first)
+        if kind != first_kind:
             raise ValueError(
-                f"images: image {i} is {_kind(data)}, but image 1 is {_kind(first)}; one "
-                "model is fitted on images of one kind: give images with the same channels "
-                "and dtype (convert them first)."
+                f"images: image {i} is {kind}, but image 1 is {first_kind}; one model is "
+                "fitted on images of one kind: give images with the same channels and "
+                "dtype (convert them first)."
             )
         if spatial_weight > 0 and len(data.spatial_shape) != len(first.spatial_shape):
             raise ValueError(
@@ -383,7 +384,8 @@ def _read_one(
         raise
 
 
-def _kind(data: ImageData[np.ndarray]) -> str:
+def image_kind(data: ImageData[Any]) -> str:
+    """What images pooled together share, in words: kind, channels and dtype."""
     return f"{data.kind} ({data.n_channels} channel(s) of {data.pixels.dtype})"
 
 
