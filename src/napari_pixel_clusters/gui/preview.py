@@ -489,7 +489,8 @@ class LivePreview:
         if layer is None:
             layer = contents.layer or Labels(contents.labels, **contents.layer_kwargs())
             selected = self._viewer.layers.selection.active
-            self._layer = self._viewer.add_layer(layer)
+            self._layer = layer  # napari gives plugins a proxy of it: keep our own
+            self._viewer.add_layer(layer)
             if selected is not None and selected in self._viewer.layers:
                 self._viewer.layers.selection.active = selected
         else:
@@ -574,7 +575,8 @@ class LivePreview:
         self._viewer.layers.events.removed.disconnect(self._layer_removed)
 
     def _layer_removed(self, event):
-        if self._removing or self._layer is None or event.value is not self._layer:
+        # ==: the event may hold napari's proxy of the layer (equal to it, not it)
+        if self._removing or self._layer is None or event.value != self._layer:
             return
         self._layer = None
         with contextlib.suppress(RuntimeError):
