@@ -1,0 +1,256 @@
+"""Posterior probabilities and uncertainty (core/probabilities.py, ``seg.probabilities()``,
+``seg.uncertainty()``, the GMM's ``probabilities_rows``, ``write_result(probabilities=True)``):
+against scikit-learn's ``GaussianMixture.predict_proba`` on the same features, in memory,
+lazily, from saved models, and in result folders."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+from skimage import data
+from sklearn.mixture import GaussianMixture
+
+import napari_pixel_clusters as npc
+from napari_pixel_clusters.core.export import read_result
+from napari_pixel_clusters.core.features import build_features
+from napari_pixel_clusters.core.probabilities import uncertainty_of_rows
+
+PHOTO = np.ascontiguousarray(data.astronaut()[::8, ::8])  # 64 x 64 RGB
+GREY16 = (data.camera()[::8, ::8].astype(np.uint16) * 257)[:, :48]
+
+
+def sklearn_mixture(seg) -> GaussianMixture:
+    """scikit-learn's GaussianMixture holding the fitted parameters of ``seg``."""
+    fitted = seg.fitted
+    kind = fitted["covariance_type"]
+    mixture = GaussianMixture(len(fitted["means"]), covariance_type=kind)
+    mixture.weights_ = np.asarray(fitted["weights"])
+    mixture.means_ = np.asarray(fitted["means"])
+    mixture.precisions_cholesky_ = np.asarray(fitted["precisions_cholesky"])
+    return mixture
+
+
+def pixel_features(seg) -> np.ndarray:
+    """The fitted pipeline's features of every usable pixel, uncompressed, in C order."""
+    pipeline = seg.model.pipeline
+    return build_features(
+        seg.image,
+        color_space=pipeline["color_space"],
+        spatial_weight=pipeline["spatial_weight"],
+        standardize=pipeline["standardize"],
+        compress=False,
+        fixed=pipeline["constants"],
+    ).X
+
+
+def in_component_order(seg, probabilities: np.ndarray) -> np.ndarray:
+    """(n_usable, k) columns in the mixture's component order (column i: component i)."""
+    label_of = seg.model.labelling.label_of_component
+    return probabilities[seg.image.mask][:, label_of - 1]
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_gmm_probabilities_are_scikit_learns_predict_proba(covariance_type):
+    seg = npc.segment(
+        PHOTO, "gmm", 4, color_space="lab", covariance_type=covariance_type, random_state=0
+    )
+    probabilities = seg.probabilities()
+    assert probabilities.shape == (64, 64, 4) and probabilities.dtype == np.float32
+    expected = sklearn_mixture(seg).predict_proba(pixel_features(seg))
+    np.testing.assert_allclose(in_component_order(seg, probabilities), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "image, options",
+    [
+        (GREY16, {"standardize": True}),
+        (PHOTO, {"spatial_weight": 0.5}),
+        (PHOTO.astype(np.float32) / 255, {"color_space": "hsv"}),
+    ],
+    ids=["grey16-standardized", "spatial", "float-hsv"],
+)
+def test_probabilities_match_scikit_learn_for_every_route(image, options):
+    seg = npc.segment(image, "gmm", 3, random_state=0, **options)
+    expected = sklearn_mixture(seg).predict_proba(pixel_features(seg))
+    np.testing.assert_allclose(in_component_order(seg, seg.probabilities()), expected, atol=1e-6)
+
+
+def test_columns_follow_the_labels_and_each_pixel_sums_to_one():
+    mask = np.zeros(PHOTO.shape[:2], bool)
+    mask[8:56, 4:60] = True
+    image = PHOTO.astype(np.float64)
+    image[0, :10] = np.nan  # pixels without data, outside the mask anyway
+    image[20, 20] = np.nan  # and one inside
+    seg = npc.segment(image, "gmm", 4, mask=mask, random_state=0)
+    probabilities = seg.probabilities()
+    labelled = seg.labels > 0
+    assert labelled.sum() == mask.sum() - 1
+    np.testing.assert_allclose(probabilities[labelled].sum(axis=1), 1.0, atol=1e-6)
+    assert not probabilities[~labelled].any()  # no data: 0 in every column
+    np.testing.assert_array_equal(probabilities[labelled].argmax(axis=1) + 1, seg.labels[labelled])
+
+
+def test_uncertainty_is_margin_or_normalised_entropy_of_the_probabilities():
+    seg = npc.segment(PHOTO, "gmm", 5, random_state=0)
+    p = seg.probabilities().astype(np.float64)
+    margin, entropy = seg.uncertainty(), seg.uncertainty("entropy")
+    assert margin.dtype == entropy.dtype == np.float32 and margin.shape == PHOTO.shape[:2]
+    np.testing.assert_allclose(margin, 1 - p.max(axis=-1), atol=1e-6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)
+    np.testing.assert_allclose(entropy, -terms.sum(axis=-1) / np.log(5), atol=1e-5)
+    assert margin.min() >= 0 and margin.max() <= 1 - 1 / 5 + 1e-6  # max posterior >= 1/k
+    assert entropy.min() >= 0 and entropy.max() <= 1
+
+
+def test_uncertainty_of_rows_at_its_limits():
+    certain, even = np.array([[1.0, 0.0, 0.0]]), np.full((1, 4), 0.25)
+    assert uncertainty_of_rows(certain, "margin")[0] == 0
+    assert uncertainty_of_rows(certain, "entropy")[0] == 0
+    np.testing.assert_allclose(uncertainty_of_rows(even, "margin"), [0.75])
+    np.testing.assert_allclose(uncertainty_of_rows(even, "entropy"), [1.0])
+    assert uncertainty_of_rows(np.ones((2, 1)), "entropy").tolist() == [0.0, 0.0]  # k = 1
+
+
+def test_one_cluster_is_certain_everywhere():
+    seg = npc.segment(PHOTO, "gmm", 1, random_state=0)
+    assert np.all(seg.probabilities() == 1)
+    assert not seg.uncertainty().any() and not seg.uncertainty("entropy").any()
+
+
+def test_probabilities_are_of_the_fit_before_the_clean_up():
+    plain = npc.segment(PHOTO, "gmm", 4, random_state=0)
+    cleaned = npc.segment(PHOTO, "gmm", 4, random_state=0, smooth=2)
+    assert not np.array_equal(cleaned.labels, plain.labels)
+    np.testing.assert_array_equal(cleaned.probabilities(), plain.probabilities())
+
+
+def test_saved_models_give_the_same_probabilities(tmp_path):
+    seg = npc.segment(PHOTO, "gmm", 4, color_space="lab", standardize=True, random_state=0)
+    npc.save_model(seg, tmp_path / "model.json")
+    model = npc.load_model(tmp_path / "model.json")
+    predicted = model.predict(PHOTO)
+    np.testing.assert_array_equal(predicted.labels, seg.labels)
+    np.testing.assert_allclose(predicted.probabilities(), seg.probabilities(), atol=1e-7)
+    other = np.ascontiguousarray(data.chelsea()[::6, ::6])
+    on_other = model.predict(other)
+    p = on_other.probabilities()
+    np.testing.assert_array_equal(p.argmax(axis=-1) + 1, on_other.labels)
+    features = build_features(
+        on_other.image, "lab", standardize=True, compress=False, fixed=model.pipeline["constants"]
+    ).X
+    expected = sklearn_mixture(seg).predict_proba(features)
+    label_of = model.labelling.label_of_component
+    np.testing.assert_allclose(p.reshape(-1, 4)[:, label_of - 1], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "image, options",
+    [
+        (PHOTO, {}),  # histogram route: fitted on the distinct values of every chunk
+        (PHOTO.astype(np.float32) / 255, {"spatial_weight": 0.3}),  # sample route, positions
+    ],
+    ids=["histogram", "sample-spatial"],
+)
+def test_lazy_probabilities_are_computed_chunk_by_chunk(image, options):
+    lazy = npc.segment(
+        da.from_array(image, chunks=(24, 20, 3)), "gmm", 3, random_state=0, **options
+    )
+    probabilities = lazy.probabilities()
+    assert isinstance(probabilities, da.Array) and probabilities.dtype == np.float32
+    assert probabilities.chunks == ((24, 24, 16), (20, 20, 20, 4), (3,))
+    computed = probabilities.compute()
+    np.testing.assert_array_equal(computed.argmax(axis=-1) + 1, np.asarray(lazy.labels))
+    in_memory = lazy.model.predict(image)  # the same model on the whole image at once
+    np.testing.assert_allclose(computed, in_memory.probabilities(), atol=1e-6)
+    uncertain = lazy.uncertainty("entropy")
+    assert isinstance(uncertain, da.Array) and uncertain.chunks == probabilities.chunks[:2]
+    np.testing.assert_allclose(uncertain.compute(), in_memory.uncertainty("entropy"), atol=1e-6)
+
+
+def test_lazy_probabilities_with_a_mask_are_zero_outside():
+    mask = np.zeros(PHOTO.shape[:2], bool)
+    mask[10:50, 5:40] = True
+    lazy = npc.segment(da.from_array(PHOTO, chunks=(32, 32, 3)), "gmm", 3, mask=mask)
+    eager = npc.segment(PHOTO, "gmm", 3, mask=mask)
+    np.testing.assert_array_equal(np.asarray(lazy.labels), eager.labels)
+    np.testing.assert_allclose(lazy.probabilities().compute(), eager.probabilities(), atol=1e-6)
+    assert not lazy.uncertainty().compute()[~mask].any()
+
+
+def test_methods_without_probabilities_say_so():
+    with pytest.raises(ValueError, match=r"^method: 'kmeans' gives no probabilities.*'gmm'"):
+        npc.segment(PHOTO, "kmeans", 3).probabilities()
+    with pytest.raises(ValueError, match=r"^method: 'ward' gives no probabilities"):
+        npc.segment(PHOTO, "ward", 3).uncertainty()
+    with pytest.raises(ValueError, match=r"^method: 'kmeans' gives no probabilities"):
+        npc.segment(da.from_array(PHOTO, chunks=32), "kmeans", 3).probabilities()
+    with pytest.raises(ValueError, match=r"^kind: 'spread' is not a measure"):
+        npc.segment(PHOTO, "gmm", 3).uncertainty("spread")
+
+
+def test_every_predictor_with_probabilities_gives_rows_that_sum_to_one():
+    for method in npc.METHODS.values():
+        predictor = method.predictor
+        if predictor is None or predictor.probabilities_rows is None:
+            continue
+        seg = npc.segment(PHOTO, method.name, 3, random_state=0)
+        features = build_features(seg.image, "rgb")
+        rows = predictor.probabilities_rows(seg.model.parameters, features)
+        assert rows.shape == (len(features.X), 3)
+        np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-9)
+        np.testing.assert_array_equal(
+            rows.argmax(axis=1), predictor.predict_rows(seg.model.parameters, features)
+        )
+
+
+def test_result_folders_hold_probabilities_and_uncertainty(tmp_path):
+    seg = npc.segment(PHOTO, "gmm", 3, random_state=0)
+    npc.write_result(seg, tmp_path / "r", probabilities=True, uncertainty="entropy")
+    saved = read_result(tmp_path / "r")
+    np.testing.assert_array_equal(saved.probabilities, np.moveaxis(seg.probabilities(), -1, 0))
+    np.testing.assert_array_equal(saved.uncertainty, seg.uncertainty("entropy"))
+    assert saved.params["probabilities"]["uncertainty"] == "entropy"
+    assert saved.params["probabilities"]["labels"] == [1, 2, 3]
+    plain = read_result(npc.write_result(seg, tmp_path / "plain"))
+    assert plain.probabilities is None and plain.uncertainty is None
+
+
+def test_lazy_result_folders_hold_probabilities_as_zarr(tmp_path):
+    lazy = npc.segment(da.from_array(PHOTO, chunks=32), "gmm", 3, random_state=0)
+    npc.write_result(lazy, tmp_path / "r", probabilities=True)
+    saved = read_result(tmp_path / "r")
+    assert isinstance(saved.probabilities, da.Array)
+    np.testing.assert_array_equal(
+        saved.probabilities.compute(), np.moveaxis(lazy.probabilities().compute(), -1, 0)
+    )
+    np.testing.assert_array_equal(saved.uncertainty.compute(), lazy.uncertainty().compute())
+
+
+def test_a_method_without_probabilities_writes_nothing(tmp_path):
+    seg = npc.segment(PHOTO, "kmeans", 3, random_state=0)
+    with pytest.raises(ValueError, match=r"^method: 'kmeans' gives no probabilities"):
+        npc.write_result(seg, tmp_path / "r", probabilities=True)
+    with pytest.raises(ValueError, match=r"^kind: "):
+        npc.write_result(
+            npc.segment(PHOTO, "gmm", 3), tmp_path / "r", probabilities=True, uncertainty="x"
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def test_saved_probabilities_of_the_wrong_shape_are_refused(tmp_path):
+    import tifffile
+
+    seg = npc.segment(PHOTO, "gmm", 3, random_state=0)
+    folder = npc.write_result(seg, tmp_path / "r", probabilities=True)
+    tifffile.imwrite(
+        folder / "probabilities.tif", np.zeros((3, 10, 10), np.float32), photometric="minisblack"
+    )
+    with pytest.raises(ValueError, match=r"^folder: .*probabilities.tif: probabilities: expected"):
+        read_result(folder)
+    tifffile.imwrite(
+        folder / "probabilities.tif", np.zeros((3, 64, 64), np.uint8), photometric="minisblack"
+    )
+    with pytest.raises(ValueError, match=r"^folder: .*probabilities.tif: expected floats"):
+        read_result(folder)
