@@ -238,3 +238,81 @@ def test_a_method_without_a_lazy_route_refuses_dask_images_by_name(monkeypatch):
         npc.segment(da.from_array(image, chunks=16), "memory_only", 3)
     with pytest.raises(ValueError, match=r"^method: 'memory_only' needs the whole image"):
         npc.segment([image, image[::2, ::2]], "memory_only", 3)
+
+
+def _histograms(image, chunks, mask=None):
+    """The lazy histogram (dense counters where the range allows), the same by sorting
+    every chunk, and the in-memory distinct values: each as (rows, counts)."""
+    from napari_pixel_clusters.core.features import distinct_rows, unpack_keys, usable_values
+    from napari_pixel_clusters.core.image import read_image
+    from napari_pixel_clusters.core.lazy import read_lazy_image
+    from napari_pixel_clusters.core.methods import _pointwise_lazy
+
+    lazy = read_lazy_image(da.from_array(image, chunks=chunks), mask=mask)
+    results = []
+    for dense_max in (_pointwise_lazy.DENSE_MAX_KEYS, 0):  # 0: sort every chunk
+        _pointwise_lazy.DENSE_MAX_KEYS, saved = dense_max, _pointwise_lazy.DENSE_MAX_KEYS
+        try:
+            _, (keys, counts, lows, spans, _) = collect_steps(
+                _pointwise_lazy._histogram_steps(lazy)
+            )
+        finally:
+            _pointwise_lazy.DENSE_MAX_KEYS = saved
+        results.append((unpack_keys(keys, lows, spans, image.dtype), counts))
+    rows, counts, _ = distinct_rows(usable_values(read_image(image, mask=mask)))
+    return results + [(rows, counts)]
+
+
+@pytest.mark.parametrize(
+    "kind", ["rgb", "rgb with a mask", "grey16", "int64", "int64 wide", "rgb16"]
+)
+def test_lazy_histogram_equals_the_in_memory_distinct_values(kind):
+    rgb = data.astronaut()[::2, ::2]
+    mask = None
+    if kind.startswith("rgb"):
+        image = rgb if kind != "rgb16" else rgb.astype(np.uint16) * 257 + 3
+        chunks = (60, 50, 3)
+        if kind == "rgb with a mask":
+            mask = np.zeros(image.shape[:2], bool)
+            mask[20:200, 35:140] = True
+    elif kind == "grey16":
+        image = (data.camera()[::2, ::2].astype(np.uint32) * 257 + 11).astype(np.uint16)
+        chunks = 70
+    else:  # int64: offset, negative values; "wide": a range too large for counters
+        scale = 10**9 if kind == "int64 wide" else 1_000
+        image = data.coins().astype(np.int64) * scale - 50_000
+        chunks = (64, 100)
+    dense, sorted_, in_memory = _histograms(image, chunks, mask)
+    for rows, counts in (dense, sorted_):
+        np.testing.assert_array_equal(rows, in_memory[0].reshape(rows.shape))
+        np.testing.assert_array_equal(counts, in_memory[1])
+        assert counts.dtype == np.float64
+    assert dense[1].sum() == (image.shape[0] * image.shape[1] if mask is None else mask.sum())
+
+
+def test_dense_histogram_gives_up_where_merging_did(monkeypatch):
+    from napari_pixel_clusters.core.lazy import read_lazy_image
+    from napari_pixel_clusters.core.methods import _pointwise_lazy
+
+    image = da.from_array(data.astronaut(), chunks=(64, 64, 3))  # 64 chunks
+    lazy = read_lazy_image(image)
+    monkeypatch.setattr(_pointwise_lazy, "MAX_HISTOGRAM_ROWS", 1_000)
+    assert collect_steps(_pointwise_lazy._histogram_steps(lazy))[1] is None
+    monkeypatch.setattr(_pointwise_lazy, "DENSE_MAX_KEYS", 0)
+    assert collect_steps(_pointwise_lazy._histogram_steps(lazy))[1] is None
+
+
+def test_key_counts_past_16_bits_are_exact():
+    from napari_pixel_clusters.core.lazy._counting import KeyCounts
+
+    rng = np.random.default_rng(0)
+    keys = np.repeat(np.array([7, 2, 9, 0, 5], dtype=np.uint32), [300_000, 65_535, 65_536, 1, 2])
+    counts = KeyCounts(12)
+    counts._buffer = np.empty(2, dtype=np.int64)  # full after two carries: resumes
+    for part in np.array_split(rng.permutation(keys), 3):
+        counts.add(part)
+    found, totals = counts.histogram()
+    expected = np.bincount(keys, minlength=12)
+    np.testing.assert_array_equal(found, np.flatnonzero(expected))
+    np.testing.assert_array_equal(totals, expected[expected > 0])
+    assert counts.n_distinct == 5

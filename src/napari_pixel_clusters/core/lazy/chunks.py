@@ -59,11 +59,15 @@ def over_chunks(
     first = arrays[0]
     spatial_ndim = first.ndim - 1
     blocks = list(np.ndindex(first.numblocks[:spatial_ndim]))
+    delayed = [array.to_delayed() for array in arrays]  # once: slicing each block costs more
     for start in range(0, len(blocks), CHUNK_BATCH):
         yield stage, start / len(blocks)
         tasks = []
         for position, index in enumerate(blocks[start : start + CHUNK_BATCH], start=start):
-            chunks = [array.blocks[index + (0,) * (array.ndim - spatial_ndim)] for array in arrays]
+            chunks = [
+                blocks_of[index + (0,) * (array.ndim - spatial_ndim)]
+                for array, blocks_of in zip(arrays, delayed)
+            ]
             origin = tuple(int(sum(c[:i])) for c, i in zip(first.chunks, index))
             tasks.append(dask.delayed(func)(*chunks, position, origin, *args))
         for position, result in enumerate(dask.compute(*tasks), start=start):

@@ -360,6 +360,17 @@ def _candidate_distances(
     return distances
 
 
+@njit(cache=True, nogil=True)
+def _weighted_cumsum(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.cumsum(weights * values)``: the same products, summed in the same order."""
+    sums = np.empty(len(values))
+    total = 0.0
+    for i in range(len(values)):
+        total += weights[i] * values[i]
+        sums[i] = total
+    return sums
+
+
 def kmeans_plusplus(
     X: np.ndarray,
     n_clusters: int,
@@ -368,8 +379,7 @@ def kmeans_plusplus(
     random_state: np.random.RandomState,
 ) -> np.ndarray:
     """scikit-learn's ``_kmeans_plusplus``: the same draws from ``random_state``, the same
-    sums and choices; the candidates' distances in one compiled pass."""
-    from sklearn.metrics.pairwise import euclidean_distances
+    arithmetic and choices; the candidates' distances and the running sums compiled."""
     from sklearn.utils.extmath import row_norms
 
     n_samples, n_features = X.shape
@@ -377,15 +387,20 @@ def kmeans_plusplus(
     n_local_trials = 2 + int(np.log(n_clusters))
     center_id = random_state.choice(n_samples, p=weights / weights.sum())
     centers[0] = X[center_id]
-    closest = euclidean_distances(centers[0, np.newaxis], X, Y_norm_squared=x_norms, squared=True)
+    first = centers[0, np.newaxis]  # euclidean_distances(first, X, squared=True)'s steps
+    closest = -2 * (first @ X.T)
+    closest += row_norms(first, squared=True)[:, np.newaxis]
+    closest += x_norms.reshape(1, -1)
+    np.maximum(closest, 0, out=closest)
     current_pot = closest @ weights
+    closest = closest.ravel()
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * current_pot
-        candidate_ids = np.searchsorted(np.cumsum(weights * closest), rand_vals)
+        candidate_ids = np.searchsorted(_weighted_cumsum(weights, closest), rand_vals)
         np.clip(candidate_ids, None, closest.size - 1, out=candidate_ids)
         candidates = X[candidate_ids]
         distances = _candidate_distances(
-            candidates, row_norms(candidates, squared=True), X, x_norms, closest.ravel()
+            candidates, row_norms(candidates, squared=True), X, x_norms, closest
         )
         candidates_pot = distances @ weights.reshape(-1, 1)
         best = np.argmin(candidates_pot)

@@ -151,9 +151,11 @@ def _countable(data: ImageData[da.Array]) -> bool:
 def _key_ranges(data: ImageData[da.Array]) -> tuple[list[int], list[int]]:
     if data.pixels.dtype in (np.uint8, np.uint16, np.bool_):
         return channel_ranges(np.zeros((1, data.n_channels), data.pixels.dtype))
-    axes = tuple(range(data.pixels.ndim - 1))
-    lows = [int(v) for v in data.pixels.min(axis=axes).compute()]
-    highs = [int(v) for v in data.pixels.max(axis=axes).compute()]
+    import dask
+
+    axes = tuple(range(data.pixels.ndim - 1))  # both in one pass over the chunks
+    lowest, highest = dask.compute(data.pixels.min(axis=axes), data.pixels.max(axis=axes))
+    lows, highs = [int(v) for v in lowest], [int(v) for v in highest]
     return lows, [high - low + 1 for low, high in zip(lows, highs)]
 
 
@@ -168,10 +170,18 @@ class _TooManyValues(Exception):
 
 
 def _histogram_steps(data: ImageData[da.Array]) -> Steps[Histogram | None]:
-    """Distinct values and counts over all chunks, or None when there are too many."""
+    """Distinct values and counts over all chunks, or None when there are too many.
+
+    When the values' range is small (at most DENSE_MAX_KEYS possible values: 8-bit RGB,
+    16-bit grey) every possible value has a counter (:func:`_dense_histogram_steps`);
+    otherwise each chunk's values are sorted and merged (``np.unique``).
+    """
     lows, spans = _key_ranges(data)
-    if int(np.prod(spans, dtype=object)) >= 2**62:
+    n_keys = int(np.prod(spans, dtype=object))
+    if n_keys >= 2**62:
         return None
+    if n_keys <= DENSE_MAX_KEYS:
+        return (yield from _dense_histogram_steps(data, lows, spans, n_keys))
     histograms = [
         (
             np.zeros(0, np.uint32 if np.prod(spans, dtype=object) <= 2**32 else np.int64),
@@ -196,6 +206,56 @@ def _histogram_steps(data: ImageData[da.Array]) -> Steps[Histogram | None]:
     return keys.astype(np.int64), counts, lows, spans, data.pixels.npartitions
 
 
+def _dense_histogram_steps(
+    data: ImageData[da.Array], lows: list[int], spans: list[int], n_keys: int
+) -> Steps[Histogram | None]:
+    """:func:`_histogram_steps` with one counter per possible value: each chunk's values
+    are packed into keys (in parallel, by dask) and counted in order, without sorting.
+
+    The same histogram as sorting and merging, and the same point of giving up (more than
+    MAX_HISTOGRAM_ROWS distinct values after a multiple of MERGE_EVERY chunks).
+    """
+    from ..lazy._counting import KeyCounts
+
+    counts = KeyCounts(n_keys)
+    n_chunks = 0
+
+    def add(position: int, keys: np.ndarray) -> None:
+        nonlocal n_chunks
+        counts.add(keys)
+        n_chunks += 1
+        if n_chunks % MERGE_EVERY == 0 and counts.n_distinct > MAX_HISTOGRAM_ROWS:
+            raise _TooManyValues
+
+    try:
+        yield from over_chunks(
+            "histogram", [data.pixels, data.mask], _chunk_keys, add, data.kind, lows, spans
+        )
+    except _TooManyValues:
+        return None
+    keys, totals = counts.histogram()
+    return keys, totals, lows, spans, data.pixels.npartitions
+
+
+def _chunk_keys(
+    pixels: np.ndarray,
+    usable: np.ndarray,
+    position: int,
+    origin: tuple[int, ...],
+    kind: str,
+    lows: list[int],
+    spans: list[int],
+) -> np.ndarray:
+    """The packed values of a chunk's usable pixels (32-bit where they fit)."""
+    flat = pixels.reshape(-1, pixels.shape[-1])
+    mask = usable.ravel()
+    values = flat if mask.all() else flat[mask]
+    keys = pack_keys(values, lows, spans)
+    if np.prod(spans, dtype=object) <= 2**32:  # half the memory, sorted in half the time
+        keys = keys.astype(np.uint32)
+    return keys
+
+
 def _chunk_histogram(
     pixels: np.ndarray,
     usable: np.ndarray,
@@ -205,13 +265,9 @@ def _chunk_histogram(
     lows: list[int],
     spans: list[int],
 ) -> tuple[np.ndarray, np.ndarray]:
-    flat = pixels.reshape(-1, pixels.shape[-1])
-    mask = usable.ravel()
-    values = flat if mask.all() else flat[mask]
-    keys = pack_keys(values, lows, spans)
-    if np.prod(spans, dtype=object) <= 2**32:  # sorting 32-bit keys takes half the time
-        keys = keys.astype(np.uint32)
-    return np.unique(keys, return_counts=True)
+    return np.unique(
+        _chunk_keys(pixels, usable, position, origin, kind, lows, spans), return_counts=True
+    )
 
 
 def _looked_up(

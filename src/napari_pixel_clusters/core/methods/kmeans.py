@@ -66,10 +66,13 @@ def predict_rows(parameters: dict[str, Any], feature_set: FeatureSet) -> np.ndar
 
 
 def warm_up() -> None:
-    """Compile the k-means loops (once per machine) or load them from numba's disk cache."""
+    """Compile the k-means loops and the lazy histogram's counting loop (once per machine)
+    or load them from numba's disk cache."""
+    from ..lazy import _counting
     from . import _kmeans_lloyd
 
     _kmeans_lloyd.warm_up()
+    _counting.warm_up()
 
 
 PREDICTOR = Predictor(components_key="centers", predict_rows=predict_rows)
