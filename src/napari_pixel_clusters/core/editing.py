@@ -514,13 +514,17 @@ def retrace_outlines(
 class Edit:
     """One edit of a result: what it did to the labels (None: nothing) and the cluster
     table before and after it. ``extra`` is kept for the caller (e.g. a GUI's changes to
-    other layers) and handed back by :meth:`EditHistory.undo` and ``redo``."""
+    other layers) and handed back by :meth:`EditHistory.undo` and ``redo``; ``record``
+    says what was done in plain values, for a script that replays it."""
 
     description: str
     table_before: pd.DataFrame
     table_after: pd.DataFrame
     labels: LabelsChange | None = None
     extra: Any = field(default=None, repr=False)
+    #: what the edit did, as plain values (``{"edit": "merge", "clusters": [1, 3]}``):
+    #: how a script replays it (see :mod:`.reproduce`); None for edits without one
+    record: dict[str, Any] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -536,6 +540,18 @@ class Edit:
         if self.labels is not None:
             self.labels.redo_in_place(labels)
         return self.table_after.copy()
+
+    def reshaped(self, shape: Sequence[int]) -> Edit:
+        """The same edit of labels of another ``shape`` with as many pixels, in the same
+        order (e.g. a plane's labels with leading axes of length 1, as a layer holds them)."""
+        if self.labels is None or tuple(shape) == self.labels.shape:
+            return self
+        if int(np.prod(shape)) != int(np.prod(self.labels.shape)):
+            raise ValueError(
+                f"shape: {tuple(shape)} does not hold the {int(np.prod(self.labels.shape))} "
+                f"pixels of the labels this edit was planned on ({self.labels.shape})."
+            )
+        return replace(self, labels=replace(self.labels, shape=tuple(int(n) for n in shape)))
 
     def changed_clusters(self) -> list[int]:
         """Labels whose pixels or table rows the edit changed, sorted."""
@@ -607,7 +623,13 @@ def plan_merge(
     after = after.astype(table.dtypes.to_dict())
     change = LabelsChange.relabel(labels, others, target)
     description = f"merge of {', '.join(map(str, others))} into {target}"
-    return Edit(description, table.copy(), after, change if change.n_pixels else None)
+    return Edit(
+        description,
+        table.copy(),
+        after,
+        change if change.n_pixels else None,
+        record={"edit": "merge", "clusters": clusters},
+    )
 
 
 def merge_clusters(
@@ -703,8 +725,24 @@ def recolor_clusters(
 
 
 def table_edit(description: str, before: pd.DataFrame, after: pd.DataFrame, **kwargs: Any) -> Edit:
-    """An :class:`Edit` of the table only (rename, recolor, recount), copies kept."""
+    """An :class:`Edit` of the table only (rename, recolor, recount), copies kept;
+    ``kwargs``: ``extra``, ``record``."""
     return Edit(description, before.copy(), after.copy(), **kwargs)
+
+
+def rename_record(cluster: int, name: str) -> dict[str, Any]:
+    """The ``Edit.record`` of naming ``cluster`` ``name`` (:func:`rename_cluster`)."""
+    return {"edit": "rename", "cluster": int(cluster), "name": str(name)}
+
+
+def recolor_record(clusters: Sequence[int], color: str) -> dict[str, Any]:
+    """The ``Edit.record`` of giving ``clusters`` the ``color`` (:func:`recolor_clusters`)."""
+    return {"edit": "recolor", "clusters": [int(c) for c in clusters], "color": check_color(color)}
+
+
+def painting_record(strokes: int) -> dict[str, Any]:
+    """The ``Edit.record`` of paint strokes: no script can replay them."""
+    return {"edit": "painting", "strokes": int(strokes)}
 
 
 # --------------------------------------------------------------------------- history

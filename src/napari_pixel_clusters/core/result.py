@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -232,6 +233,21 @@ class Segmentation(Generic[ArrayT]):
                 "probabilities, such as the Gaussian mixture ('gmm')."
             )
         return model.probability_labelling()
+
+    def to_python(
+        self,
+        image: str | os.PathLike[str] | None = None,
+        mask: str | os.PathLike[str] | None = None,
+    ) -> str:
+        """A short script that makes this result again: it reads the image (``image``: a
+        file path, or the name of a variable that holds it; default a variable
+        ``image`` a comment asks for), calls :func:`~.segment.segment` with every
+        parameter of :attr:`params` (recorded stain vectors, not an estimate again) and
+        leaves the labels in ``labels``. A run with a mask needs ``mask`` the same way.
+        See :func:`~.reproduce.python_script`."""
+        from .reproduce import python_script
+
+        return python_script(self.params, image=image, mask=mask)
 
     def contours(self: Segmentation[np.ndarray], min_area: int = 20) -> list[Contour]:
         """Outline polygons of every connected region of each cluster.
