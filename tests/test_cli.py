@@ -828,3 +828,103 @@ def test_stain_options_are_in_the_help_and_refused_without_stains(stained, capsy
     argv = ["segment", str(stained / "a.png"), "-k", "3", "--out", str(stained / "out")]
     assert main([*argv, "--stain-vectors", "estimate"]) == 1
     assert "stain_vectors: used with color_space='stains' only" in capsys.readouterr().err
+
+
+@pytest.fixture
+def halves(tmp_path):
+    photo = data.astronaut()[::4, ::4]
+    io.imsave(tmp_path / "top.png", photo[:64], check_contrast=False)
+    io.imsave(tmp_path / "bottom.png", photo[64:, :96], check_contrast=False)
+    io.imsave(tmp_path / "coins.png", data.coins()[::4, ::4], check_contrast=False)
+    return tmp_path
+
+
+def test_pooled_fits_one_model_and_writes_a_folder_per_image(halves, capsys):
+    out = halves / "out"
+    paths = [halves / "top.png", halves / "coins.png", halves / "bottom.png"]
+    argv = ["segment", "--pooled", *map(str, paths), "-k", "4", "--random-state", "0"]
+    code = main([*argv, "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 1  # the grey image is reported and left out; the others are pooled
+    assert printed.err.count("\n") == 1 and "coins.png: error: it is grey" in printed.err
+    assert sorted(p.name for p in out.iterdir()) == ["bottom", "model.json", "top"]
+    pooled = npc.segment_many(
+        [io.imread(paths[0]), io.imread(paths[2])], "kmeans", 4, random_state=0
+    )
+    shared = npc.load_model(out / "model.json")
+    assert shared.to_dict()["parameters"] == pooled.model.to_dict()["parameters"]
+    for name, expected in zip(["top", "bottom"], pooled.results):
+        saved = read_result(out / name)
+        np.testing.assert_array_equal(saved.labels, expected.labels)
+        pd.testing.assert_frame_equal(saved.table, expected.table, check_dtype=False)
+        assert saved.table["color"].tolist() == pooled.table["color"].tolist()
+        assert saved.params["params"]["pooled"]["images"] == 2
+    assert main([*argv, "--out", str(out)]) == 1  # exists already: one line each
+    assert "exists already" in capsys.readouterr().err
+    assert (
+        main([*argv[:3], *map(str, paths[::2]), *argv[5:], "--out", str(out), "--overwrite"]) == 0
+    )
+
+
+def test_pooled_refuses_methods_that_cannot_pool_before_reading(halves):
+    shown = run_cli(
+        "segment",
+        "--pooled",
+        halves / "top.png",
+        "--method",
+        "ward",
+        "-k",
+        "3",
+        "--out",
+        halves / "out",
+    )
+    assert shown.returncode == 2 and "--pooled: method 'ward' cannot fit one model" in shown.stderr
+    assert not (halves / "out").exists()
+
+
+def test_probabilities_are_written_for_methods_that_give_them(halves, capsys):
+    out = halves / "out"
+    argv = ["segment", str(halves / "top.png"), "--method", "gmm", "-k", "3"]
+    assert main([*argv, "--probabilities", "--uncertainty", "entropy", "--out", str(out)]) == 0
+    saved = read_result(out / "top")
+    seg = npc.segment(io.imread(halves / "top.png"), "gmm", 3)
+    np.testing.assert_array_equal(saved.probabilities, np.moveaxis(seg.probabilities(), -1, 0))
+    np.testing.assert_array_equal(saved.uncertainty, seg.uncertainty("entropy"))
+    applied = halves / "applied"
+    model = str(out / "top" / "model.json")
+    assert (
+        main(
+            [
+                "apply",
+                "--model",
+                model,
+                str(halves / "top.png"),
+                "--probabilities",
+                "--out",
+                str(applied),
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(read_result(applied / "top").uncertainty, seg.uncertainty())
+    main(["segment", str(halves / "top.png"), "-k", "3", "--out", str(halves / "km")])
+    capsys.readouterr()
+    kmeans_model = str(halves / "km" / "top" / "model.json")
+    assert (
+        main(
+            [
+                "apply",
+                "--model",
+                kmeans_model,
+                str(halves / "top.png"),
+                "--probabilities",
+                "--out",
+                str(halves / "none"),
+            ]
+        )
+        == 1
+    )
+    assert "gives no probabilities" in capsys.readouterr().err
+    assert not (halves / "none").exists()
+    shown = run_cli("segment", halves / "top.png", "-k", "3", "--probabilities", "--out", out)
+    assert shown.returncode == 2 and "--probabilities: method 'kmeans' gives no" in shown.stderr

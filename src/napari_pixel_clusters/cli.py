@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         "distinct values' counts summed) and label each with it: the same cluster "
         "numbering and colors in every folder, and the shared model in DIR/model.json "
         f"(methods: {', '.join(m.name for m in pooling_methods())}; images in memory of one "
-        "kind, channels and dtype)",
+        "kind, channels and dtype; default: one model per image)",
     )
     _objects_options(seg)
     for option in _declared_options():
@@ -313,7 +313,7 @@ def _probability_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write probabilities.tif (the posterior of each cluster: one float32 "
         "plane per cluster, in label order) and uncertainty.tif into each result folder "
-        f"(methods that give them: {', '.join(givers)})",
+        f"(methods that give them: {', '.join(givers)}; default: not written)",
     )
     parser.add_argument(
         "--uncertainty",
