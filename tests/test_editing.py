@@ -23,11 +23,14 @@ from napari_pixel_clusters.core.editing import (
     Outlines,
     check_color,
     merge_clusters,
+    painting_record,
     plan_merge,
     quantized_colors,
     recolor_clusters,
+    recolor_record,
     recount,
     rename_cluster,
+    rename_record,
     retrace_outlines,
     table_edit,
 )
@@ -155,6 +158,38 @@ def test_plan_merge_changes_nothing_until_applied(photo_result):
     table = edit.apply_in_place(labels)
     assert set(np.unique(labels)) == {2, 3, 4}
     assert list(table["label"]) == [2, 3, 4]
+    assert edit.record == {"edit": "merge", "clusters": [4, 1]}  # how a script replays it
+
+
+def test_records_say_what_an_edit_did_in_plain_values():
+    assert rename_record(np.int64(2), "nuclei") == {
+        "edit": "rename",
+        "cluster": 2,
+        "name": "nuclei",
+    }
+    assert recolor_record([1, np.int32(3)], "#F0A") == {
+        "edit": "recolor",
+        "clusters": [1, 3],
+        "color": "#ff00aa",
+    }
+    assert painting_record(2) == {"edit": "painting", "strokes": 2}
+    assert table_edit("rename", TABLE, TABLE, record=rename_record(1, "a")).record["name"] == "a"
+
+
+def test_an_edit_reshaped_restores_the_same_pixels_of_labels_of_another_shape(photo_result):
+    _, seg = photo_result
+    edit = plan_merge(seg.labels, seg.table, [2, 3])
+    layer = seg.labels[np.newaxis, np.newaxis].copy()  # a plane of a 4-D image's layer
+    reshaped = edit.reshaped(layer.shape)
+    assert reshaped.labels.shape == layer.shape and edit.labels.shape == seg.labels.shape
+    reshaped.apply_in_place(layer)
+    merged, _ = merge_clusters(seg.labels, seg.table, [2, 3])
+    np.testing.assert_array_equal(layer[0, 0], merged)
+    reshaped.labels.undo_in_place(layer)
+    np.testing.assert_array_equal(layer[0, 0], seg.labels)
+    assert edit.reshaped(seg.labels.shape) is edit
+    with pytest.raises(ValueError, match=r"^shape: \(3, 3\) does not hold"):
+        edit.reshaped((3, 3))
 
 
 # ----------------------------------------------------------------------------- recount
