@@ -239,6 +239,7 @@ class PreviewContents:
     translate: tuple[float, float]
     metadata: dict
     status: str
+    seconds: float = 0.0  # reading, mask and segment in the worker
     layer: Labels | None = field(default=None, repr=False)
 
     def layer_kwargs(self) -> dict:
@@ -319,6 +320,7 @@ def preview_contents(seg, job: PreviewJob, seconds: float) -> PreviewContents:
         translate=view.translate,
         metadata={METADATA_KEY: tag},
         status=f"preview{at}: {method.title}, {found} ({seconds:.2f} s)",
+        seconds=seconds,
     )
 
 

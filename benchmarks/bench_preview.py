@@ -1,0 +1,218 @@
+"""Live preview latency in the Pixel clusters widget, against segmenting from scratch.
+
+    xvfb-run -a python benchmarks/bench_preview.py [--changes 10] [--methods kmeans gmm]
+
+Opens a real viewer with the astronaut (512² RGB), opens Pixel clusters and turns
+"preview" on. For each method, changes k (5 <-> 6, ...) and the color space (rgb <-> lab)
+``--changes`` times each, one change at a time as a person clicks (``--pause`` seconds
+apart), and measures the latency from the change (the control's value set) to the preview
+layer updated in place (its data, colors and table replaced on the GUI thread), and to the
+next heartbeat after it (the canvas has had its turn to draw). Then ``--bursts`` bursts of
+five changes 40 ms apart (a spin box's arrow held): latency from the last change of each.
+A QTimer heartbeat every 10 ms runs on the GUI thread the whole time; the longest gap
+between beats is the longest time the interface was frozen. In the same process, the
+obvious alternative: ``segment`` from scratch on the full image with the same settings
+(the compute alone, no layer made).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import napari
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QApplication
+from skimage import data, transform
+
+import napari_pixel_clusters as npc
+
+INTERVAL_MS = 10
+TIMEOUT_S = 60.0
+
+
+def pump(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        QApplication.processEvents()
+        time.sleep(0.001)
+
+
+class Heartbeat:
+    """Beats of a 10 ms QTimer on the GUI thread: the longest gap in a time window."""
+
+    def __init__(self):
+        self.beats: list[float] = []
+        self.timer = QTimer()
+        self.timer.timeout.connect(lambda: self.beats.append(time.perf_counter()))
+        self.timer.start(INTERVAL_MS)
+
+    def longest_gap(self, start: float, end: float) -> float:
+        times = np.array([b for b in self.beats if start <= b <= end])
+        return float(np.diff(times).max(initial=0)) if len(times) > 1 else 0.0
+
+    def next_beat(self, after: float) -> float:
+        while not self.beats or self.beats[-1] <= after:
+            QApplication.processEvents()
+            time.sleep(0.0005)
+        return next(b for b in self.beats if b > after)
+
+
+class Recorder:
+    """When the preview layer was updated, how long it took on the GUI thread, and how
+    long the worker took."""
+
+    def __init__(self, preview):
+        self.updates: list[tuple[float, float, float]] = []  # (done, gui seconds, worker s)
+        self.preview = preview
+        show = preview._show
+
+        def timed_show(contents):
+            started = time.perf_counter()
+            show(contents)
+            done = time.perf_counter()
+            self.updates.append((done, done - started, contents.seconds))
+
+        preview._show = timed_show
+
+    def wait_for_update(self, count: int) -> tuple[float, float, float]:
+        deadline = time.perf_counter() + TIMEOUT_S
+        while len(self.updates) <= count:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"no preview update; status: {self.preview._status_text!r}")
+            QApplication.processEvents()
+            time.sleep(0.0005)
+        return self.updates[count]
+
+
+def changes_of(widget, what: str, n: int):
+    """n (control, value) pairs alternating between two values of k or color space."""
+    if what == "k":
+        return [(widget._n_clusters, 6 if i % 2 == 0 else 5) for i in range(n)]
+    space = widget._feature_widgets["color_space"]
+    return [(space, "lab" if i % 2 == 0 else "rgb") for i in range(n)]
+
+
+def measure_changes(widget, recorder, beat, what: str, n: int, pause: float) -> dict:
+    latencies, drawn, gui, worker = [], [], [], []
+    for control, value in changes_of(widget, what, n):
+        count = len(recorder.updates)
+        changed = time.perf_counter()
+        control.value = value
+        done, gui_s, worker_s = recorder.wait_for_update(count)
+        latencies.append(done - changed)
+        drawn.append(beat.next_beat(done) - changed)
+        gui.append(gui_s)
+        worker.append(worker_s)
+        pump(pause)
+    return {"latency": latencies, "drawn": drawn, "gui": gui, "worker": worker}
+
+
+def measure_bursts(widget, recorder, bursts: int, pause: float) -> list[float]:
+    latencies = []
+    for burst in range(bursts):
+        values = [4, 5, 6, 7, 8] if burst % 2 == 0 else [7, 6, 5, 4, 3]
+        count = len(recorder.updates)
+        for value in values:
+            widget._n_clusters.value = value
+            last = time.perf_counter()
+            pump(0.04)
+        while widget._preview.busy:
+            QApplication.processEvents()
+            time.sleep(0.0005)
+        assert len(recorder.updates) == count + 1, "one update per burst"
+        latencies.append(recorder.updates[-1][0] - last)
+        pump(pause)
+    return latencies
+
+
+def from_scratch(widget, image, n: int) -> list[float]:
+    """``segment`` on the full image with the widget's current settings, n times."""
+    method = widget.method
+    k = widget._n_clusters.value if method.needs_n_clusters else None
+    times = []
+    for i in range(n):
+        k_i = (6 if i % 2 == 0 else 5) if k is not None else None
+        started = time.perf_counter()
+        npc.segment(image, method.name, k_i, rgb=True, **widget._options())
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def ms(values) -> str:
+    return f"{1000 * statistics.median(values):.0f} / {1000 * max(values):.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--methods", nargs="+", default=["kmeans", "gmm"])
+    parser.add_argument("--changes", type=int, default=10, help="changes of k, and of color")
+    parser.add_argument("--bursts", type=int, default=4)
+    parser.add_argument("--pause", type=float, default=0.4, help="seconds between changes")
+    args = parser.parse_args()
+
+    image = data.astronaut()
+    if args.size != image.shape[0]:
+        image = transform.resize(
+            image, (args.size, args.size), order=1, preserve_range=True
+        ).astype(np.uint8)
+    viewer = napari.Viewer()
+    viewer.window._qt_window.resize(1440, 900)
+    viewer.add_image(image, name="astronaut", rgb=True)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
+    pump(0.5)
+    beat = Heartbeat()
+    recorder = Recorder(widget._preview)
+    load = os.getloadavg()[0]
+    rows = []
+    for method in args.methods:
+        widget._preview.toggle.value = False
+        widget._method.value = method
+        widget._n_clusters.value = 5
+        widget._feature_widgets["color_space"].value = "rgb"
+        pump(0.3)
+        started = time.perf_counter()
+        widget._preview.toggle.value = True  # the layer is made: not part of the numbers
+        recorder.wait_for_update(len(recorder.updates))
+        first = time.perf_counter() - started
+        first_gap = beat.longest_gap(started, beat.next_beat(time.perf_counter()))
+        pump(args.pause)
+        window = time.perf_counter()
+        for what in ("k", "color space"):
+            result = measure_changes(widget, recorder, beat, what, args.changes, args.pause)
+            widget._feature_widgets["color_space"].value = "rgb"
+            widget._n_clusters.value = 5
+            while widget._preview.busy:
+                pump(0.01)
+            pump(args.pause)
+            rows.append((method, what, result))
+        bursts = measure_bursts(widget, recorder, args.bursts, args.pause)
+        gap = beat.longest_gap(window, time.perf_counter())
+        widget._preview.toggle.value = False
+        scratch = from_scratch(widget, image, args.changes)
+        print(
+            f"{method}: first preview (layer made) {first:.2f} s, longest freeze then "
+            f"{1000 * first_gap:.0f} ms; longest freeze while previewing {1000 * gap:.0f} ms; "
+            f"bursts of 5 changes 40 ms apart, last change -> layer: {ms(bursts)} ms "
+            f"(median / max); segment from scratch on the full image: {ms(scratch)} ms"
+        )
+    print(f"\n{args.size}² RGB astronaut, load average {load:.1f} at the start")
+    print(
+        "| method | change | change -> layer updated (ms, median / max) | -> next beat "
+        "(drawn) | worker (ms) | layer update on the GUI thread (ms) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for method, what, result in rows:
+        print(
+            f"| {method} | {what} | {ms(result['latency'])} | {ms(result['drawn'])} | "
+            f"{ms(result['worker'])} | {ms(result['gui'])} |"
+        )
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()
