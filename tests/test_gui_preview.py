@@ -75,12 +75,13 @@ def test_changing_k_and_color_space_updates_the_same_layer(pixel_clusters, qtbot
     settle(widget, qtbot)
     layer = widget._preview.layer
     first_id = id(layer)
+    layer.opacity = 0.4  # the user's choice stays
 
     widget._n_clusters.value = 3
     settle(widget, qtbot)
     assert preview_layers(viewer) == [layer] and id(widget._preview.layer) == first_id
     np.testing.assert_array_equal(layer.data, expected(widget, SMALL_PHOTO).labels)
-    assert len(layer.features) == 3
+    assert len(layer.features) == 3 and layer.opacity == 0.4
 
     widget._feature_widgets["color_space"].value = "lab"
     settle(widget, qtbot)
@@ -152,6 +153,16 @@ def test_stack_preview_follows_the_plane_on_screen(viewer_with_widget, qtbot):
     assert widget._preview.layer is layer and preview_layers(viewer) == [layer]
     np.testing.assert_array_equal(layer.data, expected(widget, stack[2]).labels)
     assert layer.metadata[METADATA_KEY]["plane"] == [2]
+
+
+def test_new_image_data_is_previewed_again(pixel_clusters, qtbot):
+    viewer, widget = pixel_clusters
+    widget._preview.toggle.value = True
+    settle(widget, qtbot)
+    flipped = SMALL_PHOTO[::-1].copy()
+    viewer.layers["astronaut"].data = flipped
+    settle(widget, qtbot)
+    np.testing.assert_array_equal(widget._preview.layer.data, expected(widget, flipped).labels)
 
 
 def test_preview_off_removes_the_layer_and_nothing_else(pixel_clusters, qtbot):

@@ -378,7 +378,9 @@ class LivePreview:
         self._layer: Labels | None = None
         self._removing = False
         self._status_text = ""  # what the preview last wrote in the status line
-        self._watched: list = []  # (emitter, callback) of the image's and mask's data
+        self._watched_layers: list = []  # the image and the mask layer, followed
+        self._watched: list = []  # their data events
+        self._closed = False
         #: called on the GUI thread after each update of the layer (benchmarks, tests)
         self.updated: list[Callable[[PreviewContents], None]] = []
         self.toggle.changed.connect(self._toggled)
@@ -500,9 +502,11 @@ class LivePreview:
                 layer.scale = contents.scale
             if tuple(layer.translate) != contents.translate:
                 layer.translate = contents.translate
+            kind = layer.metadata.get(METADATA_KEY, {}).get("labels")
+            if kind != contents.metadata[METADATA_KEY]["labels"]:
+                layer.opacity = contents.opacity  # else the user's opacity stays
             layer.metadata = contents.metadata
             layer.features = contents.features
-            layer.opacity = contents.opacity
             layer.colormap = contents.colormap
             layer.data = contents.labels
             if layer.name != contents.name:
@@ -528,20 +532,23 @@ class LivePreview:
         """Follow the data of the image and of the mask layer (drawing a new shape
         previews again)."""
         wanted = [layer for layer in (image, mask_layer) if layer is not None]
-        if [layer for layer, _ in self._watched] == wanted:
+        if len(wanted) == len(self._watched_layers) and all(
+            a is b for a, b in zip(wanted, self._watched_layers)
+        ):
             return
         self._unwatch()
+        self._watched_layers = wanted
         for layer in wanted:
             for name in ("data", "paint"):  # not set_data: it follows every refresh
                 emitter = getattr(layer.events, name, None)
                 if emitter is not None:
                     emitter.connect(self._data_changed)
-                    self._watched.append((layer, emitter))
+                    self._watched.append(emitter)
 
     def _unwatch(self):
-        for _, emitter in self._watched:
+        for emitter in self._watched:
             emitter.disconnect(self._data_changed)
-        self._watched = []
+        self._watched, self._watched_layers = [], []
 
     # ------------------------------------------------------------------ stopping
     def stop(self):
@@ -569,9 +576,12 @@ class LivePreview:
             if self.toggle.value:
                 self.toggle.value = False
 
-    def close(self):
-        """The widget closed: stop and stop following the viewer."""
-        with contextlib.suppress(RuntimeError):
+    def close(self, *args):
+        """The widget closed: stop and stop following the viewer (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(RuntimeError):  # the viewer is closed already
             self.stop()
         self._viewer.dims.events.current_step.disconnect(self.changed)
         self._viewer.layers.events.removed.disconnect(self._layer_removed)
