@@ -19,6 +19,7 @@ from skimage import data, measure
 
 import napari_pixel_clusters as npc
 from conftest import run_pixel_clusters
+from napari_pixel_clusters.core import recluster
 from napari_pixel_clusters.core.contours import region_contours
 from napari_pixel_clusters.core.image import read_image
 from napari_pixel_clusters.core.objects import label_objects
@@ -549,3 +550,164 @@ def test_a_lazy_result_is_not_counted_and_makes_no_objects(
     assert widget.table.item(0, OBJECTS).text() == ""
     assert widget.make_objects() is None
     assert "lazy result" in error_notifications[-1] and len(viewer.layers) == 1
+
+
+# ------------------------------------------------------------------------------ re-clustering
+def test_split_a_selected_cluster_into_three_then_undo_and_redo(table_widget):
+    viewer, widget, layer = table_widget
+    image = viewer.layers["a"].data
+    before = run_state(viewer, layer)
+    params = layer.metadata["napari_pixel_clusters"]["params"]
+    expected, expected_table = recluster.split_cluster(
+        before["labels"], before["table"], image, 2, 3, params
+    )
+    widget.select_rows([1])  # cluster 2
+    widget._split_parts.value = 3
+    widget._split.native.click()
+    split = run_state(viewer, layer)
+    assert widget.table.rowCount() == 6 and list(layer.features["index"]) == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_array_equal(split["labels"], expected)
+    assert_frame_equal(split["table"], expected_table)
+    np.testing.assert_array_equal(
+        split["labels"][before["labels"] != 2], before["labels"][before["labels"] != 2]
+    )
+    # the quantized image paints each part in its mean color; outlines traced for each
+    for label in (2, 5, 6):
+        region = split["labels"] == label
+        assert len(np.unique(split["quantized"][region], axis=0)) == 1
+        min_area = viewer.layers["a k-means#1 outlines"].metadata["napari_pixel_clusters"][
+            "min_area"
+        ]
+        traced = region_contours(np.where(region, label, 0), min_area)
+        assert list(split["outline table"]["label"]).count(label) == len(traced)
+    widget.select_rows([])  # every cluster drawn: the new ones in their mean colors
+    np.testing.assert_allclose(
+        layer.colormap.map(5)[:3], to_rgb(layer.features.set_index("index").loc[5, "color"])
+    )
+    assert "split of 2 into 3" in widget._undo.tooltip
+    widget._undo.native.click()
+    assert_same_state(run_state(viewer, layer), before)
+    assert widget.table.rowCount() == 4
+    widget._redo.native.click()
+    assert_same_state(run_state(viewer, layer), split)
+    assert widget.table.rowCount() == 6
+
+
+def test_merge_similar_down_to_k_and_undo(table_widget):
+    viewer, widget, layer = table_widget
+    before = run_state(viewer, layer)
+    params = layer.metadata["napari_pixel_clusters"]["params"]
+    expected, expected_table = recluster.merge_similar(
+        before["labels"], before["table"], viewer.layers["a"].data, 2, params
+    )
+    assert widget._merge_down_to.max == 3  # fewer than the 4 clusters
+    widget._merge_down_to.value = 2
+    widget._merge_similar.native.click()
+    assert widget.table.rowCount() == 2
+    np.testing.assert_array_equal(layer.data, expected)
+    assert_frame_equal(layer.features, expected_table)
+    assert int(layer.features["pixels"].sum()) == layer.data.size
+    assert widget._merge_down_to.max == 1
+    widget._undo.native.click()
+    assert_same_state(run_state(viewer, layer), before)
+
+
+def test_split_needs_one_selected_cluster_and_the_image(table_widget, error_notifications):
+    viewer, widget, layer = table_widget
+    widget.select_rows([0, 1])
+    widget.split_selected()
+    assert error_notifications[-1] == "Select the one cluster to split in the table."
+    widget.select_rows([0])
+    viewer.layers["a"].name = "renamed"
+    before = layer.data.copy()
+    widget.split_selected(2)
+    assert "open it as an image layer of that name" in error_notifications[-1]
+    widget.merge_similar(2)
+    assert error_notifications[-1].startswith("Merge similar clusters the pixels of the image")
+    np.testing.assert_array_equal(layer.data, before)
+    assert not widget.history.can_undo
+
+
+def test_split_of_a_plane_of_a_stack(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    stack = np.stack([data.coins()[::6, ::6]] * 3)
+    stack[2] = stack[2][::-1]
+    viewer.add_image(stack, name="s")
+    viewer.dims.set_point(0, 2)
+    _, pixel_clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    pixel_clusters._n_clusters.value = 2
+    pixel_clusters._run_button.native.click()
+    qtbot.waitUntil(lambda: pixel_clusters._worker is None, timeout=60_000)
+    layer = viewer.layers["s (plane 2) k-means#1 clusters"]
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    widget._layer.value = layer
+    params = layer.metadata["napari_pixel_clusters"]["params"]
+    expected, _ = recluster.split_cluster(layer.data, layer.features, stack[2][None], 1, 2, params)
+    widget.select_rows([0])
+    widget.split_selected(2)
+    assert layer.data.shape == (1, *stack.shape[1:])
+    np.testing.assert_array_equal(layer.data, expected)
+    widget.undo()
+    assert set(np.unique(layer.data)) == {1, 2}
+
+
+# ------------------------------------------------------------------------------ Copy as Python
+def test_copy_as_python_reproduces_the_edited_layer_in_a_new_process(
+    make_napari_viewer, qtbot, tmp_path
+):
+    import subprocess
+    import sys
+
+    import tifffile
+    from qtpy.QtWidgets import QApplication, QPlainTextEdit
+
+    image = np.ascontiguousarray(data.astronaut()[::4, ::4])
+    path = tmp_path / "astronaut.tif"
+    tifffile.imwrite(path, image)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari")
+    assert viewer.layers["astronaut"].source.path == str(path)
+    run_pixel_clusters(viewer, qtbot, color_space="lab")
+    layer = viewer.layers["astronaut k-means#1 clusters"]
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    widget.select_rows([0, 3])
+    widget.merge_selected()
+    widget.select_rows([1])
+    widget.split_selected(3)
+    widget.rename(3, "sky")
+    widget.select_rows([0])
+    widget.recolor("#00ff00")
+    widget.undo()  # the recolor is not in the script any more
+    tag = layer.metadata["napari_pixel_clusters"]
+    assert [edit["edit"] for edit in tag["edits"]] == ["merge", "split", "rename"]
+    script = widget._copy_python.native.click() or QApplication.clipboard().text()
+    assert script == widget.python_code()
+    assert f"tifffile.imread({str(path)!r})" in script and "recolor" not in script
+    shown = widget._python_dialog.findChild(QPlainTextEdit)
+    assert shown.toPlainText() == script and shown.isReadOnly()
+    out = tmp_path / "labels.npy"
+    program = script + f"import numpy\nnumpy.save({str(out)!r}, labels)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(out), layer.data)
+    # painting cannot be replayed: the script says so
+    layer.selected_label = 2
+    layer.paint((10, 10), 2)
+    qtbot.waitUntil(lambda: tag["edits"][-1]["edit"] == "painting", timeout=5_000)
+    assert "Then painting in napari, which code cannot replay" in widget.python_code()
+
+
+def test_copy_as_python_of_an_image_from_memory_asks_for_it(table_widget):
+    _, widget, layer = table_widget
+    script = widget.copy_python()
+    assert "`image`: the image the result was made from (the layer 'a')" in script
+    assert "define `image` before this line" in script
+    namespace = {"image": np.ascontiguousarray(data.astronaut()[::4, ::4])}
+    exec(script, namespace)
+    np.testing.assert_array_equal(namespace["labels"], layer.data)
+    # painted while no table listened: the script says it cannot replay that
+    layer.data[:3, :3] = 1
+    widget._connect_layer()  # (a new table: nothing recorded)
+    assert "which code cannot replay" in widget.python_code()

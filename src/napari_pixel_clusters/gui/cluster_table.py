@@ -17,6 +17,15 @@ colors, the quantized image and the outlines: napari records painting (its own u
 restores those pixels), the history records the rest. napari offers no public way to add
 other edits to its undo history or to hear about its undo, hence the history here.
 
+Re-clustering: "Split" re-clusters the selected cluster's pixels into n parts with the
+features the result was made with (new labels after the largest), "Merge similar" joins
+clusters whose mean features are close (Ward, weighted by pixel counts) down to k; both
+need the result's image layer, and both are undone and redone like merges (see
+``core/recluster.py``). "Copy as Python" puts the script that makes the layer again on
+the clipboard and shows it (``core/reproduce.py``): ``segment`` with every parameter,
+the image's file when napari read it from one, and the edits made in this table since,
+replayed, up to any painting (recorded in the layer's metadata as ``edits``).
+
 Objects: the "objects" column counts the connected regions of each cluster (with the
 connectivity chosen next to "Make objects"), in a background worker each time the labels
 change (debounced; "…" until it is done). "Make objects" turns the connected regions of
@@ -37,21 +46,27 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from app_model.types import KeyCode, KeyMod
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
 from matplotlib.colors import to_hex
+from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtGui import QBrush, QColor, QPen
+from qtpy.QtGui import QBrush, QColor, QFontDatabase, QPen
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QColorDialog,
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QHeaderView,
+    QPlainTextEdit,
     QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
     QTableWidgetSelectionRange,
+    QVBoxLayout,
 )
 
 from .. import _writers
@@ -60,16 +75,22 @@ from ..core.editing import (
     EditHistory,
     Outlines,
     OutlinesChange,
+    painting_record,
     plan_merge,
     quantized_colors,
     recolor_clusters,
+    recolor_record,
     recount,
     rename_cluster,
+    rename_record,
     retrace_outlines,
     table_edit,
     table_labels,
     with_extra,
 )
+from ..core.recluster import plan_merge_similar, plan_split
+from ..core.registry import MAX_CLUSTERS
+from ..core.reproduce import python_script
 from . import _panel
 from ._panel import clusters_layer_choice, failure_of
 from .cluster_selection import cluster_selection, run_layers
@@ -237,6 +258,45 @@ class ClusterTableWidget(Container):
             widgets=[self._make_objects, self._connectivity, self._save_objects],
         )
         self._objects_controls.margins = (0, 0, 0, 0)
+        self._split = PushButton(
+            name="split",
+            text="Split",
+            tooltip="Cluster the selected cluster's pixels again into this many parts, "
+            "with the features the result was made with; the largest part keeps the "
+            "cluster, the others get new labels.",
+        )
+        self._split_parts = SpinBox(
+            name="split_parts", label="into", value=2, min=2, max=MAX_CLUSTERS
+        )
+        self._merge_similar = PushButton(
+            name="merge_similar",
+            text="Merge similar",
+            tooltip="Join the clusters whose mean features are closest (Ward linkage "
+            "weighted by pixel counts) until this many are left.",
+        )
+        self._merge_down_to = SpinBox(name="merge_down_to", label="down to", value=2, min=1)
+        self._copy_python = PushButton(
+            name="copy_python",
+            text="Copy as Python",
+            tooltip="Copy the Python that makes this clusters layer again (segment with "
+            "every parameter, then the edits made here) to the clipboard, and show it.",
+        )
+        self._recluster_controls = Container(
+            name="recluster_controls",
+            label="re-cluster",
+            layout="horizontal",
+            labels=False,
+            widgets=[
+                self._split,
+                Label(value="into"),
+                self._split_parts,
+                self._merge_similar,
+                Label(value="down to"),
+                self._merge_down_to,
+                self._copy_python,
+            ],
+        )
+        self._recluster_controls.margins = (0, 0, 0, 0)
         self._status = Label(name="status", label=" ", value="")
         buttons = Container(
             layout="horizontal",
@@ -252,7 +312,14 @@ class ClusterTableWidget(Container):
         )
         buttons.margins = (0, 0, 0, 0)
         self.extend(
-            [self._layer, buttons, self._outline_controls, self._objects_controls, self._status]
+            [
+                self._layer,
+                buttons,
+                self._recluster_controls,
+                self._outline_controls,
+                self._objects_controls,
+                self._status,
+            ]
         )
         self.margins = (4, 4, 4, 4)  # compact: the dock shares a laptop screen's height
         self.native.layout().setSpacing(3)
@@ -281,6 +348,10 @@ class ClusterTableWidget(Container):
         self._outline_width.changed.connect(lambda: self.style_outlines())
         self._make_objects.changed.connect(lambda: self.make_objects())
         self._save_objects.changed.connect(lambda: self.save_objects())
+        self._split.changed.connect(lambda: self.split_selected())
+        self._merge_similar.changed.connect(lambda: self.merge_similar())
+        self._copy_python.changed.connect(lambda: self.copy_python())
+        self._python_dialog: QDialog | None = None
         self._connectivity.changed.connect(self._labels_changed)
         self._layer.changed.connect(self._connect_layer)
         # the choice empties without a word when its layer is removed
@@ -400,6 +471,7 @@ class ClusterTableWidget(Container):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
         self._filling = False
+        self._merge_down_to.max = max(1, len(rows) - 1)
         self._sync_rows()
 
     def _row_labels(self) -> list[int]:
@@ -514,9 +586,12 @@ class ClusterTableWidget(Container):
             if str(before["name"].iloc[item.row()]) == item.text():
                 return  # not a new name
             edit = table_edit(
-                f"rename of cluster {label}", before, rename_cluster(before, label, item.text())
+                f"rename of cluster {label}",
+                before,
+                rename_cluster(before, label, item.text()),
+                record=rename_record(label, item.text()),
             )
-            self.history.record(edit)
+            self._record(edit)
             self._layer.value.features = edit.table_after.copy()
             self._update_buttons()
 
@@ -578,9 +653,13 @@ class ClusterTableWidget(Container):
             return
         before = self._painted_from
         edit = table_edit(
-            "painting", before, recount(before, data), extra=LayerEdits(napari_paints=strokes)
+            "painting",
+            before,
+            recount(before, data),
+            extra=LayerEdits(napari_paints=strokes),
+            record=painting_record(strokes),
         )
-        self.history.record(edit)
+        self._record(edit)
         self._layer.value.features = edit.table_after.copy()
         self._labels_changed()
         self._fill()
@@ -600,8 +679,13 @@ class ClusterTableWidget(Container):
         self._record_paints()
         before = self.features
         after = recolor_clusters(before, labels, to_hex(color))
-        edit = table_edit(f"recolor of {', '.join(map(str, labels))}", before, after)
-        self.history.record(edit)
+        edit = table_edit(
+            f"recolor of {', '.join(map(str, labels))}",
+            before,
+            after,
+            record=recolor_record(labels, to_hex(color)),
+        )
+        self._record(edit)
         self._apply(edit, undo=False)
 
     def hide_selected(self):
@@ -634,6 +718,12 @@ class ClusterTableWidget(Container):
         except ValueError as error:
             _panel.notify_error(str(error))
             return
+        self._apply_new(edit, data, labels)
+        self._status.value = f"merged {len(labels)} clusters into label {labels[0]}"
+
+    def _apply_new(self, edit: Edit, data: np.ndarray, clusters: list[int]):
+        """Apply a new edit of the labels ``data`` (in place) and every layer of the run,
+        tracing the outlines of ``clusters`` again; recorded for Undo."""
         edit.apply_in_place(data)  # the labels now; the other layers in _apply
         outlines = [
             (
@@ -641,7 +731,7 @@ class ClusterTableWidget(Container):
                 retrace_outlines(
                     _outlines_of(shapes),
                     data,
-                    labels,
+                    clusters,
                     edit.table_after,
                     shapes.metadata[METADATA_KEY].get("min_area") or default_min_area(data),
                 ),
@@ -649,9 +739,193 @@ class ClusterTableWidget(Container):
             for shapes in self._run_layers("outlines")
         ]
         edit = with_extra(edit, LayerEdits(outlines=outlines))
-        self.history.record(edit)
+        self._record(edit)
         self._apply(edit, undo=False)
-        self._status.value = f"merged {len(labels)} clusters into label {labels[0]}"
+
+    def _record(self, edit: Edit):
+        """Record an applied edit for Undo, and its replay in the layer's ``edits``."""
+        self.history.record(edit)
+        self._log_edit(edit, undo=False)
+
+    def _log_edit(self, edit: Edit, undo: bool):
+        """The layer's metadata lists the edits applied to it (``Edit.record``), oldest
+        first: what Copy as Python replays."""
+        tag = self._layer.value.metadata.get(METADATA_KEY)
+        if edit.record is None or not isinstance(tag, dict):
+            return
+        edits = tag.setdefault("edits", [])
+        if not undo:
+            edits.append(edit.record)
+        elif edits and edits[-1] == edit.record:
+            edits.pop()
+
+    # ------------------------------------------------------------- re-clustering
+    def _image_and_labels(self, what: str):
+        """(image as the run read it, rgb, the labels in its shape, the layer's labels) of
+        the chosen result, or None after one notification saying why ``what`` cannot."""
+        layer = self._layer.value
+        data = self._editable_labels()
+        if layer is None or data is None:
+            _panel.notify_error(
+                "Choose a clusters layer first."
+                if layer is None
+                else f"'{layer.name}' is a lazy result of a large image and cannot be "
+                f"edited; {what} needs its labels in memory."
+            )
+            return None
+        tag = layer.metadata.get(METADATA_KEY, {})
+        name = tag.get("source_layer") or ""
+        source = self._layer_named(name)
+        if not isinstance(source, Image) or source.multiscale:
+            _panel.notify_error(
+                f"{what} clusters the pixels of the image '{name or tag.get('source', '?')}' "
+                f"that '{layer.name}' was made from; open it as an image layer of that name."
+            )
+            return None
+        image = np.asarray(source.data)
+        plane = tuple(int(i) for i in tag.get("plane") or ())
+        if plane:
+            image = image[plane][np.newaxis]  # as the run took its plane (a stack of one)
+        spatial = image.shape[:-1] if source.rgb else image.shape
+        if int(np.prod(spatial)) != data.size:
+            _panel.notify_error(
+                f"The image '{name}' has changed size since '{layer.name}' was made "
+                f"({spatial} pixels, the labels {data.shape}); {what} needs the same image."
+            )
+            return None
+        return image, bool(source.rgb), data.reshape(spatial), data
+
+    def split_selected(self, n_clusters: int | None = None):
+        """Split the selected cluster into ``n_clusters`` parts (the "into" box's value
+        when not given) in every layer of the run."""
+        labels = self.selected_labels()
+        if len(labels) != 1:
+            _panel.notify_error("Select the one cluster to split in the table.")
+            return
+        if n_clusters is not None:
+            self._split_parts.value = n_clusters
+        found = self._image_and_labels("Split")
+        if found is None:
+            return
+        image, rgb, labels_view, data = found
+        self._record_paints()
+        params = self._layer.value.metadata[METADATA_KEY].get("params") or {}
+        try:
+            edit = plan_split(
+                labels_view,
+                self.features,
+                image,
+                labels[0],
+                self._split_parts.value,
+                params,
+                rgb=rgb,
+            )
+        except Exception as error:  # every error is one notification (see failure_of)
+            _panel.notify_error(failure_of(error).message)
+            return
+        edit = edit.reshaped(data.shape)
+        self._apply_new(
+            edit, data, sorted(edit.labels.labels_before() | edit.labels.labels_after())
+        )
+        self._status.value = f"{edit.description}: {len(self.features)} clusters"
+
+    def merge_similar(self, n_clusters: int | None = None):
+        """Merge the clusters with the closest mean features until ``n_clusters`` are
+        left (the "down to" box's value when not given), in every layer of the run."""
+        if n_clusters is not None:
+            self._merge_down_to.value = n_clusters
+        found = self._image_and_labels("Merge similar")
+        if found is None:
+            return
+        image, rgb, labels_view, data = found
+        self._record_paints()
+        params = self._layer.value.metadata[METADATA_KEY].get("params") or {}
+        try:
+            edit = plan_merge_similar(
+                labels_view, self.features, image, self._merge_down_to.value, params, rgb=rgb
+            )
+        except Exception as error:  # every error is one notification (see failure_of)
+            _panel.notify_error(failure_of(error).message)
+            return
+        if edit.labels is None:
+            self._status.value = "no similar clusters to merge"
+            return
+        edit = edit.reshaped(data.shape)
+        self._apply_new(
+            edit, data, sorted(edit.labels.labels_before() | edit.labels.labels_after())
+        )
+        self._status.value = f"{edit.description}: {len(self.features)} clusters"
+
+    # ------------------------------------------------------------- reproducible code
+    def python_code(self) -> str | None:
+        """The script that makes the chosen clusters layer again (see
+        ``core/reproduce.py``), or None after one notification."""
+        layer = self._layer.value
+        if layer is None:
+            _panel.notify_error("Choose a clusters layer first.")
+            return None
+        self._record_paints()
+        tag = layer.metadata.get(METADATA_KEY, {})
+        edits = list(tag.get("edits") or [])
+        data = self._editable_labels()
+        if data is not None and not np.array_equal(
+            recount(self.features, data)["pixels"], self.features["pixels"]
+        ):  # painted while no Cluster table listened
+            edits.append(painting_record(0))
+        mask = (tag.get("params") or {}).get("mask") or {}
+        try:
+            return python_script(
+                tag.get("params") or {},
+                image=self._file_of(tag.get("source_layer")),
+                mask=self._file_of(mask.get("layer")) if mask else None,
+                plane=tuple(tag.get("plane") or ()),
+                edits=edits,
+                title=layer.name,
+                image_name=tag.get("source_layer") or "",
+            )
+        except ValueError as error:
+            _panel.notify_error(f"'{layer.name}' cannot be made again by code: {error}")
+            return None
+
+    def _layer_named(self, name: str | None):
+        """The viewer's layer called ``name`` (None: no such layer; napari's layer list
+        has no ``get``)."""
+        return self._viewer.layers[name] if name and name in self._viewer.layers else None
+
+    def _file_of(self, name: str | None) -> str | None:
+        """The file napari read the layer ``name`` from, if any."""
+        path = getattr(getattr(self._layer_named(name), "source", None), "path", None)
+        return str(path) if path else None
+
+    def copy_python(self) -> str | None:
+        """Copy the chosen layer's script to the clipboard and show it in a read-only
+        window; returns it (None after one notification)."""
+        script = self.python_code()
+        if script is None:
+            return None
+        QApplication.clipboard().setText(script)
+        self._show_python(script)
+        self._status.value = "Python copied to the clipboard"
+        return script
+
+    def _show_python(self, script: str):
+        if self._python_dialog is not None:
+            with contextlib.suppress(RuntimeError):  # closed and deleted already
+                self._python_dialog.close()
+        dialog = QDialog(self.native)
+        dialog.setWindowTitle(f"Python: {self._layer.value.name}")
+        text = QPlainTextEdit(script)
+        text.setReadOnly(True)
+        text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        dialog.resize(760, 520)
+        dialog.show()
+        self._python_dialog = dialog
 
     def undo(self):
         """Undo the last edit (merge, rename, recolor or painting) in every layer of the
@@ -670,6 +944,7 @@ class ClusterTableWidget(Container):
         edit = self.history.undo(data)
         for _ in range(_layer_edits(edit).napari_paints):
             layer.undo()
+        self._log_edit(edit, undo=True)
         self._apply(edit, undo=True)
         self._status.value = f"undone: {edit.description}"
 
@@ -682,6 +957,7 @@ class ClusterTableWidget(Container):
         edit = self.history.redo(data)
         for _ in range(_layer_edits(edit).napari_paints):
             layer.redo()
+        self._log_edit(edit, undo=False)
         self._apply(edit, undo=False)
         self._status.value = f"redone: {edit.description}"
 
