@@ -145,6 +145,18 @@ def test_starts_in_threads_give_the_same_result_as_one_by_one():
     assert parallel.inertia == serial.inertia and parallel.n_iter == serial.n_iter
 
 
+def test_rows_shared_out_between_threads_give_the_same_result():
+    image = data.astronaut()[::2, ::2]  # 65,536 pixel rows: two blocks of rows
+    X = build_features(read_image(image), spatial_weight=0.5).X
+    start = X[:: len(X) // 7][:7] + 1e-3
+    fits = [_kmeans_lloyd.fit(X, 7, init=start, n_threads=n) for n in (1, 2, 3)]
+    for fit in fits[1:]:
+        np.testing.assert_array_equal(fit.labels, fits[0].labels)
+        np.testing.assert_array_equal(fit.centers, fits[0].centers)
+        assert fit.inertia == fits[0].inertia and fit.n_iter == fits[0].n_iter
+    assert_same_fit(fits[0], reference(X, 7, None, init=start, n_init=1), X)
+
+
 def test_max_iter_stops_and_relabels_as_sklearn():
     X, weights = _rows("rgb")
     start = X[:5] + 1e-3

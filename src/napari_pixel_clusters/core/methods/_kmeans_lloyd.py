@@ -49,6 +49,7 @@ scikit-learn's routine. Starts run in parallel threads (the loops release the GI
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -135,23 +136,32 @@ def _half_gaps(centers: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _two_sum_into(totals: np.ndarray, j: int, f: int, value: float) -> None:
+    """``totals[0, j, f] += value``, its rounding error added to ``totals[1, j, f]``
+    (Knuth's TwoSum)."""
+    total = totals[0, j, f]
+    new = total + value
+    part = new - total
+    totals[0, j, f] = new
+    totals[1, j, f] += (total - (new - part)) + (value - part)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _accumulate(totals: np.ndarray, j: int, X: np.ndarray, i: int, weight: float) -> None:
-    """Add ``weight * X[i]`` and ``weight`` to cluster ``j``'s totals, compensated: each
-    rounding error is kept in ``totals[1]`` (Knuth's TwoSum), so that rows taken out again
-    leave no trace of their rounding."""
+    """Add ``weight * X[i]`` and ``weight`` to cluster ``j``'s compensated totals, so that
+    rows taken out again leave no trace of their rounding."""
     n_features = X.shape[1]
-    for f in range(n_features + 1):
-        value = weight if f == n_features else X[i, f] * weight
-        total = totals[0, j, f]
-        new = total + value
-        part = new - total
-        totals[0, j, f] = new
-        totals[1, j, f] += (total - (new - part)) + (value - part)
+    for f in range(n_features):
+        _two_sum_into(totals, j, f, X[i, f] * weight)
+    _two_sum_into(totals, j, n_features, weight)
 
 
 #: What an E-step does with the clusters' totals: nothing, move the rows that change
 #: cluster, or sum every row afresh.
 LABELS_ONLY, MOVED_ROWS, ALL_ROWS = 0, 1, 2
+#: Rows are labelled in blocks of this many; each block's change to the clusters' totals is
+#: added in block order, whichever thread labelled it: the same sums on any machine.
+BLOCK_ROWS = 1 << 15
 
 
 @njit(cache=True, nogil=True)
@@ -166,46 +176,48 @@ def e_step(
     lower: np.ndarray,
     shift: np.ndarray,
     first: bool,
-    totals: np.ndarray,
+    deltas: np.ndarray,
     update: int,
+    first_block: int,
+    end_block: int,
 ) -> bool:
-    """Label every row (its bounds first moved by the centers' last ``shift``; all ``k``
-    distances when ``first``) and update the clusters' ``totals`` as ``update`` says
-    (:data:`LABELS_ONLY`, :data:`MOVED_ROWS`, :data:`ALL_ROWS`).
+    """Label the rows of blocks ``first_block .. end_block - 1`` (their bounds first moved
+    by the centers' last ``shift``; all ``k`` distances when ``first``) and, as ``update``
+    says (:data:`LABELS_ONLY`, :data:`MOVED_ROWS`, :data:`ALL_ROWS`), set each block's
+    change to the clusters' totals in ``deltas[block]`` (see :func:`add_deltas`).
 
-    ``x_norms``: the rows' squared norms; ``center_norms``: ``row_norms(centers)``;
-    ``totals``: ``(2, k, n_features + 1)``, each cluster's weighted sum and weight (last
-    column) and their rounding errors. Returns whether any label changed.
+    ``x_norms``: the rows' squared norms; ``center_norms``: ``row_norms(centers)``.
+    Returns whether any label changed.
     """
     n = X.shape[0]
     k = centers.shape[0]
     half_gap = _half_gaps(centers)
     slack = SLACK * (np.max(x_norms) + np.max(center_norms))
-    largest, second, largest_at = 0.0, 0.0, -1  # the two largest shifts
+    lower_shift = np.zeros(k)  # by label: the largest shift of the other centers
     if not first:
-        for j in range(k):
-            if shift[j] > largest:
-                largest, second, largest_at = shift[j], largest, j
-            elif shift[j] > second:
-                second = shift[j]
-    if update == ALL_ROWS:
-        totals[:] = 0.0
+        for a in range(k):
+            for j in range(k):
+                if j != a:
+                    lower_shift[a] = max(lower_shift[a], shift[j])
     changed = False
-    for i in range(n):
-        label = labels[i]
-        settled = False
-        if not first:
-            upper[i] += shift[label]
-            lower[i] -= second if label == largest_at else largest
-            near = max(half_gap[label], lower[i]) * (1.0 - MARGIN)
-            far = upper[i] * (1.0 + MARGIN)
-            settled = near > far and (near - far) * (near + far) > slack
-            if not settled:
+    for block in range(first_block, end_block):
+        delta = deltas[block]
+        if update != LABELS_ONLY:
+            delta[:] = 0.0
+        for i in range(block * BLOCK_ROWS, min(n, (block + 1) * BLOCK_ROWS)):
+            label = labels[i]
+            if not first:
+                upper[i] += shift[label]
+                lower[i] -= lower_shift[label]
+                near = max(half_gap[label], lower[i]) * (1.0 - MARGIN)
+                far = upper[i] * (1.0 + MARGIN)
+                if near > far and (near - far) * (near + far) > slack:
+                    continue  # settled by the bounds
                 own = center_norms[label] + -2.0 * _dot(X, i, centers, label)
                 upper[i] = np.sqrt(max(own + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
                 far = upper[i] * (1.0 + MARGIN)
-                settled = near > far and (near - far) * (near + far) > slack
-        if not settled:
+                if near > far and (near - far) * (near + far) > slack:
+                    continue  # settled by its own distance
             best, nearest, runner_up = 0, center_norms[0] + -2.0 * _dot(X, i, centers, 0), np.inf
             for j in range(1, k):
                 distance = center_norms[j] + -2.0 * _dot(X, i, centers, j)
@@ -213,17 +225,33 @@ def e_step(
                     best, runner_up, nearest = j, nearest, distance
                 elif distance < runner_up:
                     runner_up = distance
+            upper[i] = np.sqrt(max(nearest + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
+            lower[i] = np.sqrt(max(runner_up + x_norms[i] - slack, 0.0)) * (1.0 - MARGIN)
             if best != label:
                 changed = True
                 labels[i] = best
                 if update == MOVED_ROWS:
-                    _accumulate(totals, label, X, i, -weights[i])
-                    _accumulate(totals, best, X, i, weights[i])
-            upper[i] = np.sqrt(max(nearest + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
-            lower[i] = np.sqrt(max(runner_up + x_norms[i] - slack, 0.0)) * (1.0 - MARGIN)
+                    _accumulate(delta, label, X, i, -weights[i])
+                    _accumulate(delta, best, X, i, weights[i])
         if update == ALL_ROWS:
-            _accumulate(totals, labels[i], X, i, weights[i])
+            for i in range(block * BLOCK_ROWS, min(n, (block + 1) * BLOCK_ROWS)):
+                _accumulate(delta, labels[i], X, i, weights[i])
     return changed
+
+
+@njit(cache=True, nogil=True)
+def add_deltas(totals: np.ndarray, deltas: np.ndarray, update: int) -> np.ndarray:
+    """Add the blocks' ``deltas`` to the compensated ``totals`` in block order (from zero
+    for :data:`ALL_ROWS`); returns each cluster's weighted sum and weight (last column)."""
+    if update == ALL_ROWS:
+        totals[:] = 0.0
+    k, width = totals.shape[1], totals.shape[2]
+    for block in range(deltas.shape[0]):
+        for j in range(k):
+            for f in range(width):
+                _two_sum_into(totals, j, f, deltas[block, 0, j, f])
+                totals[1, j, f] += deltas[block, 1, j, f]
+    return totals[0] + totals[1]
 
 
 @njit(cache=True, nogil=True)
@@ -305,8 +333,11 @@ def run_start(
     centers_init: np.ndarray,
     max_iter: int,
     threshold: float,
+    pool: ThreadPoolExecutor | None = None,
+    n_parts: int = 1,
 ) -> Start:
-    """scikit-learn's ``_kmeans_single_lloyd`` on centered rows ``X``, step by step."""
+    """scikit-learn's ``_kmeans_single_lloyd`` on centered rows ``X``, step by step; each
+    E-step in ``n_parts`` parts of the rows, all but one in ``pool``'s threads."""
     from sklearn.utils.extmath import row_norms
 
     n = X.shape[0]
@@ -314,14 +345,25 @@ def run_start(
     centers = np.array(centers_init, dtype=np.float64, order="C")
     labels = np.full(n, -1, dtype=np.int32)
     upper, lower, shift = np.empty(n), np.empty(n), np.zeros(k)
-    totals = np.zeros((2, k, n_features + 1))
+    n_blocks = -(-n // BLOCK_ROWS)
+    totals, deltas = np.zeros((2, k, n_features + 1)), np.zeros((n_blocks, 2, k, n_features + 1))
+    bounds = np.linspace(0, n_blocks, min(n_parts, n_blocks) + 1).round().astype(int)
+
+    def label_rows(first: bool, update: int) -> bool:
+        """The E-step over every block, the parts after the first in ``pool``."""
+        args = (X, weights, x_norms, centers, row_norms(centers, squared=True), labels)
+        args += (upper, lower, shift, first, deltas, update)
+        if pool is None or len(bounds) == 2:
+            return bool(e_step(*args, 0, n_blocks))
+        others = [pool.submit(e_step, *args, a, b) for a, b in itertools.pairwise(bounds[1:])]
+        changed = bool(e_step(*args, 0, bounds[1]))
+        results = [future.result() for future in others]  # every part done before going on
+        return changed or any(results)
+
     update, strict = ALL_ROWS, False
     for iteration in range(max_iter):
-        changed = e_step(
-            X, weights, x_norms, centers, row_norms(centers, squared=True), labels, upper,
-            lower, shift, iteration == 0, totals, update,
-        )  # fmt: skip
-        sums = totals[0] + totals[1]
+        changed = label_rows(iteration == 0, update)
+        sums = add_deltas(totals, deltas, update)
         update = MOVED_ROWS
         if not sums[:, n_features].all():
             relocate_empty_clusters(X, weights, centers, sums, labels)
@@ -333,31 +375,51 @@ def run_start(
         if (shift**2).sum() <= threshold:
             break
     if not strict:  # relabel with the final centers
-        e_step(
-            X, weights, x_norms, centers, row_norms(centers, squared=True), labels, upper,
-            lower, shift, False, totals, LABELS_ONLY,
-        )  # fmt: skip
+        label_rows(False, LABELS_ONLY)
     return Start(labels, float(inertia(X, weights, centers, labels)), centers, iteration + 1)
 
 
 @njit(cache=True, nogil=True)
-def _candidate_distances(
+def _candidate_potentials(
     candidates: np.ndarray,
     candidate_norms: np.ndarray,
     X: np.ndarray,
     x_norms: np.ndarray,
+    weights: np.ndarray,
     closest: np.ndarray,
 ) -> np.ndarray:
-    """``np.minimum(closest, euclidean_distances(candidates, X, squared=True))`` with
-    scikit-learn's arithmetic: ``max((-2 x.c + |c|²) + |x|², 0)``."""
-    n_candidates, n = candidates.shape[0], X.shape[0]
-    distances = np.empty((n_candidates, n))
-    for i in range(n):
+    """Each candidate's potential: the weighted sum of every row's squared distance to its
+    nearest center if the candidate were added, ``np.minimum(closest,
+    euclidean_distances(candidates, X, squared=True)) @ weights`` with scikit-learn's
+    arithmetic for the distances (``max((-2 x.c + |c|²) + |x|², 0)``)."""
+    n_candidates = candidates.shape[0]
+    potentials = np.zeros(n_candidates)
+    for i in range(X.shape[0]):
         for j in range(n_candidates):
             distance = (-2.0 * _dot(X, i, candidates, j) + candidate_norms[j]) + x_norms[i]
-            distance = max(distance, 0.0)
-            distances[j, i] = min(closest[i], distance)
-    return distances
+            potentials[j] += min(closest[i], max(distance, 0.0)) * weights[i]
+    return potentials
+
+
+@njit(cache=True, nogil=True)
+def _add_center(
+    center: np.ndarray,
+    center_norm: float,
+    X: np.ndarray,
+    x_norms: np.ndarray,
+    weights: np.ndarray,
+    closest: np.ndarray,
+) -> np.ndarray:
+    """Lower ``closest`` to the distances to a new ``center`` (as in
+    :func:`_candidate_potentials`); returns ``np.cumsum(weights * closest)``."""
+    sums = np.empty(X.shape[0])
+    total = 0.0
+    for i in range(X.shape[0]):
+        distance = (-2.0 * _dot(X, i, center, 0) + center_norm) + x_norms[i]
+        closest[i] = min(closest[i], max(distance, 0.0))
+        total += weights[i] * closest[i]
+        sums[i] = total
+    return sums
 
 
 @njit(cache=True, nogil=True)
@@ -378,8 +440,9 @@ def kmeans_plusplus(
     weights: np.ndarray,
     random_state: np.random.RandomState,
 ) -> np.ndarray:
-    """scikit-learn's ``_kmeans_plusplus``: the same draws from ``random_state``, the same
-    arithmetic and choices; the candidates' distances and the running sums compiled."""
+    """scikit-learn's ``_kmeans_plusplus``: the same draws from ``random_state`` and the
+    same choices from the same distances; the candidates' potentials summed in one
+    compiled pass (BLAS sums them in another order: they agree to rounding)."""
     from sklearn.utils.extmath import row_norms
 
     n_samples, n_features = X.shape
@@ -392,20 +455,21 @@ def kmeans_plusplus(
     closest += row_norms(first, squared=True)[:, np.newaxis]
     closest += x_norms.reshape(1, -1)
     np.maximum(closest, 0, out=closest)
-    current_pot = closest @ weights
+    current_pot = float((closest @ weights)[0])
     closest = closest.ravel()
+    running = _weighted_cumsum(weights, closest)
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * current_pot
-        candidate_ids = np.searchsorted(_weighted_cumsum(weights, closest), rand_vals)
-        np.clip(candidate_ids, None, closest.size - 1, out=candidate_ids)
+        candidate_ids = np.searchsorted(running, rand_vals)
+        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
         candidates = X[candidate_ids]
-        distances = _candidate_distances(
-            candidates, row_norms(candidates, squared=True), X, x_norms, closest
+        norms = row_norms(candidates, squared=True)
+        potentials = _candidate_potentials(candidates, norms, X, x_norms, weights, closest)
+        best = int(np.argmin(potentials))
+        current_pot = float(potentials[best])
+        running = _add_center(
+            candidates[best : best + 1], norms[best], X, x_norms, weights, closest
         )
-        candidates_pot = distances @ weights.reshape(-1, 1)
-        best = np.argmin(candidates_pot)
-        current_pot = candidates_pot[best]
-        closest = distances[best]
         centers[c] = X[candidate_ids[best]]
     return centers
 
@@ -517,18 +581,23 @@ def _run_starts(
     threshold: float,
     n_threads: int | None,
 ) -> list[Start]:
-    """Every start, its centers from ``starting()`` (called in order, in this thread);
-    each start runs in its own thread as soon as its centers are drawn, where there are
-    CPUs and memory for them."""
+    """Every start, its centers from ``starting()`` (called in order, in this thread).
+
+    With several CPUs, the starts run in parallel threads, each as soon as its centers are
+    drawn (while their bounds fit in memory); fewer starts than CPUs share out the rows of
+    each E-step. The result does not depend on how the work is shared.
+    """
     n_threads = available_cpus() if n_threads is None else n_threads
-
-    def run(centers: np.ndarray) -> Start:
-        return run_start(X, weights, x_norms, centers, max_iter, threshold)
-
     state_bytes = X.shape[0] * 20 * n_init  # labels and two bounds per start
-    if n_init == 1 or n_threads <= 1 or state_bytes > PARALLEL_STATE_BYTES:
-        return [run(starting()) for _ in range(n_init)]
-    with ThreadPoolExecutor(max_workers=n_init) as pool:
+    in_parallel = n_init > 1 and n_threads > 1 and state_bytes <= PARALLEL_STATE_BYTES
+    n_parts = 1 if in_parallel or n_threads <= 1 else n_threads
+    with ThreadPoolExecutor(max_workers=max(n_threads, n_init)) as pool:
+
+        def run(centers: np.ndarray) -> Start:
+            return run_start(X, weights, x_norms, centers, max_iter, threshold, pool, n_parts)
+
+        if not in_parallel:
+            return [run(starting()) for _ in range(n_init)]
         futures = [pool.submit(run, starting()) for _ in range(n_init)]
         return [future.result() for future in futures]
 
