@@ -355,3 +355,17 @@ def test_a_bad_stain_vector_file_is_one_error_naming_the_file(tmp_path, text, pr
         read_stain_vectors(tmp_path)
     with pytest.raises(ValueError, match=r"^stain vectors file: .*missing.json: not a regular"):
         read_stain_vectors(tmp_path / "missing.json")
+
+
+def test_one_stain_in_8_bit_is_refused_not_split_into_two_near_copies():
+    """Rounding to 8 bits spreads one stain's colors a little: the estimate would give
+    two stains about a degree apart (unusable concentrations); it is refused instead."""
+    rng = np.random.default_rng(0)
+    amounts = rng.uniform(0.1, 1.2, (128, 128, 1))
+    one_stain = np.round(255 * 10.0 ** -(amounts * HEMATOXYLIN)).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"^stain_vectors: the two stains estimated are only"):
+        npc.segment(one_stain, "kmeans", 2, color_space="stains", stain_vectors="estimate")
+    two_stains = synthetic(HEMATOXYLIN, EOSIN)  # real pairs are far apart: still estimated
+    seg = npc.segment(two_stains, "kmeans", 3, color_space="stains", stain_vectors="estimate")
+    first, second = np.asarray(seg.params["stain_vectors"]["vectors"])[:2]
+    assert np.degrees(np.arccos(first @ second)) > 20

@@ -41,6 +41,10 @@ MIN_RGB = 1e-6
 #: Stain rows may have OD components down to this (rounding in published vectors); a
 #: clearly negative component would be a stain that adds light.
 MIN_COMPONENT = -0.05
+#: Two estimated stains closer than this (degrees) are one stain seen twice (a slide
+#: with one stain, or noise around one color): the estimate is refused. Real stain pairs
+#: are 20-40 degrees apart (hematoxylin-eosin, hematoxylin-DAB).
+MIN_STAIN_ANGLE = 5.0
 #: Matrices whose condition number exceeds this are refused as (nearly) singular.
 MAX_CONDITION = 1e6
 #: Names a stain cannot take: the position features' names.
@@ -254,10 +258,18 @@ def estimate_stain_vectors(
     if high - low < 1e-6:
         raise ValueError(
             "stain_vectors: the tissue pixels show a single color direction, so two stains "
-            "cannot be estimated; give the stain vectors."
+            "cannot be estimated; give the stain vectors, or use color space 'rgb' or 'lab'."
         )
     stains = [_positive(plane @ np.array([math.cos(a), math.sin(a)])) for a in (low, high)]
     stains.sort(key=lambda v: -v[0])  # larger red OD first: hematoxylin-like
+    apart = math.degrees(math.acos(min(1.0, float(stains[0] @ stains[1]))))
+    if apart < MIN_STAIN_ANGLE:
+        raise ValueError(
+            f"stain_vectors: the two stains estimated are only {apart:.1f} degrees apart "
+            f"(at least {MIN_STAIN_ANGLE:g} are needed): the tissue shows one stain, so "
+            "two cannot be separated; give the stain vectors, or use color space 'rgb' "
+            "or 'lab'."
+        )
     return from_rows(np.array(stains), None, estimated=True)
 
 
