@@ -254,3 +254,12 @@ def test_saved_probabilities_of_the_wrong_shape_are_refused(tmp_path):
     )
     with pytest.raises(ValueError, match=r"^folder: .*probabilities.tif: expected floats"):
         read_result(folder)
+
+
+def test_a_model_labelling_a_lazy_image_gives_lazy_probabilities():
+    seg = npc.segment(PHOTO, "gmm", 3, color_space="lab", random_state=0)
+    predicted = seg.model.predict(da.from_array(PHOTO, chunks=(40, 40, 3)))
+    probabilities = predicted.probabilities()
+    assert isinstance(probabilities, da.Array)
+    assert probabilities.chunks == ((40, 24), (40, 24), (3,))
+    np.testing.assert_allclose(probabilities.compute(), seg.probabilities(), atol=1e-6)
