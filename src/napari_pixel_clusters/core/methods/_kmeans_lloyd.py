@@ -351,12 +351,16 @@ def run_start(
 
     def label_rows(first: bool, update: int) -> bool:
         """The E-step over every block, the parts after the first in ``pool``."""
-        args = (X, weights, x_norms, centers, row_norms(centers, squared=True), labels)
-        args += (upper, lower, shift, first, deltas, update)
+        norms = row_norms(centers, squared=True)
+
+        def part(first_block: int, end_block: int) -> bool:
+            arrays = (X, weights, x_norms, centers, norms, labels, upper, lower, shift)
+            return bool(e_step(*arrays, first, deltas, update, first_block, end_block))
+
         if pool is None or len(bounds) == 2:
-            return bool(e_step(*args, 0, n_blocks))
-        others = [pool.submit(e_step, *args, a, b) for a, b in itertools.pairwise(bounds[1:])]
-        changed = bool(e_step(*args, 0, bounds[1]))
+            return part(0, n_blocks)
+        others = [pool.submit(part, a, b) for a, b in itertools.pairwise(bounds[1:])]
+        changed = part(0, bounds[1])
         results = [future.result() for future in others]  # every part done before going on
         return changed or any(results)
 
