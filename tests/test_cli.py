@@ -679,7 +679,9 @@ def test_objects_of_a_lazy_result_or_a_missing_cluster_are_one_line_each(tmp_pat
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert code == 1 and len(lines) == 1, captured.err
-    assert "big.zarr: error: objects need the labels in memory" in lines[0]
+    # refused before segmenting, with advice for the command line (not for Python)
+    assert "big.zarr: error: --objects: objects need the labels in memory" in lines[0]
+    assert "leave out --objects" in lines[0] and "np.asarray" not in lines[0]
     assert not (out / "big").exists()  # nothing half written
     assert (out / "small" / "objects.csv").exists()  # the others continue
     code = main(

@@ -467,7 +467,13 @@ def _run_each(
     for i, path in enumerate(images, start=1):
         started = time.perf_counter()
         try:
-            seg = label_one(read_image(path))
+            image = read_image(path)
+            if make_objects is not None and is_lazy(image):
+                raise ValueError(
+                    "--objects: objects need the labels in memory, and this image is read "
+                    "chunk by chunk (zarr); leave out --objects for it."
+                )
+            seg = label_one(image)
             objects = make_objects(seg) if make_objects is not None else None
             folder = write_result(
                 seg,
