@@ -930,3 +930,109 @@ def test_probabilities_are_written_for_methods_that_give_them(halves, capsys):
     assert not (halves / "none").exists()
     shown = run_cli("segment", halves / "top.png", "-k", "3", "--probabilities", "--out", out)
     assert shown.returncode == 2 and "--probabilities: method 'kmeans' gives no" in shown.stderr
+
+
+# ------------------------------------------------------------------------ --params replay
+def segment_to(folder, *arguments) -> int:
+    return main(["segment", *map(str, arguments), "--out", str(folder)])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--method", "gmm", "-k", "3", "--covariance-type", "diag", "--color-space", "lab"],
+        ["-k", "4", "--spatial-weight", "0.5", "--smooth", "1", "--min-region", "15"],
+        ["--method", "slic", "--n-segments", "30", "--random-state", "3"],
+    ],
+    ids=["gmm-lab", "kmeans-clean-up", "slic"],
+)
+def test_params_json_is_replayed_to_identical_labels(images, options, capsys):
+    image = images / "astronaut.png"
+    assert segment_to(images / "first", image, "--random-state", "2", *options) == 0
+    params = images / "first" / "astronaut" / "params.json"
+    assert segment_to(images / "again", "--params", params, image) == 0
+    first, again = (
+        read_result(images / "first" / "astronaut"),
+        read_result(images / "again" / "astronaut"),
+    )
+    np.testing.assert_array_equal(
+        tifffile.imread(images / "again" / "astronaut" / "labels.tif"),
+        tifffile.imread(images / "first" / "astronaut" / "labels.tif"),
+    )
+    pd.testing.assert_frame_equal(again.table, first.table)
+    for key, value in first.params["params"].items():
+        if key not in ("seconds", "versions"):
+            assert again.params["params"][key] == value, key
+
+
+def test_replayed_stain_vectors_are_the_recorded_ones(stained, capsys):
+    argv = ["-k", "3", "--color-space", "stains", "--stain-vectors", "estimate"]
+    assert (
+        segment_to(stained / "first", stained / "a.png", *argv, "--stain-background", "0.3") == 0
+    )
+    params = stained / "first" / "a" / "params.json"
+    assert (
+        segment_to(stained / "again", "--params", params, stained / "a.png", stained / "b.png")
+        == 0
+    )
+    first, again = read_result(stained / "first" / "a"), read_result(stained / "again" / "a")
+    np.testing.assert_array_equal(again.labels, first.labels)
+    recorded = first.params["params"]["stain_vectors"]["vectors"]
+    assert again.params["params"]["stain_vectors"]["vectors"] == recorded
+    # b is clustered with a's vectors, not an estimate of its own
+    b = read_result(stained / "again" / "b")
+    expected = npc.segment(
+        io.imread(stained / "b.png"),
+        "kmeans",
+        3,
+        color_space="stains",
+        stain_vectors=np.array(recorded),
+    )
+    np.testing.assert_array_equal(b.labels, expected.labels)
+
+
+def test_options_given_with_params_override_the_recorded_ones(images, capsys):
+    image = images / "astronaut.png"
+    argv = ["-k", "4", "--color-space", "lab", "--random-state", "1"]
+    assert segment_to(images / "first", image, *argv) == 0
+    params = images / "first" / "astronaut" / "params.json"
+    assert segment_to(images / "k3", "--params", params, image, "-k", "3", "--n-init", "5") == 0
+    expected = npc.segment(
+        io.imread(image), "kmeans", 3, color_space="lab", random_state=1, n_init=5
+    )
+    np.testing.assert_array_equal(read_result(images / "k3" / "astronaut").labels, expected.labels)
+    # another method: the recorded features, that method's own parameters
+    with pytest.raises(SystemExit) as usage:  # another method needs its own k
+        segment_to(images / "gmm", "--params", params, image, "--method", "gmm")
+    assert usage.value.code == 2 and "-k/--n-clusters" in capsys.readouterr().err
+    assert (
+        segment_to(images / "gmm2", "--params", params, image, "--method", "gmm", "-k", "2") == 0
+    )
+    expected = npc.segment(io.imread(image), "gmm", 2, color_space="lab", random_state=1)
+    np.testing.assert_array_equal(
+        read_result(images / "gmm2" / "astronaut").labels, expected.labels
+    )
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("not json", "not valid JSON"),
+        ('{"params": {"method": "magic"}}', "no known method is recorded"),
+        ('{"params": {"method": "kmeans"}}', "needs a number of clusters"),
+        (
+            '{"params": {"method": "kmeans", "n_clusters_requested": 3, '
+            '"mask": {"pixels_inside": 10, "pixels": 100}}}',
+            "made inside a mask (10 of 100 pixels)",
+        ),
+    ],
+    ids=["not-json", "unknown-method", "no-k", "mask"],
+)
+def test_a_bad_params_file_is_one_line_and_nothing_is_read(images, capsys, content, problem):
+    params = images / "params.json"
+    params.write_text(content)
+    code = segment_to(images / "out", "--params", params, images / "astronaut.png")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"napari-pixel-clusters: error: --params: {params}: ")
+    assert problem in lines[0] and not (images / "out").exists()

@@ -2,6 +2,7 @@
 
     napari-pixel-clusters segment IMAGE... --method kmeans -k 5 --color-space lab --out DIR
     napari-pixel-clusters segment --pooled IMAGE... --method gmm -k 5 --probabilities --out DIR
+    napari-pixel-clusters segment --params DIR/img/params.json IMAGE... --out DIR2
     napari-pixel-clusters apply --model DIR/img/model.json IMAGE... --out DIR
     napari-pixel-clusters sweep IMAGE --method kmeans --k 2..10
 
@@ -23,13 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from .core import FEATURE_PARAMS, METHODS, load_model, save_model, segment, segment_many, sweep
-from .core.export import write_result
+from .core.export import MAX_TABLE_BYTES, write_result
+from .core.files import read_json
 from .core.image import read_image as image_data
 from .core.lazy import is_lazy
 from .core.objects import Objects
 from .core.pooled import image_kind, pooling_methods
 from .core.probabilities import UNCERTAINTY_KINDS
 from .core.registry import CLEANUP_PARAMS, RANDOM_STATE, Method, Param
+from .core.reproduce import SegmentCall, segment_call
 from .core.result import Segmentation
 from .core.stains import ESTIMATE, read_stain_vectors
 
@@ -205,7 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help=IMAGES_HELP)
     seg.add_argument(
-        "--method", choices=list(METHODS), default=DEFAULT_METHOD, help="segmentation method"
+        "--method",
+        choices=list(METHODS),
+        default=None,
+        help=f"segmentation method; with --params, the one it records (default: {DEFAULT_METHOD})",
+    )
+    seg.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="replay the params.json of a result folder (written by segment, write_result "
+        "or the napari widget): its method, k, every option and how the image was read; "
+        "options given here override them (default: none)",
     )
     needs_k = [m.name for m in METHODS.values() if m.needs_n_clusters]
     no_k = [m.name for m in METHODS.values() if not m.needs_n_clusters]
@@ -531,6 +546,12 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "segment":
+        try:
+            _replay_params(args)
+        except ValueError as error:  # a bad params file: no image is read
+            print(f"{parser.prog}: error: {one_line(error)}", file=sys.stderr)
+            return 1
     _check_arguments(parser, args)
     out = getattr(args, "out", None)
     if out is not None and os.path.lexists(out) and not os.path.isdir(out):  # all would fail
@@ -549,6 +570,50 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         return INTERRUPTED
+
+
+def _replay_params(args: argparse.Namespace) -> None:
+    """``segment``: the method and k of --params FILE unless given (else the default
+    method), its whole call kept in ``args.replay`` (None without --params)."""
+    args.replay = None
+    if args.params is None:
+        args.method = args.method or DEFAULT_METHOD
+        return
+    call = read_params(args.params)
+    if args.method is not None:
+        call = call.for_method(args.method)
+    args.method = call.method
+    args.n_clusters = call.n_clusters if args.n_clusters is None else args.n_clusters
+    args.replay = call
+
+
+def read_params(path: Path) -> SegmentCall:
+    """The ``segment`` call recorded in a result folder's ``params.json`` (or a file of
+    the params alone); a ValueError starting with "--params: <path>:" otherwise, also for
+    a result made inside a mask (the command line cannot give one)."""
+    content = read_json(path, "--params", MAX_TABLE_BYTES)
+    params = content.get("params") if isinstance(content, dict) else None
+    try:
+        call = segment_call(params if isinstance(params, dict) else content)
+    except ValueError as error:
+        raise ValueError(f"--params: {path}: {str(error).removeprefix('params: ')}") from None
+    if call.mask is not None:
+        raise ValueError(
+            f"--params: {path}: the result was made inside a mask ("
+            f"{call.mask.get('pixels_inside', '?')} of {call.mask.get('pixels', '?')} "
+            "pixels), which the command line cannot give; replay it from Python "
+            "(seg.to_python, or segment(..., mask=...))."
+        )
+    return call
+
+
+def _replayed(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+    """``segment``'s keywords: those of --params (how the image was read and every
+    option), overridden by the ``options`` given on the command line."""
+    call = getattr(args, "replay", None)
+    if call is None:
+        return options
+    return {**call.reading, **call.overridden(options).options}
 
 
 def _with_stain_file(options: dict[str, Any]) -> dict[str, Any]:
@@ -594,6 +659,7 @@ def _run(args: argparse.Namespace) -> int:
             args.overwrite,
             probabilities=_probability_keywords(args),
         )
+    options = _replayed(args, options)
     if args.pooled:
         return _run_pooled(args, options)
     return _run_each(
