@@ -1036,3 +1036,19 @@ def test_a_bad_params_file_is_one_line_and_nothing_is_read(images, capsys, conte
     assert code == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"napari-pixel-clusters: error: --params: {params}: ")
     assert problem in lines[0] and not (images / "out").exists()
+
+
+def test_params_of_a_pooled_fit_are_replayed_with_pooled_only(halves, capsys):
+    paths = [halves / "top.png", halves / "bottom.png"]
+    argv = ["--pooled", *paths, "-k", "3", "--color-space", "hsv", "--random-state", "4"]
+    assert segment_to(halves / "first", *argv) == 0
+    params = halves / "first" / "top" / "params.json"
+    assert segment_to(halves / "one", "--params", params, paths[0]) == 1
+    line = capsys.readouterr().err.strip()
+    assert "fitted on 2 images together; add --pooled" in line and not (halves / "one").exists()
+    assert segment_to(halves / "again", "--params", params, "--pooled", *paths) == 0
+    for name in ("top", "bottom"):
+        np.testing.assert_array_equal(
+            read_result(halves / "again" / name).labels,
+            read_result(halves / "first" / name).labels,
+        )

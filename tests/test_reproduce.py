@@ -227,3 +227,15 @@ def test_overriding_options_drops_the_stain_vectors_they_contradict(results):
     assert "stain_vectors" not in plain.options and plain.options["color_space"] == "lab"
     k = call.overridden({"random_state": 7}).options
     assert k["random_state"] == 7 and k["stain_vectors"] == call.options["stain_vectors"]
+
+
+def test_a_result_of_a_pooled_fit_calls_segment_many_on_every_image():
+    top, bottom = PHOTO[:64], PHOTO[64:, :100]
+    pooled = npc.segment_many([top, bottom], "gmm", 3, color_space="hsv", random_state=2)
+    script = pooled.results[1].to_python("bottom.png")
+    assert "pooled = npc.segment_many(\n    images," in script
+    assert "this result is of image 2, the file 'bottom.png'" in script
+    assert "imread" not in script
+    namespace = {"images": [top, bottom]}
+    exec(script, namespace)  # the script the result gave
+    np.testing.assert_array_equal(namespace["labels"], pooled.results[1].labels)

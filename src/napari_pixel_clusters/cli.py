@@ -580,6 +580,11 @@ def _replay_params(args: argparse.Namespace) -> None:
         args.method = args.method or DEFAULT_METHOD
         return
     call = read_params(args.params)
+    if call.pooled is not None and not args.pooled:
+        raise ValueError(
+            f"--params: {args.params}: the result was fitted on {call.pooled.get('images')} "
+            "images together; add --pooled and give the images in the order they were given."
+        )
     if args.method is not None:
         call = call.for_method(args.method)
     args.method = call.method

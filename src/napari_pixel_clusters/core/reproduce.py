@@ -56,6 +56,9 @@ class SegmentCall:
     options: dict[str, Any] = field(default_factory=dict)
     mask: dict[str, Any] | None = None
     kind: str | None = None
+    #: ``{"images": n, "index": i, ...}`` for a result fitted on several images together
+    #: (:func:`~.pooled.segment_many`); None for one image
+    pooled: dict[str, Any] | None = None
     #: what the options say that the call alone does not (e.g. an estimate reused)
     notes: tuple[str, ...] = ()
 
@@ -132,13 +135,14 @@ def segment_call(params: Mapping[str, Any]) -> SegmentCall:
             f"params: method {name!r} needs a number of clusters, but none is recorded "
             "(n_clusters_requested)."
         )
-    image = _mapping(params.get("image"))
+    image = _image_record(params)
     kind = image.get("kind")
     rgb, channel_axis = _reading(kind, image.get("channel_axis"))
     options, notes = _feature_options(method, params)
     options |= {p.name: _recorded(params, p.name, p.default) for p in method.params}
     options |= _common_options(method, params)
     mask = params.get("mask")
+    pooled = params.get("pooled")
     return SegmentCall(
         method=name,
         n_clusters=n_clusters,
@@ -148,12 +152,21 @@ def segment_call(params: Mapping[str, Any]) -> SegmentCall:
         mask=dict(mask) if isinstance(mask, Mapping) else None,
         kind=kind if isinstance(kind, str) else None,
         notes=tuple(notes),
+        pooled=dict(pooled) if isinstance(pooled, Mapping) else None,
     )
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
     """``value`` if it is a mapping (a recorded dict), else an empty one."""
     return value if isinstance(value, Mapping) else {}
+
+
+def _image_record(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The recorded image (the first one of a pooled fit's list)."""
+    image = params.get("image")
+    if isinstance(image, list) and image:
+        image = image[0]
+    return _mapping(image)
 
 
 def _reading(kind: object, channel_axis: object) -> tuple[bool | None, int | None]:
@@ -238,7 +251,8 @@ def python_script(
     call = segment_call(params)
     image_source = _source(image, IMAGE_VARIABLE)
     mask_source = _source(mask, MASK_VARIABLE) if call.mask is not None else None
-    reads = [s for s in (image_source, mask_source) if s is not None and s.path is not None]
+    sources = () if call.pooled is not None else (image_source, mask_source)  # none read
+    reads = [s for s in sources if s is not None and s.path is not None]
     lines = _header(params, title)
     readers = {s.reader for s in reads}
     if "da.from_zarr" in readers:
@@ -251,6 +265,8 @@ def python_script(
     if "io.imread" in readers:
         lines.append("from skimage import io")
     lines.append("")
+    if call.pooled is not None:
+        return "\n".join([*lines, *_pooled_lines(call, params, image, image_name, edits)]) + "\n"
     lines += _image_lines(image_source, params, image_name, plane)
     if mask_source is not None:
         lines += _mask_lines(mask_source, call.mask or {}, plane)
@@ -259,6 +275,41 @@ def python_script(
     lines.append("labels = seg.labels")
     lines += _edit_lines(edits, image_source.variable)
     return "\n".join(lines) + "\n"
+
+
+def _pooled_lines(
+    call: SegmentCall,
+    params: Mapping[str, Any],
+    image: str | os.PathLike[str] | None,
+    image_name: str,
+    edits: Sequence[Mapping[str, Any]],
+) -> list[str]:
+    """A fit on several images together: ``segment_many`` on the list ``images``
+    (which the script asks for), then this image's result."""
+    pooled = call.pooled or {}
+    index = pooled.get("index")
+    n_images = pooled.get("images", "several")
+    this = ""
+    if isinstance(index, int):
+        path = _source(image, IMAGE_VARIABLE).path
+        named = f" the layer '{image_name}'" if image_name else ""
+        where = f" the file {path!r}" if path else named
+        this = f"; this result is of image {index + 1}{',' if where else ''}{where}"
+    lines = _comment(
+        f"`images`: the {n_images} images the clusters were fitted on together "
+        f"(segment_many), in the order they were given{this}; define `images` before "
+        "this line."
+    )
+    if call.mask is not None:
+        lines += _comment("`masks`: the mask of each image, as they were given.")
+    lines += [f"# {note}" for note in call.notes]
+    call_lines = _call_lines(call, "images", _Source("masks") if call.mask else None)
+    call_lines[0] = "pooled = npc.segment_many("
+    lines += [line.replace("    mask=masks,", "    masks=masks,") for line in call_lines]
+    if not isinstance(index, int):
+        return [*lines, "labels = [result.labels for result in pooled.results]"]
+    lines += [f"seg = pooled.results[{index}]", "labels = seg.labels"]
+    return lines + _edit_lines(edits, f"images[{index}]")
 
 
 @dataclass(frozen=True)
@@ -317,7 +368,7 @@ def _comment(text: str, width: int = 88) -> list[str]:
 def _image_lines(
     source: _Source, params: Mapping[str, Any], image_name: str, plane: Sequence[int]
 ) -> list[str]:
-    image = _mapping(params.get("image"))
+    image = _image_record(params)
     described = _describe_image(image, plane)
     named = f" (the layer '{image_name}')" if image_name else ""
     if source.path is None:
