@@ -26,25 +26,36 @@ lower and its clustering differs).
 How it is computed here
 -----------------------
 The same steps in the same order on the same centered rows, from the same starting
-centers, with one difference: an E-step does not compute every distance. Each row keeps
-an upper bound on its distance to its center and a lower bound on its distance to every
-other center (Hamerly 2010); when the centers move, the upper bound grows by its center's
-shift and the lower one shrinks by the largest other shift. A row whose bounds show that
-its own center is nearer than any other, by a margin far above rounding (:data:`MARGIN`,
-:data:`SLACK`), keeps it without computing any distance; otherwise its distance to its
-own center is computed and, only if that does not settle it, all ``k`` of them, by
-scikit-learn's formula: ``|c|²`` from ``row_norms`` and ``x.c`` accumulated feature by
-feature with fused multiply-adds, as BLAS's kernels do. So a row is labelled as
-scikit-learn labels it; rows exactly as far from two centers (pixel colors are a lattice,
-and k-means++ starts from pixel colors) are decided by the same rounding where the BLAS
-accumulates that way (x86-64 with FMA; checked in the tests), and otherwise either center
-may win.
+centers, with two differences.
 
-k-means++ (:func:`kmeans_plusplus`) is scikit-learn's ``_kmeans_plusplus`` with its
-candidates' distances computed here in one pass (the same arithmetic as BLAS, see above);
-every random draw, sum and choice is scikit-learn's own numpy call, in the same order.
-Empty clusters are relocated by :func:`relocate_empty_clusters`: the numpy operations of
-scikit-learn's routine. Starts run in parallel threads (the loops release the GIL).
+*An E-step does not compute every distance.* Each row keeps an upper bound on its distance
+to its center and a lower bound on its distance to every other center (Hamerly 2010); when
+the centers move, the upper bound grows by its center's shift and the lower one shrinks by
+the largest shift of the other centers. A row whose bounds show that its own center is
+nearer than any other, by a margin far above rounding (:data:`MARGIN`, :data:`SLACK`),
+keeps it without computing any distance; otherwise its distance to its own center is
+computed and, only if that does not settle it, all ``k`` of them, by scikit-learn's
+formula: ``|c|²`` from ``row_norms`` and ``x.c`` accumulated feature by feature with fused
+multiply-adds, as BLAS's kernels do. So a row is labelled as scikit-learn labels it; rows
+exactly as far from two centers (pixel colors are a lattice, and k-means++ starts from
+pixel colors) are decided by the same rounding where BLAS accumulates that way (x86-64
+with FMA: checked in the tests), and otherwise either center may win.
+
+*The M-step moves only the rows that changed cluster.* Each cluster's weighted sum and
+weight are kept compensated (every rounding error kept beside them, Knuth's TwoSum), so
+that taking rows out leaves no trace; they are summed afresh in the first iteration and
+after a relocation. Rows are labelled in blocks of :data:`BLOCK_ROWS`; each block's change
+is added in block order, so the sums are the same whether one thread labels every block or
+several share them out. The centers equal scikit-learn's to rounding (its sums follow its
+threads' order).
+
+k-means++ (:func:`kmeans_plusplus`) is scikit-learn's ``_kmeans_plusplus``: the same draws
+from the same ``RandomState`` and the same distances; each candidate's potential is summed
+in one compiled pass (BLAS sums them in its own order). Empty clusters are relocated by
+:func:`relocate_empty_clusters`: the numpy operations of scikit-learn's routine.
+
+Starts run in parallel threads (the loops release the GIL), each as soon as its centers are
+drawn; fewer starts than CPUs share out each E-step's blocks.
 """
 
 from __future__ import annotations
