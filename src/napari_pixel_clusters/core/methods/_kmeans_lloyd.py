@@ -603,10 +603,11 @@ def _run_starts(
     each E-step. The result does not depend on how the work is shared.
     """
     n_threads = available_cpus() if n_threads is None else n_threads
-    state_bytes = X.shape[0] * 20 * n_init  # labels and two bounds per start
-    in_parallel = n_init > 1 and n_threads > 1 and state_bytes <= PARALLEL_STATE_BYTES
+    workers = min(n_init, n_threads + 1)  # one more than CPUs: starts end at different times
+    state_bytes = X.shape[0] * 20 * workers  # labels and two bounds per running start
+    in_parallel = workers > 1 and n_threads > 1 and state_bytes <= PARALLEL_STATE_BYTES
     n_parts = 1 if in_parallel or n_threads <= 1 else n_threads
-    with ThreadPoolExecutor(max_workers=max(n_threads, n_init)) as pool:
+    with ThreadPoolExecutor(max_workers=workers if in_parallel else n_threads) as pool:
 
         def run(centers: np.ndarray) -> Start:
             return run_start(X, weights, x_norms, centers, max_iter, threshold, pool, n_parts)
