@@ -15,6 +15,10 @@ The work runs in the panel's worker thread (see ``_panel``), which walks
 :func:`segment_steps`: every step moves the progress bar and is a point where Cancel stops
 the run. Layers are added only when the run has finished, so a cancelled or failed run
 leaves the viewer as it was.
+
+With "preview" on (:mod:`.preview`), every change of a control or of the plane on screen
+segments the current plane again, in a worker, into one ``<image> preview`` layer
+updated in place; Run still makes the final layers.
 """
 
 from __future__ import annotations
