@@ -62,7 +62,7 @@ def test_every_methods_warm_up_runs_and_a_failure_is_only_logged(monkeypatch, ca
     methods = {
         "a": dataclasses.replace(METHODS["ward"], name="a", warm_up=lambda: ran.append("a")),
         "b": dataclasses.replace(METHODS["ward"], name="b", warm_up=broken),
-        "c": dataclasses.replace(METHODS["kmeans"], name="c"),  # nothing to warm
+        "c": dataclasses.replace(METHODS["canny"], name="c"),  # nothing to warm
     }
     monkeypatch.setattr(session, "METHODS", methods)
     with caplog.at_level(logging.ERROR):
@@ -70,7 +70,8 @@ def test_every_methods_warm_up_runs_and_a_failure_is_only_logged(monkeypatch, ca
     assert ran == ["a"] and "warming up" in caplog.text and "no compiler" in caplog.text
 
 
-def test_ward_declares_its_warm_up_and_it_loads_the_loop():
-    assert METHODS["ward"].warm_up is not None
-    assert all(m.warm_up is None for m in METHODS.values() if m.name != "ward")
-    METHODS["ward"].warm_up()  # compiled or loaded from the cache: no error
+def test_ward_and_kmeans_declare_their_warm_ups_and_they_load_the_loops():
+    warmed = {name for name, method in METHODS.items() if method.warm_up is not None}
+    assert warmed == {"ward", "kmeans"}
+    for name in sorted(warmed):
+        METHODS[name].warm_up()  # compiled or loaded from the cache: no error
