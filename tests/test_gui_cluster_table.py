@@ -1,8 +1,10 @@
 """Drive the "Cluster table" widget (gui/cluster_table.py): rename, recolor, select, hide,
-merge, paint, and undo and redo them (buttons, Ctrl+Z on the layer) across every layer of
-the run; a selected row keeps its color swatch; outline style controls; objects (Make
-objects, the object counts column, saving the objects' table; gui/objects.py) against
-scikit-image. The editing itself (headless) is in test_editing.py."""
+merge, paint, split a cluster, merge similar clusters, and undo and redo them (buttons,
+Ctrl+Z on the layer) across every layer of the run; a selected row keeps its color
+swatch; outline style controls; Copy as Python (the script, run in a new process, makes
+the edited layer again); objects (Make objects, the object counts column, saving the
+objects' table; gui/objects.py) against scikit-image. The editing itself (headless) is
+in test_editing.py and test_recluster.py."""
 
 from __future__ import annotations
 

@@ -227,12 +227,13 @@ class ClusterTableWidget(Container):
             step=0.5,
             tooltip="Width of the outlines, in image pixels.",
         )
+        self._outline_width.native.setSuffix(" px")
         self._outline_controls = Container(
             name="outline_controls",
             label="outlines",
             layout="horizontal",
             labels=False,
-            widgets=[self._outline_style, Label(value="width"), self._outline_width],
+            widgets=[Label(value="outlines"), self._outline_style, self._outline_width],
         )
         self._outline_controls.margins = (0, 0, 0, 0)
         self._make_objects = PushButton(name="make_objects", text="Make objects")
@@ -266,7 +267,12 @@ class ClusterTableWidget(Container):
             "cluster, the others get new labels.",
         )
         self._split_parts = SpinBox(
-            name="split_parts", label="into", value=2, min=2, max=MAX_CLUSTERS
+            name="split_parts",
+            label="into",
+            value=2,
+            min=2,
+            max=MAX_CLUSTERS,
+            tooltip="Split into this many parts.",
         )
         self._merge_similar = PushButton(
             name="merge_similar",
@@ -274,32 +280,34 @@ class ClusterTableWidget(Container):
             tooltip="Join the clusters whose mean features are closest (Ward linkage "
             "weighted by pixel counts) until this many are left.",
         )
-        self._merge_down_to = SpinBox(name="merge_down_to", label="down to", value=2, min=1)
+        self._merge_down_to = SpinBox(
+            name="merge_down_to",
+            label="down to",
+            value=2,
+            min=1,
+            tooltip="Merge similar clusters until this many are left.",
+        )
         self._copy_python = PushButton(
             name="copy_python",
             text="Copy as Python",
             tooltip="Copy the Python that makes this clusters layer again (segment with "
             "every parameter, then the edits made here) to the clipboard, and show it.",
         )
-        self._recluster_controls = Container(
-            name="recluster_controls",
-            label="re-cluster",
+        self._status = Label(name="status", label=" ", value="")
+        # as few rows as will do: the dock shares a laptop screen with the others (the
+        # outline style sits by the layer, Copy as Python with the other saving; the
+        # re-cluster row shows only for a result that can be edited)
+        layer_row = Container(
+            name="layer_row",
+            label=self._layer.label,
             layout="horizontal",
             labels=False,
-            widgets=[
-                self._split,
-                Label(value="into"),
-                self._split_parts,
-                self._merge_similar,
-                Label(value="down to"),
-                self._merge_down_to,
-                self._copy_python,
-            ],
+            widgets=[self._layer, self._outline_controls],
         )
-        self._recluster_controls.margins = (0, 0, 0, 0)
-        self._status = Label(name="status", label=" ", value="")
         buttons = Container(
+            name="buttons",
             layout="horizontal",
+            labels=False,
             widgets=[
                 self._merge,
                 self._hide,
@@ -310,17 +318,24 @@ class ClusterTableWidget(Container):
                 self._redo,
             ],
         )
-        buttons.margins = (0, 0, 0, 0)
-        self.extend(
-            [
-                self._layer,
-                buttons,
-                self._recluster_controls,
-                self._outline_controls,
-                self._objects_controls,
-                self._status,
-            ]
+        self._recluster_row = recluster_row = Container(
+            name="recluster_row",
+            label="re-cluster",
+            layout="horizontal",
+            labels=False,
+            widgets=[
+                self._split,
+                Label(value="into"),
+                self._split_parts,
+                self._merge_similar,
+                Label(value="down to"),
+                self._merge_down_to,
+            ],
         )
+        self._objects_controls.append(self._copy_python)
+        for row in (layer_row, buttons, recluster_row):
+            row.margins = (0, 0, 0, 0)
+        self.extend([layer_row, buttons, recluster_row, self._objects_controls, self._status])
         self.margins = (4, 4, 4, 4)  # compact: the dock shares a laptop screen's height
         self.native.layout().setSpacing(3)
         self.history = EditHistory()  # the chosen layer's edits, for Undo and Redo
@@ -397,6 +412,7 @@ class ClusterTableWidget(Container):
             self._selection = cluster_selection(self._connected, self._viewer)
             self._selection.changed.connect(self._show_selection)
         self._read_outline_style()
+        self._recluster_row.visible = self._editable_labels() is not None
         self._labels_changed()
         self._fill()
         self._update_buttons()
