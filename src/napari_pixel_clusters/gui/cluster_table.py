@@ -306,6 +306,7 @@ class ClusterTableWidget(Container):
         )
         buttons = Container(
             name="buttons",
+            label=" ",
             layout="horizontal",
             labels=False,
             widgets=[
