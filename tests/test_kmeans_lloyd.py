@@ -174,3 +174,20 @@ def test_warm_up_compiles_and_input_is_left_alone():
     _kmeans_lloyd.fit(X, 3, weights, random_state=0)
     np.testing.assert_array_equal(X, before)
     np.testing.assert_array_equal(weights, before_weights)
+
+
+def test_blas_threads_are_limited_during_a_fit_and_restored_after():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    before = blas_threads()
+    with _kmeans_lloyd._one_blas_thread():
+        with _kmeans_lloyd._one_blas_thread():  # fits in two threads at once
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
+    X, weights = _rows("grey")
+    _kmeans_lloyd.fit(X, 3, weights, n_init=2, random_state=0)
+    assert blas_threads() == before

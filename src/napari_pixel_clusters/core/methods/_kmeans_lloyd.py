@@ -60,9 +60,11 @@ drawn; fewer starts than CPUs share out each E-step's blocks.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -571,12 +573,38 @@ def fit(
     def starting() -> np.ndarray:
         return starting_centers(X, n_clusters, init, weights, x_norms, random_state)
 
-    starts = _run_starts(X, weights, x_norms, starting, n_init, max_iter, threshold, n_threads)
+    with _one_blas_thread():  # BLAS threads spin after each call, taking the loops' CPUs
+        starts = _run_starts(X, weights, x_norms, starting, n_init, max_iter, threshold, n_threads)
     best = starts[0]
     for start in starts[1:]:
         if start.inertia < best.inertia and not same_clustering(start.labels, best.labels):
             best = start
     return Fit(best.labels, best.inertia, best.centers + mean, best.n_iter)
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """A context in which BLAS (k-means++'s few matrix products) uses one thread; fits in
+    several threads at once share one limit, lifted when the last one ends."""
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+    global _BLAS_LIMIT, _BLAS_USERS
+    with _BLAS_LOCK:
+        if _BLAS_USERS == 0:
+            _BLAS_LIMIT = ThreadpoolController().limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                _BLAS_LIMIT.restore_original_limits()
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_LIMIT: Any = None
 
 
 def available_cpus() -> int:
