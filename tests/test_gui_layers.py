@@ -36,7 +36,7 @@ def request(outputs=("clusters", "quantized", "outlines"), run=2, **options):
     return LayerRequest(
         source="astronaut",
         source_layer="astronaut",
-        placement=Placement(),
+        placement=options.pop("placement", Placement()),
         run=run,
         outputs=set(outputs),
         source_kwargs={"rgb": True},
@@ -139,6 +139,66 @@ def test_layer_names_take_the_method_title_from_its_declaration(photo_result, mo
     monkeypatch.setitem(METHODS, "kmeans", renamed)
     specs = result_layers(photo_result, request(outputs=["clusters"], run=7), build=False)
     assert specs[0].kwargs["name"] == "astronaut Lloyd#7 clusters"
+
+
+# ---------------------------------------------------------------- posteriors
+def test_probabilities_put_the_cluster_axis_in_front_of_the_placement_axes():
+    """A plane of a 4-D image (two leading axes of length 1 in front of the plane's
+    labels): the cluster axis goes in front of all, with scale 1 and no shift."""
+    plane = data.coins()[::8, ::8][np.newaxis]
+    seg = npc.segment(plane, "gmm", 2, random_state=0)
+    placed = Placement(scale=(5, 3, 2, 2), translate=(10, 6, 1, 1), leading=1)
+    specs = result_layers(
+        seg,
+        request(outputs=["clusters", "probabilities", "uncertainty"], placement=placed),
+        build=False,
+    )
+    probabilities, uncertainty, clusters = specs
+    assert probabilities.kwargs["name"] == "astronaut Gaussian mixture#2 probabilities"
+    assert probabilities.data.shape == (2, 1, 1, *plane.shape[1:])
+    np.testing.assert_allclose(
+        probabilities.data[:, 0], np.moveaxis(seg.probabilities(), -1, 0), atol=1e-7
+    )
+    assert probabilities.kwargs["scale"] == (1.0, 5, 3, 2, 2)
+    assert probabilities.kwargs["translate"] == (0.0, 10, 6, 1, 1)
+    assert uncertainty.data.shape == clusters.data.shape == (1, 1, *plane.shape[1:])
+    assert uncertainty.kwargs["scale"] == clusters.kwargs["scale"] == (5, 3, 2, 2)
+    np.testing.assert_allclose(uncertainty.data[0], seg.uncertainty(), atol=1e-7)
+    # k-means gives none: asking adds nothing
+    kmeans = npc.segment(plane, "kmeans", 2, random_state=0)
+    asked = request(outputs=["clusters", "probabilities", "uncertainty"])
+    assert [spec.kind for spec in result_layers(kmeans, asked, build=False)] == ["labels"]
+
+
+def test_probabilities_of_a_pyramid_are_the_model_on_each_level():
+    """A lazy result of a multiscale image: a probabilities pyramid, each level the model
+    applied to that level's pixels (dask arrays: napari computes what it shows)."""
+    import dask.array as da
+
+    photo = data.astronaut()[::2, ::2]
+    levels = [da.from_array(photo[:: 2**i, :: 2**i], chunks=(64, 64, 3)) for i in range(3)]
+    seg = npc.segment(levels, "gmm", 3, random_state=0)
+    specs = result_layers(
+        seg, request(outputs=["probabilities", "uncertainty"], levels=levels), build=False
+    )
+    probabilities, uncertainty = specs
+    assert [level.shape for level in probabilities.data] == [
+        (3, 256, 256),
+        (3, 128, 128),
+        (3, 64, 64),
+    ]
+    assert all(isinstance(level, da.Array) for level in probabilities.data + uncertainty.data)
+    on_level = seg.model.predict(levels[2])
+    np.testing.assert_allclose(
+        probabilities.data[2].compute(),
+        np.moveaxis(on_level.probabilities().compute(), -1, 0),
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        uncertainty.data[1].compute(), seg.model.predict(levels[1]).uncertainty().compute()
+    )
+    assert probabilities.layer is None and uncertainty.data[0].shape == (256, 256)
+    assert probabilities.kwargs["visible"]  # no clusters asked: shown
 
 
 def test_run_numbers_count_per_image_and_method_above_results_in_the_viewer():

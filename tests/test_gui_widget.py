@@ -5,6 +5,7 @@ fixes of the issue 12 review (Ward's busy bar, Canny's defaults, whole-run time)
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import dask.array as da
@@ -903,3 +904,120 @@ def test_cleanup_controls_show_for_clustering_methods_and_min_region_cleans_the_
     assert clusters.metadata[METADATA_KEY]["params"]["min_region"] == 30
     counts = np.bincount(clusters.data.ravel())[1:]
     np.testing.assert_array_equal(clusters.features["pixels"], counts[counts > 0])
+
+
+# ------------------------------------------------ probabilities and uncertainty outputs
+def test_gmm_probabilities_and_uncertainty_layers_equal_the_results(viewer_with_widget, qtbot):
+    viewer, widget = viewer_with_widget(SMALL_PHOTO, name="astronaut")
+    widget._method.value = "gmm"
+    widget._n_clusters.value = 3
+    assert widget._outputs["probabilities"].enabled and widget._outputs["uncertainty"].enabled
+    assert not widget._uncertainty_kind.enabled  # the measure only with the uncertainty
+    widget._outputs["probabilities"].value = True
+    widget._outputs["uncertainty"].value = True
+    assert widget._uncertainty_kind.enabled
+    press_run(widget, qtbot)
+    assert [layer.name for layer in viewer.layers] == [
+        "astronaut",
+        "astronaut Gaussian mixture#1 quantized",
+        "astronaut Gaussian mixture#1 probabilities",
+        "astronaut Gaussian mixture#1 uncertainty",
+        "astronaut Gaussian mixture#1 clusters",
+    ]  # under the clusters, hidden like the quantized image
+    seg = npc.segment(SMALL_PHOTO, "gmm", 3, random_state=0)
+    clusters = viewer.layers["astronaut Gaussian mixture#1 clusters"]
+    np.testing.assert_array_equal(clusters.data, seg.labels)
+    probabilities = viewer.layers["astronaut Gaussian mixture#1 probabilities"]
+    uncertainty = viewer.layers["astronaut Gaussian mixture#1 uncertainty"]
+    # one layer, the cluster axis first: a slider over the clusters
+    assert isinstance(probabilities, Image) and probabilities.data.shape == (3, 64, 64)
+    np.testing.assert_allclose(
+        probabilities.data, np.moveaxis(seg.probabilities(), -1, 0), atol=1e-6
+    )
+    np.testing.assert_allclose(probabilities.data.sum(axis=0), 1.0, atol=1e-5)
+    np.testing.assert_allclose(uncertainty.data, seg.uncertainty(), atol=1e-6)
+    for layer, colormap in ((probabilities, "magma"), (uncertainty, "inferno")):
+        assert not layer.visible and layer.colormap.name == colormap
+        assert tuple(layer.contrast_limits) == (0.0, 1.0)
+        tag = layer.metadata[METADATA_KEY]
+        assert (tag["run"], tag["source"]) == ("Gaussian mixture#1", "astronaut")
+    assert probabilities.metadata[METADATA_KEY]["labels"] == [1, 2, 3]
+    assert uncertainty.metadata[METADATA_KEY]["uncertainty"] == "margin"
+    assert viewer.dims.ndim == 3  # the clusters' slider
+    # entropy, and "replace previous result" takes the posteriors of the run away too
+    widget._uncertainty_kind.value = "entropy"
+    widget._replace.value = True
+    press_run(widget, qtbot)
+    assert [layer.name for layer in viewer.layers][1:] == [
+        "astronaut Gaussian mixture#2 quantized",
+        "astronaut Gaussian mixture#2 probabilities",
+        "astronaut Gaussian mixture#2 uncertainty",
+        "astronaut Gaussian mixture#2 clusters",
+    ]
+    np.testing.assert_allclose(
+        viewer.layers["astronaut Gaussian mixture#2 uncertainty"].data,
+        seg.uncertainty("entropy"),
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("name", [*npc.METHODS, "made_up_posteriors"])
+def test_posterior_outputs_are_offered_when_the_model_gives_probabilities(
+    viewer_with_widget, qtbot, registered, name
+):
+    """Enabled iff the method's predictor declares ``probabilities_rows``, whatever the
+    method's name; a ticked box of a method without them adds nothing."""
+    if name == "made_up_posteriors":  # k-means's registration with GMM's posteriors
+        predictor = dataclasses.replace(
+            npc.METHODS["kmeans"].predictor,
+            probabilities_rows=npc.METHODS["gmm"].predictor.probabilities_rows,
+        )
+        registered(made_up_method(name=name, predictor=predictor))
+    viewer, widget = viewer_with_widget(SMALL_PHOTO, name="astronaut")
+    method = npc.METHODS[name]
+    gives = method.predictor is not None and method.predictor.probabilities_rows is not None
+    widget._outputs["probabilities"].value = True
+    widget._method.value = name
+    assert widget._outputs["probabilities"].enabled is gives
+    assert widget._outputs["uncertainty"].enabled is gives
+    assert ("gives none" in widget._outputs["uncertainty"].tooltip) is not gives
+    if name == "kmeans":  # a run adds no probabilities layer, and leaves them disabled
+        widget._n_clusters.value = 3
+        press_run(widget, qtbot)
+        assert not result_layers_of(viewer, "probabilities") and result_layers_of(viewer)
+        assert not widget._outputs["probabilities"].enabled
+
+
+def test_probabilities_of_an_image_read_chunk_by_chunk_stay_lazy(viewer_with_widget, qtbot):
+    photo = SMALL_PHOTO
+    lazy = da.from_array(photo, chunks=(32, 32, 3))
+    viewer, widget = viewer_with_widget(lazy, name="lazy", rgb=True)
+    widget._method.value = "gmm"
+    widget._n_clusters.value = 3
+    widget._outputs["probabilities"].value = True
+    widget._outputs["uncertainty"].value = True
+    press_run(widget, qtbot)
+    seg = npc.segment(lazy, "gmm", 3, random_state=0)
+    probabilities = viewer.layers["lazy Gaussian mixture#1 probabilities"]
+    uncertainty = viewer.layers["lazy Gaussian mixture#1 uncertainty"]
+    assert isinstance(probabilities.data, da.Array) and isinstance(uncertainty.data, da.Array)
+    np.testing.assert_allclose(
+        probabilities.data.compute(), np.moveaxis(seg.probabilities().compute(), -1, 0)
+    )
+    np.testing.assert_allclose(uncertainty.data.compute(), seg.uncertainty().compute())
+
+
+def test_probabilities_of_the_current_plane_sit_on_that_plane(viewer_with_widget, qtbot):
+    stack = np.stack([data.coins()[::8, ::8]] * 3)
+    viewer, widget = viewer_with_widget(stack, name="stack", scale=(3, 2, 2))
+    viewer.dims.set_point(0, 6)  # plane 2
+    widget._method.value = "gmm"
+    widget._n_clusters.value = 2
+    widget._outputs["probabilities"].value = True
+    press_run(widget, qtbot)
+    layer = viewer.layers["stack (plane 2) Gaussian mixture#1 probabilities"]
+    seg = npc.segment(stack[2:3], "gmm", 2, random_state=0)
+    assert layer.data.shape == (2, 1, *stack.shape[1:])
+    np.testing.assert_allclose(layer.data, np.moveaxis(seg.probabilities(), -1, 0), atol=1e-6)
+    np.testing.assert_array_equal(layer.scale, (1, 3, 2, 2))
+    np.testing.assert_array_equal(layer.translate, (0, 6, 0, 0))

@@ -1,4 +1,5 @@
-"""Segmentation -> napari layers: clusters (Labels), quantized (Image), outlines (Shapes).
+"""Segmentation -> napari layers: clusters (Labels), quantized (Image), outlines (Shapes),
+and for methods whose model gives posteriors, probabilities and uncertainty (Image).
 
 Plain functions that build the layers (data, keyword arguments and, off the GUI thread,
 the napari layer objects themselves: tracing and triangulating outlines is the slow part);
@@ -9,7 +10,10 @@ the cluster table in ``features`` and the run's provenance in
 Arrangement, bottom to top: the quantized image (hidden when the clusters layer is added:
 it would show the same colors as the clusters and hide every selection), the clusters
 (70 % opaque over the source image, so a cluster that is hidden or not selected shows the
-image), the outlines (one bright color that contrasts with the clusters' colors).
+image), the outlines (one bright color that contrasts with the clusters' colors). The
+probabilities (one layer, the cluster axis first: napari shows a slider over the clusters,
+one cluster's posterior at a time, 0..1) and the uncertainty (0..1) sit above the quantized
+image, hidden like it when the clusters come with them.
 Layer names say the image, the method and the run: ``astronaut k-means#2 clusters``.
 """
 
@@ -52,6 +56,10 @@ CONTRAST_CANDIDATES = {
 BRIGHT_HUES = ("yellow", "cyan", "magenta")
 #: RGB distance over which a cluster color stops hiding a candidate outline color.
 CONTRAST_FALLOFF = 0.25
+#: The outputs made from the model's posterior probabilities (methods whose predictor has
+#: ``probabilities_rows``), and their colormaps (values 0..1).
+POSTERIOR_OUTPUTS = ("probabilities", "uncertainty")
+POSTERIOR_COLORMAPS = {"probabilities": "magma", "uncertainty": "inferno"}
 
 
 @dataclass
@@ -62,8 +70,20 @@ class Placement:
     translate: tuple = ()
     leading: int = 0  # axes of length 1 put in front (a plane of a 4-D image stays at its t)
 
-    def kwargs(self) -> dict:
-        return {"scale": self.scale, "translate": self.translate} if self.scale else {}
+    def kwargs(self, cluster_axis: bool = False) -> dict:
+        """``scale`` and ``translate``; with ``cluster_axis`` for data with one more axis in
+        front (the clusters of a probabilities layer: scale 1, no shift)."""
+        if not self.scale:
+            return {}
+        if not cluster_axis:
+            return {"scale": self.scale, "translate": self.translate}
+        return {"scale": (1.0, *self.scale), "translate": (0.0, *self.translate)}
+
+    def cluster_first(self, posteriors):
+        """``(*spatial, k)`` posteriors as a probabilities layer's data: the leading axes
+        of length 1 the placement needs, then the cluster axis moved in front of all."""
+        posteriors = posteriors[(np.newaxis,) * self.leading] if self.leading else posteriors
+        return _moveaxis(posteriors, -1, 0)
 
     def place(self, spec: LayerSpec) -> LayerSpec:
         """Give the layer's data the leading axes of length 1 its placement needs."""
@@ -90,6 +110,8 @@ class LayerRequest:
     source_kwargs: dict = field(default_factory=dict)  # rgb, contrast limits, colormap
     min_area: int | None = None  # outline regions; None = 0.05 % of the plane
     levels: list = field(default_factory=list)  # pyramid levels of a multiscale source
+    uncertainty: str = "margin"  # how the uncertainty layer measures it (seg.uncertainty)
+    pooled: dict | None = None  # a pooled fit: images, this one's index, the pooled table
 
 
 @dataclass
@@ -237,6 +259,7 @@ def provenance(seg: Segmentation, request: LayerRequest, output: str) -> dict:
             "params": seg.params,
             "score": seg.score,
             "model": seg.model.to_dict() if seg.model is not None else None,
+            **({"pooled": request.pooled} if request.pooled is not None else {}),
         }
     }
 
@@ -285,6 +308,104 @@ def quantized_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
     )
 
 
+def gives_probabilities(method: object) -> bool:
+    """True when the method named ``method`` fits a model that gives posterior
+    probabilities (its predictor declares ``probabilities_rows``)."""
+    known = METHODS.get(method) if isinstance(method, str) else None
+    predictor = getattr(known, "predictor", None)
+    return predictor is not None and predictor.probabilities_rows is not None
+
+
+def probabilities_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
+    """The posterior of each cluster, as ONE Image layer with the cluster axis first
+    (``(k, *spatial)``): napari shows a slider over the clusters, one cluster's posterior
+    at a time (plane ``i``: label ``i + 1``), 0..1 in magma. Hidden when the clusters
+    come with it (it would cover them and the image). Placed (scale 1 on the cluster
+    axis); lazy results give dask arrays."""
+    data = request.placement.cluster_first(seg.probabilities())
+    metadata = provenance(seg, request, "probabilities")
+    metadata[METADATA_KEY]["labels"] = list(range(1, int(data.shape[0]) + 1))
+    return LayerSpec(
+        "image",
+        data,
+        {
+            "name": layer_name(seg, request, "probabilities"),
+            "metadata": metadata,
+            **_posterior_kwargs("probabilities", request),
+            **request.placement.kwargs(cluster_axis=True),
+        },
+    )
+
+
+def uncertainty_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
+    """How uncertain each pixel's cluster is (``seg.uncertainty(request.uncertainty)``:
+    1 - the largest posterior, or their entropy over log k), 0..1 in inferno."""
+    data = seg.uncertainty(request.uncertainty)
+    if request.placement.leading:
+        data = data[(np.newaxis,) * request.placement.leading]
+    metadata = provenance(seg, request, "uncertainty")
+    metadata[METADATA_KEY]["uncertainty"] = request.uncertainty
+    return LayerSpec(
+        "image",
+        data,
+        {
+            "name": layer_name(seg, request, "uncertainty"),
+            "metadata": metadata,
+            **_posterior_kwargs("uncertainty", request),
+            **request.placement.kwargs(),
+        },
+    )
+
+
+def _posterior_kwargs(output: str, request: LayerRequest) -> dict:
+    return {
+        "colormap": POSTERIOR_COLORMAPS[output],
+        "contrast_limits": (0.0, 1.0),  # never computed from (maybe lazy) data
+        "visible": "clusters" not in request.outputs,
+        "blending": "translucent",
+    }
+
+
+def _moveaxis(array, source: int, destination: int):
+    """``numpy.moveaxis`` for numpy arrays, ``dask.array.moveaxis`` for dask arrays."""
+    if isinstance(array, np.ndarray):
+        return np.moveaxis(array, source, destination)
+    import dask.array as da
+
+    return da.moveaxis(array, source, destination)
+
+
+def _posterior_levels(seg: Segmentation, request: LayerRequest, output: str) -> list:
+    """The probabilities or uncertainty of every level of a multiscale source (full size
+    first), as dask arrays: the model applied to each level's own pixels (as
+    ``labels_of`` does), so that napari computes only what it shows. A model with
+    spatial features (positions differ between levels) gets every n-th pixel of the full
+    size instead."""
+    from ..core.lazy.image import read_level
+    from ..core.probabilities import lazy_probabilities, lazy_uncertainty
+
+    full = (
+        seg.probabilities() if output == "probabilities" else seg.uncertainty(request.uncertainty)
+    )
+    labelling = seg.model.probability_labelling()
+    levels = [full]
+    for level in request.levels[1:]:
+        data = read_level(level, seg.image)
+        if labelling.pipeline["spatial_weight"] > 0:
+            steps = [
+                max(1, round(a / b)) for a, b in zip(seg.image.spatial_shape, data.spatial_shape)
+            ]
+            index = tuple(slice(None, None, s) for s in steps)
+            levels.append(full[index])
+        elif output == "probabilities":
+            levels.append(lazy_probabilities(labelling, data))
+        else:
+            levels.append(lazy_uncertainty(labelling, data, request.uncertainty))
+    if output == "probabilities":
+        levels = [_moveaxis(level, -1, 0) for level in levels]
+    return levels
+
+
 def outlines_layer(seg: Segmentation, request: LayerRequest, contours, min_area: int) -> LayerSpec:
     names = cluster_names(seg)
     labels = np.array([c.label for c in contours], int)
@@ -324,27 +445,39 @@ def default_min_area(labels: np.ndarray) -> int:
 
 
 def result_layers(seg: Segmentation, request: LayerRequest, build: bool = True) -> list[LayerSpec]:
-    """Every requested layer, bottom to top: quantized, clusters, outlines. Call it off
-    the GUI thread: with ``build`` the napari layers are made here too (see
-    :func:`add_result_layers`).
+    """Every requested layer, bottom to top: quantized, probabilities, uncertainty,
+    clusters, outlines. Call it off the GUI thread (the posteriors are computed here):
+    with ``build`` the napari layers are made here too (see :func:`add_result_layers`).
 
     Lazy results stay lazy (dask arrays; a pyramid when the source is multiscale), and
-    get no outlines: tracing them would compute every pixel.
+    get no outlines: tracing them would compute every pixel. Probabilities and
+    uncertainty are made only for methods that give them (:func:`gives_probabilities`).
     """
     specs = []
     lazy = seg.is_lazy
+    pyramid = lazy and len(request.levels) > 1
     if "quantized" in request.outputs:
         specs.append(quantized_layer(seg, request))
+        if pyramid:
+            specs[-1].data = [specs[-1].data, *map(seg.quantized_of, request.levels[1:])]
     if "clusters" in request.outputs:
         specs.append(clusters_layer(seg, request))
+        if pyramid:
+            specs[-1].data = [specs[-1].data, *map(seg.labels_of, request.levels[1:])]
     if "outlines" in request.outputs and not lazy:
         min_area = request.min_area or default_min_area(seg.labels)
         specs.append(outlines_layer(seg, request, seg.contours(min_area=min_area), min_area))
-    if lazy and len(request.levels) > 1:
-        for spec in specs:
-            of_level = seg.quantized_of if spec.kind == "image" else seg.labels_of
-            spec.data = [spec.data, *(of_level(level) for level in request.levels[1:])]
     specs = [request.placement.place(spec) for spec in specs]
+    posteriors = []  # placed by themselves (the cluster axis goes in front of all)
+    if gives_probabilities(seg.method):
+        makers = {"probabilities": probabilities_layer, "uncertainty": uncertainty_layer}
+        for output in POSTERIOR_OUTPUTS:
+            if output in request.outputs:
+                posteriors.append(makers[output](seg, request))
+                if pyramid:
+                    posteriors[-1].data = _posterior_levels(seg, request, output)
+    below = int("quantized" in request.outputs)
+    specs[below:below] = posteriors
     return [spec.build() for spec in specs] if build else specs
 
 

@@ -19,6 +19,18 @@ leaves the viewer as it was.
 With "preview" on (:mod:`.preview`), every change of a control or of the plane on screen
 segments the current plane again, in a worker, into one ``<image> preview`` layer
 updated in place; Run still makes the final layers.
+
+Methods whose model gives posterior probabilities (the registry's
+``predictor.probabilities_rows``) offer two more outputs: "probabilities" (one Image layer,
+the cluster axis first: a slider over the clusters) and "uncertainty"; both are computed
+in the worker, lazily for images read chunk by chunk.
+
+"fit on several images" (methods that fit a model which labels new pixels:
+:func:`~.core.pooled.pooling_methods`) lists the viewer's images of the chosen image's
+kind; Run fits ONE model on all the chosen ones (:func:`segment_many_steps`: exactly, as
+one image holding all their pixels) and adds each image its own layers, with the same
+cluster numbering and colors, placed over it. Each clusters layer's table is its image's;
+its tag carries the pooled table and the shared model (Apply model can take it).
 """
 
 from __future__ import annotations
@@ -27,13 +39,15 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, Select
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import QSizePolicy
 
-from ..core import FEATURE_PARAMS, METHODS, segment_steps
+from ..core import FEATURE_PARAMS, METHODS, segment_many_steps, segment_steps
 from ..core.lazy import is_lazy
+from ..core.pooled import pooling_methods
+from ..core.probabilities import UNCERTAINTY_KINDS
 from ..core.registry import CLEANUP_PARAMS, N_CLUSTERS, RANDOM_STATE
 from ._controls import (
     method_choices,
@@ -47,15 +61,17 @@ from ._panel import RunPanel, is_result, large_image_levels
 from .docking import QtEventWatch
 from .layers import (
     METADATA_KEY,
+    POSTERIOR_OUTPUTS,
     LayerRequest,
     Placement,
     RunNumbers,
     add_result_layers,
     chosen_clusters_layer,
+    gives_probabilities,
     recolor_clusters,
     result_layers,
 )
-from .masks import mask_choice, masked_steps, plan_mask, spatial_chunks
+from .masks import mask_choice, masked_steps, plan_mask, read_mask, spatial_chunks
 from .preview import PREVIEW_OUTPUT, LivePreview, PreviewRequest
 from .state import shared_settings
 
@@ -65,6 +81,22 @@ if TYPE_CHECKING:
 CURRENT_PLANE, WHOLE_STACK = "current plane", "whole stack"
 ADVANCED_CLOSED = "\N{BLACK RIGHT-POINTING SMALL TRIANGLE} advanced settings"
 ADVANCED_OPEN = "\N{BLACK DOWN-POINTING SMALL TRIANGLE} advanced settings"
+#: The list of images of a pooled fit shows this many rows before it scrolls.
+POOLED_LIST_ROWS = 4
+#: The worker's stages of a pooled fit, as the progress line names them.
+POOLED_STAGES = {"labels": "predict"}
+POSTERIOR_TIPS = {
+    "probabilities": "An Image layer: the posterior probability (0..1) of each cluster at "
+    "every pixel, one cluster at a time on a slider (methods whose model gives them, such "
+    "as the Gaussian mixture).",
+    "uncertainty": "An Image layer: how uncertain each pixel's cluster is, 0..1 (methods "
+    "whose model gives posterior probabilities).",
+}
+POOLED_TIP = (
+    "Fit one model on the pixels of all the images chosen below (exactly, as one image "
+    "holding them all) and label each with it: one clusters layer per image, with the same "
+    "cluster numbering and colors."
+)
 
 
 class PixelClustersWidget(RunPanel):
@@ -124,11 +156,46 @@ class PixelClustersWidget(RunPanel):
                 name="out_outlines",
                 tooltip="A Shapes layer: one polygon per region.",
             ),
+            **{
+                name: CheckBox(value=False, text=name, name=f"out_{name}", tooltip=tip)
+                for name, tip in POSTERIOR_TIPS.items()
+            },
         }
+        self._uncertainty_kind = ComboBox(
+            name="uncertainty_kind",
+            choices=list(UNCERTAINTY_KINDS),
+            value="margin",
+            tooltip="Uncertainty as 'margin': 1 - the largest posterior, or 'entropy': the "
+            "posteriors' entropy over log k (1: every cluster equally likely).",
+        )
         outputs = Container(
-            name="outputs", label="add", layout="horizontal", widgets=list(self._outputs.values())
+            name="outputs",
+            label="add",
+            layout="horizontal",
+            widgets=[self._outputs[name] for name in ("clusters", "quantized", "outlines")],
         )
         outputs.margins = (0, 0, 0, 0)
+        posteriors = Container(
+            name="posterior_outputs",
+            label=" ",
+            layout="horizontal",
+            widgets=[*(self._outputs[name] for name in POSTERIOR_OUTPUTS), self._uncertainty_kind],
+        )
+        posteriors.margins = (0, 0, 0, 0)
+        self._pooled = CheckBox(
+            name="pooled", value=False, text="fit on several images", tooltip=POOLED_TIP
+        )
+        self._pooled_images = Select(
+            name="pooled_images",
+            label="images",
+            choices=self._pooling_candidates,
+            tooltip="The images to fit one model on: those of the chosen image's kind "
+            "(grey or RGB, same data type), in memory. Ctrl/Shift-click to choose several.",
+        )
+        rows = self._pooled_images.native.sizeHintForRow(0)
+        self._pooled_images.native.setMaximumHeight(
+            POOLED_LIST_ROWS * max(rows, self._pooled_images.native.fontMetrics().height()) + 6
+        )
         self._min_area = NumberBox(
             None,
             optional=True,
@@ -177,6 +244,8 @@ class PixelClustersWidget(RunPanel):
         self.extend(
             [
                 self._image,
+                self._pooled,
+                self._pooled_images,
                 self._inside,
                 self._method,
                 self._summary,
@@ -187,6 +256,7 @@ class PixelClustersWidget(RunPanel):
                 *self._cleanup_widgets.values(),
                 self._stack_mode,
                 outputs,
+                posteriors,
                 self._min_area,
                 self._random_colors,
                 self._replace,
@@ -201,6 +271,12 @@ class PixelClustersWidget(RunPanel):
         self._image.changed.connect(self._show_image_options)
         self._advanced_toggle.changed.connect(self._show_method)
         self._random_colors.changed.connect(self._recolor_results)
+        self._pooled.changed.connect(self._show_pooling)
+        self._pooled_images.changed.connect(self._show_image_options)
+        for name in POSTERIOR_OUTPUTS:
+            self._outputs[name].changed.connect(self._show_posteriors)
+        for event in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, event).connect(self._pooled_images.reset_choices)
         self._share_settings()
         self._show_method()
         self.changed.connect(self._preview.changed)  # any control: preview again
@@ -339,14 +415,64 @@ class PixelClustersWidget(RunPanel):
         self._outputs["quantized"].visible = method.output == "clusters"
         for widget in self._cleanup_widgets.values():
             widget.visible = method.takes_cleanup
+        self._show_posteriors()
+        self._show_pooling()
+
+    def _show_posteriors(self, event=None):
+        """The probabilities and uncertainty outputs: offered (enabled) only when the
+        method's model gives posterior probabilities; the uncertainty's measure only
+        with the uncertainty."""
+        method = self.method
+        offered = gives_probabilities(method.name)
+        why = "" if offered else f" {method.title} gives none."
+        for name, tip in POSTERIOR_TIPS.items():
+            self._outputs[name].enabled = offered
+            self._outputs[name].tooltip = tip + why
+        self._uncertainty_kind.enabled = offered and bool(self._outputs["uncertainty"].value)
+
+    @property
+    def pools(self) -> bool:
+        """True when Run fits one model on several images (toggle on, method able)."""
+        return bool(self._pooled.value) and self.method in pooling_methods()
+
+    def _show_pooling(self, event=None):
+        """ "fit on several images": enabled for the methods that can fit one model on
+        several images; the list of images shown while it is on."""
+        able = self.method in pooling_methods()
+        self._pooled.enabled = able
+        usable = ", ".join(m.title for m in pooling_methods())
+        self._pooled.tooltip = (
+            POOLED_TIP
+            if able
+            else f"{self.method.title} fits no model that labels other images; use {usable}."
+        )
+        if self.pools and not self._pooled_images.value and self._image.value is not None:
+            self._pooled_images.reset_choices()
+            if self._image.value in self._pooled_images.choices:
+                self._pooled_images.value = [self._image.value]
+        self._pooled_images.visible = self.pools
         self._show_image_options()
+
+    def _pooling_candidates(self, widget=None) -> list:
+        """(name, layer) of the source images of the chosen image's kind (grey or RGB with
+        as many channels, same data type): those one model can be fitted on."""
+        chosen = self._image.value
+        images = [layer for name, layer in self._image_layers() if not is_result(layer)]
+        if chosen is not None:
+            images = [layer for layer in images if _same_kind(layer, chosen)]
+        return [(layer.name, layer) for layer in images]
 
     def _show_image_options(self, event=None):
         layer = self._image.value
         rgb = bool(layer is not None and layer.rgb)
         show_feature_controls(self._feature_widgets, self.method, rgb)
         large = layer is not None and (layer.multiscale or is_lazy(layer.data))
-        self._stack_mode.visible = bool(layer is not None and layer.ndim > 2 and not large)
+        stacks = [layer] if layer is not None and not large else []
+        if self.pools:
+            stacks = list(self._pooled_images.value or [])
+        self._stack_mode.visible = any(
+            item.ndim > 2 and not (item.multiscale or is_lazy(item.data)) for item in stacks
+        )
         # outlines of regions (not of edges); tracing them needs every pixel
         outlines = self.method.output == "clusters" and not large
         self._outputs["outlines"].visible = self._min_area.visible = outlines
@@ -381,8 +507,14 @@ class PixelClustersWidget(RunPanel):
         levels = large_image_levels(layer)
         if levels:  # large: clustered chunk by chunk
             return layer, levels, layer.rgb, Placement(scale, translate), ()
+        data, placement, index = self._plane_of(layer)
+        return layer, data, layer.rgb, placement, index
+
+    def _plane_of(self, layer) -> tuple[np.ndarray, Placement, tuple[int, ...]]:
+        """(pixels, placement, plane index) of an image layer in memory: the plane on
+        screen of a stack ("current plane"), else the whole image."""
+        scale, translate = tuple(layer.scale), tuple(layer.translate)
         data = np.asarray(layer.data)
-        index = ()
         if layer.ndim > 2 and self._stack_mode.value == CURRENT_PLANE:
             index = self._current_index(layer)
             # one plane, kept as a stack of one (with length-1 axes before it for 4-D+
@@ -392,8 +524,8 @@ class PixelClustersWidget(RunPanel):
                 *(t + i * s for t, i, s in zip(translate, index, scale)),
                 *translate[len(index) :],
             )
-            return layer, data, layer.rgb, Placement(scale, translate, len(index) - 1), index
-        return layer, data, layer.rgb, Placement(scale, translate), index
+            return data, Placement(scale, translate, len(index) - 1), index
+        return data, Placement(scale, translate), ()
 
     def _current_index(self, layer) -> tuple[int, ...]:
         point = self._viewer.dims.point[-layer.ndim :]
@@ -405,6 +537,8 @@ class PixelClustersWidget(RunPanel):
     def _start(self):
         """Validate the choices, then segment in a worker thread (see ``RunPanel.run``)."""
         self._started = time.perf_counter()
+        if self.pools:
+            return self._start_pooled()
         layer, data, rgb, placement, index = self._source()
         levels = data if isinstance(data, list) else None
         method = self._running_method = self.method
@@ -421,29 +555,122 @@ class PixelClustersWidget(RunPanel):
         if plan is not None:  # a large mask layer takes time to read: in the worker
             steps.close()
             steps = masked_steps(plan, steps_with, index, spatial_chunks(levels, rgb))
-        offered = self._outputs if method.output == "clusters" else ["clusters"]
-        source_kwargs = {"rgb": layer.rgb}
-        if not layer.rgb:
-            source_kwargs |= {"contrast_limits": layer.contrast_limits, "colormap": layer.colormap}
-        plane = f" (plane {', '.join(map(str, index))})" if index else ""
-        request = LayerRequest(
-            source=layer.name + plane,
-            source_layer=layer.name,
-            plane=index,
-            placement=placement,
-            run=self._runs.next(self._viewer.layers, layer.name, method.name),
-            outputs={name for name in offered if self._outputs[name].value},
-            random_colors=self._random_colors.value,
-            source_kwargs=source_kwargs,
-            min_area=None if self._min_area.value is None else int(self._min_area.value),
-            levels=levels or [],
-        )
+        request = self._request(layer, placement, index, levels or [])
         return self._launch(
             first,
             _segment_and_build(steps, request),
             layer,
             lambda result: self._add_layers(result, layer),
         )
+
+    def _chosen_outputs(self) -> set[str]:
+        """The outputs to add: those ticked that the method offers."""
+        method = self.method
+        offered = ["clusters"]
+        if method.output == "clusters":
+            offered += ["quantized", "outlines"]
+        if gives_probabilities(method.name):
+            offered += list(POSTERIOR_OUTPUTS)
+        return {name for name in offered if self._outputs[name].value}
+
+    def _request(self, layer, placement: Placement, index: tuple, levels: list) -> LayerRequest:
+        """The layers to make of ``layer`` (its plane ``index``), placed over it."""
+        source_kwargs = {"rgb": layer.rgb}
+        if not layer.rgb:
+            source_kwargs |= {"contrast_limits": layer.contrast_limits, "colormap": layer.colormap}
+        plane = f" (plane {', '.join(map(str, index))})" if index else ""
+        return LayerRequest(
+            source=layer.name + plane,
+            source_layer=layer.name,
+            plane=index,
+            placement=placement,
+            run=self._runs.next(self._viewer.layers, layer.name, self.method.name),
+            outputs=self._chosen_outputs(),
+            random_colors=self._random_colors.value,
+            source_kwargs=source_kwargs,
+            min_area=None if self._min_area.value is None else int(self._min_area.value),
+            levels=levels,
+            uncertainty=self._uncertainty_kind.value,
+        )
+
+    # ----------------------------------------------------------------- pooled fit
+    def _pooled_layers(self) -> list:
+        """The images chosen for a pooled fit, in the viewer's order (ValueError: fewer
+        than two, or one read chunk by chunk)."""
+        chosen = list(self._pooled_images.value or [])
+        layers = [layer for layer in self._viewer.layers if layer in chosen]
+        if len(layers) < 2:
+            raise ValueError(
+                "images: choose at least two images to fit one model on (Ctrl-click in the "
+                "list), or turn 'fit on several images' off."
+            )
+        large = [layer.name for layer in layers if large_image_levels(layer)]
+        if large:
+            names = ", ".join(f"'{name}'" for name in large)
+            raise ValueError(
+                f"images: {names} {'is' if len(large) == 1 else 'are'} read chunk by chunk "
+                "(a pyramid or a dask array); one model is fitted on whole images in "
+                "memory: leave it out of the list, or fit on the others and label it with "
+                "Apply model."
+            )
+        return layers
+
+    def _start_pooled(self):
+        """Fit one model on every chosen image (each its plane on screen for "current
+        plane"), label each, in a worker; one set of layers per image."""
+        layers = self._pooled_layers()
+        method = self._running_method = self.method
+        planes = [self._plane_of(layer) for layer in layers]
+        k = self._n_clusters.value if method.needs_n_clusters else None
+        options = self._options()
+        mask_layer = self._inside.value
+        plans = [plan_mask(mask_layer, layer) for layer in layers] if mask_layer else None
+
+        def steps_with(masks=None):
+            images = [data for data, _, _ in planes]
+            return segment_many_steps(
+                images, method.name, k, rgb=layers[0].rgb, masks=masks, **options
+            )
+
+        steps = steps_with()
+        first = next(steps)  # validates every image before any thread starts
+        if plans is not None:
+            steps.close()
+            steps = _masked_many(plans, [index for _, _, index in planes], steps_with)
+        requests = [
+            self._request(layer, placement, index, [])
+            for layer, (_, placement, index) in zip(layers, planes)
+        ]
+        data_then = [(layer, layer.data) for layer in layers]
+        return self._launch(
+            first,
+            _segment_many_and_build(steps, requests),
+            layers[0],
+            lambda result: self._add_pooled_layers(result, data_then),
+        )
+
+    def _add_pooled_layers(self, result, data_then):
+        """Add every image's layers (the result of each image whose data stayed)."""
+        pooled, specs = result
+        for layer, data in data_then:
+            if layer not in self._viewer.layers or layer.data is not data:
+                raise ValueError(
+                    f"'{layer.name}' was removed or its data changed during the run; "
+                    "nothing was added. Run again."
+                )
+        if self._replace.value:
+            for layer, _ in data_then:
+                self._remove_previous(layer.name, pooled.results[0].method)
+        add_result_layers(self._viewer, [spec for image_specs in specs for spec in image_specs])
+        title = METHODS[pooled.results[0].method].title
+        seconds = time.perf_counter() - self._started
+        fit = pooled.results[0].params.get("seconds", 0)
+        summary = (
+            f"{title}: one model on {len(pooled)} images, {pooled.n_clusters} clusters in "
+            f"{seconds:.1f} s (fit {fit:.1f} s)"
+        )
+        self._status.value = summary
+        show_info(summary)
 
     def _busy_text(self, step) -> str | None:
         return self._running_method.busy_text(step) if self._running_method else None
@@ -513,6 +740,11 @@ class PixelClustersWidget(RunPanel):
 
     def _finish(self, *args):
         super()._finish(*args)
+        try:
+            self._show_posteriors()  # enabling every control re-enabled these too
+            self._show_pooling()
+        except RuntimeError:  # the widget was closed during the run
+            pass
         self._preview.run_finished()  # a preview that waited for the run
 
 
@@ -547,6 +779,53 @@ def _segment_and_build(steps, request: LayerRequest):
     seg = yield from steps
     yield "layers", 1.0
     return seg, result_layers(seg, request)
+
+
+def _same_kind(layer, other) -> bool:
+    """True for image layers one model can be fitted on together: both grey or both RGB
+    with as many channels, of one data type."""
+    if bool(layer.rgb) != bool(other.rgb) or layer.dtype != other.dtype:
+        return False
+    return not layer.rgb or _channels(layer) == _channels(other)
+
+
+def _channels(layer) -> int:
+    data = layer.data[0] if layer.multiscale else layer.data
+    return int(data.shape[-1])
+
+
+def _masked_many(plans, planes, steps_with):
+    """In the worker: read each image's mask (the same "only inside" layer over each),
+    then walk ``steps_with(masks)``; each result records the mask layer's name."""
+    yield "mask", 0.0
+    masks = [read_mask(plan, plane) for plan, plane in zip(plans, planes)]
+    pooled = yield from steps_with(masks)
+    for result in pooled.results:
+        record = result.params.get("mask")
+        if isinstance(record, dict):
+            record["layer"] = plans[0].name
+    return pooled
+
+
+def _segment_many_and_build(steps, requests: list[LayerRequest]):
+    """In the worker: the pooled fit (each step a cancel point), then every image's
+    layers (a cancel point between images), each tagged with the pooled fit: the images,
+    its index among them, the pooled table."""
+    while True:
+        try:
+            stage, fraction = next(steps)
+        except StopIteration as stop:
+            pooled = stop.value
+            break
+        yield POOLED_STAGES.get(stage, stage), fraction
+    table = pooled.table.to_dict(orient="list")
+    images = [request.source for request in requests]
+    specs = []
+    for i, (seg, request) in enumerate(zip(pooled.results, requests)):
+        yield "layers", i / len(requests)
+        request.pooled = {"images": images, "index": i, "table": table}
+        specs.append(result_layers(seg, request))
+    return pooled, specs
 
 
 __all__ = ["PixelClustersWidget"]
