@@ -135,3 +135,56 @@ def test_a_folder_with_objects_opens_them_as_a_labels_layer_with_their_table(
     position = tuple(np.argwhere(objects.labels == row["label"])[0])
     shown = layer._get_properties(position)
     assert "cluster_name: cluster 3" in shown and f"pixels: {row['pixels']}" in shown
+
+
+def test_saved_probabilities_open_as_image_layers_with_the_clusters_on_a_slider(
+    tmp_path, make_napari_viewer
+):
+    photo = data.astronaut()[::8, ::8]
+    seg = npc.segment(photo, "gmm", 3, random_state=0)
+    folder = write_result(
+        seg, tmp_path / "gmm", probabilities=True, uncertainty="entropy", min_area=10
+    )
+    viewer = make_napari_viewer()
+    viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
+    assert [layer.name for layer in viewer.layers] == [  # as Pixel clusters adds them
+        "gmm quantized",
+        "gmm probabilities",
+        "gmm uncertainty",
+        "gmm clusters",
+        "gmm outlines",
+    ]
+    probabilities, uncertainty = (
+        viewer.layers["gmm probabilities"],
+        viewer.layers["gmm uncertainty"],
+    )
+    assert probabilities.data.shape == (3, *photo.shape[:2])  # cluster first: a slider
+    np.testing.assert_allclose(probabilities.data, np.moveaxis(seg.probabilities(), -1, 0))
+    np.testing.assert_allclose(uncertainty.data, seg.uncertainty("entropy"))
+    for layer, colormap in ((probabilities, "magma"), (uncertainty, "inferno")):
+        assert not layer.visible and layer.colormap.name == colormap
+        assert tuple(layer.contrast_limits) == (0.0, 1.0)
+    tags = [layer.metadata["napari_pixel_clusters"] for layer in viewer.layers]
+    assert len({tag["run"] for tag in tags}) == 1  # one run, as the Cluster table sees it
+    assert tags[1]["output"] == "probabilities" and tags[1]["labels"] == [1, 2, 3]
+    assert tags[2]["output"] == "uncertainty" and tags[2]["uncertainty"] == "entropy"
+
+
+def test_lazily_saved_probabilities_open_lazily(tmp_path, make_napari_viewer):
+    import dask.array as da
+
+    big = np.tile(data.coins(), (4, 4))  # 1212 x 1536: one extra level
+    seg = npc.segment(da.from_array(big, chunks=256), "gmm", 2, random_state=0)
+    folder = write_result(seg, tmp_path / "big", probabilities=True)
+    viewer = make_napari_viewer()
+    viewer.open(str(folder / "params.json"), plugin="napari-pixel-clusters")
+    probabilities = viewer.layers["big probabilities"]
+    assert probabilities.multiscale and isinstance(probabilities.data[0], da.Array)
+    assert [level.shape for level in probabilities.data] == [(2, 1212, 1536), (2, 606, 768)]
+    window = (slice(None), slice(300, 400), slice(500, 600))
+    np.testing.assert_allclose(
+        probabilities.data[0][window].compute(),
+        np.moveaxis(seg.probabilities()[window[1:]].compute(), -1, 0),
+    )
+    uncertainty = viewer.layers["big uncertainty"]
+    assert [level.shape for level in uncertainty.data] == [(1212, 1536), (606, 768)]

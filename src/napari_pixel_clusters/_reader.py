@@ -4,7 +4,9 @@ Open the folder's ``params.json`` (File > Open): the clusters come back as a Lab
 with their table (names, counts, mean colors), colors, parameters and model (so "Apply
 model" and the Cluster table work on it), with the quantized image and the outlines, and
 the objects (if saved) as a Labels layer in bright colors with their
-measurements as features.
+measurements as features, and the posterior probabilities (if saved: ``probabilities.tif``,
+one Image layer with the cluster axis first, and ``uncertainty.tif``) as Pixel clusters
+shows them: hidden, 0..1, in magma and inferno.
 Zarr results (of large images) open lazily, as a pyramid.
 
 The folder is untrusted input: :func:`~.core.export.read_result` checks every file and
@@ -29,6 +31,7 @@ from .gui.layers import (
     DEFAULT_OUTLINE_MODE,
     METADATA_KEY,
     OUTLINE_WIDTH,
+    POSTERIOR_COLORMAPS,
     outline_colors,
     output_kind,
     table_colormap,
@@ -65,7 +68,7 @@ def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | 
 
 def read_result_folder(path: PathOrPaths) -> list[LayerData]:
     """Layer data of a result folder, arranged as Pixel clusters adds them: quantized
-    image (hidden), clusters, outlines (on top)."""
+    image, probabilities and uncertainty (hidden), clusters, outlines (on top)."""
     folder = Path(path[0] if isinstance(path, (list, tuple)) else path).parent
     saved = read_result(folder)
     info = saved.params
@@ -99,6 +102,7 @@ def read_result_folder(path: PathOrPaths) -> list[LayerData]:
                 "image",
             )
         )
+    layers += _posterior_layers(saved.probabilities, saved.uncertainty, info, name, tag)
     layers.append(
         (
             _pyramid(saved.labels, rgb=False),
@@ -126,6 +130,42 @@ def read_result_folder(path: PathOrPaths) -> list[LayerData]:
                     "metadata": {METADATA_KEY: objects_tag},
                 },
                 "labels",
+            )
+        )
+    return layers
+
+
+def _posterior_layers(
+    probabilities: np.ndarray | da.Array | None,
+    uncertainty: np.ndarray | da.Array | None,
+    info: dict[str, Any],
+    name: str,
+    tag: dict[str, Any],
+) -> list[LayerData]:
+    """The saved probabilities (``(k, *spatial)``: napari's slider goes over the
+    clusters) and uncertainty, each an Image layer 0..1, hidden (under the clusters)."""
+    record = info.get("probabilities")
+    record = record if isinstance(record, dict) else {}
+    layers: list[LayerData] = []
+    for output, array in (("probabilities", probabilities), ("uncertainty", uncertainty)):
+        if array is None:
+            continue
+        output_tag = {**tag, "output": output}
+        if output == "probabilities":
+            output_tag["labels"] = list(range(1, int(array.shape[0]) + 1))
+        elif isinstance(record.get("uncertainty"), str):
+            output_tag["uncertainty"] = record["uncertainty"]
+        layers.append(
+            (
+                _pyramid(array, rgb=False),
+                {
+                    "name": f"{name} {output}",
+                    "colormap": POSTERIOR_COLORMAPS[output],
+                    "contrast_limits": (0.0, 1.0),
+                    "visible": False,
+                    "metadata": {METADATA_KEY: output_tag},
+                },
+                "image",
             )
         )
     return layers
