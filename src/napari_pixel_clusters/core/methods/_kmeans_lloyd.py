@@ -213,19 +213,30 @@ def e_step(
                 if j != a:
                     lower_shift[a] = max(lower_shift[a], shift[j])
     changed = False
+    unsettled = np.empty(BLOCK_ROWS, dtype=np.int32)
     for block in range(first_block, end_block):
         delta = deltas[block]
         if update != LABELS_ONLY:
             delta[:] = 0.0
-        for i in range(block * BLOCK_ROWS, min(n, (block + 1) * BLOCK_ROWS)):
+        start, stop = block * BLOCK_ROWS, min(n, (block + 1) * BLOCK_ROWS)
+        n_unsettled = 0
+        for i in range(start, stop):  # move the bounds; list the rows they do not settle
+            if first:
+                unsettled[n_unsettled] = i
+                n_unsettled += 1
+                continue
+            label = labels[i]
+            upper[i] += shift[label]
+            lower[i] -= lower_shift[label]
+            near = max(half_gap[label], lower[i]) * (1.0 - MARGIN)
+            far = upper[i] * (1.0 + MARGIN)
+            settled = (near > far) & ((near - far) * (near + far) > slack)
+            unsettled[n_unsettled] = i  # kept only when not settled: no branch here
+            n_unsettled += 1 - settled
+        for i in unsettled[:n_unsettled]:
             label = labels[i]
             if not first:
-                upper[i] += shift[label]
-                lower[i] -= lower_shift[label]
                 near = max(half_gap[label], lower[i]) * (1.0 - MARGIN)
-                far = upper[i] * (1.0 + MARGIN)
-                if near > far and (near - far) * (near + far) > slack:
-                    continue  # settled by the bounds
                 own = center_norms[label] + -2.0 * _dot(X, i, centers, label)
                 upper[i] = np.sqrt(max(own + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
                 far = upper[i] * (1.0 + MARGIN)
@@ -247,7 +258,7 @@ def e_step(
                     _accumulate(delta, label, X, i, -weights[i])
                     _accumulate(delta, best, X, i, weights[i])
         if update == ALL_ROWS:
-            for i in range(block * BLOCK_ROWS, min(n, (block + 1) * BLOCK_ROWS)):
+            for i in range(start, stop):
                 _accumulate(delta, labels[i], X, i, weights[i])
     return changed
 
