@@ -99,8 +99,40 @@ def gmm_random_colors():
     shot(
         viewer,
         "gmm_random_colors.png",
-        {"immunohistochemistry", "immunohistochemistry GMM#1 clusters"},
+        {"immunohistochemistry", "immunohistochemistry Gaussian mixture#1 clusters"},
     )
+    viewer.close()
+
+
+def gmm_probabilities():
+    """A Gaussian mixture (k=3) of the IHC sample with its probabilities and uncertainty:
+    the probabilities layer shown on the DAB cluster (the slider over the clusters), the
+    outputs ticked in the dock."""
+    viewer, widget = new_viewer("immunohistochemistry")
+    shared_settings(viewer).update(method="gmm", n_clusters=3)
+    widget._outputs["quantized"].value = False
+    widget._outputs["probabilities"].value = True
+    widget._outputs["uncertainty"].value = True
+    run_widget(widget)
+    run = "immunohistochemistry Gaussian mixture#1"
+    clusters = viewer.layers[f"{run} clusters"]
+    probabilities = viewer.layers[f"{run} probabilities"]
+    # the DAB (brown) cluster: the most red against blue of the clusters' mean colors
+    colors = [
+        tuple(int(color[i : i + 2], 16) for i in (1, 3, 5)) for color in clusters.features["color"]
+    ]
+    dab = max(range(len(colors)), key=lambda i: colors[i][0] - colors[i][2])
+    for layer in viewer.layers:
+        layer.visible = layer is probabilities
+    viewer.layers.selection.active = probabilities
+    viewer.dims.set_point(0, dab)  # plane i: the posterior of label i + 1
+    close_notifications(viewer)
+    viewer.reset_view()
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.02)
+    viewer.screenshot(str(OUT / "gmm_probabilities.png"), canvas_only=False, flash=False)
+    print("saved", OUT / "gmm_probabilities.png", "cluster", dab + 1)
     viewer.close()
 
 
@@ -300,6 +332,7 @@ if __name__ == "__main__":
         ward_coins,
         slic_astronaut,
         gmm_random_colors,
+        gmm_probabilities,
         canny_coins,
         choose_k_cat,
         cluster_colors_astronaut,

@@ -912,10 +912,10 @@ def test_gmm_probabilities_and_uncertainty_layers_equal_the_results(viewer_with_
     widget._method.value = "gmm"
     widget._n_clusters.value = 3
     assert widget._outputs["probabilities"].enabled and widget._outputs["uncertainty"].enabled
-    assert not widget._uncertainty_kind.enabled  # the measure only with the uncertainty
+    assert not offered(widget._uncertainty_kind)  # the measure only with the uncertainty
     widget._outputs["probabilities"].value = True
     widget._outputs["uncertainty"].value = True
-    assert widget._uncertainty_kind.enabled
+    assert offered(widget._uncertainty_kind)
     press_run(widget, qtbot)
     assert [layer.name for layer in viewer.layers] == [
         "astronaut",
@@ -943,7 +943,9 @@ def test_gmm_probabilities_and_uncertainty_layers_equal_the_results(viewer_with_
         assert (tag["run"], tag["source"]) == ("Gaussian mixture#1", "astronaut")
     assert probabilities.metadata[METADATA_KEY]["labels"] == [1, 2, 3]
     assert uncertainty.metadata[METADATA_KEY]["uncertainty"] == "margin"
-    assert viewer.dims.ndim == 3  # the clusters' slider
+    assert viewer.dims.ndim == 3  # the clusters' slider, named so
+    assert tuple(probabilities.axis_labels) == ("cluster", *viewer.layers["astronaut"].axis_labels)
+    assert viewer.dims.axis_labels[0] == "cluster"
     # entropy, and "replace previous result" takes the posteriors of the run away too
     widget._uncertainty_kind.value = "entropy"
     widget._replace.value = True

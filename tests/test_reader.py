@@ -159,6 +159,7 @@ def test_saved_probabilities_open_as_image_layers_with_the_clusters_on_a_slider(
         viewer.layers["gmm uncertainty"],
     )
     assert probabilities.data.shape == (3, *photo.shape[:2])  # cluster first: a slider
+    assert probabilities.axis_labels[0] == "cluster" == viewer.dims.axis_labels[0]
     np.testing.assert_allclose(probabilities.data, np.moveaxis(seg.probabilities(), -1, 0))
     np.testing.assert_allclose(uncertainty.data, seg.uncertainty("entropy"))
     for layer, colormap in ((probabilities, "magma"), (uncertainty, "inferno")):

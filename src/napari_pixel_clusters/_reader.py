@@ -32,6 +32,7 @@ from .gui.layers import (
     METADATA_KEY,
     OUTLINE_WIDTH,
     POSTERIOR_COLORMAPS,
+    cluster_axis_labels,
     outline_colors,
     output_kind,
     table_colormap,
@@ -151,8 +152,10 @@ def _posterior_layers(
         if array is None:
             continue
         output_tag = {**tag, "output": output}
+        axes: dict[str, Any] = {}
         if output == "probabilities":
             output_tag["labels"] = list(range(1, int(array.shape[0]) + 1))
+            axes = cluster_axis_labels(None, array.ndim - 1)
         elif isinstance(record.get("uncertainty"), str):
             output_tag["uncertainty"] = record["uncertainty"]
         layers.append(
@@ -164,6 +167,7 @@ def _posterior_layers(
                     "contrast_limits": (0.0, 1.0),
                     "visible": False,
                     "metadata": {METADATA_KEY: output_tag},
+                    **axes,
                 },
                 "image",
             )

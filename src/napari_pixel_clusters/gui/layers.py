@@ -107,7 +107,7 @@ class LayerRequest:
     source_layer: str = ""  # the image layer's name
     plane: tuple = ()  # index of the plane segmented, for "current plane" runs
     random_colors: bool = False
-    source_kwargs: dict = field(default_factory=dict)  # rgb, contrast limits, colormap
+    source_kwargs: dict = field(default_factory=dict)  # rgb, contrast limits, colormap, axes
     min_area: int | None = None  # outline regions; None = 0.05 % of the plane
     levels: list = field(default_factory=list)  # pyramid levels of a multiscale source
     uncertainty: str = "margin"  # how the uncertainty layer measures it (seg.uncertainty)
@@ -333,8 +333,34 @@ def probabilities_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
             "metadata": metadata,
             **_posterior_kwargs("probabilities", request),
             **request.placement.kwargs(cluster_axis=True),
+            **cluster_axis_labels(request.source_kwargs.get("axis_labels"), data.ndim - 1),
         },
     )
+
+
+#: The name napari's slider over the clusters of a probabilities layer shows.
+CLUSTER_AXIS = "cluster"
+
+
+def cluster_axis_labels(spatial_labels, ndim: int) -> dict:
+    """``{"axis_labels": ("cluster", *spatial)}`` for a probabilities layer with ``ndim``
+    axes after the clusters: the source image's labels of those axes when they are as
+    many (layers then align by them too), else napari's defaults ("-2", "-1"). Empty for
+    a napari whose layers take no axis labels."""
+    if not _layers_take_axis_labels():
+        return {}
+    spatial = tuple(spatial_labels or ())
+    if len(spatial) != ndim:
+        spatial = tuple(str(axis - ndim) for axis in range(ndim))
+    return {"axis_labels": (CLUSTER_AXIS, *spatial)}
+
+
+def _layers_take_axis_labels() -> bool:
+    import inspect
+
+    from napari.layers import Image
+
+    return "axis_labels" in inspect.signature(Image.__init__).parameters
 
 
 def uncertainty_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:

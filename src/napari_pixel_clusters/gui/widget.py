@@ -163,6 +163,7 @@ class PixelClustersWidget(RunPanel):
         }
         self._uncertainty_kind = ComboBox(
             name="uncertainty_kind",
+            label="uncertainty as",
             choices=list(UNCERTAINTY_KINDS),
             value="margin",
             tooltip="Uncertainty as 'margin': 1 - the largest posterior, or 'entropy': the "
@@ -179,7 +180,7 @@ class PixelClustersWidget(RunPanel):
             name="posterior_outputs",
             label=" ",
             layout="horizontal",
-            widgets=[*(self._outputs[name] for name in POSTERIOR_OUTPUTS), self._uncertainty_kind],
+            widgets=[self._outputs[name] for name in POSTERIOR_OUTPUTS],
         )
         posteriors.margins = (0, 0, 0, 0)
         self._pooled = CheckBox(
@@ -257,6 +258,7 @@ class PixelClustersWidget(RunPanel):
                 self._stack_mode,
                 outputs,
                 posteriors,
+                self._uncertainty_kind,
                 self._min_area,
                 self._random_colors,
                 self._replace,
@@ -420,15 +422,15 @@ class PixelClustersWidget(RunPanel):
 
     def _show_posteriors(self, event=None):
         """The probabilities and uncertainty outputs: offered (enabled) only when the
-        method's model gives posterior probabilities; the uncertainty's measure only
-        with the uncertainty."""
+        method's model gives posterior probabilities; the uncertainty's measure shown
+        only with the uncertainty."""
         method = self.method
         offered = gives_probabilities(method.name)
         why = "" if offered else f" {method.title} gives none."
         for name, tip in POSTERIOR_TIPS.items():
             self._outputs[name].enabled = offered
             self._outputs[name].tooltip = tip + why
-        self._uncertainty_kind.enabled = offered and bool(self._outputs["uncertainty"].value)
+        self._uncertainty_kind.visible = offered and bool(self._outputs["uncertainty"].value)
 
     @property
     def pools(self) -> bool:
@@ -575,7 +577,7 @@ class PixelClustersWidget(RunPanel):
 
     def _request(self, layer, placement: Placement, index: tuple, levels: list) -> LayerRequest:
         """The layers to make of ``layer`` (its plane ``index``), placed over it."""
-        source_kwargs = {"rgb": layer.rgb}
+        source_kwargs = {"rgb": layer.rgb, "axis_labels": tuple(getattr(layer, "axis_labels", ()))}
         if not layer.rgb:
             source_kwargs |= {"contrast_limits": layer.contrast_limits, "colormap": layer.colormap}
         plane = f" (plane {', '.join(map(str, index))})" if index else ""
