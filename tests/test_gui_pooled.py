@@ -201,3 +201,79 @@ def test_pooled_current_planes_of_two_stacks(make_napari_viewer, qtbot):
         layer = viewer.layers[f"{image} (plane 1) k-means#1 clusters"]
         np.testing.assert_array_equal(layer.data, seg.labels)
         assert layer.translate[0] == 1
+
+
+def test_cancel_during_a_pooled_fit_adds_nothing(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.random((200, 200, 3)), name="a", rgb=True)
+    viewer.add_image(rng.random((150, 200, 3)), name="b", rgb=True)
+    viewer.layers.selection.active = viewer.layers["a"]
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    widget._pooled.value = True
+    choose(widget, "a", "b")
+    widget._method.value = "gmm"
+    widget._n_clusters.value = 8
+    widget._method_params["gmm"]["max_iter"].value = 10_000
+    widget._method_params["gmm"]["tol"].value = 0
+    fits = []
+    widget.run()
+    widget._worker.yielded.connect(lambda step: fits.append(step) if step[0] == "fit" else None)
+    qtbot.waitUntil(lambda: len(fits) >= 2, timeout=60_000)
+    assert not widget._pooled_images.enabled  # the choices wait for the run
+    widget._run_button.native.click()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+    assert [layer.name for layer in viewer.layers] == ["a", "b"]
+    assert widget._status.value.startswith("cancelled")
+    assert widget._pooled.enabled and widget._pooled_images.enabled
+
+
+def test_a_mask_layer_masks_every_image_of_a_pooled_fit(two_photos, qtbot):
+    """ "only inside" with several images: the same Shapes layer over each (in world
+    coordinates, mapped into each image's pixels)."""
+    from napari_pixel_clusters.gui.masks import plan_mask
+
+    viewer, widget = two_photos
+    # a rectangle over the top image's middle and the bottom image's top-left corner
+    viewer.add_shapes([np.array([[10, 0], [110, 40]])], shape_type="rectangle", name="box")
+    viewer.layers.selection.active = viewer.layers["top"]
+    choose(widget, "top", "bottom")
+    widget._inside.value = viewer.layers["box"]
+    widget._n_clusters.value = 3
+    widget._outputs["quantized"].value = False
+    press_run(widget, qtbot)
+    masks = [
+        plan_mask(viewer.layers["box"], viewer.layers[name]).read() for name in ("top", "bottom")
+    ]
+    assert all(mask.any() and not mask.all() for mask in masks)
+    pooled = npc.segment_many([TOP, BOTTOM], "kmeans", 3, masks=masks, random_state=0)
+    for image, seg in zip(("top", "bottom"), pooled.results):
+        layer = viewer.layers[f"{image} k-means#1 clusters"]
+        np.testing.assert_array_equal(layer.data, seg.labels)
+        assert layer.metadata[METADATA_KEY]["params"]["mask"]["layer"] == "box"
+    assert not (viewer.layers["top k-means#1 clusters"].data[~masks[0]]).any()
+
+
+def test_the_cluster_table_edits_one_pooled_layer_at_a_time(two_photos, qtbot):
+    """Each image's clusters layer is its own result in the Cluster table: a rename or a
+    merge on one leaves the others (and their shared numbering) as they were."""
+    viewer, widget = two_photos
+    choose(widget, "top", "bottom")
+    widget._n_clusters.value = 4
+    widget._outputs["quantized"].value = False
+    press_run(widget, qtbot)
+    top, bottom = (viewer.layers[f"{name} k-means#1 clusters"] for name in ("top", "bottom"))
+    bottom_before = bottom.data.copy()
+    viewer.layers.selection.active = top
+    _, table = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    table._layer.value = top
+    table.rename(2, "sky")
+    table.select_rows([0, 1])
+    table.merge_selected()
+    pooled = npc.segment_many([TOP, BOTTOM], "kmeans", 4, random_state=0)
+    merged = pooled.results[0].labels.copy()
+    merged[merged == 2] = 1
+    np.testing.assert_array_equal(top.data, merged)
+    np.testing.assert_array_equal(bottom.data, bottom_before)  # not propagated
+    assert list(bottom.features["name"]) == [f"cluster {i}" for i in range(1, 5)]
+    assert 2 not in set(top.data.ravel()) and 2 in set(bottom.data.ravel())
