@@ -177,6 +177,33 @@ LABELS_ONLY, MOVED_ROWS, ALL_ROWS = 0, 1, 2
 BLOCK_ROWS = 1 << 15
 
 
+#: Unsettled rows are labelled in batches of this many: their features gathered, then the
+#: distances to each center computed for the whole batch (vector instructions).
+BATCH_ROWS = 2048
+
+
+@njit(cache=True, nogil=True)
+def _distances(values: np.ndarray, m: int, centers: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """``|c|² - 2 x.c`` of the first ``m`` gathered rows (``values``: features x rows) to
+    every center, ``x.c`` accumulated feature by feature with fused multiply-adds."""
+    k, n_features = centers.shape
+    distances = np.empty((k, m))
+    for j in range(k):
+        row = distances[j]
+        first = centers[j, 0]
+        for t in range(m):
+            row[t] = values[0, t] * first
+        for f in range(1, n_features):
+            center = centers[j, f]
+            feature = values[f]
+            for t in range(m):  # the innermost loop runs over rows: vectorized
+                row[t] = _fma(feature[t], center, row[t])
+        norm = norms[j]
+        for t in range(m):
+            row[t] = norm + -2.0 * row[t]
+    return distances
+
+
 @njit(cache=True, nogil=True)
 def e_step(
     X: np.ndarray,
@@ -195,14 +222,14 @@ def e_step(
     end_block: int,
 ) -> bool:
     """Label the rows of blocks ``first_block .. end_block - 1`` (their bounds first moved
-    by the centers' last ``shift``; all ``k`` distances when ``first``) and, as ``update``
+    by the centers' last ``shift``; all rows unsettled when ``first``) and, as ``update``
     says (:data:`LABELS_ONLY`, :data:`MOVED_ROWS`, :data:`ALL_ROWS`), set each block's
     change to the clusters' totals in ``deltas[block]`` (see :func:`add_deltas`).
 
     ``x_norms``: the rows' squared norms; ``center_norms``: ``row_norms(centers)``.
     Returns whether any label changed.
     """
-    n = X.shape[0]
+    n, n_features = X.shape
     k = centers.shape[0]
     half_gap = _half_gaps(centers)
     slack = SLACK * (np.max(x_norms) + np.max(center_norms))
@@ -213,7 +240,8 @@ def e_step(
                 if j != a:
                     lower_shift[a] = max(lower_shift[a], shift[j])
     changed = False
-    unsettled = np.empty(BLOCK_ROWS, dtype=np.int32)
+    unsettled = np.empty(BLOCK_ROWS, dtype=np.int64)
+    values = np.empty((n_features, BATCH_ROWS))
     for block in range(first_block, end_block):
         delta = deltas[block]
         if update != LABELS_ONLY:
@@ -221,42 +249,40 @@ def e_step(
         start, stop = block * BLOCK_ROWS, min(n, (block + 1) * BLOCK_ROWS)
         n_unsettled = 0
         for i in range(start, stop):  # move the bounds; list the rows they do not settle
-            if first:
-                unsettled[n_unsettled] = i
-                n_unsettled += 1
-                continue
-            label = labels[i]
-            upper[i] += shift[label]
-            lower[i] -= lower_shift[label]
-            near = max(half_gap[label], lower[i]) * (1.0 - MARGIN)
-            far = upper[i] * (1.0 + MARGIN)
-            settled = (near > far) & ((near - far) * (near + far) > slack)
+            settled = False
+            if not first:
+                label = labels[i]
+                upper[i] += shift[label]
+                lower[i] -= lower_shift[label]
+                near = max(half_gap[label], lower[i]) * (1.0 - MARGIN)
+                far = upper[i] * (1.0 + MARGIN)
+                settled = (near > far) & ((near - far) * (near + far) > slack)
             unsettled[n_unsettled] = i  # kept only when not settled: no branch here
             n_unsettled += 1 - settled
-        for i in unsettled[:n_unsettled]:
-            label = labels[i]
-            if not first:
-                near = max(half_gap[label], lower[i]) * (1.0 - MARGIN)
-                own = center_norms[label] + -2.0 * _dot(X, i, centers, label)
-                upper[i] = np.sqrt(max(own + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
-                far = upper[i] * (1.0 + MARGIN)
-                if near > far and (near - far) * (near + far) > slack:
-                    continue  # settled by its own distance
-            best, nearest, runner_up = 0, center_norms[0] + -2.0 * _dot(X, i, centers, 0), np.inf
-            for j in range(1, k):
-                distance = center_norms[j] + -2.0 * _dot(X, i, centers, j)
-                if distance < nearest:
-                    best, runner_up, nearest = j, nearest, distance
-                elif distance < runner_up:
-                    runner_up = distance
-            upper[i] = np.sqrt(max(nearest + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
-            lower[i] = np.sqrt(max(runner_up + x_norms[i] - slack, 0.0)) * (1.0 - MARGIN)
-            if best != label:
-                changed = True
-                labels[i] = best
-                if update == MOVED_ROWS:
-                    _accumulate(delta, label, X, i, -weights[i])
-                    _accumulate(delta, best, X, i, weights[i])
+        for batch in range(0, n_unsettled, BATCH_ROWS):
+            rows = unsettled[batch : min(n_unsettled, batch + BATCH_ROWS)]
+            for t in range(len(rows)):
+                for f in range(n_features):
+                    values[f, t] = X[rows[t], f]
+            distances = _distances(values, len(rows), centers, center_norms)
+            for t in range(len(rows)):  # the first nearest center, as scikit-learn's loop
+                best, nearest, runner_up = 0, distances[0, t], np.inf
+                for j in range(1, k):
+                    distance = distances[j, t]
+                    if distance < nearest:
+                        best, runner_up, nearest = j, nearest, distance
+                    elif distance < runner_up:
+                        runner_up = distance
+                i = rows[t]
+                upper[i] = np.sqrt(max(nearest + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
+                lower[i] = np.sqrt(max(runner_up + x_norms[i] - slack, 0.0)) * (1.0 - MARGIN)
+                label = labels[i]
+                if best != label:
+                    changed = True
+                    labels[i] = best
+                    if update == MOVED_ROWS:
+                        _accumulate(delta, label, X, i, -weights[i])
+                        _accumulate(delta, best, X, i, weights[i])
         if update == ALL_ROWS:
             for i in range(start, stop):
                 _accumulate(delta, labels[i], X, i, weights[i])
@@ -555,13 +581,15 @@ def fit(
     tol: float = 1e-4,
     random_state: Any = None,
     n_threads: int | None = None,
+    column_variance: float | None = None,
 ) -> Fit:
     """``KMeans(n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
     random_state=random_state).fit(X, sample_weight=weights)``, compiled.
 
     The same centered rows, threshold and starting centers (drawn in the same order from
     the same ``RandomState``); starts run in up to ``n_threads`` threads (default: the
-    CPUs this process may use).
+    CPUs this process may use). ``column_variance``: ``np.mean(np.var(X, axis=0))`` if
+    already known (the threshold is ``tol`` times it).
     """
     from sklearn.utils import check_random_state
     from sklearn.utils.extmath import row_norms
@@ -570,7 +598,7 @@ def fit(
     if weights is None:
         weights = np.ones(X.shape[0])
     weights = np.array(weights, dtype=np.float64)
-    threshold = tolerance(X, tol)
+    threshold = tolerance(X, tol) if column_variance is None else column_variance * tol
     if not isinstance(init, str):
         init = np.array(init, dtype=np.float64, order="C")
         n_init = 1

@@ -12,16 +12,19 @@ from ._pointwise import check_start_array, run_on_rows
 from ._pointwise_lazy import lazy_run_on_rows
 
 
-def sklearn_equivalent_tol(tol: float, feature_set: FeatureSet) -> float:
+def sklearn_equivalent_tol(
+    tol: float, feature_set: FeatureSet, row_var: float | None = None
+) -> float:
     """``tol`` that stops KMeans on weighted rows exactly where it stops on all pixels.
 
     scikit-learn's stopping threshold is ``tol * mean(var(X))`` of the data it is given;
     the variance of weighted distinct rows differs from the pixels' variance, so ``tol``
-    is rescaled by the ratio of the two.
+    is rescaled by the ratio of the two. ``row_var``: ``mean(var(X))`` if known.
     """
     if feature_set.weights is None or tol == 0:
         return tol
-    row_var = np.mean(np.var(feature_set.X, axis=0))
+    if row_var is None:
+        row_var = float(np.mean(np.var(feature_set.X, axis=0)))
     pixel_var = np.mean(weighted_mean_var(feature_set.X, feature_set.weights)[1])
     return tol if row_var == 0 else float(tol * pixel_var / row_var)
 
@@ -36,7 +39,8 @@ def fit_rows(
     """
     init = params["init"]
     check_start_array("init", init, (n_clusters, feature_set.X.shape[1]))
-    tol = sklearn_equivalent_tol(params["tol"], feature_set)
+    row_var = float(np.mean(np.var(feature_set.X, axis=0)))  # scikit-learn's, once
+    tol = sklearn_equivalent_tol(params["tol"], feature_set, row_var)
     yield "fit", 0.1
     from . import _kmeans_lloyd
 
@@ -49,6 +53,7 @@ def fit_rows(
         max_iter=params["max_iter"],
         tol=tol,
         random_state=random_state,
+        column_variance=row_var,
     )
     return RowFit(
         labels=fit.labels,
