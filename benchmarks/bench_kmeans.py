@@ -4,8 +4,9 @@
     python benchmarks/bench_kmeans.py --only 512       # the cases whose name contains 512
     python benchmarks/bench_kmeans.py --lazy-side 10240
 
-Cases (each in its own forked process, as in bench_vs_reference.py: wall-clock seconds of
-one run, peak = resident memory above the process's size when the case started):
+Cases (each in its own forked process, as in bench_vs_reference.py: wall-clock seconds, the
+fastest of three runs when one takes under 5 s; peak = resident memory above the process's
+size when the case started):
 
 - k-means k=8 RGB at 512², 2048², 4096² (the astronaut enlarged bilinearly, so the large
   sizes have many distinct colors): ``npc.segment(image, "kmeans", 8, n_init=3,
@@ -36,9 +37,10 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
-from bench_vs_reference import measure, photo, pixels
+from bench_vs_reference import Run, measure, photo, pixels
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.metrics import silhouette_score
 
@@ -48,6 +50,26 @@ from napari_pixel_clusters.core.image import read_image
 from napari_pixel_clusters.core.methods.kmeans import sklearn_equivalent_tol, warm_up
 
 K = 8
+#: Runs shorter than this are repeated twice more in their process and the fastest counts
+#: (the first run in a forked process also pays for copying the parent's pages it touches).
+REPEAT_BELOW_SECONDS = 5.0
+
+
+def timed(fn: Callable[[], dict]) -> Run:
+    """:func:`measure` ``fn`` (its own process and peak memory); the fastest of three runs
+    when one takes less than REPEAT_BELOW_SECONDS."""
+
+    def best() -> dict:
+        times = []
+        while True:
+            started = time.perf_counter()
+            output = fn()
+            times.append(time.perf_counter() - started)
+            if times[0] >= REPEAT_BELOW_SECONDS or len(times) == 3:
+                return {**output, "seconds": np.array(min(times))}
+
+    run = measure(best)
+    return Run(float(run.output["seconds"]), run.peak_bytes, run.output)
 
 
 def kmeans_rows(size: int) -> list[tuple[str, str, float, float, str]]:
@@ -72,11 +94,11 @@ def kmeans_rows(size: int) -> list[tuple[str, str, float, float, str]]:
     sample = pixels(image, "rgb")[:: max(1, size * size // 50_000)]
     init = kmeans_plusplus(sample, K, random_state=0)[0] + 1e-3  # off the color lattice
 
-    fast = measure(lambda: ours(n_init=3))
-    reference = measure(lambda: on_pixels(n_init=3))
-    before = measure(on_rows)
-    fast_init = measure(lambda: ours(init=init, n_init=1))
-    reference_init = measure(lambda: on_pixels(init=init, n_init=1))
+    fast = timed(lambda: ours(n_init=3))
+    reference = timed(lambda: on_pixels(n_init=3))
+    before = timed(on_rows)
+    fast_init = timed(lambda: ours(init=init, n_init=1))
+    reference_init = timed(lambda: on_pixels(init=init, n_init=1))
     name = f"k-means k=8 RGB {size}²"
     return [
         (
@@ -135,7 +157,7 @@ def sweep_rows(size: int) -> list[tuple[str, str, float, float, str]]:
                 inertia.append(model.inertia_)
             return {"inertia": np.array(inertia)}
 
-        fast, slow = measure(ours), measure(reference)
+        fast, slow = timed(ours), timed(reference)
         ratio = fast.output["inertia"] / slow.output["inertia"] - 1
         rows.append(
             (
