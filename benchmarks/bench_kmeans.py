@@ -21,6 +21,7 @@ size when the case started):
 - lazy: the astronaut tiled into a dask array of 512² chunks (``--lazy-side``, default
   20,480²: 1.26 GB of pixels never in memory whole); histogram + fit time and the peak
   resident memory of a fresh interpreter (imports included), and the pixels per second.
+- where segment's time goes at each size (distinct colors and features, fit, the rest);
 - first use: compiling the loops into an empty numba cache, then loading them from it
   (each in a fresh interpreter).
 
@@ -171,6 +172,40 @@ def sweep_rows(size: int) -> list[tuple[str, str, float, float, str]]:
     return rows
 
 
+def breakdown(size: int) -> str:
+    """Where ``segment``'s time goes: the distinct colors and their features, the fit (three
+    k-means++ starts), the rest (labels per pixel, table); fastest of three runs each."""
+    from napari_pixel_clusters.core.methods import _kmeans_lloyd
+
+    image = photo(size)
+
+    def parts() -> dict:
+        timings: dict[str, list[float]] = {"features": [], "fit": [], "segment": []}
+        for _ in range(3):
+            started = time.perf_counter()
+            feature_set = build_features(read_image(image))
+            timings["features"].append(time.perf_counter() - started)
+            tol = sklearn_equivalent_tol(1e-4, feature_set)
+            started = time.perf_counter()
+            fit = _kmeans_lloyd.fit(
+                feature_set.X, K, feature_set.weights, n_init=3, random_state=0, tol=tol
+            )
+            timings["fit"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            npc.segment(image, "kmeans", K, n_init=3, random_state=0)
+            timings["segment"].append(time.perf_counter() - started)
+        best = {key: np.array(min(values)) for key, values in timings.items()}
+        return best | {"rows": np.array(len(feature_set.X)), "n_iter": np.array(fit.n_iter)}
+
+    out = measure(parts).output
+    return (
+        f"{size}²: segment {float(out['segment']):.2f} s = distinct colors and features "
+        f"{float(out['features']):.2f} s ({int(out['rows']):,} colors) + fit "
+        f"{float(out['fit']):.2f} s (3 starts; the best one {int(out['n_iter'])} iterations)"
+        f" + the rest {float(out['segment'] - out['features'] - out['fit']):.2f} s"
+    )
+
+
 # --------------------------------------------------------------------------- lazy, compile
 LAZY_CHILD = """
 import json, sys, time
@@ -273,6 +308,10 @@ def main() -> None:
                 f"| {name} | {against} | {ours:.2f} | {reference_text} | {speed} | {agreement} |",
                 flush=True,
             )
+    if not args.only or "breakdown" in args.only:
+        print()
+        for size in args.sizes.split(","):
+            print(breakdown(int(size)), flush=True)
     if not args.only or "compile" in args.only:
         compiled, loaded = compile_times()
         print(f"\nfirst use: compile {compiled:.1f} s (empty cache), load {loaded:.2f} s")
