@@ -54,8 +54,10 @@ from the same ``RandomState`` and the same distances; each candidate's potential
 in one compiled pass (BLAS sums them in its own order). Empty clusters are relocated by
 :func:`relocate_empty_clusters`: the numpy operations of scikit-learn's routine.
 
-Starts run in parallel threads (the loops release the GIL), each as soon as its centers are
-drawn; fewer starts than CPUs share out each E-step's blocks.
+k-means++ draws nothing that depends on the distances (its first row, then uniforms scaled
+by the potential), so every start's draws are taken first, in scikit-learn's order, and the
+starts, k-means++ included, run in parallel threads (the loops release the GIL); fewer
+starts than CPUs share out each E-step's blocks.
 """
 
 from __future__ import annotations
@@ -487,23 +489,37 @@ def _weighted_cumsum(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
     return sums
 
 
-def kmeans_plusplus(
+def draw_kmeans_plusplus(
+    n_samples: int, n_clusters: int, weights: np.ndarray, random_state: np.random.RandomState
+) -> tuple[int, np.ndarray]:
+    """What scikit-learn's ``_kmeans_plusplus`` draws from ``random_state``, in its order:
+    the first center's row, then the uniforms that pick each later center's candidates
+    (``(n_clusters - 1, n_local_trials)``). The draws do not depend on the distances, so
+    starts can be drawn one after the other and computed in parallel."""
+    n_local_trials = 2 + int(np.log(n_clusters))
+    first = int(random_state.choice(n_samples, p=weights / weights.sum()))
+    uniforms = np.empty((n_clusters - 1, n_local_trials))
+    for c in range(n_clusters - 1):
+        uniforms[c] = random_state.uniform(size=n_local_trials)
+    return first, uniforms
+
+
+def kmeans_plusplus_from(
     X: np.ndarray,
     n_clusters: int,
     x_norms: np.ndarray,
     weights: np.ndarray,
-    random_state: np.random.RandomState,
+    first_id: int,
+    uniforms: np.ndarray,
 ) -> np.ndarray:
-    """scikit-learn's ``_kmeans_plusplus``: the same draws from ``random_state`` and the
-    same choices from the same distances; the candidates' potentials summed in one
+    """scikit-learn's ``_kmeans_plusplus`` from its draws (:func:`draw_kmeans_plusplus`):
+    the same choices from the same distances; the candidates' potentials summed in one
     compiled pass (BLAS sums them in another order: they agree to rounding)."""
     from sklearn.utils.extmath import row_norms
 
     n_samples, n_features = X.shape
     centers = np.empty((n_clusters, n_features), dtype=X.dtype)
-    n_local_trials = 2 + int(np.log(n_clusters))
-    center_id = random_state.choice(n_samples, p=weights / weights.sum())
-    centers[0] = X[center_id]
+    centers[0] = X[first_id]
     first = centers[0, np.newaxis]  # euclidean_distances(first, X, squared=True)'s steps
     closest = -2 * (first @ X.T)
     closest += row_norms(first, squared=True)[:, np.newaxis]
@@ -513,7 +529,7 @@ def kmeans_plusplus(
     closest = closest.ravel()
     running = _weighted_cumsum(weights, closest)
     for c in range(1, n_clusters):
-        rand_vals = random_state.uniform(size=n_local_trials) * current_pot
+        rand_vals = uniforms[c - 1] * current_pot
         candidate_ids = np.searchsorted(running, rand_vals)
         np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
         candidates = X[candidate_ids]
@@ -528,6 +544,18 @@ def kmeans_plusplus(
     return centers
 
 
+def kmeans_plusplus(
+    X: np.ndarray,
+    n_clusters: int,
+    x_norms: np.ndarray,
+    weights: np.ndarray,
+    random_state: np.random.RandomState,
+) -> np.ndarray:
+    """scikit-learn's ``_kmeans_plusplus`` (see :func:`kmeans_plusplus_from`)."""
+    draws = draw_kmeans_plusplus(X.shape[0], n_clusters, weights, random_state)
+    return kmeans_plusplus_from(X, n_clusters, x_norms, weights, *draws)
+
+
 def starting_centers(
     X: np.ndarray,
     n_clusters: int,
@@ -535,17 +563,21 @@ def starting_centers(
     weights: np.ndarray,
     x_norms: np.ndarray,
     random_state: np.random.RandomState,
-) -> np.ndarray:
-    """``KMeans._init_centroids`` on centered rows (an array ``init`` already centered);
-    ``x_norms``: ``row_norms(X, squared=True)``."""
+) -> Callable[[], np.ndarray]:
+    """``KMeans._init_centroids`` on centered rows (an array ``init`` already centered;
+    ``x_norms``: ``row_norms(X, squared=True)``): draws from ``random_state`` now, as
+    scikit-learn does, and returns what computes the centers from the draws (in any
+    thread)."""
     if isinstance(init, str) and init == "k-means++":
-        return kmeans_plusplus(X, n_clusters, x_norms, weights, random_state)
+        first, uniforms = draw_kmeans_plusplus(X.shape[0], n_clusters, weights, random_state)
+        return lambda: kmeans_plusplus_from(X, n_clusters, x_norms, weights, first, uniforms)
     if isinstance(init, str) and init == "random":
         seeds = random_state.choice(
             X.shape[0], size=n_clusters, replace=False, p=weights / weights.sum()
         )
-        return X[seeds]
-    return np.asarray(init, dtype=np.float64)
+        return lambda: X[seeds]
+    centers = np.asarray(init, dtype=np.float64)
+    return lambda: centers
 
 
 def same_clustering(first: np.ndarray, second: np.ndarray) -> bool:
@@ -609,11 +641,12 @@ def fit(
     x_norms = row_norms(X, squared=True)
     random_state = check_random_state(random_state)
 
-    def starting() -> np.ndarray:
-        return starting_centers(X, n_clusters, init, weights, x_norms, random_state)
-
+    makers = [  # every random draw first, in scikit-learn's order
+        starting_centers(X, n_clusters, init, weights, x_norms, random_state)
+        for _ in range(n_init)
+    ]
     with _one_blas_thread():  # BLAS threads spin after each call, taking the loops' CPUs
-        starts = _run_starts(X, weights, x_norms, starting, n_init, max_iter, threshold, n_threads)
+        starts = _run_starts(X, weights, x_norms, makers, max_iter, threshold, n_threads)
     best = starts[0]
     for start in starts[1:]:
         if start.inertia < best.inertia and not same_clustering(start.labels, best.labels):
@@ -657,32 +690,31 @@ def _run_starts(
     X: np.ndarray,
     weights: np.ndarray,
     x_norms: np.ndarray,
-    starting: Callable[[], np.ndarray],
-    n_init: int,
+    makers: list[Callable[[], np.ndarray]],
     max_iter: int,
     threshold: float,
     n_threads: int | None,
 ) -> list[Start]:
-    """Every start, its centers from ``starting()`` (called in order, in this thread).
+    """Every start, its centers from its maker (:func:`starting_centers`).
 
-    With several CPUs, the starts run in parallel threads, each as soon as its centers are
-    drawn (while their bounds fit in memory); fewer starts than CPUs share out the rows of
-    each E-step. The result does not depend on how the work is shared.
+    With several CPUs the starts (their k-means++ included) run in parallel threads, while
+    their bounds fit in memory; fewer starts than CPUs share out the rows of each E-step.
+    The result does not depend on how the work is shared.
     """
     n_threads = available_cpus() if n_threads is None else n_threads
-    workers = min(n_init, n_threads + 1)  # one more than CPUs: starts end at different times
+    workers = min(len(makers), n_threads + 1)  # one more than CPUs: starts end at odd times
     state_bytes = X.shape[0] * 20 * workers  # labels and two bounds per running start
     in_parallel = workers > 1 and n_threads > 1 and state_bytes <= PARALLEL_STATE_BYTES
     n_parts = 1 if in_parallel or n_threads <= 1 else n_threads
     with ThreadPoolExecutor(max_workers=workers if in_parallel else n_threads) as pool:
 
-        def run(centers: np.ndarray) -> Start:
+        def run(make: Callable[[], np.ndarray]) -> Start:
+            centers = make()
             return run_start(X, weights, x_norms, centers, max_iter, threshold, pool, n_parts)
 
         if not in_parallel:
-            return [run(starting()) for _ in range(n_init)]
-        futures = [pool.submit(run, starting()) for _ in range(n_init)]
-        return [future.result() for future in futures]
+            return [run(make) for make in makers]
+        return list(pool.map(run, makers))
 
 
 def warm_up() -> None:
