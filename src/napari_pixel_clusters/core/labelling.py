@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .features import build_features
+from .features import FeatureSet, build_features
 from .image import ImageData, usable_mask
 from .lazy.chunks import ChunkLabeller
 from .registry import Predictor
@@ -70,11 +70,11 @@ class Labelling:
     parameters: dict[str, Any]
     label_of_component: np.ndarray
 
-    def labels(
+    def features(
         self, data: ImageData[np.ndarray], coordinates: np.ndarray | None = None
-    ) -> tuple[np.ndarray, str]:
-        """Labels of ``data`` and how its features were built; ``coordinates`` place a
-        piece of a larger image (a chunk)."""
+    ) -> FeatureSet:
+        """The fitted feature pipeline applied to ``data`` (``coordinates``: see
+        :meth:`labels`); a ValueError when the model's features need other positions."""
         pipeline = self.pipeline
         fitted_axes = len(pipeline["constants"].get("coordinate_mean", data.spatial_shape))
         if fitted_axes != len(data.spatial_shape):
@@ -83,7 +83,7 @@ class Labelling:
                 f"this image does not give (positions of a {len(data.spatial_shape)}-D "
                 "image); apply it to images of the same kind."
             )
-        feature_set = build_features(
+        return build_features(
             data,
             color_space=pipeline["color_space"],
             spatial_weight=pipeline["spatial_weight"],
@@ -91,6 +91,13 @@ class Labelling:
             fixed=pipeline["constants"],
             coordinates=coordinates,
         )
+
+    def labels(
+        self, data: ImageData[np.ndarray], coordinates: np.ndarray | None = None
+    ) -> tuple[np.ndarray, str]:
+        """Labels of ``data`` and how its features were built; ``coordinates`` place a
+        piece of a larger image (a chunk)."""
+        feature_set = self.features(data, coordinates)
         components = self.predictor.predict_rows(self.parameters, feature_set)
         labels = np.zeros(data.spatial_shape, dtype=np.int32)
         labels[data.mask] = feature_set.to_pixels(self.label_of_component[components])

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .features import FeatureSet, build_features
+from .features import FeatureSet
 from .image import ImageData, usable_mask
 
 if TYPE_CHECKING:
@@ -67,28 +67,6 @@ def label_columns(labelling: Labelling, component_probabilities: np.ndarray) -> 
     return out
 
 
-def _features(
-    labelling: Labelling, data: ImageData[np.ndarray], coordinates: np.ndarray | None
-) -> FeatureSet:
-    """The fitted feature pipeline on ``data``, as :meth:`Labelling.labels` builds it."""
-    pipeline = labelling.pipeline
-    fitted_axes = len(pipeline["constants"].get("coordinate_mean", data.spatial_shape))
-    if fitted_axes != len(data.spatial_shape):
-        raise ValueError(
-            f"image: this model uses the features {', '.join(pipeline['names'])}, which "
-            f"this image does not give (positions of a {len(data.spatial_shape)}-D "
-            "image); apply it to images of the same kind."
-        )
-    return build_features(
-        data,
-        color_space=pipeline["color_space"],
-        spatial_weight=pipeline["spatial_weight"],
-        standardize=pipeline["standardize"],
-        fixed=pipeline["constants"],
-        coordinates=coordinates,
-    )
-
-
 def _row_probabilities(labelling: Labelling, feature_set: FeatureSet) -> np.ndarray:
     rows = labelling.predictor.probabilities_rows
     assert rows is not None  # Model.probability_labelling checked it
@@ -108,7 +86,7 @@ def _pixel_values(
     out = np.zeros(shape, dtype=np.float32)
     if not data.mask.any():
         return out
-    feature_set = _features(labelling, data, coordinates)
+    feature_set = labelling.features(data, coordinates)
     values = row_values(_row_probabilities(labelling, feature_set)).astype(np.float32)
     pixels = feature_set.to_pixels(values)
     if data.mask.all():
