@@ -326,3 +326,32 @@ def test_the_widget_offers_slic_with_its_parameters_and_runs_it(make_napari_view
     assert list(clusters.features["pixels"]) == list(expected.table["pixels"])
     quantized = viewer.layers["cat SLIC superpixels#1 quantized"]
     np.testing.assert_array_equal(quantized.data, expected.quantized())
+
+
+@pytest.mark.parametrize("inside", [[(10, 10)], [(10, 10), (40, 50)], [(0, 0), (0, 1), (1, 0)]])
+def test_mask_pieces_too_small_for_a_seed_get_labels(inside):
+    """maskSLIC seeds nothing in a one-pixel piece of the mask; every pixel with data is
+    labelled all the same, one superpixel per connected piece slic left unlabelled."""
+    image = data.astronaut()[:64, :64]
+    mask = np.zeros(image.shape[:2], bool)
+    for y, x in inside:
+        mask[y, x] = True
+    seg = npc.segment(image, "slic", mask=mask)
+    assert np.all((seg.labels > 0) == mask)
+    n_pieces = ndimage.label(mask)[1]
+    assert seg.n_clusters == len(np.unique(seg.labels[mask])) >= n_pieces
+    assert 0 <= seg.params["unseeded_pieces"] <= n_pieces
+    if len(inside) == 1:  # slic alone gives no superpixel here
+        assert seg.params["unseeded_pieces"] == 1
+        assert slic(image, mask=mask, start_label=1).max() == 0
+    assert seg.table["pixels"].sum() == mask.sum()
+
+
+def test_large_mask_pieces_keep_slics_labels():
+    image = data.astronaut()[:96, :96]
+    mask = np.zeros(image.shape[:2], bool)
+    mask[8:80, 8:80] = True
+    seg = npc.segment(image, "slic", mask=mask, n_segments=20)
+    expected = slic(image, n_segments=20, mask=mask, start_label=1)
+    np.testing.assert_array_equal(seg.labels, expected)
+    assert seg.params["unseeded_pieces"] == 0

@@ -26,6 +26,10 @@ compact region of similar color. What this module passes to
   nearest usable pixel's value, so that blurring (``sigma``) does not spread NaN or
   meaningless values into their neighbours. An image whose pixels all have data is
   passed without a mask: slic then seeds its regular grid, as ``slic(image)``.
+  maskSLIC seeds nothing in a piece of the mask too small for a seed (a single pixel,
+  a thin strip): slic leaves it at 0. Every pixel with data gets a label here, so each
+  connected piece slic left unlabelled becomes one more superpixel (numbered after
+  slic's; ``params["unseeded_pieces"]`` counts them).
 * **Stacks**: a 3-D stack (z, y, x), grey or RGB, gives 3-D supervoxels (slic's own
   3-D mode, z counted like y and x); for a plane at a time, segment one plane (the
   widget's "current plane"). Images with more than three spatial axes (t, z, y, x) are
@@ -75,12 +79,14 @@ def run(
     labels = np.zeros(data.spatial_shape, dtype=np.int32)
     volumes = list(itertools.product(*map(range, data.spatial_shape[:-VOLUME_AXES])))
     found = 0
+    unseeded = 0
     for i, index in enumerate(volumes):
         yield "superpixels", i / len(volumes)
         mask = data.mask[index]
         if not mask.any():
             continue
         volume = superpixels(values[index], mask, convert2lab, compactness, params)
+        unseeded += label_unseeded_pieces(volume, mask)
         labels[index] = np.where(volume > 0, volume + found, 0)
         found = int(labels[index].max(initial=found))
     details = {
@@ -88,6 +94,7 @@ def run(
         "convert2lab": convert2lab,
         "compactness_used": float(compactness),
         "mask_slic": not bool(data.mask.all()),
+        "unseeded_pieces": unseeded,
         **standardization,
         **({"stain_vectors": stains.record()} if stains is not None else {}),
     }
@@ -166,6 +173,19 @@ def superpixels(
         mask=None if mask.all() else mask,
         channel_axis=None if grey else -1,
     ).astype(np.int32, copy=False)
+
+
+def label_unseeded_pieces(volume: np.ndarray, mask: np.ndarray) -> int:
+    """Give each connected piece of ``mask`` that slic left at 0 a label of its own,
+    after slic's (in place); returns how many there were."""
+    from scipy import ndimage
+
+    unlabelled = mask & (volume == 0)
+    if not unlabelled.any():
+        return 0
+    pieces, n_pieces = ndimage.label(unlabelled)
+    volume[unlabelled] = pieces[unlabelled] + int(volume.max(initial=0))
+    return int(n_pieces)
 
 
 METHOD = Method(
