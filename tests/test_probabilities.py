@@ -1,7 +1,9 @@
 """Posterior probabilities and uncertainty (core/probabilities.py, ``seg.probabilities()``,
 ``seg.uncertainty()``, the GMM's ``probabilities_rows``, ``write_result(probabilities=True)``):
 against scikit-learn's ``GaussianMixture.predict_proba`` on the same features, in memory,
-lazily, from saved models, and in result folders."""
+lazily, from saved models, and in result folders; the posteriors of merged and split
+clusters (``merge_posteriors``, ``split_posteriors`` with the split GMM's
+``predict_proba``) and their uncertainty."""
 
 from __future__ import annotations
 
@@ -12,9 +14,15 @@ from skimage import data
 from sklearn.mixture import GaussianMixture
 
 import napari_pixel_clusters as npc
+from napari_pixel_clusters.core import recluster
 from napari_pixel_clusters.core.export import read_result
 from napari_pixel_clusters.core.features import build_features
-from napari_pixel_clusters.core.probabilities import uncertainty_of_rows
+from napari_pixel_clusters.core.probabilities import (
+    merge_posteriors,
+    split_posteriors,
+    uncertainty_of_posteriors,
+    uncertainty_of_rows,
+)
 
 PHOTO = np.ascontiguousarray(data.astronaut()[::8, ::8])  # 64 x 64 RGB
 GREY16 = (data.camera()[::8, ::8].astype(np.uint16) * 257)[:, :48]
@@ -263,3 +271,87 @@ def test_a_model_labelling_a_lazy_image_gives_lazy_probabilities():
     assert isinstance(probabilities, da.Array)
     assert probabilities.chunks == ((40, 24), (40, 24), (3,))
     np.testing.assert_allclose(probabilities.compute(), seg.probabilities(), atol=1e-6)
+
+
+# ------------------------------------------------------------------- edited clusters
+def test_merged_posteriors_are_sums_and_rows_still_sum_to_one():
+    seg = npc.segment(PHOTO, "gmm", 4, color_space="lab", random_state=0)
+    posteriors = seg.probabilities()
+    merged, columns = merge_posteriors(posteriors, [1, 2, 3, 4], [3, 1])
+    assert columns == [2, 3, 4] and merged.dtype == np.float32
+    np.testing.assert_allclose(merged[..., 1], posteriors[..., 0] + posteriors[..., 2], atol=1e-6)
+    np.testing.assert_array_equal(merged[..., [0, 2]], posteriors[..., [1, 3]])
+    np.testing.assert_allclose(merged.sum(axis=-1), 1.0, atol=1e-5)
+    # the cluster axis first, as a probabilities layer holds them
+    first, same = merge_posteriors(np.moveaxis(posteriors, -1, 0), [1, 2, 3, 4], [3, 1], axis=0)
+    assert same == columns
+    np.testing.assert_array_equal(first, np.moveaxis(merged, -1, 0))
+    with pytest.raises(ValueError, match=r"^clusters: "):
+        merge_posteriors(posteriors, [1, 2, 3, 4], [1, 5])
+    with pytest.raises(ValueError, match=r"^columns: "):
+        merge_posteriors(posteriors, [1, 2, 3], [1, 2])
+
+
+def test_split_posteriors_are_the_cluster_times_the_split_gmms_predict_proba():
+    """Part j of cluster c: p_c * q_j, q_j scikit-learn's predict_proba of the GMM fitted
+    on c's pixels, at every pixel's features."""
+    seg = npc.segment(PHOTO, "gmm", 3, color_space="lab", random_state=0)
+    plan = recluster.plan_split_parts(seg.labels, seg.table, PHOTO, 2, 2, seg.params)
+    q = recluster.part_posteriors(plan, PHOTO)
+    assert q.shape == (64, 64, 2) and plan.labels_by_size == [2, 4]
+    # by hand: the split's mixture on every pixel's features, in its components' order
+    parts = plan.parts
+    by_hand = sklearn_mixture(parts).predict_proba(pixel_features(parts.model.predict(PHOTO)))
+    label_of = parts.model.labelling.label_of_component  # component -> the fit's label
+    fit_label_of_part = [plan.part_labels.index(label) + 1 for label in plan.labels_by_size]
+    expected_q = np.stack(
+        [by_hand[:, list(label_of).index(fit)] for fit in fit_label_of_part], axis=-1
+    )
+    np.testing.assert_allclose(q.reshape(-1, 2), expected_q, atol=1e-5)
+    p = seg.probabilities()
+    split, columns = split_posteriors(p, [1, 2, 3], 2, q, plan.labels_by_size)
+    assert columns == [1, 2, 3, 4] and split.dtype == np.float32
+    np.testing.assert_allclose(split[..., 1], p[..., 1] * q[..., 0], atol=1e-6)
+    np.testing.assert_allclose(split[..., 3], p[..., 1] * q[..., 1], atol=1e-6)
+    np.testing.assert_array_equal(split[..., [0, 2]], p[..., [0, 2]])
+    np.testing.assert_allclose(split.sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_a_split_without_posteriors_gives_each_pixel_to_the_part_it_falls_in():
+    seg = npc.segment(PHOTO, "kmeans", 3, color_space="lab", random_state=0)
+    plan = recluster.plan_split_parts(seg.labels, seg.table, PHOTO, 1, 3, seg.params)
+    q = recluster.part_posteriors(plan, PHOTO)
+    predicted = plan.parts.model.predict(PHOTO).labels
+    for column, label in enumerate(plan.labels_by_size):
+        fit = plan.part_labels.index(label) + 1
+        np.testing.assert_array_equal(q[..., column], predicted == fit)
+    # inside the cluster the parts are the split's labels
+    split_labels = recluster.split_cluster(seg.labels, seg.table, PHOTO, 1, 3, seg.params)[0]
+    inside = seg.labels == 1
+    hard = np.asarray(plan.labels_by_size)[q.argmax(axis=-1)]
+    assert np.mean(hard[inside] == split_labels[inside]) > 0.99  # (clean-up aside)
+    posteriors = np.full((64, 64, 3), 1 / 3, np.float32)
+    split, _ = split_posteriors(posteriors, [1, 2, 3], 1, q, plan.labels_by_size)
+    np.testing.assert_allclose(split.sum(axis=-1), 1.0, atol=1e-6)
+
+
+def test_split_posteriors_check_their_labels():
+    p = np.full((4, 4, 2), 0.5, np.float32)
+    q = np.full((4, 4, 2), 0.5, np.float32)
+    with pytest.raises(ValueError, match=r"^part_labels: "):
+        split_posteriors(p, [1, 2], 1, q, [1, 2])  # 2 is not new
+    with pytest.raises(ValueError, match=r"^part_posteriors: "):
+        split_posteriors(p, [1, 2], 1, q[..., :1], [1, 3])
+    zero = np.zeros_like(q)  # no posterior: equal shares
+    split, _ = split_posteriors(p, [1, 2], 1, zero, [1, 3])
+    np.testing.assert_allclose(split[..., [0, 2]], 0.25)
+
+
+def test_uncertainty_of_posteriors_is_the_results_own():
+    seg = npc.segment(PHOTO, "gmm", 4, color_space="lab", random_state=0, mask=PHOTO[..., 0] > 40)
+    for kind in ("margin", "entropy"):
+        got = uncertainty_of_posteriors(np.moveaxis(seg.probabilities(), -1, 0), kind, axis=0)
+        np.testing.assert_allclose(got, seg.uncertainty(kind), atol=1e-6)
+        assert got.dtype == np.float32 and np.all(got[seg.labels == 0] == 0)
+    blocks = uncertainty_of_posteriors(seg.probabilities(), "entropy", rows_per_block=100)
+    np.testing.assert_allclose(blocks, seg.uncertainty("entropy"), atol=1e-6)

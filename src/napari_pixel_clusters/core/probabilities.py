@@ -9,11 +9,28 @@ get 0 in every column, and an uncertainty of 0.
 
 Lazy images get dask arrays, computed chunk by chunk (chunks of the image; the cluster
 axis one chunk).
+
+Edited clusters (the Cluster table's Merge, Merge similar and Split): the posteriors
+follow the edit, computed from the old ones, not fitted again.
+
+- :func:`merge_posteriors`: clusters ``a, b, ...`` merged into ``a`` have the posterior
+  ``p_a + p_b + ...`` (exact for a mixture: the merged cluster is the union of its
+  components); their other columns are removed.
+- :func:`split_posteriors`: cluster ``c`` split into parts ``j`` has, for part ``j``,
+  ``p_c * q_j``, where ``q_j`` is the split model's posterior of part ``j`` at that
+  pixel's features (the split model is fitted on ``c``'s pixels and evaluated on every
+  pixel: ``c``'s component is replaced by a mixture of its parts, as a hierarchical
+  mixture would). A split model without posteriors (k-means) gives ``q_j`` = 1 for the
+  part its labelling puts the pixel's features in, 0 for the others (evaluated on every
+  pixel too), so ``p_c`` goes whole to one part. Either way each pixel's posteriors still
+  sum to what they did (1 with data, 0 without).
+- :func:`uncertainty_of_posteriors`: the uncertainty of such an array with the same
+  measure (margin or entropy); pixels whose posteriors are all 0 (no data) get 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -181,3 +198,140 @@ def _block_values(
     if labelling.pipeline["spatial_weight"] > 0:
         positions = np.stack(np.nonzero(mask), axis=1) + np.asarray(origin, dtype=np.intp)
     return _pixel_values(labelling, block, row_values, n_columns, positions)
+
+
+# ---------------------------------------------------------------------- edited clusters
+def _check_columns(posteriors: np.ndarray, columns: Sequence[int], axis: int) -> list[int]:
+    """``columns`` as ints, one per entry of ``posteriors``' cluster ``axis``."""
+    columns = [int(c) for c in columns]
+    if posteriors.ndim == 0 or not -posteriors.ndim <= axis < posteriors.ndim:
+        raise ValueError(f"axis: {axis} is not an axis of posteriors of shape {posteriors.shape}.")
+    if len(columns) != posteriors.shape[axis] or len(set(columns)) != len(columns):
+        raise ValueError(
+            f"columns: expected {posteriors.shape[axis]} distinct labels (one per cluster "
+            f"of axis {axis}), got {columns}."
+        )
+    return columns
+
+
+def merge_posteriors(
+    posteriors: np.ndarray, columns: Sequence[int], clusters: Sequence[int], axis: int = -1
+) -> tuple[np.ndarray, list[int]]:
+    """The posteriors after ``clusters[1:]`` are merged into ``clusters[0]``.
+
+    Parameters
+    ----------
+    posteriors : ndarray
+        Posterior of each cluster along ``axis`` (e.g. ``(*spatial, k)``).
+    columns : sequence of int
+        The label of each entry along ``axis``.
+    clusters : sequence of int
+        Two or more labels of ``columns``; the first gets the sum of their posteriors.
+    axis : int
+        The cluster axis.
+
+    Returns
+    -------
+    (ndarray, list of int)
+        A new array (same dtype) with the first cluster's entry the sum and the others'
+        removed, and its labels. ``posteriors`` is not modified.
+    """
+    columns = _check_columns(posteriors, columns, axis)
+    clusters = [int(c) for c in clusters]
+    missing = [c for c in clusters if c not in columns]
+    if len(clusters) < 2 or missing or len(set(clusters)) != len(clusters):
+        raise ValueError(
+            f"clusters: expected two or more distinct labels of {columns}, got {clusters}."
+        )
+    positions = [columns.index(c) for c in clusters]
+    kept = [i for i, c in enumerate(columns) if c not in clusters[1:]]
+    out = np.take(posteriors, kept, axis=axis)
+    target = kept.index(positions[0])
+    total = np.take(posteriors, positions, axis=axis).sum(axis=axis, dtype=np.float64)
+    index: list[Any] = [slice(None)] * posteriors.ndim
+    index[axis] = target
+    out[tuple(index)] = total
+    return out, [columns[i] for i in kept]
+
+
+def split_posteriors(
+    posteriors: np.ndarray,
+    columns: Sequence[int],
+    cluster: int,
+    part_posteriors: np.ndarray,
+    part_labels: Sequence[int],
+    axis: int = -1,
+) -> tuple[np.ndarray, list[int]]:
+    """The posteriors after ``cluster`` is split into parts labelled ``part_labels``.
+
+    Parameters
+    ----------
+    posteriors : ndarray
+        Posterior of each cluster along ``axis``; ``columns`` its labels.
+    cluster : int
+        The label split (one of ``columns``).
+    part_posteriors : ndarray
+        ``q``: the split model's posterior of each part along the same ``axis`` (same
+        shape as ``posteriors`` but ``len(part_labels)`` along it), summing to 1 at each
+        pixel (pixels where they sum to 0 give each part an equal share).
+    part_labels : sequence of int
+        The label of each part: the first is ``cluster`` (it keeps its entry), the others
+        are new labels, appended in this order.
+
+    Returns
+    -------
+    (ndarray, list of int)
+        A new array: part ``j`` has ``p_cluster * q_j``; its labels.
+    """
+    columns = _check_columns(posteriors, columns, axis)
+    part_labels = [int(c) for c in part_labels]
+    new = part_labels[1:]
+    if (
+        int(cluster) not in columns
+        or not part_labels
+        or part_labels[0] != int(cluster)
+        or set(new) & set(columns)
+        or len(set(new)) != len(new)
+    ):
+        raise ValueError(
+            f"part_labels: expected {cluster} (a label of {columns}) then new labels, "
+            f"got {part_labels}."
+        )
+    expected = list(posteriors.shape)
+    expected[axis] = len(part_labels)
+    if list(part_posteriors.shape) != expected:
+        raise ValueError(
+            f"part_posteriors: expected shape {tuple(expected)} (one entry per part along "
+            f"axis {axis}), got {part_posteriors.shape}."
+        )
+    q = np.moveaxis(part_posteriors, axis, 0).astype(np.float64)
+    sums = q.sum(axis=0)
+    q = np.where(sums > 0, q / np.where(sums > 0, sums, 1), 1.0 / len(part_labels))
+    p = np.moveaxis(np.take(posteriors, [columns.index(int(cluster))], axis=axis), axis, 0)[0]
+    parts = np.moveaxis((p * q).astype(posteriors.dtype), 0, axis)
+    position = columns.index(int(cluster))
+    index: list[Any] = [slice(None)] * posteriors.ndim
+    index[axis] = slice(0, 1)
+    first = parts[tuple(index)]
+    index[axis] = slice(1, None)
+    before = np.take(posteriors, range(position), axis=axis)
+    after = np.take(posteriors, range(position + 1, len(columns)), axis=axis)
+    out = np.concatenate([before, first, after, parts[tuple(index)]], axis=axis)
+    return out, [*columns, *new]
+
+
+def uncertainty_of_posteriors(
+    posteriors: np.ndarray, kind: str, axis: int = -1, rows_per_block: int = 1 << 20
+) -> np.ndarray:
+    """float32 uncertainty (:func:`uncertainty_of_rows`) of every pixel of ``posteriors``
+    (clusters along ``axis``): the array without that axis; 0 where every posterior is 0
+    (pixels without data). Computed ``rows_per_block`` pixels at a time."""
+    kind = check_uncertainty_kind(kind)
+    moved = np.moveaxis(posteriors, axis, 0)
+    columns = moved.reshape(moved.shape[0], -1)  # a view for either end's axis
+    out = np.zeros(columns.shape[1], dtype=np.float32)
+    for start in range(0, columns.shape[1], rows_per_block):
+        block = columns[:, start : start + rows_per_block].T
+        values = uncertainty_of_rows(block, kind)
+        out[start : start + len(block)] = np.where(block.any(axis=1), values, 0.0)
+    return out.reshape(moved.shape[1:])

@@ -28,7 +28,7 @@ Clusters without pixels are left as they are.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ from .image import ImageData, arrange_channels, read_image
 from .methods import METHODS, get_method
 from .registry import Method
 from .reproduce import SegmentCall, segment_call
-from .result import display_colors, hex_colors
+from .result import Segmentation, display_colors, hex_colors
 from .segment import segment
 
 
@@ -69,6 +69,7 @@ def plan_split(
     method: str | None = None,
 ) -> Edit:
     """What splitting ``cluster`` into ``n_clusters`` parts changes; nothing is modified.
+    (:func:`plan_split_parts` gives the parts' fit too.)
 
     Parameters
     ----------
@@ -98,6 +99,51 @@ def plan_split(
         largest part, a row per other part (after the others), each with its pixels,
         fraction, exact means and mean color. ``record``: ``{"edit": "split", ...}``.
     """
+    return plan_split_parts(
+        labels,
+        table,
+        image,
+        cluster,
+        n_clusters,
+        params,
+        rgb=rgb,
+        channel_axis=channel_axis,
+        method=method,
+    ).edit
+
+
+@dataclass(frozen=True, eq=False)
+class SplitPlan:
+    """A planned split (:func:`plan_split_parts`): the edit, the fit of the cluster's
+    pixels (its labels 1..n are the parts) and the label each part gets (``part_labels[i]``
+    for the fit's label ``i + 1``; the largest part keeps the cluster's)."""
+
+    edit: Edit
+    parts: Segmentation[np.ndarray]
+    part_labels: list[int]
+    call: SegmentCall
+    cluster: int
+
+    @property
+    def labels_by_size(self) -> list[int]:
+        """The parts' labels, largest part first: the cluster's, then the new ones (they
+        were given in order of size)."""
+        return sorted(self.part_labels, key=lambda label: (label != self.cluster, label))
+
+
+def plan_split_parts(
+    labels: np.ndarray,
+    table: pd.DataFrame,
+    image: npt.ArrayLike,
+    cluster: int,
+    n_clusters: int,
+    params: dict[str, Any],
+    *,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
+    method: str | None = None,
+) -> SplitPlan:
+    """:func:`plan_split`, with the fit of the cluster's pixels and the parts' labels."""
     labels = check_labels(labels)
     column = check_table(table)
     (cluster,) = check_clusters([cluster], table, name="cluster")
@@ -138,9 +184,41 @@ def plan_split(
     if method is not None:
         record["method"] = call.method
     change = LabelsChange.between(labels, split)
-    return Edit(
+    edit = Edit(
         description, table.copy(), after, change if change.n_pixels else None, record=record
     )
+    part_labels = [int(label) for label in label_of_part[1:]]
+    return SplitPlan(edit, parts, part_labels, call, int(cluster))
+
+
+def part_posteriors(plan: SplitPlan, image: npt.ArrayLike) -> np.ndarray:
+    """``(*spatial, n)`` float32 posterior ``q_j`` of each part (columns in the order of
+    :attr:`SplitPlan.labels_by_size`) at every pixel of ``image`` (the image split, read as
+    the split read it): the split model's posteriors when its method gives them, else 1
+    for the part whose cluster the split model gives the pixel (its labelling of every
+    pixel), 0 for the others. Components of the split model that won no pixel are left
+    out (each pixel's ``q`` is later divided by its sum: see
+    :func:`~.probabilities.split_posteriors`). A ValueError starting ``method:`` when the
+    split model cannot label other pixels."""
+    model = plan.parts.model
+    if model is None:
+        raise ValueError(
+            f"method: {plan.call.method!r} fits no model that labels other pixels; the "
+            "posteriors of the parts cannot be computed."
+        )
+    reading = plan.call.reading
+    predicted = model.predict(
+        image, rgb=reading.get("rgb"), channel_axis=reading.get("channel_axis")
+    )
+    n = len(plan.part_labels)
+    order = [plan.part_labels.index(label) for label in plan.labels_by_size]
+    if model.predictor.probabilities_rows is not None:
+        return np.ascontiguousarray(predicted.probabilities()[..., :n][..., order])
+    fit_labels = np.asarray(predicted.labels)
+    out = np.zeros((*fit_labels.shape, n), dtype=np.float32)
+    for column, part in enumerate(order):
+        out[..., column] = fit_labels == part + 1
+    return out
 
 
 def split_cluster(
@@ -301,8 +379,25 @@ def plan_merge_similar(
     :func:`~.editing.plan_merge`: it keeps its name and color, means stay exact).
     Clusters without pixels are left as they are. ``image``, ``params``, ``rgb`` and
     ``channel_axis`` as for :func:`plan_split`. ``record``: ``{"edit": "merge similar",
-    "n_clusters": n}``.
+    "n_clusters": n}``. (:func:`plan_merge_similar_groups` gives the groups too.)
     """
+    return plan_merge_similar_groups(
+        labels, table, image, n_clusters, params, rgb=rgb, channel_axis=channel_axis
+    )[0]
+
+
+def plan_merge_similar_groups(
+    labels: np.ndarray,
+    table: pd.DataFrame,
+    image: npt.ArrayLike,
+    n_clusters: int,
+    params: dict[str, Any],
+    *,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
+) -> tuple[Edit, list[list[int]]]:
+    """:func:`plan_merge_similar`, with the labels of each group merged (two or more;
+    the first is the one the others are merged into)."""
     labels = check_labels(labels)
     check_table(table)
     call = _read_as(segment_call(params), rgb, channel_axis)
@@ -322,19 +417,22 @@ def plan_merge_similar(
     groups = similar_groups(centers[filled], counts[filled], int(n_clusters))
     present = clusters[filled]
     merged_labels, merged_table = labels.copy(), table
+    merged: list[list[int]] = []
     for group in groups:
         if len(group) > 1:
             members = [int(label) for label in present[np.sort(group)]]
             merge = plan_merge(merged_labels, merged_table, members, dtype=data.pixels.dtype)
             merged_table = merge.apply_in_place(merged_labels)
+            merged.append(members)
     change = LabelsChange.between(labels, merged_labels)
-    return Edit(
+    edit = Edit(
         f"merge of similar clusters down to {n_clusters}",
         table.copy(),
         merged_table.copy(),
         change if change.n_pixels else None,
         record={"edit": "merge similar", "n_clusters": int(n_clusters)},
     )
+    return edit, merged
 
 
 def merge_similar(
