@@ -92,6 +92,43 @@ def test_changing_k_and_color_space_updates_the_same_layer(pixel_clusters, qtbot
     assert layer.metadata[METADATA_KEY]["params"]["color_space"] == "lab"
 
 
+def test_an_update_refreshes_the_layer_once_with_compact_labels(pixel_clusters, qtbot):
+    """The GUI thread's share of an update: the layer is sliced and redrawn once (not once
+    per setter), and its labels are uint8, which napari draws without mapping them."""
+    _, widget = pixel_clusters
+    widget._preview.toggle.value = True
+    settle(widget, qtbot)
+    layer = widget._preview.layer
+    assert layer.data.dtype == np.uint8
+    redraws = []
+    layer.events.set_data.connect(lambda event: redraws.append(event))
+
+    widget._n_clusters.value = 3
+    settle(widget, qtbot)
+
+    seg = expected(widget, SMALL_PHOTO)
+    assert len(redraws) == 1 and layer.data.dtype == np.uint8
+    np.testing.assert_array_equal(layer.data, seg.labels)
+    np.testing.assert_array_equal(layer._slice.image.raw, seg.labels)  # what is drawn
+    for label, rgb in enumerate(seg.colors, start=1):
+        np.testing.assert_allclose(layer.colormap.map(label)[:3], rgb, atol=1 / 255)
+
+
+def test_compact_labels_keep_the_values_in_the_smallest_type():
+    compact = preview_module.compact_labels
+    for values, dtype in (
+        ([0, 1, 255], np.uint8),
+        ([0, 256], np.uint16),
+        ([0, 70_000], np.int32),
+        ([-1, 3], np.int32),
+    ):
+        labels = np.array(values, dtype=np.int32)
+        out = compact(labels)
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, labels)
+    assert compact(np.zeros((0, 0), np.int32)).dtype == np.uint8
+
+
 def test_rapid_changes_end_with_the_last_ones_result(pixel_clusters, qtbot):
     viewer, widget = pixel_clusters
     widget._preview.toggle.value = True
