@@ -38,6 +38,11 @@ from napari_pixel_clusters.gui.objects import OBJECT_COLORS
 PLUGIN = "napari-pixel-clusters"
 
 
+def finish_edit(widget, qtbot):
+    """Wait for the Merge, Split or Merge similar computed in a worker to be shown."""
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+
+
 @pytest.fixture
 def table_widget(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
@@ -104,6 +109,7 @@ def test_merge_updates_every_layer_of_the_run_and_undo_restores_them(table_widge
     widget.style_outlines("cluster")
     widget.select_rows([0, 2])
     widget.merge_selected()
+    finish_edit(widget, qtbot)
     assert set(np.unique(layer.data)) == {1, 2, 4}
     np.testing.assert_array_equal(layer.data == 1, np.isin(before, [1, 3]))
     merged = layer.features.set_index("index")
@@ -184,12 +190,13 @@ def assert_same_state(now, expected):
     assert_frame_equal(now["outline table"], expected["outline table"])
 
 
-def test_merge_undo_redo_with_the_buttons_as_a_person_does(table_widget):
+def test_merge_undo_redo_with_the_buttons_as_a_person_does(table_widget, qtbot):
     viewer, widget, layer = table_widget
     assert not widget._undo.enabled and not widget._redo.enabled  # nothing to undo yet
     before = run_state(viewer, layer)
     widget.select_rows([1, 3])  # ctrl-click two rows, press Merge
     widget._merge.native.click()
+    finish_edit(widget, qtbot)
     merged = run_state(viewer, layer)
     assert set(np.unique(merged["labels"])) == {1, 2, 3}
     assert list(merged["table"]["index"]) == [1, 2, 3]
@@ -251,6 +258,7 @@ def test_ctrl_z_on_the_layer_undoes_painting_and_merges_in_order(table_widget, q
     assert list(painted["table"]["pixels"]) == list(np.bincount(painted["labels"].ravel())[1:])
     widget.select_rows([0, 2])
     widget.merge_selected()
+    finish_edit(widget, qtbot)
     merged = run_state(viewer, layer)
     keys.press_key(UNDO_KEY)  # Ctrl+Z: the merge first...
     assert_same_state(run_state(viewer, layer), painted)
@@ -282,12 +290,13 @@ def test_closing_the_widget_gives_the_layer_its_undo_keys_back(table_widget, qtb
     np.testing.assert_array_equal(layer.data, before)
 
 
-def test_undo_traces_outlines_again_where_someone_edited_them(table_widget):
+def test_undo_traces_outlines_again_where_someone_edited_them(table_widget, qtbot):
     viewer, widget, layer = table_widget
     outlines = viewer.layers["a k-means#1 outlines"]
     before = run_state(viewer, layer)
     widget.select_rows([0, 2])
     widget.merge_selected()
+    finish_edit(widget, qtbot)
     outlines.selected_data = {0}  # a person deletes an outline polygon
     outlines.remove_selected()
     widget.undo()
@@ -422,6 +431,7 @@ def test_object_counts_follow_merges_undo_and_painting(scaled_table, qtbot):
     assert shown == [f"{n:,}" for n in skimage_counts(layer.data, 2).values()]
     widget.select_rows([0, 2])
     widget.merge_selected()
+    finish_edit(widget, qtbot)
     assert widget.object_counts() is None  # being counted again
     assert widget.table.item(0, OBJECTS).text() == "\N{HORIZONTAL ELLIPSIS}"
     qtbot.waitUntil(lambda: widget.object_counts() is not None, timeout=20_000)
@@ -555,7 +565,7 @@ def test_a_lazy_result_is_not_counted_and_makes_no_objects(
 
 
 # ------------------------------------------------------------------------------ re-clustering
-def test_split_a_selected_cluster_into_three_then_undo_and_redo(table_widget):
+def test_split_a_selected_cluster_into_three_then_undo_and_redo(table_widget, qtbot):
     viewer, widget, layer = table_widget
     image = viewer.layers["a"].data
     before = run_state(viewer, layer)
@@ -566,6 +576,7 @@ def test_split_a_selected_cluster_into_three_then_undo_and_redo(table_widget):
     widget.select_rows([1])  # cluster 2
     widget._split_parts.value = 3
     widget._split.native.click()
+    finish_edit(widget, qtbot)
     split = run_state(viewer, layer)
     assert widget.table.rowCount() == 6 and list(layer.features["index"]) == [1, 2, 3, 4, 5, 6]
     np.testing.assert_array_equal(split["labels"], expected)
@@ -595,7 +606,7 @@ def test_split_a_selected_cluster_into_three_then_undo_and_redo(table_widget):
     assert widget.table.rowCount() == 6
 
 
-def test_merge_similar_down_to_k_and_undo(table_widget):
+def test_merge_similar_down_to_k_and_undo(table_widget, qtbot):
     viewer, widget, layer = table_widget
     before = run_state(viewer, layer)
     params = layer.metadata["napari_pixel_clusters"]["params"]
@@ -605,6 +616,7 @@ def test_merge_similar_down_to_k_and_undo(table_widget):
     assert widget._merge_down_to.max == 3  # fewer than the 4 clusters
     widget._merge_down_to.value = 2
     widget._merge_similar.native.click()
+    finish_edit(widget, qtbot)
     assert widget.table.rowCount() == 2
     np.testing.assert_array_equal(layer.data, expected)
     assert_frame_equal(layer.features, expected_table)
@@ -647,6 +659,7 @@ def test_split_of_a_plane_of_a_stack(make_napari_viewer, qtbot):
     expected, _ = recluster.split_cluster(layer.data, layer.features, stack[2][None], 1, 2, params)
     widget.select_rows([0])
     widget.split_selected(2)
+    finish_edit(widget, qtbot)
     assert layer.data.shape == (1, *stack.shape[1:])
     np.testing.assert_array_equal(layer.data, expected)
     widget.undo()
@@ -674,8 +687,10 @@ def test_copy_as_python_reproduces_the_edited_layer_in_a_new_process(
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
     widget.select_rows([0, 3])
     widget.merge_selected()
+    finish_edit(widget, qtbot)
     widget.select_rows([1])
     widget.split_selected(3)
+    finish_edit(widget, qtbot)
     widget.rename(3, "sky")
     widget.select_rows([0])
     widget.recolor("#00ff00")

@@ -270,6 +270,7 @@ def test_the_cluster_table_edits_one_pooled_layer_at_a_time(two_photos, qtbot):
     table.rename(2, "sky")
     table.select_rows([0, 1])
     table.merge_selected()
+    qtbot.waitUntil(lambda: not table.busy, timeout=60_000)  # merged in a worker
     pooled = npc.segment_many([TOP, BOTTOM], "kmeans", 4, random_state=0)
     merged = pooled.results[0].labels.copy()
     merged[merged == 2] = 1

@@ -21,10 +21,25 @@ Re-clustering: "Split" re-clusters the selected cluster's pixels into n parts wi
 features the result was made with (new labels after the largest), "Merge similar" joins
 clusters whose mean features are close (Ward, weighted by pixel counts) down to k; both
 need the result's image layer, and both are undone and redone like merges (see
-``core/recluster.py``). "Copy as Python" puts the script that makes the layer again on
-the clipboard and shows it (``core/reproduce.py``): ``segment`` with every parameter,
-the image's file when napari read it from one, and the edits made in this table since,
-replayed, up to any painting (recorded in the layer's metadata as ``edits``).
+``core/recluster.py``). Merge, Split and Merge similar are computed in a background
+worker (the labels' edit, the outlines traced again, the posteriors below): the edit
+buttons wait meanwhile, and the result is applied on the GUI thread, or dropped (one
+notification) when the labels changed meanwhile (painting, Undo) or the layer went.
+
+Probabilities follow: when the run has a probabilities layer (one channel per cluster,
+on the "cluster" axis; its tag's ``labels`` name them) and an uncertainty layer, Merge
+and Merge similar give the merged cluster the sum of its members' posteriors, Split
+gives part j of cluster c the posterior ``p_c * q_j`` (``q_j``: the split model's
+posterior of part j at each pixel; see ``core/probabilities.py``), and the uncertainty is
+computed again from them with its own measure (margin or entropy). Undo and Redo put the
+arrays back. Layers that cannot follow (lazy, multiscale, another shape, an uncertainty
+without its probabilities) are renamed "... (before merge)" / "(before split)" with one
+notification, never left showing other clusters than the labels.
+
+"Copy as Python" puts the script that makes the layer again on the clipboard and shows
+it (``core/reproduce.py``): ``segment`` with every parameter, the image's file when
+napari read it from one, and the edits made in this table since, replayed, up to any
+painting (recorded in the layer's metadata as ``edits``).
 
 Objects: the "objects" column counts the connected regions of each cluster (with the
 connectivity chosen next to "Make objects"), in a background worker each time the labels
@@ -39,9 +54,10 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -88,7 +104,8 @@ from ..core.editing import (
     table_labels,
     with_extra,
 )
-from ..core.recluster import plan_merge_similar, plan_split
+from ..core.probabilities import merge_posteriors, split_posteriors, uncertainty_of_posteriors
+from ..core.recluster import part_posteriors, plan_merge_similar_groups, plan_split_parts
 from ..core.registry import MAX_CLUSTERS
 from ..core.reproduce import python_script
 from . import _panel
@@ -162,17 +179,68 @@ class SwatchDelegate(QStyledItemDelegate):
 
 
 @dataclass
-class LayerEdits:
-    """What an edit did besides the labels and the table (kept as the edit's ``extra``):
-    the outlines it traced again, and how many napari paint strokes it stands for (those
-    pixels are restored with napari's own undo and redo)."""
+class PosteriorEdit:
+    """A probabilities layer's data (cluster axis first) and cluster labels before and
+    after an edit, and its run's uncertainty layers' data before and after."""
 
-    outlines: list[tuple[object, OutlinesChange]] = field(default_factory=list)
-    napari_paints: int = 0
+    layer: object
+    before: np.ndarray
+    after: np.ndarray
+    columns_before: list[int]
+    columns_after: list[int]
+    uncertainties: list[tuple[object, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
-        return sum(change.nbytes for _, change in self.outlines)
+        """The arrays before the edit (those after are the layer's, or the next edit's
+        before)."""
+        return self.before.nbytes + sum(before.nbytes for _, before, _ in self.uncertainties)
+
+
+@dataclass
+class LayerEdits:
+    """What an edit did besides the labels and the table (kept as the edit's ``extra``):
+    the outlines it traced again, how many napari paint strokes it stands for (those
+    pixels are restored with napari's own undo and redo), the probabilities and
+    uncertainty it changed, and the layers it renamed (layer, name before, after)."""
+
+    outlines: list[tuple[object, OutlinesChange]] = field(default_factory=list)
+    napari_paints: int = 0
+    posteriors: list[PosteriorEdit] = field(default_factory=list)
+    renamed: list[tuple[object, str, str]] = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(change.nbytes for _, change in self.outlines) + sum(
+            change.nbytes for change in self.posteriors
+        )
+
+
+#: A planned edit and how the posteriors follow it: ``(posteriors, columns)`` (cluster
+#: axis first) -> the same after the edit (a ValueError when they cannot).
+Follow = Callable[[np.ndarray, list[int]], tuple[np.ndarray, list[int]]]
+
+
+@dataclass
+class PosteriorInput:
+    """What the worker reads of a probabilities layer (and its run's uncertainties)."""
+
+    layer: object
+    data: np.ndarray
+    columns: list[int]
+    uncertainties: list[tuple[object, np.ndarray, str]]
+
+
+@dataclass
+class PlannedEdit:
+    """A worker's result: the edit (the layer's labels shape), the outlines' changes, the
+    posteriors' edits, and the posterior layers that could not follow (with why)."""
+
+    edit: Edit
+    labels: np.ndarray  # the labels it was planned on (the layer's array)
+    outlines: list[tuple[object, OutlinesChange]]
+    posteriors: list[PosteriorEdit]
+    stale: list[object]
 
 
 class ClusterTableWidget(Container):
@@ -351,6 +419,8 @@ class ClusterTableWidget(Container):
         self._counts_timer.setInterval(COUNT_DELAY_MS)
         self._counts_timer.timeout.connect(self._count_objects)
         self._objects_worker = None
+        self._edit_worker = None  # Merge, Split or Merge similar being computed
+        self._labels_version = 0  # changes with the labels: a planned edit of older is dropped
         self.table = self._make_table()
         self.native.layout().addWidget(self.table)
         self._merge.changed.connect(lambda: self.merge_selected())
@@ -406,6 +476,7 @@ class ClusterTableWidget(Container):
         self._connected = chosen if chosen in self._viewer.layers else None
         self._selection = None
         self.history = EditHistory()
+        self._labels_version += 1
         self._pending_paints, self._painted_from = 0, None
         if self._connected is not None:
             self._connected.events.paint.connect(self._painted)
@@ -441,6 +512,7 @@ class ClusterTableWidget(Container):
         if self._pending_paints == 0:
             self._painted_from = self.features.copy()
         self._pending_paints += 1
+        self._labels_version += 1
         QTimer.singleShot(0, self._record_paints)
 
     @property
@@ -659,6 +731,7 @@ class ClusterTableWidget(Container):
         if data is None:
             return
         self._layer.value.features = recount(self.features, data)
+        self._labels_version += 1
         self._labels_changed()
         self._fill()
 
@@ -729,35 +802,165 @@ class ClusterTableWidget(Container):
                 "be edited; rename, recolor or hide its clusters instead."
             )
             return
+        if self._refuse_while_busy():
+            return None
         self._record_paints()
-        try:
-            edit = plan_merge(data, self.features, labels, dtype=self._image_dtype())
-        except ValueError as error:
-            _panel.notify_error(str(error))
-            return
-        self._apply_new(edit, data, labels)
-        self._status.value = f"merged {len(labels)} clusters into label {labels[0]}"
+        plan = partial(_merge_plan, data, self.features.copy(), labels, self._image_dtype())
+        return self._start_edit(
+            plan,
+            f"merging {', '.join(map(str, labels))}{COUNTING}",
+            f"merged {len(labels)} clusters into label {labels[0]}",
+        )
 
-    def _apply_new(self, edit: Edit, data: np.ndarray, clusters: list[int]):
-        """Apply a new edit of the labels ``data`` (in place) and every layer of the run,
-        tracing the outlines of ``clusters`` again; recorded for Undo."""
-        edit.apply_in_place(data)  # the labels now; the other layers in _apply
+    @property
+    def busy(self) -> bool:
+        """True while a Merge, Split or Merge similar is computed."""
+        return self._edit_worker is not None
+
+    def _refuse_while_busy(self) -> bool:
+        if self.busy:
+            _panel.notify_error("An edit is being computed: wait for it to be shown.")
+        return self.busy
+
+    def _start_edit(self, plan, doing: str, done: str, shape: tuple | None = None):
+        """Compute the edit ``plan()`` plans (``(edit, follow)``), the outlines traced
+        again and the posteriors following it in a worker; shown by ``_edit_planned``.
+        ``shape``: the shape the edit was planned in, when not the layer's. Returns the
+        worker."""
+        layer, data = self._layer.value, self._editable_labels()
         outlines = [
             (
                 shapes,
-                retrace_outlines(
-                    _outlines_of(shapes),
-                    data,
-                    clusters,
-                    edit.table_after,
-                    shapes.metadata[METADATA_KEY].get("min_area") or default_min_area(data),
-                ),
+                _outlines_of(shapes),
+                shapes.metadata[METADATA_KEY].get("min_area") or default_min_area(data),
             )
             for shapes in self._run_layers("outlines")
         ]
-        edit = with_extra(edit, LayerEdits(outlines=outlines))
-        self._record(edit)
-        self._apply(edit, undo=False)
+        posteriors, stale = self._posterior_inputs(data)
+        worker = create_worker(
+            _planned_edit, plan, data, outlines, posteriors, stale, _ignore_errors=True
+        )
+        worker.returned.connect(partial(self._edit_planned, self._labels_version, layer, done))
+        worker.errored.connect(self._edit_failed)
+        worker.finished.connect(self._edit_finished)
+        self._edit_worker = worker
+        self._status.value = doing
+        self._update_buttons()
+        worker.start()
+        return worker
+
+    def _edit_planned(self, version: int, layer, done: str, planned: PlannedEdit):
+        """On the GUI thread: apply the worker's edit, unless the labels changed since."""
+        with contextlib.suppress(RuntimeError):  # the widget was closed meanwhile
+            edit = planned.edit
+            data = self._editable_labels()
+            if (
+                version != self._labels_version
+                or layer is not self._layer.value
+                or data is not planned.labels
+            ):
+                show_info(
+                    f"The {edit.description} was not applied: the labels of "
+                    f"'{layer.name}' changed while it was computed (nothing changed)."
+                )
+                self._status.value = f"dropped: {edit.description}"
+                return
+            if edit.labels is None and not edit.changed_clusters():
+                self._status.value = "no similar clusters to merge"
+                return
+            edit.apply_in_place(data)  # the labels now; the other layers in _apply
+            posteriors = [
+                change
+                for change in planned.posteriors
+                if change.layer.data is change.before
+                and all(layer.data is before for layer, before, _ in change.uncertainties)
+            ]
+            stale = planned.stale + [
+                change.layer for change in planned.posteriors if change not in posteriors
+            ]
+            renamed = self._renamed_stale(stale, edit)
+            edit = with_extra(
+                edit,
+                LayerEdits(outlines=planned.outlines, posteriors=posteriors, renamed=renamed),
+            )
+            self._record(edit)
+            self._apply(edit, undo=False)
+            self._status.value = done.format(n=len(self.features), edit=edit)
+
+    def _edit_failed(self, error):
+        with contextlib.suppress(RuntimeError):
+            self._status.value = failure_of(error).status
+        _panel.notify_error(failure_of(error).message)
+
+    def _edit_finished(self, *args):
+        self._edit_worker = None
+        with contextlib.suppress(RuntimeError):
+            self._update_buttons()
+
+    # ------------------------------------------------------------- posteriors
+    def _posterior_inputs(self, labels: np.ndarray) -> tuple[list[PosteriorInput], list]:
+        """The run's probabilities layers that can follow an edit of ``labels`` (in
+        memory, the cluster axis first, then the labels' shape) with their uncertainty
+        layers, and the posterior layers that cannot."""
+        usable, stale = [], []
+        uncertainties = [u for u in self._run_layers("uncertainty") if not _before_edit(u)]
+        for layer in self._run_layers("probabilities"):
+            if _before_edit(layer):
+                continue
+            data = layer.data
+            tag = layer.metadata[METADATA_KEY]
+            fits = (
+                isinstance(data, np.ndarray)
+                and not layer.multiscale
+                and data.shape[1:] == labels.shape
+            )
+            columns = list(tag.get("labels") or range(1, data.shape[0] + 1)) if fits else []
+            if not fits or len(columns) != data.shape[0]:
+                stale.append(layer)
+                continue
+            followers = [
+                (u, u.data, str(u.metadata[METADATA_KEY].get("uncertainty") or "margin"))
+                for u in uncertainties
+                if isinstance(u.data, np.ndarray) and u.data.shape == labels.shape
+            ]
+            usable.append(PosteriorInput(layer, data, columns, followers))
+        followed = {id(u) for p in usable for u, _, _ in p.uncertainties}
+        stale += [u for u in uncertainties if id(u) not in followed]
+        return usable, stale
+
+    def _renamed_stale(self, layers: list, edit: Edit) -> list[tuple[object, str, str]]:
+        """Rename posterior layers that could not follow ``edit`` "... (before merge)" (one
+        notification); the renames, for Undo."""
+        layers = [layer for layer in dict.fromkeys(layers) if layer in self._viewer.layers]
+        if not layers:
+            return []
+        what = (edit.record or {}).get("edit", "edit")
+        renamed = [(layer, layer.name, f"{layer.name} (before {what})") for layer in layers]
+        for layer, _, after in renamed:
+            layer.name = after
+            layer.metadata[METADATA_KEY]["before_edit"] = edit.description
+        show_info(
+            f"{', '.join(repr(before) for _, before, _ in renamed)} could not follow the "
+            f"{edit.description} (a lazy or changed layer): renamed to say they show the "
+            f"clusters before it."
+        )
+        return renamed
+
+    def _apply_posteriors(self, edits: LayerEdits, undo: bool):
+        """The probabilities and uncertainty layers as before or after an edit."""
+        for change in edits.posteriors:
+            tag = change.layer.metadata[METADATA_KEY]
+            tag["labels"] = list(change.columns_before if undo else change.columns_after)
+            change.layer.data = change.before if undo else change.after
+            for layer, before, after in change.uncertainties:
+                layer.data = before if undo else after
+        for layer, before, after in edits.renamed:
+            layer.name = before if undo else after
+            tag = layer.metadata[METADATA_KEY]
+            if undo:
+                tag.pop("before_edit", None)
+            else:
+                tag["before_edit"] = after
 
     def _record(self, edit: Edit):
         """Record an applied edit for Undo, and its replay in the layer's ``edits``."""
@@ -824,27 +1027,20 @@ class ClusterTableWidget(Container):
         found = self._image_and_labels("Split")
         if found is None:
             return
-        image, rgb, labels_view, data = found
+        image, rgb, labels_view, _ = found
+        if self._refuse_while_busy():
+            return None
         self._record_paints()
         params = self._layer.value.metadata[METADATA_KEY].get("params") or {}
-        try:
-            edit = plan_split(
-                labels_view,
-                self.features,
-                image,
-                labels[0],
-                self._split_parts.value,
-                params,
-                rgb=rgb,
-            )
-        except Exception as error:  # every error is one notification (see failure_of)
-            _panel.notify_error(failure_of(error).message)
-            return
-        edit = edit.reshaped(data.shape)
-        self._apply_new(
-            edit, data, sorted(edit.labels.labels_before() | edit.labels.labels_after())
+        n_parts = self._split_parts.value
+        plan = partial(
+            _split_plan, labels_view, self.features.copy(), image, labels[0], n_parts, params, rgb
         )
-        self._status.value = f"{edit.description}: {len(self.features)} clusters"
+        return self._start_edit(
+            plan,
+            f"splitting cluster {labels[0]} into {n_parts}{COUNTING}",
+            "{edit.description}: {n} clusters",
+        )
 
     def merge_similar(self, n_clusters: int | None = None):
         """Merge the clusters with the closest mean features until ``n_clusters`` are
@@ -854,24 +1050,20 @@ class ClusterTableWidget(Container):
         found = self._image_and_labels("Merge similar")
         if found is None:
             return
-        image, rgb, labels_view, data = found
+        image, rgb, labels_view, _ = found
+        if self._refuse_while_busy():
+            return None
         self._record_paints()
         params = self._layer.value.metadata[METADATA_KEY].get("params") or {}
-        try:
-            edit = plan_merge_similar(
-                labels_view, self.features, image, self._merge_down_to.value, params, rgb=rgb
-            )
-        except Exception as error:  # every error is one notification (see failure_of)
-            _panel.notify_error(failure_of(error).message)
-            return
-        if edit.labels is None:
-            self._status.value = "no similar clusters to merge"
-            return
-        edit = edit.reshaped(data.shape)
-        self._apply_new(
-            edit, data, sorted(edit.labels.labels_before() | edit.labels.labels_after())
+        down_to = self._merge_down_to.value
+        plan = partial(
+            _merge_similar_plan, labels_view, self.features.copy(), image, down_to, params, rgb
         )
-        self._status.value = f"{edit.description}: {len(self.features)} clusters"
+        return self._start_edit(
+            plan,
+            f"merging similar clusters down to {down_to}{COUNTING}",
+            "{edit.description}: {n} clusters",
+        )
 
     # ------------------------------------------------------------- reproducible code
     def python_code(self) -> str | None:
@@ -992,7 +1184,9 @@ class ClusterTableWidget(Container):
             changed = edit.labels.labels_before() | edit.labels.labels_after()
             self._paint_quantized(sorted(changed), table)
         if edit.labels is not None or _layer_edits(edit).napari_paints:
+            self._labels_version += 1
             self._labels_changed()
+        self._apply_posteriors(_layer_edits(edit), undo)
         other = edit.table_after if undo else edit.table_before
         if "color" in table and not table["color"].equals(other["color"]):
             self._selection.use_colors(table_colormap(table))
@@ -1016,12 +1210,15 @@ class ClusterTableWidget(Container):
             _set_outlines(shapes, retraced.apply(outlines))
 
     def _update_buttons(self):
-        """Undo and Redo enabled when there is something to undo or redo, which they name."""
+        """Undo and Redo enabled when there is something to undo or redo, which they name;
+        the edit buttons wait while an edit is computed."""
+        for button in (self._merge, self._split, self._merge_similar):
+            button.enabled = not self.busy
         for button, verb, edit, key in (
             (self._undo, "Undo", self.history.peek_undo(), "Ctrl+Z"),
             (self._redo, "Redo", self.history.peek_redo(), "Ctrl+Shift+Z"),
         ):
-            button.enabled = edit is not None
+            button.enabled = edit is not None and not self.busy
             what = f"the {edit.description}" if edit is not None else "the last edit"
             button.tooltip = f"{verb} {what} ({key} on the clusters layer)."
 
@@ -1300,3 +1497,82 @@ def _set_outlines(shapes, outlines: Outlines) -> None:
     if len(outlines.polygons):
         shapes.edge_width = width
         shapes.face_color = "transparent"
+
+
+# ------------------------------------------------------------------ edits in a worker
+def _merge_plan(labels, table, clusters, dtype) -> tuple[Edit, Follow]:
+    edit = plan_merge(labels, table, clusters, dtype=dtype)
+    return edit, partial(_merged_posteriors, [list(clusters)])
+
+
+def _merge_similar_plan(labels, table, image, n_clusters, params, rgb) -> tuple[Edit, Follow]:
+    edit, groups = plan_merge_similar_groups(labels, table, image, n_clusters, params, rgb=rgb)
+    return edit, partial(_merged_posteriors, groups)
+
+
+def _merged_posteriors(groups, posteriors, columns):
+    for group in groups:
+        posteriors, columns = merge_posteriors(posteriors, columns, group, axis=0)
+    return posteriors, columns
+
+
+def _split_plan(labels, table, image, cluster, n_clusters, params, rgb) -> tuple[Edit, Follow]:
+    plan = plan_split_parts(labels, table, image, cluster, n_clusters, params, rgb=rgb)
+    parts: list[np.ndarray] = []  # the parts' posteriors, computed once
+
+    def follow(posteriors, columns):
+        if not parts:
+            q = part_posteriors(plan, image)
+            parts.append(np.moveaxis(q, -1, 0).reshape(q.shape[-1], *posteriors.shape[1:]))
+        return split_posteriors(
+            posteriors, columns, plan.cluster, parts[0], plan.labels_by_size, axis=0
+        )
+
+    return plan.edit, follow
+
+
+def _planned_edit(
+    plan: Callable[[], tuple[Edit, Follow]],
+    labels: np.ndarray,
+    outlines: list[tuple[Any, Outlines, int]],
+    posteriors: list[PosteriorInput],
+    stale: list,
+) -> PlannedEdit:
+    """In a worker: the edit ``plan`` plans (for the layer's ``labels`` array, not
+    modified), the outlines of the clusters it changes traced again, the posteriors
+    following it (those that cannot are added to ``stale``)."""
+    edit, follow = plan()
+    edit = edit.reshaped(labels.shape)
+    if edit.labels is None and not edit.changed_clusters():
+        return PlannedEdit(edit, labels, [], [], [])  # nothing to do
+    outline_changes = []
+    if edit.labels is not None:
+        after = labels.copy()
+        edit.apply_in_place(after)
+        clusters = sorted(edit.labels.labels_before() | edit.labels.labels_after())
+        outline_changes = [
+            (shapes, retrace_outlines(drawn, after, clusters, edit.table_after, min_area))
+            for shapes, drawn, min_area in outlines
+        ]
+    changes, stale = [], list(stale)
+    for posterior in posteriors:
+        try:
+            new, columns = follow(posterior.data, posterior.columns)
+        except ValueError:  # e.g. labels of components without pixels in the way
+            stale += [posterior.layer, *(u for u, _, _ in posterior.uncertainties)]
+            continue
+        uncertainties = [
+            (layer, data, uncertainty_of_posteriors(new, kind, axis=0))
+            for layer, data, kind in posterior.uncertainties
+        ]
+        changes.append(
+            PosteriorEdit(
+                posterior.layer, posterior.data, new, posterior.columns, columns, uncertainties
+            )
+        )
+    return PlannedEdit(edit, labels, outline_changes, changes, stale)
+
+
+def _before_edit(layer) -> bool:
+    """True for a posterior layer renamed to show the clusters before an edit."""
+    return bool(layer.metadata.get(METADATA_KEY, {}).get("before_edit"))
