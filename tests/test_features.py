@@ -32,8 +32,84 @@ def test_distinct_rows_match_numpy_unique(values):
     assert rows.dtype == values.dtype
 
 
+def _rgb_photo_rows(channels: int) -> np.ndarray:
+    from skimage import data
+
+    image = data.astronaut()[::4, ::4]
+    if channels == 4:
+        alpha = np.full(image.shape[:2] + (1,), 255, dtype=np.uint8)
+        alpha[:10] = 254
+        image = np.concatenate([image, alpha], axis=-1)
+    return image.reshape(-1, channels)
+
+
+EXACT_CASES = {
+    "u8-rgb-photo": _rgb_photo_rows(3),
+    "u8-rgba-photo": _rgb_photo_rows(4),
+    "u8-rgb-random": np.random.default_rng(5).integers(0, 256, (40_000, 3)).astype(np.uint8),
+    "u16-grey": np.random.default_rng(6).integers(0, 65536, (3000, 1)).astype(np.uint16),
+    "u16-rgb-wide": np.random.default_rng(7).integers(0, 65536, (3000, 3)).astype(np.uint16),
+    "u16-rgb-narrow": np.random.default_rng(8).integers(1000, 1040, (3000, 3)).astype(np.uint16),
+    "i64-negative": np.random.default_rng(9).integers(-50, 50, (3000, 2)),
+    "i64-extremes": np.array([[-(2**63)], [2**63 - 1], [0], [-(2**63)]], dtype=np.int64),
+    "u64-top": np.array([[2**64 - 1, 0], [2**64 - 2, 1], [2**64 - 1, 0]], dtype=np.uint64),
+    "i8": np.random.default_rng(10).integers(-128, 128, (3000, 2)).astype(np.int8),
+    "bool": np.random.default_rng(11).random((3000, 3)) > 0.5,
+    "constant-rgb": np.full((5000, 3), 7, dtype=np.uint8),
+    "one-pixel-rgb": np.array([[1, 2, 3]], dtype=np.uint8),
+    "one-pixel-u16": np.array([[65535]], dtype=np.uint16),
+    "one-pixel-i64": np.array([[-5, 5]], dtype=np.int64),
+    "strided-rgb": np.random.default_rng(12).integers(0, 256, (3000, 4)).astype(np.uint8)[:, 1:],
+}
+
+
+@pytest.mark.parametrize("values", EXACT_CASES.values(), ids=EXACT_CASES.keys())
+def test_distinct_rows_equal_numpy_unique_exactly(values):
+    """Same rows in the same order, the same counts and the same inverse (values and
+    dtype int32) as np.unique, whichever route (bitset, sort) is taken."""
+    rows, counts, inverse = distinct_rows(values)
+    expected_rows, expected_inverse, expected_counts = np.unique(
+        values, axis=0, return_inverse=True, return_counts=True
+    )
+    assert rows.dtype == values.dtype and counts.dtype == np.float64
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_array_equal(counts, expected_counts)
+    assert inverse.dtype == np.int32
+    np.testing.assert_array_equal(inverse, expected_inverse.reshape(-1))
+
+
+@pytest.mark.parametrize("values", EXACT_CASES.values(), ids=EXACT_CASES.keys())
+def test_bitset_rows_equal_the_sorting_route(values, monkeypatch):
+    bitset = features._bitset_rows(values)
+    if values is EXACT_CASES["i64-extremes"] or values is EXACT_CASES["u16-rgb-wide"]:
+        assert bitset is None  # keys too wide for a bitset: sorted instead
+        return
+    assert bitset is not None
+    monkeypatch.setattr(features, "_bitset_rows", lambda values: None)
+    for got, expected in zip(bitset, distinct_rows(values)):
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_bitset_rows_split_between_threads_stay_exact(monkeypatch):
+    from napari_pixel_clusters.core import _distinct_loops
+
+    monkeypatch.setattr(_distinct_loops, "PART_MIN_ROWS", 1000)
+    monkeypatch.setattr(_distinct_loops, "_n_cores", lambda: 3)
+    assert len(_distinct_loops._parts(10_000)) == 3
+    test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["u8-rgb-random"])
+    test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["i64-negative"])
+
+
+def test_wide_uint16_channels_take_the_bitset_of_their_range():
+    values = EXACT_CASES["u16-rgb-narrow"]  # 48 bits of dtype range, 18 bits of values
+    assert features.bitset_max_bits(len(values)) < 48
+    assert features._bitset_rows(values) is not None
+
+
 def test_large_key_range_uses_unique_and_stays_exact(monkeypatch):
     monkeypatch.setattr(features, "BINCOUNT_MAX_KEYS", 10)
+    monkeypatch.setattr(features, "_bitset_rows", lambda values: None)
     values = np.random.default_rng(0).integers(0, 50, (300, 3)).astype(np.uint8)
     rows, counts, inverse = distinct_rows(values)
     np.testing.assert_array_equal(rows[inverse], values)

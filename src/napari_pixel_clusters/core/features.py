@@ -33,6 +33,12 @@ COLOR_SPACES = ("rgb", "lab", "hsv", *STAIN_SPACES, USER_STAINS)
 #: BINCOUNT_KEYS_PER_PIXEL per pixel; otherwise ``np.unique`` sorts them (O(N log N)).
 BINCOUNT_MAX_KEYS = 2**25
 BINCOUNT_KEYS_PER_PIXEL = 16
+#: Integer rows are found with a bitset of every possible key (:func:`_bitset_rows`) when
+#: their keys take at most ``bitset_max_bits(n_rows)`` bits: 2**26 keys (an 8 MB bitset)
+#: for any image, up to BITSET_KEYS_PER_ROW keys per row, never more than 2**32 (512 MB).
+BITSET_MIN_BITS = 26
+BITSET_KEYS_PER_ROW = 32
+BITSET_MAX_BITS = 32
 #: Float images are compressed only when a sample shows at most this share of distinct values.
 FLOAT_DISTINCT_SHARE = 0.5
 FLOAT_SAMPLE_SIZE = 10_000
@@ -183,7 +189,10 @@ def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """Distinct rows of an ``(N, C)`` array with their counts and the inverse index.
 
     Integer values are packed into one integer key per pixel; when the key range is small
-    (uint8 RGB, uint16 grey) the counting is a single O(N) ``np.bincount`` and a lookup.
+    enough for one bit per possible key (uint8 RGB, uint16 grey, and any integer image whose
+    channels span few values) the rows are found without sorting, in two compiled passes
+    (:mod:`._distinct_loops`); otherwise the keys are sorted (``np.unique``). Either way
+    the result is ``np.unique(values, axis=0, return_inverse=True, return_counts=True)``'s.
 
     Returns
     -------
@@ -192,6 +201,9 @@ def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     inverse : (N,) int32 (or int64 beyond 2**31 rows), ``rows[inverse] == values``
     """
     if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
+        compiled = _bitset_rows(values)
+        if compiled is not None:
+            return compiled
         packed = _pack_integer_rows(values)
         if packed is not None:
             return packed
@@ -235,6 +247,54 @@ def unpack_keys(
         return rows.astype(np.uint64) + np.asarray(lows, dtype=np.uint64)
     rows += np.asarray(lows, dtype=np.int64)
     return rows.astype(dtype)
+
+
+def _bitset_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`distinct_rows` of integers whose keys fit a bitset (see
+    :func:`bitset_max_keys`): each channel takes as many bits of the key as its values
+    need (8 per channel for uint8; the range present when the dtype's is too large).
+    None when they do not fit."""
+    if len(values) == 0:
+        return None
+    original_bool = values.dtype == bool
+    if original_bool:
+        values = values.view(np.uint8)
+        lows, spans = [0] * values.shape[1], [2] * values.shape[1]
+    else:
+        lows, spans = channel_ranges(values)
+    widths = [(span - 1).bit_length() for span in spans]
+    if sum(widths) > bitset_max_bits(len(values)) and values.dtype in (np.uint8, np.uint16):
+        lows = [int(values[:, c].min()) for c in range(values.shape[1])]
+        spans = [int(values[:, c].max()) - low + 1 for c, low in enumerate(lows)]
+        widths = [(span - 1).bit_length() for span in spans]
+    if sum(widths) > bitset_max_bits(len(values)):
+        return None
+    from . import _distinct_loops
+
+    if values.dtype in (np.uint8, np.uint16):
+        packed = np.ascontiguousarray(values)
+        key_lows, key_widths = lows, widths
+    else:  # one int64 key column: the packing of every other dtype, exactly
+        packed = pack_keys(values, lows, [1 << width for width in widths])[:, None]
+        key_lows, key_widths = [0], [sum(widths)]
+    keys, counts, inverse = _distinct_loops.distinct_keyed_rows(
+        packed, np.asarray(key_lows, dtype=np.int64), np.asarray(key_widths, dtype=np.uint64)
+    )
+    if values.dtype in (np.uint8, np.uint16):
+        rows = np.empty((len(keys), values.shape[1]), dtype=values.dtype)
+        _distinct_loops.unpack_rows(
+            keys, np.asarray(lows, dtype=np.int64), np.asarray(widths, dtype=np.uint64), rows
+        )
+    else:
+        rows = unpack_keys(keys, lows, [1 << width for width in widths], values.dtype)
+    return rows.view(bool) if original_bool else rows, counts, inverse
+
+
+def bitset_max_bits(n_rows: int) -> int:
+    """Key bits of the largest bitset worth its memory for ``n_rows`` rows: 2**26 keys
+    (8 MB) or BITSET_KEYS_PER_ROW per row, at most 2**BITSET_MAX_BITS keys."""
+    per_row = (BITSET_KEYS_PER_ROW * n_rows).bit_length() - 1
+    return min(BITSET_MAX_BITS, max(BITSET_MIN_BITS, per_row))
 
 
 def _pack_integer_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

@@ -71,12 +71,14 @@ def predict_rows(parameters: dict[str, Any], feature_set: FeatureSet) -> np.ndar
 
 
 def warm_up() -> None:
-    """Compile the k-means loops and the lazy histogram's counting loop (once per machine)
-    or load them from numba's disk cache."""
+    """Compile the k-means loops, the distinct rows' loops and the lazy histogram's
+    counting loop (once per machine) or load them from numba's disk cache."""
+    from .. import _distinct_loops
     from ..lazy import _counting
     from . import _kmeans_lloyd
 
     _kmeans_lloyd.warm_up()
+    _distinct_loops.warm_up()
     _counting.warm_up()
 
 
