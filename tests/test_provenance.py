@@ -42,3 +42,21 @@ def test_numpy_numbers_as_parameters_become_plain_python_values(tmp_path):
         use_quantiles=np.bool_(False),
     )
     json.dumps(canny.params)
+
+
+def test_package_versions_are_read_once_and_given_as_a_new_dict(monkeypatch):
+    from importlib import metadata
+
+    from napari_pixel_clusters.core import provenance
+
+    first = provenance.package_versions()
+    assert first["numpy"] == metadata.version("numpy") == np.__version__
+    assert set(first) == {"python", *provenance.PACKAGES}
+
+    def no_more_reading(name):
+        raise AssertionError("package metadata read again")
+
+    monkeypatch.setattr(metadata, "version", no_more_reading)
+    first["numpy"] = "changed by a caller"
+    second = provenance.package_versions()
+    assert second["numpy"] == np.__version__ and second is not first

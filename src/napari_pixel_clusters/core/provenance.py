@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -12,13 +13,21 @@ PACKAGES = ("napari-pixel-clusters", "numpy", "scikit-learn", "scikit-image", "s
 
 
 def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
+    """Versions of Python and of PACKAGES (a new dict each call: callers may change it)."""
+    return dict(_installed_versions())
+
+
+@cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    """Read once per process: reading package metadata takes milliseconds per package,
+    and the packages a process has imported do not change while it runs."""
+    versions = [("python", platform.python_version())]
     for name in PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+            versions.append((name, "not installed"))
+    return tuple(versions)
 
 
 def plain(value: Any) -> Any:
