@@ -323,6 +323,65 @@ def all_widgets_astronaut():
     viewer.close()
 
 
+def settle(seconds=0.4):
+    """Let the window draw (events processed for ``seconds``)."""
+    end = time.time() + seconds
+    while time.time() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def wait_for(done, timeout=120, what="the result"):
+    """Process events until ``done()`` is true (a worker's result arrived)."""
+    started = time.time()
+    while not done():
+        if time.time() - started > timeout:
+            raise TimeoutError(f"no {what} after {timeout} s")
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def preview_astronaut():
+    """Live preview: "preview" ticked in Pixel clusters, k changed from 5 to 7 with the
+    spin box (Lab color space): the one preview layer over the astronaut and the status
+    line with the preview's time."""
+    viewer, widget = new_viewer("astronaut")
+    shared_settings(viewer).update(n_clusters=5, color_space="lab")
+    preview = widget._preview
+    preview.toggle.value = True
+    wait_for(lambda: preview.layer is not None and not preview.busy, what="preview")
+    widget._n_clusters.value = 7  # a change: the same layer is updated in place
+    wait_for(lambda: not preview.busy and len(preview.layer.features) == 7, what="update")
+    preview.layer.opacity = 1.0
+    close_notifications(viewer)
+    shot(viewer, "preview_astronaut.png", {"astronaut", preview.layer.name})
+    print("status:", widget._status.value)
+    viewer.close()
+
+
+def split_clusters():
+    """Sub-clusters: k-means (k=4, Lab) of the astronaut, then in Cluster table the
+    largest cluster split into 3 (new labels appended, in their own mean colors)."""
+    viewer, table = clusters_then("astronaut", 4, "Cluster table")
+    clusters = viewer.layers["astronaut k-means#1 clusters"]
+    pixels = list(clusters.features["pixels"])
+    table.select_rows([pixels.index(max(pixels))])
+    (split,) = table.selected_labels()
+    before = set(clusters.features["index"])
+    table.split_selected(3)
+    wait_for(lambda: len(clusters.features) != len(before), what="split")  # in a worker
+    wait_for(lambda: not table.busy, what="split's end")
+    labels = list(clusters.features["index"])
+    parts = {split} | (set(labels) - before)  # the split label keeps one part
+    table.select_rows([row for row, label in enumerate(labels) if label in parts])
+    print("split cluster", split, "into", sorted(parts))
+    clusters.opacity = 1.0
+    viewer.layers.selection.active = clusters
+    close_notifications(viewer)
+    shot(viewer, "split_clusters.png", {"astronaut", clusters.name})
+    viewer.close()
+
+
 if __name__ == "__main__":
     import sys
 
@@ -341,6 +400,8 @@ if __name__ == "__main__":
         histology_ihc,
         histology_roi,
         large_slide,
+        preview_astronaut,
+        split_clusters,
     )
     chosen = sys.argv[1:]  # names of shots to make (default: all)
     for make in SHOTS:
