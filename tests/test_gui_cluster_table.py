@@ -3,7 +3,10 @@ merge, paint, split a cluster, merge similar clusters, and undo and redo them (b
 Ctrl+Z on the layer) across every layer of the run; a selected row keeps its color
 swatch; outline style controls; Copy as Python (the script, run in a new process, makes
 the edited layer again); objects (Make objects, the object counts column, saving the
-objects' table; gui/objects.py) against scikit-image. The editing itself (headless) is
+objects' table; gui/objects.py) against scikit-image; Merge, Split and Merge similar
+computed in a worker (the GUI thread keeps running, a result made stale by painting is
+dropped); the probabilities and uncertainty layers following merges, splits and undo (or
+renamed "(before merge)" when lazy). The editing itself (headless) is
 in test_editing.py and test_recluster.py."""
 
 from __future__ import annotations
@@ -728,3 +731,132 @@ def test_copy_as_python_of_an_image_from_memory_asks_for_it(table_widget):
     layer.data[:3, :3] = 1
     widget._connect_layer()  # (a new table: nothing recorded)
     assert "which code cannot replay" in widget.python_code()
+
+
+# ------------------------------------------------------------------------------ in a worker
+def test_split_runs_in_a_worker_and_the_gui_thread_keeps_beating(make_napari_viewer, qtbot):
+    """A split of a ~1024² photo: split_selected returns before the result is shown, a
+    QTimer on the GUI thread keeps beating meanwhile, and the result is the core's."""
+    import time
+
+    from qtpy.QtCore import QTimer
+
+    viewer = make_napari_viewer()
+    photo = np.repeat(np.repeat(data.astronaut()[::2, ::2], 4, axis=0), 4, axis=1)  # 1024²
+    viewer.add_image(photo, name="big")
+    run_pixel_clusters(viewer, qtbot, outlines=False, quantized=False)
+    layer = viewer.layers["big k-means#1 clusters"]
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    params = layer.metadata["napari_pixel_clusters"]["params"]
+    before = layer.data.copy()
+    expected, expected_table = recluster.split_cluster(before, layer.features, photo, 1, 3, params)
+    beats = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: beats.append(time.perf_counter()))
+    widget.select_rows([0])
+    timer.start(10)
+    worker = widget.split_selected(3)
+    assert worker is not None and widget.busy  # returned; the split is still computed
+    assert not widget._split.enabled and not widget._merge.enabled
+    np.testing.assert_array_equal(layer.data, before)
+    finish_edit(widget, qtbot)
+    timer.stop()
+    assert len(beats) >= 3  # the GUI thread ran while the worker computed
+    np.testing.assert_array_equal(layer.data, expected)
+    assert_frame_equal(layer.features, expected_table)
+    assert widget._split.enabled
+    widget.undo()
+    np.testing.assert_array_equal(layer.data, before)
+
+
+def test_a_split_is_dropped_when_the_labels_change_while_it_runs(table_widget, qtbot):
+    _, widget, layer = table_widget
+    widget.select_rows([1])
+    widget.split_selected(2)
+    assert widget.busy
+    layer.selected_label = 1
+    layer.paint((5, 5), 1)  # painted while the split is computed
+    finish_edit(widget, qtbot)
+    assert widget.table.rowCount() == 4 and set(np.unique(layer.data)) == {1, 2, 3, 4}
+    assert widget._status.value.startswith("dropped: split of 2")
+    assert [edit.description for edit in widget.history._undo] == ["painting"]
+
+
+# ------------------------------------------------------------------------------ probabilities
+@pytest.fixture
+def gmm_table(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut()[::8, ::8].copy(), name="g")
+    _, pixel_clusters = viewer.window.add_plugin_dock_widget(PLUGIN, "Pixel clusters")
+    pixel_clusters._method.value = "gmm"
+    pixel_clusters._uncertainty_kind.value = "entropy"
+    run_pixel_clusters(viewer, qtbot, n_clusters=3, probabilities=True, uncertainty=True)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    layers = [viewer.layers[f"g Gaussian mixture#1 {o}"] for o in ("clusters", "probabilities")]
+    return viewer, widget, *layers, viewer.layers["g Gaussian mixture#1 uncertainty"]
+
+
+def test_probabilities_follow_merge_and_split_and_undo(gmm_table, qtbot):
+    from napari_pixel_clusters.core.probabilities import (
+        merge_posteriors,
+        split_posteriors,
+        uncertainty_of_posteriors,
+    )
+
+    viewer, widget, layer, probabilities, uncertainty = gmm_table
+    tag = probabilities.metadata["napari_pixel_clusters"]
+    p0, u0 = probabilities.data.copy(), uncertainty.data.copy()
+    assert tag["labels"] == [1, 2, 3] and p0.shape == (3, 64, 64)
+    widget.select_rows([0, 2])
+    widget.merge_selected()
+    finish_edit(widget, qtbot)
+    merged, columns = merge_posteriors(p0, [1, 2, 3], [1, 3], axis=0)
+    np.testing.assert_array_equal(probabilities.data, merged)
+    assert tag["labels"] == columns == [1, 2]
+    np.testing.assert_allclose(probabilities.data.sum(axis=0), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(
+        uncertainty.data, uncertainty_of_posteriors(merged, "entropy", axis=0)
+    )
+    # split 2 into 2: p_2 * q_j with q the split GMM's posteriors
+    labels_merged = layer.data.copy()
+    params = layer.metadata["napari_pixel_clusters"]["params"]
+    image = viewer.layers["g"].data
+    plan = recluster.plan_split_parts(labels_merged, layer.features, image, 2, 2, params)
+    q = np.moveaxis(recluster.part_posteriors(plan, image), -1, 0)
+    widget.select_rows([1])
+    widget.split_selected(2)
+    finish_edit(widget, qtbot)
+    split, columns = split_posteriors(merged, [1, 2], 2, q, plan.labels_by_size, axis=0)
+    np.testing.assert_array_equal(
+        layer.data,
+        recluster.split_cluster(labels_merged, plan.edit.table_before, image, 2, 2, params)[0],
+    )
+    np.testing.assert_allclose(probabilities.data, split, atol=1e-6)
+    assert tag["labels"] == columns == [1, 2, 3]  # 3 is free again after the merge
+    np.testing.assert_allclose(probabilities.data.sum(axis=0), 1.0, atol=1e-5)
+    widget.undo()
+    np.testing.assert_array_equal(probabilities.data, merged)
+    assert tag["labels"] == [1, 2]
+    widget.undo()
+    np.testing.assert_array_equal(probabilities.data, p0)
+    np.testing.assert_array_equal(uncertainty.data, u0)
+    assert tag["labels"] == [1, 2, 3]
+    widget.redo()
+    np.testing.assert_array_equal(probabilities.data, merged)
+
+
+def test_lazy_probabilities_are_renamed_not_left_stale(gmm_table, qtbot):
+    import dask.array as da
+
+    _, widget, layer, probabilities, uncertainty = gmm_table
+    probabilities.data = da.from_array(probabilities.data, chunks=(3, 32, 32))
+    name, unc_name = probabilities.name, uncertainty.name
+    widget.select_rows([0, 1])
+    widget.merge_selected()
+    finish_edit(widget, qtbot)
+    assert set(np.unique(layer.data)) == {1, 3}
+    # the uncertainty cannot follow without its probabilities: both say so
+    assert probabilities.name == f"{name} (before merge)"
+    assert uncertainty.name == f"{unc_name} (before merge)"
+    widget.undo()
+    assert (probabilities.name, uncertainty.name) == (name, unc_name)
