@@ -3,7 +3,8 @@
 The features are built (and compressed) once and every fit reuses them. Scores that
 need distances between pixels (silhouette, Calinski-Harabasz, Davies-Bouldin) are
 computed on a fixed-size, reproducible sample of pixels: silhouette on every pixel would
-be quadratic.
+be quadratic. They are computed after the fits, for every k at once (core/scores.py: the
+sample's pairwise distances once, in blocks, not once per k).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from .image import ImageData, mask_record, read_image
 from .lazy import is_lazy, is_multiscale, read_lazy_image
 from .methods import METHODS, get_method
 from .methods._pointwise_lazy import lazy_feature_steps
-from .registry import N_CLUSTERS, Method, Steps, check_options, cleanup_options, drain
+from .registry import N_CLUSTERS, Method, Steps, T, check_options, cleanup_options, drain
+from .scores import score_steps
 
 DEFAULT_K_VALUES = range(2, 11)
 DEFAULT_SAMPLE_SIZE = 5_000
@@ -128,7 +130,8 @@ def sweep_steps(
     mask: Any = None,
     **options: Any,
 ) -> Steps[Sweep]:
-    """:func:`sweep` as a generator: yields ``("k=K", fraction)`` before each fit.
+    """:func:`sweep` as a generator: yields ``("k=K", fraction)`` before each fit, then
+    ``("scores", fraction)`` while the sample is scored (every k at once), then ``"done"``.
 
     Dask and zarr arrays (and pyramids) are read chunk by chunk first, as by
     :func:`segment`: their distinct values are counted exactly (or sampled).
@@ -193,12 +196,20 @@ def _sweep_steps(
         )
     random_state = feature_options["random_state"]
     sample = _sample_rows(feature_set, sample_size, random_state)
-    rows = []
+    sample_rows, sample_counts = np.unique(sample, return_counts=True)
+    rows, sample_labels = [], []
+    share = len(ks) / (len(ks) + 1)  # of the progress bar; the scores the rest
     for i, k in enumerate(ks):
-        yield f"k={k}", i / len(ks)
-        rows.append(_score_k(method, feature_set, k, params, random_state, sample))
+        yield f"k={k}", share * i / len(ks)
+        row, labels = _fit_k(method, feature_set, k, params, random_state)
+        rows.append(row)
+        sample_labels.append(labels[sample_rows])
+    scores = yield from _scaled_steps(
+        score_steps(feature_set.X[sample_rows], sample_labels, sample_counts), share
+    )
     yield "done", 1.0
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([row | score for row, score in zip(rows, scores, strict=True)])
+    table = table[[column for column in table if column != "seconds"] + ["seconds"]]
     total = total_inertia(feature_set) if "inertia" in table and ks[0] > 1 else None
     suggested_k, rule, elbow = suggest_k(table, len(sample), total)
     return Sweep(
@@ -264,35 +275,34 @@ def _sample_rows(
     return pixels if feature_set.inverse is None else feature_set.inverse[pixels]
 
 
-def _score_k(
+def _fit_k(
     method: Method,
     feature_set: FeatureSet,
     k: int,
     params: dict[str, Any],
     random_state: int | None,
-    sample: np.ndarray,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], np.ndarray]:
+    """(the table's row: k, the method's scores and the seconds, label of each row of X)."""
     assert method.fit_rows is not None  # a sweepable method (see _check_sweepable)
     started = time.perf_counter()
     fit = drain(method.fit_rows(feature_set, k, params, random_state))
     seconds = time.perf_counter() - started
-    X, labels = feature_set.X[sample], fit.labels[sample]
     scores = {
         name: value
         for name, value in fit.score.items()
         if name in ("inertia", "bic", "aic", "log_likelihood")
     }
-    if len(np.unique(labels)) >= 2 and len(np.unique(labels)) < len(labels):
-        from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+    return {"k": k, **scores, "seconds": round(seconds, 4)}, fit.labels
 
-        scores |= {
-            "silhouette": float(silhouette_score(X, labels)),
-            "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
-            "davies_bouldin": float(davies_bouldin_score(X, labels)),
-        }
-    else:
-        scores |= {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan}
-    return {"k": k, **scores, "seconds": round(seconds, 4)}
+
+def _scaled_steps(steps: Steps[T], start: float) -> Steps[T]:
+    """``steps`` with their fractions mapped from [0, 1] to [start, 1]."""
+    while True:
+        try:
+            stage, fraction = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        yield stage, start + (1 - start) * fraction
 
 
 def total_inertia(feature_set: FeatureSet) -> float:
