@@ -13,12 +13,16 @@ A QTimer heartbeat every 10 ms runs on the GUI thread the whole time; the longes
 between beats while previews run is the longest time the interface was frozen. After
 each change, the obvious alternative with the same settings, in the same process (so
 under the same load): ``segment`` from scratch on the full image (the compute alone, no
-layer made; it runs on the GUI thread, outside the freeze windows).
+layer made; it runs on the GUI thread, outside the freeze windows). Also: the longest full
+(generation-2) garbage collection on the GUI thread during the changes (the from-scratch
+runs included), and the freeze when preview is turned off (the layer removed: napari runs
+a full ``gc.collect()`` on every layer removal).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import time
@@ -52,7 +56,10 @@ class Heartbeat:
         self.timer.start(INTERVAL_MS)
 
     def longest_gap(self, start: float, end: float) -> float:
-        times = np.array([b for b in self.beats if start <= b <= end])
+        """The longest gap between beats from the last beat before ``start`` (a freeze that
+        began with a call made at ``start`` counts whole) to ``end``."""
+        before = [b for b in self.beats if b < start][-1:]
+        times = np.array(before + [b for b in self.beats if start <= b <= end])
         return float(np.diff(times).max(initial=0)) if len(times) > 1 else 0.0
 
     def next_beat(self, after: float) -> float:
@@ -60,6 +67,28 @@ class Heartbeat:
             QApplication.processEvents()
             time.sleep(0.0005)
         return next(b for b in self.beats if b > after)
+
+
+class FullCollections:
+    """Python's full (generation 2) garbage collections on the GUI thread: (start, seconds).
+    One stops every thread for the whole heap (a few hundred thousand objects with napari
+    loaded); napari runs one (``gc.collect()``) whenever a layer is removed."""
+
+    def __init__(self):
+        self.collections: list[tuple[float, float]] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.collections.append((self._started, time.perf_counter() - self._started))
+
+    def longest(self, start: float, end: float) -> float:
+        return max((s for t, s in self.collections if start <= t <= end), default=0.0)
 
 
 class Recorder:
@@ -172,6 +201,7 @@ def main() -> None:
     _, widget = viewer.window.add_plugin_dock_widget("napari-pixel-clusters", "Pixel clusters")
     pump(0.5)
     beat = Heartbeat()
+    full_gc = FullCollections()
     recorder = Recorder(widget._preview)
     load = os.getloadavg()[0]
     rows = []
@@ -188,6 +218,7 @@ def main() -> None:
         first = time.perf_counter() - started
         first_gap = beat.longest_gap(started, beat.next_beat(time.perf_counter()))
         pump(args.pause)
+        changes_started = time.perf_counter()
         for what in ("k", "color space"):
             result = measure_changes(widget, recorder, beat, image, what, args.changes, args.pause)
             widget._feature_widgets["color_space"].value = "rgb"
@@ -199,11 +230,18 @@ def main() -> None:
         started = time.perf_counter()
         bursts = measure_bursts(widget, recorder, args.bursts, args.pause)
         gap = beat.longest_gap(started, time.perf_counter())
-        widget._preview.toggle.value = False
+        collected = full_gc.longest(changes_started, time.perf_counter())
+        off = time.perf_counter()
+        widget._preview.toggle.value = False  # the layer removed
+        pump(args.pause)
+        off_gap = beat.longest_gap(off, time.perf_counter())
         print(
             f"{method}: first preview (layer made) {first:.2f} s, longest freeze then "
             f"{1000 * first_gap:.0f} ms; bursts of 5 changes 40 ms apart, last change -> "
-            f"layer: {ms(bursts)} ms (median / max), longest freeze {1000 * gap:.0f} ms"
+            f"layer: {ms(bursts)} ms (median / max), longest freeze {1000 * gap:.0f} ms; "
+            f"longest full garbage collection meanwhile {1000 * collected:.0f} ms; "
+            f"preview off (layer removed) froze {1000 * off_gap:.0f} ms, of which napari's "
+            f"gc.collect() {1000 * full_gc.longest(off, time.perf_counter()):.0f} ms"
         )
     print(
         f"\n{args.size}² RGB astronaut, load average {load:.1f} at the start, "
