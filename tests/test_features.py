@@ -271,3 +271,42 @@ def test_fixed_stain_vectors_are_used_and_never_estimated_again(ihc):
         per_pixel.standardization["stain_vectors"]["vectors"],
         atol=1e-12,
     )
+
+
+@pytest.mark.parametrize("n_columns", [2, 3, 5])
+@pytest.mark.parametrize("weights", ["counts", "fractional", None])
+def test_weighted_mean_var_has_the_bits_of_numpy_average(n_columns, weights):
+    """The compiled statistics sum the rows one after the other, as numpy does along
+    axis 0 of a C-ordered array: the same bits as np.average and np.var, which the
+    k-means tolerance (scikit-learn's variance of the data) depends on."""
+    rng = np.random.default_rng(n_columns)
+    X = rng.random((50_000, n_columns)) * 37.0 - 5.0
+    w = {
+        "counts": rng.integers(1, 500, len(X)).astype(np.float64),
+        "fractional": rng.random(len(X)) + 0.01,
+        None: None,
+    }[weights]
+    assert features._sums_row_after_row(X, w)
+    mean, var = features.weighted_mean_var(X, w)
+    expected_mean = np.average(X, axis=0, weights=w)
+    np.testing.assert_array_equal(mean, expected_mean)
+    np.testing.assert_array_equal(var, np.average((X - expected_mean) ** 2, axis=0, weights=w))
+    np.testing.assert_array_equal(features.column_variance(X), np.var(X, axis=0))
+    # a pairwise sum of the columns would differ: the test can tell the two apart
+    assert not np.array_equal(X.sum(axis=0), [np.sum(X[:, c].copy()) for c in range(n_columns)])
+
+
+def test_column_statistics_of_other_layouts_are_numpy_s():
+    X = np.random.default_rng(0).random((10_000, 3))
+    for other in (np.asfortranarray(X), X[:, :1], X[:100], X.astype(np.float32)):
+        assert not features._sums_row_after_row(other, None)
+        np.testing.assert_array_equal(features.column_variance(other), np.var(other, axis=0))
+
+
+def test_labels_to_pixels_by_the_compiled_lookup(photo):
+    feature_set = build_features(read_image(photo))
+    row_labels = (np.arange(len(feature_set.X)) % 7).astype(np.int32)
+    assert feature_set.inverse is not None and feature_set.inverse.dtype == np.int32
+    got = feature_set.to_pixels(row_labels)
+    np.testing.assert_array_equal(got, row_labels[feature_set.inverse])
+    assert got.dtype == np.int32

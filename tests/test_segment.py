@@ -36,3 +36,21 @@ def test_closing_the_steps_abandons_the_run(photo):
     steps.close()
     with pytest.raises(StopIteration):
         next(steps)
+
+
+def test_labels_compacted_from_the_fit_s_counts_as_from_counting_the_pixels(photo):
+    """segment compacts labels and counts clusters from the distinct rows' counts, without
+    a pass over the pixels: the same labels and counts as counting them."""
+    from napari_pixel_clusters.core.result import compact_labels
+
+    labels = np.array([[0, 3, 1], [3, 3, 0]], dtype=np.int32)  # label 2 found no pixel
+    counts = np.bincount(labels.ravel(), minlength=4)[1:]
+    for got, expected in zip(compact_labels(labels, counts), compact_labels(labels)):
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(compact_labels(labels, counts)[0], [[0, 2, 1], [2, 2, 0]])
+    for method in ("kmeans", "gmm"):
+        seg = npc.segment(photo, method, 5, random_state=0)
+        assert seg.known_sums is not None
+        np.testing.assert_array_equal(seg.pixel_counts, np.bincount(seg.labels.ravel())[1:])
+        assert seg.pixel_counts.dtype == np.int64
+        assert set(np.unique(seg.labels)) == set(range(1, seg.n_clusters + 1))

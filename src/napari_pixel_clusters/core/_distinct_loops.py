@@ -1,5 +1,7 @@
-"""The distinct rows of an integer image without sorting (numba; imported when an integer
-image is first compressed, so that importing the package stays quick).
+"""The compiled loops of :mod:`.features` (numba; imported when an integer image is first
+compressed, so that importing the package stays quick): the distinct rows of an integer
+image without sorting, the lookup of a label per row for every pixel, and the columns'
+weighted mean and variance with numpy's own arithmetic (the same bits, one pass each).
 
 Each pixel's values are packed into one key (its index in the grid of possible values,
 as :func:`~.features.pack_keys` packs them) and the key's bit is set in a bitset of every
@@ -115,6 +117,61 @@ def unpack_rows(keys: np.ndarray, lows: np.ndarray, widths: np.ndarray, rows: np
             remaining >>= widths[c]
 
 
+@njit(cache=True, nogil=True)
+def gather(table: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = table[index[i]]``."""
+    for i in range(len(index)):
+        out[i] = table[index[i]]
+
+
+@njit(cache=True, nogil=True)
+def column_mean_var(
+    X: np.ndarray, weights: np.ndarray, total: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of each column of ``X``, row ``i`` counted ``weights[i]`` times
+    (``total``: their sum), with numpy's arithmetic for a C-ordered ``X`` of two or more
+    columns: ``np.average(X, axis=0, weights=...)`` and of ``(X - mean) ** 2`` sum the
+    products row after row (no pairwise summation across rows), so do these loops."""
+    n, f = X.shape
+    sums = np.zeros(f)
+    for i in range(n):
+        for c in range(f):
+            sums[c] += X[i, c] * weights[i]
+    mean = sums / total
+    squares = np.zeros(f)
+    for i in range(n):
+        for c in range(f):
+            d = X[i, c] - mean[c]
+            squares[c] += (d * d) * weights[i]
+    return mean, squares / total
+
+
+@njit(cache=True, nogil=True)
+def column_mean_var_unweighted(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.mean(X, axis=0)`` and ``np.var(X, axis=0)`` of a C-ordered ``X`` of two or
+    more columns, with numpy's arithmetic (sums row after row)."""
+    n, f = X.shape
+    sums = np.zeros(f)
+    for i in range(n):
+        for c in range(f):
+            sums[c] += X[i, c]
+    mean = sums / n
+    squares = np.zeros(f)
+    for i in range(n):
+        for c in range(f):
+            d = X[i, c] - mean[c]
+            squares[c] += d * d
+    return mean, squares / n
+
+
+def take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``table[index]`` for a 1-D ``table`` and an int32 ``index`` (a label per row to a
+    label per pixel), split between threads."""
+    out = np.empty(len(index), dtype=table.dtype)
+    _in_threads(gather, [(table, index[part], out[part]) for part in _parts(len(index))])
+    return out
+
+
 def distinct_keyed_rows(
     values: np.ndarray, lows: np.ndarray, widths: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -168,10 +225,14 @@ def _in_threads(loop: Callable[..., None], arguments: list[tuple[Any, ...]]) -> 
 
 
 def warm_up() -> None:
-    """Compile the loops for 8-bit, 16-bit and int64 values (or load them from numba's
-    disk cache)."""
+    """Compile the loops for 8-bit, 16-bit and int64 values, the lookup of int32 labels
+    and the column statistics (or load them from numba's disk cache)."""
     for dtype in (np.uint8, np.uint16, np.int64):
         values = np.array([[3, 1], [0, 2], [3, 1]], dtype=dtype)
         lows, widths = np.zeros(2, dtype=np.int64), np.full(2, 2, dtype=np.uint64)
         keys, _, _ = distinct_keyed_rows(values, lows, widths)
         unpack_rows(keys, lows, widths, np.empty((len(keys), 2), dtype=dtype))
+    take(np.arange(3, dtype=np.int32), np.array([2, 0], dtype=np.int32))
+    X = np.array([[0.5, 1.0], [0.25, 2.0]])
+    column_mean_var(X, np.array([1.0, 2.0]), 3.0)
+    column_mean_var_unweighted(X)

@@ -39,6 +39,8 @@ BINCOUNT_KEYS_PER_PIXEL = 16
 BITSET_MIN_BITS = 26
 BITSET_KEYS_PER_ROW = 32
 BITSET_MAX_BITS = 32
+#: Column means and variances of at least this many rows are computed by compiled loops.
+COMPILED_STATISTICS_MIN_ROWS = 4096
 #: Float images are compressed only when a sample shows at most this share of distinct values.
 FLOAT_DISTINCT_SHARE = 0.5
 FLOAT_SAMPLE_SIZE = 10_000
@@ -81,7 +83,13 @@ class FeatureSet:
 
     def to_pixels(self, row_values: np.ndarray) -> np.ndarray:
         """Values per row -> values per usable pixel."""
-        return row_values if self.inverse is None else row_values[self.inverse]
+        if self.inverse is None:
+            return row_values
+        if row_values.dtype == self.inverse.dtype == np.int32 and row_values.ndim == 1:
+            from . import _distinct_loops  # labels: a compiled lookup, on every core
+
+            return _distinct_loops.take(row_values, self.inverse)
+        return row_values[self.inverse]
 
 
 def check_color_space(data: ImageData[Any], color_space: str | None) -> str | None:
@@ -403,10 +411,44 @@ def image_stain_vectors(
 
 
 def weighted_mean_var(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and variance, each row counted ``weights`` times."""
+    """Per-feature mean and variance, each row counted ``weights`` times.
+
+    The same bits as ``np.average`` of the rows and of their squared deviations; compiled
+    for many rows of two or more float64 columns in C order (where numpy sums the rows
+    one after the other).
+    """
+    if _sums_row_after_row(X, weights):
+        from . import _distinct_loops
+
+        if weights is None:
+            return _distinct_loops.column_mean_var_unweighted(X)
+        total = float(np.sum(weights[:, None], axis=0)[0])  # as np.average sums them
+        if total == 0:
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+        return _distinct_loops.column_mean_var(X, weights, total)
     mean = np.average(X, axis=0, weights=weights)
     var = np.average((X - mean) ** 2, axis=0, weights=weights)
     return mean, var
+
+
+def column_variance(X: np.ndarray) -> np.ndarray:
+    """``np.var(X, axis=0)``, the same bits (compiled like :func:`weighted_mean_var`)."""
+    if _sums_row_after_row(X, None):
+        return weighted_mean_var(X, None)[1]
+    return np.var(X, axis=0)
+
+
+def _sums_row_after_row(X: np.ndarray, weights: np.ndarray | None) -> bool:
+    """Whether numpy sums the columns of ``X`` row after row (C order, two or more columns)
+    and there are enough rows for the compiled loops to pay."""
+    return (
+        X.ndim == 2
+        and X.shape[1] >= 2
+        and len(X) >= COMPILED_STATISTICS_MIN_ROWS
+        and X.dtype == np.float64
+        and X.flags.c_contiguous
+        and (weights is None or (weights.dtype == np.float64 and weights.shape == (len(X),)))
+    )
 
 
 def _standardize(

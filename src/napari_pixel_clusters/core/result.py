@@ -25,12 +25,19 @@ if TYPE_CHECKING:  # core/model.py imports this module: no import back at run ti
 PALETTE_CHUNK = 2**20
 
 
-def compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def compact_labels(
+    labels: np.ndarray, counts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Renumber labels to 1..k without gaps (0 stays 0), keeping their order.
 
-    Returns the new labels and, for each new label, the old one it came from.
+    ``counts``: the pixels of each label 1..len(counts), when known (no pass over the
+    labels to count them). Returns the new labels and, for each new label, the old one
+    it came from.
     """
-    present = np.flatnonzero(np.bincount(labels.ravel()))
+    if counts is None:
+        present = np.flatnonzero(np.bincount(labels.ravel()))
+    else:
+        present = np.flatnonzero(counts) + 1
     present = present[present > 0]
     if len(present) == 0 or present[-1] == len(present):
         return labels, present
@@ -119,6 +126,9 @@ class Segmentation(Generic[ArrayT]):
 
     @cached_property
     def pixel_counts(self) -> np.ndarray:
+        """(k,) int64 pixels of each cluster (from ``known_sums`` when given)."""
+        if self.known_sums is not None and len(self.known_sums.counts) == self.n_clusters:
+            return self.known_sums.counts.astype(np.int64)
         return np.bincount(self.labels.ravel(), minlength=self.n_clusters + 1)[1:]
 
     @cached_property

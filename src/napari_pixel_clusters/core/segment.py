@@ -221,7 +221,8 @@ def _in_memory_steps(
         yield "clean-up", 0.0
         labels = cleanup.apply(output.labels)
         changed = int(np.count_nonzero(labels != output.labels))
-    labels, kept = compact_labels(labels)
+    known = None if changed or output.cluster_sums is None else output.cluster_sums.counts
+    labels, kept = compact_labels(labels, known)  # counted from the sums when known
     sums = None if changed or output.cluster_sums is None else output.cluster_sums.take(kept - 1)
     seconds = time.perf_counter() - started
     return Segmentation(

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..features import FeatureSet, weighted_mean_var
+from ..features import FeatureSet, column_variance, weighted_mean_var
 from ..registry import Method, Param, Predictor, RowFit, Steps
 from ._pointwise import check_start_array, run_on_rows
 from ._pointwise_lazy import lazy_run_on_rows
@@ -24,7 +24,7 @@ def sklearn_equivalent_tol(
     if feature_set.weights is None or tol == 0:
         return tol
     if row_var is None:
-        row_var = float(np.mean(np.var(feature_set.X, axis=0)))
+        row_var = float(np.mean(column_variance(feature_set.X)))
     pixel_var = np.mean(weighted_mean_var(feature_set.X, feature_set.weights)[1])
     return tol if row_var == 0 else float(tol * pixel_var / row_var)
 
@@ -39,7 +39,7 @@ def fit_rows(
     """
     init = params["init"]
     check_start_array("init", init, (n_clusters, feature_set.X.shape[1]))
-    row_var = float(np.mean(np.var(feature_set.X, axis=0)))  # scikit-learn's, once
+    row_var = float(np.mean(column_variance(feature_set.X)))  # scikit-learn's, once
     tol = sklearn_equivalent_tol(params["tol"], feature_set, row_var)
     yield "fit", 0.1
     from . import _kmeans_lloyd
