@@ -16,6 +16,7 @@ from skimage import data, io
 
 import napari_pixel_clusters as npc
 from conftest import same_partition
+from napari_pixel_clusters import cli
 from napari_pixel_clusters.cli import HelpFormatter, build_parser, main
 from napari_pixel_clusters.core.export import read_result
 
@@ -85,14 +86,35 @@ def test_method_options_come_from_the_registry(images, capsys):
 
 def test_bad_options_give_one_line_and_no_folder(images, capsys):
     out = images / "out"
-    assert main(["segment", str(images / "coins.png"), "-k", "0", "--out", str(out)]) == 1
+    assert main(["segment", str(images / "coins.png"), "-k", "0", "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip().endswith("n_clusters: must be at least 1, got 0.")
     assert not (out / "coins").exists()
     assert (
         main(["segment", str(images / "coins.png"), "-k", "3", "--sigma", "2", "--out", str(out)])
-        == 1
+        == 2
     )
     assert "sigma: not a parameter of method 'kmeans'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "error"),
+    [
+        (["--min-region", "-4"], "min_region: must be at least 0, got -4."),
+        (["--n-init", "0"], "n_init: must be at least 1, got 0."),
+        (["-k", "0"], "n_clusters: must be at least 1, got 0."),
+    ],
+)
+def test_a_bad_option_value_is_said_once_before_any_image_is_read(
+    images, capsys, monkeypatch, option, error
+):
+    read = []
+    monkeypatch.setattr(cli, "read_image", lambda path: read.append(path))
+    paths = [str(images / "coins.png"), str(images / "astronaut.png")]
+    argv = ["segment", *paths, "-k", "3", *option, "--out", str(images / "out")]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"napari-pixel-clusters segment: error: {error}"]
+    assert read == [] and not (images / "out").exists()
 
 
 def test_apply_a_saved_model_to_other_images(images, capsys):
@@ -604,7 +626,7 @@ def test_the_feature_options_help_says_which_methods_take_them():
 def test_an_option_the_method_does_not_take_is_one_error_line(tmp_path, capsys):
     io.imsave(tmp_path / "coins.png", data.coins()[::3, ::3], check_contrast=False)
     argv = ["segment", str(tmp_path / "coins.png"), "--method", "slic", "--out", str(tmp_path)]
-    assert main([*argv, "--spatial-weight", "0.5"]) == 1
+    assert main([*argv, "--spatial-weight", "0.5"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.endswith(
         "error: spatial_weight: method 'slic' does not take it (its feature options: "
@@ -828,7 +850,7 @@ def test_stain_options_are_in_the_help_and_refused_without_stains(stained, capsy
     assert "--stain-vectors STAIN_VECTORS" in text and "--stain-background" in text
     assert "[kmeans, gmm, ward, slic; default: 0.15]" in text
     argv = ["segment", str(stained / "a.png"), "-k", "3", "--out", str(stained / "out")]
-    assert main([*argv, "--stain-vectors", "estimate"]) == 1
+    assert main([*argv, "--stain-vectors", "estimate"]) == 2
     assert "stain_vectors: used with color_space='stains' only" in capsys.readouterr().err
 
 

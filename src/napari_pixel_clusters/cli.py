@@ -7,7 +7,9 @@
     napari-pixel-clusters sweep IMAGE --method kmeans --k 2..10
 
 Each image gets a result folder ``DIR/<image name>`` (see ``core/export.py``). A bad image
-is reported in one line and skipped; the exit code is 1 if any image failed.
+is reported in one line and skipped; the exit code is 1 if any image failed. A bad
+option value (``-k 0``, ``--n-init 0``, ``--min-region -4``) would fail every image the
+same way: it is said once, before any image is read, with argparse's exit code 2.
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ from .core.lazy import is_lazy
 from .core.objects import Objects
 from .core.pooled import image_kind, pooling_methods
 from .core.probabilities import UNCERTAINTY_KINDS
-from .core.registry import CLEANUP_PARAMS, RANDOM_STATE, Method, Param
+from .core.registry import (
+    CLEANUP_PARAMS,
+    N_CLUSTERS,
+    RANDOM_STATE,
+    Method,
+    Param,
+    check_options,
+)
 from .core.reproduce import SegmentCall, segment_call
 from .core.result import Segmentation
 from .core.stains import ESTIMATE, read_stain_vectors
@@ -47,6 +56,7 @@ def sweepable_methods() -> list[str]:
 
 
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
+USAGE_ERROR = 2  # argparse's code for bad arguments
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -664,6 +674,8 @@ def _run(args: argparse.Namespace) -> int:
             args.overwrite,
             probabilities=_probability_keywords(args),
         )
+    if not _options_accepted(args, options):
+        return USAGE_ERROR
     options = _replayed(args, options)
     if args.pooled:
         return _run_pooled(args, options)
@@ -676,6 +688,22 @@ def _run(args: argparse.Namespace) -> int:
         objects_maker(args),
         _probability_keywords(args),
     )
+
+
+def _options_accepted(args: argparse.Namespace, options: dict[str, Any]) -> bool:
+    """``segment``: the method's options checked once, before any image is read (a bad
+    value would fail every image the same way); one stderr line if not."""
+    call = getattr(args, "replay", None)
+    given = options if call is None else call.overridden(options).options
+    method = METHODS[args.method]
+    try:
+        if method.needs_n_clusters:
+            N_CLUSTERS.check(args.n_clusters)
+        check_options(method, given)
+    except ValueError as error:
+        print(f"napari-pixel-clusters segment: error: {one_line(error)}", file=sys.stderr)
+        return False
+    return True
 
 
 def _probability_keywords(args: argparse.Namespace) -> dict[str, Any]:
