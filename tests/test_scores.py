@@ -140,7 +140,9 @@ def test_blocks_give_the_same_scores_and_one_step_each(monkeypatch):
             break
         assert stage == "scores"
         fractions.append(fraction)
-    assert fractions == pytest.approx([min(64 * (i + 1), 500) / 500 for i in range(8)])
+    # the share of the pairs scored (a block against the rows from it on)
+    ends = [min(64 * (i + 1), 500) for i in range(8)]
+    assert fractions == pytest.approx([1 - ((500 - end) / 500) ** 2 for end in ends])
     for a, b in zip(blocked, whole, strict=True):
         assert_scores_equal(a, b, rel=1e-12)
 
