@@ -63,6 +63,7 @@ starts than CPUs share out each E-step's blocks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import threading
@@ -181,29 +182,71 @@ BLOCK_ROWS = 1 << 15
 
 #: Unsettled rows are labelled in batches of this many: their features gathered, then the
 #: distances to each center computed for the whole batch (vector instructions).
-BATCH_ROWS = 2048
+BATCH_ROWS = 256
 
 
 @njit(cache=True, nogil=True)
-def _distances(values: np.ndarray, m: int, centers: np.ndarray, norms: np.ndarray) -> np.ndarray:
-    """``|c|² - 2 x.c`` of the first ``m`` gathered rows (``values``: features x rows) to
-    every center, ``x.c`` accumulated feature by feature with fused multiply-adds."""
+def _open_rows(
+    labels: np.ndarray,
+    upper: np.ndarray,
+    lower: np.ndarray,
+    shift: np.ndarray,
+    lower_shift: np.ndarray,
+    half_gap: np.ndarray,
+    slack: float,
+    is_open: np.ndarray,
+) -> None:
+    """Move the rows' bounds by the centers' last shift and set ``is_open`` where they do
+    not show that the row keeps its center (no branch; unsigned indices: no wraparound)."""
+    for i in range(len(labels)):
+        label = np.uint32(labels[i])
+        far_bound = upper[i] + shift[label]
+        near_bound = lower[i] - lower_shift[label]
+        upper[i] = far_bound
+        lower[i] = near_bound
+        gap = half_gap[label]
+        near = (gap if gap > near_bound else near_bound) * (1.0 - MARGIN)
+        far = far_bound * (1.0 + MARGIN)
+        is_open[i] = (near <= far) | ((near - far) * (near + far) <= slack)
+
+
+@njit(cache=True, nogil=True)
+def _nearest_centers(
+    values: np.ndarray,
+    m: int,
+    centers: np.ndarray,
+    norms: np.ndarray,
+    dots: np.ndarray,
+    nearest: np.ndarray,
+    runner_up: np.ndarray,
+    best: np.ndarray,
+) -> None:
+    """For the first ``m`` gathered rows (``values``: features x rows): the first center
+    of least ``|c|² - 2 x.c`` (``best``, as scikit-learn's loop picks it), that value
+    (``nearest``) and the second least (``runner_up``). ``x.c`` is accumulated feature by
+    feature with fused multiply-adds; every loop runs over rows (vector instructions)."""
     k, n_features = centers.shape
-    distances = np.empty((k, m))
     for j in range(k):
-        row = distances[j]
         first = centers[j, 0]
         for t in range(m):
-            row[t] = values[0, t] * first
+            dots[t] = values[0, t] * first
         for f in range(1, n_features):
             center = centers[j, f]
-            feature = values[f]
-            for t in range(m):  # the innermost loop runs over rows: vectorized
-                row[t] = _fma(feature[t], center, row[t])
+            for t in range(m):
+                dots[t] = _fma(values[f, t], center, dots[t])
         norm = norms[j]
-        for t in range(m):
-            row[t] = norm + -2.0 * row[t]
-    return distances
+        if j == 0:
+            for t in range(m):
+                nearest[t] = norm + -2.0 * dots[t]
+                runner_up[t] = np.inf
+                best[t] = 0
+        else:
+            for t in range(m):
+                distance = norm + -2.0 * dots[t]
+                closer = distance < nearest[t]
+                runner_up[t] = nearest[t] if closer else min(runner_up[t], distance)
+                nearest[t] = distance if closer else nearest[t]
+                best[t] = j if closer else best[t]
 
 
 @njit(cache=True, nogil=True)
@@ -211,6 +254,7 @@ def e_step(
     X: np.ndarray,
     weights: np.ndarray,
     x_norms: np.ndarray,
+    max_x_norm: float,
     centers: np.ndarray,
     center_norms: np.ndarray,
     labels: np.ndarray,
@@ -228,13 +272,13 @@ def e_step(
     says (:data:`LABELS_ONLY`, :data:`MOVED_ROWS`, :data:`ALL_ROWS`), set each block's
     change to the clusters' totals in ``deltas[block]`` (see :func:`add_deltas`).
 
-    ``x_norms``: the rows' squared norms; ``center_norms``: ``row_norms(centers)``.
-    Returns whether any label changed.
+    ``x_norms``: the rows' squared norms (``max_x_norm`` their largest); ``center_norms``:
+    ``row_norms(centers)``. Returns whether any label changed.
     """
     n, n_features = X.shape
     k = centers.shape[0]
     half_gap = _half_gaps(centers)
-    slack = SLACK * (np.max(x_norms) + np.max(center_norms))
+    slack = SLACK * (max_x_norm + np.max(center_norms))
     lower_shift = np.zeros(k)  # by label: the largest shift of the other centers
     if not first:
         for a in range(k):
@@ -242,49 +286,55 @@ def e_step(
                 if j != a:
                     lower_shift[a] = max(lower_shift[a], shift[j])
     changed = False
-    unsettled = np.empty(BLOCK_ROWS, dtype=np.int64)
+    unsettled = np.empty(BLOCK_ROWS, dtype=np.uint32)  # unsigned: no wraparound
+    is_open = np.ones(BLOCK_ROWS, dtype=np.bool_)
     values = np.empty((n_features, BATCH_ROWS))
+    dots, nearest, runner_up = np.empty(BATCH_ROWS), np.empty(BATCH_ROWS), np.empty(BATCH_ROWS)
+    best, row_norms = np.empty(BATCH_ROWS, dtype=np.int32), np.empty(BATCH_ROWS)
     for block in range(first_block, end_block):
         delta = deltas[block]
         if update != LABELS_ONLY:
             delta[:] = 0.0
         start, stop = block * BLOCK_ROWS, min(n, (block + 1) * BLOCK_ROWS)
+        if not first:
+            rows = slice(start, stop)
+            _open_rows(
+                labels[rows],
+                upper[rows],
+                lower[rows],
+                shift,
+                lower_shift,
+                half_gap,
+                slack,
+                is_open,
+            )
         n_unsettled = 0
-        for i in range(start, stop):  # move the bounds; list the rows they do not settle
-            settled = False
-            if not first:
-                label = labels[i]
-                upper[i] += shift[label]
-                lower[i] -= lower_shift[label]
-                near = max(half_gap[label], lower[i]) * (1.0 - MARGIN)
-                far = upper[i] * (1.0 + MARGIN)
-                settled = (near > far) & ((near - far) * (near + far) > slack)
-            unsettled[n_unsettled] = i  # kept only when not settled: no branch here
-            n_unsettled += 1 - settled
+        for t in range(stop - start):  # list the open rows: no branch here
+            unsettled[n_unsettled] = start + t
+            n_unsettled += is_open[t]
         for batch in range(0, n_unsettled, BATCH_ROWS):
-            rows = unsettled[batch : min(n_unsettled, batch + BATCH_ROWS)]
-            for t in range(len(rows)):
+            m = min(n_unsettled - batch, BATCH_ROWS)
+            for t in range(m):
+                i = unsettled[batch + t]
+                row_norms[t] = x_norms[i]
                 for f in range(n_features):
-                    values[f, t] = X[rows[t], f]
-            distances = _distances(values, len(rows), centers, center_norms)
-            for t in range(len(rows)):  # the first nearest center, as scikit-learn's loop
-                best, nearest, runner_up = 0, distances[0, t], np.inf
-                for j in range(1, k):
-                    distance = distances[j, t]
-                    if distance < nearest:
-                        best, runner_up, nearest = j, nearest, distance
-                    elif distance < runner_up:
-                        runner_up = distance
-                i = rows[t]
-                upper[i] = np.sqrt(max(nearest + x_norms[i] + slack, 0.0)) * (1.0 + MARGIN)
-                lower[i] = np.sqrt(max(runner_up + x_norms[i] - slack, 0.0)) * (1.0 - MARGIN)
-                label = labels[i]
-                if best != label:
+                    values[f, t] = X[i, f]
+            _nearest_centers(values, m, centers, center_norms, dots, nearest, runner_up, best)
+            for t in range(m):  # the new bounds (vector instructions)
+                nearest[t] = np.sqrt(max(nearest[t] + row_norms[t] + slack, 0.0)) * (1.0 + MARGIN)
+                runner_up[t] = np.sqrt(max(runner_up[t] + row_norms[t] - slack, 0.0)) * (
+                    1.0 - MARGIN
+                )
+            for t in range(m):
+                i = unsettled[batch + t]
+                upper[i], lower[i] = nearest[t], runner_up[t]
+                label, new = labels[i], best[t]
+                if new != label:
                     changed = True
-                    labels[i] = best
+                    labels[i] = new
                     if update == MOVED_ROWS:
                         _accumulate(delta, label, X, i, -weights[i])
-                        _accumulate(delta, best, X, i, weights[i])
+                        _accumulate(delta, new, X, i, weights[i])
         if update == ALL_ROWS:
             for i in range(start, stop):
                 _accumulate(delta, labels[i], X, i, weights[i])
@@ -326,6 +376,143 @@ def m_step(centers: np.ndarray, sums: np.ndarray, shift: np.ndarray) -> None:
     for j in range(k):
         shift[j] = np.sqrt(_squared_distance(averages, j, centers, j))
     centers[:] = averages
+
+
+@njit(cache=True, nogil=True)
+def squared_norms(centers: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``row_norms(centers, squared=True)`` as numpy's ``einsum`` computes
+    it (SSE2: two lanes, groups of eight features taken last pair first, then the rest;
+    checked against ``row_norms`` before use: :func:`compiled_norms_match`)."""
+    k, n_features = centers.shape
+    norms = np.empty(k)
+    for j in range(k):
+        lanes = np.zeros(2)
+        f = 0
+        while n_features - f >= 8:
+            for pair in (3, 2, 1, 0):
+                for lane in range(2):
+                    value = centers[j, f + 2 * pair + lane]
+                    lanes[lane] = value * value + lanes[lane]
+            f += 8
+        while f < n_features:
+            for lane in range(min(2, n_features - f)):
+                value = centers[j, f + lane]
+                lanes[lane] = lanes[lane] + value * value
+            f += 2
+        norms[j] = lanes[0] + lanes[1]
+    return norms
+
+
+@njit(cache=True, nogil=True)
+def numpy_sum(values: np.ndarray) -> float:
+    """``np.sum(values)`` for a contiguous float64 array: numpy's pairwise summation."""
+    n = len(values)
+    if n < 8:
+        total = 0.0
+        for i in range(n):
+            total += values[i]
+        return total
+    if n <= 128:
+        r = values[:8].copy()
+        i = 8
+        while i < n - n % 8:
+            for j in range(8):
+                r[j] += values[i + j]
+            i += 8
+        total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            total += values[i]
+            i += 1
+        return total
+    half = n // 2
+    half -= half % 8
+    return numpy_sum(values[:half]) + numpy_sum(values[half:])
+
+
+#: What :func:`lloyd` stopped on: labels unchanged (no relabelling), center shift within
+#: the threshold or ``max_iter`` reached (relabelled), an empty cluster to relocate.
+STRICT, CONVERGED, RELOCATE = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def lloyd(
+    X: np.ndarray,
+    weights: np.ndarray,
+    x_norms: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    upper: np.ndarray,
+    lower: np.ndarray,
+    shift: np.ndarray,
+    totals: np.ndarray,
+    deltas: np.ndarray,
+    max_iter: int,
+    threshold: float,
+    iteration: int,
+    update: int,
+    changed: bool,
+    sums: np.ndarray,
+) -> tuple[int, int, int, bool, np.ndarray]:
+    """scikit-learn's Lloyd iterations from ``iteration`` (see :func:`run_start`), in one
+    thread; returns ``(stop, iteration, update, changed, sums)``: ``stop`` is
+    :data:`STRICT`, :data:`CONVERGED` (``iteration``: the number of iterations run) or
+    :data:`RELOCATE` (an empty cluster in ``sums`` at ``iteration``: relocate it, then
+    call again with ``sums`` to go on from the M-step, ``changed`` as returned, ``update``
+    :data:`ALL_ROWS`). Pass an empty ``sums`` to start an iteration with its E-step."""
+    n_blocks = deltas.shape[0]
+    n_features = X.shape[1]
+    max_x_norm = np.max(x_norms)
+    resume = sums.shape[0] > 0
+    while iteration < max_iter:
+        if not resume:
+            norms = squared_norms(centers)
+            changed = e_step(
+                X,
+                weights,
+                x_norms,
+                max_x_norm,
+                centers,
+                norms,
+                labels,
+                upper,
+                lower,
+                shift,
+                iteration == 0,
+                deltas,
+                update,
+                0,
+                n_blocks,
+            )
+            sums = add_deltas(totals, deltas, update)
+            update = MOVED_ROWS
+            if np.any(sums[:, n_features] == 0):
+                return RELOCATE, iteration, update, changed, sums
+        resume = False
+        m_step(centers, sums, shift)
+        if iteration > 0 and not changed:
+            return STRICT, iteration + 1, update, changed, sums
+        iteration += 1
+        if numpy_sum(shift**2) <= threshold:
+            break
+    norms = squared_norms(centers)  # relabel with the final centers
+    e_step(
+        X,
+        weights,
+        x_norms,
+        max_x_norm,
+        centers,
+        norms,
+        labels,
+        upper,
+        lower,
+        shift,
+        False,
+        deltas,
+        LABELS_ONLY,
+        0,
+        n_blocks,
+    )
+    return CONVERGED, iteration, update, changed, sums
 
 
 @njit(cache=True, nogil=True)
@@ -389,9 +576,8 @@ def run_start(
     n_parts: int = 1,
 ) -> Start:
     """scikit-learn's ``_kmeans_single_lloyd`` on centered rows ``X``, step by step; each
-    E-step in ``n_parts`` parts of the rows, all but one in ``pool``'s threads."""
-    from sklearn.utils.extmath import row_norms
-
+    E-step in ``n_parts`` parts of the rows, all but one in ``pool``'s threads (in one
+    part: every iteration in one compiled call, :func:`lloyd`)."""
     n = X.shape[0]
     k, n_features = centers_init.shape
     centers = np.array(centers_init, dtype=np.float64, order="C")
@@ -400,17 +586,46 @@ def run_start(
     n_blocks = -(-n // BLOCK_ROWS)
     totals, deltas = np.zeros((2, k, n_features + 1)), np.zeros((n_blocks, 2, k, n_features + 1))
     bounds = np.linspace(0, n_blocks, min(n_parts, n_blocks) + 1).round().astype(int)
+    state = (X, weights, x_norms, centers, labels, upper, lower, shift, totals, deltas)
+    if len(bounds) == 2 and compiled_norms_match(n_features):
+        stop, iteration, update, changed = RELOCATE, 0, ALL_ROWS, False
+        sums = np.empty((0, n_features + 1))
+        while stop == RELOCATE:
+            stop, iteration, update, changed, sums = lloyd(
+                *state, max_iter, threshold, iteration, update, changed, sums
+            )
+            if stop == RELOCATE:
+                relocate_empty_clusters(X, weights, centers, sums, labels)
+                update = ALL_ROWS  # rows moved without their labels: sum afresh next time
+        return Start(labels, float(inertia(X, weights, centers, labels)), centers, iteration)
+    return _run_start_in_parts(state, max_iter, threshold, pool, bounds)
+
+
+def _run_start_in_parts(
+    state: tuple[np.ndarray, ...],
+    max_iter: int,
+    threshold: float,
+    pool: ThreadPoolExecutor | None,
+    bounds: np.ndarray,
+) -> Start:
+    """:func:`lloyd`'s steps driven from Python: each E-step's blocks ``bounds[p] ..
+    bounds[p + 1] - 1`` in ``pool``'s threads, the first part in this one."""
+    from sklearn.utils.extmath import row_norms
+
+    X, weights, x_norms, centers, labels, upper, lower, shift, totals, deltas = state
+    n_features = X.shape[1]
+    max_x_norm = float(np.max(x_norms))
 
     def label_rows(first: bool, update: int) -> bool:
         """The E-step over every block, the parts after the first in ``pool``."""
         norms = row_norms(centers, squared=True)
 
         def part(first_block: int, end_block: int) -> bool:
-            arrays = (X, weights, x_norms, centers, norms, labels, upper, lower, shift)
-            return bool(e_step(*arrays, first, deltas, update, first_block, end_block))
+            arrays = (X, weights, x_norms, max_x_norm, centers, norms, labels, upper, lower)
+            return bool(e_step(*arrays, shift, first, deltas, update, first_block, end_block))
 
         if pool is None or len(bounds) == 2:
-            return part(0, n_blocks)
+            return part(0, int(bounds[-1]))
         others = [pool.submit(part, a, b) for a, b in itertools.pairwise(bounds[1:])]
         changed = part(0, bounds[1])
         results = [future.result() for future in others]  # every part done before going on
@@ -435,11 +650,61 @@ def run_start(
     return Start(labels, float(inertia(X, weights, centers, labels)), centers, iteration + 1)
 
 
+@functools.cache
+def compiled_norms_match(n_features: int) -> bool:
+    """Whether :func:`squared_norms` gives ``row_norms``'s values for rows of
+    ``n_features`` (this numpy's ``einsum``): random rows of many magnitudes."""
+    from sklearn.utils.extmath import row_norms
+
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((512, n_features)) * 10.0 ** rng.integers(-4, 4, (512, n_features))
+    return bool(np.array_equal(squared_norms(rows), row_norms(rows, squared=True)))
+
+
+#: k-means++ sums the candidates' potentials over chunks of this many rows.
+CHUNK_ROWS = 512
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _sum(values: np.ndarray) -> float:
+    """The sum of ``values`` in any order (vector instructions)."""
+    total = 0.0
+    for t in range(len(values)):
+        total += values[t]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _distances_to(
+    columns: np.ndarray,
+    x_norms: np.ndarray,
+    start: int,
+    center: np.ndarray,
+    center_norm: float,
+    out: np.ndarray,
+) -> None:
+    """``out``: scikit-learn's squared distances (``euclidean_distances``: ``max((-2 x.c +
+    |c|²) + |x|², 0)``, ``x.c`` with fused multiply-adds in feature order) from ``center``
+    to rows ``start .. start + len(out) - 1`` (``columns``: features x rows)."""
+    n_features = columns.shape[0]
+    stop = start + len(out)
+    column, first = columns[0][start:stop], center[0]  # 1-d contiguous: vector instructions
+    for t in range(len(out)):
+        out[t] = column[t] * first
+    for f in range(1, n_features):
+        column, value = columns[f][start:stop], center[f]
+        for t in range(len(out)):
+            out[t] = _fma(column[t], value, out[t])
+    norms = x_norms[start:stop]
+    for t in range(len(out)):
+        out[t] = max((-2.0 * out[t] + center_norm) + norms[t], 0.0)
+
+
 @njit(cache=True, nogil=True)
 def _candidate_potentials(
     candidates: np.ndarray,
     candidate_norms: np.ndarray,
-    X: np.ndarray,
+    columns: np.ndarray,
     x_norms: np.ndarray,
     weights: np.ndarray,
     closest: np.ndarray,
@@ -447,13 +712,19 @@ def _candidate_potentials(
     """Each candidate's potential: the weighted sum of every row's squared distance to its
     nearest center if the candidate were added, ``np.minimum(closest,
     euclidean_distances(candidates, X, squared=True)) @ weights`` with scikit-learn's
-    arithmetic for the distances (``max((-2 x.c + |c|²) + |x|², 0)``)."""
-    n_candidates = candidates.shape[0]
-    potentials = np.zeros(n_candidates)
-    for i in range(X.shape[0]):
-        for j in range(n_candidates):
-            distance = (-2.0 * _dot(X, i, candidates, j) + candidate_norms[j]) + x_norms[i]
-            potentials[j] += min(closest[i], max(distance, 0.0)) * weights[i]
+    distances (:func:`_distances_to`), summed in another order (as BLAS's is its own)."""
+    n = columns.shape[1]
+    potentials = np.zeros(candidates.shape[0])
+    distances = np.empty(CHUNK_ROWS)
+    for start in range(0, n, CHUNK_ROWS):
+        stop = min(n, start + CHUNK_ROWS)
+        chunk_closest, chunk_weights = closest[start:stop], weights[start:stop]
+        for j in range(candidates.shape[0]):
+            out = distances[: stop - start]
+            _distances_to(columns, x_norms, start, candidates[j], candidate_norms[j], out)
+            for t in range(stop - start):
+                out[t] = min(chunk_closest[t], out[t]) * chunk_weights[t]
+            potentials[j] += _sum(out)
     return potentials
 
 
@@ -461,21 +732,22 @@ def _candidate_potentials(
 def _add_center(
     center: np.ndarray,
     center_norm: float,
-    X: np.ndarray,
+    columns: np.ndarray,
     x_norms: np.ndarray,
     weights: np.ndarray,
     closest: np.ndarray,
 ) -> np.ndarray:
     """Lower ``closest`` to the distances to a new ``center`` (as in
     :func:`_candidate_potentials`); returns ``np.cumsum(weights * closest)``."""
-    sums = np.empty(X.shape[0])
-    total = 0.0
-    for i in range(X.shape[0]):
-        distance = (-2.0 * _dot(X, i, center, 0) + center_norm) + x_norms[i]
-        closest[i] = min(closest[i], max(distance, 0.0))
-        total += weights[i] * closest[i]
-        sums[i] = total
-    return sums
+    n = columns.shape[1]
+    distances = np.empty(CHUNK_ROWS)
+    for start in range(0, n, CHUNK_ROWS):
+        stop = min(n, start + CHUNK_ROWS)
+        out, chunk_closest = distances[: stop - start], closest[start:stop]
+        _distances_to(columns, x_norms, start, center, center_norm, out)
+        for t in range(stop - start):
+            chunk_closest[t] = min(chunk_closest[t], out[t])
+    return _weighted_cumsum(weights, closest)
 
 
 @njit(cache=True, nogil=True)
@@ -487,6 +759,34 @@ def _weighted_cumsum(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
         total += weights[i] * values[i]
         sums[i] = total
     return sums
+
+
+@njit(cache=True, nogil=True)
+def _later_centers(
+    X: np.ndarray,
+    columns: np.ndarray,
+    x_norms: np.ndarray,
+    weights: np.ndarray,
+    closest: np.ndarray,
+    current_pot: float,
+    uniforms: np.ndarray,
+) -> np.ndarray:
+    """The rows chosen as centers 1 .. k - 1 by scikit-learn's ``_kmeans_plusplus`` loop,
+    from ``closest`` (the squared distances to the first center) and its potential."""
+    n = X.shape[0]
+    chosen = np.empty(uniforms.shape[0], dtype=np.int64)
+    running = _weighted_cumsum(weights, closest)
+    for c in range(uniforms.shape[0]):
+        candidate_ids = np.searchsorted(running, uniforms[c] * current_pot)
+        candidate_ids = np.minimum(candidate_ids, n - 1)
+        candidates = X[candidate_ids]  # row_norms of a row: the same as in x_norms
+        norms = x_norms[candidate_ids]
+        potentials = _candidate_potentials(candidates, norms, columns, x_norms, weights, closest)
+        best = np.argmin(potentials)
+        current_pot = potentials[best]
+        running = _add_center(candidates[best], norms[best], columns, x_norms, weights, closest)
+        chosen[c] = candidate_ids[best]
+    return chosen
 
 
 def draw_kmeans_plusplus(
@@ -511,14 +811,15 @@ def kmeans_plusplus_from(
     weights: np.ndarray,
     first_id: int,
     uniforms: np.ndarray,
+    columns: np.ndarray | None = None,
 ) -> np.ndarray:
     """scikit-learn's ``_kmeans_plusplus`` from its draws (:func:`draw_kmeans_plusplus`):
     the same choices from the same distances; the candidates' potentials summed in one
-    compiled pass (BLAS sums them in another order: they agree to rounding)."""
+    compiled pass (BLAS sums them in another order: they agree to rounding).
+    ``columns``: ``X.T`` contiguous, if already made."""
     from sklearn.utils.extmath import row_norms
 
-    n_samples, n_features = X.shape
-    centers = np.empty((n_clusters, n_features), dtype=X.dtype)
+    centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
     centers[0] = X[first_id]
     first = centers[0, np.newaxis]  # euclidean_distances(first, X, squared=True)'s steps
     closest = -2 * (first @ X.T)
@@ -526,21 +827,12 @@ def kmeans_plusplus_from(
     closest += x_norms.reshape(1, -1)
     np.maximum(closest, 0, out=closest)
     current_pot = float((closest @ weights)[0])
-    closest = closest.ravel()
-    running = _weighted_cumsum(weights, closest)
-    for c in range(1, n_clusters):
-        rand_vals = uniforms[c - 1] * current_pot
-        candidate_ids = np.searchsorted(running, rand_vals)
-        np.clip(candidate_ids, None, n_samples - 1, out=candidate_ids)
-        candidates = X[candidate_ids]
-        norms = row_norms(candidates, squared=True)
-        potentials = _candidate_potentials(candidates, norms, X, x_norms, weights, closest)
-        best = int(np.argmin(potentials))
-        current_pot = float(potentials[best])
-        running = _add_center(
-            candidates[best : best + 1], norms[best], X, x_norms, weights, closest
+    if n_clusters > 1:
+        columns = np.ascontiguousarray(X.T) if columns is None else columns
+        chosen = _later_centers(
+            X, columns, x_norms, weights, closest.ravel(), current_pot, uniforms
         )
-        centers[c] = X[candidate_ids[best]]
+        centers[1:] = X[chosen]
     return centers
 
 
@@ -563,14 +855,16 @@ def starting_centers(
     weights: np.ndarray,
     x_norms: np.ndarray,
     random_state: np.random.RandomState,
+    columns: np.ndarray | None = None,
 ) -> Callable[[], np.ndarray]:
     """``KMeans._init_centroids`` on centered rows (an array ``init`` already centered;
-    ``x_norms``: ``row_norms(X, squared=True)``): draws from ``random_state`` now, as
-    scikit-learn does, and returns what computes the centers from the draws (in any
-    thread)."""
+    ``x_norms``: ``row_norms(X, squared=True)``; ``columns``: ``X.T`` contiguous, if
+    made): draws from ``random_state`` now, as scikit-learn does, and returns what
+    computes the centers from the draws (in any thread)."""
     if isinstance(init, str) and init == "k-means++":
         first, uniforms = draw_kmeans_plusplus(X.shape[0], n_clusters, weights, random_state)
-        return lambda: kmeans_plusplus_from(X, n_clusters, x_norms, weights, first, uniforms)
+        draws = (first, uniforms, columns)
+        return lambda: kmeans_plusplus_from(X, n_clusters, x_norms, weights, *draws)
     if isinstance(init, str) and init == "random":
         seeds = random_state.choice(
             X.shape[0], size=n_clusters, replace=False, p=weights / weights.sum()
@@ -641,8 +935,9 @@ def fit(
     x_norms = row_norms(X, squared=True)
     random_state = check_random_state(random_state)
 
+    columns = np.ascontiguousarray(X.T) if isinstance(init, str) and n_clusters > 1 else None
     makers = [  # every random draw first, in scikit-learn's order
-        starting_centers(X, n_clusters, init, weights, x_norms, random_state)
+        starting_centers(X, n_clusters, init, weights, x_norms, random_state, columns)
         for _ in range(n_init)
     ]
     with _one_blas_thread():  # BLAS threads spin after each call, taking the loops' CPUs
