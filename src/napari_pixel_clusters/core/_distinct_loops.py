@@ -198,8 +198,8 @@ def distinct_keyed_rows(
         [(values[p], lows, widths, bits, ranks, inverse[p], c) for p, c in zip(parts, counts)],
     )
     total = counts[0].astype(np.float64)
-    for other in counts[1:]:
-        total += other
+    for part_counts in counts[1:]:
+        total += part_counts
     return present_keys(bits, n_rows), total, inverse
 
 
