@@ -13,6 +13,7 @@ import pytest
 from napari.layers import Labels
 
 import napari_pixel_clusters as npc
+from _canvas import difference, interior, shown
 from conftest import SMALL_PHOTO, press_run, result_layers_of
 from napari_pixel_clusters.gui import preview as preview_module
 from napari_pixel_clusters.gui.layers import METADATA_KEY
@@ -94,24 +95,52 @@ def test_changing_k_and_color_space_updates_the_same_layer(pixel_clusters, qtbot
 
 def test_an_update_refreshes_the_layer_once_with_compact_labels(pixel_clusters, qtbot):
     """The GUI thread's share of an update: the layer is sliced and redrawn once (not once
-    per setter), and its labels are uint8, which napari draws without mapping them."""
+    per setter), its labels are uint8 (napari draws them without mapping them), written
+    into its array (no data event: the viewer's dimensions are not recomputed)."""
     _, widget = pixel_clusters
     widget._preview.toggle.value = True
     settle(widget, qtbot)
     layer = widget._preview.layer
     assert layer.data.dtype == np.uint8
-    redraws = []
+    redraws, data_events = [], []
     layer.events.set_data.connect(lambda event: redraws.append(event))
+    layer.events.data.connect(lambda event: data_events.append(event))
 
     widget._n_clusters.value = 3
     settle(widget, qtbot)
 
     seg = expected(widget, SMALL_PHOTO)
-    assert len(redraws) == 1 and layer.data.dtype == np.uint8
+    assert len(redraws) == 1 and data_events == []
+    assert layer.data.dtype == np.uint8
     np.testing.assert_array_equal(layer.data, seg.labels)
     np.testing.assert_array_equal(layer._slice.image.raw, seg.labels)  # what is drawn
     for label, rgb in enumerate(seg.colors, start=1):
         np.testing.assert_allclose(layer.colormap.map(label)[:3], rgb, atol=1 / 255)
+
+
+def test_an_update_is_drawn_on_the_canvas(make_napari_viewer, qtbot):
+    """The labels written into the layer's array are what the canvas shows: each cluster
+    in its color after a change of k."""
+    viewer = make_napari_viewer(show=True)  # screenshots of a shown canvas
+    image_layer = viewer.add_image(SMALL_PHOTO, name="astronaut")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    widget._preview.toggle.value = True
+    settle(widget, qtbot)
+    widget._preview.layer.opacity = 1.0
+    image_layer.visible = False
+    viewer.reset_view()
+
+    widget._n_clusters.value = 3
+    settle(widget, qtbot)
+    qtbot.wait(20)
+
+    seg = expected(widget, SMALL_PHOTO)
+    for label, rgb in enumerate(seg.colors, start=1):
+        mask = interior(seg.labels == label, margin=1)
+        if mask.sum() < 20:
+            continue
+        drawn = shown(viewer, mask)
+        assert difference(drawn, np.tile(255 * np.asarray(rgb), (len(drawn), 1))) <= 2
 
 
 def test_compact_labels_keep_the_values_in_the_smallest_type():

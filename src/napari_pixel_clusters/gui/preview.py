@@ -310,10 +310,11 @@ def preview_contents(seg, job: PreviewJob, seconds: float) -> PreviewContents:
         "step": list(view.step),
         "random_colors": bool(request.random_colors and not edges),
     }
+    labels = compact_labels(np.asarray(seg.labels))
     return PreviewContents(
-        labels=compact_labels(np.asarray(seg.labels)),
+        labels=labels,
         features=features,
-        colormap=colormap,
+        colormap=with_color_texture(colormap, labels.dtype),
         opacity=1.0 if edges else CLUSTERS_OPACITY,
         name=name,
         scale=view.scale,
@@ -334,6 +335,19 @@ def compact_labels(labels: np.ndarray) -> np.ndarray:
         if low >= 0 and top <= np.iinfo(dtype).max:
             return labels.astype(dtype, copy=False)
     return labels
+
+
+def with_color_texture(colormap, dtype: np.dtype):
+    """The colormap with its table of colors for labels of ``dtype`` made now, in the
+    worker: napari makes it when the layer is drawn with a new colormap (11-16 ms on the
+    GUI thread at every update; the first one in a session compiles napari's loop, about
+    a second) and keeps it in the colormap. ``_get_mapping_from_cache`` is napari's private
+    method: without it, napari makes the table as before."""
+    make = getattr(colormap, "_get_mapping_from_cache", None)
+    if make is not None and np.dtype(dtype).itemsize <= 2:
+        with contextlib.suppress(Exception):  # only a head start: napari does it anyway
+            make(np.dtype(dtype))
+    return colormap
 
 
 def failure_status(failure: Failure) -> str:
@@ -358,26 +372,42 @@ def replace_contents(layer: Labels, contents: PreviewContents) -> None:
     layer.metadata = contents.metadata
     layer.features = contents.features
     layer.colormap = contents.colormap
-    layer.data = contents.labels
+    write_labels(layer, contents.labels)
     if layer.name != contents.name:
         layer.name = contents.name
 
 
+def write_labels(layer: Labels, labels: np.ndarray) -> None:
+    """New labels of the same size and type are copied into the layer's own array (a
+    fraction of a millisecond): setting ``layer.data`` makes napari's viewer recompute its
+    dimensions and vispy rebuild the layer's color table, 15-25 ms on the GUI thread. Only
+    inside :func:`one_refresh`, which then shows them; other labels replace the data."""
+    data = layer.data
+    if (
+        isinstance(data, np.ndarray)
+        and data.shape == labels.shape
+        and data.dtype == labels.dtype
+        and data.flags.writeable
+    ):
+        np.copyto(data, labels)
+    else:
+        layer.data = labels
+
+
 @contextlib.contextmanager
-def one_refresh(layer: Labels):
+def one_refresh(layer: Labels, extent: bool = True):
     """Refresh the layer (slice, texture, thumbnail) once at the end instead of at every
     setter: a new colormap and new data each refresh it, which doubles the GUI thread's
-    work. napari's ``Layer._block_refresh`` is private: without it, every setter
-    refreshes as before."""
-    block = getattr(layer, "_block_refresh", None)
-    if block is None:
-        yield
-        return
+    work. ``extent=False`` when the layer's size and place stay: its extent is not
+    recomputed (which makes the viewer update its dimensions and every layer's
+    transform). napari's ``Layer._block_refresh`` is private: without it, every setter
+    refreshes as before, and once more at the end."""
+    block = getattr(layer, "_block_refresh", contextlib.nullcontext)
     try:
         with block():
             yield
     finally:
-        layer.refresh()
+        layer.refresh(extent=extent)
 
 
 # ---------------------------------------------------------------------- the controller
@@ -545,7 +575,12 @@ class LivePreview:
             if selected is not None and selected in self._viewer.layers:
                 self._viewer.layers.selection.active = selected
         else:
-            with one_refresh(layer):
+            moved = (
+                layer.data.shape != contents.labels.shape
+                or tuple(layer.scale) != contents.scale
+                or tuple(layer.translate) != contents.translate
+            )
+            with one_refresh(layer, extent=moved):
                 replace_contents(layer, contents)
         self._status(contents.status)
 
