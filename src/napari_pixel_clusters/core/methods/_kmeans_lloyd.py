@@ -180,6 +180,9 @@ LABELS_ONLY, MOVED_ROWS, ALL_ROWS = 0, 1, 2
 BLOCK_ROWS = 1 << 15
 
 
+#: The bounds are checked over this many rows at a time, then the rows they leave open are
+#: labelled (the rows' bounds and labels still in cache).
+OPEN_ROWS = 2048
 #: Unsettled rows are labelled in batches of this many: their features gathered, then the
 #: distances to each center computed for the whole batch (vector instructions).
 BATCH_ROWS = 256
@@ -250,10 +253,60 @@ def _nearest_centers(
 
 
 @njit(cache=True, nogil=True)
+def _label_batch(
+    X: np.ndarray,
+    weights: np.ndarray,
+    centers: np.ndarray,
+    center_norms: np.ndarray,
+    labels: np.ndarray,
+    upper: np.ndarray,
+    lower: np.ndarray,
+    slack: float,
+    delta: np.ndarray,
+    update: int,
+    rows: np.ndarray,
+    values: np.ndarray,
+    dots: np.ndarray,
+    nearest: np.ndarray,
+    runner_up: np.ndarray,
+    best: np.ndarray,
+    row_norms: np.ndarray,
+) -> bool:
+    """Label ``rows`` (at most :data:`BATCH_ROWS`) by their nearest center, set their
+    bounds and move the rows that change cluster in ``delta`` (:data:`MOVED_ROWS`).
+    Returns whether any label changed."""
+    m, n_features = len(rows), X.shape[1]
+    for t in range(m):
+        i = rows[t]
+        for f in range(n_features):
+            values[f, t] = X[i, f]
+    for t in range(m):  # |x|² for the bounds only (any rounding: far below the slack)
+        row_norms[t] = values[0, t] * values[0, t]
+    for f in range(1, n_features):
+        for t in range(m):
+            row_norms[t] += values[f, t] * values[f, t]
+    _nearest_centers(values, m, centers, center_norms, dots, nearest, runner_up, best)
+    for t in range(m):  # the new bounds (vector instructions)
+        nearest[t] = np.sqrt(max(nearest[t] + row_norms[t] + slack, 0.0)) * (1.0 + MARGIN)
+        runner_up[t] = np.sqrt(max(runner_up[t] + row_norms[t] - slack, 0.0)) * (1.0 - MARGIN)
+    changed = False
+    for t in range(m):
+        i = rows[t]
+        upper[i], lower[i] = nearest[t], runner_up[t]
+        label, new = labels[i], best[t]
+        if new != label:
+            changed = True
+            labels[i] = new
+            if update == MOVED_ROWS:
+                _accumulate(delta, label, X, i, -weights[i])
+                _accumulate(delta, new, X, i, weights[i])
+    return changed
+
+
+@njit(cache=True, nogil=True)
 def e_step(
     X: np.ndarray,
     weights: np.ndarray,
-    x_norms: np.ndarray,
     max_x_norm: float,
     centers: np.ndarray,
     center_norms: np.ndarray,
@@ -272,7 +325,7 @@ def e_step(
     says (:data:`LABELS_ONLY`, :data:`MOVED_ROWS`, :data:`ALL_ROWS`), set each block's
     change to the clusters' totals in ``deltas[block]`` (see :func:`add_deltas`).
 
-    ``x_norms``: the rows' squared norms (``max_x_norm`` their largest); ``center_norms``:
+    ``max_x_norm``: the rows' largest squared norm; ``center_norms``:
     ``row_norms(centers)``. Returns whether any label changed.
     """
     n, n_features = X.shape
@@ -286,8 +339,8 @@ def e_step(
                 if j != a:
                     lower_shift[a] = max(lower_shift[a], shift[j])
     changed = False
-    unsettled = np.empty(BLOCK_ROWS, dtype=np.uint32)  # unsigned: no wraparound
-    is_open = np.ones(BLOCK_ROWS, dtype=np.bool_)
+    unsettled = np.empty(OPEN_ROWS, dtype=np.uint32)  # unsigned: no wraparound
+    is_open = np.ones(OPEN_ROWS, dtype=np.bool_)
     values = np.empty((n_features, BATCH_ROWS))
     dots, nearest, runner_up = np.empty(BATCH_ROWS), np.empty(BATCH_ROWS), np.empty(BATCH_ROWS)
     best, row_norms = np.empty(BATCH_ROWS, dtype=np.int32), np.empty(BATCH_ROWS)
@@ -295,48 +348,48 @@ def e_step(
         delta = deltas[block]
         if update != LABELS_ONLY:
             delta[:] = 0.0
-        start, stop = block * BLOCK_ROWS, min(n, (block + 1) * BLOCK_ROWS)
-        if not first:
-            rows = slice(start, stop)
-            _open_rows(
-                labels[rows],
-                upper[rows],
-                lower[rows],
-                shift,
-                lower_shift,
-                half_gap,
-                slack,
-                is_open,
-            )
-        n_unsettled = 0
-        for t in range(stop - start):  # list the open rows: no branch here
-            unsettled[n_unsettled] = start + t
-            n_unsettled += is_open[t]
-        for batch in range(0, n_unsettled, BATCH_ROWS):
-            m = min(n_unsettled - batch, BATCH_ROWS)
-            for t in range(m):
-                i = unsettled[batch + t]
-                row_norms[t] = x_norms[i]
-                for f in range(n_features):
-                    values[f, t] = X[i, f]
-            _nearest_centers(values, m, centers, center_norms, dots, nearest, runner_up, best)
-            for t in range(m):  # the new bounds (vector instructions)
-                nearest[t] = np.sqrt(max(nearest[t] + row_norms[t] + slack, 0.0)) * (1.0 + MARGIN)
-                runner_up[t] = np.sqrt(max(runner_up[t] + row_norms[t] - slack, 0.0)) * (
-                    1.0 - MARGIN
+        block_stop = min(n, (block + 1) * BLOCK_ROWS)
+        for start in range(block * BLOCK_ROWS, block_stop, OPEN_ROWS):
+            stop = min(block_stop, start + OPEN_ROWS)
+            if not first:
+                rows = slice(start, stop)
+                _open_rows(
+                    labels[rows],
+                    upper[rows],
+                    lower[rows],
+                    shift,
+                    lower_shift,
+                    half_gap,
+                    slack,
+                    is_open,
                 )
-            for t in range(m):
-                i = unsettled[batch + t]
-                upper[i], lower[i] = nearest[t], runner_up[t]
-                label, new = labels[i], best[t]
-                if new != label:
-                    changed = True
-                    labels[i] = new
-                    if update == MOVED_ROWS:
-                        _accumulate(delta, label, X, i, -weights[i])
-                        _accumulate(delta, new, X, i, weights[i])
+            n_unsettled = 0
+            for t in range(stop - start):  # list the open rows: no branch here
+                unsettled[n_unsettled] = start + t
+                n_unsettled += is_open[t]
+            for batch in range(0, n_unsettled, BATCH_ROWS):
+                m = min(n_unsettled - batch, BATCH_ROWS)
+                changed |= _label_batch(
+                    X,
+                    weights,
+                    centers,
+                    center_norms,
+                    labels,
+                    upper,
+                    lower,
+                    slack,
+                    delta,
+                    update,
+                    unsettled[batch : batch + m],
+                    values,
+                    dots,
+                    nearest,
+                    runner_up,
+                    best,
+                    row_norms,
+                )
         if update == ALL_ROWS:
-            for i in range(start, stop):
+            for i in range(block * BLOCK_ROWS, block_stop):
                 _accumulate(delta, labels[i], X, i, weights[i])
     return changed
 
@@ -469,7 +522,6 @@ def lloyd(
             changed = e_step(
                 X,
                 weights,
-                x_norms,
                 max_x_norm,
                 centers,
                 norms,
@@ -498,7 +550,6 @@ def lloyd(
     e_step(
         X,
         weights,
-        x_norms,
         max_x_norm,
         centers,
         norms,
@@ -621,7 +672,7 @@ def _run_start_in_parts(
         norms = row_norms(centers, squared=True)
 
         def part(first_block: int, end_block: int) -> bool:
-            arrays = (X, weights, x_norms, max_x_norm, centers, norms, labels, upper, lower)
+            arrays = (X, weights, max_x_norm, centers, norms, labels, upper, lower)
             return bool(e_step(*arrays, shift, first, deltas, update, first_block, end_block))
 
         if pool is None or len(bounds) == 2:
@@ -666,11 +717,12 @@ CHUNK_ROWS = 512
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
-def _sum(values: np.ndarray) -> float:
-    """The sum of ``values`` in any order (vector instructions)."""
+def _potential(closest: np.ndarray, distances: np.ndarray, weights: np.ndarray) -> float:
+    """``np.minimum(closest, distances) @ weights``, summed in any order (vector
+    instructions)."""
     total = 0.0
-    for t in range(len(values)):
-        total += values[t]
+    for t in range(len(distances)):
+        total += min(closest[t], distances[t]) * weights[t]
     return total
 
 
@@ -688,14 +740,25 @@ def _distances_to(
     to rows ``start .. start + len(out) - 1`` (``columns``: features x rows)."""
     n_features = columns.shape[0]
     stop = start + len(out)
-    column, first = columns[0][start:stop], center[0]  # 1-d contiguous: vector instructions
+    norms = x_norms[start:stop]
+    if n_features == 3:  # colors: one pass (1-d contiguous slices: vector instructions)
+        first, second, third = (
+            columns[0][start:stop],
+            columns[1][start:stop],
+            columns[2][start:stop],
+        )
+        a, b, c = center[0], center[1], center[2]
+        for t in range(len(out)):
+            dot = _fma(third[t], c, _fma(second[t], b, first[t] * a))
+            out[t] = max((-2.0 * dot + center_norm) + norms[t], 0.0)
+        return
+    column, value = columns[0][start:stop], center[0]
     for t in range(len(out)):
-        out[t] = column[t] * first
+        out[t] = column[t] * value
     for f in range(1, n_features):
         column, value = columns[f][start:stop], center[f]
         for t in range(len(out)):
             out[t] = _fma(column[t], value, out[t])
-    norms = x_norms[start:stop]
     for t in range(len(out)):
         out[t] = max((-2.0 * out[t] + center_norm) + norms[t], 0.0)
 
@@ -722,9 +785,7 @@ def _candidate_potentials(
         for j in range(candidates.shape[0]):
             out = distances[: stop - start]
             _distances_to(columns, x_norms, start, candidates[j], candidate_norms[j], out)
-            for t in range(stop - start):
-                out[t] = min(chunk_closest[t], out[t]) * chunk_weights[t]
-            potentials[j] += _sum(out)
+            potentials[j] += _potential(chunk_closest, out, chunk_weights)
     return potentials
 
 
