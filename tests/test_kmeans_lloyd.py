@@ -191,3 +191,53 @@ def test_blas_threads_are_limited_during_a_fit_and_restored_after():
     X, weights = _rows("grey")
     _kmeans_lloyd.fit(X, 3, weights, n_init=2, random_state=0)
     assert blas_threads() == before
+
+
+def test_compiled_center_norms_are_row_norms_bit_for_bit():
+    rng = np.random.default_rng(5)
+    for n_features in range(1, 21):
+        centers = rng.standard_normal((64, n_features)) * 10.0 ** rng.integers(-5, 5, (64, 1))
+        np.testing.assert_array_equal(
+            _kmeans_lloyd.squared_norms(centers), row_norms(centers, squared=True)
+        )
+        assert _kmeans_lloyd.compiled_norms_match(n_features)
+
+
+def test_compiled_sum_of_squared_shifts_is_numpys():
+    rng = np.random.default_rng(6)
+    for n in range(1, 300):
+        values = rng.random(n) ** 4 * 10.0 ** rng.integers(-6, 3, n)
+        assert _kmeans_lloyd.numpy_sum(values) == np.sum(values)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_rows_weights_and_k_up_to_16_as_sklearn(seed):
+    """Grey, RGB and Lab-like float rows, weighted or not, k from 2 to 16, run to exact
+    convergence (tol 0) or to max_iter: the compiled loop gives scikit-learn's fit."""
+    rng = np.random.default_rng(seed)
+    n_features = [1, 3, 3, 3, 5, 2][seed]
+    X = rng.standard_normal((3000, n_features)) * [50.0, 20.0, 1.0, 0.1, 3.0][:n_features]
+    X += rng.integers(0, 4, (3000, 1)) * 30.0  # some clumps
+    weights = rng.integers(1, 50, 3000).astype(float) if seed % 2 else None
+    k = [2, 8, 16, 11, 16, 5][seed]
+    start = X[rng.choice(len(X), k, replace=False)] + 1e-3
+    for options in ({"tol": 0.0, "max_iter": 500}, {"tol": 1e-4, "max_iter": 7}):
+        fit = _kmeans_lloyd.fit(X, k, weights, init=start, **options)
+        model = reference(X, k, weights, init=start, n_init=1, **options)
+        assert assert_same_fit(fit, model, X) == 0
+        np.testing.assert_array_equal(fit.labels, model.labels_)
+    fit = _kmeans_lloyd.fit(X, k, weights, n_init=2, random_state=seed)
+    model = reference(X, k, weights, n_init=2, random_state=seed)
+    assert assert_same_fit(fit, model, X) <= 0.001 * len(X)
+
+
+def test_the_python_driven_loop_gives_the_compiled_loops_result(monkeypatch):
+    """Where numpy's row norms differed from the compiled ones, the iterations would be
+    driven from Python (sklearn's row_norms): the same fit."""
+    X, weights = _rows("lab")
+    compiled = _kmeans_lloyd.fit(X, 7, weights, n_init=2, random_state=4, n_threads=1)
+    monkeypatch.setattr(_kmeans_lloyd, "compiled_norms_match", lambda n_features: False)
+    driven = _kmeans_lloyd.fit(X, 7, weights, n_init=2, random_state=4, n_threads=1)
+    np.testing.assert_array_equal(driven.labels, compiled.labels)
+    np.testing.assert_array_equal(driven.centers, compiled.centers)
+    assert driven.inertia == compiled.inertia and driven.n_iter == compiled.n_iter
