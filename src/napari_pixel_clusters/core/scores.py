@@ -29,9 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import sklearn
 from scipy.spatial.distance import cdist
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
 from .registry import Steps, drain
 
@@ -94,6 +92,9 @@ def score_steps(
     defined = [i for i, c in enumerate(coded) if 2 <= c.n_clusters <= n - 1]
     results = [dict.fromkeys(SCORE_NAMES, np.nan) for _ in coded]
     silhouettes = yield from _silhouette_steps(X, w, [coded[i] for i in defined])
+    import sklearn  # here: importing the package (and its command line) stays light
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+
     repeated = np.repeat(X, w.astype(np.intp), axis=0)
     with sklearn.config_context(skip_parameter_validation=True):
         for i, silhouette in zip(defined, silhouettes, strict=True):

@@ -41,6 +41,7 @@ STAGE_TEXT = {
     "edges": "finding edges",
     "layers": "building layers",
     "plane": "labelling planes",
+    "scores": "scoring the sample",
     "done": "done",
 }
 
