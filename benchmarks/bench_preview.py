@@ -14,9 +14,9 @@ between beats while previews run is the longest time the interface was frozen. A
 each change, the obvious alternative with the same settings, in the same process (so
 under the same load): ``segment`` from scratch on the full image (the compute alone, no
 layer made; it runs on the GUI thread, outside the freeze windows). Also: the longest full
-(generation-2) garbage collection on the GUI thread during the changes (the from-scratch
-runs included), and the freeze when preview is turned off (the layer removed: napari runs
-a full ``gc.collect()`` on every layer removal).
+(generation-2) garbage collection on the GUI thread in each change's window (0: none; one
+stops the GUI thread for the whole heap), and the freeze when preview is turned off (the
+layer removed: napari runs a full ``gc.collect()`` on every layer removal).
 """
 
 from __future__ import annotations
@@ -126,10 +126,13 @@ def changes_of(widget, what: str, n: int):
     return [(space, "lab" if i % 2 == 0 else "rgb") for i in range(n)]
 
 
-def measure_changes(widget, recorder, beat, image, what: str, n: int, pause: float) -> dict:
-    latencies, drawn, gui, worker, freeze, scratch = [], [], [], [], [], []
+def measure_changes(
+    widget, recorder, beat, full_gc, image, what: str, n: int, pause: float
+) -> dict:
+    latencies, drawn, gui, worker, freeze, scratch, collected = [], [], [], [], [], [], []
     for control, value in changes_of(widget, what, n):
         count = len(recorder.updates)
+        beat.next_beat(time.perf_counter())  # a beat after the last from-scratch run
         changed = time.perf_counter()
         control.value = value
         done, gui_s, worker_s = recorder.wait_for_update(count)
@@ -139,8 +142,10 @@ def measure_changes(widget, recorder, beat, image, what: str, n: int, pause: flo
         worker.append(worker_s)
         pump(pause)
         freeze.append(beat.longest_gap(changed, time.perf_counter()))
+        collected.append(full_gc.longest(changed, time.perf_counter()))
         scratch.append(from_scratch(widget, image))
     return {
+        "collected": collected,
         "latency": latencies,
         "drawn": drawn,
         "gui": gui,
@@ -218,9 +223,10 @@ def main() -> None:
         first = time.perf_counter() - started
         first_gap = beat.longest_gap(started, beat.next_beat(time.perf_counter()))
         pump(args.pause)
-        changes_started = time.perf_counter()
         for what in ("k", "color space"):
-            result = measure_changes(widget, recorder, beat, image, what, args.changes, args.pause)
+            result = measure_changes(
+                widget, recorder, beat, full_gc, image, what, args.changes, args.pause
+            )
             widget._feature_widgets["color_space"].value = "rgb"
             widget._n_clusters.value = 5
             while widget._preview.busy:
@@ -230,7 +236,6 @@ def main() -> None:
         started = time.perf_counter()
         bursts = measure_bursts(widget, recorder, args.bursts, args.pause)
         gap = beat.longest_gap(started, time.perf_counter())
-        collected = full_gc.longest(changes_started, time.perf_counter())
         off = time.perf_counter()
         widget._preview.toggle.value = False  # the layer removed
         pump(args.pause)
@@ -239,7 +244,6 @@ def main() -> None:
             f"{method}: first preview (layer made) {first:.2f} s, longest freeze then "
             f"{1000 * first_gap:.0f} ms; bursts of 5 changes 40 ms apart, last change -> "
             f"layer: {ms(bursts)} ms (median / max), longest freeze {1000 * gap:.0f} ms; "
-            f"longest full garbage collection meanwhile {1000 * collected:.0f} ms; "
             f"preview off (layer removed) froze {1000 * off_gap:.0f} ms, of which napari's "
             f"gc.collect() {1000 * full_gc.longest(off, time.perf_counter()):.0f} ms"
         )
@@ -249,13 +253,15 @@ def main() -> None:
     )
     print(
         "| method | change | change -> layer updated | -> next beat (drawn) | worker | "
-        "layer update (GUI thread) | longest freeze | segment from scratch |"
+        "layer update (GUI thread) | longest freeze | full garbage collection | "
+        "segment from scratch |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for method, what, result in rows:
         print(
             f"| {method} | {what} | {ms(result['latency'])} | {ms(result['drawn'])} | "
             f"{ms(result['worker'])} | {ms(result['gui'])} | {ms(result['freeze'])} | "
+            f"{ms(result['collected'])} | "
             f"{ms(result['scratch'])} |"
         )
     viewer.close()
