@@ -287,6 +287,31 @@ def test_undo_and_redo_restore_labels_and_table_exactly(photo_result):
     assert not history.can_redo
 
 
+def test_undo_and_redo_with_labels_computed_elsewhere(photo_result):
+    """A worker computes the labels before or after an edit (LabelsChange.undone, redone,
+    from the labels, not modified); the history copies them in place: the same labels."""
+    image, seg = photo_result
+    labels = seg.labels.copy()
+    table = as_layer_table(seg.table)
+    edit = plan_merge(labels, table, [1, 3], dtype=image.dtype)
+    original = labels.copy()
+    after = edit.labels.redone(labels)
+    np.testing.assert_array_equal(labels, original)  # not modified
+    history = EditHistory()
+    array = labels  # the layer's array: changed in place, never replaced
+    edit.apply_in_place(labels, result=after)
+    history.record(edit)
+    assert labels is array
+    np.testing.assert_array_equal(labels, np.where(np.isin(original, [1, 3]), 1, original))
+    before = edit.labels.undone(labels)
+    assert history.undo(labels, result=before) is edit
+    np.testing.assert_array_equal(labels, original)
+    assert history.redo(labels, result=edit.labels.redone(labels)) is edit
+    np.testing.assert_array_equal(labels, after)
+    with pytest.raises(ValueError, match=r"^result: must be a labels array of shape"):
+        history.undo(labels, result=after[:2])
+
+
 def test_labels_change_keeps_only_the_changed_pixels():
     labels = np.zeros((512, 512), dtype=np.int32)
     labels[:, :256] = 1
@@ -363,12 +388,50 @@ def test_outlines_traced_again_after_a_merge_and_restored_on_undo(photo_result):
     ) == sorted(key(c.label, c.vertices) for c in fresh)
     assert set(after.table.loc[after.table["label"] == 1, "name"]) == {"cluster 1"}
     before = change.revert(after)
-    assert_frame_equal(before.table, outlines.table)
-    assert all(np.array_equal(a, b) for a, b in zip(before.polygons, outlines.polygons))
-    assert len(before.polygons) == len(outlines.polygons)
+    # the same polygons and rows as before the merge (the restored ones last)
+    assert outline_rows(before) == outline_rows(outlines)
+    assert len(before.polygons) == len(outlines.polygons) == len(before.table)
+    kept = ~outlines.table["label"].isin([1, 3]).to_numpy()
+    assert_frame_equal(  # the other clusters' outlines keep their order
+        before.table.iloc[: kept.sum()], outlines.table[kept].reset_index(drop=True)
+    )
+    assert outline_rows(change.apply(before)) == outline_rows(after)  # redo, from the reorder
     assert change.nbytes > 0
-    with pytest.raises(ValueError, match=r"^outlines: \d+ polygons, not the \d+ there were after"):
-        change.revert(Outlines(after.polygons[1:], after.table.iloc[1:]))  # one deleted since
+    with pytest.raises(ValueError, match=r"^outlines: the \d+ polygons of clusters 1, 3 are not"):
+        gone = int(np.flatnonzero(after.table["label"] == 1)[0])  # one deleted since
+        change.revert(
+            Outlines(after.polygons[:gone] + after.polygons[gone + 1 :], after.table.drop(gone))
+        )
+    # an outline of another cluster drawn or deleted by hand does not matter
+    other = int(outlines.table.loc[kept, "label"].iloc[0])
+    drawn = Outlines(
+        [*after.polygons, np.array([[0.0, 0.0], [0.0, 4.0], [4.0, 4.0]])],
+        pd.concat(
+            [after.table, pd.DataFrame({"label": [other], "name": ["hand"], "area": [8]})],
+            ignore_index=True,
+        ),
+    )
+    hand = (other, (3, 2), np.array([[0.0, 0.0], [0.0, 4.0], [4.0, 4.0]]).tobytes(), "hand", 8)
+    assert outline_rows(change.revert(drawn)) == sorted([*outline_rows(outlines), hand])
+    # ... but one drawn with a touched cluster's label is a change since the edit
+    drawn.table.loc[len(drawn.table) - 1, "label"] = 1
+    with pytest.raises(ValueError, match="they changed since"):
+        change.revert(drawn)
+
+
+def outline_rows(outlines: Outlines) -> list[tuple]:
+    """Each outline as (label, shape, vertex bytes, name, area), sorted: the set of
+    polygons and rows, whatever their order."""
+    return sorted(
+        (
+            int(row.label),
+            np.asarray(polygon).shape,
+            np.ascontiguousarray(polygon, dtype=float).tobytes(),
+            str(row.name),
+            int(row.area),
+        )
+        for polygon, row in zip(outlines.polygons, outlines.table.itertuples(index=False))
+    )
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -24,7 +24,7 @@ pixels themselves when ``image`` is given.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -344,6 +344,18 @@ class LabelsChange:
         """Give the changed pixels of ``labels`` (modified in place) their new values."""
         self._write(labels, self.after)
 
+    def undone(self, labels: np.ndarray) -> np.ndarray:
+        """A copy of ``labels`` (not modified) with the changed pixels' old values."""
+        result = check_labels(labels).copy()
+        self.undo_in_place(result)
+        return result
+
+    def redone(self, labels: np.ndarray) -> np.ndarray:
+        """A copy of ``labels`` (not modified) with the changed pixels' new values."""
+        result = check_labels(labels).copy()
+        self.redo_in_place(result)
+        return result
+
     def _write(self, labels: np.ndarray, values: _Values) -> None:
         labels = check_labels(labels)
         if labels.shape != self.shape:
@@ -410,63 +422,78 @@ class Outlines:
 
 @dataclass(frozen=True, eq=False)
 class OutlinesChange:
-    """Outlines an edit removed (their positions, polygons and rows) and added (at the
-    end): :meth:`apply` and :meth:`revert` give the outlines after and before, exactly.
-    ``n_before`` outlines were there before (ValueError for outlines changed since)."""
+    """The outlines of the ``clusters`` an edit touched: their polygons and rows before it
+    (``removed``) and after it (``added``), found by cluster label, not by position.
 
-    positions: np.ndarray
+    :meth:`apply` takes the outlines of those clusters away (they must be exactly
+    ``removed``) and adds ``added`` at the end; :meth:`revert` the other way round. The
+    other outlines keep their order. The set of polygons and rows before and after is
+    exact; their order is not kept across an undo (the restored outlines come last, as a
+    napari Shapes layer can only append them). :meth:`swap` says which positions go and
+    what comes, for a layer changed in place. Outlines of those clusters changed since
+    (a polygon deleted or drawn with one of their labels) are a ValueError.
+    """
+
+    clusters: tuple[int, ...]
     removed: Outlines
     added: Outlines
-    n_before: int
-
-    @property
-    def n_after(self) -> int:
-        return self.n_before - len(self.positions) + len(self.added.polygons)
 
     @property
     def nbytes(self) -> int:
         polygons = [*self.removed.polygons, *self.added.polygons]
         tables = (self.removed.table, self.added.table)
-        return (
-            sum(np.asarray(p).nbytes for p in polygons)
-            + sum(int(t.memory_usage(deep=True).sum()) for t in tables)
-            + self.positions.nbytes
+        return sum(np.asarray(p).nbytes for p in polygons) + sum(
+            int(t.memory_usage(deep=True).sum()) for t in tables
         )
+
+    def swap(self, outlines: Outlines, undo: bool = False) -> tuple[np.ndarray, Outlines]:
+        """(positions in ``outlines`` of the polygons that go, the outlines that come at
+        the end) to turn the outlines before the edit into those after it, or (``undo``)
+        after into before; ValueError when the touched clusters' outlines are not those
+        the edit left."""
+        gone, new = (self.added, self.removed) if undo else (self.removed, self.added)
+        labels = np.asarray(outlines.table["label"]) if "label" in outlines.table else None
+        if labels is None:
+            labels = np.zeros(len(outlines.polygons), dtype=np.int64)
+        positions = np.flatnonzero(np.isin(labels, self.clusters))
+        found = Counter(_polygon_key(labels[i], outlines.polygons[i]) for i in positions)
+        expected = Counter(
+            _polygon_key(label, polygon)
+            for label, polygon in zip(gone.table["label"], gone.polygons)
+        )
+        if found != expected:
+            which = ", ".join(map(str, self.clusters))
+            raise ValueError(
+                f"outlines: the {len(positions)} polygons of clusters {which} are not the "
+                f"{len(gone.polygons)} there were {'after' if undo else 'before'} the edit "
+                "(they changed since)."
+            )
+        return positions, new
 
     def apply(self, outlines: Outlines) -> Outlines:
         """The outlines after the edit (from those before it)."""
-        self._check(outlines, self.n_before, "before")
-        kept = np.ones(len(outlines.polygons), dtype=bool)
-        kept[self.positions] = False
-        return _joined(
-            [p for p, keep in zip(outlines.polygons, kept) if keep] + list(self.added.polygons),
-            [outlines.table[kept], self.added.table],
-        )
+        return self._swapped(outlines, undo=False)
 
     def revert(self, outlines: Outlines) -> Outlines:
         """The outlines before the edit (from those after it)."""
-        self._check(outlines, self.n_after, "after")
-        n_kept = len(outlines.polygons) - len(self.added.polygons)
-        total = n_kept + len(self.positions)
-        order = np.empty(total, dtype=np.intp)
-        slots = np.ones(total, dtype=bool)
-        slots[self.positions] = False
-        order[slots] = np.arange(n_kept)
-        order[self.positions] = n_kept + np.arange(len(self.positions))
-        polygons = list(outlines.polygons[:n_kept]) + list(self.removed.polygons)
-        joined = _joined(polygons, [outlines.table.iloc[:n_kept], self.removed.table])
-        return Outlines(
-            [joined.polygons[i] for i in order],
-            joined.table.iloc[order].reset_index(drop=True),
+        return self._swapped(outlines, undo=True)
+
+    def _swapped(self, outlines: Outlines, undo: bool) -> Outlines:
+        positions, new = self.swap(outlines, undo)
+        kept = np.ones(len(outlines.polygons), dtype=bool)
+        kept[positions] = False
+        return _joined(
+            [p for p, keep in zip(outlines.polygons, kept) if keep] + list(new.polygons),
+            [outlines.table[kept], new.table],
         )
 
-    @staticmethod
-    def _check(outlines: Outlines, expected: int, when: str) -> None:
-        if len(outlines.polygons) != expected:
-            raise ValueError(
-                f"outlines: {len(outlines.polygons)} polygons, not the {expected} there were "
-                f"{when} the edit (they changed since)."
-            )
+
+def _polygon_key(
+    label: int | np.integer, polygon: np.ndarray
+) -> tuple[int, tuple[int, ...], bytes]:
+    """A polygon as a hashable value: its label, shape and float64 vertices' bytes."""
+    vertices = np.ascontiguousarray(polygon, dtype=np.float64)
+    return int(label), vertices.shape, vertices.tobytes()
 
 
 def _joined(polygons: list[np.ndarray], tables: list[pd.DataFrame]) -> Outlines:
@@ -502,10 +529,9 @@ def retrace_outlines(
     )
     removed_table = outlines.table.iloc[positions].reset_index(drop=True)
     return OutlinesChange(
-        positions,
+        tuple(clusters),
         Outlines([outlines.polygons[i] for i in positions], removed_table),
         Outlines([c.vertices for c in traced], added_table),
-        len(outlines.polygons),
     )
 
 
@@ -535,10 +561,15 @@ class Edit:
         extra = int(getattr(self.extra, "nbytes", 0))  # e.g. outlines changes kept with it
         return tables + (0 if self.labels is None else self.labels.nbytes) + extra
 
-    def apply_in_place(self, labels: np.ndarray) -> pd.DataFrame:
-        """Apply the edit: ``labels`` is changed in place; returns the table after it."""
+    def apply_in_place(self, labels: np.ndarray, result: np.ndarray | None = None) -> pd.DataFrame:
+        """Apply the edit: ``labels`` is changed in place (or becomes a copy of ``result``,
+        the labels after the edit computed elsewhere, e.g. in a worker with
+        :meth:`LabelsChange.redone`); returns the table after it."""
         if self.labels is not None:
-            self.labels.redo_in_place(labels)
+            if result is None:
+                self.labels.redo_in_place(labels)
+            else:
+                _copy_result(labels, result)
         return self.table_after.copy()
 
     def reshaped(self, shape: Sequence[int]) -> Edit:
@@ -799,15 +830,22 @@ class EditHistory:
         self._undo.append(edit)
         self._trim()
 
-    def undo(self, labels: np.ndarray | None = None) -> Edit | None:
+    def undo(
+        self, labels: np.ndarray | None = None, result: np.ndarray | None = None
+    ) -> Edit | None:
         """Undo the newest edit: its changed pixels of ``labels`` get their old values (in
-        place). Returns the edit (use its ``table_before``), or None when there is none."""
-        return self._move(self._undo, self._redo, labels, LabelsChange.undo_in_place)
+        place), or ``labels`` becomes a copy of ``result``, the labels as they are before
+        the edit computed elsewhere (e.g. in a worker, with :meth:`LabelsChange.undone`).
+        Returns the edit (use its ``table_before``), or None when there is none."""
+        return self._move(self._undo, self._redo, labels, result, LabelsChange.undo_in_place)
 
-    def redo(self, labels: np.ndarray | None = None) -> Edit | None:
+    def redo(
+        self, labels: np.ndarray | None = None, result: np.ndarray | None = None
+    ) -> Edit | None:
         """Redo the newest undone edit: its changed pixels of ``labels`` get their new
-        values (in place). Returns the edit (use its ``table_after``), or None."""
-        return self._move(self._redo, self._undo, labels, LabelsChange.redo_in_place)
+        values (in place), or ``labels`` becomes a copy of ``result`` (see :meth:`undo`).
+        Returns the edit (use its ``table_after``), or None."""
+        return self._move(self._redo, self._undo, labels, result, LabelsChange.redo_in_place)
 
     def clear(self) -> None:
         """Forget every edit."""
@@ -823,6 +861,7 @@ class EditHistory:
         source: deque[Edit],
         target: deque[Edit],
         labels: np.ndarray | None,
+        result: np.ndarray | None,
         write: Callable[[LabelsChange, np.ndarray], None],
     ) -> Edit | None:
         if not source:
@@ -834,7 +873,10 @@ class EditHistory:
                     f"labels: the {edit.description} changed labels; pass the labels array "
                     "to restore."
                 )
-            write(edit.labels, labels)
+            if result is None:
+                write(edit.labels, labels)
+            else:
+                _copy_result(labels, result)
         target.append(source.pop())
         return edit
 
@@ -845,6 +887,17 @@ class EditHistory:
         while len(self._undo) > 1 and self.nbytes > self.max_bytes:
             self._undo.popleft()
             self.forgotten += 1
+
+
+def _copy_result(labels: np.ndarray, result: np.ndarray) -> None:
+    """Copy ``result`` (labels computed elsewhere) into ``labels`` in place."""
+    labels = check_labels(labels)
+    if not isinstance(result, np.ndarray) or result.shape != labels.shape:
+        raise ValueError(
+            f"result: must be a labels array of shape {labels.shape}, got "
+            f"{getattr(result, 'shape', type(result).__name__)}."
+        )
+    np.copyto(labels, result, casting="same_kind")
 
 
 def with_extra(edit: Edit, extra: Any) -> Edit:

@@ -117,6 +117,7 @@ from .layers import (
     METADATA_KEY,
     OUTLINE_WIDTH,
     default_min_area,
+    outline_colors,
     style_outlines,
     table_colormap,
 )
@@ -131,6 +132,7 @@ from .objects import (
     plane_axes,
     summary,
 )
+from .preview import one_refresh
 
 if TYPE_CHECKING:
     import napari
@@ -232,15 +234,29 @@ class PosteriorInput:
 
 
 @dataclass
+class LabelsView:
+    """What a worker computed of the labels after an edit (or an undo or redo), for the
+    GUI thread only to copy or assign: the labels ``result`` (the ``labels`` array it was
+    computed from is the layer's) and each quantized image of the run (layer, the array
+    it was painted from, the painted copy)."""
+
+    labels: np.ndarray
+    result: np.ndarray
+    quantized: list[tuple[object, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+@dataclass
 class PlannedEdit:
     """A worker's result: the edit (the layer's labels shape), the outlines' changes, the
-    posteriors' edits, and the posterior layers that could not follow (with why)."""
+    posteriors' edits, the posterior layers that could not follow, and the labels and
+    quantized images after it (None when the edit changes no labels)."""
 
     edit: Edit
     labels: np.ndarray  # the labels it was planned on (the layer's array)
     outlines: list[tuple[object, OutlinesChange]]
     posteriors: list[PosteriorEdit]
     stale: list[object]
+    view: LabelsView | None = None
 
 
 class ClusterTableWidget(Container):
@@ -814,7 +830,8 @@ class ClusterTableWidget(Container):
 
     @property
     def busy(self) -> bool:
-        """True while a Merge, Split or Merge similar is computed."""
+        """True while a Merge, Split or Merge similar (or the Undo or Redo of one) is
+        computed."""
         return self._edit_worker is not None
 
     def _refuse_while_busy(self) -> bool:
@@ -838,7 +855,14 @@ class ClusterTableWidget(Container):
         ]
         posteriors, stale = self._posterior_inputs(data)
         worker = create_worker(
-            _planned_edit, plan, data, outlines, posteriors, stale, _ignore_errors=True
+            _planned_edit,
+            plan,
+            data,
+            outlines,
+            posteriors,
+            stale,
+            self._quantized_inputs(data),
+            _ignore_errors=True,
         )
         worker.returned.connect(partial(self._edit_planned, self._labels_version, layer, done))
         worker.errored.connect(self._edit_failed)
@@ -868,7 +892,7 @@ class ClusterTableWidget(Container):
             if edit.labels is None and not edit.changed_clusters():
                 self._status.value = "no similar clusters to merge"
                 return
-            edit.apply_in_place(data)  # the labels now; the other layers in _apply
+            edit.apply_in_place(data, result=planned.view.result if planned.view else None)
             posteriors = [
                 change
                 for change in planned.posteriors
@@ -884,7 +908,7 @@ class ClusterTableWidget(Container):
                 LayerEdits(outlines=planned.outlines, posteriors=posteriors, renamed=renamed),
             )
             self._record(edit)
-            self._apply(edit, undo=False)
+            self._apply(edit, undo=False, view=planned.view)  # the other layers
             self._status.value = done.format(n=len(self.features), edit=edit)
 
     def _edit_failed(self, error):
@@ -1138,76 +1162,147 @@ class ClusterTableWidget(Container):
 
     def undo(self):
         """Undo the last edit (merge, rename, recolor or painting) in every layer of the
-        run; with nothing left here, napari's own undo (painting before this widget)."""
+        run; with nothing left here, napari's own undo (painting before this widget).
+        Undoing a merge or split computes the labels and quantized images before it in a
+        worker (returned; None otherwise); the other layers follow on the GUI thread."""
+        return self._step(undo=True)
+
+    def redo(self):
+        """Redo the last edit Undo undid, in every layer of the run (a merge or split in
+        a worker, returned, as Undo)."""
+        return self._step(undo=False)
+
+    def _step(self, undo: bool):
         self._record_paints()
         layer, data = self._layer.value, self._editable_labels()
-        if layer is None:
-            return
-        if not self.history.can_undo:
+        if layer is None or self._refuse_while_busy():
+            return None
+        if undo and not self.history.can_undo:
             if self.history.forgotten == 0 and data is not None:
                 layer.undo()
                 self.history.forget_redo()  # the labels moved underneath what was undone
                 self.refresh_counts()
                 self._update_buttons()
-            return
-        edit = self.history.undo(data)
-        for _ in range(_layer_edits(edit).napari_paints):
-            layer.undo()
-        self._log_edit(edit, undo=True)
-        self._apply(edit, undo=True)
-        self._status.value = f"undone: {edit.description}"
+            return None
+        edit = self.history.peek_undo() if undo else self.history.peek_redo()
+        if edit is None:
+            return None
+        if edit.labels is None or data is None:
+            self._stepped(edit, undo)
+            return None
+        what = "undoing" if undo else "redoing"
+        worker = create_worker(
+            _labels_view,
+            edit,
+            undo,
+            data,
+            self._quantized_inputs(data),
+            _ignore_errors=True,
+        )
+        worker.returned.connect(
+            partial(self._step_computed, self._labels_version, layer, edit, undo)
+        )
+        worker.errored.connect(self._edit_failed)
+        worker.finished.connect(self._edit_finished)
+        self._edit_worker = worker
+        self._status.value = f"{what} the {edit.description}{COUNTING}"
+        self._update_buttons()
+        worker.start()
+        return worker
 
-    def redo(self):
-        """Redo the last edit Undo undid, in every layer of the run."""
-        self._record_paints()
+    def _step_computed(self, version: int, layer, edit: Edit, undo: bool, view: LabelsView):
+        """On the GUI thread: undo or redo ``edit`` with the labels and quantized images
+        the worker computed, unless the labels or the history changed since."""
+        with contextlib.suppress(RuntimeError):  # the widget was closed meanwhile
+            newest = self.history.peek_undo() if undo else self.history.peek_redo()
+            if (
+                version != self._labels_version
+                or layer is not self._layer.value
+                or view.labels is not self._editable_labels()
+                or newest is not edit
+            ):
+                what = "undo" if undo else "redo"
+                show_info(
+                    f"The {what} of the {edit.description} was not applied: the labels of "
+                    f"'{layer.name}' changed meanwhile (nothing changed)."
+                )
+                self._status.value = f"dropped: {what} of the {edit.description}"
+                return
+            self._stepped(edit, undo, view)
+
+    def _stepped(self, edit: Edit, undo: bool, view: LabelsView | None = None):
+        """Move ``edit`` across the history (the labels from ``view`` when given) and show
+        it in every layer of the run."""
         layer, data = self._layer.value, self._editable_labels()
-        if layer is None or not self.history.can_redo:
-            return
-        edit = self.history.redo(data)
+        result = None if view is None else view.result
+        if undo:
+            self.history.undo(data, result=result)
+        else:
+            self.history.redo(data, result=result)
         for _ in range(_layer_edits(edit).napari_paints):
-            layer.redo()
-        self._log_edit(edit, undo=False)
-        self._apply(edit, undo=False)
-        self._status.value = f"redone: {edit.description}"
+            if undo:
+                layer.undo()
+            else:
+                layer.redo()
+        self._log_edit(edit, undo=undo)
+        self._apply(edit, undo=undo, view=view)
+        self._status.value = f"{'undone' if undo else 'redone'}: {edit.description}"
 
-    def _apply(self, edit: Edit, undo: bool):
+    def _apply(self, edit: Edit, undo: bool, view: LabelsView | None = None):
         """Show ``edit`` (its labels already changed) in the table and the other layers of
-        the run, as before it (``undo``) or after it."""
+        the run, as before it (``undo``) or after it; ``view``: the quantized images a
+        worker painted. Each layer is refreshed (sliced, drawn, its thumbnail made) once,
+        and only the outlines of the clusters the edit changed are replaced."""
         layer = self._layer.value
         table = (edit.table_before if undo else edit.table_after).copy()
-        layer.features = table
-        for shapes, change in _layer_edits(edit).outlines:
-            if shapes in self._viewer.layers:
+        changes = [
+            (shapes, change)
+            for shapes, change in _layer_edits(edit).outlines
+            if shapes in self._viewer.layers
+        ]
+        with contextlib.ExitStack() as once:
+            once.enter_context(one_refresh(layer))
+            for shapes, _ in changes:
+                once.enter_context(one_refresh(shapes))
+            outlines = self._run_layers("outlines")
+            for shapes in outlines:  # their thumbnails after every change
+                once.enter_context(shapes.block_thumbnail_update())
+            layer.features = table
+            for shapes, change in changes:
                 self._change_outlines(shapes, change, undo, table)
-        if edit.labels is not None:
-            layer.refresh()
-            changed = edit.labels.labels_before() | edit.labels.labels_after()
-            self._paint_quantized(sorted(changed), table)
-        if edit.labels is not None or _layer_edits(edit).napari_paints:
-            self._labels_version += 1
-            self._labels_changed()
-        self._apply_posteriors(_layer_edits(edit), undo)
-        other = edit.table_after if undo else edit.table_before
-        if "color" in table and not table["color"].equals(other["color"]):
-            self._selection.use_colors(table_colormap(table))
-        else:
-            self._selection.apply()
+            if edit.labels is not None:
+                changed = edit.labels.labels_before() | edit.labels.labels_after()
+                self._show_quantized(view, sorted(changed), table)
+            if edit.labels is not None or _layer_edits(edit).napari_paints:
+                self._labels_version += 1
+                self._labels_changed()
+            self._apply_posteriors(_layer_edits(edit), undo)
+            other = edit.table_after if undo else edit.table_before
+            if "color" in table and not table["color"].equals(other["color"]):
+                self._selection.use_colors(table_colormap(table))
+            else:
+                self._selection.apply()
+        for shapes in outlines:
+            if all(shapes is not changed for changed, _ in changes):
+                shapes.refresh(data_displayed=False, highlight=False, extent=False)
         self._fill()
         self._update_buttons()
 
     def _change_outlines(self, shapes, change: OutlinesChange, undo: bool, table):
-        """Outlines as before or after an edit; traced again where someone edited them."""
+        """Outlines as before or after an edit: those of the clusters it changed removed,
+        theirs added (traced again where someone edited them since)."""
         outlines = _outlines_of(shapes)
         try:
-            _set_outlines(shapes, change.revert(outlines) if undo else change.apply(outlines))
+            positions, added = change.swap(outlines, undo)
         except ValueError:  # polygons added or deleted by hand since: trace those clusters
-            clusters = sorted(
-                set(change.removed.table["label"]) | set(change.added.table["label"])
-            )
             labels = self._layer.value.data
             min_area = shapes.metadata[METADATA_KEY].get("min_area") or default_min_area(labels)
-            retraced = retrace_outlines(outlines, labels, clusters, table, min_area)
-            _set_outlines(shapes, retraced.apply(outlines))
+            retraced = retrace_outlines(outlines, labels, change.clusters, table, min_area)
+            positions, added = retraced.swap(outlines)
+        after = np.ones(len(outlines.polygons), dtype=bool)
+        after[positions] = False
+        rows = pd.concat([outlines.table[after], added.table], ignore_index=True)
+        _swap_outlines(shapes, positions, added, rows, table)
 
     def _update_buttons(self):
         """Undo and Redo enabled when there is something to undo or redo, which they name;
@@ -1235,21 +1330,28 @@ class ClusterTableWidget(Container):
         except TypeError:
             return None
 
-    def _paint_quantized(self, clusters: list[int], table: pd.DataFrame):
-        """The quantized images of the run: ``clusters``' pixels in their mean color."""
+    def _quantized_inputs(self, labels: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+        """The run's quantized images a worker can paint after an edit of ``labels``
+        (in memory, the labels' shape then channels); lazy ones are left as they are."""
+        return [
+            (quantized, quantized.data)
+            for quantized in self._run_layers("quantized")
+            if isinstance(quantized.data, np.ndarray)
+            and quantized.data.shape[: labels.ndim] == labels.shape
+        ]
+
+    def _show_quantized(self, view: LabelsView | None, clusters: list[int], table):
+        """The quantized images of the run after an edit: the copies the worker painted
+        (``view``), or, for one changed since it read it, painted here."""
         labels = self._layer.value.data
-        present = [label for label in clusters if label in set(table_labels(table))]
-        for quantized in self._run_layers("quantized"):
-            data = quantized.data
-            if not isinstance(data, np.ndarray) or data.shape[: labels.ndim] != labels.shape:
-                continue  # lazy, or channels not last: left as they are
-            pixels = data if data.ndim > labels.ndim else data[..., np.newaxis]
-            colors = quantized_colors(table, present, data.dtype)
-            if colors.shape[-1] < pixels.shape[-1]:
-                continue
-            for label, color in zip(present, colors):
-                pixels[labels == label] = color[: pixels.shape[-1]]
-            quantized.refresh()
+        done = set()
+        for quantized, source, painted in view.quantized if view is not None else []:
+            if quantized in self._viewer.layers and quantized.data is source:
+                quantized.data = painted
+                done.add(id(quantized))
+        for quantized, data in self._quantized_inputs(labels):
+            if id(quantized) not in done and _paint_clusters(data, labels, table, clusters):
+                quantized.refresh()
 
     # ----------------------------------------------------------------- objects
     def _describe_make_objects(self):
@@ -1486,17 +1588,30 @@ def _outlines_of(shapes) -> Outlines:
     return Outlines(list(shapes.data), shapes.features.copy())
 
 
-def _set_outlines(shapes, outlines: Outlines) -> None:
-    """Replace an outlines layer's polygons and their features (colors follow later),
-    keeping the layer's line width."""
+def _swap_outlines(
+    shapes, positions: np.ndarray, added: Outlines, rows: pd.DataFrame, table: pd.DataFrame
+) -> None:
+    """Remove an outlines layer's polygons at ``positions`` and add ``added`` at the end
+    in their clusters' outline colors (``table``: the clusters layer's), at the layer's
+    line width; ``rows``: its features after. napari triangulates only the added
+    polygons (replacing ``data`` triangulates every one)."""
     width = shapes.metadata.get(METADATA_KEY, {}).get("outline_width")
     if width is None:
         width = float(np.asarray(shapes.edge_width)[0]) if len(shapes.data) else OUTLINE_WIDTH
-    shapes.data = [(polygon, "polygon") for polygon in outlines.polygons]
-    shapes.features = outlines.table.reset_index(drop=True)
-    if len(outlines.polygons):
-        shapes.edge_width = width
-        shapes.face_color = "transparent"
+    if len(positions):
+        shapes.selected_data = set()
+        shapes.remove([int(i) for i in positions])
+    if added.polygons:
+        mode = shapes.metadata.get(METADATA_KEY, {}).get("outline_mode", DEFAULT_OUTLINE_MODE)
+        labels = np.asarray(added.table["label"], dtype=int)
+        shapes.add(
+            list(added.polygons),
+            shape_type="polygon",
+            edge_width=width,
+            edge_color=outline_colors(labels, table, mode),
+            face_color="transparent",
+        )
+    shapes.features = rows.reset_index(drop=True)
 
 
 # ------------------------------------------------------------------ edits in a worker
@@ -1537,21 +1652,22 @@ def _planned_edit(
     outlines: list[tuple[Any, Outlines, int]],
     posteriors: list[PosteriorInput],
     stale: list,
+    quantized: list[tuple[Any, np.ndarray]],
 ) -> PlannedEdit:
     """In a worker: the edit ``plan`` plans (for the layer's ``labels`` array, not
-    modified), the outlines of the clusters it changes traced again, the posteriors
-    following it (those that cannot are added to ``stale``)."""
+    modified), the labels after it and the ``quantized`` images painted for them, the
+    outlines of the clusters it changes traced again, the posteriors following it (those
+    that cannot are added to ``stale``)."""
     edit, follow = plan()
     edit = edit.reshaped(labels.shape)
     if edit.labels is None and not edit.changed_clusters():
         return PlannedEdit(edit, labels, [], [], [])  # nothing to do
-    outline_changes = []
+    outline_changes, view = [], None
     if edit.labels is not None:
-        after = labels.copy()
-        edit.apply_in_place(after)
+        view = _labels_view(edit, False, labels, quantized)
         clusters = sorted(edit.labels.labels_before() | edit.labels.labels_after())
         outline_changes = [
-            (shapes, retrace_outlines(drawn, after, clusters, edit.table_after, min_area))
+            (shapes, retrace_outlines(drawn, view.result, clusters, edit.table_after, min_area))
             for shapes, drawn, min_area in outlines
         ]
     changes, stale = [], list(stale)
@@ -1570,7 +1686,46 @@ def _planned_edit(
                 posterior.layer, posterior.data, new, posterior.columns, columns, uncertainties
             )
         )
-    return PlannedEdit(edit, labels, outline_changes, changes, stale)
+    return PlannedEdit(edit, labels, outline_changes, changes, stale, view)
+
+
+def _labels_view(
+    edit: Edit, undo: bool, labels: np.ndarray, quantized: list[tuple[Any, np.ndarray]]
+) -> LabelsView:
+    """In a worker: the labels before (``undo``) or after ``edit`` (from the layer's
+    ``labels``, not modified) and a copy of each quantized image with the clusters the
+    edit changed painted in their mean colors of the table then."""
+    assert edit.labels is not None
+    result = edit.labels.undone(labels) if undo else edit.labels.redone(labels)
+    table = edit.table_before if undo else edit.table_after
+    clusters = sorted(edit.labels.labels_before() | edit.labels.labels_after())
+    painted = []
+    for layer, data in quantized:
+        copy = data.copy()
+        if _paint_clusters(copy, result, table, clusters):
+            painted.append((layer, data, copy))
+    return LabelsView(labels, result, painted)
+
+
+def _paint_clusters(
+    quantized: np.ndarray, labels: np.ndarray, table: pd.DataFrame, clusters: list[int]
+) -> bool:
+    """Paint ``clusters``' pixels of a quantized image (in place; channels last, or none)
+    in their mean colors of ``table``, as ``Segmentation.quantized`` does; False when the
+    image does not fit the labels (left as it is)."""
+    if quantized.shape[: labels.ndim] != labels.shape:
+        return False
+    pixels = quantized if quantized.ndim > labels.ndim else quantized[..., np.newaxis]
+    present = sorted(set(clusters) & set(table_labels(table)))
+    colors = quantized_colors(table, present, quantized.dtype)
+    if len(present) and colors.shape[-1] < pixels.shape[-1]:
+        return False
+    if not present:
+        return True
+    where = np.isin(labels, present)
+    rows = np.searchsorted(np.asarray(present), labels[where])
+    pixels[where] = colors[rows, : pixels.shape[-1]]
+    return True
 
 
 def _before_edit(layer) -> bool:
