@@ -335,6 +335,102 @@ def test_undo_traces_outlines_again_where_someone_edited_them(table_widget, qtbo
         assert list(outlines.features["label"]).count(label) == len(traced)
 
 
+def traced_outlines(labels: np.ndarray, min_area: int) -> list[tuple[int, bytes]]:
+    """(label, vertex bytes) of every outline tracing ``labels`` from scratch gives."""
+    return sorted(
+        (c.label, np.ascontiguousarray(c.vertices, dtype=float).tobytes())
+        for c in region_contours(labels, min_area)
+    )
+
+
+def assert_outlines_follow_the_labels(outlines, layer):
+    """The outlines layer holds exactly the polygons tracing the labels gives, one row
+    each, named and colored (the "cluster" style) after their cluster."""
+    min_area = outlines.metadata["napari_pixel_clusters"]["min_area"]
+    rows = outline_rows(outlines.data, outlines.features)
+    assert [(label, polygon) for label, polygon, _, _ in rows] == traced_outlines(
+        layer.data, min_area
+    )
+    clusters = layer.features.set_index("index")
+    labels = np.asarray(outlines.features["label"], dtype=int)
+    assert len(outlines.data) == len(labels) == len(outlines.edge_color)
+    assert list(outlines.features["name"]) == list(clusters.loc[labels, "name"])
+    np.testing.assert_allclose(  # RGB: the unselected clusters' outlines are faded
+        np.asarray(outlines.edge_color)[:, :3],
+        [to_rgb(color) for color in clusters.loc[labels, "color"]],
+    )
+
+
+def test_outlines_after_merge_split_undo_and_redo_are_those_of_the_labels(table_widget, qtbot):
+    viewer, widget, layer = table_widget
+    outlines = viewer.layers["a k-means#1 outlines"]
+    widget.style_outlines("cluster")
+    assert_outlines_follow_the_labels(outlines, layer)
+    states = [outline_rows(outlines.data, outlines.features)]
+    widget.select_rows([0, 2])
+    widget.merge_selected()
+    finish_edit(widget, qtbot)
+    assert_outlines_follow_the_labels(outlines, layer)
+    states.append(outline_rows(outlines.data, outlines.features))
+    widget.select_rows([1])
+    widget.split_selected(3)
+    finish_edit(widget, qtbot)
+    assert_outlines_follow_the_labels(outlines, layer)
+    states.append(outline_rows(outlines.data, outlines.features))
+    assert states[0] != states[1] != states[2]
+    for expected in (states[1], states[0]):  # undo twice: the same set as before
+        widget.undo()
+        finish_edit(widget, qtbot)
+        assert_outlines_follow_the_labels(outlines, layer)
+        assert outline_rows(outlines.data, outlines.features) == expected
+    for expected in (states[1], states[2]):  # and redo twice
+        widget.redo()
+        finish_edit(widget, qtbot)
+        assert_outlines_follow_the_labels(outlines, layer)
+        assert outline_rows(outlines.data, outlines.features) == expected
+
+
+@pytest.mark.parametrize("touched", [False, True])
+def test_a_polygon_drawn_by_hand_before_undo(table_widget, qtbot, touched):
+    """A polygon drawn on the outlines layer after a merge: with the label of a cluster
+    the merge did not touch it stays through Undo and Redo; with the merged cluster's
+    label Undo traces that cluster's outlines again (the drawn one goes)."""
+    viewer, widget, layer = table_widget
+    outlines = viewer.layers["a k-means#1 outlines"]
+    widget.style_outlines("cluster")
+    before = layer.data.copy()
+    widget.select_rows([0, 2])  # 3 into 1
+    widget.merge_selected()
+    finish_edit(widget, qtbot)
+    drawn = np.array([[2.0, 2.0], [2.0, 12.0], [12.0, 12.0], [12.0, 2.0]])
+    outlines.add_polygons([drawn])
+    rows = outlines.features.copy()
+    rows.loc[len(rows) - 1, ["label", "name", "area"]] = [1 if touched else 2, "drawn", 100]
+    outlines.features = rows
+    widget.undo()
+    finish_edit(widget, qtbot)
+    np.testing.assert_array_equal(layer.data, before)
+    assert len(outlines.data) == len(outlines.features)
+    min_area = outlines.metadata["napari_pixel_clusters"]["min_area"]
+    now = outline_rows(outlines.data, outlines.features)
+    hand = (2, drawn.tobytes(), "drawn", 100)
+    if touched:  # clusters 1 and 3 traced again: exactly the labels' outlines
+        assert_outlines_follow_the_labels(outlines, layer)
+    else:  # the drawn outline stays, the others are those of the labels
+        assert hand in now
+        now.remove(hand)
+        assert [(label, polygon) for label, polygon, _, _ in now] == traced_outlines(
+            layer.data, min_area
+        )
+    widget.redo()
+    finish_edit(widget, qtbot)
+    assert (hand in outline_rows(outlines.data, outlines.features)) is not touched
+    merged = outline_rows(outlines.data, outlines.features)
+    assert [(label, p) for label, p, name, _ in merged if name != "drawn"] == traced_outlines(
+        layer.data, min_area
+    )
+
+
 def test_selected_row_keeps_its_swatch_visible(review, qtbot):
     _viewer, table, _colors, layer, _image = review
     table.select_rows([1])
