@@ -375,6 +375,7 @@ def split_clusters():
     parts = {split} | (set(labels) - before)  # the split label keeps one part
     table.select_rows([row for row, label in enumerate(labels) if label in parts])
     print("split cluster", split, "into", sorted(parts))
+    wait_for(lambda: table.object_counts() is not None, what="object counts")  # a worker too
     clusters.opacity = 1.0
     viewer.layers.selection.active = clusters
     close_notifications(viewer)
