@@ -241,3 +241,19 @@ def test_the_python_driven_loop_gives_the_compiled_loops_result(monkeypatch):
     np.testing.assert_array_equal(driven.labels, compiled.labels)
     np.testing.assert_array_equal(driven.centers, compiled.centers)
     assert driven.inertia == compiled.inertia and driven.n_iter == compiled.n_iter
+
+
+def test_first_row_drawn_from_a_shared_cdf_is_random_state_choices():
+    """The first k-means++ row from one cdf made for every start: the same row and the same
+    state of the RandomState afterwards as ``RandomState.choice(n, p=...)``."""
+    rng = np.random.default_rng(8)
+    for n in (1, 2, 7, 1000, 50_000):
+        weights = rng.integers(1, 1000, n).astype(float) * 10.0 ** rng.integers(-3, 3)
+        cdf = _kmeans_lloyd.first_row_cdf(weights)
+        for seed in range(20):
+            ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)
+            drawn = _kmeans_lloyd.draw_kmeans_plusplus(n, 5, weights, ours, cdf)
+            expected = _kmeans_lloyd.draw_kmeans_plusplus(n, 5, weights, theirs)
+            assert drawn[0] == expected[0]
+            np.testing.assert_array_equal(drawn[1], expected[1])
+            assert ours.random_sample() == theirs.random_sample()

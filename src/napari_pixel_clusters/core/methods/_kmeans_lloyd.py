@@ -850,15 +850,34 @@ def _later_centers(
     return chosen
 
 
+def first_row_cdf(weights: np.ndarray) -> np.ndarray:
+    """What ``RandomState.choice(n, p=weights / weights.sum())`` searches (its ``cdf``):
+    made once for every start (see :func:`draw_kmeans_plusplus`)."""
+    cdf = (weights / weights.sum()).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
 def draw_kmeans_plusplus(
-    n_samples: int, n_clusters: int, weights: np.ndarray, random_state: np.random.RandomState
+    n_samples: int,
+    n_clusters: int,
+    weights: np.ndarray,
+    random_state: np.random.RandomState,
+    cdf: np.ndarray | None = None,
 ) -> tuple[int, np.ndarray]:
     """What scikit-learn's ``_kmeans_plusplus`` draws from ``random_state``, in its order:
     the first center's row, then the uniforms that pick each later center's candidates
     (``(n_clusters - 1, n_local_trials)``). The draws do not depend on the distances, so
-    starts can be drawn one after the other and computed in parallel."""
+    starts can be drawn one after the other and computed in parallel.
+
+    ``cdf``: :func:`first_row_cdf` of ``weights``, if made; the first row is then
+    ``RandomState.choice``'s (legacy, frozen) steps after checking ``p``: one
+    ``random_sample`` searched in ``cdf`` from the right."""
     n_local_trials = 2 + int(np.log(n_clusters))
-    first = int(random_state.choice(n_samples, p=weights / weights.sum()))
+    if cdf is None:
+        first = int(random_state.choice(n_samples, p=weights / weights.sum()))
+    else:
+        first = int(cdf.searchsorted(random_state.random_sample(), side="right"))
     uniforms = np.empty((n_clusters - 1, n_local_trials))
     for c in range(n_clusters - 1):
         uniforms[c] = random_state.uniform(size=n_local_trials)
@@ -917,13 +936,15 @@ def starting_centers(
     x_norms: np.ndarray,
     random_state: np.random.RandomState,
     columns: np.ndarray | None = None,
+    cdf: np.ndarray | None = None,
 ) -> Callable[[], np.ndarray]:
     """``KMeans._init_centroids`` on centered rows (an array ``init`` already centered;
     ``x_norms``: ``row_norms(X, squared=True)``; ``columns``: ``X.T`` contiguous, if
-    made): draws from ``random_state`` now, as scikit-learn does, and returns what
-    computes the centers from the draws (in any thread)."""
+    made; ``cdf``: :func:`first_row_cdf`, if made): draws from ``random_state`` now, as
+    scikit-learn does, and returns what computes the centers from the draws (in any
+    thread)."""
     if isinstance(init, str) and init == "k-means++":
-        first, uniforms = draw_kmeans_plusplus(X.shape[0], n_clusters, weights, random_state)
+        first, uniforms = draw_kmeans_plusplus(X.shape[0], n_clusters, weights, random_state, cdf)
         draws = (first, uniforms, columns)
         return lambda: kmeans_plusplus_from(X, n_clusters, x_norms, weights, *draws)
     if isinstance(init, str) and init == "random":
@@ -933,6 +954,12 @@ def starting_centers(
         return lambda: X[seeds]
     centers = np.asarray(init, dtype=np.float64)
     return lambda: centers
+
+
+def _valid_probabilities(weights: np.ndarray) -> bool:
+    """Whether ``RandomState.choice`` takes ``weights / weights.sum()`` as ``p`` (else it
+    raises its own error: let it)."""
+    return bool(np.all(weights >= 0) and np.isfinite(weights.sum()) and weights.sum() > 0)
 
 
 def same_clustering(first: np.ndarray, second: np.ndarray) -> bool:
@@ -996,9 +1023,11 @@ def fit(
     x_norms = row_norms(X, squared=True)
     random_state = check_random_state(random_state)
 
-    columns = np.ascontiguousarray(X.T) if isinstance(init, str) and n_clusters > 1 else None
+    plusplus = isinstance(init, str) and init == "k-means++"
+    columns = np.ascontiguousarray(X.T) if plusplus and n_clusters > 1 else None
+    cdf = first_row_cdf(weights) if plusplus and _valid_probabilities(weights) else None
     makers = [  # every random draw first, in scikit-learn's order
-        starting_centers(X, n_clusters, init, weights, x_norms, random_state, columns)
+        starting_centers(X, n_clusters, init, weights, x_norms, random_state, columns, cdf)
         for _ in range(n_init)
     ]
     with _one_blas_thread():  # BLAS threads spin after each call, taking the loops' CPUs
