@@ -823,6 +823,14 @@ def _weighted_cumsum(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
+def _first_distances(products: np.ndarray, center_norm: float, x_norms: np.ndarray) -> None:
+    """``products`` (``x.c`` of every row) become ``euclidean_distances``'s squared
+    distances: ``max((-2 x.c + |c|²) + |x|², 0)``."""
+    for i in range(len(products)):
+        products[i] = max((-2.0 * products[i] + center_norm) + x_norms[i], 0.0)
+
+
+@njit(cache=True, nogil=True)
 def _later_centers(
     X: np.ndarray,
     columns: np.ndarray,
@@ -902,16 +910,13 @@ def kmeans_plusplus_from(
     centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
     centers[0] = X[first_id]
     first = centers[0, np.newaxis]  # euclidean_distances(first, X, squared=True)'s steps
-    closest = -2 * (first @ X.T)
-    closest += row_norms(first, squared=True)[:, np.newaxis]
-    closest += x_norms.reshape(1, -1)
-    np.maximum(closest, 0, out=closest)
-    current_pot = float((closest @ weights)[0])
+    distances = first @ X.T  # BLAS's products, then the same sums in one pass
+    closest = distances.reshape(-1)  # a view
+    _first_distances(closest, float(row_norms(first, squared=True)[0]), x_norms)
+    current_pot = float((distances @ weights)[0])  # (1, n) @ (n,): BLAS's gemv, as theirs
     if n_clusters > 1:
         columns = np.ascontiguousarray(X.T) if columns is None else columns
-        chosen = _later_centers(
-            X, columns, x_norms, weights, closest.ravel(), current_pot, uniforms
-        )
+        chosen = _later_centers(X, columns, x_norms, weights, closest, current_pot, uniforms)
         centers[1:] = X[chosen]
     return centers
 
@@ -1043,12 +1048,10 @@ def fit(
 def _one_blas_thread() -> Iterator[None]:
     """A context in which BLAS (k-means++'s few matrix products) uses one thread; fits in
     several threads at once share one limit, lifted when the last one ends."""
-    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-
     global _BLAS_LIMIT, _BLAS_USERS
     with _BLAS_LOCK:
         if _BLAS_USERS == 0:
-            _BLAS_LIMIT = ThreadpoolController().limit(limits=1, user_api="blas")
+            _BLAS_LIMIT = _blas_controller().limit(limits=1, user_api="blas")
         _BLAS_USERS += 1
     try:
         yield
@@ -1057,6 +1060,15 @@ def _one_blas_thread() -> Iterator[None]:
             _BLAS_USERS -= 1
             if _BLAS_USERS == 0:
                 _BLAS_LIMIT.restore_original_limits()
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded thread pools, made once (15 ms: it inspects every
+    loaded library; numpy's BLAS is loaded with numpy, before any fit)."""
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+    return ThreadpoolController()
 
 
 _BLAS_LOCK = threading.Lock()
