@@ -22,9 +22,14 @@ features the result was made with (new labels after the largest), "Merge similar
 clusters whose mean features are close (Ward, weighted by pixel counts) down to k; both
 need the result's image layer, and both are undone and redone like merges (see
 ``core/recluster.py``). Merge, Split and Merge similar are computed in a background
-worker (the labels' edit, the outlines traced again, the posteriors below): the edit
-buttons wait meanwhile, and the result is applied on the GUI thread, or dropped (one
-notification) when the labels changed meanwhile (painting, Undo) or the layer went.
+worker (the labels' edit, the labels and quantized images after it, the outlines traced
+again, the posteriors below): the edit buttons wait meanwhile, and the result is applied
+on the GUI thread, or dropped (one notification) when the labels changed meanwhile
+(painting, Undo) or the layer went. Undo and Redo of those edits compute the labels and
+quantized images in a worker too. The GUI thread only copies or assigns arrays, replaces
+the outlines of the changed clusters (napari triangulates only those polygons; the
+restored ones come last, the set of outlines is exact) and refreshes each layer once
+(``benchmarks/bench_cluster_table.py`` times it).
 
 Probabilities follow: when the run has a probabilities layer (one channel per cluster,
 on the "cluster" axis; its tag's ``labels`` name them) and an uncertainty layer, Merge
