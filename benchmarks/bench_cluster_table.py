@@ -73,6 +73,8 @@ def main() -> None:
     for name, action in steps:
         freeze, total = timed(action, widget)
         print(f"  {name:14s} longest GUI freeze {freeze:7.0f} ms   total {total:7.0f} ms")
+    widget._counts_timer.stop()  # closing while objects are counted aborted Python
+    wait(lambda: widget._counts_worker is None)
     viewer.close()
 
 
