@@ -257,3 +257,17 @@ def test_first_row_drawn_from_a_shared_cdf_is_random_state_choices():
             assert drawn[0] == expected[0]
             np.testing.assert_array_equal(drawn[1], expected[1])
             assert ours.random_sample() == theirs.random_sample()
+
+
+def test_same_clustering_is_sklearns():
+    from sklearn.cluster._kmeans import _is_same_clustering
+
+    rng = np.random.default_rng(9)
+    for _ in range(200):
+        k = int(rng.integers(2, 9))
+        first = rng.integers(0, k, int(rng.integers(1, 60))).astype(np.int32)
+        second = rng.permutation(k)[first].astype(np.int32)  # the same clustering
+        if rng.random() < 0.5:  # or not, mostly
+            second[rng.integers(0, len(second))] = rng.integers(0, k)
+        expected = _is_same_clustering(first, second, k)
+        assert _kmeans_lloyd.same_clustering(first, second) == expected
