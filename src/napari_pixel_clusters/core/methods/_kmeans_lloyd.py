@@ -195,10 +195,10 @@ BLOCK_ROWS = 1 << 15
 
 #: The bounds are checked over this many rows at a time, then the rows they leave open are
 #: labelled (the rows' bounds and labels still in cache).
-OPEN_ROWS = 2048
+OPEN_ROWS = 8192
 #: Unsettled rows are labelled in batches of this many: their features gathered, then the
 #: distances to each center computed for the whole batch (vector instructions).
-BATCH_ROWS = 256
+BATCH_ROWS = 512
 
 
 @njit(cache=True, nogil=True)
