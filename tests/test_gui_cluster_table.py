@@ -989,3 +989,86 @@ def test_lazy_probabilities_are_renamed_not_left_stale(gmm_table, qtbot):
     widget.undo()
     finish_edit(widget, qtbot)
     assert (probabilities.name, uncertainty.name) == (name, unc_name)
+
+
+# --- labels in uint8 (the clusters layer's dtype when its labels fit) ------------------------
+@pytest.fixture
+def near_255(make_napari_viewer, qtbot):
+    """A uint8 clusters layer whose cluster 4 is numbered 254 (as if split before)."""
+    from napari_pixel_clusters.gui.layers import table_colormap
+
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut()[::4, ::4].copy(), name="a")
+    run_pixel_clusters(viewer, qtbot)
+    layer = viewer.layers["a k-means#1 clusters"]
+    assert layer.data.dtype == np.uint8
+    labels = layer.data.copy()
+    labels[labels == 4] = 254
+    features = layer.features.copy()
+    features.loc[features["index"] == 4, "index"] = 254
+    layer.data, layer.features = labels, features
+    layer.colormap = table_colormap(features)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Cluster table")
+    return viewer, widget, layer
+
+
+def test_a_split_past_255_widens_the_labels_and_undo_gives_them_back(near_255, qtbot):
+    viewer, widget, layer = near_255
+    quantized = viewer.layers["a k-means#1 quantized"]
+    before = layer.data.copy(), layer.features.copy(), quantized.data.copy()
+    params = layer.metadata["napari_pixel_clusters"]["params"]
+    expected, expected_table = recluster.split_cluster(
+        before[0].astype(np.int32), before[1], viewer.layers["a"].data, 254, 3, params
+    )
+    assert expected.max() == 256  # new labels 255 and 256: past uint8
+    widget.select_rows([list(layer.features["index"]).index(254)])
+    widget.split_selected(3)
+    finish_edit(widget, qtbot)
+    assert layer.data.dtype == np.uint16
+    np.testing.assert_array_equal(layer.data, expected)
+    assert_frame_equal(layer.features, expected_table)
+    assert list(layer.features["index"]) == [1, 2, 3, 254, 255, 256]
+    for label in (254, 255, 256):  # each part painted in its own mean color
+        assert len(np.unique(quantized.data[layer.data == label], axis=0)) == 1
+    split_quantized = quantized.data.copy()
+    widget.undo()
+    finish_edit(widget, qtbot)
+    assert layer.data.dtype == np.uint8  # exactly as before: values and dtype
+    np.testing.assert_array_equal(layer.data, before[0])
+    assert_frame_equal(layer.features, before[1])
+    np.testing.assert_array_equal(quantized.data, before[2])
+    widget.redo()
+    finish_edit(widget, qtbot)
+    assert layer.data.dtype == np.uint16
+    np.testing.assert_array_equal(layer.data, expected)
+    np.testing.assert_array_equal(quantized.data, split_quantized)
+    widget.select_rows([0, 5])  # 256 merged into 1: the labels stay uint16
+    widget.merge_selected()
+    finish_edit(widget, qtbot)
+    assert layer.data.dtype == np.uint16 and 256 not in layer.data
+    np.testing.assert_array_equal(layer.data, np.where(expected == 256, 1, expected))
+
+
+def test_painting_with_a_new_label_keeps_its_value_and_napari_refuses_past_uint8(
+    table_widget, qtbot
+):
+    from napari.layers.labels._labels_key_bindings import new_label
+
+    _, _, layer = table_widget  # the Cluster table is open: it recounts after painting
+    assert layer.data.dtype == np.uint8 and layer.data.max() == 4
+    new_label(layer)  # napari's "new label" button
+    assert layer.selected_label == 5
+    layer.brush_size = 5
+    layer.paint((20, 20), layer.selected_label)
+    assert layer.data[20, 20] == 5 and layer.data.dtype == np.uint8
+    counts = np.bincount(layer.data.ravel())
+    assert counts[5] > 1  # the table counts the clusters' pixels left
+    qtbot.waitUntil(lambda: list(layer.features["pixels"]) == list(counts[1:5]), timeout=5_000)
+    labels = layer.data.copy()
+    labels[0, 0] = 255  # the largest uint8 label in use: napari's next one does not fit
+    layer.data = labels
+    new_label(layer)  # a warning, the label stays
+    assert layer.selected_label == 5
+    with pytest.raises(ValueError, match="256"):
+        layer.paint((30, 30), 256)  # refused, nothing wraps
+    np.testing.assert_array_equal(layer.data, labels)

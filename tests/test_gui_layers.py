@@ -285,3 +285,40 @@ def test_a_selected_cluster_stands_out_on_the_canvas(make_napari_viewer, qtbot):
     qtbot.wait(100)
     photo_only = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(float)
     assert np.abs(after - photo_only).sum(axis=-1)[others].mean() < 3
+
+
+# --- labels in the smallest dtype (napari draws uint8/uint16 labels without mapping them) ---
+def test_clusters_layer_holds_its_labels_in_the_smallest_dtype(photo_result):
+    clusters = result_layers(photo_result, request(outputs=["clusters"]))[0]
+    assert clusters.layer.data.dtype == np.uint8
+    np.testing.assert_array_equal(clusters.layer.data, photo_result.labels)
+    assert photo_result.labels.dtype == np.int32  # the result itself is left as it was
+    many = npc.segment(data.astronaut()[::2, ::2], "slic", n_segments=400)
+    assert many.n_clusters > 255
+    layer = result_layers(many, request(outputs=["clusters"]))[0].layer
+    assert layer.data.dtype == np.uint16
+    np.testing.assert_array_equal(layer.data, many.labels)
+
+
+def test_compact_labels_keeps_values_that_do_not_fit_and_lazy_labels_as_they_are():
+    import dask.array as da
+
+    from napari_pixel_clusters.gui.layers import compact_labels, labels_dtype
+
+    for values, dtype in (
+        ([0, 255], np.uint8),
+        ([0, 256], np.uint16),
+        ([0, 65_535], np.uint16),
+        ([0, 70_000], np.int32),
+        ([-1, 3], np.int32),
+    ):
+        labels = np.array(values, dtype=np.int32)
+        out = compact_labels(labels)
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, labels)
+    small = np.array([1, 2], np.uint8)
+    assert compact_labels(small) is small
+    lazy = da.from_array(np.array([1, 2], np.int32))
+    assert compact_labels(lazy) is lazy
+    assert labels_dtype(255) == np.uint8 and labels_dtype(256) == np.uint16
+    assert labels_dtype(70_000) == np.int32

@@ -1023,3 +1023,18 @@ def test_probabilities_of_the_current_plane_sit_on_that_plane(viewer_with_widget
     np.testing.assert_allclose(layer.data, np.moveaxis(seg.probabilities(), -1, 0), atol=1e-6)
     np.testing.assert_array_equal(layer.scale, (1, 3, 2, 2))
     np.testing.assert_array_equal(layer.translate, (0, 6, 0, 0))
+
+
+def test_a_run_gives_a_uint8_clusters_layer_with_the_results_labels(viewer_with_widget, qtbot):
+    """napari maps int32 labels to a texture on the GUI thread at every refresh (~200 ms at
+    4096²): a clusters layer holds its labels in the smallest dtype that fits them."""
+    photo = data.astronaut()  # 512²
+    viewer, widget = viewer_with_widget(photo, name="astronaut")
+    widget._method.value = "kmeans"
+    widget._n_clusters.value = 4
+    widget._feature_widgets["color_space"].value = "lab"
+    press_run(widget, qtbot)
+    clusters = viewer.layers["astronaut k-means#1 clusters"]
+    expected = npc.segment(photo, "kmeans", 4, color_space="lab", random_state=0)
+    assert clusters.data.dtype == np.uint8
+    np.testing.assert_array_equal(clusters.data, expected.labels)

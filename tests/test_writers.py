@@ -72,6 +72,35 @@ def test_the_napari_folder_writer_saves_the_names_and_colors_typed_in_the_table(
     np.testing.assert_array_equal(relabelled.labels, small_results[0].labels)
 
 
+def test_a_result_folder_holds_uint8_layer_labels_as_int32_like_write_result(
+    small_results, tmp_path
+):
+    """Clusters layers keep their labels in uint8 or uint16 (napari draws them faster); the
+    folder holds them in int32 as ``write_result`` does, and the reader opens them small."""
+    import tifffile
+
+    from napari_pixel_clusters._reader import get_reader
+    from napari_pixel_clusters._writers import write_result_folder
+
+    seg = small_results[0]
+    for dtype in (np.uint8, np.uint16):
+        ((labels, attributes, kind),) = clusters_layer_data(seg)
+        folder = write_result_folder(
+            str(tmp_path / f"in {np.dtype(dtype).name}"),
+            [(labels.astype(dtype), attributes, kind)],
+        )[0]
+        written = tifffile.imread(Path(folder) / "labels.tif")
+        assert written.dtype == np.int32
+        np.testing.assert_array_equal(written, seg.labels)
+        reopened = get_reader(folder + "/params.json")(folder + "/params.json")
+        ((data_, _, _),) = [layer for layer in reopened if layer[2] == "labels"]
+        assert data_.dtype == np.uint8
+        np.testing.assert_array_equal(data_, seg.labels)
+    other = np.array([[1, 2], [2, 1]], np.uint8)  # a labels layer that is not ours: as it is
+    folder = write_result_folder(str(tmp_path / "other"), [(other, {"name": "x"}, "labels")])[0]
+    assert tifffile.imread(Path(folder) / "labels.tif").dtype == np.uint8
+
+
 # --- saved from a real viewer (File > Save Selected Layers) ----------------------------------
 def test_plugin_writers_save_the_table_and_a_result_folder(viewer_with_widget, qtbot, tmp_path):
     viewer, widget = viewer_with_widget(data.astronaut()[::4, ::4].copy(), name="a")

@@ -33,6 +33,7 @@ from .gui.layers import (
     OUTLINE_WIDTH,
     POSTERIOR_COLORMAPS,
     cluster_axis_labels,
+    compact_labels,
     outline_colors,
     output_kind,
     table_colormap,
@@ -106,7 +107,7 @@ def read_result_folder(path: PathOrPaths) -> list[LayerData]:
     layers += _posterior_layers(saved.probabilities, saved.uncertainty, info, name, tag)
     layers.append(
         (
-            _pyramid(saved.labels, rgb=False),
+            _pyramid(compact_labels(saved.labels), rgb=False),
             {
                 "name": f"{name} {output}",
                 "features": features,
@@ -123,7 +124,7 @@ def read_result_folder(path: PathOrPaths) -> list[LayerData]:
         objects_tag = {**tag, "output": "objects", "objects": saved.objects.params}
         layers.append(
             (
-                saved.objects.labels,
+                compact_labels(saved.objects.labels),
                 {
                     "name": f"{name} objects",
                     "features": saved.objects.table.rename(columns={"label": "index"}),

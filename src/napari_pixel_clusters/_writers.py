@@ -146,7 +146,7 @@ def write_result_folder(path: str, layer_data: list[tuple[Any, dict[str, Any], s
     tag = _tag(attributes)
     info = _provenance(attributes, RESULT_FORMAT)
     with staged_folder(folder) as staging:
-        write_array(staging, "labels", labels, info)
+        write_array(staging, "labels", written_labels(labels, tag), info)
         if "image" in by_type:
             write_array(staging, "quantized", by_type["image"][0], info)
         features = pd.DataFrame(attributes.get("features", {}))
@@ -165,6 +165,25 @@ def write_result_folder(path: str, layer_data: list[tuple[Any, dict[str, Any], s
             )
             save_model(model, staging / FILES["model"])
     return [str(folder)]
+
+
+#: The dtype result folders hold their labels in (that of ``seg.labels`` and of
+#: :func:`napari_pixel_clusters.write_result`).
+LABELS_DTYPE = np.int32
+
+
+def written_labels(labels: Any, tag: dict[str, Any]) -> Any:
+    """The labels of one of our results as a folder holds them: in ``LABELS_DTYPE``,
+    like those ``write_result`` writes, though the layer keeps them in uint8 or uint16
+    (see ``gui.layers.compact_labels``). Other layers' and lazy labels as they are."""
+    if (
+        tag
+        and isinstance(labels, np.ndarray)
+        and labels.dtype.kind == "u"
+        and labels.dtype.itemsize < np.dtype(LABELS_DTYPE).itemsize
+    ):
+        return labels.astype(LABELS_DTYPE)
+    return labels
 
 
 def write_array(folder: Path, key: str, data: Any, info: dict[str, Any]) -> None:

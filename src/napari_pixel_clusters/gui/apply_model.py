@@ -21,6 +21,7 @@ from .layers import (
     clusters_layer,
     table_colormap,
     table_names_and_colors,
+    with_color_texture,
 )
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def model_layer(seg, request: LayerRequest, model: Model):
         by_label.get(i, {}).get("color", color)
         for i, color in zip(features["index"], features["color"])
     ]
-    spec.kwargs["colormap"] = table_colormap(features)
+    spec.kwargs["colormap"] = with_color_texture(table_colormap(features), spec.data.dtype)
     return spec
 
 
@@ -136,6 +137,6 @@ def _apply_and_build(steps, request, model):
     seg = yield from steps
     yield "layers", 1.0
     spec = model_layer(seg, request, model)
-    if len(request.levels) > 1:
-        spec.data = [spec.data, *(seg.labels_of(level) for level in request.levels[1:])]
+    if len(request.levels) > 1:  # every level in the labels' own dtype
+        spec.data = [seg.labels, *(seg.labels_of(level) for level in request.levels[1:])]
     return spec

@@ -21,9 +21,12 @@ Re-clustering: "Split" re-clusters the selected cluster's pixels into n parts wi
 features the result was made with (new labels after the largest), "Merge similar" joins
 clusters whose mean features are close (Ward, weighted by pixel counts) down to k; both
 need the result's image layer, and both are undone and redone like merges (see
-``core/recluster.py``). Merge, Split and Merge similar are computed in a background
-worker (the labels' edit, the labels and quantized images after it, the outlines traced
-again, the posteriors below): the edit buttons wait meanwhile, and the result is applied
+``core/recluster.py``). A clusters layer holds its labels in uint8 (or uint16) when they
+fit (``layers.compact_labels``): a Split past label 255 gives the layer a new uint16
+array (past 65535, int32), and its Undo gives it back its uint8 labels. Merge, Split
+and Merge similar are computed in a background worker (the labels' edit, the labels
+and quantized images after it, the outlines traced again, the posteriors below): the
+edit buttons wait meanwhile, and the result is applied
 on the GUI thread, or dropped (one notification) when the labels changed meanwhile
 (painting, Undo) or the layer went. Undo and Redo of those edits compute the labels and
 quantized images in a worker too. The GUI thread only copies or assigns arrays, replaces
@@ -94,6 +97,7 @@ from .. import _writers
 from ..core.editing import (
     Edit,
     EditHistory,
+    LabelsChange,
     Outlines,
     OutlinesChange,
     painting_record,
@@ -122,6 +126,7 @@ from .layers import (
     METADATA_KEY,
     OUTLINE_WIDTH,
     default_min_area,
+    labels_dtype,
     outline_colors,
     style_outlines,
     table_colormap,
@@ -209,12 +214,15 @@ class LayerEdits:
     """What an edit did besides the labels and the table (kept as the edit's ``extra``):
     the outlines it traced again, how many napari paint strokes it stands for (those
     pixels are restored with napari's own undo and redo), the probabilities and
-    uncertainty it changed, and the layers it renamed (layer, name before, after)."""
+    uncertainty it changed, the layers it renamed (layer, name before, after), and the
+    dtypes of the labels before and after it when it widened them (a Split past 255
+    labels in uint8: Undo gives the labels their dtype back)."""
 
     outlines: list[tuple[object, OutlinesChange]] = field(default_factory=list)
     napari_paints: int = 0
     posteriors: list[PosteriorEdit] = field(default_factory=list)
     renamed: list[tuple[object, str, str]] = field(default_factory=list)
+    dtypes: tuple[np.dtype, np.dtype] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -410,7 +418,8 @@ class ClusterTableWidget(Container):
         )
         self._recluster_row = recluster_row = Container(
             name="recluster_row",
-            label="re-cluster",
+            label="refine",  # re-cluster: no wider than "clusters" (the dock stays narrow)
+            tooltip="Re-cluster: split the selected cluster, or merge similar clusters.",
             layout="horizontal",
             labels=False,
             widgets=[
@@ -897,7 +906,11 @@ class ClusterTableWidget(Container):
             if edit.labels is None and not edit.changed_clusters():
                 self._status.value = "no similar clusters to merge"
                 return
-            edit.apply_in_place(data, result=planned.view.result if planned.view else None)
+            dtypes = None
+            if planned.view is not None and planned.view.result.dtype != data.dtype:
+                dtypes = (data.dtype, planned.view.result.dtype)  # assigned by _apply
+            else:
+                edit.apply_in_place(data, result=planned.view.result if planned.view else None)
             posteriors = [
                 change
                 for change in planned.posteriors
@@ -910,7 +923,12 @@ class ClusterTableWidget(Container):
             renamed = self._renamed_stale(stale, edit)
             edit = with_extra(
                 edit,
-                LayerEdits(outlines=planned.outlines, posteriors=posteriors, renamed=renamed),
+                LayerEdits(
+                    outlines=planned.outlines,
+                    posteriors=posteriors,
+                    renamed=renamed,
+                    dtypes=dtypes,
+                ),
             )
             self._record(edit)
             self._apply(edit, undo=False, view=planned.view)  # the other layers
@@ -1202,6 +1220,7 @@ class ClusterTableWidget(Container):
             undo,
             data,
             self._quantized_inputs(data),
+            _step_dtype(edit, undo, data.dtype),
             _ignore_errors=True,
         )
         worker.returned.connect(
@@ -1240,6 +1259,8 @@ class ClusterTableWidget(Container):
         it in every layer of the run."""
         layer, data = self._layer.value, self._editable_labels()
         result = None if view is None else view.result
+        if result is not None and data is not None and result.dtype != data.dtype:
+            data = result  # another dtype: _apply makes it the layer's data (no copy)
         if undo:
             self.history.undo(data, result=result)
         else:
@@ -1272,6 +1293,8 @@ class ClusterTableWidget(Container):
             outlines = self._run_layers("outlines")
             for shapes in outlines:  # their thumbnails after every change
                 once.enter_context(shapes.block_thumbnail_update())
+            if view is not None and view.result.dtype != layer.data.dtype:
+                layer.data = view.result  # labels widened (or narrowed back) by the edit
             layer.features = table
             for shapes, change in changes:
                 self._change_outlines(shapes, change, undo, table)
@@ -1637,6 +1660,7 @@ def _merged_posteriors(groups, posteriors, columns):
 
 
 def _split_plan(labels, table, image, cluster, n_clusters, params, rgb) -> tuple[Edit, Follow]:
+    labels = _with_room(labels, table, n_clusters)
     plan = plan_split_parts(labels, table, image, cluster, n_clusters, params, rgb=rgb)
     parts: list[np.ndarray] = []  # the parts' posteriors, computed once
 
@@ -1649,6 +1673,34 @@ def _split_plan(labels, table, image, cluster, n_clusters, params, rgb) -> tuple
         )
 
     return plan.edit, follow
+
+
+def _with_room(labels: np.ndarray, table: pd.DataFrame, n_new: int) -> np.ndarray:
+    """``labels``, or a copy in a wider dtype when ``n_new`` labels after the largest (of
+    the labels and the table) do not fit in theirs (uint8 labels split past 255)."""
+    top = max(int(labels.max(initial=0)), *table_labels(table)) + int(n_new)
+    if labels.dtype.kind in "iu" and top > np.iinfo(labels.dtype).max:
+        return labels.astype(np.promote_types(labels.dtype, labels_dtype(top)))
+    return labels
+
+
+def _holding(dtype: np.dtype, values: np.ndarray) -> np.dtype:
+    """``dtype``, or a wider one when it cannot hold ``values`` (labels an edit writes)."""
+    top = int(np.max(values, initial=0))
+    if top <= np.iinfo(dtype).max:
+        return np.dtype(dtype)
+    return np.promote_types(dtype, labels_dtype(top))
+
+
+def _step_dtype(edit: Edit, undo: bool, dtype: np.dtype) -> np.dtype:
+    """The labels' dtype after undoing or redoing ``edit`` on labels of ``dtype``: the one
+    they had before (or after) it when it widened them, else one that holds its values."""
+    assert edit.labels is not None
+    dtypes = _layer_edits(edit).dtypes
+    if dtypes is not None and dtype == dtypes[1 if undo else 0]:
+        return dtypes[0 if undo else 1]
+    values = (edit.labels.before if undo else edit.labels.after).palette
+    return _holding(dtype, values)
 
 
 def _planned_edit(
@@ -1669,7 +1721,8 @@ def _planned_edit(
         return PlannedEdit(edit, labels, [], [], [])  # nothing to do
     outline_changes, view = [], None
     if edit.labels is not None:
-        view = _labels_view(edit, False, labels, quantized)
+        dtype = _holding(labels.dtype, edit.labels.after.palette)
+        view = _labels_view(edit, False, labels, quantized, dtype)
         clusters = sorted(edit.labels.labels_before() | edit.labels.labels_after())
         outline_changes = [
             (shapes, retrace_outlines(drawn, view.result, clusters, edit.table_after, min_area))
@@ -1695,13 +1748,18 @@ def _planned_edit(
 
 
 def _labels_view(
-    edit: Edit, undo: bool, labels: np.ndarray, quantized: list[tuple[Any, np.ndarray]]
+    edit: Edit,
+    undo: bool,
+    labels: np.ndarray,
+    quantized: list[tuple[Any, np.ndarray]],
+    dtype: np.dtype | None = None,
 ) -> LabelsView:
     """In a worker: the labels before (``undo``) or after ``edit`` (from the layer's
-    ``labels``, not modified) and a copy of each quantized image with the clusters the
-    edit changed painted in their mean colors of the table then."""
+    ``labels``, not modified; in ``dtype`` when given) and a copy of each quantized
+    image with the clusters the edit changed painted in their mean colors of the table
+    then."""
     assert edit.labels is not None
-    result = edit.labels.undone(labels) if undo else edit.labels.redone(labels)
+    result = _labels_after(edit.labels, undo, labels, labels.dtype if dtype is None else dtype)
     table = edit.table_before if undo else edit.table_after
     clusters = sorted(edit.labels.labels_before() | edit.labels.labels_after())
     painted = []
@@ -1710,6 +1768,22 @@ def _labels_view(
         if _paint_clusters(copy, result, table, clusters):
             painted.append((layer, data, copy))
     return LabelsView(labels, result, painted)
+
+
+def _labels_after(
+    change: LabelsChange, undo: bool, labels: np.ndarray, dtype: np.dtype
+) -> np.ndarray:
+    """A copy of ``labels`` undone or redone by ``change``, in ``dtype`` (computed in the
+    wider of both dtypes, so that no value wraps; kept wider if they do not fit)."""
+    wide = np.promote_types(labels.dtype, dtype)
+    if wide == labels.dtype:
+        result = change.undone(labels) if undo else change.redone(labels)
+    else:
+        result = labels.astype(wide)
+        (change.undo_in_place if undo else change.redo_in_place)(result)
+    if result.dtype != np.dtype(dtype) and int(result.max(initial=0)) <= np.iinfo(dtype).max:
+        result = result.astype(dtype)
+    return result
 
 
 def _paint_clusters(

@@ -19,10 +19,13 @@ Layer names say the image, the method and the run: ``astronaut k-means#2 cluster
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from napari.layers import Layer
 from napari.utils.colormaps import DirectLabelColormap, label_colormap
@@ -240,6 +243,45 @@ def table_colormap(table: pd.DataFrame) -> DirectLabelColormap:
     return DirectLabelColormap(color_dict=colors)
 
 
+#: The dtypes a result's labels are stored in when their values fit, smallest first.
+COMPACT_DTYPES = (np.uint8, np.uint16)
+
+
+def compact_labels(labels: Any) -> Any:
+    """In-memory labels in the smallest unsigned dtype that holds their values (uint8 up
+    to 255, uint16 up to 65535; others as they are): napari draws such labels as they are,
+    where wider ones are mapped to a texture on the GUI thread at every refresh (~200 ms
+    for 4096² int32) and sent to the graphics card two or four times as large. Lazy (dask)
+    and multiscale labels are left as they are (their values are not all read)."""
+    if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu" or not labels.size:
+        return labels
+    if labels.dtype.kind == "i" and int(labels.min()) < 0:
+        return labels
+    dtype = labels_dtype(int(labels.max()), labels.dtype)
+    return labels.astype(dtype) if dtype.itemsize < labels.dtype.itemsize else labels
+
+
+def labels_dtype(top: int, wide: npt.DTypeLike = np.int32) -> np.dtype:
+    """The smallest of ``COMPACT_DTYPES`` that holds labels 0..``top``; ``wide`` when none
+    does."""
+    for dtype in map(np.dtype, COMPACT_DTYPES):
+        if top <= np.iinfo(dtype).max:
+            return dtype
+    return np.dtype(wide)
+
+
+def with_color_texture(colormap: Any, dtype: npt.DTypeLike) -> Any:
+    """The colormap with its table of colors for labels of ``dtype`` made now (call it in
+    a worker): napari makes it on the GUI thread when the layer is first drawn and keeps
+    it in the colormap. ``_get_mapping_from_cache`` is napari's private method: without
+    it, napari makes the table as before (as ``preview.with_color_texture``)."""
+    make = getattr(colormap, "_get_mapping_from_cache", None)
+    if make is not None and np.dtype(dtype).itemsize <= 2:
+        with contextlib.suppress(Exception):  # only a head start: napari does it anyway
+            make(np.dtype(dtype))
+    return colormap
+
+
 def random_colormap():
     """napari's own random label colors (tell clusters apart regardless of color)."""
     return label_colormap(num_colors=49, seed=0.5)
@@ -266,20 +308,24 @@ def provenance(seg: Segmentation, request: LayerRequest, output: str) -> dict:
 
 def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
     """Clusters (Labels) in their mean colors, 70 % opaque; edges in one bright color,
-    fully opaque (thin lines must stand out on any image)."""
+    fully opaque (thin lines must stand out on any image). In-memory labels are stored
+    in the smallest dtype that holds them (:func:`compact_labels`: uint8 for up to 255
+    clusters), lazy ones as they are."""
     output = output_of(seg)
     features = cluster_features(seg)
     edges = makes_edges(seg)
     random_colors = request.random_colors and not edges
     metadata = provenance(seg, request, output)
     metadata[METADATA_KEY]["random_colors"] = random_colors
+    labels = compact_labels(seg.labels)
+    colormap = random_colormap() if random_colors else table_colormap(features)
     return LayerSpec(
         "labels",
-        seg.labels,
+        labels,
         {
             "name": layer_name(seg, request, output),
             "features": features,
-            "colormap": random_colormap() if random_colors else table_colormap(features),
+            "colormap": with_color_texture(colormap, labels.dtype),
             "metadata": metadata,
             "opacity": 1.0 if edges else CLUSTERS_OPACITY,
             **request.placement.kwargs(),
