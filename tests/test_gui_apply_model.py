@@ -40,6 +40,7 @@ def test_apply_the_model_of_a_clusters_layer_to_another_image(fitted, qtbot):
     applied = viewer.layers["bottom (model) k-means#1 clusters"]
     model = npc.segment(top, "kmeans", 4, random_state=0).model
     np.testing.assert_array_equal(applied.data, model.predict(bottom).labels)
+    assert applied.data.dtype == np.uint8  # 4 clusters: napari draws uint8 labels as they are
     assert list(applied.features["color"]) == list(clusters.features["color"])
     np.testing.assert_allclose(applied.colormap.map(2), clusters.colormap.map(2))
     np.testing.assert_array_equal(viewer.layers["bottom"].data, bottom)
@@ -94,6 +95,7 @@ def test_a_model_labels_a_large_multiscale_image_lazily(fitted, qtbot):
     model = npc.segment(top, "kmeans", 4, random_state=0).model
     expected = model.predict(big).labels
     assert applied.multiscale and all(isinstance(level, da.Array) for level in applied.data)
+    assert {level.dtype for level in applied.data} == {expected.dtype}  # lazy: as it is
     np.testing.assert_array_equal(applied.data[0].compute(), expected)
     np.testing.assert_array_equal(applied.data[1].compute(), expected[::2, ::2])
     counts = np.bincount(expected.ravel())[1:]

@@ -505,6 +505,7 @@ def test_make_objects_of_the_selected_cluster_matches_skimage(scaled_table, qtbo
     assert objects.name == "a k-means#1 clusters objects"
     expected = measure.label(np.where(layer.data == 2, 2, 0), connectivity=2)
     np.testing.assert_array_equal(objects.data, expected)
+    assert objects.data.dtype == (np.uint8 if expected.max() <= 255 else np.uint16)
     props = measure.regionprops_table(
         expected, intensity_image=image, properties=["label", "area", "centroid", "intensity_mean"]
     )

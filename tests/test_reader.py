@@ -27,6 +27,7 @@ def test_a_result_folder_opens_in_napari_as_the_layers_it_came_from(tmp_path, ma
     assert not viewer.layers["result quantized"].visible
     clusters = viewer.layers["result clusters"]
     np.testing.assert_array_equal(clusters.data, seg.labels)
+    assert clusters.data.dtype == np.uint8  # the smallest dtype of its labels (as after Run)
     assert list(clusters.features["index"]) == [1, 2, 3, 4]
     assert list(clusters.features["color"]) == list(seg.table["color"])
     np.testing.assert_allclose(
@@ -123,6 +124,7 @@ def test_a_folder_with_objects_opens_them_as_a_labels_layer_with_their_table(
     assert [layer.name for layer in viewer.layers][-1] == "coins objects"  # on top
     layer = viewer.layers["coins objects"]
     np.testing.assert_array_equal(layer.data, objects.labels)
+    assert layer.data.dtype == (np.uint8 if objects.labels.max() <= 255 else np.uint16)
     assert list(layer.features["index"]) == list(objects.table["label"])  # label -> row
     np.testing.assert_allclose(layer.features["area"], objects.table["area"])
     tag = layer.metadata["napari_pixel_clusters"]
