@@ -623,7 +623,9 @@ class ClusterTableWidget(Container):
         self._rows_selected()
 
     def _rows_selected(self):
-        if not self._syncing and self._selection is not None:
+        # not while the rows are filled in: rows removed (a merge) change the table's
+        # selection, and the shared selection (already applied) selects the rows after
+        if not self._syncing and not self._filling and self._selection is not None:
             self._selection.select(self.selected_labels())
 
     def _show_selection(self):
