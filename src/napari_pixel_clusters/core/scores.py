@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from .registry import Steps, drain
 
@@ -119,6 +118,8 @@ def _silhouette_steps(
     """Mean silhouette of each labelling (as ``sklearn.metrics.silhouette_samples``:
     a = mean distance to the rest of the own cluster, b = the smallest mean distance to
     another cluster, s = (b - a) / max(a, b), 0 for a point alone in its cluster)."""
+    from scipy.spatial.distance import cdist  # here: importing the package stays light
+
     m = len(X)
     offsets = np.cumsum([0] + [c.n_clusters for c in labellings])
     one_hot = np.zeros((m, offsets[-1]))  # weighted: column = cluster of a labelling
