@@ -300,10 +300,10 @@ def test_clusters_layer_holds_its_labels_in_the_smallest_dtype(photo_result):
     np.testing.assert_array_equal(layer.data, many.labels)
 
 
-def test_compact_labels_keeps_values_that_do_not_fit_and_lazy_labels_as_they_are():
+def test_narrowed_labels_keep_values_that_do_not_fit_and_lazy_labels_as_they_are():
     import dask.array as da
 
-    from napari_pixel_clusters.gui.layers import compact_labels, labels_dtype
+    from napari_pixel_clusters.gui.layers import labels_dtype, narrowed_labels
 
     for values, dtype in (
         ([0, 255], np.uint8),
@@ -313,12 +313,12 @@ def test_compact_labels_keeps_values_that_do_not_fit_and_lazy_labels_as_they_are
         ([-1, 3], np.int32),
     ):
         labels = np.array(values, dtype=np.int32)
-        out = compact_labels(labels)
+        out = narrowed_labels(labels)
         assert out.dtype == dtype
         np.testing.assert_array_equal(out, labels)
     small = np.array([1, 2], np.uint8)
-    assert compact_labels(small) is small
+    assert narrowed_labels(small) is small
     lazy = da.from_array(np.array([1, 2], np.int32))
-    assert compact_labels(lazy) is lazy
+    assert narrowed_labels(lazy) is lazy
     assert labels_dtype(255) == np.uint8 and labels_dtype(256) == np.uint16
     assert labels_dtype(70_000) == np.int32

@@ -93,7 +93,7 @@ def test_changing_k_and_color_space_updates_the_same_layer(pixel_clusters, qtbot
     assert layer.metadata[METADATA_KEY]["params"]["color_space"] == "lab"
 
 
-def test_an_update_refreshes_the_layer_once_with_compact_labels(pixel_clusters, qtbot):
+def test_an_update_refreshes_the_layer_once_with_narrowed_labels(pixel_clusters, qtbot):
     """The GUI thread's share of an update: the layer is sliced and redrawn once (not once
     per setter), its labels are uint8 (napari draws them without mapping them), written
     into its array (no data event: the viewer's dimensions are not recomputed)."""
@@ -141,21 +141,6 @@ def test_an_update_is_drawn_on_the_canvas(make_napari_viewer, qtbot):
             continue
         drawn = shown(viewer, mask)
         assert difference(drawn, np.tile(255 * np.asarray(rgb), (len(drawn), 1))) <= 2
-
-
-def test_compact_labels_keep_the_values_in_the_smallest_type():
-    compact = preview_module.compact_labels
-    for values, dtype in (
-        ([0, 1, 255], np.uint8),
-        ([0, 256], np.uint16),
-        ([0, 70_000], np.int32),
-        ([-1, 3], np.int32),
-    ):
-        labels = np.array(values, dtype=np.int32)
-        out = compact(labels)
-        assert out.dtype == dtype
-        np.testing.assert_array_equal(out, labels)
-    assert compact(np.zeros((0, 0), np.int32)).dtype == np.uint8
 
 
 def test_rapid_changes_end_with_the_last_ones_result(pixel_clusters, qtbot):

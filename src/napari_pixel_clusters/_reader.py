@@ -33,7 +33,7 @@ from .gui.layers import (
     OUTLINE_WIDTH,
     POSTERIOR_COLORMAPS,
     cluster_axis_labels,
-    compact_labels,
+    narrowed_labels,
     outline_colors,
     output_kind,
     table_colormap,
@@ -107,7 +107,7 @@ def read_result_folder(path: PathOrPaths) -> list[LayerData]:
     layers += _posterior_layers(saved.probabilities, saved.uncertainty, info, name, tag)
     layers.append(
         (
-            _pyramid(compact_labels(saved.labels), rgb=False),
+            _pyramid(narrowed_labels(saved.labels), rgb=False),
             {
                 "name": f"{name} {output}",
                 "features": features,
@@ -124,7 +124,7 @@ def read_result_folder(path: PathOrPaths) -> list[LayerData]:
         objects_tag = {**tag, "output": "objects", "objects": saved.objects.params}
         layers.append(
             (
-                compact_labels(saved.objects.labels),
+                narrowed_labels(saved.objects.labels),
                 {
                     "name": f"{name} objects",
                     "features": saved.objects.table.rename(columns={"label": "index"}),

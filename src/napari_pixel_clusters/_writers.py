@@ -175,7 +175,7 @@ LABELS_DTYPE = np.int32
 def written_labels(labels: Any, tag: dict[str, Any]) -> Any:
     """The labels of one of our results as a folder holds them: in ``LABELS_DTYPE``,
     like those ``write_result`` writes, though the layer keeps them in uint8 or uint16
-    (see ``gui.layers.compact_labels``). Other layers' and lazy labels as they are."""
+    (see ``gui.layers.narrowed_labels``). Other layers' and lazy labels as they are."""
     if (
         tag
         and isinstance(labels, np.ndarray)

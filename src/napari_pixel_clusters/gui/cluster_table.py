@@ -22,7 +22,7 @@ features the result was made with (new labels after the largest), "Merge similar
 clusters whose mean features are close (Ward, weighted by pixel counts) down to k; both
 need the result's image layer, and both are undone and redone like merges (see
 ``core/recluster.py``). A clusters layer holds its labels in uint8 (or uint16) when they
-fit (``layers.compact_labels``): a Split past label 255 gives the layer a new uint16
+fit (``layers.narrowed_labels``): a Split past label 255 gives the layer a new uint16
 array (past 65535, int32), and its Undo gives it back its uint8 labels. Merge, Split
 and Merge similar are computed in a background worker (the labels' edit, the labels
 and quantized images after it, the outlines traced again, the posteriors below): the

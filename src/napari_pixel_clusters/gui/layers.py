@@ -247,7 +247,7 @@ def table_colormap(table: pd.DataFrame) -> DirectLabelColormap:
 COMPACT_DTYPES = (np.uint8, np.uint16)
 
 
-def compact_labels(labels: Any) -> Any:
+def narrowed_labels(labels: Any) -> Any:
     """In-memory labels in the smallest unsigned dtype that holds their values (uint8 up
     to 255, uint16 up to 65535; others as they are): napari draws such labels as they are,
     where wider ones are mapped to a texture on the GUI thread at every refresh (~200 ms
@@ -274,7 +274,7 @@ def with_color_texture(colormap: Any, dtype: npt.DTypeLike) -> Any:
     """The colormap with its table of colors for labels of ``dtype`` made now (call it in
     a worker): napari makes it on the GUI thread when the layer is first drawn and keeps
     it in the colormap. ``_get_mapping_from_cache`` is napari's private method: without
-    it, napari makes the table as before (as ``preview.with_color_texture``)."""
+    it, napari makes the table as before (the preview uses it too)."""
     make = getattr(colormap, "_get_mapping_from_cache", None)
     if make is not None and np.dtype(dtype).itemsize <= 2:
         with contextlib.suppress(Exception):  # only a head start: napari does it anyway
@@ -309,7 +309,7 @@ def provenance(seg: Segmentation, request: LayerRequest, output: str) -> dict:
 def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
     """Clusters (Labels) in their mean colors, 70 % opaque; edges in one bright color,
     fully opaque (thin lines must stand out on any image). In-memory labels are stored
-    in the smallest dtype that holds them (:func:`compact_labels`: uint8 for up to 255
+    in the smallest dtype that holds them (:func:`narrowed_labels`: uint8 for up to 255
     clusters), lazy ones as they are."""
     output = output_of(seg)
     features = cluster_features(seg)
@@ -317,7 +317,7 @@ def clusters_layer(seg: Segmentation, request: LayerRequest) -> LayerSpec:
     random_colors = request.random_colors and not edges
     metadata = provenance(seg, request, output)
     metadata[METADATA_KEY]["random_colors"] = random_colors
-    labels = compact_labels(seg.labels)
+    labels = narrowed_labels(seg.labels)
     colormap = random_colormap() if random_colors else table_colormap(features)
     return LayerSpec(
         "labels",

@@ -30,7 +30,7 @@ from napari.utils.colormaps.standardize_color import transform_color
 from ..core.image import read_image
 from ..core.lazy import is_lazy
 from ..core.objects import Objects, label_objects, object_counts
-from .layers import METADATA_KEY, compact_labels, with_color_texture
+from .layers import METADATA_KEY, narrowed_labels, with_color_texture
 
 OUTPUT = "objects"
 #: Connectivity choices: (shown as, value for ``label_objects``; None = every axis).
@@ -176,7 +176,7 @@ def build_objects_layer(job: ObjectsJob) -> tuple[Objects, Layer]:
     tag["objects"] = objects.params
     tag["count"] = len(objects.table)
     kwargs["features"] = objects.table.rename(columns={"label": "index"})
-    data = compact_labels(objects.labels)[(np.newaxis,) * job.leading]  # uint8/16 if they fit
+    data = narrowed_labels(objects.labels)[(np.newaxis,) * job.leading]  # uint8/16 if they fit
     kwargs["colormap"] = with_color_texture(kwargs["colormap"], data.dtype)
     return objects, Layer.create(data, kwargs, "labels")
 

@@ -59,9 +59,11 @@ from .layers import (
     CLUSTERS_OPACITY,
     METADATA_KEY,
     cluster_features,
+    narrowed_labels,
     random_colormap,
     recolor_clusters,
     table_colormap,
+    with_color_texture,
 )
 from .masks import MaskPlan, plan_mask
 
@@ -310,7 +312,7 @@ def preview_contents(seg, job: PreviewJob, seconds: float) -> PreviewContents:
         "step": list(view.step),
         "random_colors": bool(request.random_colors and not edges),
     }
-    labels = compact_labels(np.asarray(seg.labels))
+    labels = narrowed_labels(np.asarray(seg.labels))
     return PreviewContents(
         labels=labels,
         features=features,
@@ -323,31 +325,6 @@ def preview_contents(seg, job: PreviewJob, seconds: float) -> PreviewContents:
         status=f"preview{at}: {method.title}, {found} ({seconds:.2f} s)",
         seconds=seconds,
     )
-
-
-def compact_labels(labels: np.ndarray) -> np.ndarray:
-    """The labels in uint8 (or uint16) when their values fit: napari draws such labels as
-    they are, where wider ones are first mapped to a texture on the GUI thread (12-20 ms
-    for 512², at every refresh) and sent to the graphics card four times as large."""
-    top = int(labels.max(initial=0))
-    low = int(labels.min(initial=0))
-    for dtype in (np.uint8, np.uint16):
-        if low >= 0 and top <= np.iinfo(dtype).max:
-            return labels.astype(dtype, copy=False)
-    return labels
-
-
-def with_color_texture(colormap, dtype: np.dtype):
-    """The colormap with its table of colors for labels of ``dtype`` made now, in the
-    worker: napari makes it when the layer is drawn with a new colormap (11-16 ms on the
-    GUI thread at every update; the first one in a session compiles napari's loop, about
-    a second) and keeps it in the colormap. ``_get_mapping_from_cache`` is napari's private
-    method: without it, napari makes the table as before."""
-    make = getattr(colormap, "_get_mapping_from_cache", None)
-    if make is not None and np.dtype(dtype).itemsize <= 2:
-        with contextlib.suppress(Exception):  # only a head start: napari does it anyway
-            make(np.dtype(dtype))
-    return colormap
 
 
 def failure_status(failure: Failure) -> str:
