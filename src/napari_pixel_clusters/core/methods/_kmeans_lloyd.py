@@ -124,7 +124,7 @@ def _fused_multiply_add() -> Any:
 _fma = _fused_multiply_add()
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _dot(X: np.ndarray, i: int, centers: np.ndarray, j: int) -> float:
     """``X[i] . centers[j]`` as BLAS's kernels accumulate it: fused multiply-adds in
     feature order."""
@@ -134,7 +134,7 @@ def _dot(X: np.ndarray, i: int, centers: np.ndarray, j: int) -> float:
     return total
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _squared_distance(a: np.ndarray, i: int, b: np.ndarray, j: int) -> float:
     """scikit-learn's ``_euclidean_dense_dense`` (squared): groups of four features."""
     total = 0.0
@@ -164,7 +164,7 @@ def _half_gaps(centers: np.ndarray) -> np.ndarray:
     return half_gap
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _two_sum_into(totals: np.ndarray, j: int, f: int, value: float) -> None:
     """``totals[0, j, f] += value``, its rounding error added to ``totals[1, j, f]``
     (Knuth's TwoSum)."""
@@ -175,7 +175,7 @@ def _two_sum_into(totals: np.ndarray, j: int, f: int, value: float) -> None:
     totals[1, j, f] += (total - (new - part)) + (value - part)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _accumulate(totals: np.ndarray, j: int, X: np.ndarray, i: int, weight: float) -> None:
     """Add ``weight * X[i]`` and ``weight`` to cluster ``j``'s compensated totals, so that
     rows taken out again leave no trace of their rounding."""
@@ -379,7 +379,7 @@ def e_step(
     upper: np.ndarray,
     lower: np.ndarray,
     shift: np.ndarray,
-    first: bool,
+    first: bool | np.bool_,
     deltas: np.ndarray,
     update: int,
     first_block: int,
@@ -396,7 +396,7 @@ def e_step(
     n, n_features = X.shape
     k = centers.shape[0]
     half_gap = _half_gaps(centers)
-    slack = SLACK * (max_x_norm + np.max(center_norms))
+    slack = SLACK * (max_x_norm + _maximum(center_norms))
     lower_shift = np.zeros(k)  # by label: the largest shift of the other centers
     if not first:
         for a in range(k):
@@ -480,20 +480,23 @@ def m_step(centers: np.ndarray, sums: np.ndarray, shift: np.ndarray) -> None:
     n_features + 1)`` are each cluster's weighted sum and weight (last column); the
     averages become the ``centers``, each center's move is its ``shift``."""
     k, n_features = centers.shape
-    weight_in = sums[:, n_features]
-    averages = sums[:, :n_features]
-    heaviest = np.argmax(weight_in)
+    heaviest = 0  # np.argmax of the weights (finite)
+    for j in range(1, k):
+        if sums[j, n_features] > sums[heaviest, n_features]:
+            heaviest = j
     for j in range(k):  # in scikit-learn's order: an empty cluster before the heaviest
-        if weight_in[j] > 0:  # takes its sums, not yet averaged
-            alpha = 1.0 / weight_in[j]
+        weight = sums[j, n_features]  # takes its sums, not yet averaged
+        if weight > 0:
+            alpha = 1.0 / weight
             for f in range(n_features):
-                averages[j, f] *= alpha
+                sums[j, f] *= alpha
         else:
             for f in range(n_features):
-                averages[j, f] = averages[heaviest, f]
-    for j in range(k):
-        shift[j] = np.sqrt(_squared_distance(averages, j, centers, j))
-    centers[:] = averages
+                sums[j, f] = sums[heaviest, f]
+    for j in range(k):  # (a - b)² = (b - a)²: the distance to the averages
+        shift[j] = np.sqrt(_squared_distance(centers, j, sums, j))
+        for f in range(n_features):
+            centers[j, f] = sums[j, f]
 
 
 @njit(cache=True, nogil=True)
@@ -547,6 +550,27 @@ def numpy_sum(values: np.ndarray) -> float:
     return numpy_sum(values[:half]) + numpy_sum(values[half:])
 
 
+@njit(cache=True, nogil=True)
+def _maximum(values: np.ndarray) -> float:
+    """``np.max(values)`` (NaN if any)."""
+    largest = values[0]
+    for value in values[1:]:
+        if value > largest or value != value:
+            largest = value
+            if value != value:
+                break
+    return largest
+
+
+@njit(cache=True, nogil=True)
+def _any_empty(sums: np.ndarray) -> bool:
+    """Whether a cluster has no weight (``sums``' last column)."""
+    weight, empty = sums.shape[1] - 1, False
+    for j in range(sums.shape[0]):
+        empty |= sums[j, weight] == 0
+    return empty
+
+
 #: What :func:`lloyd` stopped on: labels unchanged (no relabelling), center shift within
 #: the threshold or ``max_iter`` reached (relabelled), an empty cluster to relocate.
 STRICT, CONVERGED, RELOCATE = 0, 1, 2
@@ -578,8 +602,11 @@ def lloyd(
     call again with ``sums`` to go on from the M-step, ``changed`` as returned, ``update``
     :data:`ALL_ROWS`). Pass an empty ``sums`` to start an iteration with its E-step."""
     n_blocks = deltas.shape[0]
-    n_features = X.shape[1]
-    max_x_norm = np.max(x_norms)
+    max_x_norm = _maximum(x_norms)
+    squared_shift = np.empty(centers.shape[0])
+    # e_step's arguments typed as Python passes them (constants would be compiled as
+    # literals: another specialization of e_step each, seconds of compile time)
+    first_block, labels_only, relabel_first = np.int64(0), np.int64(LABELS_ONLY), np.bool_(False)
     resume = sums.shape[0] > 0
     while iteration < max_iter:
         if not resume:
@@ -597,19 +624,21 @@ def lloyd(
                 iteration == 0,
                 deltas,
                 update,
-                0,
+                first_block,
                 n_blocks,
             )
             sums = add_deltas(totals, deltas, update)
             update = MOVED_ROWS
-            if np.any(sums[:, n_features] == 0):
+            if _any_empty(sums):
                 return RELOCATE, iteration, update, changed, sums
         resume = False
         m_step(centers, sums, shift)
         if iteration > 0 and not changed:
             return STRICT, iteration + 1, update, changed, sums
         iteration += 1
-        if numpy_sum(shift**2) <= threshold:
+        for j in range(len(shift)):
+            squared_shift[j] = shift[j] ** 2
+        if numpy_sum(squared_shift) <= threshold:
             break
     norms = squared_norms(centers)  # relabel with the final centers
     e_step(
@@ -622,10 +651,10 @@ def lloyd(
         upper,
         lower,
         shift,
-        False,
+        relabel_first,
         deltas,
-        LABELS_ONLY,
-        0,
+        labels_only,
+        first_block,
         n_blocks,
     )
     return CONVERGED, iteration, update, changed, sums
@@ -897,6 +926,21 @@ def _first_distances(products: np.ndarray, center_norm: float, x_norms: np.ndarr
 
 
 @njit(cache=True, nogil=True)
+def _search_left(sorted_values: np.ndarray, value: float) -> int:
+    """``np.searchsorted(sorted_values, value)`` (side "left"; NaN sorts last, as in
+    numpy)."""
+    low, high = 0, len(sorted_values)
+    while low < high:
+        middle = low + (high - low) // 2
+        item = sorted_values[middle]
+        if item < value or (value != value and item == item):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@njit(cache=True, nogil=True)
 def _later_centers(
     X: np.ndarray,
     columns: np.ndarray,
@@ -908,16 +952,25 @@ def _later_centers(
 ) -> np.ndarray:
     """The rows chosen as centers 1 .. k - 1 by scikit-learn's ``_kmeans_plusplus`` loop,
     from ``closest`` (the squared distances to the first center) and its potential."""
-    n = X.shape[0]
+    n, n_features = X.shape
+    n_trials = uniforms.shape[1]
     chosen = np.empty(uniforms.shape[0], dtype=np.int64)
+    candidate_ids = np.empty(n_trials, dtype=np.int64)
+    candidates, norms = np.empty((n_trials, n_features)), np.empty(n_trials)
     running = _weighted_cumsum(weights, closest)
     for c in range(uniforms.shape[0]):
-        candidate_ids = np.searchsorted(running, uniforms[c] * current_pot)
-        candidate_ids = np.minimum(candidate_ids, n - 1)
-        candidates = X[candidate_ids]  # row_norms of a row: the same as in x_norms
-        norms = x_norms[candidate_ids]
+        for trial in range(n_trials):  # np.searchsorted(running, uniforms[c] * pot), clipped
+            row = min(_search_left(running, uniforms[c, trial] * current_pot), n - 1)
+            candidate_ids[trial] = row
+            norms[trial] = x_norms[row]  # row_norms of a row: the same as in x_norms
+            for f in range(n_features):
+                candidates[trial, f] = X[row, f]
         potentials = _candidate_potentials(candidates, norms, columns, x_norms, weights, closest)
-        best = np.argmin(potentials)
+        best = 0  # np.argmin: the first least, or the first NaN
+        for trial in range(1, n_trials):
+            value, least = potentials[trial], potentials[best]
+            if value < least or (value != value and least == least):
+                best = trial
         current_pot = potentials[best]
         running = _add_center(candidates[best], norms[best], columns, x_norms, weights, closest)
         chosen[c] = candidate_ids[best]
@@ -1194,3 +1247,5 @@ def warm_up() -> None:
     far = np.array([[0.0, 0.0], [1.0, 1.0], [100.0, 100.0]])  # an empty cluster
     fit(X, 3, init=far, n_threads=1)
     run_start(X - X.mean(axis=0), np.ones(6), np.ones(6), X[:3], 5, 0.0, from_python=True)
+    labels = np.zeros(6, dtype=np.int32)
+    same_clustering(labels, labels)  # (fit calls it only when a later start is better)
