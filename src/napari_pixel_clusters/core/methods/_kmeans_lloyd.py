@@ -155,7 +155,9 @@ def _squared_distance(a: np.ndarray, i: int, b: np.ndarray, j: int) -> float:
 def _half_gaps(centers: np.ndarray) -> np.ndarray:
     """Half the distance from each center to its nearest other center (inf for k=1)."""
     k = centers.shape[0]
-    half_gap = np.full(k, np.inf)
+    half_gap = np.empty(k)
+    for a in range(k):
+        half_gap[a] = np.inf
     for a in range(k):
         for b in range(a + 1, k):
             gap = 0.5 * np.sqrt(_squared_distance(centers, a, centers, b))
@@ -227,53 +229,6 @@ def _open_rows(
 
 
 @njit(cache=True, nogil=True)
-def _nearest_of_three(
-    first: np.ndarray,
-    second: np.ndarray,
-    third: np.ndarray,
-    m: int,
-    centers: np.ndarray,
-    norms: np.ndarray,
-    nearest: np.ndarray,
-    runner_up: np.ndarray,
-    best: np.ndarray,
-) -> None:
-    """:func:`_nearest_centers` for rows of three features (their columns ``first``,
-    ``second``, ``third``): the same arithmetic, one pass over the rows per center."""
-    a, b, c, norm = centers[0, 0], centers[0, 1], centers[0, 2], norms[0]
-    for t in range(m):
-        nearest[t] = norm + -2.0 * _fma(third[t], c, _fma(second[t], b, first[t] * a))
-        runner_up[t] = np.inf
-        best[t] = 0
-    k = centers.shape[0]
-    for j in range(1, k - 1, 2):  # two centers a pass, the first one first
-        a, b, c, norm = centers[j, 0], centers[j, 1], centers[j, 2], norms[j]
-        d, e, f, norm2 = centers[j + 1, 0], centers[j + 1, 1], centers[j + 1, 2], norms[j + 1]
-        for t in range(m):
-            x, y, z = first[t], second[t], third[t]
-            distance = norm + -2.0 * _fma(z, c, _fma(y, b, x * a))
-            distance2 = norm2 + -2.0 * _fma(z, f, _fma(y, e, x * d))
-            near, runner, label = nearest[t], runner_up[t], best[t]
-            closer = distance < near
-            runner = near if closer else min(runner, distance)
-            near = distance if closer else near
-            label = j if closer else label
-            closer = distance2 < near
-            runner_up[t] = near if closer else min(runner, distance2)
-            nearest[t] = distance2 if closer else near
-            best[t] = j + 1 if closer else label
-    if k % 2 == 0:  # the last center alone
-        j = k - 1
-        a, b, c, norm = centers[j, 0], centers[j, 1], centers[j, 2], norms[j]
-        for t in range(m):
-            distance = norm + -2.0 * _fma(third[t], c, _fma(second[t], b, first[t] * a))
-            closer = distance < nearest[t]
-            runner_up[t] = nearest[t] if closer else min(runner_up[t], distance)
-            nearest[t] = distance if closer else nearest[t]
-            best[t] = j if closer else best[t]
-
-
-@njit(cache=True, nogil=True)
 def _nearest_centers(
     values: np.ndarray,
     m: int,
@@ -289,10 +244,43 @@ def _nearest_centers(
     (``nearest``) and the second least (``runner_up``). ``x.c`` is accumulated feature by
     feature with fused multiply-adds; every loop runs over rows (vector instructions)."""
     k, n_features = centers.shape
-    if n_features == 3:  # colors: each center in one pass
-        _nearest_of_three(
-            values[0], values[1], values[2], m, centers, norms, nearest, runner_up, best
-        )
+    if n_features == 3:  # colors (columns xs, ys, zs): the same arithmetic, rows innermost
+        xs, ys, zs = values[0], values[1], values[2]
+        a, b, c, norm = centers[0, 0], centers[0, 1], centers[0, 2], norms[0]
+        for t in range(m):
+            nearest[t] = norm + -2.0 * _fma(zs[t], c, _fma(ys[t], b, xs[t] * a))
+            runner_up[t] = np.inf
+            best[t] = 0
+        for j in range(1, k - 1, 2):  # two centers a pass, the xs one xs
+            a, b, c, norm = centers[j, 0], centers[j, 1], centers[j, 2], norms[j]
+            a2, b2, c2, norm2 = (
+                centers[j + 1, 0],
+                centers[j + 1, 1],
+                centers[j + 1, 2],
+                norms[j + 1],
+            )
+            for t in range(m):
+                x, y, z = xs[t], ys[t], zs[t]
+                distance = norm + -2.0 * _fma(z, c, _fma(y, b, x * a))
+                distance2 = norm2 + -2.0 * _fma(z, c2, _fma(y, b2, x * a2))
+                near, runner, label = nearest[t], runner_up[t], best[t]
+                closer = distance < near
+                runner = near if closer else min(runner, distance)
+                near = distance if closer else near
+                label = j if closer else label
+                closer = distance2 < near
+                runner_up[t] = near if closer else min(runner, distance2)
+                nearest[t] = distance2 if closer else near
+                best[t] = j + 1 if closer else label
+        if k % 2 == 0:  # the last center alone
+            j = k - 1
+            a, b, c, norm = centers[j, 0], centers[j, 1], centers[j, 2], norms[j]
+            for t in range(m):
+                distance = norm + -2.0 * _fma(zs[t], c, _fma(ys[t], b, xs[t] * a))
+                closer = distance < nearest[t]
+                runner_up[t] = nearest[t] if closer else min(runner_up[t], distance)
+                nearest[t] = distance if closer else nearest[t]
+                best[t] = j if closer else best[t]
         return
     for j in range(k):
         first = centers[j, 0]
@@ -405,7 +393,9 @@ def e_step(
                     lower_shift[a] = max(lower_shift[a], shift[j])
     changed = False
     unsettled = np.empty(OPEN_ROWS, dtype=np.uint32)  # unsigned: no wraparound
-    is_open = np.ones(OPEN_ROWS, dtype=np.bool_)
+    is_open = np.empty(OPEN_ROWS, dtype=np.uint32)  # 0 or 1 (one array type less to compile)
+    for t in range(OPEN_ROWS):
+        is_open[t] = 1
     values = np.empty((n_features, BATCH_ROWS))
     dots, nearest, runner_up = np.empty(BATCH_ROWS), np.empty(BATCH_ROWS), np.empty(BATCH_ROWS)
     best, row_norms = np.empty(BATCH_ROWS, dtype=np.int32), np.empty(BATCH_ROWS)
