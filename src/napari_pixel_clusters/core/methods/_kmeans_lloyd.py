@@ -524,7 +524,9 @@ def numpy_sum(values: np.ndarray) -> float:
             total += values[i]
         return total
     if n <= 128:
-        r = values[:8].copy()
+        r = np.empty(8)
+        for j in range(8):
+            r[j] = values[j]
         i = 8
         while i < n - n % 8:
             for j in range(8):
@@ -1080,8 +1082,12 @@ def _valid_probabilities(weights: np.ndarray) -> bool:
 def same_clustering(first: np.ndarray, second: np.ndarray) -> bool:
     """scikit-learn's ``_is_same_clustering``: ``second`` is a function of ``first`` (one
     pass, labels from 0)."""
-    size = max(first.max(), second.max()) + 1
-    mapping = np.full(size, -1, dtype=np.int64)
+    size = 0  # the labels' largest + 1
+    for i in range(len(first)):
+        size = max(size, first[i] + 1, second[i] + 1)
+    mapping = np.empty(size, dtype=np.int64)
+    for label in range(size):
+        mapping[label] = -1
     for i in range(len(first)):
         if mapping[first[i]] == -1:
             mapping[first[i]] = second[i]
