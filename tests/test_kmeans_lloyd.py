@@ -271,3 +271,17 @@ def test_same_clustering_is_sklearns():
             second[rng.integers(0, len(second))] = rng.integers(0, k)
         expected = _is_same_clustering(first, second, k)
         assert _kmeans_lloyd.same_clustering(first, second) == expected
+
+
+def test_warm_up_compiles_each_loop_once():
+    """First use compiles every loop called from Python for one argument type only (a
+    constant passed as an argument may be compiled as a literal: another specialization,
+    seconds more of compile time), and warm_up compiles everything a fit calls."""
+    _kmeans_lloyd.warm_up()
+    rows, weights = _rows("rgb")
+    _kmeans_lloyd.fit(rows, 4, weights, n_init=3, random_state=0)
+    _kmeans_lloyd.fit(rows, 4, weights, n_init=1, random_state=0, n_threads=2)  # in parts
+    loops = [_kmeans_lloyd.lloyd, _kmeans_lloyd.e_step, _kmeans_lloyd.m_step]
+    loops += [_kmeans_lloyd.add_deltas, _kmeans_lloyd.same_clustering, _kmeans_lloyd.inertia]
+    loops += [_kmeans_lloyd._later_centers, _kmeans_lloyd.squared_norms]
+    assert [len(loop.signatures) for loop in loops] == [1] * len(loops)

@@ -71,6 +71,14 @@ by the potential), so every start's draws are taken first, in scikit-learn's ord
 first row's cdf made once: :func:`first_row_cdf`), and the starts, k-means++ included, run
 in parallel threads (the loops release the GIL); fewer starts than CPUs share out each
 E-step's blocks (driven from Python, :func:`_run_start_in_parts`).
+
+First use compiles the loops into numba's cache (:func:`warm_up`: ~11-13 s on two cores,
+then ~1 s to load). What makes it longer: a constant passed to a compiled function (it is
+compiled again for that literal value: pass typed values, as :func:`lloyd` does), numpy
+calls inside the loops (each compiles its own overloads; array assignment compiles string
+formatting for its error message), and ``inline="always"`` (numba inlines at IR level,
+typing the body again at each call; kept only for the two tiny compensated-sum helpers of
+the per-row loops, where it pays at run time).
 """
 
 from __future__ import annotations
@@ -166,7 +174,7 @@ def _half_gaps(centers: np.ndarray) -> np.ndarray:
     return half_gap
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _two_sum_into(totals: np.ndarray, j: int, f: int, value: float) -> None:
     """``totals[0, j, f] += value``, its rounding error added to ``totals[1, j, f]``
     (Knuth's TwoSum)."""
@@ -177,7 +185,7 @@ def _two_sum_into(totals: np.ndarray, j: int, f: int, value: float) -> None:
     totals[1, j, f] += (total - (new - part)) + (value - part)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _accumulate(totals: np.ndarray, j: int, X: np.ndarray, i: int, weight: float) -> None:
     """Add ``weight * X[i]`` and ``weight`` to cluster ``j``'s compensated totals, so that
     rows taken out again leave no trace of their rounding."""
@@ -393,9 +401,7 @@ def e_step(
                     lower_shift[a] = max(lower_shift[a], shift[j])
     changed = False
     unsettled = np.empty(OPEN_ROWS, dtype=np.uint32)  # unsigned: no wraparound
-    is_open = np.empty(OPEN_ROWS, dtype=np.uint32)  # 0 or 1 (one array type less to compile)
-    for t in range(OPEN_ROWS):
-        is_open[t] = 1
+    is_open = np.ones(OPEN_ROWS, dtype=np.bool_)
     values = np.empty((n_features, BATCH_ROWS))
     dots, nearest, runner_up = np.empty(BATCH_ROWS), np.empty(BATCH_ROWS), np.empty(BATCH_ROWS)
     best, row_norms = np.empty(BATCH_ROWS, dtype=np.int32), np.empty(BATCH_ROWS)
