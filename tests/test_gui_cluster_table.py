@@ -859,12 +859,36 @@ def test_copy_as_python_of_an_image_from_memory_asks_for_it(table_widget):
 
 
 # ------------------------------------------------------------------------------ in a worker
-def test_split_runs_in_a_worker_and_the_gui_thread_keeps_beating(make_napari_viewer, qtbot):
+def test_split_runs_in_a_worker_and_the_gui_thread_keeps_beating(
+    make_napari_viewer, qtbot, monkeypatch
+):
     """A split of a ~1024² photo: split_selected returns before the result is shown, a
-    QTimer on the GUI thread keeps beating meanwhile, and the result is the core's."""
+    QTimer on the GUI thread keeps beating meanwhile, and the result is the core's. The
+    split waits (up to 10 s) for three beats, so a fast machine cannot finish it before
+    the timer had a chance to fire; on the GUI thread it would wait in vain."""
+    import threading
     import time
 
     from qtpy.QtCore import QTimer
+
+    from napari_pixel_clusters.gui import cluster_table
+
+    beats: list[float] = []
+    three_beats = threading.Event()
+    planned_on = []
+    plan_split_parts = cluster_table.plan_split_parts
+
+    def plan_after_three_beats(*args, **kwargs):
+        planned_on.append(threading.current_thread() is threading.main_thread())
+        three_beats.wait(timeout=10)
+        return plan_split_parts(*args, **kwargs)
+
+    def beat():
+        beats.append(time.perf_counter())
+        if len(beats) >= 3:
+            three_beats.set()
+
+    monkeypatch.setattr(cluster_table, "plan_split_parts", plan_after_three_beats)
 
     viewer = make_napari_viewer()
     photo = np.repeat(np.repeat(data.astronaut()[::2, ::2], 4, axis=0), 4, axis=1)  # 1024²
@@ -875,9 +899,8 @@ def test_split_runs_in_a_worker_and_the_gui_thread_keeps_beating(make_napari_vie
     params = layer.metadata["napari_pixel_clusters"]["params"]
     before = layer.data.copy()
     expected, expected_table = recluster.split_cluster(before, layer.features, photo, 1, 3, params)
-    beats = []
     timer = QTimer()
-    timer.timeout.connect(lambda: beats.append(time.perf_counter()))
+    timer.timeout.connect(beat)
     widget.select_rows([0])
     timer.start(10)
     worker = widget.split_selected(3)
@@ -886,7 +909,8 @@ def test_split_runs_in_a_worker_and_the_gui_thread_keeps_beating(make_napari_vie
     np.testing.assert_array_equal(layer.data, before)
     finish_edit(widget, qtbot)
     timer.stop()
-    assert len(beats) >= 3  # the GUI thread ran while the worker computed
+    assert planned_on == [False]  # the split was computed off the GUI thread...
+    assert len(beats) >= 3  # ...which kept running meanwhile
     np.testing.assert_array_equal(layer.data, expected)
     assert_frame_equal(layer.features, expected_table)
     assert widget._split.enabled
