@@ -203,6 +203,35 @@ def test_compiled_center_norms_are_row_norms_bit_for_bit():
         assert _kmeans_lloyd.compiled_norms_match(n_features)
 
 
+@pytest.mark.parametrize("layout", ["C float64", "F float64", "float32", "uint8", "strided"])
+@pytest.mark.parametrize("n_features", [1, 3, 5, 9])
+def test_centered_rows_are_numpys_and_row_norms_bit_for_bit(layout, n_features):
+    """fit's one pass (X - mean, row_norms, X.T) equals numpy's and scikit-learn's steps,
+    given the mean (as kmeans.fit_rows passes it) or not."""
+    rng = np.random.default_rng(n_features)
+    values = rng.standard_normal((3000, 2 * n_features)) * 10.0 ** rng.integers(-3, 4)
+    X = {
+        "C float64": np.ascontiguousarray(values[:, :n_features]),
+        "F float64": np.asfortranarray(values[:, :n_features]),
+        "float32": values[:, :n_features].astype(np.float32),
+        "uint8": (np.abs(values[:, :n_features]) * 40 % 256).astype(np.uint8),
+        "strided": values[:, ::2],
+    }[layout]
+    copy = X.copy()
+    expected = np.array(X, dtype=np.float64, order="C")
+    mean = expected.mean(axis=0)
+    expected -= mean
+    for given in (None, np.asarray(X, dtype=np.float64).mean(axis=0)):
+        centered, got_mean, norms, columns = _kmeans_lloyd.centered_rows(X, given, True)
+        np.testing.assert_array_equal(got_mean, mean)
+        np.testing.assert_array_equal(centered, expected)
+        np.testing.assert_array_equal(norms, row_norms(expected, squared=True))
+        np.testing.assert_array_equal(columns, expected.T)
+        assert columns.flags.c_contiguous and centered.flags.c_contiguous
+    assert _kmeans_lloyd.centered_rows(X, None, False)[3] is None
+    np.testing.assert_array_equal(X, copy)  # the input is left alone
+
+
 def test_compiled_sum_of_squared_shifts_is_numpys():
     rng = np.random.default_rng(6)
     for n in range(1, 300):

@@ -496,28 +496,78 @@ def m_step(centers: np.ndarray, sums: np.ndarray, shift: np.ndarray) -> None:
 
 
 @njit(cache=True, nogil=True)
-def squared_norms(centers: np.ndarray) -> np.ndarray:
-    """scikit-learn's ``row_norms(centers, squared=True)`` as numpy's ``einsum`` computes
+def _squared_norm(rows: np.ndarray, i: int) -> float:
+    """scikit-learn's ``row_norms(rows, squared=True)[i]`` as numpy's ``einsum`` computes
     it (SSE2: two lanes, groups of eight features taken last pair first, then the rest;
     checked against ``row_norms`` before use: :func:`compiled_norms_match`)."""
-    k, n_features = centers.shape
-    norms = np.empty(k)
-    for j in range(k):
-        lanes = np.zeros(2)
-        f = 0
-        while n_features - f >= 8:
-            for pair in (3, 2, 1, 0):
-                for lane in range(2):
-                    value = centers[j, f + 2 * pair + lane]
-                    lanes[lane] = value * value + lanes[lane]
-            f += 8
-        while f < n_features:
-            for lane in range(min(2, n_features - f)):
-                value = centers[j, f + lane]
-                lanes[lane] = lanes[lane] + value * value
-            f += 2
-        norms[j] = lanes[0] + lanes[1]
+    n_features = rows.shape[1]
+    lane0, lane1 = 0.0, 0.0
+    f = 0
+    while n_features - f >= 8:
+        for pair in (3, 2, 1, 0):
+            value, other = rows[i, f + 2 * pair], rows[i, f + 2 * pair + 1]
+            lane0 = value * value + lane0
+            lane1 = other * other + lane1
+        f += 8
+    while f < n_features:
+        value = rows[i, f]
+        lane0 = lane0 + value * value
+        if f + 1 < n_features:
+            other = rows[i, f + 1]
+            lane1 = lane1 + other * other
+        f += 2
+    return lane0 + lane1
+
+
+@njit(cache=True, nogil=True)
+def squared_norms(centers: np.ndarray) -> np.ndarray:
+    """``row_norms(centers, squared=True)`` (:func:`_squared_norm` of each row)."""
+    norms = np.empty(centers.shape[0])
+    for j in range(centers.shape[0]):
+        norms[j] = _squared_norm(centers, j)
     return norms
+
+
+@njit(cache=True, nogil=True)
+def _centered_rows(
+    X: np.ndarray, mean: np.ndarray, centered: np.ndarray, norms: np.ndarray, columns: np.ndarray
+) -> None:
+    """One pass: ``centered = X - mean``, ``norms``: their :func:`_squared_norm`, and
+    ``columns = centered.T`` (unless ``columns`` has no columns)."""
+    n, n_features = X.shape
+    transpose = columns.shape[1] == n
+    for i in range(n):
+        for f in range(n_features):
+            value = X[i, f] - mean[f]
+            centered[i, f] = value
+            if transpose:
+                columns[f, i] = value
+        norms[i] = _squared_norm(centered, i)
+
+
+def centered_rows(
+    X: np.ndarray, mean: np.ndarray | None, with_columns: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(X - mean, mean, row_norms(X - mean, squared=True), (X - mean).T)`` in float64
+    (``mean``: ``X.mean(axis=0)``, if known; the transpose C-contiguous, only
+    ``with_columns``): the values numpy and scikit-learn give, in one compiled pass where
+    :func:`_squared_norm` is ``row_norms``'s arithmetic."""
+    X = np.asarray(X)
+    if X.dtype != np.float64 or X.ndim != 2 or not compiled_norms_match(X.shape[1]):
+        from sklearn.utils.extmath import row_norms
+
+        centered = np.array(X, dtype=np.float64, order="C")
+        mean = centered.mean(axis=0) if mean is None or X.dtype != np.float64 else mean
+        centered -= mean
+        columns = np.ascontiguousarray(centered.T) if with_columns else None
+        return centered, mean, row_norms(centered, squared=True), columns
+    if mean is None or not X.flags.c_contiguous:  # (numpy sums F-ordered columns pairwise)
+        X = np.ascontiguousarray(X)
+        mean = X.mean(axis=0)
+    centered, norms = np.empty_like(X), np.empty(len(X))
+    columns = np.empty((X.shape[1], len(X) if with_columns else 0))
+    _centered_rows(X, mean, centered, norms, columns)
+    return centered, mean, norms, columns if with_columns else None
 
 
 @njit(cache=True, nogil=True)
@@ -1129,6 +1179,7 @@ def fit(
     random_state: Any = None,
     n_threads: int | None = None,
     column_variance: float | None = None,
+    column_mean: np.ndarray | None = None,
 ) -> Fit:
     """``KMeans(n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
     random_state=random_state).fit(X, sample_weight=weights)``, compiled.
@@ -1136,28 +1187,24 @@ def fit(
     The same centered rows, threshold and starting centers (drawn in the same order from
     the same ``RandomState``); starts run in up to ``n_threads`` threads (default: the
     CPUs this process may use). ``column_variance``: ``np.mean(np.var(X, axis=0))`` if
-    already known (the threshold is ``tol`` times it).
+    already known (the threshold is ``tol`` times it); ``column_mean``: ``X.mean(axis=0)``
+    if known.
     """
     from sklearn.utils import check_random_state
-    from sklearn.utils.extmath import row_norms
 
-    X = np.array(X, dtype=np.float64, order="C")  # a copy: centered in place
     if weights is None:
-        weights = np.ones(X.shape[0])
+        weights = np.ones(len(X))
     weights = np.array(weights, dtype=np.float64)
-    threshold = tolerance(X, tol) if column_variance is None else column_variance * tol
-    if not isinstance(init, str):
-        init = np.array(init, dtype=np.float64, order="C")
-        n_init = 1
-    mean = X.mean(axis=0)
-    X -= mean
-    if not isinstance(init, str):
-        init -= mean
-    x_norms = row_norms(X, squared=True)
-    random_state = check_random_state(random_state)
-
+    if column_variance is None:
+        threshold = tolerance(np.asarray(X, dtype=np.float64), tol)
+    else:
+        threshold = column_variance * tol
     plusplus = isinstance(init, str) and init == "k-means++"
-    columns = np.ascontiguousarray(X.T) if plusplus and n_clusters > 1 else None
+    X, mean, x_norms, columns = centered_rows(X, column_mean, plusplus and n_clusters > 1)
+    if not isinstance(init, str):
+        init = np.array(init, dtype=np.float64, order="C") - mean
+        n_init = 1
+    random_state = check_random_state(random_state)
     cdf = first_row_cdf(weights) if plusplus and _valid_probabilities(weights) else None
     makers = [  # every random draw first, in scikit-learn's order
         starting_centers(X, n_clusters, init, weights, x_norms, random_state, columns, cdf)
@@ -1231,15 +1278,23 @@ def _run_starts(
     state_bytes = X.shape[0] * 20 * workers  # labels and two bounds per running start
     in_parallel = workers > 1 and n_threads > 1 and state_bytes <= PARALLEL_STATE_BYTES
     n_parts = 1 if in_parallel or n_threads <= 1 else n_threads
-    with ThreadPoolExecutor(max_workers=workers if in_parallel else n_threads) as pool:
+    pool = _shared_pool(workers if in_parallel else n_threads)
 
-        def run(make: Callable[[], np.ndarray]) -> Start:
-            centers = make()
-            return run_start(X, weights, x_norms, centers, max_iter, threshold, pool, n_parts)
+    def run(make: Callable[[], np.ndarray]) -> Start:
+        centers = make()
+        return run_start(X, weights, x_norms, centers, max_iter, threshold, pool, n_parts)
 
-        if not in_parallel:
-            return [run(make) for make in makers]
-        return list(pool.map(run, makers))
+    if not in_parallel:
+        return [run(make) for make in makers]
+    return list(pool.map(run, makers))
+
+
+@functools.cache
+def _shared_pool(n_workers: int) -> ThreadPoolExecutor:
+    """Threads kept for every fit (starting ~3 threads costs ~0.4 ms, a tenth of a 512²
+    fit's share). Their tasks never wait for other tasks of the pool, so fits in several
+    threads at once only queue."""
+    return ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="kmeans")
 
 
 def warm_up() -> None:

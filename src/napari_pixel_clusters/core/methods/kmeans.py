@@ -39,7 +39,8 @@ def fit_rows(
     """
     init = params["init"]
     check_start_array("init", init, (n_clusters, feature_set.X.shape[1]))
-    row_var = float(np.mean(column_variance(feature_set.X)))  # scikit-learn's, once
+    column_mean, variances = weighted_mean_var(feature_set.X, None)  # scikit-learn's, once
+    row_var = float(np.mean(variances))
     tol = sklearn_equivalent_tol(params["tol"], feature_set, row_var)
     yield "fit", 0.1
     from . import _kmeans_lloyd
@@ -54,6 +55,7 @@ def fit_rows(
         tol=tol,
         random_state=random_state,
         column_variance=row_var,
+        column_mean=column_mean,
     )
     return RowFit(
         labels=fit.labels,
