@@ -285,16 +285,11 @@ def _bitset_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     else:  # one int64 key column: the packing of every other dtype, exactly
         packed = pack_keys(values, lows, [1 << width for width in widths])[:, None]
         key_lows, key_widths = [0], [sum(widths)]
-    keys, counts, inverse = _distinct_loops.distinct_keyed_rows(
+    rows, counts, inverse = _distinct_loops.distinct_keyed_rows(
         packed, np.asarray(key_lows, dtype=np.int64), np.asarray(key_widths, dtype=np.uint64)
     )
-    if values.dtype in (np.uint8, np.uint16):
-        rows = np.empty((len(keys), values.shape[1]), dtype=values.dtype)
-        _distinct_loops.unpack_rows(
-            keys, np.asarray(lows, dtype=np.int64), np.asarray(widths, dtype=np.uint64), rows
-        )
-    else:
-        rows = unpack_keys(keys, lows, [1 << width for width in widths], values.dtype)
+    if values.dtype not in (np.uint8, np.uint16):  # the keys, in one column
+        rows = unpack_keys(rows[:, 0], lows, [1 << width for width in widths], values.dtype)
     return rows.view(bool) if original_bool else rows, counts, inverse
 
 
