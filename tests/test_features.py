@@ -101,6 +101,59 @@ def test_bitset_rows_split_between_threads_stay_exact(monkeypatch):
     test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["i64-negative"])
 
 
+KEPT_BITSET_CASES = ["u8-rgb-photo", "u16-grey", "u8-rgb-random", "bool", "i64-negative"]
+
+
+def test_kept_bitsets_are_reused_and_left_all_zero():
+    """Bitsets of up to 2**24 keys are kept between calls (no fresh pages to fault in):
+    every call leaves them all zero, so the next image's rows are exact."""
+    from napari_pixel_clusters.core import _distinct_loops
+
+    for name in KEPT_BITSET_CASES + KEPT_BITSET_CASES[::-1]:
+        test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES[name])
+        kept = _distinct_loops._SCRATCH["bitsets"]
+        assert not kept.any()
+    test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["u8-rgb-photo"])
+    assert _distinct_loops._SCRATCH["bitsets"] is kept  # the same buffer, not a new one
+
+
+def test_bitsets_too_large_to_keep_or_in_use_are_new(monkeypatch):
+    from napari_pixel_clusters.core import _distinct_loops
+
+    test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["u8-rgb-photo"])
+    kept = _distinct_loops._SCRATCH["bitsets"]
+    monkeypatch.setattr(_distinct_loops, "SCRATCH_MAX_WORDS", 2**10)  # 2**16 keys kept
+    test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["u8-rgba-photo"])
+    with _distinct_loops._SCRATCH_LOCK:  # another thread's call: new bitsets
+        test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["u8-rgb-random"])
+    assert _distinct_loops._SCRATCH["bitsets"] is kept and not kept.any()
+
+
+def test_a_failed_call_drops_the_kept_bitsets(monkeypatch):
+    from napari_pixel_clusters.core import _distinct_loops
+
+    def fail(*args):
+        raise MemoryError("no room for the rows")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_distinct_loops, "present_rows", fail)
+        with pytest.raises(MemoryError):
+            distinct_rows(EXACT_CASES["u8-rgb-random"])  # its bits stay set
+    assert "bitsets" not in _distinct_loops._SCRATCH
+    test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["u8-rgb-random"])
+    assert not _distinct_loops._SCRATCH["bitsets"].any()
+
+
+def test_threads_of_the_parts_are_kept(monkeypatch):
+    from napari_pixel_clusters.core import _distinct_loops
+
+    monkeypatch.setattr(_distinct_loops, "PART_MIN_ROWS", 1000)
+    pool = _distinct_loops._pool()
+    test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["u8-rgb-random"])
+    test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["u16-rgb-narrow"])
+    assert _distinct_loops._pool() is pool
+
+
 def test_wide_uint16_channels_take_the_bitset_of_their_range():
     values = EXACT_CASES["u16-rgb-narrow"]  # 48 bits of dtype range, 18 bits of values
     assert features.bitset_max_bits(len(values)) < 48
@@ -273,7 +326,7 @@ def test_fixed_stain_vectors_are_used_and_never_estimated_again(ihc):
     )
 
 
-@pytest.mark.parametrize("n_columns", [2, 3, 5])
+@pytest.mark.parametrize("n_columns", [2, 3, 4, 5])
 @pytest.mark.parametrize("weights", ["counts", "fractional", None])
 def test_weighted_mean_var_has_the_bits_of_numpy_average(n_columns, weights):
     """The compiled statistics sum the rows one after the other, as numpy does along

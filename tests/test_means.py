@@ -104,3 +104,76 @@ def test_float_means_stay_within_the_image_range():
     seg = npc.segment(image, "ward", 2)
     quantized = seg.quantized()
     assert quantized.max() <= 0.7 and quantized.min() >= 0.1
+
+
+def _bincount_route(monkeypatch):
+    """ClusterSums.of by np.bincount only (the compiled pass turned off)."""
+    from napari_pixel_clusters.core import means
+
+    monkeypatch.setattr(means, "_compiled_sums", lambda *args: None)
+
+
+def _assert_same_sums(got: ClusterSums, expected: ClusterSums) -> None:
+    assert got.counts.dtype == expected.counts.dtype == np.float64
+    np.testing.assert_array_equal(got.counts, expected.counts)
+    assert got.sums.dtype == expected.sums.dtype == object
+    assert got.sums.tolist() == expected.sums.tolist()
+    assert {type(v) for v in got.sums.ravel()} == {type(v) for v in expected.sums.ravel()}
+
+
+@pytest.mark.parametrize("weights", [None, "counts", "fractional"])
+@pytest.mark.parametrize("n_channels", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.bool_])
+def test_compiled_sums_equal_the_bincount_sums(dtype, n_channels, weights, monkeypatch):
+    """8-, 16-bit and boolean rows are summed in one compiled pass (k-means' distinct
+    values and their counts): the same counts and sums as np.bincount's."""
+    from napari_pixel_clusters.core import means
+
+    rng = np.random.default_rng(n_channels)
+    n = 20_000
+    if dtype == np.bool_:
+        values = rng.random((n, n_channels)) > 0.4
+    else:
+        values = rng.integers(0, np.iinfo(dtype).max, (n, n_channels), endpoint=True, dtype=dtype)
+    labels = np.repeat(rng.integers(0, 6, n // 50), 50).astype(np.int32)  # runs, as fits give
+    w = {
+        None: None,
+        "counts": rng.integers(1, 10_000, n).astype(np.float64),
+        "fractional": rng.random(n) * 3.0,
+    }[weights]
+    assert means._compiled_sums(labels, values, 7, w) is not None
+    got = ClusterSums.of(labels, values, 7, w)
+    _bincount_route(monkeypatch)
+    _assert_same_sums(got, ClusterSums.of(labels, values, 7, w))
+
+
+def test_compiled_sums_leave_other_input_to_bincount(monkeypatch):
+    from napari_pixel_clusters.core import means
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 256, (1000, 3), dtype=np.uint8)
+    labels = rng.integers(0, 4, 1000).astype(np.int32)
+    huge = np.full(1000, 2.0**40)  # sums beyond float64's exact integers: limbs
+    other_input = [
+        (labels.astype(np.int64), values, None),
+        (labels, values.astype(np.int32), None),
+        (labels, np.asfortranarray(values), None),
+        (labels, values, huge),
+        (labels[:0], values[:0], None),
+    ]
+    for args in other_input:
+        assert means._compiled_sums(args[0], args[1], 4, args[2]) is None
+    labels_beyond = labels.copy()
+    labels_beyond[::7] = 5  # above size: np.bincount's sums leave them out
+    got = ClusterSums.of(labels_beyond, values, 4)
+    negative = labels.copy()
+    negative[3] = -1
+    with pytest.raises(ValueError):
+        ClusterSums.of(negative, values, 4)
+    _bincount_route(monkeypatch)
+    _assert_same_sums(got, ClusterSums.of(labels_beyond, values, 4))
+    for args in other_input[:4]:
+        np.testing.assert_array_equal(
+            ClusterSums.of(args[0], args[1], 4, args[2]).counts,
+            np.bincount(labels, weights=args[2], minlength=4),
+        )

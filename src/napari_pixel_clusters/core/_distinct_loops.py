@@ -1,7 +1,9 @@
 """The compiled loops of :mod:`.features` (numba; imported when an integer image is first
 compressed, so that importing the package stays quick): the distinct rows of an integer
-image without sorting, the lookup of a label per row for every pixel, and the columns'
-weighted mean and variance with numpy's own arithmetic (the same bits, one pass each).
+image without sorting, the lookup of a label per row for every pixel, the columns'
+weighted mean and variance with numpy's own arithmetic (the same bits, one pass each),
+and the pixel counts and value sums per label of :class:`~.means.ClusterSums` (numpy's
+``bincount`` additions, for every column in one pass).
 
 Each pixel's values are packed into one key (its index in the grid of possible values,
 as :func:`~.features.pack_keys` packs them) and the key's bit is set in a bitset of every
@@ -146,39 +148,68 @@ def column_mean_var(
     X: np.ndarray, weights: np.ndarray, total: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of each column of ``X``, row ``i`` counted ``weights[i]`` times
-    (``total``: their sum), with numpy's arithmetic for a C-ordered ``X`` of two or more
-    columns: ``np.average(X, axis=0, weights=...)`` and of ``(X - mean) ** 2`` sum the
-    products row after row (no pairwise summation across rows), so do these loops."""
+    (``total``: their sum; ``weights`` empty: once, ``total`` the rows), with numpy's
+    arithmetic for a C-ordered ``X`` of two or more columns: ``np.average(X, axis=0,
+    weights=...)`` and of ``(X - mean) ** 2`` (or ``np.mean``, ``np.var``) sum the
+    products row after row (no pairwise summation across rows), so do these loops (a
+    weight of 1.0 changes no product). Three columns are summed in registers."""
     n, f = X.shape
+    weighted = len(weights) == n
+    if f == 3:
+        s0 = s1 = s2 = 0.0
+        for i in range(n):
+            w = weights[i] if weighted else 1.0
+            s0 += X[i, 0] * w
+            s1 += X[i, 1] * w
+            s2 += X[i, 2] * w
+        m0, m1, m2 = s0 / total, s1 / total, s2 / total
+        q0 = q1 = q2 = 0.0
+        for i in range(n):
+            w = weights[i] if weighted else 1.0
+            d0, d1, d2 = X[i, 0] - m0, X[i, 1] - m1, X[i, 2] - m2
+            q0 += (d0 * d0) * w
+            q1 += (d1 * d1) * w
+            q2 += (d2 * d2) * w
+        return np.array([m0, m1, m2]), np.array([q0, q1, q2]) / total
     sums = np.zeros(f)
     for i in range(n):
+        w = weights[i] if weighted else 1.0
         for c in range(f):
-            sums[c] += X[i, c] * weights[i]
+            sums[c] += X[i, c] * w
     mean = sums / total
     squares = np.zeros(f)
     for i in range(n):
+        w = weights[i] if weighted else 1.0
         for c in range(f):
             d = X[i, c] - mean[c]
-            squares[c] += (d * d) * weights[i]
+            squares[c] += (d * d) * w
     return mean, squares / total
 
 
 @njit(cache=True, nogil=True)
-def column_mean_var_unweighted(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.mean(X, axis=0)`` and ``np.var(X, axis=0)`` of a C-ordered ``X`` of two or
-    more columns, with numpy's arithmetic (sums row after row)."""
-    n, f = X.shape
-    sums = np.zeros(f)
+def label_sums(
+    labels: np.ndarray,
+    values: np.ndarray,
+    weights: np.ndarray,
+    counts: np.ndarray,
+    sums: np.ndarray,
+) -> bool:
+    """Adds each row's weight (``weights`` empty: 1.0) to ``counts[label]`` and its values
+    (as float64) times its weight to ``sums[label]``, row after row: the additions of
+    ``np.bincount(labels, weights=...)``, in one pass for every column. False (the sums
+    left incomplete) at a label outside ``0..len(counts) - 1``."""
+    n, f = values.shape
+    size = len(counts)
+    weighted = len(weights) == n
     for i in range(n):
+        label = labels[i]
+        if label < 0 or label >= size:
+            return False
+        w = weights[i] if weighted else 1.0
+        counts[label] += w
         for c in range(f):
-            sums[c] += X[i, c]
-    mean = sums / n
-    squares = np.zeros(f)
-    for i in range(n):
-        for c in range(f):
-            d = X[i, c] - mean[c]
-            squares[c] += d * d
-    return mean, squares / n
+            sums[label, c] += np.float64(values[i, c]) * w
+    return True
 
 
 def take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -292,8 +323,9 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def warm_up() -> None:
-    """Compile the loops for 8-bit, 16-bit and int64 values, the lookup of int32 labels
-    and the column statistics (or load them from numba's disk cache)."""
+    """Compile the loops for 8-bit, 16-bit and int64 values, the lookup of int32 labels,
+    the column statistics and the sums per label of 8- and 16-bit values (or load them
+    from numba's disk cache)."""
     for dtype in (np.uint8, np.uint16, np.int64):
         values = np.array([[3, 1], [0, 2], [3, 1]], dtype=dtype)
         lows, widths = np.zeros(2, dtype=np.int64), np.full(2, 2, dtype=np.uint64)
@@ -301,4 +333,11 @@ def warm_up() -> None:
     take(np.arange(3, dtype=np.int32), np.array([2, 0], dtype=np.int32))
     X = np.array([[0.5, 1.0], [0.25, 2.0]])
     column_mean_var(X, np.array([1.0, 2.0]), 3.0)
-    column_mean_var_unweighted(X)
+    for dtype in (np.uint8, np.uint16):  # the sums of clusters of 8- and 16-bit images
+        label_sums(
+            np.array([1, 0], dtype=np.int32),
+            np.array([[3], [4]], dtype=dtype),
+            np.array([1.0, 2.0]),
+            np.zeros(2),
+            np.zeros((2, 1)),
+        )

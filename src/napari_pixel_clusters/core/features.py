@@ -415,8 +415,8 @@ def weighted_mean_var(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.nda
     if _sums_row_after_row(X, weights):
         from . import _distinct_loops
 
-        if weights is None:
-            return _distinct_loops.column_mean_var_unweighted(X)
+        if weights is None:  # numpy divides by the number of rows
+            return _distinct_loops.column_mean_var(X, np.empty(0), float(len(X)))
         total = float(np.sum(weights[:, None], axis=0)[0])  # as np.average sums them
         if total == 0:
             raise ZeroDivisionError("Weights sum to zero, can't be normalized")
