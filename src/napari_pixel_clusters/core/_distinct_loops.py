@@ -322,6 +322,20 @@ def _pool() -> ThreadPoolExecutor:
     )
 
 
+def _reset_after_fork() -> None:
+    """In a forked child: the parent's threads are gone (a kept pool would never run the
+    parts), and a call in another of its threads may have held the kept bitsets."""
+    global _SCRATCH_LOCK
+    if _SCRATCH_LOCK.locked():
+        _SCRATCH.clear()
+    _SCRATCH_LOCK = threading.Lock()
+    _pool.cache_clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def warm_up() -> None:
     """Compile the loops for 8-bit, 16-bit and int64 values, the lookup of int32 labels,
     the column statistics and the sums per label of 8- and 16-bit values (or load them
