@@ -28,8 +28,10 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-#: Rows per thread at least (smaller images are done in the calling thread).
-PART_MIN_ROWS = 2**17
+#: Rows per thread at least (smaller images are done in the calling thread): at 512²
+#: two threads gain nothing on repeated calls and lose ~4 ms on a process's first (the
+#: second thread's bitset is fresh pages); from 1024² they save a quarter on repeated calls.
+PART_MIN_ROWS = 2**19
 #: Bitsets of at most this many 64-bit words (2**24 keys: 8-bit RGB, 2 MB) and their
 #: word ranks are kept between calls, zeroed again, rather than allocated: the first
 #: touch of fresh pages costs ~0.3 ms per MB, a fifth of the distinct rows of a 512² image.
