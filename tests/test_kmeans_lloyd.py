@@ -5,6 +5,7 @@ with spatial features, weighted by pixel counts or not."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -314,3 +315,28 @@ def test_warm_up_compiles_each_loop_once():
     loops += [_kmeans_lloyd.add_deltas, _kmeans_lloyd.same_clustering, _kmeans_lloyd.inertia]
     loops += [_kmeans_lloyd._later_centers, _kmeans_lloyd.squared_norms]
     assert [len(loop.signatures) for loop in loops] == [1] * len(loops)
+
+
+def _fit_in_child(queue) -> None:
+    X, weights = _rows("rgb")
+    serial = _kmeans_lloyd.fit(X, 5, weights, n_init=3, random_state=1, n_threads=1)
+    parallel = _kmeans_lloyd.fit(X, 5, weights, n_init=3, random_state=1, n_threads=2)
+    queue.put(bool(np.array_equal(serial.labels, parallel.labels)))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_process_fits_in_threads_of_its_own():
+    """The kept threads do not survive a fork: a child's fit makes its own (else it would
+    wait forever for threads that are gone)."""
+    import multiprocessing
+
+    X, weights = _rows("rgb")
+    _kmeans_lloyd.fit(X, 5, weights, n_init=3, random_state=1, n_threads=2)  # pool started
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_fit_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=5) is True

@@ -1297,6 +1297,10 @@ def _shared_pool(n_workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="kmeans")
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of the pool's threads
+    os.register_at_fork(after_in_child=_shared_pool.cache_clear)
+
+
 def warm_up() -> None:
     """Compiles the loops, or loads them from numba's disk cache (once per process)."""
     X = np.array([[0.0, 0.0], [0.1, 0.0], [1.0, 1.0], [1.1, 1.0], [5.0, 5.0], [5.0, 5.1]])
