@@ -340,3 +340,24 @@ def test_a_forked_process_fits_in_threads_of_its_own():
     if child.is_alive():
         child.kill()
     assert child.exitcode == 0 and queue.get(timeout=5) is True
+
+
+def test_kept_work_arrays_are_reused_in_a_thread_and_give_the_same_fit(monkeypatch):
+    """fit keeps its centered rows, norms, transpose and cdf for the next fit in the
+    same thread (their pages are not faulted in again): the same result, fit after fit,
+    with other rows in between; arrays beyond KEPT_MAX_BYTES are not kept."""
+    X, weights = _rows("rgb")
+    first = _kmeans_lloyd.fit(X, 6, weights, n_init=2, random_state=3)
+    kept = _kmeans_lloyd._KEPT.centered
+    assert kept.shape == X.shape
+    other, other_weights = _rows("lab")
+    _kmeans_lloyd.fit(other[:500], 4, other_weights[:500], n_init=2, random_state=3)
+    again = _kmeans_lloyd.fit(X, 6, weights, n_init=2, random_state=3)
+    np.testing.assert_array_equal(again.labels, first.labels)
+    assert again.inertia == first.inertia
+    cdf = _kmeans_lloyd.first_row_cdf(weights, reuse=True)
+    assert _kmeans_lloyd.first_row_cdf(weights, reuse=True) is cdf
+    assert _kmeans_lloyd.first_row_cdf(weights) is not cdf  # not reused unless asked
+    monkeypatch.setattr(_kmeans_lloyd, "KEPT_MAX_BYTES", 100)
+    _kmeans_lloyd.centered_rows(X, None, True, reuse=True)
+    assert _kmeans_lloyd._KEPT.centered is None
