@@ -359,5 +359,5 @@ def test_kept_work_arrays_are_reused_in_a_thread_and_give_the_same_fit(monkeypat
     assert _kmeans_lloyd.first_row_cdf(weights, reuse=True) is cdf
     assert _kmeans_lloyd.first_row_cdf(weights) is not cdf  # not reused unless asked
     monkeypatch.setattr(_kmeans_lloyd, "KEPT_MAX_BYTES", 100)
-    _kmeans_lloyd.centered_rows(X, None, True, reuse=True)
+    _kmeans_lloyd.centered_rows(X[1:], None, True, reuse=True)  # another shape: a new one
     assert _kmeans_lloyd._KEPT.centered is None
