@@ -546,8 +546,9 @@ def _centered_rows(
 
 
 #: Work arrays up to this size are kept between fits in the thread that made them: the
-#: pages of fresh ones cost ~1 µs each to fault in (~3 ms of a 512² photo's ~45 ms).
-KEPT_MAX_BYTES = 16 << 20
+#: pages of fresh ones cost ~1 µs each to fault in (~4 ms of a 512² photo's ~45 ms); at
+#: most seven per thread (~28 MB), none for large images (where faults matter less).
+KEPT_MAX_BYTES = 4 << 20
 _KEPT = threading.local()
 
 
@@ -799,7 +800,8 @@ def run_start(
     k, n_features = centers_init.shape
     centers = np.array(centers_init, dtype=np.float64, order="C")
     labels = np.full(n, -1, dtype=np.int32)
-    upper, lower, shift = np.empty(n), np.empty(n), np.zeros(k)
+    upper, lower = _work_array("upper", (n,), True), _work_array("lower", (n,), True)
+    shift = np.zeros(k)
     n_blocks = -(-n // BLOCK_ROWS)
     totals, deltas = np.zeros((2, k, n_features + 1)), np.zeros((n_blocks, 2, k, n_features + 1))
     bounds = np.linspace(0, n_blocks, min(n_parts, n_blocks) + 1).round().astype(int)
@@ -1102,7 +1104,8 @@ def kmeans_plusplus_from(
     centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
     centers[0] = X[first_id]
     first = centers[0, np.newaxis]  # euclidean_distances(first, X, squared=True)'s steps
-    distances = first @ X.T  # BLAS's products, then the same sums in one pass
+    # BLAS's products (into this thread's kept array), then the same sums in one pass
+    distances = np.matmul(first, X.T, out=_work_array("closest", (1, len(X)), True))
     closest = distances.reshape(-1)  # a view
     _first_distances(closest, float(row_norms(first, squared=True)[0]), x_norms)
     current_pot = float((distances @ weights)[0])  # (1, n) @ (n,): BLAS's gemv, as theirs
