@@ -294,3 +294,19 @@ def review(make_napari_viewer, qtbot):
     qtbot.wait(20)
     viewer.reset_view()
     return viewer, table, colors, layer, image
+
+
+def forked_child_result(target, timeout: float = 60.0):
+    """What ``target(queue)`` puts in ``queue`` when run in a forked child (which must
+    end well within ``timeout`` seconds, exit code 0)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=target, args=(queue,))
+    child.start()
+    child.join(timeout=timeout)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
+    return queue.get(timeout=5)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from skimage import color
 
+from conftest import forked_child_result
 from napari_pixel_clusters.core import features
 from napari_pixel_clusters.core.features import build_features, distinct_rows
 from napari_pixel_clusters.core.image import read_image
@@ -166,21 +167,12 @@ def _distinct_rows_in_child(queue):
 def test_a_forked_process_starts_threads_of_its_own(monkeypatch):
     """The kept threads do not survive a fork: the child makes its own (else its parts
     would wait forever for threads that are gone)."""
-    import multiprocessing
-
     from napari_pixel_clusters.core import _distinct_loops
 
     monkeypatch.setattr(_distinct_loops, "PART_MIN_ROWS", 1000)
     monkeypatch.setattr(_distinct_loops, "_n_cores", lambda: 2)
     test_distinct_rows_equal_numpy_unique_exactly(EXACT_CASES["u8-rgb-random"])  # threads
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_distinct_rows_in_child, args=(queue,))
-    child.start()
-    child.join(timeout=60)
-    if child.is_alive():
-        child.kill()
-    assert child.exitcode == 0 and queue.get(timeout=5) is True
+    assert forked_child_result(_distinct_rows_in_child) is True
 
 
 def test_wide_uint16_channels_take_the_bitset_of_their_range():

@@ -14,6 +14,7 @@ from skimage import data, transform
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils.extmath import row_norms
 
+from conftest import forked_child_result
 from napari_pixel_clusters.core.features import build_features
 from napari_pixel_clusters.core.image import read_image
 from napari_pixel_clusters.core.methods import _kmeans_lloyd
@@ -328,18 +329,9 @@ def _fit_in_child(queue) -> None:
 def test_a_forked_process_fits_in_threads_of_its_own():
     """The kept threads do not survive a fork: a child's fit makes its own (else it would
     wait forever for threads that are gone)."""
-    import multiprocessing
-
     X, weights = _rows("rgb")
     _kmeans_lloyd.fit(X, 5, weights, n_init=3, random_state=1, n_threads=2)  # pool started
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    child = context.Process(target=_fit_in_child, args=(queue,))
-    child.start()
-    child.join(timeout=60)
-    if child.is_alive():
-        child.kill()
-    assert child.exitcode == 0 and queue.get(timeout=5) is True
+    assert forked_child_result(_fit_in_child) is True
 
 
 def test_kept_work_arrays_are_reused_in_a_thread_and_give_the_same_fit(monkeypatch):
