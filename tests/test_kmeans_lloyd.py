@@ -6,10 +6,12 @@ with spatial features, weighted by pixel counts or not."""
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 
 import numpy as np
 import pytest
+import threadpoolctl
 from skimage import data, transform
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.utils.extmath import row_norms
@@ -353,3 +355,64 @@ def test_kept_work_arrays_are_reused_in_a_thread_and_give_the_same_fit(monkeypat
     monkeypatch.setattr(_kmeans_lloyd, "KEPT_MAX_BYTES", 100)
     _kmeans_lloyd.centered_rows(X[1:], None, True, reuse=True)  # another shape: a new one
     assert _kmeans_lloyd._KEPT.centered is None
+
+
+def _limits_set_by_a_worker_lifted_by_this_thread() -> None:
+    """Two fits at once: the first in a thread started outside ``threading`` (as napari's
+    workers run in Qt's thread pool: Python sees a dummy thread, which a forked child
+    cannot ask whether it is alive) sets the BLAS limit; this thread's, ending last, lifts
+    it."""
+    import _thread
+
+    entered, leave, left = threading.Event(), threading.Event(), threading.Event()
+
+    def worker() -> None:
+        with _kmeans_lloyd._one_blas_thread():
+            entered.set()
+            leave.wait(timeout=60)
+        left.set()
+
+    _thread.start_new_thread(worker, ())
+    assert entered.wait(timeout=60)
+    with _kmeans_lloyd._one_blas_thread():
+        leave.set()
+        assert left.wait(timeout=60)
+
+
+def _blas_threads() -> list[int]:
+    return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_limits_lifted_by_another_thread_come_back_and_free_openblas():
+    """threadpoolctl lets one thread at a time limit OpenBLAS: the fit ending last, in
+    another thread than the one that set the limit, still restores the original limits
+    and leaves OpenBLAS free for any thread to limit."""
+    before = _blas_threads()
+    _limits_set_by_a_worker_lifted_by_this_thread()
+    assert _blas_threads() == before
+    openblas = getattr(threadpoolctl, "OpenBLASController", None)
+    if getattr(openblas, "_SHARED_STATE", None) is not None:
+        assert openblas._SHARED_STATE.controlling_thread is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_process_fits_after_fits_in_worker_threads():
+    """The child has no thread of the parent's but the one that forked: its fits neither
+    wait for the pool's threads nor ask a dead worker whether it holds OpenBLAS."""
+    _limits_set_by_a_worker_lifted_by_this_thread()
+    openblas = getattr(threadpoolctl, "OpenBLASController", None)
+    state = getattr(openblas, "_SHARED_STATE", None)
+    if state is not None:  # as if the worker still held it when the process forked
+        import _thread
+
+        held = threading.Event()
+        _thread.start_new_thread(
+            lambda: (setattr(state, "controlling_thread", threading.current_thread()), held.set()),
+            (),
+        )
+        assert held.wait(timeout=60)
+    try:
+        assert forked_child_result(_fit_in_child) is True
+    finally:
+        if state is not None:
+            state.controlling_thread = None

@@ -87,6 +87,7 @@ import contextlib
 import functools
 import itertools
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -1255,10 +1256,11 @@ def fit(
 def _one_blas_thread() -> Iterator[None]:
     """A context in which BLAS (k-means++'s few matrix products) uses one thread; fits in
     several threads at once share one limit, lifted when the last one ends."""
-    global _BLAS_LIMIT, _BLAS_USERS
+    global _BLAS_LIMIT, _BLAS_USERS, _BLAS_LIMITER
     with _BLAS_LOCK:
         if _BLAS_USERS == 0:
             _BLAS_LIMIT = _blas_controller().limit(limits=1, user_api="blas")
+            _BLAS_LIMITER = threading.current_thread()
         _BLAS_USERS += 1
     try:
         yield
@@ -1266,7 +1268,31 @@ def _one_blas_thread() -> Iterator[None]:
         with _BLAS_LOCK:
             _BLAS_USERS -= 1
             if _BLAS_USERS == 0:
+                _release_openblas(_BLAS_LIMITER)  # (else only that thread may restore)
                 _BLAS_LIMIT.restore_original_limits()
+                _release_openblas(threading.current_thread())
+
+
+def _release_openblas(holder: threading.Thread | None) -> None:
+    """threadpoolctl (3.8) lets one thread at a time limit OpenBLAS (the others' limits
+    are ignored), the first to set one, until it leaves a ``with`` block of limits; ours
+    are set and lifted outside one, the last fit to end lifting them, maybe in another
+    thread. Free OpenBLAS from ``holder`` (the thread that set our limit) before lifting
+    them, else the original limits would not come back, and from the lifting thread
+    after: else no other thread could limit it again (a napari worker's thread would
+    hold it for good), and a forked child would fail asking after the holder, a thread
+    it does not have (``holder`` None: any other thread than this one)."""
+    threadpoolctl = sys.modules.get("threadpoolctl")
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    state = getattr(controller, "_SHARED_STATE", None)
+    if state is None:
+        return
+    with state.lock:
+        held_by = state.controlling_thread
+        if held_by is not None and (
+            held_by is holder or (holder is None and held_by is not threading.current_thread())
+        ):
+            state.controlling_thread = None
 
 
 @functools.cache
@@ -1281,6 +1307,7 @@ def _blas_controller() -> Any:
 _BLAS_LOCK = threading.Lock()
 _BLAS_USERS = 0
 _BLAS_LIMIT: Any = None
+_BLAS_LIMITER: threading.Thread | None = None
 
 
 def available_cpus() -> int:
@@ -1329,8 +1356,15 @@ def _shared_pool(n_workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="kmeans")
 
 
-if hasattr(os, "register_at_fork"):  # a forked child has none of the pool's threads
-    os.register_at_fork(after_in_child=_shared_pool.cache_clear)
+def _after_fork_in_child() -> None:
+    """A forked child has only the thread that forked: none of the pool's, nor the one
+    that may hold OpenBLAS's limits (see :func:`_release_openblas`)."""
+    _shared_pool.cache_clear()
+    _release_openblas(None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def warm_up() -> None:
