@@ -72,13 +72,18 @@ first row's cdf made once: :func:`first_row_cdf`), and the starts, k-means++ inc
 in parallel threads (the loops release the GIL); fewer starts than CPUs share out each
 E-step's blocks (driven from Python, :func:`_run_start_in_parts`).
 
-First use compiles the loops into numba's cache (:func:`warm_up`: ~11-13 s on two cores,
-then ~1 s to load). What makes it longer: a constant passed to a compiled function (it is
-compiled again for that literal value: pass typed values, as :func:`lloyd` does), numpy
-calls inside the loops (each compiles its own overloads; array assignment compiles string
-formatting for its error message), and ``inline="always"`` (numba inlines at IR level,
-typing the body again at each call; kept only for the two tiny compensated-sum helpers of
-the per-row loops, where it pays at run time).
+Threads are kept from fit to fit (:func:`_shared_pool`, made again in a forked child), and
+so are the work arrays of 512²-sized images (:func:`_work_array`: fresh pages cost ~1 µs
+each to fault in, ~4 ms of such a fit).
+
+First use compiles the loops into numba's cache (with the distinct-color loops,
+``kmeans.warm_up``: 14-18 s on two cores, then ~0.3 s to load). What makes it longer: a
+constant passed to a compiled function (it is compiled again for that literal value: pass
+typed values, as :func:`lloyd` does), numpy calls inside the loops (each compiles its own
+overloads; array assignment compiles string formatting for its error message), and
+``inline="always"`` (numba inlines at IR level, typing the body again at each call; kept
+only for the two tiny compensated-sum helpers of the per-row loops, where it pays at run
+time).
 """
 
 from __future__ import annotations
