@@ -243,6 +243,51 @@ def test_compiled_sum_of_squared_shifts_is_numpys():
         assert _kmeans_lloyd.numpy_sum(values) == np.sum(values)
 
 
+def _bounds_moved(labels, upper, lower, shift, lower_shift, half_gap, slack):
+    """What the bounds pass computes, in numpy: the moved bounds and the open rows."""
+    far_bound, near_bound = upper + shift[labels], lower - lower_shift[labels]
+    near = np.maximum(half_gap[labels], near_bound) * (1.0 - _kmeans_lloyd.MARGIN)
+    far = far_bound * (1.0 + _kmeans_lloyd.MARGIN)
+    return far_bound, near_bound, (near <= far) | ((near - far) * (near + far) <= slack)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 9, 16])
+def test_bounds_pass_opens_the_rows_numpy_would(k):
+    """The bounds pass (a tree of selects up to FEW_CENTERS centers, table lookups above)
+    moves every bound and opens every row as the same formula in numpy does."""
+    rng = np.random.default_rng(k)
+    n = 5000
+    labels = rng.integers(0, k, n).astype(np.int32)
+    upper = rng.random(n) * 2.0
+    lower = upper + rng.standard_normal(n) * 0.3
+    shift, lower_shift = rng.random(k) * 0.05, rng.random(k) * 0.05
+    half_gap = rng.random(k) * 2.0 if k > 1 else np.array([np.inf])
+    half_gap[rng.random(k) < 0.3] = np.inf
+    expected = _bounds_moved(labels, upper, lower, shift, lower_shift, half_gap, 1e-3)
+    is_open = np.zeros(n, dtype=bool)
+    args = (labels, upper, lower, shift, lower_shift, half_gap, 1e-3, is_open)
+    _kmeans_lloyd._open_rows(*args)
+    for got, want in zip((upper, lower, is_open), expected):
+        np.testing.assert_array_equal(got, want)
+    if k == 1:  # (no other center: every row settled)
+        assert not is_open.any()
+    else:  # both kinds of rows were there
+        assert 0 < is_open.sum() < n
+
+
+def test_open_rows_are_listed_in_order():
+    """The open rows' numbers, in order, for any count of rows (not only multiples of 8)
+    and runs of open rows of any length."""
+    rng = np.random.default_rng(3)
+    rows = np.empty(_kmeans_lloyd.OPEN_ROWS, dtype=np.uint32)
+    for share in (0.0, 0.02, 0.3, 0.9, 1.0):
+        is_open = rng.random(_kmeans_lloyd.OPEN_ROWS) < share
+        is_open[rng.integers(0, len(is_open), 20)] ^= True
+        for count in (0, 1, 7, 8, 13, 4099, len(is_open)):
+            n_open = _kmeans_lloyd._list_open(is_open, count, 100, rows)
+            np.testing.assert_array_equal(rows[:n_open], 100 + np.flatnonzero(is_open[:count]))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_random_rows_weights_and_k_up_to_16_as_sklearn(seed):
     """Grey, RGB and Lab-like float rows, weighted or not, k from 2 to 16, run to exact
