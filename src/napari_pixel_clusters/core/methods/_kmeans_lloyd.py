@@ -101,7 +101,7 @@ from typing import Any
 
 import numpy as np
 from numba import njit, types
-from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.cpython.unsafe.numbers import trailing_zeros as _intrinsic_trailing_zeros
 
 #: A bound decides a label only when it wins by this relative margin (bounds drift by
 #: rounding, below 1e-13 relative after thousands of iterations) ...
@@ -137,6 +137,9 @@ def _fused_multiply_add() -> Any:
 
 
 _fma = _fused_multiply_add()
+#: ``trailing_zeros(word)``: the number of zero bits below the lowest set one (one
+#: instruction; typed Any for type checkers, which see an intrinsic's signature).
+_trailing_zeros: Any = _intrinsic_trailing_zeros
 
 
 @njit(cache=True, nogil=True)
@@ -456,7 +459,7 @@ def _list_open(is_open: np.ndarray, count: int, start: int, rows: np.ndarray) ->
         flags = words[word]
         first = start + 8 * word
         while flags != 0:
-            rows[n_open] = first + (trailing_zeros(flags) >> 3)
+            rows[n_open] = first + (_trailing_zeros(flags) >> 3)
             n_open += 1
             flags &= flags - np.uint64(1)
     for t in range(count - count % 8, count):
