@@ -5,6 +5,7 @@ with spatial features, weighted by pixel counts or not."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import warnings
@@ -97,10 +98,10 @@ def test_kmeans_plusplus_draws_sklearns_centers(kind):
     X = X - X.mean(axis=0)
     weights = np.ones(len(X)) if weights is None else weights
     norms = row_norms(X, squared=True)
-    for seed in range(10):
-        ours = _kmeans_lloyd.kmeans_plusplus(X, 8, norms, weights, np.random.RandomState(seed))
+    for seed, k in itertools.product(range(10), (5, 8)):  # 3 and 4 candidates a center
+        ours = _kmeans_lloyd.kmeans_plusplus(X, k, norms, weights, np.random.RandomState(seed))
         theirs, _ = kmeans_plusplus(
-            X, 8, sample_weight=weights, x_squared_norms=norms, random_state=seed
+            X, k, sample_weight=weights, x_squared_norms=norms, random_state=seed
         )
         np.testing.assert_array_equal(ours, theirs)
 

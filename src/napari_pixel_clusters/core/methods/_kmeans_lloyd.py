@@ -1037,6 +1037,50 @@ def _distances_to(
         out[t] = max((-2.0 * out[t] + center_norm) + norms[t], 0.0)
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _color_pair_potentials(
+    columns: np.ndarray,
+    x_norms: np.ndarray,
+    closest: np.ndarray,
+    weights: np.ndarray,
+    start: int,
+    stop: int,
+    candidates: np.ndarray,
+    candidate_norms: np.ndarray,
+    j: int,
+    other: int,
+) -> tuple[float, float]:
+    """Candidates ``j`` and ``other``'s shares of their potentials from rows ``start ..
+    stop - 1`` of three features (each row read once for both): :func:`_distances_to`'s
+    formula, its terms and the sums in any order (to rounding: BLAS's differ too)."""
+    first, second, third = columns[0][start:stop], columns[1][start:stop], columns[2][start:stop]
+    row_norms, nearest, row_weights = x_norms[start:stop], closest[start:stop], weights[start:stop]
+    a, b, c, norm = candidates[j, 0], candidates[j, 1], candidates[j, 2], candidate_norms[j]
+    a2, b2, c2 = candidates[other, 0], candidates[other, 1], candidates[other, 2]
+    norm2 = candidate_norms[other]
+    total, total2 = 0.0, 0.0
+    for t in range(stop - start):  # (from 0 over slices: vector instructions; not so from
+        # start over the whole arrays, where numba allows negative indices)
+        x, y, z, row_norm, near, weight = (
+            first[t],
+            second[t],
+            third[t],
+            row_norms[t],
+            nearest[t],
+            row_weights[t],
+        )
+        distance = max((-2.0 * _fma(z, c, _fma(y, b, x * a)) + norm) + row_norm, 0.0)
+        distance2 = max((-2.0 * _fma(z, c2, _fma(y, b2, x * a2)) + norm2) + row_norm, 0.0)
+        total += min(near, distance) * weight
+        total2 += min(near, distance2) * weight
+    return total, total2
+
+
+#: k-means++ sums the potentials of candidates of three features over this many rows at a
+#: time (their columns' chunks stay in cache from candidate to candidate).
+COLOR_CHUNK_ROWS = 4096
+
+
 @njit(cache=True, nogil=True)
 def _candidate_potentials(
     candidates: np.ndarray,
@@ -1049,14 +1093,36 @@ def _candidate_potentials(
     """Each candidate's potential: the weighted sum of every row's squared distance to its
     nearest center if the candidate were added, ``np.minimum(closest,
     euclidean_distances(candidates, X, squared=True)) @ weights`` with scikit-learn's
-    distances (:func:`_distances_to`), summed in another order (as BLAS's is its own)."""
-    n = columns.shape[1]
-    potentials = np.zeros(candidates.shape[0])
+    distances (:func:`_distances_to`), summed in another order (as BLAS's is its own).
+    Colors: two candidates a pass (:func:`_color_pair_potentials`, 2-3x faster)."""
+    n, m = columns.shape[1], candidates.shape[0]
+    potentials = np.zeros(m)
+    if columns.shape[0] == 3:
+        for start in range(0, n, COLOR_CHUNK_ROWS):
+            stop = min(n, start + COLOR_CHUNK_ROWS)
+            for j in range(0, m, 2):
+                other = min(j + 1, m - 1)  # (an odd one out: paired with itself)
+                pair = _color_pair_potentials(
+                    columns,
+                    x_norms,
+                    closest,
+                    weights,
+                    start,
+                    stop,
+                    candidates,
+                    candidate_norms,
+                    j,
+                    other,
+                )
+                potentials[j] += pair[0]
+                if other != j:
+                    potentials[other] += pair[1]
+        return potentials
     distances = np.empty(CHUNK_ROWS)
     for start in range(0, n, CHUNK_ROWS):
         stop = min(n, start + CHUNK_ROWS)
         chunk_closest, chunk_weights = closest[start:stop], weights[start:stop]
-        for j in range(candidates.shape[0]):
+        for j in range(m):
             out = distances[: stop - start]
             _distances_to(columns, x_norms, start, candidates[j], candidate_norms[j], out)
             potentials[j] += _potential(chunk_closest, out, chunk_weights)
