@@ -60,11 +60,16 @@ How it runs fast
 A start's iterations run in one compiled call (:func:`lloyd`; it returns only to relocate
 an empty cluster); the stopping rule's sum is numpy's pairwise sum (:func:`numpy_sum`).
 An E-step checks the bounds of :data:`OPEN_ROWS` rows at a time in one pass without
-branches, then labels the rows left open in batches of :data:`BATCH_ROWS`, their features
-gathered as columns so that each center's distances to the batch are vector instructions
-(three features: two centers a pass). k-means++ works on the feature columns (``X.T``,
-made once) in chunks of :data:`CHUNK_ROWS`. Per start at 512² (113,382 colors, k=8, one
-thread): k-means++ ~3.5 ms, an iteration ~0.4 ms (the bounds leave ~12% of the rows open).
+branches (up to :data:`FEW_CENTERS` centers, a row's entries of the per-center tables are
+picked by a tree of selects on its label's bits, not looked up: vector instructions), lists
+the open rows eight flags a word (trailing zeros), then labels them in batches of
+:data:`BATCH_ROWS`, their features gathered as columns so that each center's distances to
+the batch are vector instructions (three features: the gather unrolled, two centers a
+pass). k-means++ works on the feature columns (``X.T``, made once); for colors two
+candidates' potentials a pass over slices of :data:`COLOR_CHUNK_ROWS` rows. Loops run from
+0 over slices: numba vectorizes those, not a loop from ``start`` over a whole array (it
+allows negative indices there). Per start at 512² (113,382 colors, k=8, one thread):
+k-means++ ~2.5 ms, an iteration ~0.2-0.4 ms (the bounds leave ~5-30% of the rows open).
 
 k-means++ draws nothing that depends on the distances (its first row, then uniforms scaled
 by the potential), so every start's draws are taken first, in scikit-learn's order (the
