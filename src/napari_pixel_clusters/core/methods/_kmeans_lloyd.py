@@ -82,7 +82,7 @@ so are the work arrays of 512²-sized images (:func:`_work_array`: fresh pages c
 each to fault in, ~4 ms of such a fit).
 
 First use compiles the loops into numba's cache (with the distinct-color loops,
-``kmeans.warm_up``: 14-18 s on two cores, then ~0.3 s to load). What makes it longer: a
+``kmeans.warm_up``: 15-18 s on two cores, then ~0.25 s to load). What makes it longer: a
 constant passed to a compiled function (it is compiled again for that literal value: pass
 typed values, as :func:`lloyd` does), numpy calls inside the loops (each compiles its own
 overloads; array assignment compiles string formatting for its error message), and
