@@ -1061,8 +1061,9 @@ def _color_pair_potentials(
     a2, b2, c2 = candidates[other, 0], candidates[other, 1], candidates[other, 2]
     norm2 = candidate_norms[other]
     total, total2 = 0.0, 0.0
-    for t in range(stop - start):  # (from 0 over slices: vector instructions; not so from
-        # start over the whole arrays, where numba allows negative indices)
+    # from 0 over slices: vector instructions (not so from start over the whole arrays,
+    # where numba allows negative indices)
+    for t in range(stop - start):
         x, y, z, row_norm, near, weight = (
             first[t],
             second[t],
